@@ -1,0 +1,122 @@
+"""An embedded AWS emulator (moto's server on a loopback port) provisioned like the stack.
+
+Used by the tests and by `autoretrain demo`. Code under test reaches it only through the standard
+`AWS_ENDPOINT_URL`; nothing here changes how the runtime code talks to AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from autoretrain.buckets import MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
+from autoretrain.settings import EnvVar
+from autoretrain.tables import PAYLOAD_TABLE, REGISTRY_TABLE, TableSpec
+
+EMULATOR_REGION = "us-east-1"
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass(frozen=True, slots=True)
+class LocalResources:
+    """Physical names of the resources provisioned on the emulator."""
+
+    payload_bucket: str
+    model_bucket: str
+    payload_table: str
+    registry_table: str
+    alert_topic_arn: str
+    event_bus: str
+
+    def environment(self, model_name: str, payload_retention_days: int = 90) -> dict[str, str]:
+        """The deployment contract's environment variables, as infra sets them on AWS."""
+        return {
+            EnvVar.PAYLOAD_BUCKET.value: self.payload_bucket,
+            EnvVar.MODEL_BUCKET.value: self.model_bucket,
+            EnvVar.PAYLOAD_TABLE.value: self.payload_table,
+            EnvVar.REGISTRY_TABLE.value: self.registry_table,
+            EnvVar.ALERT_TOPIC_ARN.value: self.alert_topic_arn,
+            EnvVar.EVENT_BUS.value: self.event_bus,
+            EnvVar.MODEL_NAME.value: model_name,
+            EnvVar.PAYLOAD_RETENTION_DAYS.value: str(payload_retention_days),
+        }
+
+
+class Emulator:
+    """moto's server in a thread on 127.0.0.1 with an OS-chosen port."""
+
+    def __init__(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> str:
+        """Start the server and return its endpoint URL."""
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self._server.stop()
+
+    def environment(self) -> dict[str, str]:
+        """Standard AWS variables that point boto3 at this emulator with dummy credentials."""
+        return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_DEFAULT_REGION": EMULATOR_REGION, **EMULATOR_CREDENTIALS}
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block, restoring the previous values after."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def create_bucket(session: boto3.Session, spec: BucketSpec, name: str) -> str:
+    """Create a bucket as the stack defines it (versioning where the spec asks for it)."""
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=name)
+    if spec.versioned:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
+def create_table(session: boto3.Session, spec: TableSpec, name: str) -> str:
+    """Create a table from the same definition infra uses, with its TTL attribute."""
+    dynamodb = session.client("dynamodb")
+    dynamodb.create_table(**spec.create_table_kwargs(name))
+    if spec.ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+        )
+    return name
+
+
+def provision(session: boto3.Session, prefix: str = "autoretrain") -> LocalResources:
+    """Create the stack's buckets, tables, topic and bus on the emulator and return their names."""
+    topic_arn = session.client("sns").create_topic(Name=f"{prefix}-alerts")["TopicArn"]
+    bus_name = f"{prefix}-bus"
+    session.client("events").create_event_bus(Name=bus_name)
+    return LocalResources(
+        payload_bucket=create_bucket(session, PAYLOAD_BUCKET, f"{prefix}-{PAYLOAD_BUCKET.logical_name}"),
+        model_bucket=create_bucket(session, MODEL_BUCKET, f"{prefix}-{MODEL_BUCKET.logical_name}"),
+        payload_table=create_table(session, PAYLOAD_TABLE, f"{prefix}-{PAYLOAD_TABLE.logical_name}"),
+        registry_table=create_table(session, REGISTRY_TABLE, f"{prefix}-{REGISTRY_TABLE.logical_name}"),
+        alert_topic_arn=topic_arn,
+        event_bus=bus_name,
+    )
