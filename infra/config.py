@@ -1,0 +1,267 @@
+"""Stack settings: one frozen, validated object read once from the stack's configuration.
+
+Every field maps to one stack config key: `autoretrain:<fieldInCamelCase>` unless its metadata names another
+namespace (the region is `aws:region`). To add a setting, add a field (with a default unless it is required) and,
+if it has a constraint, a check in `_problems`; `load_settings`, `autoretrain plan` and the tests pick it up.
+Values arrive as the strings Pulumi stores (structured values as JSON) and are parsed by the field's type.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, get_type_hints
+
+import pulumi
+
+from autoretrain.layout import validate_model_name
+from autoretrain.routing import SCHEDULES, ScheduleExpressionError, validate_schedule_expression
+from autoretrain.settings import DEFAULT_RUNBOOK_URL
+from infra.fargate import FargateSizeError, fargate_resources
+
+NAMESPACE = "autoretrain"
+
+#: CloudWatch Logs accepts only these retention periods (0, "never expire", is refused here on purpose).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+LAMBDA_MEMORY_MB = range(128, 10241)
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+#: SNS SMS endpoints must be E.164: a '+', a country code not starting with 0, at most 15 digits in all.
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+#: A pragmatic e-mail check (SNS confirms the address anyway): one '@', no spaces, a dot in the domain.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Fargate jobs: a compute environment may run up to this many vCPUs (Batch's own limit is far higher).
+MAX_BATCH_VCPUS = 256
+
+
+class SettingsError(ValueError):
+    """The stack configuration is invalid; `problems` lists every problem found, each naming its key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+        self.problems = tuple(problems)
+
+
+def _key(namespace: str = NAMESPACE) -> dict[str, str]:
+    return {"namespace": namespace}
+
+
+def _schedule_default(config_key: str) -> str:
+    """The default expression routing gives the schedule whose override is `config_key`."""
+    (route,) = [route for route in SCHEDULES if route.config_key == config_key]
+    return route.default_expression
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the program reads from the stack configuration."""
+
+    region: str = field(metadata=_key("aws"))
+    model_name: str = field(metadata=_key())
+    payload_retention_days: int = field(default=90, metadata=_key())
+    object_retention_days: int = field(default=400, metadata=_key())
+    quarantine_retention_days: int = field(default=30, metadata=_key())
+    log_retention_days: int = field(default=30, metadata=_key())
+    noncurrent_version_days: int = field(default=30, metadata=_key())
+    deletion_protection: bool = field(default=True, metadata=_key())
+    serving_memory_mb: int = field(default=1024, metadata=_key())
+    serving_keep_images: int = field(default=10, metadata=_key())
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), metadata=_key())
+    alert_emails: tuple[str, ...] = field(default=(), metadata=_key())
+    alert_phone_numbers: tuple[str, ...] = field(default=(), metadata=_key())
+    runbook_url: str = field(default=DEFAULT_RUNBOOK_URL, metadata=_key())
+    alerting_schedule: str = field(default=_schedule_default("alertingSchedule"), metadata=_key())
+    drift_check_schedule: str = field(default=_schedule_default("driftCheckSchedule"), metadata=_key())
+    retrain_schedule: str = field(default=_schedule_default("retrainSchedule"), metadata=_key())
+    batch_max_vcpus: int = field(default=16, metadata=_key())
+    job_vcpu: float = field(default=1.0, metadata=_key())
+    job_memory_mib: int = field(default=4096, metadata=_key())
+    job_timeout_minutes: int = field(default=120, metadata=_key())
+    subnet_ids: tuple[str, ...] = field(default=(), metadata=_key())
+    security_group_ids: tuple[str, ...] = field(default=(), metadata=_key())
+    assign_public_ip: bool = field(default=True, metadata=_key())
+    auc_alarm_floor: float = field(default=0.7, metadata=_key())
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise SettingsError(problems)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        """Parse stack config values (`namespace:key` -> string, as Pulumi stores them)."""
+        problems: list[str] = []
+        parsed: dict[str, Any] = {}
+        hints = get_type_hints(cls)
+        for spec in fields(cls):
+            key = config_key(spec)
+            if key not in values:
+                if spec.default is MISSING and spec.default_factory is MISSING:
+                    problems.append(f"{key} is required")
+                continue
+            try:
+                parsed[spec.name] = _parse(hints[spec.name], values[key])
+            except ValueError as error:
+                problems.append(f"{key}: {error}")
+        if problems:
+            raise SettingsError(problems)
+        return cls(**parsed)
+
+    def schedule_expression(self, key: str) -> str:
+        """The expression of the schedule routing names by its override key (e.g. `driftCheckSchedule`)."""
+        for spec in fields(self):
+            if config_key(spec) == f"{NAMESPACE}:{key}":
+                value: str = getattr(self, spec.name)
+                return value
+        raise KeyError(f"no setting reads {NAMESPACE}:{key}")
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        """Tags every resource carries (through the provider's default tags); user tags may add, not replace."""
+        return {**self.tags, "project": "autoretrain", "model": self.model_name}
+
+
+def config_key(spec: Field[Any]) -> str:
+    """The stack config key of a settings field: `namespace:camelCaseName`."""
+    head, *rest = spec.name.split("_")
+    return f"{spec.metadata['namespace']}:{head}{''.join(part.title() for part in rest)}"
+
+
+def config_keys() -> tuple[str, ...]:
+    """Every key the settings read."""
+    return tuple(config_key(spec) for spec in fields(Settings))
+
+
+def _parse(kind: Any, text: str) -> Any:
+    if kind is bool:
+        if text not in ("true", "false"):
+            raise ValueError(f"must be true or false, got {text!r}")
+        return text == "true"
+    if kind is int:
+        if not text.lstrip("-").isdigit():
+            raise ValueError(f"must be an integer, got {text!r}")
+        return int(text)
+    if kind is str:
+        return text
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError as error:
+            raise ValueError(f"must be a number, got {text!r}") from error
+    if kind == tuple[str, ...]:
+        return _string_list(text)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"must be a mapping of strings to strings, got {text!r}") from error
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise ValueError(f"must be a mapping of strings to strings, got {text!r}")
+    return MappingProxyType(document)
+
+
+def _string_list(text: str) -> tuple[str, ...]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"must be a list of strings, got {text!r}") from error
+    if not isinstance(document, list) or not all(isinstance(item, str) for item in document):
+        raise ValueError(f"must be a list of strings, got {text!r}")
+    return tuple(document)
+
+
+def _at_least(problems: list[str], name: str, value: int, floor: int) -> None:
+    if value < floor:
+        problems.append(f"{NAMESPACE}:{name} must be at least {floor}, got {value}")
+
+
+def _problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    if not settings.region:
+        problems.append("aws:region must not be empty")
+    try:
+        validate_model_name(settings.model_name)
+    except ValueError as error:
+        problems.append(f"{NAMESPACE}:modelName: {error}")
+    _at_least(problems, "payloadRetentionDays", settings.payload_retention_days, 1)
+    _at_least(problems, "quarantineRetentionDays", settings.quarantine_retention_days, 1)
+    _at_least(problems, "noncurrentVersionDays", settings.noncurrent_version_days, 1)
+    # The raw objects are the durable record: they must outlive the table's queryable window.
+    _at_least(problems, "objectRetentionDays", settings.object_retention_days, settings.payload_retention_days)
+    # The image the live alias runs must never be the one the lifecycle policy expires.
+    _at_least(problems, "servingKeepImages", settings.serving_keep_images, 2)
+    if settings.log_retention_days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(days) for days in sorted(LOG_RETENTION_DAYS))
+        problems.append(
+            f"{NAMESPACE}:logRetentionDays must be one of CloudWatch's values ({allowed}), "
+            f"got {settings.log_retention_days}"
+        )
+    if settings.serving_memory_mb not in LAMBDA_MEMORY_MB:
+        problems.append(
+            f"{NAMESPACE}:servingMemoryMb must be between {LAMBDA_MEMORY_MB.start} and {LAMBDA_MEMORY_MB.stop - 1} MB,"
+            f" got {settings.serving_memory_mb}"
+        )
+    problems.extend(_alerting_problems(settings))
+    problems.extend(_batch_problems(settings))
+    for key, value in settings.tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or key.lower().startswith("aws:"):
+            problems.append(f"{NAMESPACE}:tags key {key!r} must be 1-{MAX_TAG_KEY_LENGTH} characters, not 'aws:...'")
+        if len(value) > MAX_TAG_VALUE_LENGTH:
+            problems.append(f"{NAMESPACE}:tags value of {key!r} is longer than {MAX_TAG_VALUE_LENGTH} characters")
+    return problems
+
+
+def _alerting_problems(settings: Settings) -> list[str]:
+    problems = [
+        f"{NAMESPACE}:alertEmails: {email!r} is not an e-mail address" for email in settings.alert_emails if not EMAIL.match(email)
+    ]
+    problems.extend(
+        f"{NAMESPACE}:alertPhoneNumbers: {number!r} is not an E.164 number (+<country code><number>, no spaces)"
+        for number in settings.alert_phone_numbers
+        if not E164.match(number)
+    )
+    if not settings.runbook_url.strip():
+        problems.append(f"{NAMESPACE}:runbookUrl must not be empty")
+    for route in SCHEDULES:
+        try:
+            validate_schedule_expression(settings.schedule_expression(route.config_key))
+        except ScheduleExpressionError as error:
+            problems.append(f"{NAMESPACE}:{route.config_key}: {error}")
+    if not 0.0 < settings.auc_alarm_floor < 1.0:
+        problems.append(f"{NAMESPACE}:aucAlarmFloor must be between 0 and 1, got {settings.auc_alarm_floor}")
+    return problems
+
+
+def _batch_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    try:
+        fargate_resources(settings.job_vcpu, settings.job_memory_mib)
+    except FargateSizeError as error:
+        problems.append(f"{NAMESPACE}:jobVcpu/jobMemoryMib: {error}")
+    if not settings.job_vcpu <= settings.batch_max_vcpus <= MAX_BATCH_VCPUS:
+        problems.append(
+            f"{NAMESPACE}:batchMaxVcpus must be between jobVcpu ({settings.job_vcpu:g}) and {MAX_BATCH_VCPUS}, "
+            f"got {settings.batch_max_vcpus}"
+        )
+    _at_least(problems, "jobTimeoutMinutes", settings.job_timeout_minutes, 5)
+    if bool(settings.subnet_ids) != bool(settings.security_group_ids):
+        problems.append(
+            f"{NAMESPACE}:subnetIds and {NAMESPACE}:securityGroupIds go together: set both (your network) or neither "
+            "(the stack creates a minimal VPC)"
+        )
+    return problems
+
+
+def load_settings() -> Settings:
+    """Read and validate the settings from the running stack's configuration."""
+    values: dict[str, str] = {}
+    for key in config_keys():
+        namespace, name = key.split(":", 1)
+        value = pulumi.Config(namespace).get(name)
+        if value is not None:
+            values[key] = value
+    return Settings.from_mapping(values)

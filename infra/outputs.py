@@ -1,0 +1,20 @@
+"""Names of the stack outputs, defined once (the program exports them; scripts and docs read them)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class StackOutput(StrEnum):
+    """`pulumi stack output <name>`."""
+
+    PAYLOAD_BUCKET = "payloadBucket"
+    MODEL_BUCKET = "modelBucket"
+    ARTIFACT_BUCKET = "artifactBucket"
+    PAYLOAD_TABLE = "payloadTable"
+    REGISTRY_TABLE = "registryTable"
+    PAYLOAD_ETL_FUNCTION = "payloadEtlFunction"
+    PAYLOAD_ETL_FAILURE_QUEUE = "payloadEtlFailureQueue"
+    SERVING_REPOSITORY_URL = "servingRepositoryUrl"
+    SERVING_FUNCTION = "servingFunction"
+    SERVING_ALIAS_ARN = "servingAliasArn"

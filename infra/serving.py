@@ -1,0 +1,119 @@
+"""Serving: the ECR repository, a bootstrap image, the container-image Lambda and its `live` alias.
+
+The release pipeline (a later issue) builds each released model's image, pushes it and moves the alias. This
+component only has to create the function once, which needs an image to exist: the bootstrap image built from
+the same Dockerfile. Later `pulumi up`s must not revert what the pipeline deployed, hence `ignore_changes` on the
+function's image and on the alias's version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker_build as docker_build
+
+from autoretrain.layout import PayloadPrefix
+from autoretrain.settings import EnvVar
+from infra.images import image_uri_by_digest, private_repository, pushed_image
+from infra.policies import assume_role_policy, serving_policy
+
+DOCKERFILE = "lambdas/serving/Dockerfile"
+ARCHITECTURE = "x86_64"
+PLATFORM = docker_build.Platform.LINUX_AMD64
+TIMEOUT_SECONDS = 30
+ALIAS_NAME = "live"
+BOOTSTRAP_TAG_PREFIX = "bootstrap-"
+#: Python argument names: the SDK translates them to the schema's names (`imageUri`, `functionVersion`) before the
+#: engine sees them (pulumi/runtime/resource.py `_translate_ignore_changes`); the infra tests check what it receives.
+IGNORED_FUNCTION_PROPERTIES = ["image_uri"]
+IGNORED_ALIAS_PROPERTIES = ["function_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServingArgs:
+    """Inputs of the Serving component."""
+
+    payload_bucket_name: pulumi.Input[str]
+    payload_bucket_arn: pulumi.Input[str]
+    model_name: str
+    memory_mb: int
+    keep_images: int
+    log_retention_days: int
+
+
+def lambda_image_uri(repository_url: str, digest: str) -> str:
+    """`repo@sha256:...`: Lambda accepts a tag or a digest but not both (docker-build's `ref` has both)."""
+    return image_uri_by_digest(repository_url, digest)
+
+
+def serving_environment(*, payload_bucket: str, model_name: str) -> dict[str, str]:
+    """The deployment contract's variables the serving handler reads."""
+    return {EnvVar.PAYLOAD_BUCKET.value: payload_bucket, EnvVar.MODEL_NAME.value: model_name}
+
+
+class Serving(pulumi.ComponentResource):
+    """ECR repository, bootstrap image, serving function (its own role and log group) and the `live` alias."""
+
+    repository: aws.ecr.Repository
+    function: aws.lambda_.Function
+    alias: aws.lambda_.Alias
+
+    def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("autoretrain:serving:Serving", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.repository = private_repository(f"{name}-repository", args.keep_images, self)
+        image = pushed_image(
+            f"{name}-bootstrap-image",
+            repository=self.repository,
+            dockerfile_path=DOCKERFILE,
+            tag_prefix=BOOTSTRAP_TAG_PREFIX,
+            platform=PLATFORM,
+            parent=self,
+        )
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=child)
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"), opts=child)
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(args.payload_bucket_arn, log_group.arn).apply(
+                lambda arns: serving_policy(
+                    payload_bucket_arn=arns[0], payload_prefix=PayloadPrefix.PAYLOADS.value, log_group_arn=arns[1]
+                )
+            ),
+            opts=child,
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            package_type="Image",
+            image_uri=pulumi.Output.all(self.repository.repository_url, image.digest).apply(
+                lambda parts: lambda_image_uri(parts[0], parts[1])
+            ),
+            architectures=[ARCHITECTURE],
+            role=role.arn,
+            memory_size=args.memory_mb,
+            timeout=TIMEOUT_SECONDS,
+            publish=True,
+            environment={
+                "variables": pulumi.Output.from_input(args.payload_bucket_name).apply(
+                    lambda bucket: serving_environment(payload_bucket=bucket, model_name=args.model_name)
+                )
+            },
+            logging_config={"log_format": "JSON", "log_group": log_group.name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy], ignore_changes=IGNORED_FUNCTION_PROPERTIES),
+        )
+        self.alias = aws.lambda_.Alias(
+            f"{name}-alias",
+            name=ALIAS_NAME,
+            function_name=self.function.name,
+            function_version=self.function.version,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=IGNORED_ALIAS_PROPERTIES),
+        )
+        self.register_outputs(
+            {
+                "repository_url": self.repository.repository_url,
+                "function": self.function.name,
+                "alias_arn": self.alias.arn,
+            }
+        )

@@ -1,0 +1,180 @@
+"""Pure serving logic: parse and validate a request, score it, build the payload records.
+
+No boto3 and no environment here: the handler passes in the loaded model, the clock and the ids.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from autoretrain.artifacts import LoadedModel
+from autoretrain.contracts import MAX_ID_LENGTH, FeatureValue, PayloadRecord, Prediction, format_timestamp
+from autoretrain.features import InputSchema, check_features
+from lambdas.serving.models import (
+    Instance,
+    InvalidRequestError,
+    ModelOutputError,
+    ServedPrediction,
+    ServeOutcome,
+)
+
+#: Largest batch one invocation scores (Lambda's 6 MB payload limit binds at about this size anyway).
+MAX_INSTANCES = 1000
+_EVENT_KEYS = frozenset({"instances", "features", "request_id"})
+_INSTANCE_KEYS = frozenset({"request_id", "features"})
+
+
+def invocation_uuid(aws_request_id: str | None) -> str:
+    """The invocation's id: Lambda's request id (stable across Lambda's own retries), else a fresh uuid4."""
+    if aws_request_id:
+        try:
+            return str(uuid.UUID(aws_request_id))
+        except ValueError:
+            pass
+    return str(uuid.uuid4())
+
+
+def _raw_instances(event: object, problems: list[str]) -> list[tuple[str, object]]:
+    """(location, raw instance) pairs of either event form; problems with the envelope go to `problems`."""
+    if not isinstance(event, dict):
+        problems.append(f"the request must be a JSON object, got {type(event).__name__}")
+        return []
+    unknown = sorted(set(map(str, event)) - _EVENT_KEYS)
+    if unknown:
+        problems.append(f"unknown top-level keys {unknown}; expected 'instances' or 'features' (+ 'request_id')")
+    if "instances" in event:
+        if "features" in event or "request_id" in event:
+            problems.append("give either 'instances' or a single 'features' object, not both")
+        instances = event["instances"]
+        if not isinstance(instances, list) or not instances:
+            problems.append("'instances' must be a non-empty array")
+            return []
+        if len(instances) > MAX_INSTANCES:
+            problems.append(f"'instances' has {len(instances)} items; at most {MAX_INSTANCES} per request")
+            return []
+        return [(f"instances[{index}]", instance) for index, instance in enumerate(instances)]
+    if "features" in event:
+        return [("request", event)]
+    problems.append("the request has neither 'instances' nor 'features'")
+    return []
+
+
+def parse_request(event: object, schema: InputSchema, invocation_id: str) -> tuple[Instance, ...]:
+    """Validate a request against the schema; raise InvalidRequestError listing every problem found.
+
+    A missing `request_id` becomes `<invocation_id>-<index>`, so a retried invocation reuses the same ids.
+    """
+    problems: list[str] = []
+    instances: list[Instance] = []
+    seen: set[str] = set()
+    for index, (location, raw) in enumerate(_raw_instances(event, problems)):
+        if not isinstance(raw, dict):
+            problems.append(f"{location}: must be an object with 'features', got {type(raw).__name__}")
+            continue
+        if location != "request":
+            unknown = sorted(set(map(str, raw)) - _INSTANCE_KEYS)
+            if unknown:
+                problems.append(f"{location}: unknown keys {unknown}")
+        request_id = raw.get("request_id", f"{invocation_id}-{index}")
+        if not isinstance(request_id, str) or not request_id.strip() or len(request_id) > MAX_ID_LENGTH:
+            problems.append(
+                f"{location}: 'request_id' must be a non-empty string of at most {MAX_ID_LENGTH} characters"
+            )
+        elif request_id in seen:
+            problems.append(f"{location}: duplicate request_id {request_id!r}")
+        else:
+            seen.add(request_id)
+        if "features" not in raw:
+            problems.append(f"{location}: missing 'features'")
+            continue
+        feature_problems = check_features(schema, raw["features"])
+        problems.extend(f"{location}: {problem}" for problem in feature_problems)
+        if not feature_problems:
+            instances.append(Instance(str(request_id), cast(Mapping[str, FeatureValue], raw["features"])))
+    if problems:
+        raise InvalidRequestError(problems)
+    return tuple(instances)
+
+
+def feature_frame(schema: InputSchema, rows: Iterable[Mapping[str, FeatureValue]]) -> pd.DataFrame:
+    """Validated feature dicts as the model's input frame: schema order, float64 and string dtypes, NaN missing.
+
+    The same dtypes as `batch_jobs.model_spec.feature_frame` gives the training data: serving and training
+    must not disagree on how a missing value looks.
+    """
+    materialised = list(rows)
+    return pd.DataFrame(
+        {
+            spec.name: pd.Series(
+                [row[spec.name] for row in materialised], dtype="float64" if spec.kind == "numeric" else "str"
+            )
+            for spec in schema.features
+        }
+    )
+
+
+def predict_scores(model: LoadedModel, instances: tuple[Instance, ...]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Probability of class 1 for each instance; ModelOutputError if the model's output is not one."""
+    estimator = model.estimator
+    classes = list(getattr(estimator, "classes_", []))
+    if 1 not in classes:
+        raise ModelOutputError(f"the model's classes {classes} do not include the positive class 1")
+    frame = feature_frame(model.manifest.input_schema, (instance.features for instance in instances))
+    probabilities = np.asarray(estimator.predict_proba(frame), dtype=float)
+    if probabilities.shape != (len(instances), len(classes)):
+        raise ModelOutputError(f"predict_proba returned shape {probabilities.shape} for {len(instances)} rows")
+    scores = probabilities[:, classes.index(1)]
+    if not np.all(np.isfinite(scores)) or np.any((scores < 0.0) | (scores > 1.0)):
+        raise ModelOutputError("the model returned scores that are not finite probabilities")
+    return scores
+
+
+def serve(
+    event: object,
+    model: LoadedModel,
+    *,
+    model_name: str,
+    invocation_id: str,
+    now: datetime,
+    clock: Callable[[], float] = time.perf_counter,
+) -> ServeOutcome:
+    """Validate, score and describe one invocation. Latency covers validation and scoring of the batch."""
+    started = clock()
+    instances = parse_request(event, model.manifest.input_schema, invocation_id)
+    scores = predict_scores(model, instances)
+    latency_ms = max((clock() - started) * 1000.0, 0.0)
+    manifest = model.manifest
+    labels = (scores >= manifest.decision_threshold).astype(int)
+    timestamp = format_timestamp(now)
+    predictions: list[ServedPrediction] = []
+    records: list[PayloadRecord] = []
+    for instance, score, label in zip(instances, scores.tolist(), labels.tolist(), strict=True):
+        predictions.append(ServedPrediction(instance.request_id, score, label, manifest.model_version))
+        records.append(
+            PayloadRecord(
+                request_id=instance.request_id,
+                model_name=model_name,
+                model_version=manifest.model_version,
+                timestamp=timestamp,
+                features=instance.features,
+                prediction=Prediction(score=score, label=label),
+                latency_ms=latency_ms,
+            )
+        )
+    return ServeOutcome(tuple(predictions), tuple(records))
+
+
+def encode_jsonl(records: Iterable[PayloadRecord]) -> bytes:
+    """JSON Lines, one record per line, UTF-8. Non-finite numbers cannot occur (validated) and would raise."""
+    lines = (
+        json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False) for record in records
+    )
+    return "".join(f"{line}\n" for line in lines).encode()

@@ -1,0 +1,96 @@
+"""Typed request pieces, results, errors and response documents of the serving Lambda."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from autoretrain.contracts import FeatureValue, PayloadRecord
+
+
+class ErrorCode(StrEnum):
+    """The `error.code` of a non-200 response."""
+
+    INVALID_REQUEST = "invalid_request"
+    NO_MODEL = "no_model"
+
+
+class InvalidRequestError(ValueError):
+    """The request does not satisfy the contract; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+class ModelOutputError(RuntimeError):
+    """The model returned something that is not a probability of class 1 (the invocation fails)."""
+
+
+class PayloadLogError(RuntimeError):
+    """The payload log could not be written; the predictions are not returned."""
+
+
+class ModelMismatchError(RuntimeError):
+    """The baked-in model is not the model this function is configured to serve."""
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One validated request to score."""
+
+    request_id: str
+    features: Mapping[str, FeatureValue]
+
+
+@dataclass(frozen=True, slots=True)
+class ServedPrediction:
+    """One answer, as returned to the client."""
+
+    request_id: str
+    score: float
+    label: int
+    model_version: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The prediction as the response's JSON object."""
+        return {
+            "request_id": self.request_id,
+            "score": self.score,
+            "label": self.label,
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOutcome:
+    """The answers of one invocation and the payload records to log before returning them."""
+
+    predictions: tuple[ServedPrediction, ...]
+    records: tuple[PayloadRecord, ...]
+
+
+def prediction_response(outcome: ServeOutcome) -> dict[str, Any]:
+    """The 200 response."""
+    return {"statusCode": 200, "predictions": [prediction.to_json() for prediction in outcome.predictions]}
+
+
+def error_response(status: int, code: ErrorCode, message: str, problems: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A 4xx/5xx response: `{"statusCode", "error": {"code", "message", "problems"}}`."""
+    return {"statusCode": status, "error": {"code": code.value, "message": message, "problems": list(problems)}}
+
+
+def invalid_request_response(error: InvalidRequestError) -> dict[str, Any]:
+    """The 400 response listing every problem of the request."""
+    count = len(error.problems)
+    message = f"the request has {count} problem{'s' if count != 1 else ''}; nothing was scored"
+    return error_response(400, ErrorCode.INVALID_REQUEST, message, error.problems)
+
+
+def no_model_response() -> dict[str, Any]:
+    """The 503 response of the bootstrap image, before the first model is released."""
+    return error_response(
+        503, ErrorCode.NO_MODEL, "no champion model deployed yet: this is the bootstrap image, awaiting a release"
+    )

@@ -1,0 +1,28 @@
+"""The Pulumi program, run once under mocks with the example stack config; tests assert on the recorded graph."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from infra.mocks import Recording, load_stack_config, run_stack
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_STACK_CONFIG = REPO_ROOT / "Pulumi.dev.yaml"
+
+
+@pytest.fixture(scope="session")
+def dev_config() -> dict[str, str]:
+    """Pulumi.dev.yaml as the engine hands it to the program."""
+    return load_stack_config(DEV_STACK_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def stack(dev_config: dict[str, str]) -> Recording:
+    """Every resource the program registers with the example config (one run for the whole session)."""
+    with warnings.catch_warnings():
+        # pulumi_aws announces its own renamed classes when their modules load; deprecations we cause still show.
+        warnings.filterwarnings("ignore", message=".* has been deprecated in favor of ", category=DeprecationWarning)
+        return run_stack(dev_config)

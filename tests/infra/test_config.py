@@ -1,0 +1,120 @@
+"""Stack settings: the example config is complete and valid; bad values are refused with the key named."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import LOG_RETENTION_DAYS, Settings, SettingsError, config_keys
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_STACK_CONFIG = REPO_ROOT / "Pulumi.dev.yaml"
+MINIMAL = {"aws:region": "eu-west-1", "autoretrain:modelName": "churn"}
+
+
+def test_example_stack_config_sets_every_key_the_settings_read() -> None:
+    keys = set(yaml.safe_load(DEV_STACK_CONFIG.read_text())["config"])
+    assert keys == set(config_keys())
+
+
+def test_every_key_in_the_example_stack_config_has_a_comment_above_it() -> None:
+    lines = DEV_STACK_CONFIG.read_text().splitlines()
+    undocumented = [
+        line.strip()
+        for index, line in enumerate(lines)
+        if re.match(r"^  [a-z]+:[A-Za-z]+:", line) and not lines[index - 1].lstrip().startswith("#")
+    ]
+    assert undocumented == []
+
+
+def test_example_stack_config_parses_to_its_values(dev_config: dict[str, str]) -> None:
+    settings = Settings.from_mapping(dev_config)
+    assert (settings.region, settings.model_name, settings.log_retention_days) == ("eu-west-1", "churn", 30)
+    assert settings.deletion_protection is True
+    assert dict(settings.tags) == {"owner": "ml-platform", "environment": "dev"}
+
+
+def test_defaults_apply_when_only_required_keys_are_set() -> None:
+    settings = Settings.from_mapping(MINIMAL)
+    assert settings.payload_retention_days == 90
+    assert settings.object_retention_days >= settings.payload_retention_days
+
+
+@pytest.mark.parametrize("missing", ["aws:region", "autoretrain:modelName"])
+def test_missing_required_key_is_refused_by_name(missing: str) -> None:
+    values = {key: value for key, value in MINIMAL.items() if key != missing}
+    with pytest.raises(SettingsError, match=f"{missing} is required"):
+        Settings.from_mapping(values)
+
+
+def test_log_retention_outside_cloudwatch_values_is_refused() -> None:
+    with pytest.raises(SettingsError, match="autoretrain:logRetentionDays must be one of CloudWatch's values"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:logRetentionDays": "31"})
+
+
+def test_never_expiring_logs_are_refused() -> None:
+    assert 0 not in LOG_RETENTION_DAYS
+    with pytest.raises(SettingsError, match="logRetentionDays"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:logRetentionDays": "0"})
+
+
+def test_objects_must_outlive_the_table_window() -> None:
+    values = {**MINIMAL, "autoretrain:payloadRetentionDays": "120", "autoretrain:objectRetentionDays": "60"}
+    with pytest.raises(SettingsError, match="objectRetentionDays must be at least 120"):
+        Settings.from_mapping(values)
+
+
+def test_non_integer_value_is_refused_by_key() -> None:
+    with pytest.raises(SettingsError, match="autoretrain:servingMemoryMb: must be an integer, got 'lots'"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:servingMemoryMb": "lots"})
+
+
+def test_non_boolean_value_is_refused_by_key() -> None:
+    with pytest.raises(SettingsError, match="autoretrain:deletionProtection: must be true or false"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:deletionProtection": "yes"})
+
+
+def test_serving_memory_outside_lambda_range_is_refused() -> None:
+    with pytest.raises(SettingsError, match="servingMemoryMb must be between 128 and 10240"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:servingMemoryMb": "64"})
+
+
+def test_keeping_fewer_than_two_images_is_refused() -> None:
+    with pytest.raises(SettingsError, match="servingKeepImages must be at least 2"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:servingKeepImages": "1"})
+
+
+def test_invalid_model_name_is_refused() -> None:
+    with pytest.raises(SettingsError, match="autoretrain:modelName"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:modelName": "churn/v2"})
+
+
+def test_reserved_tag_prefix_is_refused() -> None:
+    with pytest.raises(SettingsError, match="tags key 'aws:owner'"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:tags": '{"aws:owner": "me"}'})
+
+
+def test_tags_that_are_not_a_mapping_of_strings_are_refused() -> None:
+    with pytest.raises(SettingsError, match="autoretrain:tags: must be a mapping of strings to strings"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:tags": '["owner"]'})
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    values = {**MINIMAL, "autoretrain:logRetentionDays": "2", "autoretrain:quarantineRetentionDays": "0"}
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_mapping(values)
+    assert len(caught.value.problems) == 2
+
+
+def test_settings_are_validated_when_changed_too() -> None:
+    with pytest.raises(SettingsError, match="noncurrentVersionDays"):
+        replace(Settings.from_mapping(MINIMAL), noncurrent_version_days=0)
+
+
+def test_project_and_model_tags_cannot_be_overridden_by_user_tags() -> None:
+    settings = Settings.from_mapping({**MINIMAL, "autoretrain:tags": '{"project": "other", "team": "ml"}'})
+    assert settings.default_tags == {"project": "autoretrain", "model": "churn", "team": "ml"}

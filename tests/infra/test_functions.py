@@ -1,0 +1,204 @@
+"""Lambda functions: runtimes, roles, environment, logging, async failure handling and the S3 trigger."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pulumi
+import pytest
+
+from autoretrain.layout import ETL_PREFIXES
+from autoretrain.settings import EnvVar
+from infra.config import LOG_RETENTION_DAYS
+from infra.mocks import RecordedResource, Recording
+from infra.packaging import payload_etl_archive_files
+
+FUNCTION = "aws:lambda/function:Function"
+ETL_FUNCTION = "autoretrain-etl-function"
+SERVING_FUNCTION = "autoretrain-serving-function"
+
+#: Supported (not deprecated) runtime identifiers, copied from the AWS Lambda "Lambda runtimes" page
+#: (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html, "Supported runtimes", read 2026).
+SUPPORTED_RUNTIMES = {
+    "nodejs24.x", "nodejs22.x", "nodejs20.x",
+    "python3.14", "python3.13", "python3.12", "python3.11", "python3.10",
+    "java25", "java21", "java17", "java11", "java8.al2",
+    "dotnet10", "dotnet8",
+    "ruby3.4", "ruby3.3",
+    "provided.al2023", "provided.al2",
+}  # fmt: skip
+
+#: Reserved environment variables Lambda refuses or overrides
+#: (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html, "Defined runtime environment variables").
+RESERVED_ENV_VARS = {
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ",
+}  # fmt: skip
+RESERVED_ENV_PREFIXES = ("AWS_LAMBDA_", "AWS_XRAY_")
+
+
+def _functions(stack: Recording) -> list[RecordedResource]:
+    functions = stack.of_type(FUNCTION)
+    assert functions
+    return functions
+
+
+def _policy_of_role(stack: Recording, role_arn: str) -> dict[str, object]:
+    (role,) = [role for role in stack.of_type("aws:iam/role:Role") if role.outputs["arn"] == role_arn]
+    (policy,) = [p for p in stack.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.outputs["name"]]
+    document: dict[str, object] = json.loads(policy.inputs["policy"])
+    return document
+
+
+def test_zip_functions_use_supported_runtimes(stack: Recording) -> None:
+    runtimes = [
+        function.inputs["runtime"] for function in _functions(stack) if function.inputs.get("packageType") != "Image"
+    ]
+    assert runtimes
+    assert set(runtimes) <= SUPPORTED_RUNTIMES
+
+
+def test_no_function_sets_a_reserved_environment_variable(stack: Recording) -> None:
+    names = {name for function in _functions(stack) for name in function.inputs["environment"]["variables"]}
+    assert names
+    reserved = {name for name in names if name in RESERVED_ENV_VARS or name.startswith(RESERVED_ENV_PREFIXES)}
+    assert reserved == set()
+
+
+def test_environment_variables_are_the_deployment_contract(stack: Recording) -> None:
+    contract = {name.value for name in EnvVar}
+    for function in _functions(stack):
+        assert set(function.inputs["environment"]["variables"]) <= contract
+
+
+def test_etl_environment_carries_table_retention_and_model(stack: Recording, dev_config: dict[str, str]) -> None:
+    variables = stack.find(FUNCTION, ETL_FUNCTION).inputs["environment"]["variables"]
+    table = stack.find("aws:dynamodb/table:Table", "autoretrain-payloads-table").outputs["name"]
+    assert variables[EnvVar.PAYLOAD_TABLE] == table
+    assert variables[EnvVar.PAYLOAD_RETENTION_DAYS] == dev_config["autoretrain:payloadRetentionDays"]
+    assert variables[EnvVar.MODEL_NAME] == dev_config["autoretrain:modelName"]
+
+
+def test_etl_runs_the_contract_handler_on_arm(stack: Recording) -> None:
+    inputs = stack.find(FUNCTION, ETL_FUNCTION).inputs
+    assert (inputs["handler"], inputs["runtime"], inputs["architectures"]) == (
+        "lambdas.payload_etl.handler",
+        "python3.13",
+        ["arm64"],
+    )
+
+
+def test_every_function_has_its_own_role(stack: Recording) -> None:
+    roles = [function.inputs["role"] for function in _functions(stack)]
+    role_arns = {role.outputs["arn"] for role in stack.of_type("aws:iam/role:Role")}
+    assert len(roles) == len(set(roles))
+    assert set(roles) <= role_arns
+
+
+def test_roles_attach_no_managed_policies(stack: Recording) -> None:
+    assert stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
+    assert all(not role.inputs.get("managedPolicyArns") for role in stack.of_type("aws:iam/role:Role"))
+
+
+def test_every_function_logs_to_its_own_log_group_with_retention(stack: Recording) -> None:
+    groups = {group.outputs["name"]: group for group in stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    used = [function.inputs["loggingConfig"]["logGroup"] for function in _functions(stack)]
+    assert len(used) == len(set(used))
+    assert set(used) <= set(groups)
+    assert all(groups[name].inputs["retentionInDays"] in LOG_RETENTION_DAYS for name in used)
+
+
+def test_every_function_may_write_only_to_its_own_log_group(stack: Recording) -> None:
+    arns = {group.outputs["name"]: group.outputs["arn"] for group in stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for function in _functions(stack):
+        own = arns[function.inputs["loggingConfig"]["logGroup"]]
+        statements = _policy_of_role(stack, function.inputs["role"])["Statement"]
+        assert isinstance(statements, list)
+        log_resources = {
+            resource
+            for statement in statements
+            if any(action.startswith("logs:") for action in statement["Action"])
+            for resource in statement["Resource"]
+        }
+        assert log_resources == {f"{own}:*"}
+
+
+def test_log_groups_keep_logs_for_the_configured_days(stack: Recording, dev_config: dict[str, str]) -> None:
+    days = {group.inputs["retentionInDays"] for group in stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert days == {int(dev_config["autoretrain:logRetentionDays"])}
+
+
+def test_etl_async_retries_are_bounded_with_a_failure_destination(stack: Recording) -> None:
+    etl = stack.find(FUNCTION, ETL_FUNCTION)
+    (config,) = [
+        item
+        for item in stack.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+        if item.inputs["functionName"] == etl.outputs["name"]
+    ]
+    queue = stack.find("aws:sqs/queue:Queue", "autoretrain-etl-failures")
+    assert config.inputs["maximumRetryAttempts"] <= 2
+    assert 60 <= config.inputs["maximumEventAgeInSeconds"] < 6 * 3600
+    assert config.inputs["destinationConfig"]["onFailure"]["destination"] == queue.outputs["arn"]
+
+
+def test_failure_queue_is_encrypted(stack: Recording) -> None:
+    assert stack.find("aws:sqs/queue:Queue", "autoretrain-etl-failures").inputs["sqsManagedSseEnabled"] is True
+
+
+def test_etl_may_send_to_its_failure_queue(stack: Recording) -> None:
+    queue_arn = stack.find("aws:sqs/queue:Queue", "autoretrain-etl-failures").outputs["arn"]
+    statements = _policy_of_role(stack, stack.find(FUNCTION, ETL_FUNCTION).inputs["role"])["Statement"]
+    assert isinstance(statements, list)
+    assert {"Sid": "ReportFailedEvents", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [queue_arn]} in (
+        statements
+    )
+
+
+def test_payload_bucket_notifies_the_etl_for_each_etl_prefix(stack: Recording) -> None:
+    etl = stack.find(FUNCTION, ETL_FUNCTION)
+    payload_bucket = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["bucket"]
+    (notification,) = [
+        item
+        for item in stack.of_type("aws:s3/bucketNotification:BucketNotification")
+        if item.inputs["bucket"] == payload_bucket
+    ]
+    targets = {
+        (target["lambdaFunctionArn"], target["filterPrefix"], tuple(target["events"]))
+        for target in notification.inputs["lambdaFunctions"]
+    }
+    assert targets == {(etl.outputs["arn"], prefix, ("s3:ObjectCreated:*",)) for prefix in ETL_PREFIXES}
+
+
+def test_s3_may_invoke_the_etl_only_from_the_payload_bucket_and_account(stack: Recording) -> None:
+    etl = stack.find(FUNCTION, ETL_FUNCTION)
+    bucket = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads")
+    (permission,) = stack.of_type("aws:lambda/permission:Permission")
+    assert permission.inputs["function"] == etl.outputs["name"]
+    assert permission.inputs["principal"] == "s3.amazonaws.com"
+    assert permission.inputs["action"] == "lambda:InvokeFunction"
+    assert permission.inputs["sourceArn"] == bucket.outputs["arn"]
+    assert re.fullmatch(r"\d{12}", permission.inputs["sourceAccount"])
+
+
+def test_notification_waits_for_the_invoke_permission(stack: Recording) -> None:
+    (permission,) = stack.of_type("aws:lambda/permission:Permission")
+    notification = stack.find("aws:s3/bucketNotification:BucketNotification", "autoretrain-etl-notification")
+    assert permission.urn in notification.dependencies
+
+
+@pytest.mark.parametrize("name", [ETL_FUNCTION, SERVING_FUNCTION])
+def test_function_waits_for_its_role_policy(stack: Recording, name: str) -> None:
+    function = stack.find(FUNCTION, name)
+    policies = {policy.urn for policy in stack.of_type("aws:iam/rolePolicy:RolePolicy")}
+    assert policies & set(function.dependencies)
+
+
+def test_etl_code_is_the_packaged_archive(stack: Recording) -> None:
+    code = stack.find(FUNCTION, ETL_FUNCTION).inputs["code"]
+    assert isinstance(code, pulumi.AssetArchive)
+    assert all(isinstance(asset, pulumi.FileAsset) for asset in code.assets.values())
+    assert {name: getattr(asset, "path", None) for name, asset in code.assets.items()} == {
+        name: str(path) for name, path in payload_etl_archive_files().items()
+    }

@@ -1,0 +1,94 @@
+"""The pure policy builders, checked without Pulumi."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.policies import (
+    PAYLOAD_TABLE_ACTIONS,
+    assume_role_policy,
+    object_arns,
+    payload_etl_policy,
+    serving_policy,
+    tls_only_bucket_policy,
+)
+
+BUCKET = "arn:aws:s3:::payloads-abc"
+TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/payloads-abc"
+LOGS = "arn:aws:logs:eu-west-1:123456789012:log-group:etl-logs-abc"
+QUEUE = "arn:aws:sqs:eu-west-1:123456789012:etl-failures-abc"
+
+
+def _grants(document: str) -> dict[str, set[str]]:
+    """Action -> resources it is allowed on."""
+    grants: dict[str, set[str]] = {}
+    for statement in json.loads(document)["Statement"]:
+        assert statement["Effect"] == "Allow"
+        for action in statement["Action"]:
+            grants.setdefault(action, set()).update(statement["Resource"])
+    return grants
+
+
+def _etl_policy() -> str:
+    return payload_etl_policy(
+        payload_bucket_arn=BUCKET,
+        read_prefixes=["payloads/", "labels/"],
+        quarantine_prefix="quarantine/",
+        payload_table_arn=TABLE,
+        log_group_arn=LOGS,
+        failure_queue_arn=QUEUE,
+    )
+
+
+def test_object_arns_cover_the_objects_under_each_prefix() -> None:
+    assert object_arns(BUCKET, ["payloads/", "labels"]) == [f"{BUCKET}/payloads/*", f"{BUCKET}/labels/*"]
+
+
+def test_etl_policy_grants_exactly_what_the_etl_does() -> None:
+    expected: dict[str, set[str]] = {
+        "s3:GetObject": {f"{BUCKET}/payloads/*", f"{BUCKET}/labels/*"},
+        "s3:PutObject": {f"{BUCKET}/quarantine/*"},
+        "sqs:SendMessage": {QUEUE},
+        "logs:CreateLogStream": {f"{LOGS}:*"},
+        "logs:PutLogEvents": {f"{LOGS}:*"},
+    }
+    expected.update({action: {TABLE} for action in PAYLOAD_TABLE_ACTIONS})
+    assert _grants(_etl_policy()) == expected
+
+
+def test_etl_policy_does_not_reach_the_table_indexes() -> None:
+    assert not any("/index/" in resource for resources in _grants(_etl_policy()).values() for resource in resources)
+
+
+def test_serving_policy_only_writes_payload_objects_and_its_logs() -> None:
+    grants = _grants(serving_policy(payload_bucket_arn=BUCKET, payload_prefix="payloads/", log_group_arn=LOGS))
+    assert grants == {
+        "s3:PutObject": {f"{BUCKET}/payloads/*"},
+        "logs:CreateLogStream": {f"{LOGS}:*"},
+        "logs:PutLogEvents": {f"{LOGS}:*"},
+    }
+
+
+def test_tls_only_policy_denies_insecure_requests_on_bucket_and_objects() -> None:
+    (statement,) = json.loads(tls_only_bucket_policy(BUCKET))["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Action"] == ["s3:*"]
+    assert set(statement["Resource"]) == {BUCKET, f"{BUCKET}/*"}
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_trust_policy_lets_only_the_named_service_assume_the_role() -> None:
+    (statement,) = json.loads(assume_role_policy("lambda.amazonaws.com"))["Statement"]
+    expected: dict[str, Any] = {
+        "Sid": "TrustService",
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": ["sts:AssumeRole"],
+    }
+    assert statement == expected
+
+
+def test_equal_policies_serialise_to_equal_text() -> None:
+    assert _etl_policy() == _etl_policy()

@@ -1,0 +1,175 @@
+"""The real serving handler, a real trained artefact and moto's S3 over HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+
+from autoretrain.artifacts import MODEL_FILE, ArtifactIntegrityError, ModelManifest, write_artifact
+from autoretrain.contracts import parse_payload
+from autoretrain.emulator import LocalResources
+from autoretrain.synthetic import TARGET, generate_churn
+from batch_jobs.model_spec import DEFAULT_SPEC, build_model, feature_frame, infer_input_schema
+from lambdas.serving import handler as serving
+from lambdas.serving.models import PayloadLogError
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The one attribute of Lambda's context object the handler reads."""
+
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@pytest.fixture(scope="module")
+def traffic() -> pd.DataFrame:
+    return generate_churn(1_500, seed=31)
+
+
+@pytest.fixture(scope="module")
+def artefact(traffic: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelManifest]:
+    schema = infer_input_schema(traffic, all_nullable=True)
+    model = build_model(schema).fit(feature_frame(traffic, schema), traffic[TARGET])
+    directory = tmp_path_factory.mktemp("model")
+    manifest = write_artifact(
+        directory,
+        model,
+        model_name="churn",
+        input_schema=schema,
+        decision_threshold=DEFAULT_SPEC.decision_threshold,
+        created_at=datetime.now(UTC),
+    )
+    return directory, manifest
+
+
+@pytest.fixture
+def cold() -> Iterator[None]:
+    """Each test is a fresh execution environment (a cold start)."""
+    serving.cold_start.cache_clear()
+    yield
+    serving.cold_start.cache_clear()
+
+
+@pytest.fixture
+def served_model(
+    artefact: tuple[Path, ModelManifest], deployed_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, cold: None
+) -> ModelManifest:
+    monkeypatch.setenv(serving.MODEL_DIR_ENV, str(artefact[0]))
+    return artefact[1]
+
+
+def _event(frame: pd.DataFrame) -> dict[str, Any]:
+    rows = frame.drop(columns=[TARGET]).to_dict("records")
+    return {
+        "instances": [
+            {"request_id": f"req-{index}", "features": {k: None if pd.isna(v) else v for k, v in row.items()}}
+            for index, row in enumerate(rows)
+        ]
+    }
+
+
+def _payload_objects(resources: LocalResources) -> list[str]:
+    listing = boto3.client("s3").list_objects_v2(Bucket=resources.payload_bucket, Prefix="payloads/")
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def test_handler_serves_a_prediction_per_instance(served_model: ModelManifest, traffic: pd.DataFrame) -> None:
+    response = serving.handler(_event(traffic.head(5)), LambdaContext())
+    assert response["statusCode"] == 200
+    assert [(p["request_id"], p["model_version"]) for p in response["predictions"]] == [
+        (f"req-{index}", served_model.model_version) for index in range(5)
+    ]
+    assert all(0.0 <= p["score"] <= 1.0 and p["label"] == int(p["score"] >= 0.5) for p in response["predictions"])
+
+
+def test_handler_logs_one_payload_object_whose_records_pass_the_contract(
+    served_model: ModelManifest, traffic: pd.DataFrame, resources: LocalResources
+) -> None:
+    context = LambdaContext()
+    response = serving.handler(_event(traffic.head(7)), context)
+    keys = _payload_objects(resources)
+    assert len(keys) == 1
+    assert keys[0].startswith("payloads/model=churn/dt=")
+    assert keys[0].endswith(f"/{context.aws_request_id}.jsonl")
+    body = boto3.client("s3").get_object(Bucket=resources.payload_bucket, Key=keys[0])["Body"].read()
+    records = [parse_payload(json.loads(line)) for line in body.decode().splitlines()]
+    assert [(r.request_id, r.prediction.score) for r in records] == [
+        (p["request_id"], p["score"]) for p in response["predictions"]
+    ]
+
+
+def test_retried_invocation_rewrites_its_own_payload_object(
+    served_model: ModelManifest, traffic: pd.DataFrame, resources: LocalResources
+) -> None:
+    context = LambdaContext()
+    serving.handler({"features": _event(traffic.head(1))["instances"][0]["features"]}, context)
+    serving.handler({"features": _event(traffic.head(1))["instances"][0]["features"]}, context)
+    assert len(_payload_objects(resources)) == 1
+
+
+def test_invalid_request_is_answered_400_and_logs_nothing(
+    served_model: ModelManifest, traffic: pd.DataFrame, resources: LocalResources
+) -> None:
+    event = _event(traffic.head(3))
+    event["instances"][1]["features"]["tenure_months"] = "long"
+    del event["instances"][2]["features"]["plan"]
+    response = serving.handler(event, LambdaContext())
+    assert response["statusCode"] == 400
+    assert response["error"]["problems"] == [
+        "instances[1]: feature 'tenure_months' must be a number, got string",
+        "instances[2]: missing feature 'plan'",
+    ]
+    assert _payload_objects(resources) == []
+
+
+def test_bootstrap_image_answers_no_champion_yet_and_logs_nothing(
+    *,
+    deployed_env: dict[str, str],
+    resources: LocalResources,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    cold: None,
+    traffic: pd.DataFrame,
+) -> None:
+    monkeypatch.setenv(serving.MODEL_DIR_ENV, str(tmp_path))
+    response = serving.handler(_event(traffic.head(1)), LambdaContext())
+    assert (response["statusCode"], response["error"]["code"]) == (503, "no_model")
+    assert "no champion model deployed yet" in response["error"]["message"]
+    assert _payload_objects(resources) == []
+
+
+def test_tampered_model_fails_the_invocation(
+    *,
+    artefact: tuple[Path, ModelManifest],
+    deployed_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    cold: None,
+    traffic: pd.DataFrame,
+) -> None:
+    for name in ("manifest.json", MODEL_FILE):
+        (tmp_path / name).write_bytes((artefact[0] / name).read_bytes())
+    with (tmp_path / MODEL_FILE).open("ab") as handle:
+        handle.write(b"\x00")
+    monkeypatch.setenv(serving.MODEL_DIR_ENV, str(tmp_path))
+    with pytest.raises(ArtifactIntegrityError):
+        serving.handler(_event(traffic.head(1)), LambdaContext())
+
+
+def test_prediction_that_cannot_be_logged_is_not_returned(
+    served_model: ModelManifest, traffic: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTORETRAIN_PAYLOAD_BUCKET", f"missing-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(PayloadLogError, match="NoSuchBucket"):
+        serving.handler(_event(traffic.head(1)), LambdaContext())
