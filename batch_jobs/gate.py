@@ -1,0 +1,691 @@
+"""The release gate: may a challenger replace the champion? Pure decision logic over scores on one holdout.
+
+Challenger and champion are scored on the same out-of-time holdout, which the challenger never saw. The gate
+passes only if every check passes:
+
+- `holdout_size`, `holdout_classes`: the holdout is large enough and has enough rows of both classes;
+- `finite`: the challenger's scores are finite probabilities in [0, 1];
+- `not_constant`: they take enough distinct values and their standard deviation is above a floor;
+- `schema`: the challenger's input schema equals the serving contract (names, kinds and order);
+- `positive_rate`: the share of rows it labels positive is within a band around the holdout's prevalence: the
+  prevalence's Wilson interval, widened on the odds scale by a tolerated odds ratio;
+- `calibration`: its expected calibration error (ECE, equal-width bins) is below what a perfectly calibrated
+  model with the same scores would reach by chance (consistency resampling: labels drawn from the scores
+  themselves, the `calibration_confidence` quantile of their ECE) plus a tolerance;
+- `non_inferiority`: a paired bootstrap of (challenger − champion) on the primary metric: rows are resampled
+  once per replicate and both models are scored on the same replicate; the bound of the two-sided
+  `confidence` interval on the challenger's worse side must stay within `margin` (for AUC: lower bound > −margin).
+
+Every decision carries its numbers: the per-check results, both models' metrics and the bootstrap interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import norm
+
+FloatArray = NDArray[np.float64]
+_CHUNK_CELLS: Final = 2_000_000  # resamples × rows handled at once: bounds memory to a few tens of MB
+_LOG_LOSS_EPS: Final = 1e-15
+
+
+class Metric(StrEnum):
+    """Metrics the gate can compare models on."""
+
+    AUC = "auc"
+    LOG_LOSS = "log_loss"
+    BRIER = "brier"
+
+    @property
+    def higher_is_better(self) -> bool:
+        """AUC grows with quality; the losses shrink."""
+        return self is Metric.AUC
+
+
+class CheckName(StrEnum):
+    """The gate's checks, in the order they are reported."""
+
+    HOLDOUT_SIZE = "holdout_size"
+    HOLDOUT_CLASSES = "holdout_classes"
+    FINITE = "finite"
+    NOT_CONSTANT = "not_constant"
+    SCHEMA = "schema"
+    POSITIVE_RATE = "positive_rate"
+    CALIBRATION = "calibration"
+    NON_INFERIORITY = "non_inferiority"
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    """The gate's thresholds. Defaults suit a binary classifier scored on a holdout of a few thousand rows.
+
+    - `primary_metric`, `margin`: non-inferiority on AUC by default; 0.01 AUC is a difference a business rarely
+      notices, yet well above the paired-bootstrap noise of two similar models on ~5,000 rows. The margin is in
+      the metric's own units (for log loss use e.g. 0.01 nats, for Brier e.g. 0.005).
+    - `n_bootstrap`, `confidence`: 1,000 paired resamples and a two-sided 95% percentile interval (so the
+      non-inferiority test is one-sided at 97.5%, as is conventional); `random_state` makes it reproducible.
+      `n_bootstrap` is also the number of consistency resamples behind the calibration limit.
+    - `min_holdout_rows`, `min_class_rows`: below 500 rows or 30 rows of the rarer class the AUC interval is too
+      wide for a 0.01 margin to mean anything.
+    - `min_distinct_predictions`, `min_prediction_std`: a model with fewer than 10 distinct scores or a
+      standard deviation below 0.001 is constant in practice.
+    - `rate_confidence`, `max_rate_odds_ratio`: the positive rate (share of scores >= the model's threshold)
+      may differ from the holdout's prevalence by its 99% Wilson interval and then by a factor of 2 in odds
+      (prevalence 15% -> band of roughly 7-29% on a large holdout). On the odds scale the band never reaches
+      0 or 1, so "everyone positive" fails at any prevalence. A threshold chosen far from the prevalence (e.g.
+      0.5 on a rare class) needs a wider ratio.
+    - `calibration_bins`, `calibration_confidence`, `ece_tolerance`: 10 equal-width bins (the usual ECE); the
+      limit is the 99% quantile of the ECE a perfectly calibrated model with the same scores shows by chance,
+      plus 0.02. A fixed limit would reject well-calibrated models on small holdouts (ECE noise ~ 1/sqrt(n)).
+    """
+
+    primary_metric: Metric = Metric.AUC
+    margin: float = 0.01
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    random_state: int = 0
+    min_holdout_rows: int = 500
+    min_class_rows: int = 30
+    min_distinct_predictions: int = 10
+    min_prediction_std: float = 1e-3
+    rate_confidence: float = 0.99
+    max_rate_odds_ratio: float = 2.0
+    calibration_bins: int = 10
+    calibration_confidence: float = 0.99
+    ece_tolerance: float = 0.02
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "primary_metric", Metric(self.primary_metric))
+        problems = []
+        if not (math.isfinite(self.margin) and self.margin >= 0):
+            problems.append("margin must be a finite number >= 0")
+        if self.n_bootstrap < 100:
+            problems.append("n_bootstrap must be at least 100")
+        problems.extend(
+            f"{name} must be in [0.5, 1)"
+            for name in ("confidence", "rate_confidence", "calibration_confidence")
+            if not 0.5 <= getattr(self, name) < 1
+        )
+        if self.min_holdout_rows < 1 or self.min_class_rows < 1 or self.min_distinct_predictions < 2:
+            problems.append("min_holdout_rows and min_class_rows must be >= 1, min_distinct_predictions >= 2")
+        if self.min_prediction_std < 0 or self.ece_tolerance < 0:
+            problems.append("min_prediction_std and ece_tolerance must be >= 0")
+        if self.max_rate_odds_ratio < 1:
+            problems.append("max_rate_odds_ratio must be >= 1")
+        if self.calibration_bins < 2:
+            problems.append("calibration_bins must be >= 2")
+        if problems:
+            raise ValueError("invalid GateConfig: " + "; ".join(problems))
+
+
+class FeatureFieldLike(Protocol):
+    """Anything with a feature name and kind (e.g. `autoretrain.features.FeatureSpec`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+SchemaLike = Sequence[tuple[str, str] | FeatureFieldLike]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check: whether it passed, what was observed and the threshold it was held to.
+
+    `evaluated` is False when an earlier failure made the check meaningless (e.g. calibration of scores that
+    are not finite); such a check does not pass, and its `detail` says why it was skipped.
+    """
+
+    name: CheckName
+    passed: bool
+    observed: float | None
+    threshold: float | None
+    detail: str
+    evaluated: bool = True
+    band: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMetrics:
+    """A model's metrics on the holdout; None where a metric cannot be computed."""
+
+    auc: float | None
+    log_loss: float | None
+    brier: float | None
+    ece: float | None
+    positive_rate: float | None
+    threshold: float
+
+    def as_mapping(self) -> dict[str, float | None]:
+        """The metrics by name (as the registry stores them)."""
+        return {
+            "auc": self.auc,
+            "log_loss": self.log_loss,
+            "brier": self.brier,
+            "ece": self.ece,
+            "positive_rate": self.positive_rate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapInterval:
+    """The paired bootstrap of (challenger − champion) on one metric."""
+
+    metric: Metric
+    difference: float
+    lower: float
+    upper: float
+    confidence: float
+    resamples: int
+    valid_resamples: int
+    margin: float
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """The gate's verdict with every number it rests on."""
+
+    passed: bool
+    reasons: tuple[str, ...]
+    checks: tuple[CheckResult, ...]
+    challenger: ModelMetrics
+    champion: ModelMetrics | None
+    difference: BootstrapInterval | None
+    holdout_rows: int
+    holdout_positives: int
+    prevalence: float | None
+    config: GateConfig
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision as a JSON-serialisable dict (strict JSON: no NaN or infinity anywhere)."""
+        document: dict[str, Any] = dataclasses.asdict(self)
+        return document
+
+    def check(self, name: CheckName) -> CheckResult:
+        """The result of one check."""
+        return next(result for result in self.checks if result.name is name)
+
+
+def normalise_schema(schema: SchemaLike) -> tuple[tuple[str, str], ...]:
+    """A schema as `(name, kind)` pairs, whether given as pairs or as objects with `name` and `kind`."""
+    pairs = []
+    for field in schema:
+        if isinstance(field, tuple):
+            name, kind = field
+        else:
+            name, kind = field.name, field.kind
+        pairs.append((str(name), str(kind)))
+    return tuple(pairs)
+
+
+def schema_differences(challenger: SchemaLike, serving: SchemaLike) -> list[str]:
+    """Every way the challenger's input schema differs from the serving contract; empty when they match."""
+    ours, theirs = normalise_schema(challenger), normalise_schema(serving)
+    if ours == theirs:
+        return []
+    ours_kinds, theirs_kinds = dict(ours), dict(theirs)
+    problems = []
+    missing = [name for name, _ in theirs if name not in ours_kinds]
+    extra = [name for name, _ in ours if name not in theirs_kinds]
+    if missing:
+        problems.append(f"missing features {missing}")
+    if extra:
+        problems.append(f"unexpected features {extra}")
+    problems.extend(
+        f"feature {name!r} is {ours_kinds[name]}, serving expects {kind}"
+        for name, kind in theirs
+        if name in ours_kinds and ours_kinds[name] != kind
+    )
+    duplicated = sorted({name for name, _ in ours if [n for n, _ in ours].count(name) > 1})
+    if duplicated:
+        problems.append(f"duplicated features {duplicated}")
+    if not problems:
+        problems.append(f"feature order differs: {[n for n, _ in ours]} vs serving {[n for n, _ in theirs]}")
+    return problems
+
+
+# -- metrics ------------------------------------------------------------------------------------------------------
+
+
+class _RankedScores:
+    """A model's scores sorted once, so the AUC of any row weighting is a few vectorised passes."""
+
+    def __init__(self, scores: FloatArray, y: NDArray[np.bool_]) -> None:
+        self.order = np.argsort(scores, kind="stable")
+        ordered = scores[self.order]
+        self.positive = y[self.order]
+        is_start = np.empty(ordered.size, dtype=bool)
+        is_start[:1] = True
+        is_start[1:] = ordered[1:] != ordered[:-1]
+        self.group_starts = np.flatnonzero(is_start) if not is_start.all() else None
+        self.positive_columns = np.flatnonzero(self.positive)
+
+    def auc(self, weights: NDArray[np.float64] | NDArray[np.int64]) -> FloatArray:
+        """AUC under row weights (one row of `weights` per replicate); NaN where a class has no weight.
+
+        AUC = P(score_pos > score_neg) + P(tie) / 2 = sum over score groups g of w_pos(g) × (w_neg(< g) +
+        w_neg(g) / 2), divided by total positive × total negative weight. The sums are kept doubled so that
+        integer weights (bootstrap counts) stay in exact, fast integer arithmetic until the last product.
+        """
+        ordered: NDArray[Any] = weights[:, self.order]
+        if np.issubdtype(ordered.dtype, np.integer) and ordered.size and ordered.max() * ordered.shape[1] < 2**30:
+            ordered = ordered.astype(np.int32, copy=False)
+        w_pos = ordered * self.positive
+        w_neg = ordered * ~self.positive
+        if self.group_starts is not None:
+            w_pos = np.add.reduceat(w_pos, self.group_starts, axis=1)
+            w_neg = np.add.reduceat(w_neg, self.group_starts, axis=1)
+            columns: NDArray[np.intp] | slice = slice(None)
+        else:
+            columns = self.positive_columns  # no ties: only positive rows contribute to the numerator
+        twice_neg_below = 2 * np.cumsum(w_neg, axis=1, dtype=w_neg.dtype) - w_neg
+        numerator = np.einsum(
+            "ij,ij->i", w_pos[:, columns].astype(np.float64), twice_neg_below[:, columns].astype(np.float64)
+        )
+        denominator = 2.0 * w_pos.sum(axis=1, dtype=np.float64) * w_neg.sum(axis=1, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result: FloatArray = np.where(denominator > 0, numerator / denominator, np.nan)
+        return result
+
+
+def auc_under_weights(y_true: ArrayLike, scores: ArrayLike, weights: ArrayLike) -> FloatArray:
+    """ROC AUC of `scores` with each row counted `weights[r, i]` times, for every row `r` of `weights`.
+
+    With bootstrap counts as weights this is the AUC of each resample, computed without materialising it;
+    ties count one half. NaN for a weighting that leaves a class without weight.
+    """
+    y = _as_labels(y_true)
+    values = _as_scores(scores, y.size, "scores")
+    matrix = np.asarray(weights, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] != y.size:
+        raise ValueError(f"weights must have shape (replicates, {y.size}), got {matrix.shape}")
+    return _RankedScores(values, y).auc(matrix)
+
+
+def _row_losses(metric: Metric, scores: FloatArray, y: FloatArray) -> FloatArray:
+    if metric is Metric.LOG_LOSS:
+        clipped = np.clip(scores, _LOG_LOSS_EPS, 1 - _LOG_LOSS_EPS)
+        return -(y * np.log(clipped) + (1 - y) * np.log1p(-clipped))
+    return (scores - y) ** 2
+
+
+def expected_calibration_error(y: ArrayLike, scores: ArrayLike, bins: int = 10) -> float:
+    """ECE with equal-width bins: sum over bins of |sum(score − label)| / n."""
+    labels = np.asarray(y, dtype=np.float64)
+    values = np.asarray(scores, dtype=np.float64)
+    index = np.minimum((values * bins).astype(np.intp), bins - 1)
+    gaps = np.bincount(index, weights=values - labels, minlength=bins)
+    return float(np.abs(gaps).sum() / values.size)
+
+
+def _null_ece_quantile(scores: FloatArray, config: GateConfig, rng: np.random.Generator) -> float:
+    """The `calibration_confidence` quantile of the ECE of a perfectly calibrated model with these scores."""
+    n, bins = scores.size, config.calibration_bins
+    index = np.minimum((scores * bins).astype(np.intp), bins - 1)
+    chunk = max(1, _CHUNK_CELLS // n)
+    eces = []
+    for start in range(0, config.n_bootstrap, chunk):
+        size = min(chunk, config.n_bootstrap - start)
+        labels = rng.random((size, n)) < scores
+        offsets = (np.arange(size) * bins)[:, None]
+        gaps = np.bincount((index + offsets).ravel(), weights=(scores - labels).ravel(), minlength=size * bins)
+        eces.append(np.abs(gaps.reshape(size, bins)).sum(axis=1) / n)
+    return float(np.quantile(np.concatenate(eces), config.calibration_confidence))
+
+
+def _metrics(y: NDArray[np.bool_], scores: FloatArray, threshold: float, bins: int) -> ModelMetrics:
+    labels = y.astype(np.float64)
+    both_classes = bool(y.any() and not y.all())
+    auc = float(_RankedScores(scores, y).auc(np.ones((1, y.size)))[0]) if both_classes else None
+    return ModelMetrics(
+        auc=auc,
+        log_loss=float(_row_losses(Metric.LOG_LOSS, scores, labels).mean()),
+        brier=float(_row_losses(Metric.BRIER, scores, labels).mean()),
+        ece=expected_calibration_error(labels, scores, bins),
+        positive_rate=float((scores >= threshold).mean()),
+        threshold=threshold,
+    )
+
+
+def _empty_metrics(threshold: float) -> ModelMetrics:
+    return ModelMetrics(auc=None, log_loss=None, brier=None, ece=None, positive_rate=None, threshold=threshold)
+
+
+def paired_bootstrap(
+    metric: Metric,
+    y_true: ArrayLike,
+    champion_scores: ArrayLike,
+    challenger_scores: ArrayLike,
+    *,
+    n_resamples: int = 1000,
+    random_state: int | np.random.Generator = 0,
+) -> tuple[FloatArray, FloatArray]:
+    """The metric of champion and challenger on the same `n_resamples` resamples of the rows (paired).
+
+    Each replicate draws n rows with replacement once, as a count per row, and both models are scored under
+    those counts; returns (champion values, challenger values), NaN where a replicate lacks a class (AUC).
+    """
+    y = _as_labels(y_true)
+    champion = _as_scores(champion_scores, y.size, "champion_scores")
+    challenger = _as_scores(challenger_scores, y.size, "challenger_scores")
+    rng = np.random.default_rng(random_state)
+    return _paired_values(metric, y, champion, challenger, n_resamples=n_resamples, rng=rng)
+
+
+def _paired_values(
+    metric: Metric,
+    y: NDArray[np.bool_],
+    champion: FloatArray,
+    challenger: FloatArray,
+    *,
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> tuple[FloatArray, FloatArray]:
+    n = y.size
+    chunk = max(1, _CHUNK_CELLS // n)
+    if metric is Metric.AUC:
+        ranked = (_RankedScores(champion, y), _RankedScores(challenger, y))
+    else:
+        labels = y.astype(np.float64)
+        losses = np.stack([_row_losses(metric, champion, labels), _row_losses(metric, challenger, labels)], axis=1)
+    results: list[FloatArray] = []
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        rows = rng.integers(0, n, size=(size, n))
+        offsets = (np.arange(size) * n)[:, None]
+        counts = np.bincount((rows + offsets).ravel(), minlength=size * n).reshape(size, n)
+        if metric is Metric.AUC:
+            results.append(np.stack([ranked[0].auc(counts), ranked[1].auc(counts)], axis=1))
+        else:
+            results.append(counts.astype(np.float64) @ losses / n)
+    values = np.concatenate(results)
+    return values[:, 0], values[:, 1]
+
+
+# -- the gate -------------------------------------------------------------------------------------------------
+
+
+def _as_scores(values: ArrayLike, n: int, name: str) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or array.size != n:
+        raise ValueError(f"{name} must be a 1-D array of {n} scores, got shape {array.shape}")
+    return array
+
+
+def _as_labels(values: ArrayLike) -> NDArray[np.bool_]:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"y_true must be 1-D, got shape {array.shape}")
+    if array.size and not np.isin(array, (0, 1)).all():
+        raise ValueError("y_true must contain only 0 and 1")
+    return array.astype(bool)
+
+
+def _odds_to_rate(odds: float) -> float:
+    return 1.0 if math.isinf(odds) else odds / (1 + odds)
+
+
+def _rate_to_odds(rate: float) -> float:
+    return math.inf if rate >= 1 else rate / (1 - rate)
+
+
+def positive_rate_band(prevalence: float, n: int, config: GateConfig) -> tuple[float, float]:
+    """The band a model's positive rate must fall in: the prevalence's Wilson interval, widened in odds."""
+    z = float(norm.ppf((1 + config.rate_confidence) / 2))
+    centre = (prevalence + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(prevalence * (1 - prevalence) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    ratio = config.max_rate_odds_ratio
+    return _odds_to_rate(_rate_to_odds(low) / ratio), _odds_to_rate(_rate_to_odds(high) * ratio)
+
+
+def _skipped(name: CheckName, why: str) -> CheckResult:
+    return CheckResult(
+        name, passed=False, observed=None, threshold=None, detail=f"not evaluated: {why}", evaluated=False
+    )
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _non_inferiority(
+    config: GateConfig,
+    y: NDArray[np.bool_],
+    champion: FloatArray,
+    challenger: FloatArray,
+    rng: np.random.Generator,
+) -> tuple[CheckResult, BootstrapInterval | None]:
+    metric = config.primary_metric
+    if not (np.isfinite(champion).all() and ((champion >= 0) & (champion <= 1)).all()):
+        bad = int((~np.isfinite(champion) | (champion < 0) | (champion > 1)).sum())
+        detail = f"champion has {bad} scores that are not finite probabilities: the comparison is impossible"
+        return CheckResult(CheckName.NON_INFERIORITY, False, None, -config.margin, detail), None
+    champion_values, challenger_values = _paired_values(
+        metric, y, champion, challenger, n_resamples=config.n_bootstrap, rng=rng
+    )
+    differences = challenger_values - champion_values
+    valid = differences[np.isfinite(differences)]
+    if not valid.size:
+        detail = f"no bootstrap resample of {y.size} rows holds both classes: the comparison is impossible"
+        return CheckResult(CheckName.NON_INFERIORITY, False, None, -config.margin, detail), None
+    point = _point_metric(metric, y, challenger) - _point_metric(metric, y, champion)
+    tail = 100 * (1 - config.confidence) / 2
+    lower, upper = (float(v) for v in np.percentile(valid, [tail, 100 - tail]))
+    interval = BootstrapInterval(
+        metric=metric,
+        difference=point,
+        lower=lower,
+        upper=upper,
+        confidence=config.confidence,
+        resamples=config.n_bootstrap,
+        valid_resamples=int(valid.size),
+        margin=config.margin,
+    )
+    if metric.higher_is_better:
+        bound, threshold, passed = lower, -config.margin, lower > -config.margin
+        rule = f"lower bound must be above {_signed(threshold)}"
+    else:
+        bound, threshold, passed = upper, config.margin, upper < config.margin
+        rule = f"upper bound must be below {_signed(threshold)}"
+    detail = (
+        f"{metric}: challenger {_point_metric(metric, y, challenger):.4f} vs champion "
+        f"{_point_metric(metric, y, champion):.4f}, difference {_signed(point)} "
+        f"({config.confidence:.0%} paired bootstrap CI {_signed(lower)} to {_signed(upper)}, "
+        f"{valid.size}/{config.n_bootstrap} resamples); {rule}"
+    )
+    return CheckResult(CheckName.NON_INFERIORITY, passed, bound, threshold, detail), interval
+
+
+def _point_metric(metric: Metric, y: NDArray[np.bool_], scores: FloatArray) -> float:
+    if metric is Metric.AUC:
+        return float(_RankedScores(scores, y).auc(np.ones((1, y.size)))[0])
+    return float(_row_losses(metric, scores, y.astype(np.float64)).mean())
+
+
+def evaluate_gate(
+    config: GateConfig,
+    y_true: ArrayLike,
+    champion_scores: ArrayLike | None,
+    challenger_scores: ArrayLike,
+    *,
+    challenger_schema: SchemaLike,
+    serving_schema: SchemaLike,
+    champion_threshold: float = 0.5,
+    challenger_threshold: float = 0.5,
+) -> GateDecision:
+    """Decide whether the challenger may be released; both models are scored on the same holdout rows.
+
+    `champion_scores` is None when there is no champion yet (the initial model): the non-inferiority check then
+    passes with a note, and every other check still applies. Inputs of the wrong shape or labels other than
+    0/1 raise `ValueError`; everything else (non-finite scores, a tiny holdout, …) is a failed check.
+    """
+    y = _as_labels(y_true)
+    n = int(y.size)
+    challenger = _as_scores(challenger_scores, n, "challenger_scores")
+    champion = None if champion_scores is None else _as_scores(champion_scores, n, "champion_scores")
+    calibration_seed, bootstrap_seed = np.random.SeedSequence(config.random_state).spawn(2)
+    positives = int(y.sum())
+    prevalence = positives / n if n else None
+    minority = min(positives, n - positives)
+    checks: list[CheckResult] = [
+        CheckResult(
+            CheckName.HOLDOUT_SIZE,
+            n >= config.min_holdout_rows,
+            float(n),
+            float(config.min_holdout_rows),
+            f"holdout has {n} rows, at least {config.min_holdout_rows} required",
+        ),
+        CheckResult(
+            CheckName.HOLDOUT_CLASSES,
+            minority >= config.min_class_rows,
+            float(minority),
+            float(config.min_class_rows),
+            f"holdout has {positives} positive and {n - positives} negative rows, "
+            f"at least {config.min_class_rows} of each required",
+        ),
+    ]
+    invalid = ~np.isfinite(challenger) | (challenger < 0) | (challenger > 1)
+    n_invalid = int(invalid.sum())
+    scores_ok = n > 0 and n_invalid == 0
+    checks.append(
+        CheckResult(
+            CheckName.FINITE,
+            scores_ok,
+            float(n_invalid),
+            0.0,
+            f"{n_invalid} of {n} challenger scores are not finite probabilities in [0, 1]"
+            if n
+            else "there are no challenger scores to check",
+        )
+    )
+    if scores_ok:
+        distinct, spread = int(np.unique(challenger).size), float(challenger.std())
+        varied = distinct >= config.min_distinct_predictions and spread >= config.min_prediction_std
+        checks.append(
+            CheckResult(
+                CheckName.NOT_CONSTANT,
+                varied,
+                float(distinct),
+                float(config.min_distinct_predictions),
+                f"challenger has {distinct} distinct scores (at least {config.min_distinct_predictions} required) "
+                f"and standard deviation {spread:.2e} (at least {config.min_prediction_std:.0e} required)",
+            )
+        )
+    else:
+        checks.append(_skipped(CheckName.NOT_CONSTANT, "challenger scores are invalid"))
+    differences = schema_differences(challenger_schema, serving_schema)
+    checks.append(
+        CheckResult(
+            CheckName.SCHEMA,
+            not differences,
+            float(len(differences)),
+            0.0,
+            "input schema matches the serving contract"
+            if not differences
+            else "input schema differs from the serving contract: " + "; ".join(differences),
+        )
+    )
+    if scores_ok and prevalence is not None:
+        rate = float((challenger >= challenger_threshold).mean())
+        low, high = positive_rate_band(prevalence, n, config)
+        checks.append(
+            CheckResult(
+                CheckName.POSITIVE_RATE,
+                low <= rate <= high,
+                rate,
+                None,
+                f"challenger positive rate {rate:.4f} at threshold {challenger_threshold:g}; band "
+                f"[{low:.4f}, {high:.4f}] around prevalence {prevalence:.4f}",
+                band=(low, high),
+            )
+        )
+        ece = expected_calibration_error(y, challenger, config.calibration_bins)
+        limit = _null_ece_quantile(challenger, config, np.random.default_rng(calibration_seed)) + config.ece_tolerance
+        checks.append(
+            CheckResult(
+                CheckName.CALIBRATION,
+                ece <= limit,
+                ece,
+                limit,
+                f"challenger expected calibration error {ece:.4f}, at most {limit:.4f} allowed "
+                f"({config.calibration_confidence:.0%} chance level of a calibrated model + {config.ece_tolerance})",
+            )
+        )
+    else:
+        checks.append(_skipped(CheckName.POSITIVE_RATE, "challenger scores are invalid"))
+        checks.append(_skipped(CheckName.CALIBRATION, "challenger scores are invalid"))
+    interval = None
+    if champion is None:
+        checks.append(
+            CheckResult(CheckName.NON_INFERIORITY, True, None, None, "no champion to compare with (initial model)")
+        )
+    elif not scores_ok:
+        checks.append(_skipped(CheckName.NON_INFERIORITY, "challenger scores are invalid"))
+    elif minority == 0:
+        checks.append(_skipped(CheckName.NON_INFERIORITY, "the holdout lacks a class"))
+    else:
+        result, interval = _non_inferiority(config, y, champion, challenger, np.random.default_rng(bootstrap_seed))
+        checks.append(result)
+    return _decide(
+        config=config,
+        y=y,
+        checks=checks,
+        champion=champion,
+        challenger=challenger,
+        interval=interval,
+        champion_threshold=champion_threshold,
+        challenger_threshold=challenger_threshold,
+    )
+
+
+def _decide(
+    *,
+    config: GateConfig,
+    y: NDArray[np.bool_],
+    checks: list[CheckResult],
+    champion: FloatArray | None,
+    challenger: FloatArray,
+    interval: BootstrapInterval | None,
+    champion_threshold: float,
+    challenger_threshold: float,
+) -> GateDecision:
+    passed = all(check.passed for check in checks)
+    failed = [f"{check.name}: {check.detail}" for check in checks if check.evaluated and not check.passed]
+    bins = config.calibration_bins
+
+    def metrics_of(scores: FloatArray, threshold: float) -> ModelMetrics:
+        usable = y.size > 0 and bool((np.isfinite(scores) & (scores >= 0) & (scores <= 1)).all())
+        return _metrics(y, scores, threshold, bins) if usable else _empty_metrics(threshold)
+
+    challenger_metrics = metrics_of(challenger, challenger_threshold)
+    champion_metrics = None if champion is None else metrics_of(champion, champion_threshold)
+    if passed:
+        summary = next(check.detail for check in checks if check.name is CheckName.NON_INFERIORITY)
+        reasons: tuple[str, ...] = (f"passed all {len(checks)} checks; {summary}",)
+    else:
+        reasons = tuple(failed)
+    positives = int(y.sum())
+    return GateDecision(
+        passed=passed,
+        reasons=reasons,
+        checks=tuple(checks),
+        challenger=challenger_metrics,
+        champion=champion_metrics,
+        difference=interval,
+        holdout_rows=int(y.size),
+        holdout_positives=positives,
+        prevalence=positives / y.size if y.size else None,
+        config=config,
+    )
