@@ -3,6 +3,15 @@
 Pure and standard-library only (the payload-ETL Lambda ships this module). Parsing never raises on the first
 problem: a `ContractViolationError` lists every problem it found, so a quarantined record carries its full reason.
 Unknown top-level keys are kept in `extra`, never an error.
+
+Two ways in, one contract:
+- `parse_payload` / `parse_label` return the typed records (`PayloadRecord`, `LabelRecord`).
+- `validate_payload` / `validate_label` return only the canonical field values as a plain tuple. The payload-ETL
+  uses them on its hot path: building a frozen dataclass per record costs more than decoding the JSON line.
+
+Both share one validation. A fast path accepts the common, already-canonical record with exact-type checks and
+no allocation; anything it is not sure of (a problem, an integer score, a timestamp with an offset) falls through
+to the complete check, which either accepts and canonicalises the value or lists every problem.
 """
 
 from __future__ import annotations
@@ -19,6 +28,18 @@ FeatureValue = float | int | str | bool | None
 PAYLOAD_FIELDS = ("request_id", "model_name", "model_version", "timestamp", "features", "prediction", "latency_ms")
 LABEL_FIELDS = ("request_id", "model_name", "label", "observed_at")
 MAX_ID_LENGTH = 256
+
+#: `(request_id, model_name, model_version, timestamp, epoch_seconds, score, predicted_label, latency_ms)`;
+#: `timestamp` is canonical (`format_timestamp`), `epoch_seconds` its whole seconds since 1970 (UTC).
+ValidPayload = tuple[str, str, str, str, int, float, int, float | None]
+#: `(request_id, model_name, label, observed_at, epoch_seconds)`; `observed_at` is canonical.
+ValidLabel = tuple[str, str, int, str, int]
+
+_PAYLOAD_FIELD_SET = frozenset(PAYLOAD_FIELDS)
+_LABEL_FIELD_SET = frozenset(LABEL_FIELDS)
+_MAX_FLOAT = 1.7976931348623157e308
+_from_iso = datetime.fromisoformat
+_floor = math.floor
 
 
 class RecordKind(StrEnum):
@@ -94,7 +115,10 @@ class LabelRecord:
 def format_timestamp(moment: datetime) -> str:
     """Canonical UTC timestamp with milliseconds: fixed width, so text order is time order."""
     utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}."
+        f"{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -103,6 +127,19 @@ def parse_timestamp(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("timestamp has no UTC offset")
     return moment.astimezone(UTC)
+
+
+_minute_epochs: dict[str, int] = {}
+
+
+def _epoch_seconds(canonical: str, moment: datetime) -> int:
+    """Whole epoch seconds of a canonical timestamp; minutes are cached (records cluster in time)."""
+    minute = _minute_epochs.get(canonical[:16])
+    if minute is None:
+        if len(_minute_epochs) >= 100_000:
+            _minute_epochs.clear()
+        minute = _minute_epochs[canonical[:16]] = _floor(moment.timestamp()) - moment.second
+    return minute + moment.second
 
 
 def _check_identifier(document: Mapping[str, Any], name: str, problems: list[str]) -> str:
@@ -119,19 +156,20 @@ def _check_identifier(document: Mapping[str, Any], name: str, problems: list[str
     return value
 
 
-def _check_time(document: Mapping[str, Any], name: str, problems: list[str]) -> str:
+def _check_time(document: Mapping[str, Any], name: str, problems: list[str]) -> tuple[str, int]:
     value = document.get(name)
     if value is None:
         problems.append(f"missing field '{name}'")
-        return ""
+        return "", 0
     if not isinstance(value, str):
         problems.append(f"'{name}' must be an ISO 8601 string, got {type(value).__name__}")
-        return ""
+        return "", 0
     try:
-        return format_timestamp(parse_timestamp(value))
-    except ValueError as error:
+        moment = parse_timestamp(value)
+        return format_timestamp(moment), math.floor(moment.timestamp())
+    except (ValueError, OverflowError) as error:
         problems.append(f"'{name}' is not an ISO 8601 timestamp with offset: {error}")
-        return ""
+        return "", 0
 
 
 def _check_binary_label(value: object, name: str, problems: list[str]) -> int:
@@ -178,45 +216,165 @@ def _check_prediction(value: object, problems: list[str]) -> Prediction:
     return Prediction(float(score), label)  # type: ignore[arg-type]
 
 
-def parse_payload(document: object) -> PayloadRecord:
-    """Validate a decoded JSON value against the payload contract."""
+def _checked_payload(document: object) -> ValidPayload:
+    """The complete check: canonical fields, or a `ContractViolationError` listing every problem."""
     if not isinstance(document, dict):
         raise ContractViolationError([f"a payload record must be a JSON object, got {type(document).__name__}"])
     problems: list[str] = []
     request_id = _check_identifier(document, "request_id", problems)
     model_name = _check_identifier(document, "model_name", problems)
     model_version = _check_identifier(document, "model_version", problems)
-    timestamp = _check_time(document, "timestamp", problems)
-    features = _check_features(document.get("features"), problems)
+    timestamp, epoch_seconds = _check_time(document, "timestamp", problems)
+    _check_features(document.get("features"), problems)
     prediction = _check_prediction(document.get("prediction"), problems)
     latency = document.get("latency_ms")
     if latency is not None and (not _is_finite_number(latency) or latency < 0):
         problems.append(f"'latency_ms' must be a non-negative finite number, got {latency!r}")
     if problems:
         raise ContractViolationError(problems)
-    extra = {key: value for key, value in document.items() if key not in PAYLOAD_FIELDS}
+    return (
+        request_id,
+        model_name,
+        model_version,
+        timestamp,
+        epoch_seconds,
+        prediction.score,
+        prediction.label,
+        None if latency is None else float(latency),
+    )
+
+
+def validate_payload(document: object) -> ValidPayload:  # noqa: PLR0911  # every doubt returns the full check
+    """Check a decoded JSON value against the payload contract; return its canonical field values.
+
+    Raises `ContractViolationError` listing every problem. The same rules as `parse_payload`, without building
+    the typed record (the ETL's hot path).
+    """
+    # Fast path, inlined for speed: exact types and an already-canonical timestamp. Any doubt -> full check.
+    if type(document) is not dict:
+        return _checked_payload(document)
+    try:
+        request_id = document["request_id"]
+        model_name = document["model_name"]
+        model_version = document["model_version"]
+        timestamp = document["timestamp"]
+        features = document["features"]
+        prediction = document["prediction"]
+        score = prediction["score"]
+        label = prediction["label"]
+    except (KeyError, TypeError, IndexError):
+        return _checked_payload(document)
+    latency = document.get("latency_ms")
+    if (
+        type(request_id) is not str
+        or not 0 < len(request_id) <= MAX_ID_LENGTH
+        or request_id.isspace()
+        or type(model_name) is not str
+        or not 0 < len(model_name) <= MAX_ID_LENGTH
+        or model_name.isspace()
+        or type(model_version) is not str
+        or not 0 < len(model_version) <= MAX_ID_LENGTH
+        or model_version.isspace()
+        # `YYYY-MM-DDTHH:MM:SS.mmmZ` by its separators; fromisoformat below checks digits and ranges. With these
+        # separators there is no other ISO 8601 reading (week dates have no '-' at index 7): it is canonical.
+        or type(timestamp) is not str
+        or len(timestamp) != 24
+        or timestamp[4:20:3] != "--T::."
+        or timestamp[23] != "Z"
+        or type(features) is not dict
+        or not features
+        or type(prediction) is not dict
+        or type(score) is not float
+        or not 0.0 <= score <= 1.0
+        or type(label) is not int
+        or not 0 <= label <= 1
+        or (latency is not None and (type(latency) is not float or not 0.0 <= latency <= _MAX_FLOAT))
+    ):
+        return _checked_payload(document)
+    for feature in features.values():
+        kind = type(feature)
+        if kind is float:
+            if feature - feature:  # nan for inf and nan (truthy), 0.0 for finite
+                return _checked_payload(document)
+        elif kind is not str and kind is not int and kind is not bool and feature is not None:
+            return _checked_payload(document)
+    try:
+        moment = _from_iso(timestamp)
+    except ValueError:
+        return _checked_payload(document)
+    return request_id, model_name, model_version, timestamp, _epoch_seconds(timestamp, moment), score, label, latency
+
+
+def parse_payload(document: object) -> PayloadRecord:
+    """Validate a decoded JSON value against the payload contract."""
+    request_id, model_name, model_version, timestamp, _, score, label, latency = validate_payload(document)
+    assert isinstance(document, dict)  # validate_payload refuses anything else
+    if _PAYLOAD_FIELD_SET.issuperset(document):
+        extra: dict[str, Any] = {}
+    else:
+        extra = {key: value for key, value in document.items() if key not in _PAYLOAD_FIELD_SET}
     return PayloadRecord(
         request_id=request_id,
         model_name=model_name,
         model_version=model_version,
         timestamp=timestamp,
-        features=features,
-        prediction=prediction,
-        latency_ms=None if latency is None else float(latency),
+        features=document["features"],
+        prediction=Prediction(score, label),
+        latency_ms=latency,
         extra=extra,
     )
 
 
-def parse_label(document: object) -> LabelRecord:
-    """Validate a decoded JSON value against the label contract."""
+def _checked_label(document: object) -> ValidLabel:
     if not isinstance(document, dict):
         raise ContractViolationError([f"a label record must be a JSON object, got {type(document).__name__}"])
     problems: list[str] = []
     request_id = _check_identifier(document, "request_id", problems)
     model_name = _check_identifier(document, "model_name", problems)
     label = _check_binary_label(document.get("label"), "label", problems)
-    observed_at = _check_time(document, "observed_at", problems)
+    observed_at, epoch_seconds = _check_time(document, "observed_at", problems)
     if problems:
         raise ContractViolationError(problems)
-    extra = {key: value for key, value in document.items() if key not in LABEL_FIELDS}
+    return request_id, model_name, label, observed_at, epoch_seconds
+
+
+def validate_label(document: object) -> ValidLabel:
+    """Check a decoded JSON value against the label contract; return its canonical field values.
+
+    Raises `ContractViolationError` listing every problem; the same rules as `parse_label`.
+    """
+    if type(document) is not dict:
+        return _checked_label(document)
+    get = document.get
+    request_id = get("request_id")
+    model_name = get("model_name")
+    label = get("label")
+    observed_at = get("observed_at")
+    if (
+        type(request_id) is not str
+        or not 0 < len(request_id) <= MAX_ID_LENGTH
+        or request_id.isspace()
+        or type(model_name) is not str
+        or not 0 < len(model_name) <= MAX_ID_LENGTH
+        or model_name.isspace()
+        or type(label) is not int
+        or not 0 <= label <= 1
+        or type(observed_at) is not str
+        or len(observed_at) != 24
+        or observed_at[4:20:3] != "--T::."  # canonical shape, as in validate_payload
+        or observed_at[23] != "Z"
+    ):
+        return _checked_label(document)
+    try:
+        moment = _from_iso(observed_at)
+    except ValueError:
+        return _checked_label(document)
+    return request_id, model_name, label, observed_at, _epoch_seconds(observed_at, moment)
+
+
+def parse_label(document: object) -> LabelRecord:
+    """Validate a decoded JSON value against the label contract."""
+    request_id, model_name, label, observed_at, _ = validate_label(document)
+    assert isinstance(document, dict)  # validate_label refuses anything else
+    extra = {key: value for key, value in document.items() if key not in _LABEL_FIELD_SET}
     return LabelRecord(request_id=request_id, model_name=model_name, label=label, observed_at=observed_at, extra=extra)

@@ -9,7 +9,7 @@ import pulumi_aws as aws
 
 from autoretrain.layout import ETL_PREFIXES, PayloadPrefix
 from autoretrain.settings import EnvVar
-from infra.packaging import payload_etl_archive_files
+from infra.bundles import PAYLOAD_ETL_BUNDLE, archive_files
 from infra.policies import assume_role_policy, payload_etl_policy
 
 RUNTIME = "python3.13"
@@ -53,7 +53,7 @@ def etl_environment(
 def etl_archive() -> pulumi.AssetArchive:
     """The function's zip: our code only (the runtime provides boto3)."""
     return pulumi.AssetArchive(
-        {name: pulumi.FileAsset(str(path)) for name, path in payload_etl_archive_files().items()}
+        {name: pulumi.FileAsset(str(path)) for name, path in archive_files(PAYLOAD_ETL_BUNDLE).items()}
     )
 
 

@@ -12,7 +12,7 @@ from autoretrain.layout import ETL_PREFIXES
 from autoretrain.settings import EnvVar
 from infra.config import LOG_RETENTION_DAYS
 from infra.mocks import RecordedResource, Recording
-from infra.packaging import payload_etl_archive_files
+from infra.bundles import PAYLOAD_ETL_BUNDLE, archive_files
 
 FUNCTION = "aws:lambda/function:Function"
 ETL_FUNCTION = "autoretrain-etl-function"
@@ -200,5 +200,5 @@ def test_etl_code_is_the_packaged_archive(stack: Recording) -> None:
     assert isinstance(code, pulumi.AssetArchive)
     assert all(isinstance(asset, pulumi.FileAsset) for asset in code.assets.values())
     assert {name: getattr(asset, "path", None) for name, asset in code.assets.items()} == {
-        name: str(path) for name, path in payload_etl_archive_files().items()
+        name: str(path) for name, path in archive_files(PAYLOAD_ETL_BUNDLE).items()
     }

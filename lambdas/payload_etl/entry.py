@@ -1,0 +1,75 @@
+"""The payload-ETL Lambda's handler: S3 ObjectCreated notifications in, counts per object out.
+
+Settings are read once, and clients created once, on the first invocation of a container (not at import: boto3
+alone takes a quarter of a second to import, and an import must not need AWS settings).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from autoretrain.payload_store import PayloadStore
+from autoretrain.settings import PayloadEtlSettings
+from lambdas.payload_etl.adapters import S3ObjectStore
+from lambdas.payload_etl.events import parse_s3_event
+from lambdas.payload_etl.logic import process_object
+from lambdas.payload_etl.models import InvocationResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EtlRuntime:
+    """What a warm container keeps between invocations."""
+
+    settings: PayloadEtlSettings
+    objects: S3ObjectStore
+    store: PayloadStore
+
+
+@functools.cache
+def cold_start() -> EtlRuntime:
+    """Settings from the environment and the clients, once per container."""
+    import boto3  # noqa: PLC0415  # deferred: ~250 ms of import that a bare import of this module must not pay
+    from botocore.config import Config  # noqa: PLC0415
+
+    settings = PayloadEtlSettings.from_env()
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+    session = boto3.session.Session()
+    return EtlRuntime(
+        settings=settings,
+        objects=S3ObjectStore(session.client("s3", config=config)),
+        store=PayloadStore(
+            session.client("dynamodb", config=config),
+            settings.payload_table,
+            ledger_retention_days=settings.payload_retention_days,
+        ),
+    )
+
+
+def reset_cold_start() -> None:
+    """Forget the settings and clients (tests and the local runner start each stack afresh)."""
+    cold_start.cache_clear()
+
+
+def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    """Load every object the notification names; a transient AWS error fails the invocation (Lambda retries)."""
+    notification = parse_s3_event(event)
+    if notification.test_event:
+        logger.info("ignored the s3:TestEvent sent when the notification was configured")
+        return InvocationResult(objects=(), test_event=True).to_json()
+    runtime = cold_start()
+    results = tuple(
+        process_object(
+            ref,
+            objects=runtime.objects,
+            store=runtime.store,
+            retention_days=runtime.settings.payload_retention_days,
+        )
+        for ref in notification.objects
+    )
+    return InvocationResult(objects=results).to_json()

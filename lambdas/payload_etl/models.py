@@ -1,0 +1,61 @@
+"""Typed values the payload-ETL passes between its layers: object references in, counts out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """One object version named by an S3 event notification (key already URL-decoded, ETag without quotes)."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+
+
+class ObjectStatus(StrEnum):
+    """What happened to one object."""
+
+    LOADED = "loaded"
+    ALREADY_LOADED = "already_loaded"  # the ledger says this version was loaded before: nothing written
+    SKIPPED = "skipped"  # not ours to load (outside payloads/ and labels/) or gone/superseded before we read it
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectResult:
+    """Counts for one object; `records` counts non-blank lines."""
+
+    bucket: str
+    key: str
+    etag: str
+    status: ObjectStatus
+    records: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    blank_lines: int = 0
+    write_calls: int = 0
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    """What one invocation did, object by object, with totals."""
+
+    objects: tuple[ObjectResult, ...]
+    test_event: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (the handler's return value)."""
+        return {
+            "test_event": self.test_event,
+            "objects": [asdict(result) for result in self.objects],
+            "loaded": sum(result.loaded for result in self.objects),
+            "duplicates": sum(result.duplicates for result in self.objects),
+            "quarantined": sum(result.quarantined for result in self.objects),
+            "skipped_objects": sum(result.status is not ObjectStatus.LOADED for result in self.objects),
+        }

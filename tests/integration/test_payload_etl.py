@@ -1,0 +1,333 @@
+"""The payload-ETL handler against moto's server: real objects in, real items and quarantine objects out."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+
+from autoretrain.emulator import LocalResources
+from autoretrain.layout import quarantine_object_key
+from autoretrain.payload_store import PayloadStore, TransientStoreError
+from autoretrain.tables import object_pk, request_pk
+from lambdas.payload_etl import handler, reset_cold_start
+
+pytestmark = pytest.mark.integration
+
+EVENTS = Path(__file__).parents[1] / "events"
+MODEL = "churn"
+PAYLOAD_KEY = "payloads/model=churn/dt=2026-11-23/0001.jsonl"
+LABEL_KEY = "labels/model=churn/dt=2026-12-20/0001.jsonl"
+DAY_START = datetime(2026, 11, 23, tzinfo=UTC)
+DAY_END = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_container() -> Iterator[None]:
+    """Each test is a new Lambda container: settings and clients are read on its first invocation."""
+    reset_cold_start()
+    yield
+    reset_cold_start()
+
+
+def payload(request_id: str, **changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "request_id": request_id,
+        "model_name": MODEL,
+        "model_version": "20261120T030000Z-ab12cd",
+        "timestamp": "2026-11-23T10:00:00.123Z",
+        "features": {"plan": "pro", "tenure": 3, "charges": 10.5, "autopay": True},
+        "prediction": {"score": 0.31, "label": 0},
+        "latency_ms": 12.5,
+    }
+    document.update(changes)
+    return document
+
+
+def label(request_id: str, value: int = 1) -> dict[str, Any]:
+    return {"request_id": request_id, "model_name": MODEL, "label": value, "observed_at": "2026-12-20T00:00:00Z"}
+
+
+def jsonl(*documents: object) -> bytes:
+    return "".join(json.dumps(document) + "\n" for document in documents).encode()
+
+
+def put_object(session: boto3.Session, bucket: str, key: str, body: bytes) -> dict[str, Any]:
+    """Put a real object and return the S3 notification S3 would send for it (key URL-encoded)."""
+    etag = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+    event: dict[str, Any] = json.loads((EVENTS / "s3_object_created.json").read_text())
+    record = event["Records"][0]["s3"]
+    record["bucket"]["name"] = bucket
+    record["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    record["object"].update(key=quote_plus(key, safe="/"), eTag=etag.strip('"'), size=len(body))
+    return event
+
+
+def table_items(session: boto3.Session, table: str) -> list[dict[str, Any]]:
+    pages = session.client("dynamodb").get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    return [item for page in pages for item in page["Items"]]
+
+
+def data_items(session: boto3.Session, table: str) -> list[dict[str, Any]]:
+    return [item for item in table_items(session, table) if item["pk"]["S"].startswith("REQ#")]
+
+
+def store(session: boto3.Session, resources: LocalResources) -> PayloadStore:
+    return PayloadStore(session.client("dynamodb"), resources.payload_table)
+
+
+def quarantine_entries(session: boto3.Session, bucket: str, key: str, etag: str) -> list[dict[str, Any]]:
+    body = session.client("s3").get_object(Bucket=bucket, Key=quarantine_object_key(key, etag))["Body"].read()
+    return [json.loads(line) for line in body.decode().splitlines()]
+
+
+def etag_of(event: dict[str, Any]) -> str:
+    return str(event["Records"][0]["s3"]["object"]["eTag"])
+
+
+def test_payloads_load_into_the_time_window(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"), payload("r-2")))
+    result = handler(event, None)
+    assert (result["loaded"], result["quarantined"], result["objects"][0]["status"]) == (2, 0, "loaded")
+    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
+    assert sorted(row.request_id for row in rows) == ["r-1", "r-2"]
+    assert rows[0].features == {"plan": "pro", "tenure": 3, "charges": 10.5, "autopay": True}
+    assert (rows[0].score, rows[0].predicted_label, rows[0].latency_ms) == (0.31, 0, 12.5)
+
+
+def test_a_malformed_line_is_quarantined_and_the_valid_records_of_the_object_still_load(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    body = jsonl(payload("r-1")) + b'{"request_id": "r-2",\n' + jsonl(payload("r-3"))
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    result = handler(event, None)
+    assert (result["loaded"], result["quarantined"]) == (2, 1)
+    assert len(data_items(aws_session, resources.payload_table)) == 2
+    (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    assert entry["source_bucket"] == resources.payload_bucket
+    assert entry["source_key"] == PAYLOAD_KEY
+    assert entry["line"] == 2
+    assert entry["raw"] == '{"request_id": "r-2",'
+    assert entry["reasons"][0].startswith("not valid JSON")
+
+
+def test_a_wrong_type_is_quarantined_with_its_reason(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    event = put_object(
+        aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1", prediction={"score": "high"}))
+    )
+    assert handler(event, None)["quarantined"] == 1
+    (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    assert "'prediction.score' must be a finite number in [0, 1], got 'high'" in entry["reasons"]
+
+
+def test_a_missing_field_is_quarantined_with_its_reason(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    document = payload("r-1")
+    del document["model_version"]
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(document))
+    assert handler(event, None)["quarantined"] == 1
+    (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    assert entry["reasons"] == ["missing field 'model_version'"]
+    assert data_items(aws_session, resources.payload_table) == []
+
+
+def test_an_empty_object_is_quarantined_with_a_clear_reason(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, b"")
+    assert handler(event, None)["quarantined"] == 1
+    (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    assert (entry["line"], entry["reasons"]) == (None, ["object is empty (0 bytes)"])
+
+
+def test_a_gzip_object_without_a_gz_suffix_loads(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    body = gzip.compress(jsonl(payload("r-1"), payload("r-2")))
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    assert handler(event, None)["loaded"] == 2
+    assert len(data_items(aws_session, resources.payload_table)) == 2
+
+
+def test_a_redelivered_object_writes_nothing_the_second_time(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    dynamodb = aws_session.client("dynamodb")
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"), payload("r-2")))
+    assert handler(event, None)["loaded"] == 2
+    count_after_first = len(table_items(aws_session, resources.payload_table))
+    # Mark an item: a second write of the object would put the original attributes back.
+    dynamodb.update_item(
+        TableName=resources.payload_table,
+        Key={"pk": {"S": request_pk(MODEL, "r-1")}, "sk": {"S": "PREDICTION"}},
+        UpdateExpression="SET model_version = :marker",
+        ExpressionAttributeValues={":marker": {"S": "marker"}},
+    )
+    second = handler(event, None)
+    assert second["objects"][0]["status"] == "already_loaded"
+    assert second["objects"][0]["write_calls"] == 0
+    assert len(table_items(aws_session, resources.payload_table)) == count_after_first
+    item = dynamodb.get_item(
+        TableName=resources.payload_table, Key={"pk": {"S": request_pk(MODEL, "r-1")}, "sk": {"S": "PREDICTION"}}
+    )["Item"]
+    assert item["model_version"] == {"S": "marker"}
+
+
+def test_the_ledger_records_the_loaded_object_version_with_its_counts(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    body = jsonl(payload("r-1"), payload("r-1"), payload("r-2", model_name="fraud"))
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    handler(event, None)
+    ledger = aws_session.client("dynamodb").get_item(
+        TableName=resources.payload_table,
+        Key={"pk": {"S": object_pk(resources.payload_bucket, PAYLOAD_KEY)}, "sk": {"S": etag_of(event)}},
+    )["Item"]
+    assert {name: ledger[name]["N"] for name in ("records", "loaded", "duplicates", "quarantined")} == {
+        "records": "3",
+        "loaded": "1",
+        "duplicates": "1",
+        "quarantined": "1",
+    }
+
+
+def test_a_new_version_of_the_same_key_is_loaded_again(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"))), None)
+    second = handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-2"))), None)
+    assert (second["objects"][0]["status"], second["loaded"]) == ("loaded", 1)
+
+
+def test_an_event_for_a_superseded_version_is_skipped(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    stale = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1")))
+    put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-2")))
+    result = handler(stale, None)
+    assert result["objects"][0]["status"] == "skipped"
+    assert "overwritten" in result["objects"][0]["reason"]
+    assert data_items(aws_session, resources.payload_table) == []
+
+
+def test_duplicate_request_ids_in_one_object_are_loaded_once(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    body = jsonl(payload("r-1", model_version="first"), payload("r-1", model_version="second"))
+    result = handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body), None)
+    assert (result["loaded"], result["duplicates"]) == (1, 1)
+    (row,) = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
+    assert row.model_version == "first"
+
+
+def test_a_label_that_arrives_before_its_prediction_is_joined_later(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, jsonl(label("r-1", 1))), None)
+    handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"), payload("r-2"))), None)
+    rows = {
+        row.prediction.request_id: row
+        for row in store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END)
+    }
+    assert rows["r-1"].label is not None
+    assert (rows["r-1"].label.label, rows["r-1"].label.observed_at) == (1, "2026-12-20T00:00:00.000Z")
+    assert rows["r-2"].label is None
+
+
+def test_a_redelivered_payload_does_not_overwrite_its_label(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    payload_event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1")))
+    handler(payload_event, None)
+    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, jsonl(label("r-1", 1))), None)
+    # The same payload again under a new key (a replay): its items are re-put, the label stays.
+    replay = put_object(
+        aws_session, resources.payload_bucket, PAYLOAD_KEY.replace("0001", "0002"), jsonl(payload("r-1"))
+    )
+    handler(replay, None)
+    (row,) = store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END)
+    assert row.label is not None
+    assert row.label.label == 1
+
+
+def test_an_url_encoded_key_is_decoded_before_reading(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    key = "payloads/model=churn/dt=2026-11-23/batch 1+retry.jsonl"
+    event = put_object(aws_session, resources.payload_bucket, key, jsonl(payload("r-1")))
+    assert event["Records"][0]["s3"]["object"]["key"] == "payloads/model%3Dchurn/dt%3D2026-11-23/batch+1%2Bretry.jsonl"
+    result = handler(event, None)
+    assert (result["objects"][0]["key"], result["loaded"]) == (key, 1)
+
+
+def test_the_s3_test_event_is_ignored(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    event = json.loads((EVENTS / "s3_test_event.json").read_text())
+    event["Bucket"] = resources.payload_bucket
+    assert handler(event, None) == {
+        "test_event": True,
+        "objects": [],
+        "loaded": 0,
+        "duplicates": 0,
+        "quarantined": 0,
+        "skipped_objects": 0,
+    }
+    assert table_items(aws_session, resources.payload_table) == []
+
+
+def test_a_record_for_another_model_than_the_key_is_quarantined(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    body = jsonl(payload("r-1"), payload("r-2", model_name="fraud"))
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    result = handler(event, None)
+    assert (result["loaded"], result["quarantined"]) == (1, 1)
+    (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    assert entry["reasons"] == ["model_name 'fraud' does not match the object key's partition model=churn"]
+
+
+def test_an_object_outside_the_etl_prefixes_is_skipped_not_quarantined(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    key = "quarantine/payloads/model=churn/x.errors.jsonl"
+    result = handler(put_object(aws_session, resources.payload_bucket, key, b"{}\n"), None)
+    assert result["objects"][0]["status"] == "skipped"
+    listed = aws_session.client("s3").list_objects_v2(Bucket=resources.payload_bucket, Prefix="quarantine/")
+    assert [entry["Key"] for entry in listed["Contents"]] == [key]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_a_transient_table_error_fails_the_invocation_and_a_retry_loads(
+    aws_session: boto3.Session,
+    resources: LocalResources,
+    deployed_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1")))
+    # DynamoDB unreachable (a closed port), S3 still reachable: the standard per-service endpoint variable.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(TransientStoreError):
+        handler(event, None)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
+    reset_cold_start()  # Lambda retries the event, possibly in a new container
+    assert handler(event, None)["loaded"] == 1
