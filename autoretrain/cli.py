@@ -13,6 +13,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "drift-check": ("batch_jobs.drift_check", "check the champion for drift and decay; request retrains by policy"),
     "drift-report": ("batch_jobs.drift.cli", "run the drift suite on two CSV or Parquet files (JSON, optional HTML)"),
     "plan": ("autoretrain.plan", "list every resource of the Pulumi program, run under mocks (not a preview)"),
+    "retrain": ("batch_jobs.retrain", "retrain, gate and release the model (the retrain job)"),
+    "rollback": ("batch_jobs.release", "re-release an earlier model version: rollback --to VERSION"),
 }
 
 

@@ -19,6 +19,24 @@ class EnvVar(StrEnum):
     EVENT_BUS = "AUTORETRAIN_EVENT_BUS"
     MODEL_NAME = "AUTORETRAIN_MODEL_NAME"
     PAYLOAD_RETENTION_DAYS = "AUTORETRAIN_PAYLOAD_RETENTION_DAYS"
+    LABEL_DELAY_DAYS = "AUTORETRAIN_LABEL_DELAY_DAYS"
+    CODE_VERSION = "AUTORETRAIN_CODE_VERSION"
+    SERVING_FUNCTION = "AUTORETRAIN_SERVING_FUNCTION"
+    SERVING_ALIAS = "AUTORETRAIN_SERVING_ALIAS"
+    ECR_REPOSITORY_URI = "AUTORETRAIN_ECR_REPOSITORY_URI"
+    DEPLOY_ALARMS = "AUTORETRAIN_DEPLOY_ALARMS"
+    CANARY_PERCENT = "AUTORETRAIN_CANARY_PERCENT"
+    CANARY_MINUTES = "AUTORETRAIN_CANARY_MINUTES"
+    DRIFT_WINDOW_DAYS = "AUTORETRAIN_DRIFT_WINDOW_DAYS"
+    DRIFT_CONSECUTIVE_CHECKS = "AUTORETRAIN_DRIFT_CONSECUTIVE_CHECKS"
+    RETRAIN_COOLDOWN_DAYS = "AUTORETRAIN_RETRAIN_COOLDOWN_DAYS"
+    RETRAIN_CAP = "AUTORETRAIN_RETRAIN_CAP"
+    RETRAIN_CAP_PERIOD_DAYS = "AUTORETRAIN_RETRAIN_CAP_PERIOD_DAYS"
+    RUNBOOK_URL = "AUTORETRAIN_RUNBOOK_URL"
+    ALERT_WINDOW_MINUTES = "AUTORETRAIN_ALERT_WINDOW_MINUTES"
+    ALERT_HISTORY_DAYS = "AUTORETRAIN_ALERT_HISTORY_DAYS"
+    ALERT_COOLDOWN_MINUTES = "AUTORETRAIN_ALERT_COOLDOWN_MINUTES"
+    ALERT_LATENCY_BUDGET_MS = "AUTORETRAIN_ALERT_LATENCY_BUDGET_MS"
 
 
 class MissingSettingError(RuntimeError):
@@ -62,4 +80,173 @@ class ServingSettings:
         return cls(
             payload_bucket=require_env(EnvVar.PAYLOAD_BUCKET, environ),
             model_name=require_env(EnvVar.MODEL_NAME, environ),
+        )
+
+
+def _optional_int(name: EnvVar, default: int, environ: Mapping[str, str] | None, *, minimum: int = 0) -> int:
+    value = (os.environ if environ is None else environ).get(name.value, "")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise MissingSettingError(f"{name.value} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainSettings:
+    """What the retrain job and `autoretrain rollback` need.
+
+    `label_delay_days` (default 7): a prediction's label counts as matured, and the row as training data, only
+    once the prediction is this old. `code_version`: recorded as lineage; empty means "ask git".
+    """
+
+    payload_bucket: str
+    model_bucket: str
+    payload_table: str
+    registry_table: str
+    event_bus: str
+    model_name: str
+    label_delay_days: int = 7
+    code_version: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetrainSettings:
+        """Read the settings once, at the start of the job."""
+        source = os.environ if environ is None else environ
+        return cls(
+            payload_bucket=require_env(EnvVar.PAYLOAD_BUCKET, environ),
+            model_bucket=require_env(EnvVar.MODEL_BUCKET, environ),
+            payload_table=require_env(EnvVar.PAYLOAD_TABLE, environ),
+            registry_table=require_env(EnvVar.REGISTRY_TABLE, environ),
+            event_bus=require_env(EnvVar.EVENT_BUS, environ),
+            model_name=require_env(EnvVar.MODEL_NAME, environ),
+            label_delay_days=_optional_int(EnvVar.LABEL_DELAY_DAYS, 7, environ),
+            code_version=source.get(EnvVar.CODE_VERSION.value, ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeploySettings:
+    """What the release pipeline's entry points (`python -m batch_jobs.deploy`, run by CodeBuild) need.
+
+    `serving_alias` defaults to `live`. A canary (`canary_percent` > 0, `canary_minutes` > 0 and at least one
+    alarm in `deploy_alarms`) shifts that share of traffic first and rolls back if an alarm fires; otherwise the
+    alias moves all at once.
+    """
+
+    registry_table: str
+    event_bus: str
+    model_name: str
+    serving_function: str
+    serving_alias: str = "live"
+    ecr_repository_uri: str = ""
+    deploy_alarms: tuple[str, ...] = ()
+    canary_percent: int = 0
+    canary_minutes: int = 0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploySettings:
+        """Read the settings once per command."""
+        source = os.environ if environ is None else environ
+        alarms = tuple(name.strip() for name in source.get(EnvVar.DEPLOY_ALARMS.value, "").split(",") if name.strip())
+        percent = _optional_int(EnvVar.CANARY_PERCENT, 0, environ)
+        if percent > 99:
+            raise MissingSettingError(f"{EnvVar.CANARY_PERCENT.value} must be between 0 and 99")
+        return cls(
+            registry_table=require_env(EnvVar.REGISTRY_TABLE, environ),
+            event_bus=require_env(EnvVar.EVENT_BUS, environ),
+            model_name=require_env(EnvVar.MODEL_NAME, environ),
+            serving_function=require_env(EnvVar.SERVING_FUNCTION, environ),
+            serving_alias=source.get(EnvVar.SERVING_ALIAS.value, "") or "live",
+            ecr_repository_uri=source.get(EnvVar.ECR_REPOSITORY_URI.value, ""),
+            deploy_alarms=alarms,
+            canary_percent=percent,
+            canary_minutes=_optional_int(EnvVar.CANARY_MINUTES, 0, environ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DriftCheckSettings:
+    """What the drift-check job needs.
+
+    Defaults: a 7-day current window (every weekday once: weekly seasonality does not look like drift, and a
+    day of ordinary traffic is well above the suite's 200-row minimum); labels count as matured after
+    `AUTORETRAIN_LABEL_DELAY_DAYS` (7, the same setting and default as the retrain job). Trigger policy: a retrain
+    after 2 consecutive drifting checks (one drifting day is as likely a blip as a change), at most one request
+    per 3 days (a retrain and its deploy must land before asking again) and at most 2 per 14 days.
+    """
+
+    model_bucket: str
+    payload_table: str
+    registry_table: str
+    event_bus: str
+    model_name: str
+    window_days: int = 7
+    label_delay_days: int = 7
+    consecutive_checks: int = 2
+    cooldown_days: int = 3
+    max_retrains: int = 2
+    cap_period_days: int = 14
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DriftCheckSettings:
+        """Read the settings once, at the start of the job."""
+        return cls(
+            model_bucket=require_env(EnvVar.MODEL_BUCKET, environ),
+            payload_table=require_env(EnvVar.PAYLOAD_TABLE, environ),
+            registry_table=require_env(EnvVar.REGISTRY_TABLE, environ),
+            event_bus=require_env(EnvVar.EVENT_BUS, environ),
+            model_name=require_env(EnvVar.MODEL_NAME, environ),
+            window_days=_optional_int(EnvVar.DRIFT_WINDOW_DAYS, 7, environ, minimum=1),
+            label_delay_days=_optional_int(EnvVar.LABEL_DELAY_DAYS, 7, environ),
+            consecutive_checks=_optional_int(EnvVar.DRIFT_CONSECUTIVE_CHECKS, 2, environ, minimum=1),
+            cooldown_days=_optional_int(EnvVar.RETRAIN_COOLDOWN_DAYS, 3, environ),
+            max_retrains=_optional_int(EnvVar.RETRAIN_CAP, 2, environ, minimum=1),
+            cap_period_days=_optional_int(EnvVar.RETRAIN_CAP_PERIOD_DAYS, 14, environ, minimum=1),
+        )
+
+
+#: Where alert messages point when no runbook URL is configured: the runbook's path in this repository.
+DEFAULT_RUNBOOK_URL = "docs/runbook.md"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertingSettings:
+    """What the alerting Lambda needs.
+
+    Defaults: each run checks the last 60 minutes (enough rows for the binomial and rate tests at modest traffic,
+    short enough to catch a break within the hour); volume is compared with the same 60 minutes on each of the
+    previous 7 days (daily seasonality cancels, one odd day does not move the median); an ongoing alert is re-sent
+    every 240 minutes (a reminder, not a pager storm); p99 latency above 1000 ms alerts. `runbook_url` is the
+    base URL of docs/runbook.md as deployed (alert messages link `<runbook_url>#<signal anchor>`).
+    """
+
+    payload_bucket: str
+    payload_table: str
+    registry_table: str
+    alert_topic_arn: str
+    event_bus: str
+    model_name: str
+    runbook_url: str = DEFAULT_RUNBOOK_URL
+    window_minutes: int = 60
+    history_days: int = 7
+    cooldown_minutes: int = 240
+    latency_budget_ms: int = 1000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlertingSettings:
+        """Read the settings once (at cold start)."""
+        source = os.environ if environ is None else environ
+        return cls(
+            payload_bucket=require_env(EnvVar.PAYLOAD_BUCKET, environ),
+            payload_table=require_env(EnvVar.PAYLOAD_TABLE, environ),
+            registry_table=require_env(EnvVar.REGISTRY_TABLE, environ),
+            alert_topic_arn=require_env(EnvVar.ALERT_TOPIC_ARN, environ),
+            event_bus=require_env(EnvVar.EVENT_BUS, environ),
+            model_name=require_env(EnvVar.MODEL_NAME, environ),
+            runbook_url=source.get(EnvVar.RUNBOOK_URL.value, "") or DEFAULT_RUNBOOK_URL,
+            window_minutes=_optional_int(EnvVar.ALERT_WINDOW_MINUTES, 60, environ, minimum=1),
+            history_days=_optional_int(EnvVar.ALERT_HISTORY_DAYS, 7, environ, minimum=1),
+            cooldown_minutes=_optional_int(EnvVar.ALERT_COOLDOWN_MINUTES, 240, environ, minimum=1),
+            latency_budget_ms=_optional_int(EnvVar.ALERT_LATENCY_BUDGET_MS, 1000, environ, minimum=1),
         )

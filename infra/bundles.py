@@ -51,5 +51,20 @@ def build_zip(bundle: LambdaBundle, destination: Path, repo_root: Path = REPO_RO
             archive.writestr(info, source.read_bytes())
     return destination
 
+ALERTING_BUNDLE = LambdaBundle(
+    name="alerting",
+    package_dir="lambdas/alerting",
+    shared_modules=(
+        "__init__",
+        "contracts",
+        "events",
+        "layout",
+        "payload_store",
+        "registry",
+        "settings",
+        "tables",
+    ),
+    handler="lambdas.alerting.handler",
+)
 
-ALL_BUNDLES = (PAYLOAD_ETL_BUNDLE,)
+ALL_BUNDLES = (PAYLOAD_ETL_BUNDLE, ALERTING_BUNDLE)

@@ -1,0 +1,131 @@
+"""`python -m batch_jobs.drift_check [--now ISO8601] [--window-days N] [--label-delay-days N]`
+(also `autoretrain drift-check`): check the champion's recent traffic for drift and decay, write the report, publish
+metrics and events, and request a retrain when the trigger policy says so.
+
+Reads its resources from the environment (`autoretrain.settings.DriftCheckSettings`); boto3 finds the endpoint and
+credentials as usual (`AWS_ENDPOINT_URL` points it at an emulator). Exit codes: 0 when the check ran — drift or not,
+enough data or not, and when there is no champion to check (said on stdout); 1 when it failed (missing profile,
+AWS error, bad settings); 2 on bad arguments. Prints the run's summary as one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from autoretrain.events import EventBus, EventPublishError
+from autoretrain.payload_store import PayloadStore, PayloadStoreError
+from autoretrain.registry import Registry, RegistryError
+from autoretrain.settings import DriftCheckSettings, MissingSettingError
+from batch_jobs.monitoring.adapters import MetricsError, MetricsPublisher, ModelBucket, ModelBucketError
+from batch_jobs.monitoring.pipeline import DriftCheck, DriftCheckError, DriftCheckPorts, DriftCheckRequest
+from batch_jobs.monitoring.policy import TriggerPolicy
+from batch_jobs.monitoring.state import DriftStateStore, StateStoreError
+
+logger = logging.getLogger("batch_jobs.drift_check")
+
+#: Every error that means "the check failed"; anything else is a bug and propagates with its traceback.
+FAILURES = (
+    DriftCheckError,
+    EventPublishError,
+    MetricsError,
+    MissingSettingError,
+    ModelBucketError,
+    PayloadStoreError,
+    RegistryError,
+    StateStoreError,
+)
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from error
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (e.g. 2026-11-23T03:00:00Z)")
+    return moment.astimezone(UTC)
+
+
+def _days(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The job's arguments; unset numbers default to the settings from the environment."""
+    parser = argparse.ArgumentParser(prog="autoretrain drift-check", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--now", type=_timestamp, help="the check's time (default: the wall clock), ISO 8601 with offset"
+    )
+    parser.add_argument(
+        "--window-days",
+        type=_days,
+        help="length of the current window in days (default: $AUTORETRAIN_DRIFT_WINDOW_DAYS, else 7)",
+    )
+    parser.add_argument(
+        "--label-delay-days",
+        type=_days,
+        help="age in days at which labels count as matured (default: $AUTORETRAIN_LABEL_DELAY_DAYS, else 7)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, build the adapters, run one check, return the exit code."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = DriftCheckSettings.from_env()
+        window_days = settings.window_days if args.window_days is None else args.window_days
+        if window_days < 1:
+            raise DriftCheckError("--window-days must be at least 1")
+        request = DriftCheckRequest(
+            model_name=settings.model_name,
+            now=args.now if args.now is not None else datetime.now(UTC),
+            window_days=window_days,
+            label_delay_days=settings.label_delay_days if args.label_delay_days is None else args.label_delay_days,
+            policy=TriggerPolicy(
+                consecutive_checks=settings.consecutive_checks,
+                cooldown=timedelta(days=settings.cooldown_days),
+                max_requests=settings.max_retrains,
+                period=timedelta(days=settings.cap_period_days),
+            ),
+        )
+        import boto3  # noqa: PLC0415  # deferred: `--help` and argument errors need no AWS SDK
+
+        session = boto3.session.Session()
+        dynamodb = session.client("dynamodb")
+        ports = DriftCheckPorts(
+            registry=Registry(dynamodb, settings.registry_table),
+            payloads=PayloadStore(dynamodb, settings.payload_table),
+            model_bucket=ModelBucket(session.client("s3")),
+            model_bucket_name=settings.model_bucket,
+            metrics=MetricsPublisher(session.client("cloudwatch")),
+            events=EventBus(session.client("events"), settings.event_bus),
+            state=DriftStateStore(dynamodb, settings.payload_table),
+        )
+        outcome = DriftCheck(ports).run(request)
+    except FAILURES as error:
+        logger.error("drift check failed: %s", error)  # the message is the whole story
+        return 1
+    summary: dict[str, object] = {"message": outcome.message}
+    if outcome.result is not None:
+        summary.update(
+            run_id=outcome.result.run_id,
+            verdict=outcome.result.verdict,
+            retrain_requested=outcome.result.decision.retrain_requested,
+            report_uri=outcome.result.report_uri,
+        )
+    print(json.dumps(summary))  # the job's one line of output
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

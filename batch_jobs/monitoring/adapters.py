@@ -1,0 +1,105 @@
+"""Adapters of the drift-check job: the model bucket (S3) and CloudWatch metrics. Each takes its boto3 client in
+its constructor and turns `ClientError` into our errors. (The registry, the payload table, the event bus and the
+policy state have their adapters in `autoretrain.registry`, `autoretrain.payload_store`, `autoretrain.events` and
+`batch_jobs.monitoring.state`.)"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from autoretrain.artifacts import MANIFEST_FILE, MODEL_FILE, LoadedModel, load_verified_model
+from batch_jobs.drift import ReferenceProfile
+from batch_jobs.monitoring.outputs import MAX_METRICS_PER_CALL, METRIC_NAMESPACE, metric_batches
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_s3 import S3Client
+
+REFERENCE_FILE = "reference.parquet"
+
+
+class ModelBucketError(RuntimeError):
+    """Reading from or writing to the model bucket failed."""
+
+
+class MissingObjectError(ModelBucketError):
+    """An object the champion should have (its reference profile, its model) is not in the bucket."""
+
+
+class MetricsError(RuntimeError):
+    """CloudWatch refused or failed to take the metric data."""
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> (bucket, key); ValueError for anything else."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    bucket, key = uri[5:].split("/", 1)
+    if not bucket or not key:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    return bucket, key
+
+
+class ModelBucket:
+    """The champion's files (reference profile, verified model) and the reports, in the model bucket."""
+
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def _get(self, bucket: str, key: str) -> bytes:
+        try:
+            body: bytes = self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise MissingObjectError(f"s3://{bucket}/{key} does not exist") from error
+            raise ModelBucketError(f"reading s3://{bucket}/{key} failed: {error}") from error
+        except BotoCoreError as error:
+            raise ModelBucketError(f"reading s3://{bucket}/{key} failed: {error}") from error
+        return body
+
+    def reference_profile(self, bucket: str, prefix: str) -> ReferenceProfile:
+        """The reference profile stored beside a model (`<prefix>reference.parquet`)."""
+        key = f"{prefix}{REFERENCE_FILE}"
+        data = self._get(bucket, key)
+        try:
+            return ReferenceProfile.from_parquet(io.BytesIO(data))
+        except (ValueError, OSError) as error:
+            raise ModelBucketError(f"s3://{bucket}/{key} is not a readable reference profile: {error}") from error
+
+    def load_model(self, bucket: str, prefix: str, expected_sha256: str | None) -> LoadedModel:
+        """The model beside the profile, unpickled only after its SHA-256 matches its manifest and the registry."""
+        with tempfile.TemporaryDirectory(prefix="autoretrain-champion-") as directory:
+            for name in (MANIFEST_FILE, MODEL_FILE):
+                Path(directory, name).write_bytes(self._get(bucket, f"{prefix}{name}"))
+            return load_verified_model(directory, expected_sha256)
+
+    def put_text(self, bucket: str, key: str, text: str, content_type: str) -> str:
+        """Write one object (the bucket's default encryption applies) and return its URI."""
+        try:
+            self._client.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type)
+        except (ClientError, BotoCoreError) as error:
+            raise ModelBucketError(f"writing s3://{bucket}/{key} failed: {error}") from error
+        return f"s3://{bucket}/{key}"
+
+
+class MetricsPublisher:
+    """Publishes metric data to CloudWatch under one namespace, in calls within PutMetricData's limits."""
+
+    def __init__(self, client: CloudWatchClient, namespace: str = METRIC_NAMESPACE) -> None:
+        self._client = client
+        self._namespace = namespace
+
+    def publish(self, data: list[dict[str, Any]]) -> int:
+        """Put every datum; return the number of calls made."""
+        batches = metric_batches(data, MAX_METRICS_PER_CALL)
+        for batch in batches:
+            try:
+                self._client.put_metric_data(Namespace=self._namespace, MetricData=batch)  # type: ignore[arg-type]
+            except (ClientError, BotoCoreError) as error:
+                raise MetricsError(f"PutMetricData to {self._namespace} failed: {error}") from error
+        return len(batches)

@@ -1,0 +1,222 @@
+"""What one drift check leaves behind, built purely from its result: the JSON result, the HTML report, the
+CloudWatch metric data and the event details.
+
+CloudWatch metrics (namespace `autoretrain`, timestamp = the check's `now`):
+
+| metric                     | dimensions           | when                                   |
+|----------------------------|----------------------|----------------------------------------|
+| `RowsChecked`              | ModelName            | always (predictions in the window)     |
+| `LabelledRows`             | ModelName            | always (matured labelled predictions)  |
+| `InsufficientData`         | ModelName            | always (1 when the check decided nothing) |
+| `RetrainRequested`         | ModelName            | always (1 when this check requested)   |
+| `DatasetDrift`             | ModelName            | the suite ran (0/1)                    |
+| `DriftedFeatures`          | ModelName            | the suite ran (count)                  |
+| `PredictionDrift`          | ModelName            | the suite ran (0/1)                    |
+| `DomainClassifierAUC`      | ModelName            | the classifier had enough rows         |
+| `FeatureDrift`             | ModelName, Feature   | per feature, the suite ran (0/1)       |
+| `FeatureDriftEffectSize`   | ModelName, Feature   | per feature with an effect size        |
+| `ModelAUC`, `ModelLogLoss`, `ModelBrierScore`, `ModelCalibrationError` | ModelName | enough matured labels |
+| `PerformanceDecay`         | ModelName            | enough matured labels (0/1)            |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any, Final
+
+from autoretrain.contracts import format_timestamp
+from batch_jobs.drift import DriftResult, PerformanceResult
+from batch_jobs.drift.report import render_html
+from batch_jobs.monitoring.policy import Decision, TriggerPolicy, Verdict
+
+METRIC_NAMESPACE: Final = "autoretrain"
+#: CloudWatch accepts at most 1,000 metric data per PutMetricData call (and 1 MB; ours are ~200 bytes each).
+MAX_METRICS_PER_CALL: Final = 1000
+PERFORMANCE_METRICS: Final = {
+    "auc": "ModelAUC",
+    "log_loss": "ModelLogLoss",
+    "brier": "ModelBrierScore",
+    "ece": "ModelCalibrationError",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DriftCheckResult:
+    """Everything one drift check found and decided (the `result.json` beside the report)."""
+
+    model_name: str
+    run_id: str
+    champion_version: str
+    checked_at: datetime
+    verdict: Verdict
+    summary: str
+    window: dict[str, Any]
+    matured_window: dict[str, Any]
+    min_rows: int
+    drift: DriftResult | None
+    performance: PerformanceResult | None
+    performance_decay: bool | None
+    decision: Decision
+    policy: TriggerPolicy
+    report_uri: str
+    result_uri: str
+
+    @property
+    def dataset_drift(self) -> bool:
+        """Whether the suite found drift (false when it did not run)."""
+        return self.drift is not None and self.drift.dataset_drift
+
+    @property
+    def drifted_features(self) -> tuple[str, ...]:
+        """The features that drifted."""
+        return () if self.drift is None else self.drift.drifted_features
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON-compatible data (strict: no NaN)."""
+        return {
+            "model_name": self.model_name,
+            "run_id": self.run_id,
+            "champion_version": self.champion_version,
+            "checked_at": format_timestamp(self.checked_at),
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "dataset_drift": self.dataset_drift,
+            "drifted_features": list(self.drifted_features),
+            "performance_decay": self.performance_decay,
+            "window": self.window,
+            "matured_window": self.matured_window,
+            "min_rows": self.min_rows,
+            "decision": self.decision.to_json(),
+            "policy": self.policy.to_json(),
+            "report_uri": self.report_uri,
+            "result_uri": self.result_uri,
+            "drift": None if self.drift is None else self.drift.to_dict(),
+            "performance": None if self.performance is None else self.performance.to_dict(),
+        }
+
+
+def completed_detail(result: DriftCheckResult) -> dict[str, Any]:
+    """The `DriftCheckCompleted` event's detail (the wave-2 contract, plus the policy's `decision`)."""
+    return {
+        "model_name": result.model_name,
+        "run_id": result.run_id,
+        "champion_version": result.champion_version,
+        "verdict": result.verdict,
+        "dataset_drift": result.dataset_drift,
+        "performance_decay": result.performance_decay,
+        "drifted_features": list(result.drifted_features),
+        "report_uri": result.report_uri,
+        "n_current": int(result.window["n_rows"]),
+        "n_labelled": int(result.matured_window["n_labelled"]),
+        "window_start": result.window["start"],
+        "window_end": result.window["end"],
+        "decision": result.decision.to_json(),
+    }
+
+
+def retrain_detail(result: DriftCheckResult) -> dict[str, Any]:
+    """The `RetrainRequested` event's detail; only for a check whose decision requested a retrain."""
+    trigger = result.decision.trigger
+    if not result.decision.retrain_requested or trigger is None:
+        raise ValueError("this check did not request a retrain")
+    return {
+        "model_name": result.model_name,
+        "trigger": trigger.value,
+        "reason": f"drift check {result.run_id} of {result.champion_version}: {result.decision.reason}",
+        "requested_at": format_timestamp(result.checked_at),
+    }
+
+
+def metric_data(result: DriftCheckResult) -> list[dict[str, Any]]:
+    """Every CloudWatch datum of one check (table in the module docstring)."""
+    model, at = result.model_name, result.checked_at
+
+    def datum(name: str, value: float, unit: str = "None", feature: str | None = None) -> dict[str, Any]:
+        dimensions = [{"Name": "ModelName", "Value": model}]
+        if feature is not None:
+            dimensions.append({"Name": "Feature", "Value": feature})
+        return {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": float(value), "Unit": unit}
+
+    data = [
+        datum("RowsChecked", result.window["n_rows"], "Count"),
+        datum("LabelledRows", result.matured_window["n_labelled"], "Count"),
+        datum("InsufficientData", float(result.verdict == "insufficient_data")),
+        datum("RetrainRequested", float(result.decision.retrain_requested)),
+    ]
+    drift = result.drift
+    if drift is not None:
+        data.append(datum("DatasetDrift", float(drift.dataset_drift)))
+        data.append(datum("DriftedFeatures", len(drift.drifted_features), "Count"))
+        if drift.prediction is not None:
+            data.append(datum("PredictionDrift", float(drift.prediction.drift)))
+        if drift.multivariate is not None and drift.multivariate.auc is not None:
+            data.append(datum("DomainClassifierAUC", drift.multivariate.auc))
+        for feature in drift.features:
+            data.append(datum("FeatureDrift", float(feature.drift), feature=feature.name))
+            if feature.distribution.effect_size is not None:
+                data.append(datum("FeatureDriftEffectSize", feature.distribution.effect_size, feature=feature.name))
+    performance = result.performance
+    if performance is not None and result.performance_decay is not None:
+        data.append(datum("PerformanceDecay", float(performance.decay)))
+        data.extend(
+            datum(PERFORMANCE_METRICS[metric.name], metric.value)
+            for metric in performance.metrics
+            if metric.value is not None and metric.name in PERFORMANCE_METRICS
+        )
+    return data
+
+
+def metric_batches(data: list[dict[str, Any]], size: int = MAX_METRICS_PER_CALL) -> list[list[dict[str, Any]]]:
+    """The data split into PutMetricData calls of at most `size` data each."""
+    if size < 1:
+        raise ValueError("batch size must be positive")
+    return [data[start : start + size] for start in range(0, len(data), size)]
+
+
+def _decision_section(result: DriftCheckResult) -> str:
+    decision = result.decision
+    rows = [
+        ("verdict", result.verdict),
+        ("retrain requested", "yes" if decision.retrain_requested else "no"),
+        ("trigger", decision.trigger.value if decision.trigger else "–"),
+        ("why", decision.reason),
+        ("current window", f"{result.window['start']} – {result.window['end']}: {result.window['n_rows']:,} rows"),
+        (
+            "matured labels",
+            f"{result.matured_window['start']} – {result.matured_window['end']}: "
+            f"{result.matured_window['n_labelled']:,} labelled predictions "
+            f"(labels count after {result.matured_window['label_delay_days']} days)",
+        ),
+        ("policy", ", ".join(f"{key} {value}" for key, value in result.policy.to_json().items())),
+    ]
+    body = "".join(f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>" for key, value in rows)
+    return (
+        f'<section id="decision"><h2>Decision</h2><p>{escape(result.summary)}</p>'
+        f'<table style="text-align:left">{body}</table></section>'
+    )
+
+
+def render_report(result: DriftCheckResult) -> str:
+    """The self-contained HTML report: the decision first, then the drift suite's report (when it ran)."""
+    title = f"Drift check of {result.model_name} {result.champion_version} ({result.run_id})"
+    section = _decision_section(result)
+    if result.drift is not None:
+        return render_html(result.drift, title=title).replace("</h1>", "</h1>" + section, 1)
+    performance = ""
+    if result.performance is not None:
+        rows = "".join(
+            f"<tr><td>{escape(metric.name)}</td><td>{escape(str(metric.value))}</td>"
+            f"<td>{escape(str(metric.baseline))}</td><td>{escape(metric.verdict.value)}</td></tr>"
+            for metric in result.performance.metrics
+        )
+        performance = (
+            "<h2>Performance on matured labels</h2><table><tr><th>metric</th><th>value</th><th>baseline</th>"
+            f"<th>verdict</th></tr>{rows}</table>"
+        )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+        f'<body style="font-family:system-ui,sans-serif;margin:2rem"><h1>{escape(title)}</h1>{section}'
+        f"{performance}</body></html>"
+    )

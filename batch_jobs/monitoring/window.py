@@ -1,0 +1,157 @@
+"""From payload-table rows to the suite's inputs: the feature frame, the champion's scores and matured labels. Pure.
+
+Features are parsed from the stored records and coerced to the reference profile's columns: a numeric feature
+becomes float64 (a value that is not a number becomes missing and is counted in `type_mismatches`, so the
+missing-rate check reports it instead of the run failing), a categorical feature becomes text (a number there is
+just another category, reported as unseen). A profiled feature that no record carries is an all-missing column.
+
+Scores are the champion's: a row served by the champion version keeps its logged score; a row served by another
+version (the window spans a deploy) is rescored by the champion through `rescore`, so the score distribution and
+the performance on matured labels are always the current champion's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from autoretrain.contracts import format_timestamp
+from autoretrain.payload_store import LabelledPrediction, PredictionRow
+from batch_jobs.drift import FeatureKind, ReferenceProfile
+from batch_jobs.drift._stats import FloatArray
+from batch_jobs.drift.profile import ValueFamily
+
+#: Scores raw feature records (one row per prediction, the record's `features`) with the champion model.
+Rescorer = Callable[[pd.DataFrame], FloatArray]
+
+
+class WindowError(ValueError):
+    """The rows cannot be turned into the suite's inputs."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredWindow:
+    """One time window's predictions, aligned row by row: features, the champion's scores, labels if joined."""
+
+    start: datetime
+    end: datetime
+    features: pd.DataFrame
+    scores: FloatArray
+    predicted_labels: FloatArray
+    labels: FloatArray | None
+    n_rescored: int
+    type_mismatches: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows in the window."""
+        return len(self.features)
+
+    def summary(self) -> dict[str, Any]:
+        """Sizes and times, for the result."""
+        document: dict[str, Any] = {
+            "start": format_timestamp(self.start),
+            "end": format_timestamp(self.end),
+            "n_rows": self.n_rows,
+            "n_rescored": self.n_rescored,
+            "predicted_positive_rate": float(self.predicted_labels.mean()) if self.n_rows else None,
+            "type_mismatches": dict(self.type_mismatches),
+        }
+        if self.labels is not None:
+            document["n_labelled"] = int(self.labels.size)
+        return document
+
+
+def raw_features(rows: Sequence[PredictionRow]) -> pd.DataFrame:
+    """The rows' feature records as a frame (one column per feature name seen, missing where a record lacks it)."""
+    return pd.DataFrame.from_records([dict(row.features) for row in rows], index=pd.RangeIndex(len(rows)))
+
+
+def _coerce(column: pd.Series[Any] | None, n_rows: int, kind: FeatureKind, family: ValueFamily) -> tuple[Any, int]:
+    if column is None:
+        return np.full(n_rows, np.nan), 0
+    if kind is FeatureKind.NUMERIC:
+        present = column.notna().to_numpy()
+        if ptypes.is_bool_dtype(column.dtype):  # booleans are not numbers (as in the serving contract)
+            return np.full(n_rows, np.nan), int(present.sum())
+        if ptypes.is_numeric_dtype(column.dtype):
+            return column.to_numpy(dtype=np.float64, na_value=np.nan), 0  # the common case: JSON numbers
+        if ptypes.is_object_dtype(column.dtype):
+            column = column.where(~column.map(lambda value: isinstance(value, bool)))
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        values = np.where(np.isfinite(values), values, np.nan)
+        return values, int((np.isnan(values) & present).sum())
+    if family is ValueFamily.BOOLEAN:
+        return column.to_numpy(dtype=object), 0
+    return column.map(str, na_action="ignore").astype("str"), 0
+
+
+def coerce_to_profile(raw: pd.DataFrame, profile: ReferenceProfile) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The profile's feature columns, in its order, with the value types its checks compare (module docstring)."""
+    columns: dict[str, Any] = {}
+    mismatches: dict[str, int] = {}
+    for feature in profile.features:
+        column = raw[feature.name] if feature.name in raw.columns else None
+        columns[feature.name], count = _coerce(column, len(raw), feature.kind, feature.family)
+        if count:
+            mismatches[feature.name] = count
+    return pd.DataFrame(columns, index=raw.index), mismatches
+
+
+def champion_scores(
+    rows: Sequence[PredictionRow],
+    raw: pd.DataFrame,
+    champion_version: str,
+    rescore: Callable[[], Rescorer],
+) -> tuple[FloatArray, int]:
+    """The champion's score per row: logged where it served the row, else rescored (`rescore()` is called lazily,
+    at most once, and only when some row needs it). Returns the scores and how many rows were rescored."""
+    scores = np.fromiter((row.score for row in rows), dtype=np.float64, count=len(rows))
+    others = np.fromiter((row.model_version != champion_version for row in rows), dtype=bool, count=len(rows))
+    n_others = int(others.sum())
+    if n_others:
+        rescored = np.asarray(rescore()(raw.loc[others].reset_index(drop=True)), dtype=np.float64)
+        if rescored.shape != (n_others,):
+            raise WindowError(f"the champion returned {rescored.shape} scores for {n_others} rows")
+        scores[others] = rescored
+    return scores, n_others
+
+
+def scored_window(
+    rows: Sequence[PredictionRow],
+    *,
+    start: datetime,
+    end: datetime,
+    profile: ReferenceProfile,
+    champion_version: str,
+    rescore: Callable[[], Rescorer],
+    labels: FloatArray | None = None,
+) -> ScoredWindow:
+    """The suite's inputs for one window of rows (module docstring)."""
+    raw = raw_features(rows)
+    features, mismatches = coerce_to_profile(raw, profile)
+    scores, n_rescored = champion_scores(rows, raw, champion_version, rescore)
+    return ScoredWindow(
+        start=start,
+        end=end,
+        features=features,
+        scores=scores,
+        predicted_labels=(scores >= profile.decision_threshold).astype(np.float64),
+        labels=labels,
+        n_rescored=n_rescored,
+        type_mismatches=mismatches,
+    )
+
+
+def matured(rows: Sequence[LabelledPrediction], now: datetime) -> tuple[list[PredictionRow], FloatArray]:
+    """The predictions whose label has arrived by `now`, and those labels (0/1 as float64)."""
+    cutoff = format_timestamp(now)  # canonical timestamps sort as text in time order
+    kept = [row for row in rows if row.label is not None and row.label.observed_at <= cutoff]
+    labels = np.fromiter((row.label.label for row in kept if row.label is not None), dtype=np.float64, count=len(kept))
+    return [row.prediction for row in kept], labels
