@@ -64,7 +64,8 @@ SCHEDULES: tuple[ScheduleRoute, ...] = (
 
 EVENT_ROUTES: tuple[EventRoute, ...] = (
     EventRoute("retrain-requested", (DetailType.RETRAIN_REQUESTED,), Target.RETRAIN_JOB),
-    EventRoute("notify-alerts", (DetailType.ALERT_RAISED, DetailType.MODEL_REJECTED), Target.ALERT_TOPIC),
+    # AlertRaised is not routed to the topic: the alerting Lambda already sends each alert as a readable message.
+    EventRoute("notify-rejections", (DetailType.MODEL_REJECTED,), Target.ALERT_TOPIC),
     EventRoute("notify-drift", (DetailType.DRIFT_CHECK_COMPLETED,), Target.ALERT_TOPIC, {"dataset_drift": [True]}),
     EventRoute(
         "notify-releases",

@@ -1,0 +1,254 @@
+"""The alerting Lambda's AWS side: S3 reads, window counts, alert state, SNS. Clients come in through the
+constructors; `ClientError` becomes our own errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from autoretrain.contracts import format_timestamp
+from autoretrain.layout import PayloadPrefix
+from autoretrain.tables import BY_TIME_INDEX, alert_pk, window_pk
+from lambdas.alerting.logic import AlertingError, DeliveryError
+from lambdas.alerting.models import AlertState, AlertStatus, Signal
+from lambdas.alerting.signals import QuarantineSummary, summarise_quarantine
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sns.client import SNSClient
+
+STATE_SK = "STATE"
+#: Reading the quarantine stops after this many objects per run (the share is then reported as a lower bound).
+MAX_QUARANTINE_OBJECTS = 100
+MAX_QUARANTINE_BYTES = 5 * 1024 * 1024
+_MAX_BATCH_GET_ATTEMPTS = 5
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class StateStoreError(RuntimeError):
+    """Reading or writing an alert state failed."""
+
+
+def _days(start: datetime, end: datetime) -> list[str]:
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    return [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+
+
+def _split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise AlertingError(f"{uri!r} is not an s3://bucket/key URI")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+class S3ObjectReader:
+    """Reads small objects (the champion's baseline.json)."""
+
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def read(self, uri: str) -> bytes:
+        """The object's bytes; `AlertingError` if it is missing or unreadable."""
+        bucket, key = _split_s3_uri(uri)
+        try:
+            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as error:
+            raise AlertingError(f"cannot read {uri}: {error}") from error
+
+
+class WindowCounter:
+    """Counts predictions per time window with `Select=COUNT` queries on the `by_time` index (no items read back).
+
+    The same key conditions as `PayloadStore.query_window`: one paginated query per UTC day of the window.
+    """
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def count_window(self, model_name: str, start: datetime, end: datetime) -> int:
+        """The number of predictions of `model_name` with start <= timestamp < end."""
+        if end <= start:
+            return 0
+        low, high = format_timestamp(start), format_timestamp(end)
+        total = 0
+        last_day = (end - timedelta(microseconds=1)).astimezone(UTC)
+        for day in _days(start, last_day):
+            request: QueryInputTypeDef = {
+                "TableName": self._table,
+                "IndexName": BY_TIME_INDEX,
+                "Select": "COUNT",
+                "KeyConditionExpression": "gsi1pk = :day AND gsi1sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
+                    ":day": {"S": window_pk(model_name, day)},
+                    ":low": {"S": low},
+                    ":high": {"S": high},
+                },
+            }
+            while True:
+                try:
+                    page = self._client.query(**request)
+                except (ClientError, BotoCoreError) as error:
+                    raise AlertingError(f"counting {model_name} predictions failed: {error}") from error
+                total += page.get("Count", 0)
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total
+
+
+class S3Quarantine:
+    """Payload records the ETL refused: `quarantine/payloads/model=<m>/dt=<day>/...` objects written in a window."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        max_objects: int = MAX_QUARANTINE_OBJECTS,
+        max_bytes: int = MAX_QUARANTINE_BYTES,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._max_objects = max_objects
+        self._max_bytes = max_bytes
+
+    def summary(self, model_name: str, start: datetime, end: datetime) -> QuarantineSummary:
+        """Refused payload records in quarantine objects last modified in [start, end) (newest objects first)."""
+        keys: list[tuple[datetime, str]] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for day in _days(start, end):
+                prefix = f"{PayloadPrefix.QUARANTINE}{PayloadPrefix.PAYLOADS}model={model_name}/dt={day}/"
+                for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                    keys.extend(
+                        (item["LastModified"], item["Key"])
+                        for item in page.get("Contents", [])
+                        if start <= item["LastModified"] < end
+                    )
+            keys.sort(reverse=True)
+            lines: list[dict[str, Any]] = []
+            for _, key in keys[: self._max_objects]:
+                body = self._client.get_object(Bucket=self._bucket, Key=key, Range=f"bytes=0-{self._max_bytes - 1}")
+                lines.extend(_quarantine_lines(body["Body"].read()))
+        except (ClientError, BotoCoreError) as error:
+            raise AlertingError(f"reading quarantine objects of {model_name} failed: {error}") from error
+        read = min(len(keys), self._max_objects)
+        return summarise_quarantine(lines, objects=read, truncated=len(keys) > self._max_objects)
+
+
+def _quarantine_lines(body: bytes) -> list[dict[str, Any]]:
+    entries = []
+    for line in body.decode("utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by the byte range
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+class DynamoAlertStates:
+    """Alert states in the payload table: `pk=ALERT#<model>#<signal>`, `sk=STATE`, conditional on `revision`."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _key(self, model_name: str, signal: Signal) -> dict[str, Any]:
+        return {"pk": {"S": alert_pk(model_name, signal.value)}, "sk": {"S": STATE_SK}}
+
+    def get_many(self, model_name: str, signals: Sequence[Signal]) -> dict[Signal, AlertState]:
+        """The states that exist among these signals (one strongly consistent BatchGetItem, retried if partial)."""
+        by_pk = {alert_pk(model_name, signal.value): signal for signal in signals}
+        keys: list[Any] = [self._key(model_name, signal) for signal in signals]
+        states: dict[Signal, AlertState] = {}
+        for _ in range(_MAX_BATCH_GET_ATTEMPTS):
+            if not keys:
+                return states
+            try:
+                response = self._client.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise StateStoreError(f"reading alert states of {model_name} failed: {error}") from error
+            for item in response.get("Responses", {}).get(self._table, []):
+                states[by_pk[item["pk"]["S"]]] = _state(item)
+            unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+            keys = [] if unprocessed is None else list(unprocessed["Keys"])
+        raise StateStoreError(f"reading alert states of {model_name}: {len(keys)} keys still unprocessed")
+
+    def put(self, model_name: str, signal: Signal, state: AlertState, *, expected_revision: int | None) -> bool:
+        """Write `state` if the stored revision is `expected_revision` (None: no item yet); False if it changed."""
+        item: dict[str, Any] = {
+            **self._key(model_name, signal),
+            "status": {"S": state.status.value},
+            "since": {"S": format_timestamp(state.since)},
+            "last_sent_at": {"S": format_timestamp(state.last_sent_at)},
+            "revision": {"N": str(state.revision)},
+            "model_version": {"S": state.model_version},
+            "summary": {"S": state.summary[:1000]},
+        }
+        try:
+            if expected_revision is None:
+                self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            else:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="revision = :expected",
+                    ExpressionAttributeValues={":expected": {"N": str(expected_revision)}},
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise StateStoreError(f"writing alert state {model_name}/{signal.value} failed: {error}") from error
+        except BotoCoreError as error:
+            raise StateStoreError(f"writing alert state {model_name}/{signal.value} failed: {error}") from error
+        return True
+
+    def restore(self, model_name: str, signal: Signal, previous: AlertState | None, *, written_revision: int) -> None:
+        """Undo our write of `written_revision` if it is still the latest: put `previous` back, or, when there was no
+        state, a `resolved` one (it acts exactly like no state: the next firing verdict sends FIRING). A conditional
+        PutItem either way, so the function needs no DeleteItem permission.
+        """
+        if previous is None:
+            previous = AlertState(AlertStatus.RESOLVED, since=_EPOCH, last_sent_at=_EPOCH, revision=0)
+        self.put(
+            model_name, signal, replace(previous, revision=written_revision + 1), expected_revision=written_revision
+        )
+
+
+def _state(item: Mapping[str, Any]) -> AlertState:
+    return AlertState(
+        status=AlertStatus(item["status"]["S"]),
+        since=datetime.fromisoformat(item["since"]["S"]),
+        last_sent_at=datetime.fromisoformat(item["last_sent_at"]["S"]),
+        revision=int(item["revision"]["N"]),
+        model_version=item.get("model_version", {}).get("S", ""),
+        summary=item.get("summary", {}).get("S", ""),
+    )
+
+
+class SnsNotifier:
+    """Publishes alert messages to the alert topic."""
+
+    def __init__(self, client: SNSClient, topic_arn: str) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def publish(self, subject: str, message: str) -> str:
+        """Send one message; `DeliveryError` if SNS refuses it."""
+        try:
+            return self._client.publish(TopicArn=self._topic_arn, Subject=subject, Message=message)["MessageId"]
+        except (ClientError, BotoCoreError) as error:
+            raise DeliveryError(f"SNS publish to {self._topic_arn} failed: {error}") from error

@@ -1,0 +1,398 @@
+"""Typed inputs and results of the alerting Lambda: the scheduled event, the champion's monitoring baseline, the
+alert policy (thresholds), each signal's verdict and the invocation's result. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypeGuard
+
+from autoretrain.contracts import format_timestamp, parse_timestamp
+
+
+class InvalidEventError(ValueError):
+    """The invocation's input is not `{"scheduled_time": "<ISO 8601 with offset>"}`."""
+
+
+class BaselineError(ValueError):
+    """A baseline.json document is malformed; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+class Signal(StrEnum):
+    """The catastrophic signals; each has its own alert state and runbook section."""
+
+    VOLUME = "volume"
+    CONSTANT_PREDICTIONS = "constant_predictions"
+    POSITIVE_RATE = "positive_rate"
+    MISSING_FEATURES = "missing_features"
+    NON_FINITE_FEATURES = "non_finite_features"
+    UNSEEN_CATEGORIES = "unseen_categories"
+    SCHEMA_VIOLATIONS = "schema_violations"
+    LATENCY = "latency"
+
+
+#: The `##` heading of each signal's section in docs/runbook.md, as GitHub slugs it (tested against the file).
+RUNBOOK_ANCHORS: Mapping[Signal, str] = {
+    Signal.VOLUME: "volume-collapse-or-spike",
+    Signal.CONSTANT_PREDICTIONS: "constant-predictions",
+    Signal.POSITIVE_RATE: "positive-rate-out-of-band",
+    Signal.MISSING_FEATURES: "missing-features",
+    Signal.NON_FINITE_FEATURES: "non-finite-features",
+    Signal.UNSEEN_CATEGORIES: "unseen-categories",
+    Signal.SCHEMA_VIOLATIONS: "schema-violations",
+    Signal.LATENCY: "latency-over-budget",
+}
+
+#: How urgent each signal is: "critical" means the model's output is unusable or absent.
+SEVERITIES: Mapping[Signal, str] = {
+    Signal.VOLUME: "critical",
+    Signal.CONSTANT_PREDICTIONS: "critical",
+    Signal.POSITIVE_RATE: "critical",
+    Signal.MISSING_FEATURES: "warning",
+    Signal.NON_FINITE_FEATURES: "critical",
+    Signal.UNSEEN_CATEGORIES: "warning",
+    Signal.SCHEMA_VIOLATIONS: "critical",
+    Signal.LATENCY: "warning",
+}
+
+
+class Verdict(StrEnum):
+    """What one check concluded about the window."""
+
+    FIRING = "firing"
+    OK = "ok"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+class AlertStatus(StrEnum):
+    """The state an alert is in between invocations."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Action(StrEnum):
+    """What an invocation did about one signal."""
+
+    SENT_FIRING = "sent_firing"
+    SENT_REMINDER = "sent_reminder"
+    SENT_RESOLVED = "sent_resolved"
+    SUPPRESSED = "suppressed"  # still firing, inside the cooldown: nothing sent
+    LOST_RACE = "lost_race"  # an overlapping invocation changed the state first and sent instead
+    DELIVERY_FAILED = "delivery_failed"
+    NONE = "none"
+
+
+class Outcome(StrEnum):
+    """The invocation as a whole."""
+
+    CHECKED = "checked"
+    NO_CHAMPION = "no_champion"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledInvocation:
+    """The input EventBridge Scheduler sends: `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`."""
+
+    scheduled_time: datetime
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> ScheduledInvocation:
+        """Parse the event; `InvalidEventError` when the time is missing or has no UTC offset."""
+        value = event.get("scheduled_time") if isinstance(event, Mapping) else None
+        if not isinstance(value, str):
+            raise InvalidEventError(
+                'the alerting Lambda expects {"scheduled_time": "<ISO 8601 time with offset>"}, '
+                f"got {json.dumps(event, default=str)[:200]}"
+            )
+        try:
+            return cls(parse_timestamp(value))
+        except ValueError as error:
+            raise InvalidEventError(f"scheduled_time {value!r} is not an ISO 8601 time with offset: {error}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureBaseline:
+    """One input feature as the model saw it in training."""
+
+    name: str
+    kind: str  # "numeric" | "categorical"
+    nullable: bool
+    missing_rate: float
+    categories: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The champion's monitoring baseline (models/<m>/<version>/baseline.json, written by the retrain job)."""
+
+    model_name: str
+    model_version: str
+    decision_threshold: float
+    positive_rate: float
+    score_mean: float
+    score_std: float
+    n_reference: int
+    features: tuple[FeatureBaseline, ...]
+    latency_ms_p99: float | None = None
+
+    @classmethod
+    def from_json(cls, document: object) -> Baseline:
+        """Validate a decoded baseline.json; `BaselineError` lists every problem."""
+        if not isinstance(document, dict):
+            raise BaselineError([f"baseline must be a JSON object, got {type(document).__name__}"])
+        problems: list[str] = []
+        strings = {name: _string(document, name, problems) for name in ("model_name", "model_version")}
+        numbers = {
+            name: _number(document, name, problems, low=0.0, high=high)
+            for name, high in (
+                ("decision_threshold", 1.0),
+                ("positive_rate", 1.0),
+                ("score_mean", 1.0),
+                ("score_std", 1.0),
+                ("n_reference", math.inf),
+            )
+        }
+        latency = document.get("latency_ms_p99")
+        if latency is not None and (not _is_number(latency) or latency < 0):
+            problems.append(f"'latency_ms_p99' must be null or a non-negative number, got {latency!r}")
+        features = _features(document.get("features"), problems)
+        if problems:
+            raise BaselineError(problems)
+        return cls(
+            model_name=strings["model_name"],
+            model_version=strings["model_version"],
+            decision_threshold=numbers["decision_threshold"],
+            positive_rate=numbers["positive_rate"],
+            score_mean=numbers["score_mean"],
+            score_std=numbers["score_std"],
+            n_reference=int(numbers["n_reference"]),
+            features=features,
+            latency_ms_p99=None if latency is None else float(latency),
+        )
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> Baseline:
+        """Parse baseline.json's bytes."""
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise BaselineError([f"baseline is not JSON: {error}"]) from error
+        return cls.from_json(document)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _string(document: Mapping[str, Any], name: str, problems: list[str]) -> str:
+    value = document.get(name)
+    if not isinstance(value, str) or not value:
+        problems.append(f"'{name}' must be a non-empty string, got {value!r}")
+        return ""
+    return value
+
+
+def _number(document: Mapping[str, Any], name: str, problems: list[str], *, low: float, high: float) -> float:
+    value = document.get(name)
+    if not _is_number(value) or not low <= value <= high:
+        problems.append(f"'{name}' must be a number in [{low:g}, {high:g}], got {value!r}")
+        return 0.0
+    return float(value)
+
+
+def _features(value: object, problems: list[str]) -> tuple[FeatureBaseline, ...]:
+    if not isinstance(value, list) or not value:
+        problems.append("'features' must be a non-empty list")
+        return ()
+    features: list[FeatureBaseline] = []
+    for index, entry in enumerate(value):
+        where = f"features[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where} must be an object")
+            continue
+        name, kind, nullable = entry.get("name"), entry.get("kind"), entry.get("nullable")
+        raw_rate: object = entry.get("missing_rate", 0.0)
+        missing_rate = float(raw_rate) if _is_number(raw_rate) else -1.0
+        categories = entry.get("categories", [])
+        start = len(problems)
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}.name must be a non-empty string")
+        if kind not in ("numeric", "categorical"):
+            problems.append(f"{where}.kind must be 'numeric' or 'categorical', got {kind!r}")
+        if not isinstance(nullable, bool):
+            problems.append(f"{where}.nullable must be a boolean")
+        if not 0.0 <= missing_rate <= 1.0:
+            problems.append(f"{where}.missing_rate must be a number in [0, 1], got {raw_rate!r}")
+        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+            problems.append(f"{where}.categories must be a list of strings")
+        if len(problems) == start:
+            features.append(FeatureBaseline(str(name), str(kind), bool(nullable), missing_rate, frozenset(categories)))
+    names = [feature.name for feature in features]
+    if len(set(names)) != len(names):
+        problems.append("feature names must be unique")
+    return tuple(features)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """Thresholds of the checks (all configurable; defaults chosen to flag only catastrophes).
+
+    Every check first needs enough data (`min_rows`, `min_latency_rows`, `volume_min_history_windows`,
+    `volume_min_expected`); below that it gives no verdict. Where a baseline rate exists, a signal fires only when
+    the observation is outside an exact band at `alpha` (significance) *and* past an effect-size floor, so large
+    windows do not flag trivia and small ones do not flag noise.
+    """
+
+    window: timedelta = timedelta(minutes=60)
+    history_days: int = 7
+    cooldown: timedelta = timedelta(minutes=240)
+    alpha: float = 1e-4
+    min_rows: int = 50
+    volume_min_history_windows: int = 3
+    volume_min_expected: float = 10.0
+    volume_collapse_ratio: float = 0.5
+    volume_spike_ratio: float = 3.0
+    constant_std_ratio: float = 0.05
+    constant_std_floor: float = 1e-6
+    positive_rate_odds_ratio: float = 3.0
+    missing_rate_increase: float = 0.2
+    unseen_share_floor: float = 0.05
+    schema_share_floor: float = 0.01
+    non_finite_share_floor: float = 0.01
+    latency_budget_ms: float = 1000.0
+    min_latency_rows: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 0.5:
+            raise ValueError("alpha must be in (0, 0.5)")
+        if self.window <= timedelta(0) or self.cooldown <= timedelta(0):
+            raise ValueError("window and cooldown must be positive")
+        if not 0.0 < self.volume_collapse_ratio < 1.0 < self.volume_spike_ratio:
+            raise ValueError("volume ratios must satisfy 0 < collapse < 1 < spike")
+        if self.positive_rate_odds_ratio <= 1.0:
+            raise ValueError("positive_rate_odds_ratio must be above 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """The normal range of a figure; `None` means unbounded on that side."""
+
+    low: float | None
+    high: float | None
+    typical: float | None = None
+
+    def contains(self, value: float) -> bool:
+        """Whether `value` lies inside the band (bounds included)."""
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def to_json(self) -> dict[str, float | None]:
+        """`{"low", "high", "typical"}`."""
+        return {"low": self.low, "high": self.high, "typical": self.typical}
+
+
+@dataclass(frozen=True, slots=True)
+class SignalResult:
+    """One check's verdict, with the numbers a person needs to judge it.
+
+    `headline` says what happened in one sentence; `normal` says what normal is (band and how it was derived);
+    `details` are extra lines (e.g. the worst features); `reason` explains an insufficient-data verdict.
+    """
+
+    signal: Signal
+    verdict: Verdict
+    title: str
+    sample_size: int
+    observed: float | None = None
+    expected: Band | None = None
+    unit: str = ""
+    headline: str = ""
+    normal: str = ""
+    details: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """An alert's state between invocations (payload table item `ALERT#<model>#<signal>` / `STATE`).
+
+    `revision` increases with each write; writes are conditional on the revision read, so two overlapping
+    invocations cannot both act on the same state.
+    """
+
+    status: AlertStatus
+    since: datetime
+    last_sent_at: datetime
+    revision: int
+    model_version: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertNotice:
+    """One message for a person (SNS) and its machine-readable twin (the `AlertRaised` event's detail)."""
+
+    subject: str
+    message: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalOutcome:
+    """What happened to one signal in one invocation."""
+
+    signal: Signal
+    verdict: Verdict
+    action: Action
+    observed: float | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "signal": self.signal.value,
+            "verdict": self.verdict.value,
+            "action": self.action.value,
+            "observed": self.observed,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertingResult:
+    """The invocation's result (the Lambda's return value)."""
+
+    outcome: Outcome
+    model_name: str
+    checked_at: datetime
+    champion_version: str | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    rows: int = 0
+    signals: tuple[SignalOutcome, ...] = ()
+    message: str = ""
+    failures: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "outcome": self.outcome.value,
+            "model_name": self.model_name,
+            "checked_at": format_timestamp(self.checked_at),
+            "champion_version": self.champion_version,
+            "window_start": None if self.window_start is None else format_timestamp(self.window_start),
+            "window_end": None if self.window_end is None else format_timestamp(self.window_end),
+            "rows": self.rows,
+            "signals": [outcome.to_json() for outcome in self.signals],
+            "message": self.message,
+            "failures": list(self.failures),
+        }
