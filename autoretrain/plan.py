@@ -79,6 +79,50 @@ KEY_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
         ("encryption", "encryptionConfigurations.0.encryptionType"),
     ),
     "docker-build:index:Image": (("platforms", "platforms"), ("push", "push"), ("dockerfile", "dockerfile.location")),
+    "aws:kms/key:Key": (("rotation", "enableKeyRotation"), ("key policy", "policy.Statement.*.Sid")),
+    "aws:sns/topic:Topic": (("kms key", "kmsMasterKeyId"),),
+    "aws:sns/topicPolicy:TopicPolicy": (("statements", "policy.Statement.*.Sid"),),
+    "aws:sns/topicSubscription:TopicSubscription": (("protocol", "protocol"),),
+    "aws:sqs/queuePolicy:QueuePolicy": (("statements", "policy.Statement.*.Sid"),),
+    "aws:cloudwatch/eventRule:EventRule": (("bus", "eventBusName"), ("pattern", "eventPattern")),
+    "aws:cloudwatch/eventTarget:EventTarget": (
+        ("target", "arn"),
+        ("retries", "retryPolicy.maximumRetryAttempts"),
+        ("input", "inputTransformer.inputTemplate"),
+    ),
+    "aws:scheduler/schedule:Schedule": (
+        ("expression", "scheduleExpression"),
+        ("window", "flexibleTimeWindow.mode"),
+        ("target", "target.arn"),
+        ("input", "target.input"),
+    ),
+    "aws:batch/computeEnvironment:ComputeEnvironment": (
+        ("type", "computeResources.type"),
+        ("max vCPUs", "computeResources.maxVcpus"),
+    ),
+    "aws:batch/jobDefinition:JobDefinition": (
+        ("platform", "platformCapabilities"),
+        ("command", "containerProperties.command"),
+        ("resources", "containerProperties.resourceRequirements.*.value"),
+        ("attempts", "retryStrategy.attempts"),
+        ("timeout s", "timeout.attemptDurationSeconds"),
+    ),
+    "aws:ec2/securityGroup:SecurityGroup": (("egress ports", "egress.*.fromPort"),),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (
+        ("metric", "metricName"),
+        ("threshold", "threshold"),
+        ("missing data", "treatMissingData"),
+    ),
+    "aws:codebuild/project:Project": (
+        ("image", "environment.image"),
+        ("privileged", "environment.privilegedMode"),
+        ("buildspec", "source.buildspec"),
+    ),
+    "aws:codepipeline/pipeline:Pipeline": (
+        ("type", "pipelineType"),
+        ("mode", "executionMode"),
+        ("sources", "stages.0.actions.*.configuration.S3ObjectKey"),
+    ),
 }
 
 

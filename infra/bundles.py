@@ -51,6 +51,7 @@ def build_zip(bundle: LambdaBundle, destination: Path, repo_root: Path = REPO_RO
             archive.writestr(info, source.read_bytes())
     return destination
 
+
 ALERTING_BUNDLE = LambdaBundle(
     name="alerting",
     package_dir="lambdas/alerting",

@@ -217,7 +217,9 @@ def _problems(settings: Settings) -> list[str]:
 
 def _alerting_problems(settings: Settings) -> list[str]:
     problems = [
-        f"{NAMESPACE}:alertEmails: {email!r} is not an e-mail address" for email in settings.alert_emails if not EMAIL.match(email)
+        f"{NAMESPACE}:alertEmails: {email!r} is not an e-mail address"
+        for email in settings.alert_emails
+        if not EMAIL.match(email)
     ]
     problems.extend(
         f"{NAMESPACE}:alertPhoneNumbers: {number!r} is not an E.164 number (+<country code><number>, no spaces)"

@@ -38,6 +38,7 @@ class RecordedResource:
     """One registration as the engine would receive it: type, name, inputs and the options that matter here."""
 
     urn: str
+    id: str
     type: str
     name: str
     inputs: Mapping[str, Any]
@@ -80,6 +81,21 @@ class Recording:
         raise KeyError(f"{type_token} {name}")
 
 
+#: Types whose outputs are their name and an ARN `arn:aws:<service>:<region>:<account>:<template>`.
+NAMED_ARNS: dict[str, tuple[str, str]] = {
+    "aws:dynamodb/table:Table": ("dynamodb", "table/{name}"),
+    "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}"),
+    "aws:sns/topic:Topic": ("sns", "{name}"),
+    "aws:cloudwatch/eventBus:EventBus": ("events", "event-bus/{name}"),
+    "aws:batch/computeEnvironment:ComputeEnvironment": ("batch", "compute-environment/{name}"),
+    "aws:batch/jobQueue:JobQueue": ("batch", "job-queue/{name}"),
+    "aws:scheduler/scheduleGroup:ScheduleGroup": ("scheduler", "schedule-group/{name}"),
+    "aws:codebuild/project:Project": ("codebuild", "project/{name}"),
+    "aws:codepipeline/pipeline:Pipeline": ("codepipeline", "{name}"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:{name}"),
+}
+
+
 def _suffix(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:7]
 
@@ -98,23 +114,28 @@ class StackMocks(Mocks):
         """Answer a registration with a physical id and outputs."""
         state = dict(args.inputs)
         physical = state.get("name") or f"{args.name}-{_suffix(args.name)}"
+        if args.typ in NAMED_ARNS:
+            service, template = NAMED_ARNS[args.typ]
+            extra: dict[str, Any] = {"name": physical, "arn": self._arn(service, template.format(name=physical))}
+        else:
+            physical, extra = self._special(args, state, physical)
+        return f"{physical}-id" if args.typ.startswith(PROVIDER_TYPE_PREFIX) else physical, {**state, **extra}
+
+    def _special(self, args: MockResourceArgs, state: dict[str, Any], physical: str) -> tuple[str, dict[str, Any]]:
+        """Outputs of the types whose names or ARNs need more than a template."""
         extra: dict[str, Any] = {}
         match args.typ:
             case "aws:s3/bucket:Bucket":
                 physical = physical.lower()
                 extra = {"bucket": physical, "arn": f"arn:aws:s3:::{physical}"}
-            case "aws:dynamodb/table:Table":
-                extra = {"name": physical, "arn": self._arn("dynamodb", f"table/{physical}")}
-            case "aws:cloudwatch/logGroup:LogGroup":
-                extra = {"name": physical, "arn": self._arn("logs", f"log-group:{physical}")}
+            case "aws:iam/role:Role":
+                extra = {"name": physical, "arn": f"arn:aws:iam::{self.account}:role/{physical}"}
             case "aws:sqs/queue:Queue":
                 extra = {
                     "name": physical,
                     "arn": self._arn("sqs", physical),
                     "url": f"https://sqs.{self.region}.amazonaws.com/{self.account}/{physical}",
                 }
-            case "aws:iam/role:Role":
-                extra = {"name": physical, "arn": f"arn:aws:iam::{self.account}:role/{physical}"}
             case "aws:lambda/function:Function":
                 arn = self._arn("lambda", f"function:{physical}")
                 extra = {"name": physical, "arn": arn, "version": "1", "qualifiedArn": f"{arn}:1"}
@@ -128,19 +149,41 @@ class StackMocks(Mocks):
                     "registryId": self.account,
                     "repositoryUrl": f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{physical}",
                 }
+            case "aws:kms/key:Key":
+                physical = hashlib.sha256(args.name.encode()).hexdigest()[:32]
+                extra = {"keyId": physical, "arn": self._arn("kms", f"key/{physical}")}
+            case "aws:cloudwatch/eventRule:EventRule":
+                bus = state.get("eventBusName")
+                path = f"rule/{bus}/{physical}" if bus and bus != "default" else f"rule/{physical}"
+                extra = {"name": physical, "arn": self._arn("events", path)}
+            case "aws:batch/jobDefinition:JobDefinition":
+                extra = {"name": physical, "revision": 1, "arn": self._arn("batch", f"job-definition/{physical}:1")}
+            case "aws:scheduler/schedule:Schedule":
+                group = state.get("groupName", "default")
+                extra = {"name": physical, "arn": self._arn("scheduler", f"schedule/{group}/{physical}")}
+            case "aws:ec2/vpc:Vpc" | "aws:ec2/subnet:Subnet" | "aws:ec2/securityGroup:SecurityGroup":
+                kind = args.typ.split(":")[-1].lower()
+                physical = f"{kind}-{_suffix(args.name)}"
+                extra = {"arn": self._arn("ec2", f"{kind}/{physical}")}
             case "docker-build:index:Image":
                 digest = "sha256:" + hashlib.sha256(args.name.encode()).hexdigest()
                 extra = {"digest": digest, "ref": f"{state['tags'][0]}@{digest}"}
-        return f"{physical}-id" if args.typ.startswith(PROVIDER_TYPE_PREFIX) else physical, {**state, **extra}
+        return physical, extra
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         """Answer the data-source calls the program makes; any other call is a test failure."""
-        answers = {
+        answers: dict[str, dict[str, Any]] = {
             "aws:index/getCallerIdentity:getCallerIdentity": {
                 "accountId": self.account,
                 "arn": f"arn:aws:iam::{self.account}:user/mock",
                 "userId": "AIDAMOCK",
                 "id": self.account,
+            },
+            "aws:index/getAvailabilityZones:getAvailabilityZones": {
+                "id": self.region,
+                "names": [f"{self.region}a", f"{self.region}b", f"{self.region}c"],
+                "zoneIds": ["zone-1", "zone-2", "zone-3"],
+                "groupNames": [self.region],
             },
             "aws:ecr/getAuthorizationToken:getAuthorizationToken": {
                 "authorizationToken": "bW9jazptb2Nr",
@@ -172,6 +215,7 @@ class RecordingMonitor(MockMonitor):
             self.recording.resources.append(
                 RecordedResource(
                     urn=response.urn,
+                    id=response.id,
                     type=request.type,
                     name=request.name,
                     inputs=rpc.deserialize_properties(request.object),

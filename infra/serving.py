@@ -16,7 +16,7 @@ import pulumi_docker_build as docker_build
 
 from autoretrain.layout import PayloadPrefix
 from autoretrain.settings import EnvVar
-from infra.images import image_uri_by_digest, private_repository, pushed_image
+from infra.images import REPO_ROOT, content_tag, image_uri_by_digest, private_repository, pushed_image
 from infra.policies import assume_role_policy, serving_policy
 
 DOCKERFILE = "lambdas/serving/Dockerfile"
@@ -68,7 +68,7 @@ class Serving(pulumi.ComponentResource):
             f"{name}-bootstrap-image",
             repository=self.repository,
             dockerfile_path=DOCKERFILE,
-            tag_prefix=BOOTSTRAP_TAG_PREFIX,
+            tag=content_tag(REPO_ROOT, DOCKERFILE, BOOTSTRAP_TAG_PREFIX),
             platform=PLATFORM,
             parent=self,
         )

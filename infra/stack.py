@@ -8,10 +8,18 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from autoretrain.routing import SCHEDULES
+from infra.alerting import Alerting, AlertingArgs
+from infra.alerts import Alerts, AlertsArgs
+from infra.batch import BatchJobs, BatchJobsArgs, Job, NetworkArgs
 from infra.config import Settings
+from infra.dashboard import DashboardArgs, Monitoring
+from infra.events import EventBusArgs, EventRules, EventRulesArgs, MonitoringBus
 from infra.outputs import StackOutput
 from infra.payload_etl import PayloadEtl, PayloadEtlArgs
-from infra.serving import Serving, ServingArgs
+from infra.release import ReleasePipeline, ReleasePipelineArgs
+from infra.schedules import Schedules, SchedulesArgs
+from infra.serving import ALIAS_NAME, Serving, ServingArgs
 from infra.storage import Retention, Storage, StorageArgs
 
 PROJECT = "autoretrain"
@@ -63,6 +71,122 @@ def build(settings: Settings) -> None:
         with_provider,
     )
 
+    alerts = Alerts(
+        f"{PROJECT}-alerts",
+        AlertsArgs(
+            account_id=account_id,
+            region=settings.region,
+            emails=settings.alert_emails,
+            phone_numbers=settings.alert_phone_numbers,
+        ),
+        with_provider,
+    )
+    bus = MonitoringBus(f"{PROJECT}-events", EventBusArgs(), with_provider).bus
+    jobs = BatchJobs(
+        f"{PROJECT}-jobs",
+        BatchJobsArgs(
+            model_name=settings.model_name,
+            region=settings.region,
+            payload_bucket_name=storage.payload_bucket.bucket,
+            payload_bucket_arn=storage.payload_bucket.arn,
+            model_bucket_name=storage.model_bucket.bucket,
+            model_bucket_arn=storage.model_bucket.arn,
+            payload_table_name=storage.payload_table.name,
+            payload_table_arn=storage.payload_table.arn,
+            registry_table_name=storage.registry_table.name,
+            registry_table_arn=storage.registry_table.arn,
+            event_bus_name=bus.name,
+            event_bus_arn=bus.arn,
+            network=NetworkArgs(
+                subnet_ids=settings.subnet_ids,
+                security_group_ids=settings.security_group_ids,
+                assign_public_ip=settings.assign_public_ip,
+            ),
+            max_vcpus=settings.batch_max_vcpus,
+            job_vcpu=settings.job_vcpu,
+            job_memory_mib=settings.job_memory_mib,
+            timeout_minutes=settings.job_timeout_minutes,
+            keep_images=settings.serving_keep_images,
+            log_retention_days=settings.log_retention_days,
+        ),
+        with_provider,
+    )
+    EventRules(
+        f"{PROJECT}-rules",
+        EventRulesArgs(
+            bus_name=bus.name,
+            topic_arn=alerts.topic.arn,
+            job_queue_arn=jobs.queue.arn,
+            retrain_definition_arn=jobs.definitions[Job.RETRAIN].arn,
+        ),
+        with_provider,
+    )
+    alerting = Alerting(
+        f"{PROJECT}-alerting",
+        AlertingArgs(
+            payload_bucket_name=storage.payload_bucket.bucket,
+            payload_bucket_arn=storage.payload_bucket.arn,
+            model_bucket_arn=storage.model_bucket.arn,
+            payload_table_name=storage.payload_table.name,
+            payload_table_arn=storage.payload_table.arn,
+            registry_table_name=storage.registry_table.name,
+            registry_table_arn=storage.registry_table.arn,
+            topic_arn=alerts.topic.arn,
+            key_arn=alerts.key.arn,
+            event_bus_name=bus.name,
+            event_bus_arn=bus.arn,
+            model_name=settings.model_name,
+            runbook_url=settings.runbook_url,
+            log_retention_days=settings.log_retention_days,
+        ),
+        with_provider,
+    )
+    Schedules(
+        f"{PROJECT}-schedules",
+        SchedulesArgs(
+            account_id=account_id,
+            expressions={route.config_key: settings.schedule_expression(route.config_key) for route in SCHEDULES},
+            alerting_function_arn=alerting.function.arn,
+            job_queue_arn=jobs.queue.arn,
+            definition_arns={job: definition.arn for job, definition in jobs.definitions.items()},
+        ),
+        with_provider,
+    )
+    monitoring = Monitoring(
+        f"{PROJECT}-monitoring",
+        DashboardArgs(
+            region=settings.region,
+            model_name=settings.model_name,
+            functions={"etl": etl.function.name, "serving": serving.function.name, "alerting": alerting.function.name},
+            etl_failure_queue_name=etl.failure_queue.name,
+            topic_arn=alerts.topic.arn,
+            auc_floor=settings.auc_alarm_floor,
+        ),
+        with_provider,
+    )
+    release = ReleasePipeline(
+        f"{PROJECT}-release",
+        ReleasePipelineArgs(
+            account_id=account_id,
+            model_name=settings.model_name,
+            model_bucket_name=storage.model_bucket.bucket,
+            model_bucket_arn=storage.model_bucket.arn,
+            artifact_bucket_name=storage.artifact_bucket.bucket,
+            artifact_bucket_arn=storage.artifact_bucket.arn,
+            registry_table_name=storage.registry_table.name,
+            registry_table_arn=storage.registry_table.arn,
+            event_bus_name=bus.name,
+            event_bus_arn=bus.arn,
+            repository_url=serving.repository.repository_url,
+            repository_arn=serving.repository.arn,
+            function_name=serving.function.name,
+            function_arn=serving.function.arn,
+            alias=ALIAS_NAME,
+            log_retention_days=settings.log_retention_days,
+        ),
+        with_provider,
+    )
+
     outputs: dict[StackOutput, pulumi.Output[str]] = {
         StackOutput.PAYLOAD_BUCKET: storage.payload_bucket.bucket,
         StackOutput.MODEL_BUCKET: storage.model_bucket.bucket,
@@ -74,6 +198,16 @@ def build(settings: Settings) -> None:
         StackOutput.SERVING_REPOSITORY_URL: serving.repository.repository_url,
         StackOutput.SERVING_FUNCTION: serving.function.name,
         StackOutput.SERVING_ALIAS_ARN: serving.alias.arn,
+        StackOutput.ALERT_TOPIC_ARN: alerts.topic.arn,
+        StackOutput.EVENT_BUS: bus.name,
+        StackOutput.ALERTING_FUNCTION: alerting.function.name,
+        StackOutput.JOB_QUEUE_ARN: jobs.queue.arn,
+        StackOutput.DRIFT_CHECK_JOB_DEFINITION_ARN: jobs.definitions[Job.DRIFT_CHECK].arn,
+        StackOutput.RETRAIN_JOB_DEFINITION_ARN: jobs.definitions[Job.RETRAIN].arn,
+        StackOutput.JOBS_REPOSITORY_URL: jobs.repository.repository_url,
+        StackOutput.DASHBOARD: monitoring.dashboard.dashboard_name,
+        StackOutput.RELEASE_PIPELINE: release.pipeline.name,
+        StackOutput.RELEASE_BUILD_PROJECT: release.project.name,
     }
     for name, value in outputs.items():
         pulumi.export(name.value, value)

@@ -26,3 +26,24 @@ def stack(dev_config: dict[str, str]) -> Recording:
         # pulumi_aws announces its own renamed classes when their modules load; deprecations we cause still show.
         warnings.filterwarnings("ignore", message=".* has been deprecated in favor of ", category=DeprecationWarning)
         return run_stack(dev_config)
+
+
+#: Overrides of the example config that change what the program builds (one more run serves every such test).
+ALTERNATIVE_CONFIG = {
+    "autoretrain:alertEmails": '["a@example.com", "b@example.org"]',
+    "autoretrain:alertPhoneNumbers": '["+14155550100"]',
+    "autoretrain:driftCheckSchedule": "cron(30 1 * * ? *)",
+    "autoretrain:aucAlarmFloor": "0.62",
+    "autoretrain:subnetIds": '["subnet-1", "subnet-2"]',
+    "autoretrain:securityGroupIds": '["sg-1"]',
+    "autoretrain:assignPublicIp": "false",
+    "autoretrain:runbookUrl": "https://wiki.example.com/autoretrain/runbook",
+}
+
+
+@pytest.fixture(scope="session")
+def alternative_stack(dev_config: dict[str, str]) -> Recording:
+    """The program run with ALTERNATIVE_CONFIG on top of the example config."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".* has been deprecated in favor of ", category=DeprecationWarning)
+        return run_stack({**dev_config, **ALTERNATIVE_CONFIG})

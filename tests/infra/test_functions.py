@@ -10,9 +10,9 @@ import pytest
 
 from autoretrain.layout import ETL_PREFIXES
 from autoretrain.settings import EnvVar
+from infra.bundles import PAYLOAD_ETL_BUNDLE, archive_files
 from infra.config import LOG_RETENTION_DAYS
 from infra.mocks import RecordedResource, Recording
-from infra.bundles import PAYLOAD_ETL_BUNDLE, archive_files
 
 FUNCTION = "aws:lambda/function:Function"
 ETL_FUNCTION = "autoretrain-etl-function"

@@ -15,7 +15,9 @@ from infra.serving import lambda_image_uri
 FUNCTION = "aws:lambda/function:Function"
 SERVING_FUNCTION = "autoretrain-serving-function"
 REPOSITORY = "aws:ecr/repository:Repository"
+SERVING_REPOSITORY = "autoretrain-serving-repository"
 IMAGE = "docker-build:index:Image"
+BOOTSTRAP_IMAGE = "autoretrain-serving-bootstrap-image"
 DOCKERFILE = "FROM scratch\nARG SRC=app\nCOPY ${SRC}/ /app/\nCOPY --from=build /x /y\nCOPY extra.txt /app/\n"
 
 
@@ -51,8 +53,8 @@ def test_alias_starts_on_the_published_version(stack: Recording) -> None:
 
 def test_serving_function_runs_the_bootstrap_image_by_digest(stack: Recording) -> None:
     function = stack.find(FUNCTION, SERVING_FUNCTION).inputs
-    repository = stack.of_type(REPOSITORY)[0].outputs["repositoryUrl"]
-    (image,) = stack.of_type(IMAGE)
+    repository = stack.find(REPOSITORY, SERVING_REPOSITORY).outputs["repositoryUrl"]
+    image = stack.find(IMAGE, BOOTSTRAP_IMAGE)
     assert function["packageType"] == "Image"
     assert function["architectures"] == ["x86_64"]
     assert function["imageUri"] == f"{repository}@{image.outputs['digest']}"
@@ -72,22 +74,22 @@ def test_serving_memory_follows_config(stack: Recording, dev_config: dict[str, s
 
 
 def test_repository_scans_encrypts_and_has_immutable_tags(stack: Recording) -> None:
-    (repository,) = stack.of_type(REPOSITORY)
+    repository = stack.find(REPOSITORY, SERVING_REPOSITORY)
     assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
     assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repository.inputs["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
 
 
 def test_repository_keeps_the_configured_number_of_images(stack: Recording, dev_config: dict[str, str]) -> None:
-    (policy,) = stack.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    policy = stack.find("aws:ecr/lifecyclePolicy:LifecyclePolicy", f"{SERVING_REPOSITORY}-lifecycle")
     (rule,) = json.loads(policy.inputs["policy"])["rules"]
     assert rule["selection"]["countNumber"] == int(dev_config["autoretrain:servingKeepImages"])
     assert rule["action"] == {"type": "expire"}
 
 
 def test_bootstrap_image_is_pushed_for_lambda_x86(stack: Recording) -> None:
-    (image,) = stack.of_type(IMAGE)
-    repository = stack.of_type(REPOSITORY)[0].outputs["repositoryUrl"]
+    image = stack.find(IMAGE, BOOTSTRAP_IMAGE)
+    repository = stack.find(REPOSITORY, SERVING_REPOSITORY).outputs["repositoryUrl"]
     assert image.inputs["push"] is True
     assert image.inputs["platforms"] == ["linux/amd64"]
     assert image.inputs["dockerfile"] == {"location": "lambdas/serving/Dockerfile"}
@@ -97,8 +99,8 @@ def test_bootstrap_image_is_pushed_for_lambda_x86(stack: Recording) -> None:
 
 
 def test_bootstrap_image_logs_in_to_the_repository_registry(stack: Recording) -> None:
-    (image,) = stack.of_type(IMAGE)
-    repository = stack.of_type(REPOSITORY)[0].outputs["repositoryUrl"]
+    image = stack.find(IMAGE, BOOTSTRAP_IMAGE)
+    repository = stack.find(REPOSITORY, SERVING_REPOSITORY).outputs["repositoryUrl"]
     (registry,) = image.inputs["registries"]
     assert registry["address"] == repository.split("/")[0]
     assert registry["username"] == "AWS"

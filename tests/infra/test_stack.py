@@ -18,6 +18,14 @@ COMPONENTS = {
     "autoretrain:storage:Storage",
     "autoretrain:payload_etl:PayloadEtl",
     "autoretrain:serving:Serving",
+    "autoretrain:alerts:Alerts",
+    "autoretrain:events:MonitoringBus",
+    "autoretrain:events:EventRules",
+    "autoretrain:batch:BatchJobs",
+    "autoretrain:alerting:Alerting",
+    "autoretrain:schedules:Schedules",
+    "autoretrain:dashboard:Monitoring",
+    "autoretrain:release:ReleasePipeline",
 }
 
 

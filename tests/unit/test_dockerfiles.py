@@ -32,7 +32,10 @@ class DockerfileCase:
     entry_point: Literal["lambda_handler", "python_module"]
 
 
-DOCKERFILES = (DockerfileCase("lambdas/serving/Dockerfile", "lambda_handler"),)
+DOCKERFILES = (
+    DockerfileCase("lambdas/serving/Dockerfile", "lambda_handler"),
+    DockerfileCase("batch_jobs/Dockerfile", "python_module"),
+)
 
 
 def _commands(case: DockerfileCase) -> tuple[dockerfile.Command, ...]:
@@ -179,3 +182,22 @@ def test_serving_image_default_model_directory_holds_no_model() -> None:
     assert default.is_dir()
     assert not (default / "manifest.json").exists()
     assert not (default / "model.pkl").exists()
+
+
+def test_jobs_image_pins_the_numeric_stack_like_development() -> None:
+    def pins(path: Path) -> dict[str, str]:
+        matches = (PINNED_REQUIREMENT.match(line) for line in path.read_text().splitlines())
+        return {match.group(1).lower(): match.group(2) for match in matches if match}
+
+    jobs, development = pins(REPO / "batch_jobs/requirements.txt"), pins(REPO / "requirements/dev.txt")
+    shared = ("numpy", "pandas", "scikit-learn", "scipy", "pyarrow", "joblib", "threadpoolctl", "boto3", "botocore")
+    assert {name: jobs.get(name) for name in shared} == {name: development.get(name) for name in shared}
+
+
+def test_jobs_image_runs_python_and_copies_both_entry_points() -> None:
+    commands = _commands(DockerfileCase("batch_jobs/Dockerfile", "python_module"))
+    (entrypoint,) = _of(commands, "ENTRYPOINT")
+    copied = {source for sources, _ in _copies(commands) for source in sources}
+    assert entrypoint.value == ("python",)
+    assert {"autoretrain/", "batch_jobs/"} <= copied
+    assert importlib.util.find_spec("batch_jobs.retrain") is not None

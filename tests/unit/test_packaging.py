@@ -55,7 +55,7 @@ handler = getattr(importlib.import_module(module_name), attribute)
 ours = {{name: getattr(module, "__file__", None) for name, module in sys.modules.items()
         if name.split(".")[0] in ("autoretrain", "lambdas", "infra", "batch_jobs")}}
 heavy = sorted(name for name in sys.modules if name.split(".")[0] in {list(HEAVY)!r})
-print(json.dumps({{"ours": ours, "heavy": heavy, "callable": callable(handler), "boto3": "boto3" in sys.modules}}))
+print(json.dumps({{"ours": ours, "heavy": heavy, "callable": callable(handler)}}))
 """
     completed = subprocess.run(
         [sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
@@ -66,4 +66,3 @@ print(json.dumps({{"ours": ours, "heavy": heavy, "callable": callable(handler), 
     assert report["ours"], "no project module was imported"
     outside = {name: path for name, path in report["ours"].items() if path is None or not path.startswith(str(root))}
     assert outside == {}
-    assert not report["boto3"]  # clients and boto3 come on the first invocation, not at import

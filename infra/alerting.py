@@ -1,0 +1,207 @@
+"""Alerting: the Lambda that checks catastrophic signals every few minutes (scheduled by `infra.schedules`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from autoretrain.layout import PayloadPrefix
+from autoretrain.settings import EnvVar
+from autoretrain.tables import BY_STATUS_INDEX, BY_TIME_INDEX
+from infra.alerts import KEY_USE_ACTIONS
+from infra.bundles import ALERTING_BUNDLE, archive_files
+from infra.policies import (
+    Statement,
+    assume_role_policy,
+    log_statement,
+    object_arns,
+    policy_document,
+    table_and_index_arns,
+)
+
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+HANDLER = "lambdas.alerting.handler"
+MEMORY_MB = 512
+TIMEOUT_SECONDS = 120
+#: Scheduler invokes asynchronously; the next scheduled run comes within minutes, so one retry is enough.
+MAX_RETRY_ATTEMPTS = 1
+MAX_EVENT_AGE_SECONDS = 900
+#: What the alerting Lambda does with the payload table besides querying the window: read predictions and each
+#: signal's alert state by key (BatchGetItem, GetItem) and write alert state (conditional PutItem).
+PAYLOAD_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertingArgs:
+    """Inputs of the Alerting component."""
+
+    payload_bucket_name: pulumi.Input[str]
+    payload_bucket_arn: pulumi.Input[str]
+    model_bucket_arn: pulumi.Input[str]
+    payload_table_name: pulumi.Input[str]
+    payload_table_arn: pulumi.Input[str]
+    registry_table_name: pulumi.Input[str]
+    registry_table_arn: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    event_bus_name: pulumi.Input[str]
+    event_bus_arn: pulumi.Input[str]
+    model_name: str
+    runbook_url: str
+    log_retention_days: int
+
+
+def alerting_environment(
+    *,
+    payload_bucket: str,
+    payload_table: str,
+    registry_table: str,
+    topic_arn: str,
+    event_bus: str,
+    model_name: str,
+    runbook_url: str,
+) -> dict[str, str]:
+    """The deployment contract's variables the alerting Lambda reads (autoretrain.settings.AlertingSettings)."""
+    return {
+        EnvVar.PAYLOAD_BUCKET.value: payload_bucket,
+        EnvVar.PAYLOAD_TABLE.value: payload_table,
+        EnvVar.REGISTRY_TABLE.value: registry_table,
+        EnvVar.ALERT_TOPIC_ARN.value: topic_arn,
+        EnvVar.EVENT_BUS.value: event_bus,
+        EnvVar.MODEL_NAME.value: model_name,
+        EnvVar.RUNBOOK_URL.value: runbook_url,
+    }
+
+
+def quarantine_prefix(model_name: str) -> str:
+    """Where the ETL quarantines the model's refused payload records (the schema-violation signal reads them)."""
+    return f"{PayloadPrefix.QUARANTINE}{PayloadPrefix.PAYLOADS}model={model_name}/"
+
+
+def alerting_policy(
+    *,
+    model_name: str,
+    payload_bucket_arn: str,
+    model_bucket_arn: str,
+    payload_table_arn: str,
+    registry_table_arn: str,
+    topic_arn: str,
+    key_arn: str,
+    event_bus_arn: str,
+    log_group_arn: str,
+) -> str:
+    """The alerting Lambda: read the recent window, the champion and its baseline; keep alert state; alert."""
+    return policy_document(
+        [
+            Statement("QueryRecentWindow", ["dynamodb:Query"], [f"{payload_table_arn}/index/{BY_TIME_INDEX}"]),
+            Statement("ReadLabelsKeepAlertState", PAYLOAD_TABLE_ACTIONS, [payload_table_arn]),
+            Statement(
+                "FindChampion",
+                ["dynamodb:GetItem", "dynamodb:Query"],
+                table_and_index_arns(registry_table_arn, BY_STATUS_INDEX),
+            ),
+            Statement("ReadBaselines", ["s3:GetObject"], [f"{model_bucket_arn}/models/{model_name}/*/baseline.json"]),
+            Statement(
+                "ListQuarantine",
+                ["s3:ListBucket"],
+                [payload_bucket_arn],
+                condition={"StringLike": {"s3:prefix": f"{quarantine_prefix(model_name)}*"}},
+            ),
+            Statement(
+                "ReadQuarantine", ["s3:GetObject"], object_arns(payload_bucket_arn, [quarantine_prefix(model_name)])
+            ),
+            Statement("PublishAlerts", ["sns:Publish"], [topic_arn]),
+            # The topic is encrypted with a customer-managed key: SNS asks KMS for a data key as the publisher.
+            Statement("EncryptAlerts", KEY_USE_ACTIONS, [key_arn]),
+            Statement("PublishEvents", ["events:PutEvents"], [event_bus_arn]),
+            log_statement(log_group_arn),
+        ]
+    )
+
+
+def alerting_archive() -> pulumi.AssetArchive:
+    """The function's zip: our code only (the runtime provides boto3)."""
+    return pulumi.AssetArchive(
+        {name: pulumi.FileAsset(str(path)) for name, path in archive_files(ALERTING_BUNDLE).items()}
+    )
+
+
+class Alerting(pulumi.ComponentResource):
+    """Function, role, log group and its asynchronous-invocation settings."""
+
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
+
+    def __init__(self, name: str, args: AlertingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("autoretrain:alerting:Alerting", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=child)
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"), opts=child)
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(
+                args.model_bucket_arn,
+                args.payload_table_arn,
+                args.registry_table_arn,
+                args.topic_arn,
+                args.key_arn,
+                args.event_bus_arn,
+                self.log_group.arn,
+                args.payload_bucket_arn,
+            ).apply(
+                lambda arns: alerting_policy(
+                    model_name=args.model_name,
+                    payload_bucket_arn=arns[7],
+                    model_bucket_arn=arns[0],
+                    payload_table_arn=arns[1],
+                    registry_table_arn=arns[2],
+                    topic_arn=arns[3],
+                    key_arn=arns[4],
+                    event_bus_arn=arns[5],
+                    log_group_arn=arns[6],
+                )
+            ),
+            opts=child,
+        )
+        environment = pulumi.Output.all(
+            args.payload_bucket_name,
+            args.payload_table_name,
+            args.registry_table_name,
+            args.topic_arn,
+            args.event_bus_name,
+        ).apply(
+            lambda values: alerting_environment(
+                payload_bucket=values[0],
+                payload_table=values[1],
+                registry_table=values[2],
+                topic_arn=values[3],
+                event_bus=values[4],
+                model_name=args.model_name,
+                runbook_url=args.runbook_url,
+            )
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=HANDLER,
+            code=alerting_archive(),
+            role=role.arn,
+            memory_size=MEMORY_MB,
+            timeout=TIMEOUT_SECONDS,
+            environment={"variables": environment},
+            logging_config={"log_format": "JSON", "log_group": self.log_group.name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-async",
+            function_name=self.function.name,
+            maximum_retry_attempts=MAX_RETRY_ATTEMPTS,
+            maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
+            opts=child,
+        )
+        self.register_outputs({"function": self.function.name, "log_group": self.log_group.name})

@@ -1,0 +1,255 @@
+"""Dashboard and alarms: one CloudWatch dashboard for the loop, and alarms that notify the alert topic.
+
+Metric names of namespace `autoretrain` are the drift-check job's (batch_jobs/monitoring/outputs.py; a test keeps
+the two in step). The dashboard body is built by a pure function; per-feature effect sizes use a SEARCH
+expression, so features need no listing here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+METRIC_NAMESPACE = "autoretrain"
+MODEL_DIMENSION = "ModelName"
+DRIFT_METRICS = ("DatasetDrift", "PredictionDrift", "DriftedFeatures")
+DOMAIN_CLASSIFIER_METRIC = "DomainClassifierAUC"
+FEATURE_EFFECT_METRIC = "FeatureDriftEffectSize"
+PERFORMANCE_METRICS = ("ModelAUC", "ModelLogLoss", "ModelBrierScore", "ModelCalibrationError")
+VOLUME_METRICS = ("RowsChecked", "LabelledRows", "InsufficientData", "RetrainRequested")
+LAMBDA_PERIOD_SECONDS = 300
+#: The drift check runs daily by default; its metrics carry the check's time, one point per run.
+DRIFT_PERIOD_SECONDS = 86400
+WIDGET_WIDTH = 12
+WIDGET_HEIGHT = 6
+TreatMissing = Literal["breaching", "notBreaching", "ignore", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmSpec:
+    """One alarm, with why missing data counts the way it does."""
+
+    key: str
+    description: str
+    namespace: str
+    metric_name: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    statistic: str
+    period: int
+    comparison: str
+    threshold: float
+    treat_missing_data: TreatMissing
+
+
+def _widget(title: str, metrics: list[list[Any]], region: str, *, stat: str, period: int, index: int) -> dict[str, Any]:
+    return {
+        "type": "metric",
+        "x": (index % 2) * WIDGET_WIDTH,
+        "y": (index // 2) * WIDGET_HEIGHT,
+        "width": WIDGET_WIDTH,
+        "height": WIDGET_HEIGHT,
+        "properties": {"title": title, "region": region, "stat": stat, "period": period, "metrics": metrics},
+    }
+
+
+def dashboard_body(*, region: str, model_name: str, functions: Mapping[str, str], etl_failure_queue: str) -> str:
+    """The dashboard's JSON: Lambda errors and duration (label -> function name), the ETL failure queue, drift,
+    per-feature effect sizes, the domain classifier and performance on matured labels."""
+    model = [MODEL_DIMENSION, model_name]
+    lambda_errors = [
+        ["AWS/Lambda", "Errors", "FunctionName", name, {"label": label}] for label, name in functions.items()
+    ]
+    lambda_duration = [
+        ["AWS/Lambda", "Duration", "FunctionName", name, {"label": f"{label} p99", "stat": "p99"}]
+        for label, name in functions.items()
+    ]
+    feature_search = (
+        f'SEARCH(\'{{{METRIC_NAMESPACE},{MODEL_DIMENSION},Feature}} MetricName="{FEATURE_EFFECT_METRIC}" '
+        f"{MODEL_DIMENSION}=\"{model_name}\"', 'Maximum', {DRIFT_PERIOD_SECONDS})"
+    )
+    widgets: list[tuple[str, list[list[Any]], str, int]] = [
+        ("Lambda errors", lambda_errors, "Sum", LAMBDA_PERIOD_SECONDS),
+        ("Lambda duration (p99, ms)", lambda_duration, "p99", LAMBDA_PERIOD_SECONDS),
+        (
+            "Payload ETL failed events (messages in the failure queue)",
+            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", etl_failure_queue]],
+            "Maximum",
+            LAMBDA_PERIOD_SECONDS,
+        ),
+        (
+            "Drift (1 = drift; drifted feature count)",
+            [[METRIC_NAMESPACE, name, *model] for name in DRIFT_METRICS],
+            "Maximum",
+            DRIFT_PERIOD_SECONDS,
+        ),
+        (
+            "Per-feature drift effect size",
+            [[{"expression": feature_search, "id": "features", "label": ""}]],
+            "Maximum",
+            DRIFT_PERIOD_SECONDS,
+        ),
+        (
+            "Domain classifier AUC (0.5 = indistinguishable)",
+            [[METRIC_NAMESPACE, DOMAIN_CLASSIFIER_METRIC, *model]],
+            "Maximum",
+            DRIFT_PERIOD_SECONDS,
+        ),
+        (
+            "Performance on matured labels",
+            [[METRIC_NAMESPACE, name, *model] for name in PERFORMANCE_METRICS],
+            "Average",
+            DRIFT_PERIOD_SECONDS,
+        ),
+        (
+            "Rows checked, labelled; insufficient data; retrains requested",
+            [[METRIC_NAMESPACE, name, *model] for name in VOLUME_METRICS],
+            "Sum",
+            DRIFT_PERIOD_SECONDS,
+        ),
+    ]
+    body = {
+        "widgets": [
+            _widget(title, metrics, region, stat=stat, period=period, index=index)
+            for index, (title, metrics, stat, period) in enumerate(widgets)
+        ]
+    }
+    return json.dumps(body, sort_keys=True)
+
+
+def alarm_specs(
+    *,
+    model_name: str,
+    functions: Mapping[str, pulumi.Input[str]],
+    etl_failure_queue: pulumi.Input[str],
+    auc_floor: float,
+) -> list[AlarmSpec]:
+    """Every alarm: Lambda errors per function (label -> name), the ETL failure queue, dataset drift, AUC below
+    its floor."""
+    model = {MODEL_DIMENSION: model_name}
+    specs = [
+        # No invocations means no errors: missing data is not a failure.
+        AlarmSpec(
+            f"{label}-errors",
+            f"autoretrain {label} Lambda raised errors",
+            "AWS/Lambda",
+            "Errors",
+            {"FunctionName": name},
+            "Sum",
+            LAMBDA_PERIOD_SECONDS,
+            "GreaterThanOrEqualToThreshold",
+            1,
+            "notBreaching",
+        )
+        for label, name in functions.items()
+    ]
+    specs += [
+        # SQS stops reporting an idle queue after a while: missing means empty, not broken.
+        AlarmSpec(
+            "etl-failed-events",
+            "S3 events the payload ETL gave up on are waiting in its failure queue (replay them; see the runbook)",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": etl_failure_queue},
+            "Maximum",
+            LAMBDA_PERIOD_SECONDS,
+            "GreaterThanThreshold",
+            0,
+            "notBreaching",
+        ),
+        # Between daily checks there is no point: missing data keeps the last state instead of flapping to OK.
+        AlarmSpec(
+            "dataset-drift",
+            "The drift check found dataset drift",
+            METRIC_NAMESPACE,
+            "DatasetDrift",
+            model,
+            "Maximum",
+            DRIFT_PERIOD_SECONDS,
+            "GreaterThanOrEqualToThreshold",
+            1,
+            "ignore",
+        ),
+        # No AUC means too few matured labels, which the drift report says; it is not a performance alarm.
+        AlarmSpec(
+            "auc-below-floor",
+            f"Model AUC on matured labels fell below {auc_floor:g}",
+            METRIC_NAMESPACE,
+            "ModelAUC",
+            model,
+            "Minimum",
+            DRIFT_PERIOD_SECONDS,
+            "LessThanThreshold",
+            auc_floor,
+            "ignore",
+        ),
+    ]
+    return specs
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardArgs:
+    """Inputs of the Monitoring component. `functions` maps a label (etl, serving, alerting) to a function name."""
+
+    region: str
+    model_name: str
+    functions: Mapping[str, pulumi.Input[str]]
+    etl_failure_queue_name: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    auc_floor: float
+
+
+class Monitoring(pulumi.ComponentResource):
+    """The dashboard and the alarms (each notifies the alert topic when it fires and when it recovers)."""
+
+    dashboard: aws.cloudwatch.Dashboard
+    alarms: dict[str, aws.cloudwatch.MetricAlarm]
+
+    def __init__(self, name: str, args: DashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("autoretrain:dashboard:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = list(args.functions)
+        names = pulumi.Output.all(*[args.functions[label] for label in labels], args.etl_failure_queue_name)
+
+        def body(values: list[str]) -> str:
+            return dashboard_body(
+                region=args.region,
+                model_name=args.model_name,
+                functions=dict(zip(labels, values[:-1], strict=True)),
+                etl_failure_queue=values[-1],
+            )
+
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=f"autoretrain-{args.model_name}-{pulumi.get_stack()}",
+            dashboard_body=names.apply(body),
+            opts=child,
+        )
+        self.alarms = {}
+        for spec in alarm_specs(
+            model_name=args.model_name,
+            functions=args.functions,
+            etl_failure_queue=args.etl_failure_queue_name,
+            auc_floor=args.auc_floor,
+        ):
+            self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
+                f"{name}-{spec.key}",
+                alarm_description=spec.description,
+                namespace=spec.namespace,
+                metric_name=spec.metric_name,
+                dimensions=dict(spec.dimensions),
+                statistic=spec.statistic,
+                period=spec.period,
+                evaluation_periods=1,
+                comparison_operator=spec.comparison,
+                threshold=spec.threshold,
+                treat_missing_data=spec.treat_missing_data,
+                alarm_actions=[args.topic_arn],
+                ok_actions=[args.topic_arn],
+                opts=child,
+            )
+        self.register_outputs({"dashboard": self.dashboard.dashboard_name})

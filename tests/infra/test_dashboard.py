@@ -1,0 +1,148 @@
+"""Dashboard and alarms: what the dashboard shows, which alarms exist, their thresholds and missing-data handling."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from batch_jobs.monitoring.outputs import METRIC_NAMESPACE, PERFORMANCE_METRICS
+from infra import dashboard
+from infra.config import Settings, SettingsError
+from infra.dashboard import DOMAIN_CLASSIFIER_METRIC, DRIFT_METRICS, FEATURE_EFFECT_METRIC, alarm_specs, dashboard_body
+from infra.mocks import RecordedResource, Recording
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+FUNCTIONS = {"etl": "etl-fn", "serving": "serving-fn", "alerting": "alerting-fn"}
+
+
+def _body() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        dashboard_body(region="eu-west-1", model_name="churn", functions=FUNCTIONS, etl_failure_queue="etl-failures")
+    )
+    return document
+
+
+def _metric_names(body: dict[str, Any]) -> set[str]:
+    return {
+        metric[1]
+        for widget in body["widgets"]
+        for metric in widget["properties"]["metrics"]
+        if isinstance(metric[0], str)
+    }
+
+
+def _alarm(stack: Recording, key: str) -> RecordedResource:
+    return stack.find(ALARM, f"autoretrain-monitoring-{key}")
+
+
+def test_dashboard_metric_names_are_the_drift_jobs() -> None:
+    assert dashboard.METRIC_NAMESPACE == METRIC_NAMESPACE
+    assert set(dashboard.PERFORMANCE_METRICS) == set(PERFORMANCE_METRICS.values())
+
+
+def test_dashboard_shows_lambda_errors_and_duration_for_each_function() -> None:
+    body = _body()
+    functions = {
+        (metric[1], metric[3])
+        for widget in body["widgets"]
+        for metric in widget["properties"]["metrics"]
+        if metric[0] == "AWS/Lambda"
+    }
+    assert functions == {(name, function) for name in ("Errors", "Duration") for function in FUNCTIONS.values()}
+
+
+def test_dashboard_shows_the_failure_queue_drift_and_performance() -> None:
+    names = _metric_names(_body())
+    assert "ApproximateNumberOfMessagesVisible" in names
+    assert {*DRIFT_METRICS, DOMAIN_CLASSIFIER_METRIC, *dashboard.PERFORMANCE_METRICS} <= names
+
+
+def test_dashboard_searches_per_feature_effect_sizes_of_the_model() -> None:
+    expressions = [
+        metric[0]["expression"]
+        for widget in _body()["widgets"]
+        for metric in widget["properties"]["metrics"]
+        if isinstance(metric[0], dict)
+    ]
+    (expression,) = expressions
+    assert FEATURE_EFFECT_METRIC in expression
+    assert 'ModelName="churn"' in expression
+
+
+def test_dashboard_widgets_do_not_overlap() -> None:
+    cells = [(widget["x"], widget["y"]) for widget in _body()["widgets"]]
+    assert len(cells) == len(set(cells))
+
+
+def test_stack_dashboard_names_the_real_functions(stack: Recording) -> None:
+    body = json.loads(
+        stack.find("aws:cloudwatch/dashboard:Dashboard", "autoretrain-monitoring-dashboard").inputs["dashboardBody"]
+    )
+    names = {fn.outputs["name"] for fn in stack.of_type("aws:lambda/function:Function")}
+    shown = {m[3] for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] == "AWS/Lambda"}
+    assert shown == names
+
+
+@pytest.mark.parametrize("label", ["etl", "serving", "alerting"])
+def test_each_function_has_an_errors_alarm(stack: Recording, label: str) -> None:
+    alarm = _alarm(stack, f"{label}-errors")
+    function = stack.find("aws:lambda/function:Function", f"autoretrain-{label}-function").outputs["name"]
+    assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/Lambda", "Errors")
+    assert alarm.inputs["dimensions"] == {"FunctionName": function}
+    assert alarm.inputs["treatMissingData"] == "notBreaching"
+
+
+def test_etl_failure_queue_alarm_fires_on_any_message(stack: Recording) -> None:
+    alarm = _alarm(stack, "etl-failed-events")
+    queue = stack.find("aws:sqs/queue:Queue", "autoretrain-etl-failures").outputs["name"]
+    assert alarm.inputs["dimensions"] == {"QueueName": queue}
+    assert (alarm.inputs["comparisonOperator"], alarm.inputs["threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_drift_alarm_fires_on_dataset_drift(stack: Recording) -> None:
+    alarm = _alarm(stack, "dataset-drift")
+    assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("autoretrain", "DatasetDrift")
+    assert (alarm.inputs["comparisonOperator"], alarm.inputs["threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm.inputs["dimensions"] == {"ModelName": "churn"}
+
+
+def test_auc_alarm_uses_the_configured_floor(stack: Recording, dev_config: dict[str, str]) -> None:
+    alarm = _alarm(stack, "auc-below-floor")
+    assert alarm.inputs["metricName"] == "ModelAUC"
+    assert alarm.inputs["comparisonOperator"] == "LessThanThreshold"
+    assert alarm.inputs["threshold"] == float(dev_config["autoretrain:aucAlarmFloor"])
+
+
+def test_changed_auc_floor_reaches_the_alarm(alternative_stack: Recording) -> None:
+    assert _alarm(alternative_stack, "auc-below-floor").inputs["threshold"] == 0.62
+
+
+@pytest.mark.parametrize("floor", ["0", "1", "1.5", "high"])
+def test_auc_floor_outside_zero_and_one_is_refused(floor: str) -> None:
+    with pytest.raises(SettingsError, match="aucAlarmFloor"):
+        Settings.from_mapping(
+            {"aws:region": "eu-west-1", "autoretrain:modelName": "churn", "autoretrain:aucAlarmFloor": floor}
+        )
+
+
+def test_every_alarm_notifies_the_topic_when_it_fires_and_recovers(stack: Recording) -> None:
+    topic = stack.find("aws:sns/topic:Topic", "autoretrain-alerts-topic").outputs["arn"]
+    alarms = stack.of_type(ALARM)
+    assert len(alarms) == len(FUNCTIONS) + 3
+    for alarm in alarms:
+        assert alarm.inputs["alarmActions"] == [topic]
+        assert alarm.inputs["okActions"] == [topic]
+
+
+def test_every_alarm_chooses_its_missing_data_treatment() -> None:
+    specs = alarm_specs(model_name="churn", functions=FUNCTIONS, etl_failure_queue="q", auc_floor=0.7)
+    assert {spec.key: spec.treat_missing_data for spec in specs} == {
+        "etl-errors": "notBreaching",
+        "serving-errors": "notBreaching",
+        "alerting-errors": "notBreaching",
+        "etl-failed-events": "notBreaching",
+        "dataset-drift": "ignore",
+        "auc-below-floor": "ignore",
+    }

@@ -1,0 +1,210 @@
+"""Release pipeline: S3 sources, event-driven start, CodeBuild settings and the roles of each part."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from autoretrain.settings import DeploySettings
+from infra.mocks import RecordedResource, Recording
+from infra.release import (
+    BUILD_IMAGE,
+    CODE_BUNDLE_KEY,
+    CodeBundleError,
+    code_bundle_files,
+    release_created_pattern,
+)
+
+PIPELINE = "aws:codepipeline/pipeline:Pipeline"
+PROJECT = "aws:codebuild/project:Project"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pipeline(stack: Recording) -> RecordedResource:
+    return stack.find(PIPELINE, "autoretrain-release-pipeline")
+
+
+def _project(stack: Recording) -> RecordedResource:
+    return stack.find(PROJECT, "autoretrain-release-build")
+
+
+def _actions(stack: Recording, stage: str) -> dict[str, dict[str, Any]]:
+    (found,) = [item for item in _pipeline(stack).inputs["stages"] if item["name"] == stage]
+    return {action["name"]: action for action in found["actions"]}
+
+
+def _grants(stack: Recording, role_arn: str) -> dict[str, set[str]]:
+    (role,) = [role for role in stack.of_type("aws:iam/role:Role") if role.outputs["arn"] == role_arn]
+    (policy,) = [p for p in stack.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.outputs["name"]]
+    grants: dict[str, set[str]] = {}
+    for statement in json.loads(policy.inputs["policy"])["Statement"]:
+        for action in statement["Action"]:
+            grants.setdefault(action, set()).update(statement["Resource"])
+    return grants
+
+
+def _bucket(stack: Recording, name: str) -> RecordedResource:
+    return stack.find("aws:s3/bucket:Bucket", name)
+
+
+def test_pipeline_is_v2_and_stores_artifacts_in_the_artifact_bucket(stack: Recording) -> None:
+    pipeline = _pipeline(stack).inputs
+    assert pipeline["pipelineType"] == "V2"
+    assert pipeline["artifactStores"] == [
+        {"location": _bucket(stack, "autoretrain-pipeline-artifacts").outputs["bucket"], "type": "S3"}
+    ]
+
+
+def test_release_source_is_the_zip_on_the_versioned_model_bucket_without_polling(stack: Recording) -> None:
+    release = _actions(stack, "Source")["release"]
+    model_bucket = _bucket(stack, "autoretrain-models")
+    versioning = stack.find("aws:s3/bucketVersioning:BucketVersioning", "autoretrain-models-versioning")
+    assert (release["provider"], release["category"]) == ("S3", "Source")
+    assert release["configuration"] == {
+        "S3Bucket": model_bucket.outputs["bucket"],
+        "S3ObjectKey": "release/churn.zip",
+        "PollForSourceChanges": "false",
+    }
+    assert release["configuration"]["S3ObjectKey"].endswith(".zip")
+    assert versioning.inputs["bucket"] == model_bucket.id
+    assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
+
+
+def test_code_source_is_the_bundle_pulumi_uploads_to_the_versioned_artifact_bucket(stack: Recording) -> None:
+    code = _actions(stack, "Source")["code"]
+    bundle = stack.find("aws:s3/bucketObjectv2:BucketObjectv2", "autoretrain-release-code-bundle")
+    bucket = _bucket(stack, "autoretrain-pipeline-artifacts").outputs["bucket"]
+    assert code["configuration"] == {
+        "S3Bucket": bucket,
+        "S3ObjectKey": CODE_BUNDLE_KEY,
+        "PollForSourceChanges": "false",
+    }
+    assert (bundle.inputs["bucket"], bundle.inputs["key"]) == (bucket, CODE_BUNDLE_KEY)
+    stack.find("aws:s3/bucketVersioning:BucketVersioning", "autoretrain-pipeline-artifacts-versioning")
+
+
+def test_code_bundle_carries_the_buildspec_and_the_deploy_code(stack: Recording) -> None:
+    source = stack.find("aws:s3/bucketObjectv2:BucketObjectv2", "autoretrain-release-code-bundle").inputs["source"]
+    assert isinstance(source, pulumi.AssetArchive)
+    names = set(source.assets)
+    assert {"buildspec.yml", "lambdas/serving/Dockerfile", "batch_jobs/deploy/__main__.py"} <= names
+    assert names == set(code_bundle_files())
+
+
+def test_code_bundle_files_skip_caches(tmp_path: Path) -> None:
+    for name in ("buildspec.yml", "lambdas/__init__.py", "batch_jobs/__init__.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    for directory in ("autoretrain", "lambdas/serving", "batch_jobs/deploy"):
+        (tmp_path / directory / "__pycache__").mkdir(parents=True)
+        (tmp_path / directory / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"")
+        (tmp_path / directory / "m.py").write_text("x")
+    files = code_bundle_files(tmp_path)
+    assert "autoretrain/m.py" in files
+    assert not any("__pycache__" in name for name in files)
+
+
+def test_code_bundle_refuses_a_missing_buildspec(tmp_path: Path) -> None:
+    with pytest.raises(CodeBundleError, match=r"buildspec\.yml"):
+        code_bundle_files(tmp_path)
+
+
+def test_deploy_stage_runs_codebuild_on_both_artifacts_reading_the_buildspec_from_the_code(stack: Recording) -> None:
+    deploy = _actions(stack, "Deploy")["BuildAndDeploy"]
+    assert deploy["provider"] == "CodeBuild"
+    assert set(deploy["inputArtifacts"]) == {"release", "code"}
+    assert deploy["configuration"] == {"ProjectName": _project(stack).outputs["name"], "PrimarySource": "code"}
+
+
+def test_codebuild_is_privileged_and_runs_the_repository_buildspec(stack: Recording) -> None:
+    project = _project(stack).inputs
+    assert project["environment"]["privilegedMode"] is True
+    assert project["environment"]["image"] == BUILD_IMAGE == "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    assert project["source"] == {"type": "CODEPIPELINE", "buildspec": "buildspec.yml"}
+    assert (REPO_ROOT / "buildspec.yml").is_file()
+
+
+def test_codebuild_logs_to_its_log_group(stack: Recording) -> None:
+    group = stack.find("aws:cloudwatch/logGroup:LogGroup", "autoretrain-release-build-logs").outputs["name"]
+    logs = _project(stack).inputs["logsConfig"]
+    assert logs["cloudwatchLogs"] == {"status": "ENABLED", "groupName": group}
+
+
+def test_codebuild_environment_names_the_deploy_targets(stack: Recording) -> None:
+    variables = {item["name"]: item["value"] for item in _project(stack).inputs["environment"]["environmentVariables"]}
+    function = stack.find("aws:lambda/function:Function", "autoretrain-serving-function").outputs["name"]
+    repository = stack.find("aws:ecr/repository:Repository", "autoretrain-serving-repository").outputs["repositoryUrl"]
+    registry = stack.find("aws:dynamodb/table:Table", "autoretrain-registry-table").outputs["name"]
+    assert variables["SERVING_FUNCTION_NAME"] == variables["AUTORETRAIN_SERVING_FUNCTION"] == function
+    assert variables["SERVING_REPOSITORY_URL"] == variables["AUTORETRAIN_ECR_REPOSITORY_URI"] == repository
+    assert variables["SERVING_ALIAS"] == "live"
+    assert variables["AUTORETRAIN_REGISTRY_TABLE"] == registry
+    assert variables["AWS_ACCOUNT_ID"] == "123456789012"
+    assert DeploySettings.from_env(variables).serving_function == function
+
+
+def test_codebuild_role_deploys_only_the_serving_function_and_repository(stack: Recording) -> None:
+    grants = _grants(stack, _project(stack).inputs["serviceRole"])
+    function = stack.find("aws:lambda/function:Function", "autoretrain-serving-function").outputs["arn"]
+    repository = stack.find("aws:ecr/repository:Repository", "autoretrain-serving-repository").outputs["arn"]
+    for action in ("lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias", "lambda:GetAlias"):
+        assert grants[action] == {function, f"{function}:*"}
+    assert grants["ecr:PutImage"] == {repository}
+    assert grants["ecr:GetAuthorizationToken"] == {"*"}
+    assert grants["dynamodb:ConditionCheckItem"] == {
+        stack.find("aws:dynamodb/table:Table", "autoretrain-registry-table").outputs["arn"]
+    }
+
+
+def test_pipeline_role_reads_only_the_release_object_and_runs_only_the_project(stack: Recording) -> None:
+    grants = _grants(stack, _pipeline(stack).inputs["roleArn"])
+    models = _bucket(stack, "autoretrain-models").outputs["arn"]
+    artifacts = _bucket(stack, "autoretrain-pipeline-artifacts").outputs["arn"]
+    assert grants["s3:GetObjectVersion"] == {f"{models}/release/churn.zip", f"{artifacts}/*"}
+    assert grants["s3:PutObject"] == {f"{artifacts}/*"}
+    assert grants["codebuild:StartBuild"] == {_project(stack).outputs["arn"]}
+
+
+def test_release_rule_starts_the_pipeline_on_the_release_objects_creation(stack: Recording) -> None:
+    rule = stack.find("aws:cloudwatch/eventRule:EventRule", "autoretrain-release-release-created")
+    model_bucket = _bucket(stack, "autoretrain-models").outputs["bucket"]
+    assert "eventBusName" not in rule.inputs  # S3 sends to the default bus
+    assert json.loads(rule.inputs["eventPattern"]) == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [model_bucket]}, "object": {"key": ["release/churn.zip"]}},
+    }
+    target = stack.find("aws:cloudwatch/eventTarget:EventTarget", "autoretrain-release-release-created-target")
+    assert target.inputs["arn"] == _pipeline(stack).outputs["arn"]
+    assert target.inputs["deadLetterConfig"]["arn"]
+
+
+def test_release_rule_role_may_only_start_this_pipeline(stack: Recording) -> None:
+    target = stack.find("aws:cloudwatch/eventTarget:EventTarget", "autoretrain-release-release-created-target")
+    assert _grants(stack, target.inputs["roleArn"]) == {
+        "codepipeline:StartPipelineExecution": {_pipeline(stack).outputs["arn"]}
+    }
+
+
+def test_model_bucket_sends_its_events_to_eventbridge_through_one_notification(stack: Recording) -> None:
+    model_bucket = _bucket(stack, "autoretrain-models").id
+    notifications = [
+        item
+        for item in stack.of_type("aws:s3/bucketNotification:BucketNotification")
+        if item.inputs["bucket"] == model_bucket
+    ]
+    assert [item.inputs.get("eventbridge") for item in notifications] == [True]
+
+
+def test_no_bucket_has_two_notification_configurations(stack: Recording) -> None:
+    buckets = [item.inputs["bucket"] for item in stack.of_type("aws:s3/bucketNotification:BucketNotification")]
+    assert len(buckets) == len(set(buckets))
+
+
+def test_release_pattern_names_the_models_release_key() -> None:
+    pattern = json.loads(release_created_pattern(bucket="b", model_name="fraud"))
+    assert pattern["detail"]["object"] == {"key": ["release/fraud.zip"]}
