@@ -1,0 +1,134 @@
+"""The training frame: the initial training set plus matured, labelled production rows, in one canonical shape.
+
+A training frame has the feature columns, the target column (0/1), `EVENT_TIME` (UTC, when the prediction was
+served; NaT for initial rows without a time) and `SOURCE` (`initial` or `production`). Initial training sets may
+carry their own time in a `timestamp` column (ISO 8601 or datetime); without one, their row order is taken as
+time order (the newest rows last), which is what `split_holdout` relies on for the initial model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autoretrain.contracts import parse_timestamp
+from autoretrain.payload_store import LabelledPrediction
+
+EVENT_TIME = "__event_time__"
+SOURCE = "__source__"
+ORDER = "__order__"
+INITIAL = "initial"
+PRODUCTION = "production"
+#: A column of the initial training set that holds each row's time, if it has one.
+INITIAL_TIME_COLUMN = "timestamp"
+META_COLUMNS = (EVENT_TIME, SOURCE, ORDER)
+
+
+class TrainingDataError(ValueError):
+    """The training data cannot be assembled (e.g. no rows at all, or a target that is not a column)."""
+
+
+def initial_frame(raw: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The initial training set in the canonical shape (its `timestamp` column, if any, becomes `EVENT_TIME`)."""
+    if target not in raw.columns:
+        raise TrainingDataError(f"the initial training set has no target column {target!r}")
+    frame = raw.reset_index(drop=True).copy()
+    if INITIAL_TIME_COLUMN in frame.columns:
+        times = pd.to_datetime(frame.pop(INITIAL_TIME_COLUMN), utc=True, errors="coerce")
+    else:
+        times = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    frame[EVENT_TIME] = times
+    frame[SOURCE] = INITIAL
+    frame[ORDER] = np.arange(len(frame), dtype=np.int64)
+    return frame
+
+
+def production_frame(rows: Sequence[LabelledPrediction], target: str, matured_before: datetime) -> pd.DataFrame:
+    """Labelled predictions served before `matured_before` as training rows (unlabelled ones are dropped)."""
+    kept = [row for row in rows if row.label is not None and parse_timestamp(row.prediction.timestamp) < matured_before]
+    features = pd.DataFrame.from_records([dict(row.prediction.features) for row in kept])
+    features[target] = np.array([row.label.label for row in kept if row.label is not None], dtype=np.int64)
+    features[EVENT_TIME] = pd.to_datetime([row.prediction.timestamp for row in kept], utc=True)
+    features[SOURCE] = PRODUCTION
+    features[ORDER] = np.arange(len(kept), dtype=np.int64)
+    return features
+
+
+def combine(initial: pd.DataFrame | None, production: pd.DataFrame | None) -> pd.DataFrame:
+    """Both sources in one frame, initial rows first, production rows in time order."""
+    parts = [part for part in (initial, production) if part is not None and len(part)]
+    if not parts:
+        raise TrainingDataError("there is no training data: no initial training set and no matured production rows")
+    frame = pd.concat(parts, ignore_index=True, sort=False)
+    frame[ORDER] = np.arange(len(frame), dtype=np.int64)
+    return frame
+
+
+def feature_columns(frame: pd.DataFrame, target: str) -> list[str]:
+    """Every column that is neither the target nor bookkeeping."""
+    return [str(name) for name in frame.columns if name != target and name not in META_COLUMNS]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldoutSplit:
+    """Training rows and the out-of-time holdout (the newest rows, never shown to the challenger)."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    holdout_start: datetime | None
+    basis: str
+
+
+def split_holdout(frame: pd.DataFrame, *, holdout_days: int, holdout_fraction: float) -> HoldoutSplit:
+    """The newest `holdout_days` of production rows, or (no production rows) the newest share of the initial set.
+
+    Production rows before the holdout and every initial row stay available for training.
+    """
+    production = frame[SOURCE] == PRODUCTION
+    if production.any():
+        newest = frame.loc[production, EVENT_TIME].max()
+        start = newest - pd.Timedelta(days=holdout_days)
+        in_holdout = production & (frame[EVENT_TIME] > start)
+        return HoldoutSplit(
+            train=frame.loc[~in_holdout].reset_index(drop=True),
+            holdout=frame.loc[in_holdout].reset_index(drop=True),
+            holdout_start=start.to_pydatetime(),
+            basis=f"production rows of the newest {holdout_days} days",
+        )
+    ordered = frame.sort_values([EVENT_TIME, ORDER], na_position="first", kind="stable")
+    n_holdout = max(1, round(len(ordered) * holdout_fraction))
+    return HoldoutSplit(
+        train=ordered.iloc[:-n_holdout].reset_index(drop=True),
+        holdout=ordered.iloc[-n_holdout:].reset_index(drop=True),
+        holdout_start=None,
+        basis=f"newest {holdout_fraction:.0%} of the initial training set",
+    )
+
+
+def fingerprint(frame: pd.DataFrame, columns: Sequence[str]) -> str:
+    """SHA-256 of the frame's values in `columns` (in that order), row order included; index ignored.
+
+    Canonical: each column is hashed by pandas' stable per-row hash of its values, and the column names and
+    row count go in too, so the same data gives the same fingerprint in any process.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"{len(frame)}|{'|'.join(columns)}".encode())
+    for name in columns:
+        column = frame[name]
+        values: Any = column.astype("string") if column.dtype == object else column
+        digest.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def time_span(frame: pd.DataFrame, fallback: datetime) -> tuple[datetime, datetime]:
+    """First and last event time of the rows (both `fallback` when no row has a time)."""
+    times = frame[EVENT_TIME].dropna()
+    if times.empty:
+        return fallback, fallback
+    return times.min().to_pydatetime(), times.max().to_pydatetime()
