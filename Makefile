@@ -43,4 +43,4 @@ plan: $(STAMP)
 	$(BIN)/autoretrain plan
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis demo-output bench/results
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis demo-output bench/results

@@ -21,6 +21,8 @@ from bench import Metric
 #: Entry name -> module. Entries are imported only when run.
 ENTRIES: dict[str, str] = {
     "etl": "bench.etl",
+    "demo": "bench.demo",
+    "drift": "bench.drift",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
