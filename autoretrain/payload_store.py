@@ -24,7 +24,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,7 +36,7 @@ from autoretrain.tables import BY_TIME_INDEX, LABEL_SK, object_pk, request_pk, w
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef, QueryOutputTypeDef
 
     Item = dict[str, AttributeValueTypeDef]
 else:
@@ -281,14 +281,32 @@ class PayloadStore:
         One paginated `Query` per UTC day on the `by_time` index (`page_size` items per page at most, else
         DynamoDB's 1 MB pages); rows come in time order.
         """
+        return [
+            _prediction_row(item)
+            for page in self._window_pages(model_name, start, end, page_size=page_size)
+            for item in page.get("Items", [])
+        ]
+
+    def count_window(self, model_name: str, start: datetime, end: datetime) -> int:
+        """How many predictions `query_window` would return, with `Select=COUNT` (no items read back)."""
+        return sum(page.get("Count", 0) for page in self._window_pages(model_name, start, end, count_only=True))
+
+    def _window_pages(
+        self,
+        model_name: str,
+        start: datetime,
+        end: datetime,
+        *,
+        page_size: int | None = None,
+        count_only: bool = False,
+    ) -> Iterator[QueryOutputTypeDef]:
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be timezone-aware")
         if end <= start:
-            return []
+            return
         low = format_timestamp(start)
         # "<ts>#<request_id>" sorts after "<ts>", so BETWEEN low AND high keeps ts >= start and ts < end.
         high = format_timestamp(end)
-        rows: list[PredictionRow] = []
         for day in _day_range(start, end):
             request: QueryInputTypeDef = {
                 "TableName": self._table,
@@ -302,13 +320,14 @@ class PayloadStore:
             }
             if page_size is not None:
                 request["Limit"] = page_size
+            if count_only:
+                request["Select"] = "COUNT"
             while True:
                 page = self._call("Query", lambda request=request: self._client.query(**request))  # type: ignore[misc]
-                rows.extend(_prediction_row(item) for item in page.get("Items", []))
+                yield page
                 if "LastEvaluatedKey" not in page:
                     break
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return rows
 
     def labels_for(self, model_name: str, request_ids: Iterable[str]) -> dict[str, LabelRow]:
         """The labels that have arrived for these requests, by request id (BatchGetItem, 100 keys per call)."""

@@ -14,14 +14,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from autoretrain.contracts import format_timestamp
 from autoretrain.layout import PayloadPrefix
-from autoretrain.tables import BY_TIME_INDEX, alert_pk, window_pk
+from autoretrain.tables import alert_pk
 from lambdas.alerting.logic import AlertingError, DeliveryError
 from lambdas.alerting.models import AlertState, AlertStatus, Signal
 from lambdas.alerting.signals import QuarantineSummary, summarise_quarantine
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sns.client import SNSClient
 
@@ -62,47 +61,6 @@ class S3ObjectReader:
             return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as error:
             raise AlertingError(f"cannot read {uri}: {error}") from error
-
-
-class WindowCounter:
-    """Counts predictions per time window with `Select=COUNT` queries on the `by_time` index (no items read back).
-
-    The same key conditions as `PayloadStore.query_window`: one paginated query per UTC day of the window.
-    """
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
-    def count_window(self, model_name: str, start: datetime, end: datetime) -> int:
-        """The number of predictions of `model_name` with start <= timestamp < end."""
-        if end <= start:
-            return 0
-        low, high = format_timestamp(start), format_timestamp(end)
-        total = 0
-        last_day = (end - timedelta(microseconds=1)).astimezone(UTC)
-        for day in _days(start, last_day):
-            request: QueryInputTypeDef = {
-                "TableName": self._table,
-                "IndexName": BY_TIME_INDEX,
-                "Select": "COUNT",
-                "KeyConditionExpression": "gsi1pk = :day AND gsi1sk BETWEEN :low AND :high",
-                "ExpressionAttributeValues": {
-                    ":day": {"S": window_pk(model_name, day)},
-                    ":low": {"S": low},
-                    ":high": {"S": high},
-                },
-            }
-            while True:
-                try:
-                    page = self._client.query(**request)
-                except (ClientError, BotoCoreError) as error:
-                    raise AlertingError(f"counting {model_name} predictions failed: {error}") from error
-                total += page.get("Count", 0)
-                if "LastEvaluatedKey" not in page:
-                    break
-                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return total
 
 
 class S3Quarantine:

@@ -16,7 +16,7 @@ from autoretrain.events import EventBus
 from autoretrain.payload_store import PayloadStore
 from autoretrain.registry import Registry
 from autoretrain.settings import AlertingSettings
-from lambdas.alerting.adapters import DynamoAlertStates, S3ObjectReader, S3Quarantine, SnsNotifier, WindowCounter
+from lambdas.alerting.adapters import DynamoAlertStates, S3ObjectReader, S3Quarantine, SnsNotifier
 from lambdas.alerting.logic import Ports, run_checks
 from lambdas.alerting.models import AlertPolicy, ScheduledInvocation
 
@@ -52,11 +52,12 @@ def cold_start() -> AlertingRuntime:
         cooldown=timedelta(minutes=settings.cooldown_minutes),
         latency_budget_ms=float(settings.latency_budget_ms),
     )
+    payload_store = PayloadStore(dynamodb, settings.payload_table)
     ports = Ports(
         registry=Registry(dynamodb, settings.registry_table),
         objects=S3ObjectReader(s3),
-        rows=PayloadStore(dynamodb, settings.payload_table),
-        counts=WindowCounter(dynamodb, settings.payload_table),
+        rows=payload_store,
+        counts=payload_store,
         quarantine=S3Quarantine(s3, settings.payload_bucket),
         states=DynamoAlertStates(dynamodb, settings.payload_table),
         notifier=SnsNotifier(session.client("sns", config=config), settings.alert_topic_arn),

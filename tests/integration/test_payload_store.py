@@ -130,6 +130,16 @@ def test_a_window_spanning_days_returns_exactly_the_rows_inside_it(
     assert [row.timestamp for row in rows] == expected  # start included, end excluded, in time order
 
 
+def test_a_window_count_equals_the_rows_the_window_query_returns(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    store = PayloadStore(aws_session.client("dynamodb"), resources.payload_table)
+    first = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    store.put_items(items_for(72, first, timedelta(hours=1)))
+    start, end = datetime(2026, 11, 22, 20, tzinfo=UTC), datetime(2026, 11, 24, 3, tzinfo=UTC)
+    assert store.count_window(MODEL, start, end) == len(store.query_window(MODEL, start, end)) == 31
+
+
 def test_a_window_query_follows_pagination(aws_session: boto3.Session, resources: LocalResources) -> None:
     store = PayloadStore(aws_session.client("dynamodb"), resources.payload_table)
     start = datetime(2026, 11, 23, tzinfo=UTC)
