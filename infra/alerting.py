@@ -11,7 +11,7 @@ from autoretrain.layout import PayloadPrefix
 from autoretrain.settings import EnvVar
 from autoretrain.tables import BY_STATUS_INDEX, BY_TIME_INDEX
 from infra.alerts import KEY_USE_ACTIONS
-from infra.bundles import ALERTING_BUNDLE, archive_files
+from infra.bundles import ALERTING_BUNDLE
 from infra.policies import (
     Statement,
     assume_role_policy,
@@ -20,10 +20,8 @@ from infra.policies import (
     policy_document,
     table_and_index_arns,
 )
+from infra.zip_lambda import zip_function
 
-RUNTIME = "python3.13"
-ARCHITECTURE = "arm64"
-HANDLER = "lambdas.alerting.handler"
 MEMORY_MB = 512
 TIMEOUT_SECONDS = 120
 #: Scheduler invokes asynchronously; the next scheduled run comes within minutes, so one retry is enough.
@@ -122,13 +120,6 @@ def alerting_policy(
     )
 
 
-def alerting_archive() -> pulumi.AssetArchive:
-    """The function's zip: our code only (the runtime provides boto3)."""
-    return pulumi.AssetArchive(
-        {name: pulumi.FileAsset(str(path)) for name, path in archive_files(ALERTING_BUNDLE).items()}
-    )
-
-
 class Alerting(pulumi.ComponentResource):
     """Function, role, log group and its asynchronous-invocation settings."""
 
@@ -184,18 +175,16 @@ class Alerting(pulumi.ComponentResource):
                 runbook_url=args.runbook_url,
             )
         )
-        self.function = aws.lambda_.Function(
+        self.function = zip_function(
             f"{name}-function",
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler=HANDLER,
-            code=alerting_archive(),
-            role=role.arn,
-            memory_size=MEMORY_MB,
-            timeout=TIMEOUT_SECONDS,
-            environment={"variables": environment},
-            logging_config={"log_format": "JSON", "log_group": self.log_group.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            ALERTING_BUNDLE,
+            role_arn=role.arn,
+            environment=environment,
+            log_group=self.log_group,
+            memory_mb=MEMORY_MB,
+            timeout_seconds=TIMEOUT_SECONDS,
+            depends_on=[policy],
+            parent=self,
         )
         aws.lambda_.FunctionEventInvokeConfig(
             f"{name}-async",

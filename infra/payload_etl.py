@@ -9,12 +9,10 @@ import pulumi_aws as aws
 
 from autoretrain.layout import ETL_PREFIXES, PayloadPrefix
 from autoretrain.settings import EnvVar
-from infra.bundles import PAYLOAD_ETL_BUNDLE, archive_files
+from infra.bundles import PAYLOAD_ETL_BUNDLE
 from infra.policies import assume_role_policy, payload_etl_policy
+from infra.zip_lambda import zip_function
 
-RUNTIME = "python3.13"
-ARCHITECTURE = "arm64"
-HANDLER = "lambdas.payload_etl.handler"
 MEMORY_MB = 512
 TIMEOUT_SECONDS = 300
 #: S3 invokes asynchronously: retry twice, give up on events older than an hour, and keep what failed.
@@ -48,13 +46,6 @@ def etl_environment(
         EnvVar.MODEL_NAME.value: model_name,
         EnvVar.PAYLOAD_RETENTION_DAYS.value: str(payload_retention_days),
     }
-
-
-def etl_archive() -> pulumi.AssetArchive:
-    """The function's zip: our code only (the runtime provides boto3)."""
-    return pulumi.AssetArchive(
-        {name: pulumi.FileAsset(str(path)) for name, path in archive_files(PAYLOAD_ETL_BUNDLE).items()}
-    )
 
 
 class PayloadEtl(pulumi.ComponentResource):
@@ -100,19 +91,16 @@ class PayloadEtl(pulumi.ComponentResource):
                 payload_retention_days=args.payload_retention_days,
             )
         )
-        self.function = aws.lambda_.Function(
+        self.function = zip_function(
             f"{name}-function",
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler=HANDLER,
-            code=etl_archive(),
-            role=role.arn,
-            memory_size=MEMORY_MB,
-            timeout=TIMEOUT_SECONDS,
-            environment={"variables": environment},
-            logging_config={"log_format": "JSON", "log_group": self.log_group.name},
-            # The policy must exist before the first invocation can write logs or read objects.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            PAYLOAD_ETL_BUNDLE,
+            role_arn=role.arn,
+            environment=environment,
+            log_group=self.log_group,
+            memory_mb=MEMORY_MB,
+            timeout_seconds=TIMEOUT_SECONDS,
+            depends_on=[policy],
+            parent=self,
         )
         aws.lambda_.FunctionEventInvokeConfig(
             f"{name}-async",
