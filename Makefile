@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test test-fast lint bench plan clean
+.PHONY: venv browser demo test test-fast e2e lint bench plan clean
 
 venv: $(STAMP)
 
@@ -30,11 +30,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: lint browser
-	$(BIN)/pytest -n 2
+# The end-to-end demo scenario (tests/e2e) takes ~9 minutes on the emulator today, which would push `make test`
+# past its 10-minute budget; it runs with `make e2e` until the demo is fast enough to join (issue #5).
+test: lint
+	$(BIN)/pytest -n 2 -m "not e2e"
+
+e2e: $(STAMP) browser
+	$(BIN)/pytest -m e2e tests/e2e
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not integration and not e2e"
+	$(BIN)/pytest -n 2 -m "not integration and not e2e"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -97,10 +97,13 @@ def cold_start() -> Service:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Score a request, log its payload records, return the predictions (contract: module docstring)."""
-    service = cold_start()
+    return handle(event, context, cold_start(), datetime.now(UTC))
+
+
+def handle(event: dict[str, Any], context: Any, service: Service, now: datetime) -> dict[str, Any]:
+    """The handler's body at a given time (`now` stamps the payload records and names their object's day)."""
     if service.model is None:
         return no_model_response()
-    now = datetime.now(UTC)
     invocation_id = invocation_uuid(getattr(context, "aws_request_id", None))
     model_name = service.settings.model_name
     try:

@@ -1,0 +1,480 @@
+"""The demo's self-contained HTML report: inline SVG timelines drawn here, no script, no external URL. Pure.
+
+Every plot shares one time axis (simulated days) and shades the injected events, so the eye can go down the
+page from "what happened" (scenario) to "what the system saw" (volume, predictions, drift, performance) to
+"what it did" (alerts, retrains, gate decisions, releases).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any
+
+import pandas as pd
+
+from autoretrain.demo.scenario import Scenario
+from autoretrain.demo.summary import daily_frame, feature_effects, matured_auc
+
+WIDTH, LEFT, RIGHT, TOP, BOTTOM = 960, 150, 16, 14, 30
+EVENT_COLOURS = {
+    "covariate_shift": "#f2c14e",
+    "empty_feature_incident": "#e4572e",
+    "concept_shift": "#7b61ff",
+    "corrupted_labels": "#8d6e63",
+    "rollback": "#17a398",
+}
+TRIGGER_COLOURS = {
+    "initial": "#555",
+    "schedule": "#2e86de",
+    "drift": "#f2a51a",
+    "performance": "#7b61ff",
+    "on_demand": "#8d6e63",
+    "rollback": "#17a398",
+}
+SECTIONS = (
+    ("overview", "What happened"),
+    ("scenario", "Scenario and detections"),
+    ("volume", "Traffic volume"),
+    ("predictions", "Predictions and true churn rate"),
+    ("feature-drift", "Per-feature drift (daily drift check)"),
+    ("performance", "Performance on matured labels"),
+    ("alerts", "Alerts"),
+    ("retrains", "Retrains and gate decisions"),
+    ("releases", "Releases"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """Simulated time (days from the start) to x pixels, and values to y pixels, for one plot."""
+
+    days: float
+    height: int
+    low: float
+    high: float
+
+    def x(self, day: float) -> float:
+        """x of a day."""
+        return LEFT + (WIDTH - LEFT - RIGHT) * max(0.0, min(day, self.days)) / self.days
+
+    def y(self, value: float) -> float:
+        """y of a value."""
+        span = (self.high - self.low) or 1.0
+        return TOP + (self.height - TOP - BOTTOM) * (1.0 - (value - self.low) / span)
+
+
+def _day(scenario: Scenario, moment: str | datetime) -> float:
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return (when - scenario.start).total_seconds() / 86400.0
+
+
+def _frame(axis: Axis, scenario: Scenario, y_ticks: Sequence[float], y_format: str, label: str) -> list[str]:
+    """Grid, axes, tick labels and the shaded injected events."""
+    parts = []
+    for event in scenario.injected_events():
+        start = _day(scenario, event.at)
+        end = _day(scenario, event.until) if event.until is not None else start
+        colour = EVENT_COLOURS.get(event.kind, "#999")
+        x0, x1 = axis.x(start), max(axis.x(end), axis.x(start) + 2.0)
+        if event.kind in ("covariate_shift", "concept_shift"):
+            x1 = axis.x(axis.days)  # persistent shifts: shaded to the end, lightly
+            parts.append(
+                f'<rect x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" height="{axis.height - TOP - BOTTOM}" '
+                f'fill="{colour}" opacity="0.08"/>'
+            )
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{TOP}" width="{max(2.0, axis.x(end) - x0):.1f}" '
+            f'height="{axis.height - TOP - BOTTOM}" fill="{colour}" opacity="0.55"><title>{escape(event.description)}'
+            "</title></rect>"
+        )
+    for value in y_ticks:
+        y = axis.y(value)
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>')
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{format(value, y_format)}</text>'
+        )
+    step = 7 if axis.days > 21 else 2
+    for day in range(0, int(axis.days) + 1, step):
+        x = axis.x(day)
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{axis.height - BOTTOM}" y2="{axis.height - BOTTOM + 4}" '
+            'stroke="#888"/>'
+        )
+        parts.append(
+            f'<text x="{x:.1f}" y="{axis.height - BOTTOM + 16}" text-anchor="middle" class="tick">d{day}</text>'
+        )
+    parts.append(
+        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{axis.height - BOTTOM}" y2="{axis.height - BOTTOM}" '
+        'stroke="#888"/>'
+    )
+    parts.append(
+        f'<text x="14" y="{axis.height / 2:.0f}" transform="rotate(-90 14 {axis.height / 2:.0f})" text-anchor="middle" '
+        f'class="axis-label">{escape(label)}</text>'
+    )
+    return parts
+
+
+def _svg(name: str, height: int, parts: Sequence[str], title: str) -> str:
+    return (
+        f'<svg class="plot" id="plot-{name}" role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {height}" '
+        f'width="{WIDTH}" height="{height}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+        + "".join(parts)
+        + "</svg>"
+    )
+
+
+def _nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    span = (high - low) or 1.0
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
+    first = math.ceil(low / step) * step
+    return [round(first + index * step, 10) for index in range(count + 2) if first + index * step <= high + 1e-9]
+
+
+def _polyline(axis: Axis, points: Sequence[tuple[float, float]], colour: str, width: float = 1.8) -> str:
+    text = " ".join(f"{axis.x(x):.1f},{axis.y(y):.1f}" for x, y in points if not math.isnan(y))
+    return f'<polyline points="{text}" fill="none" stroke="{colour}" stroke-width="{width}"/>'
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> str:
+    return (
+        '<div class="legend">'
+        + "".join(f'<span><i style="background:{colour}"></i>{escape(label)}</span>' for label, colour in items)
+        + "</div>"
+    )
+
+
+def volume_plot(scenario: Scenario, daily: pd.DataFrame) -> str:
+    """Predictions per day (bars)."""
+    height = 180
+    high = max(1.0, float(daily["volume"].max()) * 1.15)
+    axis = Axis(scenario.days, height, 0.0, high)
+    parts = _frame(axis, scenario, _nice_ticks(0.0, high), ",.0f", "predictions / day")
+    bar = (WIDTH - LEFT - RIGHT) / scenario.days * 0.8
+    for row in daily.itertuples():
+        x, y = axis.x(row.day + 0.1), axis.y(float(row.volume))
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{axis.y(0.0) - y:.1f}" fill="#4a78b5">'
+            f"<title>day {row.day}: {row.volume} predictions</title></rect>"
+        )
+    return _svg("volume", height, parts, "Predictions per day")
+
+
+def prediction_plot(scenario: Scenario, daily: pd.DataFrame) -> str:
+    """Mean score, predicted positive rate and the true churn rate per day."""
+    height = 200
+    high = max(0.05, float(daily[["mean_score", "positive_rate", "churn_rate"]].max().max()) * 1.15)
+    axis = Axis(scenario.days, height, 0.0, high)
+    parts = _frame(axis, scenario, _nice_ticks(0.0, high), ".0%", "share")
+    for column, colour in (("churn_rate", "#999"), ("mean_score", "#2e86de"), ("positive_rate", "#e4572e")):
+        parts.append(_polyline(axis, [(row.day + 0.5, getattr(row, column)) for row in daily.itertuples()], colour))
+    return _svg("predictions", height, parts, "Mean score, predicted positive rate and true churn rate per day")
+
+
+def drift_plot(scenario: Scenario, checks: Sequence[Mapping[str, Any]], features: Sequence[str]) -> str:
+    """A heat map: one row per feature, one cell per drift check, darker = larger effect, outlined = drifted."""
+    row_height = 18
+    height = TOP + row_height * (len(features) + 1) + BOTTOM
+    axis = Axis(scenario.days, height, 0.0, 1.0)
+    parts = _frame(axis, scenario, [], ".0f", "")
+    cell = max(3.0, (WIDTH - LEFT - RIGHT) / scenario.days * 0.9)
+    rows = [*features, "prediction"]
+    for index, name in enumerate(rows):
+        y = TOP + index * row_height
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 13}" text-anchor="end" class="tick">{escape(name)}</text>')
+    for check in checks:
+        x = axis.x(_day(scenario, check["at"]) - 0.45)
+        effects = feature_effects(check)
+        result = check.get("result") or {}
+        prediction = (result.get("drift") or {}).get("prediction") or {}
+        score_check = prediction.get("score") or {}
+        values = [*[effects.get(name, (None, False)) for name in features]]
+        values.append((score_check.get("effect_size"), bool(prediction.get("drift"))))
+        for index, (effect, drifted) in enumerate(values):
+            y = TOP + index * row_height
+            if effect is None:
+                colour, opacity = "#ddd", 1.0
+            else:
+                colour, opacity = ("#c0392b" if drifted else "#2e86de"), min(1.0, 0.15 + float(effect) / 0.4)
+            outline = ' stroke="#000" stroke-width="1.2"' if drifted else ""
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y + 2}" width="{cell:.1f}" height="{row_height - 4}" fill="{colour}" '
+                f'opacity="{opacity:.2f}"{outline}><title>{escape(rows[index])} on {check["at"][:10]}: effect '
+                f"{'n/a' if effect is None else f'{float(effect):.3f}'}{' DRIFT' if drifted else ''}</title></rect>"
+            )
+    return _svg("feature-drift", height, parts, "Per-feature drift effect size per daily drift check")
+
+
+def performance_plot(scenario: Scenario, checks: Sequence[Mapping[str, Any]], daily: pd.DataFrame) -> str:
+    """Matured-label AUC per drift check with its bootstrap interval and baseline; the ground-truth daily AUC."""
+    height = 220
+    points = [(check, matured_auc(check)) for check in checks]
+    values = [
+        value for _, auc in points if auc for value in (auc.get("ci_low"), auc.get("ci_high")) if value is not None
+    ]
+    truth = [float(value) for value in daily["auc"].dropna()]
+    low = min([*values, *truth, 0.6]) - 0.03
+    high = min(1.0, max([*values, *truth, 0.8]) + 0.03)
+    axis = Axis(scenario.days, height, low, high)
+    parts = _frame(axis, scenario, _nice_ticks(low, high), ".2f", "AUC")
+    parts.append(
+        _polyline(
+            axis,
+            [(row.day + 0.5, float("nan") if row.auc is None else float(row.auc)) for row in daily.itertuples()],
+            "#bbb",
+            1.2,
+        )
+    )
+    for check, auc in points:
+        if not auc:
+            continue
+        x = axis.x(_day(scenario, check["at"]))
+        decay = bool((check.get("result") or {}).get("performance_decay"))
+        colour = "#c0392b" if decay else "#2c3e50"
+        if auc.get("ci_low") is not None and auc.get("ci_high") is not None:
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{axis.y(float(auc["ci_low"])):.1f}" '
+                f'y2="{axis.y(float(auc["ci_high"])):.1f}" stroke="{colour}" stroke-width="1.2"/>'
+            )
+        if auc.get("baseline") is not None:
+            y = axis.y(float(auc["baseline"]))
+            parts.append(
+                f'<line x1="{x - 3:.1f}" x2="{x + 3:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#17a398" stroke-width="2"/>'
+            )
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{axis.y(float(auc["value"])):.1f}" r="2.6" fill="{colour}"><title>'
+            f"{check['at'][:10]}: AUC {float(auc['value']):.3f} [{auc.get('ci_low')}, {auc.get('ci_high')}], baseline "
+            f"{auc.get('baseline')}{' DECAY' if decay else ''}</title></circle>"
+        )
+    return _svg("performance", height, parts, "AUC on matured labels per drift check, with 95% intervals")
+
+
+def lanes_plot(
+    scenario: Scenario, name: str, lanes: Sequence[tuple[str, Sequence[tuple[str, str, str, str]]]], title: str
+) -> str:
+    """Markers on labelled lanes: (lane, [(time, colour, shape, tooltip)])."""
+    lane_height = 26
+    height = TOP + lane_height * len(lanes) + BOTTOM
+    axis = Axis(scenario.days, height, 0.0, 1.0)
+    parts = _frame(axis, scenario, [], ".0f", "")
+    for index, (lane, markers) in enumerate(lanes):
+        y = TOP + index * lane_height + lane_height / 2
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{escape(lane)}</text>')
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
+        for moment, colour, shape, tooltip in markers:
+            x = axis.x(_day(scenario, moment))
+            tip = f"<title>{escape(tooltip)}</title>"
+            if shape == "x":
+                parts.append(
+                    f'<path d="M{x - 5:.1f},{y - 5:.1f} L{x + 5:.1f},{y + 5:.1f} M{x - 5:.1f},{y + 5:.1f} '
+                    f'L{x + 5:.1f},{y - 5:.1f}" stroke="{colour}" stroke-width="2.4">{tip}</path>'
+                )
+            elif shape == "triangle":
+                parts.append(
+                    f'<path d="M{x:.1f},{y - 7:.1f} L{x + 6:.1f},{y + 5:.1f} L{x - 6:.1f},{y + 5:.1f} Z" '
+                    f'fill="{colour}">{tip}</path>'
+                )
+            else:
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}">{tip}</circle>')
+    return _svg(name, height, parts, title)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{escape(header)}</th>" for header in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape('' if cell is None else str(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _short(moment: str | None) -> str:
+    return "" if not moment else moment[:16].replace("T", " ")
+
+
+def render_report(scenario: Scenario, summary: Mapping[str, Any], log: Any, features: Sequence[str]) -> str:
+    """The report's HTML."""
+    daily = daily_frame(log.predictions, scenario.start, scenario.days)
+    run = summary["run"]
+    events = summary["injected_events"]
+    found = sum(1 for event in events if event.get("detected"))
+    overview = (
+        f"<p>{run['days']} simulated days from {run['start'][:10]}, {run['predictions']:,} predictions served through "
+        f"the serving handler, logged, loaded by the payload ETL and watched by the alerting Lambda "
+        f"({escape(run['alerting_schedule'])}) and a daily drift check; labels arrive {run['label_delay_days']} days "
+        f"after each prediction. <b>{found} of {len(events)}</b> injected events were detected or handled; "
+        f"{summary['quiet_period']['drift_alarms']} drift alarms (retrain requests), "
+        f"{summary['quiet_period']['drifting_checks']} drifting checks and {summary['quiet_period']['alerts']} alerts "
+        f"in the quiet period. {len(summary['retrains'])} retrains, {len(summary['releases'])} deploys. "
+        f"Seed {run['seed']}; "
+        f"replayed in {run['wall_seconds']:.0f} s.</p>"
+        + _legend([(kind.replace("_", " "), colour) for kind, colour in EVENT_COLOURS.items()])
+    )
+    scenario_table = (
+        _table(
+            ["event", "injected", "detected", "after", "by"],
+            [
+                [
+                    event["kind"].replace("_", " "),
+                    _short(event["at"]),
+                    _short(event.get("detected_at")) or "NOT DETECTED",
+                    "" if event.get("hours_after") is None else f"{event['hours_after']:g} h",
+                    event.get("detected_by", ""),
+                ]
+                for event in events
+            ],
+        )
+        + "<ul>"
+        + "".join(f"<li>{escape(event['description'])}</li>" for event in events)
+        + "</ul>"
+    )
+    alert_markers = [
+        (
+            alert["at"],
+            "#c0392b" if alert["status"] == "firing" else "#27ae60",
+            "triangle" if alert["status"] == "firing" else "circle",
+            f"{alert['status']} {alert['signal']}: {alert.get('summary') or ''}",
+        )
+        for alert in summary["alerts"]
+    ]
+    signals = sorted({str(alert["signal"]) for alert in summary["alerts"]}) or ["(none)"]
+    alert_lanes = [
+        (signal, [m for m, a in zip(alert_markers, summary["alerts"], strict=True) if a["signal"] == signal])
+        for signal in signals
+    ]
+    retrain_lanes = [
+        (
+            "retrain requested",
+            [
+                (
+                    r["at"],
+                    TRIGGER_COLOURS.get(str(r["trigger"]), "#555"),
+                    "circle",
+                    f"{r['trigger']}: {r.get('reason') or ''}",
+                )
+                for r in summary["retrains"]
+            ],
+        ),
+        (
+            "gate decision",
+            [
+                (
+                    g["created_at"],
+                    "#27ae60" if g["passed"] else "#c0392b",
+                    "circle" if g["passed"] else "x",
+                    f"{g['version']} ({g['trigger']}): {'passed' if g['passed'] else 'REJECTED'}; "
+                    f"AUC challenger {g['challenger_auc']} vs champion {g['champion_auc']}; "
+                    f"{'; '.join(g['reasons'])[:300]}",
+                )
+                for g in summary["gate_decisions"]
+            ],
+        ),
+        (
+            "refused (governance)",
+            [
+                (r["at"], "#999", "x", f"{r['trigger']}: {'; '.join(r.get('reasons') or [])}")
+                for r in summary["retrains"]
+                if r.get("outcome") == "refused"
+            ],
+        ),
+    ]
+    release_lanes = [
+        (
+            "deployed",
+            [
+                (
+                    r["at"],
+                    TRIGGER_COLOURS.get(str(r["trigger"]), "#555"),
+                    "triangle",
+                    f"{r['version']} ({r['trigger']}); AUC week before {r['auc_week_before']}, "
+                    f"after {r['auc_week_after']}",
+                )
+                for r in summary["releases"]
+                if not r.get("failed")
+            ],
+        ),
+        ("rolled back", [(r["at"], "#17a398", "x", f"to {r.get('to_version')}") for r in summary["rollbacks"]]),
+    ]
+    body = {
+        "overview": overview,
+        "scenario": scenario_table,
+        "volume": volume_plot(scenario, daily) + "<p>Bars: predictions per day. Shaded: the injected events.</p>",
+        "predictions": prediction_plot(scenario, daily)
+        + _legend([("true churn rate", "#999"), ("mean score", "#2e86de"), ("predicted positive rate", "#e4572e")]),
+        "feature-drift": drift_plot(scenario, log.drift_checks, features)
+        + "<p>One cell per daily check; colour depth = effect size (normalised Wasserstein or PSI); red with a "
+        "black outline = drift (significant after Benjamini-Hochberg and above the effect-size floor); grey = not "
+        "judged.</p>",
+        "performance": performance_plot(scenario, log.drift_checks, daily)
+        + _legend(
+            [
+                ("matured-label AUC (drift check) with 95% bootstrap interval", "#2c3e50"),
+                ("decay", "#c0392b"),
+                ("champion's baseline", "#17a398"),
+                ("ground-truth AUC per day (simulator)", "#bbb"),
+            ]
+        ),
+        "alerts": lanes_plot(scenario, "alerts", alert_lanes, "Alert notices per signal")
+        + _legend([("firing", "#c0392b"), ("resolved", "#27ae60")])
+        + _table(
+            ["at", "signal", "status", "summary"],
+            [[_short(a["at"]), a["signal"], a["status"], a.get("summary")] for a in summary["alerts"]],
+        ),
+        "retrains": lanes_plot(scenario, "retrains", retrain_lanes, "Retrains, gate decisions and refusals")
+        + _legend(list(TRIGGER_COLOURS.items()))
+        + _table(
+            ["created", "version", "trigger", "gate", "challenger AUC", "champion AUC", "status", "reasons"],
+            [
+                [
+                    _short(g["created_at"]),
+                    g["version"],
+                    g["trigger"],
+                    "passed" if g["passed"] else "REJECTED",
+                    g["challenger_auc"],
+                    g["champion_auc"],
+                    g["status"],
+                    "; ".join(g["reasons"])[:240],
+                ]
+                for g in summary["gate_decisions"]
+            ],
+        ),
+        "releases": lanes_plot(scenario, "releases", release_lanes, "Deploys and rollbacks")
+        + _table(
+            ["deployed", "version", "trigger", "previous", "AUC week before", "AUC week after"],
+            [
+                [
+                    _short(r["at"]),
+                    r["version"],
+                    r["trigger"],
+                    r["previous_version"],
+                    r["auc_week_before"],
+                    r["auc_week_after"],
+                ]
+                for r in summary["releases"]
+            ],
+        ),
+    }
+    sections = "".join(
+        f'<section id="{anchor}"><h2>{escape(title)}</h2>{body[anchor]}</section>' for anchor, title in SECTIONS
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>autoretrain demo report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 14px/1.45 system-ui, sans-serif; color: #222; margin: 24px auto; max-width: 1000px; }}
+h1 {{ font-size: 22px; }} h2 {{ font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; }}
+svg.plot {{ display: block; max-width: 100%; height: auto; background: #fff; }}
+.tick {{ font-size: 10px; fill: #555; }} .axis-label {{ font-size: 11px; fill: #333; }}
+table {{ border-collapse: collapse; margin: 8px 0; font-size: 12px; }}
+td, th {{ border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }}
+th {{ background: #f4f4f4; }}
+.legend span {{ margin-right: 14px; font-size: 12px; white-space: nowrap; }}
+.legend i {{ display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }}
+</style></head>
+<body><h1>autoretrain demo report</h1>{sections}</body></html>
+"""

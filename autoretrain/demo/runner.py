@@ -1,0 +1,596 @@
+"""The demo's local runner: the emulator, the simulated clock, and what AWS does between our functions.
+
+Everything that decides something is the code AWS runs: the serving handler (`lambdas.serving.handler.handle`,
+on the simulated clock), the payload-ETL handler, the alerting handler, the drift-check and retrain jobs'
+`main`, `autoretrain rollback`, and the release pipeline's own entry points (`python -m batch_jobs.deploy verify`
+and `mark-deployed`, `python -m lambdas.serving.smoke_test`). The runner does only what AWS services would do:
+
+- S3 -> Lambda: `autoretrain.local_runner.S3NotificationPump` hands new objects to the ETL handler (moto stores
+  objects but invokes nothing);
+- EventBridge Scheduler: the expressions of `autoretrain.routing.SCHEDULES` become ticks on the simulated clock
+  (with the demo's alerting override, see `DemoConfig.alerting_schedule`), each invocation carrying its scheduled
+  time (`{"scheduled_time": ...}` for the Lambda, `--now` for the jobs);
+- EventBridge rules: one rule on the emulated bus forwards every autoretrain event to an SQS queue on the same
+  emulator (moto delivers this); the runner drains the queue and routes each event with
+  `autoretrain.routing.event_targets` — `RetrainRequested` runs the retrain job;
+- CodePipeline + CodeBuild: a new version of `release/<m>.zip` runs the buildspec's steps that can run here
+  (verify, smoke test, mark-deployed); the image build, ECR push and alias shift cannot (no Docker daemon, no
+  Lambda runtime), so the local "serving alias" is the model directory the serving handler loads, switched after
+  the smoke test passed and before `mark-deployed`, as the alias shift is in the buildspec.
+
+Clients, labels and operators are simulated: traffic from `autoretrain.synthetic` (scenario in
+`autoretrain.demo.scenario`), ground truth as label objects after the label delay, and the operator's actions
+(a label backfill, a retrain on demand, a rollback) at their scenario times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import random
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import numpy as np
+import pandas as pd
+
+from autoretrain.contracts import format_timestamp
+from autoretrain.demo import accelerate
+from autoretrain.demo.progress import ProgressBar
+from autoretrain.demo.scenario import PROBABILITY_COLUMN, TARGET, EventKind, Scenario, feature_records
+from autoretrain.demo.schedule import Schedule
+from autoretrain.emulator import Emulator, LocalResources, patched_environ, provision
+from autoretrain.events import EVENT_SOURCE, DetailType
+from autoretrain.layout import label_object_key, release_object_key, training_prefix
+from autoretrain.local_runner import S3NotificationPump
+from autoretrain.registry import Registry
+from autoretrain.routing import SCHEDULES, Target, event_targets
+from autoretrain.settings import EnvVar
+from autoretrain.synthetic import FEATURES, generate_churn
+from batch_jobs.model_spec import ModelSpec
+
+LOGGER = logging.getLogger(__name__)
+MODEL_NAME = "churn"
+EVENTS_QUEUE = "autoretrain-demo-events"
+SERVING_FUNCTION = "autoretrain-serving (local)"
+#: The smoke test's latency budget here: the buildspec's 100 ms is for the Lambda image on its own CPU; this
+#: machine also runs the emulator and every job in one process, so a busy moment must not fail a release.
+SMOKE_LATENCY_BUDGET_MS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    """What a demo run replays.
+
+    - `daily_volume` (480): predictions a day on average (Poisson per hour, ±30 % daily cycle).
+    - `label_delay_days` (7, the system's default): a prediction's label arrives this long after it was served
+      (delivered as one label object a day).
+    - `alerting_schedule` ("rate(6 hours)"), `alert_history_days` (3): the stack-config overrides of the alerting
+      schedule (with the alerting window, `AUTORETRAIN_ALERT_WINDOW_MINUTES`, set to the same span) and of the
+      volume history the demo uses: the default `rate(10 minutes)` would be 13,000 invocations in 90 days, each a
+      dozen emulator requests of ~20 ms — far too slow to replay.
+    - `serving_interval_hours` (3): clients' requests arrive as one batch (one serving invocation, one payload
+      object) per this many hours, for the same reason.
+    - `initial_rows` (8,000): the initial training set.
+    - `decision_threshold` (0.3): the model spec's threshold, passed to the retrain job as its configuration. With
+      the default 0.5 a calibrated model of a 20 %-prevalence outcome labels about half as many customers positive
+      as churn, which the gate's positive-rate check (a band around the holdout's prevalence) refuses.
+    """
+
+    days: int = 90
+    seed: int = 7
+    daily_volume: int = 480
+    label_delay_days: int = 7
+    alerting_schedule: str = "rate(6 hours)"
+    alert_history_days: int = 3
+    serving_interval_hours: int = 3
+    initial_rows: int = 8000
+    decision_threshold: float = 0.3
+    start: datetime = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+
+
+@dataclass
+class DemoLog:
+    """What happened, in simulated time (JSON-ready dictionaries)."""
+
+    drift_checks: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerting_runs: list[dict[str, Any]] = field(default_factory=list)
+    retrains: list[dict[str, Any]] = field(default_factory=list)
+    deploys: list[dict[str, Any]] = field(default_factory=list)
+    rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+def _call_main(main: Callable[[Sequence[str]], int], argv: Sequence[str]) -> tuple[int, list[dict[str, Any]]]:
+    """Run an entry point's `main(argv)`, returning its exit code and the JSON lines it printed."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(list(argv))
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+    return code, lines
+
+
+class DemoRunner:
+    """One replay on a fresh emulator (see the module docstring)."""
+
+    def __init__(self, config: DemoConfig, out_dir: Path, progress: ProgressBar | None = None) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.scenario = Scenario.scaled(
+            start=config.start,
+            days=config.days,
+            seed=config.seed,
+            daily_volume=config.daily_volume,
+            label_delay_days=config.label_delay_days,
+        )
+        self.progress = progress
+        self.log = DemoLog()
+        self._ids = random.Random(config.seed)  # noqa: S311  # deterministic invocation ids, not security
+        self._served: list[pd.DataFrame] = []
+        self._deploy_count = 0
+        self._deployed_release: str | None = None
+        self._pending_retrains: list[dict[str, Any]] = []
+        self._alerting_window = Schedule.parse(config.alerting_schedule).every or timedelta(hours=1)
+
+    # --- set-up ---------------------------------------------------------------------------------------------
+
+    def _environment(self, resources: LocalResources) -> dict[str, str]:
+        minutes = int(self._alerting_window.total_seconds() // 60)
+        return {
+            **resources.environment(MODEL_NAME, payload_retention_days=max(60, 4 * self.config.label_delay_days)),
+            EnvVar.LABEL_DELAY_DAYS.value: str(self.config.label_delay_days),
+            EnvVar.CODE_VERSION.value: "autoretrain-demo",
+            EnvVar.SERVING_FUNCTION.value: SERVING_FUNCTION,
+            EnvVar.SERVING_ALIAS.value: "live",
+            EnvVar.ALERT_WINDOW_MINUTES.value: str(minutes),
+            EnvVar.ALERT_HISTORY_DAYS.value: str(self.config.alert_history_days),
+            EnvVar.RUNBOOK_URL.value: "docs/runbook.md",
+        }
+
+    def run(self) -> DemoLog:
+        """Replay the whole scenario; return the log."""
+        emulator = Emulator()
+        emulator.start()
+        try:
+            with patched_environ(emulator.environment()):
+                session = boto3.session.Session()
+                resources = provision(session)
+                accelerate.install([resources.payload_table])
+                with (
+                    patched_environ(self._environment(resources)),
+                    tempfile.TemporaryDirectory(prefix="autoretrain-demo-") as work,
+                ):
+                    self._work = Path(work)
+                    self._setup(session, resources)
+                    self._replay()
+                    self._finish()
+        finally:
+            emulator.stop()
+        return self.log
+
+    def _setup(self, session: boto3.session.Session, resources: LocalResources) -> None:
+        from lambdas.alerting import reset_cold_start as reset_alerting  # noqa: PLC0415
+        from lambdas.payload_etl import reset_cold_start as reset_etl  # noqa: PLC0415
+        from lambdas.serving import handler as serving  # noqa: PLC0415
+
+        reset_etl()
+        reset_alerting()
+        serving.cold_start.cache_clear()
+        self.resources = resources
+        self.s3 = session.client("s3")
+        self.sqs = session.client("sqs")
+        self.registry = Registry(session.client("dynamodb"), resources.registry_table)
+        events = session.client("events")
+        self.queue_url = self.sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(
+            Name="autoretrain-demo-all-events",
+            EventBusName=resources.event_bus,
+            EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
+        )
+        events.put_targets(
+            Rule="autoretrain-demo-all-events",
+            EventBusName=resources.event_bus,
+            Targets=[{"Id": "runner-queue", "Arn": queue_arn}],
+        )
+        initial = generate_churn(self.config.initial_rows, seed=_seed(self.config.seed, 0))
+        buffer = io.BytesIO()
+        initial.to_parquet(buffer, index=False)
+        self.s3.put_object(
+            Bucket=resources.payload_bucket, Key=f"{training_prefix(MODEL_NAME)}initial.parquet", Body=buffer.getvalue()
+        )
+        self._retrain(self.config.start - timedelta(hours=1), "initial", "the first champion, on the initial set")
+        if not self.log.deploys or "failed" in self.log.deploys[-1]:
+            raise RuntimeError(
+                f"the initial model was not released and deployed: {self.log.retrains} {self.log.deploys}"
+            )
+
+    # --- the clock ------------------------------------------------------------------------------------------
+
+    def _schedules(self) -> dict[Target, Schedule]:
+        schedules: dict[Target, Schedule] = {}
+        for route in SCHEDULES:
+            expression = self.config.alerting_schedule if route.target is Target.ALERTING_FUNCTION else None
+            schedules[route.target] = Schedule.parse(expression or route.default_expression)
+        return schedules
+
+    def _replay(self) -> None:
+        scenario = self.scenario
+        schedules = self._schedules()
+        operator = [
+            (scenario.backfill_at, 1, self._faulty_label_backfill),
+            (scenario.on_demand_retrain_at, 1, self._on_demand_retrain),
+            (scenario.repair_at, 1, self._label_repair),
+            (scenario.rollback_at, 1, self._rollback),
+        ]
+        # Every schedule's ticks over the whole replay (a rate is anchored at the replay's start), by hour.
+        ticks: dict[datetime, list[tuple[datetime, int, Callable[[datetime], None]]]] = {}
+        targets: tuple[tuple[Target, int, Callable[[datetime], None]], ...] = (
+            (Target.ALERTING_FUNCTION, 2, self._alerting),
+            (Target.DRIFT_CHECK_JOB, 3, self._drift_check),
+            (Target.RETRAIN_JOB, 4, self._scheduled_retrain),
+        )
+        for target, order, invoke in targets:
+            for tick in schedules[target].ticks(scenario.start, scenario.end):
+                ticks.setdefault(tick.replace(minute=0, second=0, microsecond=0), []).append((tick, order, invoke))
+        for day in range(self.config.days):
+            day_start = scenario.day(day)
+            self._pump = S3NotificationPump(
+                self.s3,
+                self.resources.payload_bucket,
+                (
+                    f"payloads/model={MODEL_NAME}/dt={day_start:%Y-%m-%d}/",
+                    f"labels/model={MODEL_NAME}/dt={day_start:%Y-%m-%d}/",
+                ),
+            )
+            for hour in range(24):
+                start = day_start + timedelta(hours=hour)
+                end = start + timedelta(hours=1)
+                actions: list[tuple[datetime, int, Callable[[datetime], None]]] = []
+                if hour == 0:
+                    actions.append((start, 0, self._deliver_matured_labels))
+                actions.extend(ticks.get(start, []))
+                actions.extend(action for action in operator if start <= action[0] < end)
+                if hour % self.config.serving_interval_hours == 0:
+                    middle = timedelta(minutes=30 * self.config.serving_interval_hours)
+                    actions.append((start + middle, 5, self._serve_batch))
+                for at, _, action in sorted(actions, key=lambda item: (item[0], item[1])):
+                    started = time.perf_counter()
+                    action(at)
+                    name = getattr(action, "__name__", "operator").lstrip("_")
+                    self.log.timings[name] = self.log.timings.get(name, 0.0) + time.perf_counter() - started
+                if self.progress is not None and hour % 6 == 5:
+                    self.progress.update(day, self._note())
+            if self.progress is not None:
+                self.progress.update(day + 1, self._note())
+
+    def _note(self) -> str:
+        champion = self.registry.champion(MODEL_NAME)
+        firing = sum(1 for alert in self.log.alerts if alert["status"] == "firing")
+        return f"champion {champion.version if champion else '-'}; {len(self.log.retrains)} retrains, {firing} alerts"
+
+    # --- traffic ----------------------------------------------------------------------------------------------
+
+    def _context(self) -> SimpleNamespace:
+        return SimpleNamespace(aws_request_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)))
+
+    def _serve_batch(self, at: datetime) -> None:
+        from lambdas.serving import handler as serving  # noqa: PLC0415
+
+        hour_index = int((at - self.config.start).total_seconds() // 3600)
+        rng = np.random.default_rng(_seed(self.config.seed, 1, hour_index))
+        count = self.scenario.batch_count(at, rng, self.config.serving_interval_hours)
+        if count == 0:
+            return
+        frame = self.scenario.traffic(at, count, _seed(self.config.seed, 2, hour_index))
+        request = {"instances": [{"features": features} for features in feature_records(frame)]}
+        response = serving.handle(request, self._context(), serving.cold_start(), at)
+        if response.get("statusCode") != 200:
+            raise RuntimeError(f"serving refused the demo's traffic: {json.dumps(response)[:500]}")
+        predictions = response["predictions"]
+        self._served.append(
+            pd.DataFrame(
+                {
+                    "request_id": [p["request_id"] for p in predictions],
+                    "served_at": at,
+                    "score": [p["score"] for p in predictions],
+                    "predicted": [p["label"] for p in predictions],
+                    "model_version": [p["model_version"] for p in predictions],
+                    "true_probability": frame[PROBABILITY_COLUMN].to_numpy(),
+                    "label": frame[TARGET].to_numpy(),
+                }
+            )
+        )
+        self._deliver_objects()
+
+    def _deliver_objects(self) -> None:
+        """What S3's event notification to the ETL Lambda does, for every new object of today's partitions."""
+        from lambdas.payload_etl import handler as etl  # noqa: PLC0415
+
+        for event in self._pump.new_events():
+            etl(event, None)
+
+    def _served_frame(self) -> pd.DataFrame:
+        if len(self._served) > 1:
+            self._served = [pd.concat(self._served, ignore_index=True)]
+        return self._served[0] if self._served else pd.DataFrame()
+
+    def _put_labels(self, at: datetime, rows: pd.DataFrame, labels: np.ndarray[Any, Any]) -> None:
+        observed = format_timestamp(at)
+        body = "".join(
+            json.dumps(
+                {"request_id": request_id, "model_name": MODEL_NAME, "label": int(label), "observed_at": observed}
+            )
+            + "\n"
+            for request_id, label in zip(rows["request_id"], labels, strict=True)
+        )
+        object_id = str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        self.s3.put_object(
+            Bucket=self.resources.payload_bucket, Key=label_object_key(MODEL_NAME, at, object_id), Body=body.encode()
+        )
+        self._deliver_objects()
+
+    def _deliver_matured_labels(self, at: datetime) -> None:
+        """Ground truth for the predictions served on the day `label_delay_days` ago, as one label object."""
+        served = self._served_frame()
+        if served.empty:
+            return
+        first = at - timedelta(days=self.config.label_delay_days + 1)
+        rows = served.loc[(served["served_at"] >= first) & (served["served_at"] < first + timedelta(days=1))]
+        if len(rows):
+            self._put_labels(at, rows, rows["label"].to_numpy())
+
+    def _faulty_label_backfill(self, at: datetime) -> None:
+        self._write_labels_for_span(at, flipped=True)
+
+    def _label_repair(self, at: datetime) -> None:
+        self._write_labels_for_span(at, flipped=False)
+
+    def _write_labels_for_span(self, at: datetime, *, flipped: bool) -> None:
+        """The operator's label backfill over the scenario's span: flipped (the bug) or correct (the repair)."""
+        served = self._served_frame()
+        span_start, span_end = self.scenario.corrupted_span
+        rows = served.loc[(served["served_at"] >= span_start) & (served["served_at"] < span_end)]
+        labels = rows["label"].to_numpy()
+        self._put_labels(at, rows, 1 - labels if flipped else labels)
+        self.log.events.append(
+            {
+                "at": at.isoformat(),
+                "kind": "label_backfill",
+                "detail": {
+                    "flipped": flipped,
+                    "labels": len(rows),
+                    "span": [span_start.isoformat(), span_end.isoformat()],
+                },
+            }
+        )
+
+    # --- scheduled targets ----------------------------------------------------------------------------------
+
+    def _alerting(self, at: datetime) -> None:
+        from lambdas.alerting import handler as alerting  # noqa: PLC0415
+
+        result = alerting({"scheduled_time": format_timestamp(at)}, None)
+        firing = [s["signal"] for s in result.get("signals", []) if s["verdict"] == "firing"]
+        self.log.alerting_runs.append({"at": at.isoformat(), "rows": result.get("rows", 0), "firing": firing})
+        self._route_events(at)
+
+    def _drift_check(self, at: datetime) -> None:
+        from batch_jobs import drift_check  # noqa: PLC0415
+
+        code, lines = _call_main(drift_check.main, ["--now", format_timestamp(at)])
+        summary = lines[-1] if lines else {}
+        entry: dict[str, Any] = {"at": at.isoformat(), "exit_code": code, **summary}
+        if summary.get("report_uri"):
+            entry["result"] = self._drift_result(str(summary["report_uri"]))
+        self.log.drift_checks.append(entry)
+        self._route_events(at)
+
+    def _drift_result(self, report_uri: str) -> dict[str, Any]:
+        bucket, key = report_uri[5:].split("/", 1)
+        body = self.s3.get_object(Bucket=bucket, Key=key.rsplit("/", 1)[0] + "/result.json")["Body"].read()
+        document: dict[str, Any] = json.loads(body)
+        return document
+
+    def _scheduled_retrain(self, at: datetime) -> None:
+        self._retrain(at, "schedule", "weekly proactive retrain")
+
+    def _on_demand_retrain(self, at: datetime) -> None:
+        self._retrain(at, "on_demand", "operator: retrain after the label backfill")
+
+    def _timed(self, name: str, started: float) -> None:
+        self.log.timings[name] = self.log.timings.get(name, 0.0) + time.perf_counter() - started
+
+    def _retrain(self, at: datetime, trigger: str, reason: str) -> None:
+        from batch_jobs import retrain  # noqa: PLC0415
+
+        started = time.perf_counter()
+
+        config = retrain.RetrainConfig(spec=ModelSpec(decision_threshold=self.config.decision_threshold))
+        code, lines = _call_main(
+            lambda argv: retrain.main(argv, config=config),
+            ["--trigger", trigger, "--reason", reason, "--now", format_timestamp(at)],
+        )
+        result = lines[-1] if lines else {}
+        self.log.retrains.append(
+            {"at": at.isoformat(), "trigger": trigger, "reason": reason, "exit_code": code, **result}
+        )
+        self._timed("retrain_job (within the above)", started)
+        self._route_events(at)
+        self._run_pipeline_if_released(at)
+
+    def _rollback(self, at: datetime) -> None:
+        from batch_jobs import release  # noqa: PLC0415
+
+        champion = self.registry.champion(MODEL_NAME)
+        previous = [deploy for deploy in self.log.deploys if champion is None or deploy["version"] != champion.version]
+        if not previous:
+            self.log.rollbacks.append({"at": at.isoformat(), "refused": "no earlier deployed version"})
+            return
+        target = previous[-1]["version"]
+        reason = "operator: roll back to the previous champion"
+        code, lines = _call_main(release.main, ["--to", target, "--reason", reason])
+        self.log.rollbacks.append(
+            {
+                "at": at.isoformat(),
+                "to_version": target,
+                "from_version": champion.version if champion else None,
+                "exit_code": code,
+                **(lines[-1] if lines else {}),
+            }
+        )
+        self._route_events(at)
+        self._run_pipeline_if_released(at)
+
+    # --- EventBridge rules ----------------------------------------------------------------------------------
+
+    def _drain(self) -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return received
+            received.extend(json.loads(message["Body"]) for message in messages)
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+
+    def _route_events(self, at: datetime) -> None:
+        """Deliver every published event to its routes' targets; retrain requests run after the drain."""
+        for event in self._drain():
+            kind, detail = event["detail-type"], event["detail"]
+            targets = [target.value for target in event_targets(event)]
+            self.log.events.append({"at": at.isoformat(), "kind": kind, "targets": targets, "detail": detail})
+            if kind == DetailType.ALERT_RAISED.value:
+                self.log.alerts.append(
+                    {
+                        "at": at.isoformat(),
+                        "signal": detail.get("signal"),
+                        "status": detail.get("status"),
+                        "severity": detail.get("severity"),
+                        "summary": detail.get("summary"),
+                    }
+                )
+            if Target.RETRAIN_JOB.value in targets:
+                self._pending_retrains.append(detail)
+        while self._pending_retrains:
+            detail = self._pending_retrains.pop(0)
+            self._retrain(
+                at + timedelta(minutes=5), str(detail.get("trigger", "on_demand")), str(detail.get("reason", ""))
+            )
+
+    # --- CodePipeline ---------------------------------------------------------------------------------------
+
+    def _run_pipeline_if_released(self, at: datetime) -> None:
+        head = self.s3.head_object(Bucket=self.resources.model_bucket, Key=release_object_key(MODEL_NAME))
+        version_id = str(head.get("VersionId"))
+        if version_id != self._deployed_release:
+            self._deploy(at, version_id)
+
+    def _deploy(self, at: datetime, release_version_id: str) -> None:
+        """The buildspec's steps that run without Docker and Lambda: verify, smoke test, alias, mark-deployed."""
+        from batch_jobs.deploy import cli as deploy  # noqa: PLC0415
+        from lambdas.serving import handler as serving  # noqa: PLC0415
+        from lambdas.serving import smoke_test  # noqa: PLC0415
+
+        started = time.perf_counter()
+        self._deploy_count += 1
+        build = self._work / f"build-{self._deploy_count}"
+        release_dir, model_dir = build / "release", build / "model"
+        body = self.s3.get_object(
+            Bucket=self.resources.model_bucket, Key=release_object_key(MODEL_NAME), VersionId=release_version_id
+        )["Body"].read()
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            archive.extractall(release_dir)
+        env_file = build / "release.env"
+        code, lines = _call_main(
+            deploy.main,
+            ["verify", "--release-dir", str(release_dir), "--model-dir", str(model_dir), "--env-file", str(env_file)],
+        )
+        record: dict[str, Any] = {"at": at.isoformat(), "release_s3_version_id": release_version_id, "verify": code}
+        self._deployed_release = release_version_id  # a refused release is not retried
+        if code != 0:
+            self.log.deploys.append({**record, "failed": "verify", "detail": lines})
+            return
+        verified = lines[-1]
+        version, sha256 = str(verified["version"]), str(verified["sha256"])
+        code, lines = _call_main(
+            smoke_test.main,
+            [
+                "--model-dir", str(model_dir),
+                "--sample", str(release_dir / "sample.json"),
+                "--expected-sha256", sha256,
+                "--expected-version", version,
+                "--latency-budget-ms", str(SMOKE_LATENCY_BUDGET_MS),
+                "--repeats", "20",
+            ],
+        )  # fmt: skip
+        record.update(version=version, trigger=verified.get("trigger"), smoke_test=lines[-1] if lines else {})
+        if code != 0:
+            self.log.deploys.append({**record, "failed": "smoke_test"})
+            return
+        previous_dir = os.environ.get(serving.MODEL_DIR_ENV)
+        os.environ[serving.MODEL_DIR_ENV] = str(model_dir)  # the local serving alias now points at this model
+        serving.cold_start.cache_clear()
+        state = build / "deploy-state.json"
+        state.write_text(
+            json.dumps(
+                {
+                    "function_version": str(self._deploy_count),
+                    "previous_function_version": str(self._deploy_count - 1) if previous_dir else None,
+                    "image_uri": f"local:{model_dir}",
+                    "mode": "local",
+                }
+            )
+        )
+        code, lines = _call_main(deploy.main, ["mark-deployed", "--version", version, "--state-file", str(state)])
+        record.update(mark_deployed=code, previous_version=(lines[-1] if lines else {}).get("previous_version"))
+        self.log.deploys.append(record)
+        self._timed("release_pipeline (within the above)", started)
+        self._route_events(at)
+
+    # --- the end --------------------------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        self.log.predictions = self._served_frame()
+        self.log.versions = [
+            {
+                "version": record.version,
+                "status": record.status.value,
+                "trigger": record.trigger.value,
+                "created_at": record.created_at.isoformat(),
+                "train_rows": record.train_rows,
+                "gate_passed": record.gate_passed,
+                "gate_reasons": list(record.gate_reasons),
+                "challenger_metrics": dict(record.challenger_metrics),
+                "champion_metrics": dict(record.champion_metrics),
+                "window": dict(record.evidence.get("window", {})).get("name"),
+            }
+            for record in sorted(self.registry.list_versions(MODEL_NAME), key=lambda r: (r.created_at, r.version))
+        ]
+
+
+__all__ = ["FEATURES", "DemoConfig", "DemoLog", "DemoRunner", "EventKind"]

@@ -1,0 +1,314 @@
+"""summary.json and the terminal summary: what was injected, when it was detected and by what. Pure.
+
+Performance "before and after" a release is measured on the simulator's ground truth (every served
+prediction's eventual label): the AUC of the predictions served in the 7 days before the release and in the
+7 days after it. The system itself sees those labels only after the label delay; the drift checks' own
+matured-label AUCs (with bootstrap intervals) are listed per check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from autoretrain.demo.runner import DemoConfig, DemoLog
+from autoretrain.demo.scenario import INCIDENT_FEATURE, EventKind, Scenario
+
+PERFORMANCE_SPAN = timedelta(days=7)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def auc_of(frame: pd.DataFrame) -> float | None:
+    """AUC of `score` against `label`, or None without both classes."""
+    if frame.empty or frame["label"].nunique() < 2:
+        return None
+    return round(float(roc_auc_score(frame["label"], frame["score"])), 4)
+
+
+def _served_between(predictions: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    if predictions.empty:
+        return predictions
+    return predictions.loc[(predictions["served_at"] >= start) & (predictions["served_at"] < end)]
+
+
+def matured_auc(check: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The AUC a drift check measured on matured labels, with its interval and the champion's baseline."""
+    performance = (check.get("result") or {}).get("performance")
+    if not performance:
+        return None
+    for metric in performance.get("metrics", []):
+        if metric.get("name") == "auc" and metric.get("value") is not None:
+            return {key: metric.get(key) for key in ("value", "ci_low", "ci_high", "baseline")}
+    return None
+
+
+def feature_effects(check: Mapping[str, Any]) -> dict[str, tuple[float | None, bool]]:
+    """Feature -> (distribution effect size, drifted) of one drift check."""
+    drift = (check.get("result") or {}).get("drift")
+    if not drift:
+        return {}
+    return {
+        feature["name"]: ((feature.get("distribution") or {}).get("effect_size"), bool(feature.get("drift")))
+        for feature in drift.get("features", [])
+    }
+
+
+def _first(items: Iterable[Mapping[str, Any]], after: datetime, test: Any) -> Mapping[str, Any] | None:
+    return next((item for item in items if _time(item["at"]) >= after and test(item)), None)
+
+
+def _rounded(value: object) -> object:
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def _hours(start: datetime, end: datetime) -> float:
+    return round((end - start).total_seconds() / 3600.0, 2)
+
+
+def detections(scenario: Scenario, log: DemoLog) -> list[dict[str, Any]]:
+    """Each injected event with when and by what it was detected (or handled)."""
+    results: list[dict[str, Any]] = []
+    checks = [check for check in log.drift_checks if check.get("verdict")]
+    for event in scenario.injected_events():
+        entry: dict[str, Any] = {**event.to_json(), "detected": False}
+        if event.kind == EventKind.COVARIATE_SHIFT:
+            after = [check for check in checks if _time(check["at"]) >= event.at]
+            found = next((check for check in after if check["verdict"] == "drift"), None)
+            if found is not None:
+                entry.update(
+                    detected=True,
+                    detected_at=found["at"],
+                    hours_after=_hours(event.at, _time(found["at"])),
+                    checks_until_detection=after.index(found) + 1,
+                    detected_by="daily drift check (feature drift: "
+                    + ", ".join((found.get("result") or {}).get("drifted_features", []))
+                    + ")",
+                )
+            retrain = _first(
+                log.retrains,
+                event.at,
+                lambda item: item.get("trigger") == "drift" and item.get("outcome") == "released",
+            )
+            if retrain is not None:
+                entry["response"] = f"drift retrain released {retrain.get('version')} at {retrain['at']}"
+                entry["response_version"] = retrain.get("version")
+        elif event.kind == EventKind.INCIDENT:
+            firing = [
+                alert
+                for alert in log.alerts
+                if alert["signal"] == "missing_features"
+                and event.at <= _time(alert["at"]) <= event.at + timedelta(days=1)
+            ]
+            first = next((alert for alert in firing if alert["status"] == "firing"), None)
+            resolved = next((alert for alert in firing if alert["status"] == "resolved"), None)
+            if first is not None:
+                entry.update(
+                    detected=True,
+                    detected_at=first["at"],
+                    hours_after=_hours(event.at, _time(first["at"])),
+                    detected_by=f"alerting Lambda: missing_features ('{INCIDENT_FEATURE}' empty)",
+                    firing_notices=sum(1 for alert in firing if alert["status"] == "firing"),
+                    resolved_at=None if resolved is None else resolved["at"],
+                )
+        elif event.kind == EventKind.CONCEPT_SHIFT:
+            found = next(
+                (
+                    check
+                    for check in checks
+                    if _time(check["at"]) >= event.at and (check.get("result") or {}).get("performance_decay")
+                ),
+                None,
+            )
+            if found is not None:
+                auc = matured_auc(found) or {}
+                entry.update(
+                    detected=True,
+                    detected_at=found["at"],
+                    hours_after=_hours(event.at, _time(found["at"])),
+                    detected_by=(
+                        f"daily drift check: performance decay on matured labels (AUC {_rounded(auc.get('value'))} "
+                        f"vs baseline {_rounded(auc.get('baseline'))})"
+                    ),
+                )
+        elif event.kind == EventKind.CORRUPTED_LABELS:
+            retrain = _first(
+                log.retrains, scenario.on_demand_retrain_at, lambda item: item.get("trigger") == "on_demand"
+            )
+            if retrain is not None:
+                entry.update(
+                    detected=retrain.get("outcome") == "rejected",
+                    detected_at=retrain["at"],
+                    detected_by="retrain job: "
+                    + (
+                        "gate rejected the challenger"
+                        if retrain.get("outcome") == "rejected"
+                        else f"outcome {retrain.get('outcome')}"
+                    ),
+                    challenger=retrain.get("version"),
+                    reasons=retrain.get("reasons", []),
+                    champion_kept=_champion_at(log, scenario.on_demand_retrain_at - timedelta(minutes=1))
+                    == _champion_at(log, scenario.repair_at),
+                )
+        elif event.kind == EventKind.ROLLBACK:
+            rollback = log.rollbacks[-1] if log.rollbacks else None
+            if rollback is not None:
+                deployed = _champion_at(log, event.at + timedelta(hours=1))
+                entry.update(
+                    detected=bool(rollback.get("rolled_back")),
+                    detected_at=rollback["at"],
+                    detected_by="release pipeline (verify, smoke test, mark-deployed) on the re-released artefact",
+                    from_version=rollback.get("from_version"),
+                    to_version=rollback.get("to_version"),
+                    champion_after=deployed,
+                )
+        results.append(entry)
+    return results
+
+
+def _champion_at(log: DemoLog, moment: datetime) -> str | None:
+    deployed = [deploy for deploy in log.deploys if "failed" not in deploy and _time(deploy["at"]) <= moment]
+    return str(deployed[-1]["version"]) if deployed else None
+
+
+def releases(log: DemoLog, scenario: Scenario) -> list[dict[str, Any]]:
+    """Every deploy, with the ground-truth AUC of the week before it and of the week after it (cut short at the
+    next injected event, so a release is not judged on a world it was never trained for)."""
+    predictions = log.predictions
+    changes = sorted(event.at for event in scenario.injected_events() if event.kind != EventKind.ROLLBACK)
+    entries = []
+    for deploy in log.deploys:
+        at = _time(deploy["at"])
+        after_end = min([at + PERFORMANCE_SPAN, *[change for change in changes if change > at]])
+        entries.append(
+            {
+                "at": deploy["at"],
+                "version": deploy.get("version"),
+                "trigger": deploy.get("trigger"),
+                "previous_version": deploy.get("previous_version"),
+                "failed": deploy.get("failed"),
+                "smoke_test_p99_ms": (deploy.get("smoke_test") or {}).get("latency_ms_p99"),
+                "auc_week_before": auc_of(_served_between(predictions, at - PERFORMANCE_SPAN, at)),
+                "auc_week_after": auc_of(_served_between(predictions, at, after_end)),
+                "after_until": after_end.isoformat(),
+            }
+        )
+    return entries
+
+
+def build_summary(config: DemoConfig, scenario: Scenario, log: DemoLog, *, wall_seconds: float) -> dict[str, Any]:
+    """The whole summary.json document."""
+    quiet_end = scenario.day(scenario.covariate_day)
+    quiet_checks = [check for check in log.drift_checks if _time(check["at"]) < quiet_end]
+    quiet_alerts = [alert for alert in log.alerts if _time(alert["at"]) < quiet_end]
+    return {
+        "run": {
+            "days": config.days,
+            "seed": config.seed,
+            "daily_volume": config.daily_volume,
+            "label_delay_days": config.label_delay_days,
+            "alerting_schedule": config.alerting_schedule,
+            "start": scenario.start.isoformat(),
+            "end": scenario.end.isoformat(),
+            "predictions": len(log.predictions),
+            "wall_seconds": round(wall_seconds, 1),
+        },
+        "quiet_period": {
+            "until": quiet_end.isoformat(),
+            "drift_checks": len(quiet_checks),
+            "drifting_checks": sum(1 for check in quiet_checks if check.get("verdict") == "drift"),
+            "drift_alarms": sum(1 for check in quiet_checks if check.get("retrain_requested")),
+            "alerts": len(quiet_alerts),
+        },
+        "timings_seconds": {name: round(value, 1) for name, value in sorted(log.timings.items())},
+        "injected_events": detections(scenario, log),
+        "alerts": log.alerts,
+        "retrains": [
+            {key: retrain.get(key) for key in ("at", "trigger", "reason", "outcome", "version", "reasons")}
+            for retrain in log.retrains
+        ],
+        "gate_decisions": [
+            {
+                "version": version["version"],
+                "trigger": version["trigger"],
+                "created_at": version["created_at"],
+                "passed": version["gate_passed"],
+                "reasons": version["gate_reasons"],
+                "challenger_auc": version["challenger_metrics"].get("auc"),
+                "champion_auc": version["champion_metrics"].get("auc"),
+                "status": version["status"],
+                "window": version["window"],
+            }
+            for version in log.versions
+        ],
+        "releases": releases(log, scenario),
+        "rollbacks": [
+            {key: rollback.get(key) for key in ("at", "from_version", "to_version", "rolled_back", "reason", "refused")}
+            for rollback in log.rollbacks
+        ],
+        "drift_checks": [
+            {
+                "at": check["at"],
+                "verdict": check.get("verdict"),
+                "drifted_features": (check.get("result") or {}).get("drifted_features", []),
+                "performance_decay": (check.get("result") or {}).get("performance_decay"),
+                "retrain_requested": check.get("retrain_requested"),
+                "matured_auc": matured_auc(check),
+                "champion_version": (check.get("result") or {}).get("champion_version"),
+            }
+            for check in log.drift_checks
+        ],
+    }
+
+
+def terminal_summary(summary: Mapping[str, Any], report_path: str) -> str:
+    """A few lines for the terminal."""
+    run = summary["run"]
+    quiet = summary["quiet_period"]
+    lines = [
+        f"autoretrain demo: {run['days']} days, {run['predictions']:,} predictions, seed {run['seed']}, "
+        f"{run['wall_seconds']:.0f} s",
+        f"  quiet period: {quiet['drift_checks']} drift checks ({quiet['drifting_checks']} drifting), "
+        f"{quiet['drift_alarms']} drift alarms (retrain requests), {quiet['alerts']} alerts",
+    ]
+    for event in summary["injected_events"]:
+        when = event["at"][:16].replace("T", " ")
+        if event.get("detected"):
+            delay = f" (+{event['hours_after']:g} h)" if event.get("hours_after") is not None else ""
+            found = f"{event['detected_at'][:16].replace('T', ' ')}{delay} by {event['detected_by']}"
+        else:
+            found = "NOT detected"
+        lines.append(f"  {event['kind']:<22} {when}  ->  {found}")
+    gates = summary["gate_decisions"]
+    rejected = sum(1 for gate in gates if gate["passed"] is False)
+    lines.append(
+        f"  {len(summary['retrains'])} retrains, {len(gates)} versions ({rejected} rejected), "
+        f"{len(summary['releases'])} deploys, {len(summary['alerts'])} alert notices"
+    )
+    lines.append(f"  report: {report_path}")
+    return "\n".join(lines)
+
+
+def daily_frame(predictions: pd.DataFrame, start: datetime, days: int) -> pd.DataFrame:
+    """Per simulated day: volume, mean score, predicted positive rate, true churn rate, ground-truth AUC."""
+    rows = []
+    for day in range(days):
+        chunk = _served_between(predictions, start + timedelta(days=day), start + timedelta(days=day + 1))
+        rows.append(
+            {
+                "day": day,
+                "volume": len(chunk),
+                "mean_score": float(chunk["score"].mean()) if len(chunk) else np.nan,
+                "positive_rate": float(chunk["predicted"].mean()) if len(chunk) else np.nan,
+                "churn_rate": float(chunk["label"].mean()) if len(chunk) else np.nan,
+                "auc": auc_of(chunk) if len(chunk) else None,
+            }
+        )
+    return pd.DataFrame(rows)
