@@ -1,18 +1,14 @@
 """The payload table adapter: what the payload-ETL writes and what the monitoring and retraining code reads.
 
-Item layout (see `autoretrain.tables`):
-- prediction: `pk=REQ#<model>#<request_id>`, `sk=PREDICTION`, `gsi1pk=<model>#<YYYY-MM-DD>`,
-  `gsi1sk=<timestamp>#<request_id>`, `expires_at` (epoch seconds: timestamp + retention), `model_version`,
-  `timestamp` (canonical UTC), `score`, `label` (the predicted label), `latency_ms` (when given) and `record`:
-  the source JSON line exactly as received, so unknown keys and all features are kept.
-- label: same `pk`, `sk=LABEL`, `label` (ground truth), `observed_at`, `expires_at` (observed_at + retention),
-  `record`. A label is its own item, so it may arrive before or after its prediction and is joined at read time;
-  a redelivered payload only rewrites its own PREDICTION item and never touches a label.
-- loaded object (the ledger): `pk=OBJECT#<bucket>/<key>`, `sk=<etag>`, written after an object version was
-  fully loaded and checked before reading one, so a redelivered object writes nothing.
+Item layout: `autoretrain.tables` (records in segments of one object, one kind and one UTC hour each, plus the
+object ledger `pk=OBJECT#<bucket>/<key>`, `sk=<etag>`, written after an object version was fully loaded and
+checked before reading one, so a redelivered object writes nothing).
 
-Reads never scan: a time window is one paginated `Query` per UTC day on the `by_time` index, and the labels of
-those predictions are `BatchGetItem` calls on the same partition keys (100 keys per call).
+Reads never scan: a time window is one paginated `Query` per UTC day on the `by_time` index. Records are decoded
+from their segments with the same contract checks the ETL applied (`autoretrain.contracts`), so every row is
+canonical. A request logged twice (in two objects) is read once: its earliest record wins. Labels are joined by
+`request_id` from the label segments observed between one day before the window and the reader's "now"; of two
+labels for one request, the later `observed_at` wins (a corrected label replaces a wrong one).
 
 Standard library and botocore only: the payload-ETL Lambda ships this module in its zip.
 """
@@ -31,12 +27,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from autoretrain.contracts import FeatureValue, format_timestamp
-from autoretrain.tables import BY_TIME_INDEX, LABEL_SK, object_pk, request_pk, window_pk
+from autoretrain.contracts import FeatureValue, format_timestamp, validate_label, validate_payload
+from autoretrain.tables import BY_TIME_INDEX, decode_segment_body, label_window_pk, object_pk, window_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef, QueryOutputTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
 
     Item = dict[str, AttributeValueTypeDef]
 else:
@@ -44,9 +40,10 @@ else:
 
 T = TypeVar("T")
 
-#: DynamoDB's limits per BatchWriteItem and BatchGetItem call.
+#: DynamoDB's limit per BatchWriteItem call.
 WRITE_BATCH_SIZE = 25
-GET_BATCH_SIZE = 100
+#: A label may be observed this long before its prediction's timestamp (clients' clocks disagree) and still join.
+LABEL_CLOCK_SKEW = timedelta(days=1)
 
 #: Error codes that mean "try again later" rather than "this request is wrong".
 TRANSIENT_ERROR_CODES = frozenset(
@@ -159,20 +156,29 @@ def _day_range(start: datetime, end: datetime) -> list[str]:
     return [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
 
 
-def _prediction_row(item: Mapping[str, Any]) -> PredictionRow:
-    _, model_name, request_id = item["pk"]["S"].split("#", 2)
-    latency = item.get("latency_ms")
-    record = json.loads(item["record"]["S"])
+def _prediction_row(line: str) -> PredictionRow:
+    document = json.loads(line)
+    request_id, model_name, model_version, timestamp, _, score, label, latency = validate_payload(document)
     return PredictionRow(
         request_id=request_id,
         model_name=model_name,
-        model_version=item["model_version"]["S"],
-        timestamp=item["timestamp"]["S"],
-        score=float(item["score"]["N"]),
-        predicted_label=int(item["label"]["N"]),
-        latency_ms=None if latency is None else float(latency["N"]),
-        features=record["features"],
+        model_version=model_version,
+        timestamp=timestamp,
+        score=score,
+        predicted_label=label,
+        latency_ms=latency,
+        features=document["features"],
     )
+
+
+def _label_row(line: str) -> LabelRow:
+    request_id, _, label, observed_at, _ = validate_label(json.loads(line))
+    return LabelRow(request_id=request_id, label=label, observed_at=observed_at)
+
+
+def _inside(item: Mapping[str, Any], low: str, high: str) -> bool:
+    """Whether every record of a segment lies in [low, high) (its first time starts its sort key)."""
+    return bool(low <= item["gsi1sk"]["S"] and item["last_ts"]["S"] < high)
 
 
 class PayloadStore:
@@ -278,34 +284,79 @@ class PayloadStore:
     ) -> list[PredictionRow]:
         """Predictions of one model with `start <= timestamp < end` (aware datetimes; millisecond precision).
 
-        One paginated `Query` per UTC day on the `by_time` index (`page_size` items per page at most, else
-        DynamoDB's 1 MB pages); rows come in time order.
+        One paginated `Query` per UTC day on the `by_time` index (`page_size` segments per page at most, else
+        DynamoDB's 1 MB pages); rows come in time order, one per request id (its earliest record).
         """
-        return [
-            _prediction_row(item)
-            for page in self._window_pages(model_name, start, end, page_size=page_size)
-            for item in page.get("Items", [])
+        low, high = format_timestamp(start), format_timestamp(end)
+        rows = [
+            row
+            for item in self._segments(window_pk, model_name, start, end, page_size=page_size)
+            for row in map(_prediction_row, decode_segment_body(item["body"]["B"]))
+            if low <= row.timestamp < high
         ]
+        rows.sort(key=lambda row: (row.timestamp, row.request_id))
+        seen: set[str] = set()
+        unique = []
+        for row in rows:
+            if row.request_id not in seen:
+                seen.add(row.request_id)
+                unique.append(row)
+        return unique
 
     def count_window(self, model_name: str, start: datetime, end: datetime) -> int:
-        """How many predictions `query_window` would return, with `Select=COUNT` (no items read back)."""
-        return sum(page.get("Count", 0) for page in self._window_pages(model_name, start, end, count_only=True))
+        """How many prediction records lie in the window: segments wholly inside it are counted without being
+        decoded (a request logged twice counts twice here)."""
+        low, high = format_timestamp(start), format_timestamp(end)
+        count = 0
+        for item in self._segments(window_pk, model_name, start, end):
+            if _inside(item, low, high):
+                count += int(item["record_count"]["N"])
+            else:
+                lines = decode_segment_body(item["body"]["B"])
+                count += sum(1 for row in map(_prediction_row, lines) if low <= row.timestamp < high)
+        return count
 
-    def _window_pages(
+    def labels_between(self, model_name: str, start: datetime, end: datetime) -> dict[str, LabelRow]:
+        """The labels observed in [start, end), by request id; of two for one request, the later one."""
+        labels: dict[str, LabelRow] = {}
+        low, high = format_timestamp(start), format_timestamp(end)
+        for item in self._segments(label_window_pk, model_name, start, end):
+            for label in map(_label_row, decode_segment_body(item["body"]["B"])):
+                if not low <= label.observed_at < high:
+                    continue
+                known = labels.get(label.request_id)
+                if known is None or known.observed_at <= label.observed_at:
+                    labels[label.request_id] = label
+        return labels
+
+    def labelled_window(
+        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
+    ) -> list[LabelledPrediction]:
+        """The window's predictions, each with its label if one was observed before `labels_until` (and not more
+        than `LABEL_CLOCK_SKEW` before the window)."""
+        predictions = self.query_window(model_name, start, end)
+        labels = self.labels_between(model_name, start - LABEL_CLOCK_SKEW, labels_until)
+        return [LabelledPrediction(row, labels.get(row.request_id)) for row in predictions]
+
+    def _segments(
         self,
+        partition: Callable[[str, str], str],
         model_name: str,
         start: datetime,
         end: datetime,
         *,
         page_size: int | None = None,
-        count_only: bool = False,
-    ) -> Iterator[QueryOutputTypeDef]:
+    ) -> Iterator[Mapping[str, Any]]:
+        """The segments that may hold records of [start, end): `gsi1sk` from the hour of `start` up to `end`.
+
+        A segment never spans an hour, so one holding a record at or after `start` begins in that hour or later.
+        """
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be timezone-aware")
         if end <= start:
             return
-        low = format_timestamp(start)
-        # "<ts>#<request_id>" sorts after "<ts>", so BETWEEN low AND high keeps ts >= start and ts < end.
+        low = format_timestamp(start)[:13]  # "YYYY-MM-DDTHH" sorts before every time of that hour
+        # "<ts>#<digest>" sorts after "<ts>", so BETWEEN low AND high keeps first times < end.
         high = format_timestamp(end)
         for day in _day_range(start, end):
             request: QueryInputTypeDef = {
@@ -313,49 +364,16 @@ class PayloadStore:
                 "IndexName": BY_TIME_INDEX,
                 "KeyConditionExpression": "gsi1pk = :day AND gsi1sk BETWEEN :low AND :high",
                 "ExpressionAttributeValues": {
-                    ":day": {"S": window_pk(model_name, day)},
+                    ":day": {"S": partition(model_name, day)},
                     ":low": {"S": low},
                     ":high": {"S": high},
                 },
             }
             if page_size is not None:
                 request["Limit"] = page_size
-            if count_only:
-                request["Select"] = "COUNT"
             while True:
                 page = self._call("Query", lambda request=request: self._client.query(**request))  # type: ignore[misc]
-                yield page
+                yield from page.get("Items", [])
                 if "LastEvaluatedKey" not in page:
                     break
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def labels_for(self, model_name: str, request_ids: Iterable[str]) -> dict[str, LabelRow]:
-        """The labels that have arrived for these requests, by request id (BatchGetItem, 100 keys per call)."""
-        unique = list(dict.fromkeys(request_ids))
-        labels: dict[str, LabelRow] = {}
-
-        def send(keys: list[Item]) -> list[Item]:
-            response = self._call(
-                "BatchGetItem",
-                lambda: self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}),
-            )
-            for item in response.get("Responses", {}).get(self._table, []):
-                request_id = item["pk"]["S"].split("#", 2)[2]
-                labels[request_id] = LabelRow(
-                    request_id=request_id, label=int(item["label"]["N"]), observed_at=item["observed_at"]["S"]
-                )
-            unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
-            return [] if unprocessed is None else list(unprocessed["Keys"])
-
-        keys: list[Item] = [
-            {"pk": {"S": request_pk(model_name, request_id)}, "sk": {"S": LABEL_SK}} for request_id in unique
-        ]
-        for batch in _chunks(keys, GET_BATCH_SIZE):
-            send_until_done(batch, send, policy=self._retry, sleep=self._sleep, rng=self._rng, what="keys")
-        return labels
-
-    def labelled_window(self, model_name: str, start: datetime, end: datetime) -> list[LabelledPrediction]:
-        """The window's predictions, each with its label if one has arrived (whenever it arrived)."""
-        predictions = self.query_window(model_name, start, end)
-        labels = self.labels_for(model_name, (row.request_id for row in predictions))
-        return [LabelledPrediction(row, labels.get(row.request_id)) for row in predictions]

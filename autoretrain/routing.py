@@ -62,11 +62,23 @@ SCHEDULES: tuple[ScheduleRoute, ...] = (
     ),
 )
 
+#: The `trigger` values of the `RetrainRequested` events the drift check publishes (its trigger policy's
+#: `RetrainTrigger`): persistent drift and performance decay.
+MONITORING_TRIGGERS: tuple[str, ...] = ("drift", "performance")
+
 EVENT_ROUTES: tuple[EventRoute, ...] = (
     EventRoute("retrain-requested", (DetailType.RETRAIN_REQUESTED,), Target.RETRAIN_JOB),
     # AlertRaised is not routed to the topic: the alerting Lambda already sends each alert as a readable message.
     EventRoute("notify-rejections", (DetailType.MODEL_REJECTED,), Target.ALERT_TOPIC),
-    EventRoute("notify-drift", (DetailType.DRIFT_CHECK_COMPLETED,), Target.ALERT_TOPIC, {"dataset_drift": [True]}),
+    # People hear of drift when the trigger policy acts on it (2 consecutive drifting checks, or performance decay
+    # on matured labels, within the cooldown and cap), not of every drifting check: one drifting day is as likely a
+    # false alarm as a change. Each DriftCheckCompleted still reaches the bus, the report and the metrics.
+    EventRoute(
+        "notify-retrain-requests",
+        (DetailType.RETRAIN_REQUESTED,),
+        Target.ALERT_TOPIC,
+        {"trigger": list(MONITORING_TRIGGERS)},
+    ),
     EventRoute(
         "notify-releases",
         (DetailType.MODEL_DEPLOYED, DetailType.MODEL_ROLLED_BACK),

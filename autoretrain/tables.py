@@ -1,23 +1,36 @@
 """DynamoDB table definitions, used by infra, the emulator provisioning and the code that reads and writes.
 
-Payload table (one partition per request, a sparse time index per model and day):
+Payload table: records are stored in *segments*, not one item per record. A segment holds the valid records of
+one kind from one S3 object version that fall in one UTC hour (of the prediction's `timestamp`, or of the label's
+`observed_at`), verbatim and zlib-compressed, at most `SEGMENT_MAX_BYTES` of them before compression:
 
-| item            | pk                          | sk           | gsi1pk (by_time)      | gsi1sk                    |
-|-----------------|-----------------------------|--------------|-----------------------|---------------------------|
-| prediction      | `REQ#<model>#<request_id>`  | `PREDICTION` | `<model>#<YYYY-MM-DD>`| `<timestamp>#<request_id>`|
-| label           | `REQ#<model>#<request_id>`  | `LABEL`      | -                     | -                         |
-| loaded object   | `OBJECT#<bucket>/<key>`     | `<etag>`     | -                     | -                         |
-| alert state     | `ALERT#<model>#<signal>`    | `STATE`      | -                     | -                         |
+| item         | pk                       | sk                      | gsi1pk (by_time)             | gsi1sk            |
+|--------------|--------------------------|-------------------------|------------------------------|-------------------|
+| predictions  | `SEG#<bucket>/<key>`     | `<etag>#<hour>#<chunk>` | `<model>#<YYYY-MM-DD>`       | `<first>#<digest>`|
+| labels       | `SEG#<bucket>/<key>`     | `<etag>#<hour>#<chunk>` | `<model>#LABEL#<YYYY-MM-DD>` | `<first>#<digest>`|
+| ledger       | `OBJECT#<bucket>/<key>`  | `<etag>`                | -                            | -                 |
+| alert state  | `ALERT#<model>#<signal>` | `STATE`                 | -                            | -                 |
 
-A time window is one `Query` on `by_time` per day it spans; the labels of those predictions are one
-`BatchGetItem` on the same partition keys. A label is its own item, so it may arrive before or after its
-prediction and is never lost or overwritten by a redelivered payload.
+A segment also carries `last_ts` (its newest record's time), `record_count`, `body` (the compressed lines) and
+`expires_at` (newest record + retention). Why segments: a client that logs predictions in batches writes one
+item per batch-hour instead of one per prediction (DynamoDB bills writes per item and per KB, and a window read
+returns a few items instead of thousands); a client that logs one prediction per request gets one small segment
+per request, as before.
+
+A time window `[start, end)` is one `Query` per UTC day on `by_time` with `gsi1sk BETWEEN <hour of start> AND
+<end>`: a segment never spans an hour, so no segment that holds a record of the window is missed. Segments wholly
+inside the window are counted without being decoded. Labels are joined to predictions at read time by
+`request_id`, from the label segments observed from one day before the window (clock skew) to the reader's
+"now"; a later `observed_at` replaces an earlier label for the same request.
 
 Registry table: `pk` = model name, `sk` = version; `by_status` index on `model_status` = `<model>#<status>`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,8 +39,8 @@ AttributeType = Literal["S", "N", "B"]
 TTL_ATTRIBUTE = "expires_at"
 BY_TIME_INDEX = "by_time"
 BY_STATUS_INDEX = "by_status"
-PREDICTION_SK = "PREDICTION"
-LABEL_SK = "LABEL"
+#: Uncompressed bytes of records per segment at most (DynamoDB's item limit is 400 KB, attribute names included).
+SEGMENT_MAX_BYTES = 320 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +112,41 @@ REGISTRY_TABLE = TableSpec(
 ALL_TABLES = (PAYLOAD_TABLE, REGISTRY_TABLE)
 
 
-def request_pk(model_name: str, request_id: str) -> str:
-    """Partition key shared by a prediction and its label."""
-    return f"REQ#{model_name}#{request_id}"
+def segment_pk(bucket: str, key: str) -> str:
+    """Partition key of the segments loaded from one S3 object."""
+    return f"SEG#{bucket}/{key}"
+
+
+def segment_sk(etag: str, hour: str, chunk: int) -> str:
+    """Sort key of one segment of an object version: its UTC hour (`YYYY-MM-DDTHH`) and chunk number."""
+    return f"{etag}#{hour}#{chunk:04d}"
 
 
 def window_pk(model_name: str, day: str) -> str:
-    """Partition key of the `by_time` index: one partition per model and UTC day (`YYYY-MM-DD`)."""
+    """`by_time` partition of a model's prediction segments of one UTC day (`YYYY-MM-DD`)."""
     return f"{model_name}#{day}"
 
 
-def window_sk(timestamp: str, request_id: str) -> str:
-    """Sort key of the `by_time` index: canonical timestamp first, so a range is a time window."""
-    return f"{timestamp}#{request_id}"
+def label_window_pk(model_name: str, day: str) -> str:
+    """`by_time` partition of a model's label segments observed on one UTC day."""
+    return f"{model_name}#LABEL#{day}"
+
+
+def window_sk(first_timestamp: str, pk: str, sk: str) -> str:
+    """Sort key of the `by_time` index: the segment's first canonical timestamp, so a range is a time window,
+    then a digest of its key (an index sort key is limited to 1,024 bytes; an S3 key alone may be that long)."""
+    digest = hashlib.sha256(f"{pk}\n{sk}".encode()).hexdigest()[:24]
+    return f"{first_timestamp}#{digest}"
+
+
+def encode_segment_body(lines: Sequence[str]) -> bytes:
+    """A segment's stored body: its lines, newline-separated, UTF-8, zlib-compressed (fast level)."""
+    return zlib.compress("\n".join(lines).encode("utf-8"), 1)
+
+
+def decode_segment_body(body: bytes) -> list[str]:
+    """The lines `encode_segment_body` stored."""
+    return zlib.decompress(body).decode("utf-8").split("\n")
 
 
 def object_pk(bucket: str, key: str) -> str:

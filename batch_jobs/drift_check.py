@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from autoretrain.aws import shared_session
 from autoretrain.events import EventBus, EventPublishError
 from autoretrain.payload_store import PayloadStore, PayloadStoreError
 from autoretrain.registry import Registry, RegistryError
@@ -98,9 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 period=timedelta(days=settings.cap_period_days),
             ),
         )
-        import boto3  # noqa: PLC0415  # deferred: `--help` and argument errors need no AWS SDK
-
-        session = boto3.session.Session()
+        session = shared_session()
         dynamodb = session.client("dynamodb")
         ports = DriftCheckPorts(
             registry=Registry(dynamodb, settings.registry_table),

@@ -81,7 +81,8 @@ class GateConfig:
       may differ from the holdout's prevalence by its 99% Wilson interval and then by a factor of 2 in odds
       (prevalence 15% -> band of roughly 7-29% on a large holdout). On the odds scale the band never reaches
       0 or 1, so "everyone positive" fails at any prevalence. A threshold chosen far from the prevalence (e.g.
-      0.5 on a rare class) needs a wider ratio.
+      0.5 on a rare class) needs a wider ratio; the model spec's default threshold matches the training
+      prevalence (`batch_jobs.training.fitting.choose_threshold`), which this band is centred on.
     - `calibration_bins`, `calibration_confidence`, `ece_tolerance`: 10 equal-width bins (the usual ECE); the
       limit is the 99% quantile of the ECE a perfectly calibrated model with the same scores shows by chance,
       plus 0.02. A fixed limit would reject well-calibrated models on small holdouts (ECE noise ~ 1/sqrt(n)).

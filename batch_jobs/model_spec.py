@@ -35,18 +35,24 @@ ModelKind = Literal["logistic_regression", "hist_gradient_boosting"]
 class ModelSpec:
     """Hyper-parameters of the default model.
 
-    `decision_threshold`: a score at or above it is labelled 1. It is written into the manifest and the serving
-    Lambda applies it, so changing it needs a new model version.
+    `decision_threshold`: a score at or above it is labelled 1. None (the default) lets the retrain job choose it
+    at training time so that the model labels as many training rows positive as there are positive labels: the
+    score halfway between the k-th and (k+1)-th highest out-of-fold training score, k the number of positives
+    (`batch_jobs.training.fitting.choose_threshold`). For a calibrated model that is the positive rate the gate's
+    positive-rate check expects (a band around the holdout's prevalence); a fixed 0.5 would label far fewer rows
+    positive than a 20 % outcome has. A number in (0, 1) is used as it is, for a threshold set by business costs.
+    Either way the value is written into the manifest (and the release's baseline and reference profile) and the
+    serving Lambda applies it, so changing it needs a new model version.
     """
 
     kind: ModelKind = "logistic_regression"
     random_state: int = 0
-    decision_threshold: float = 0.5
+    decision_threshold: float | None = None
     target: str = TARGET
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.decision_threshold < 1.0:
-            raise ValueError("decision_threshold must be in (0, 1)")
+        if self.decision_threshold is not None and not 0.0 < self.decision_threshold < 1.0:
+            raise ValueError("decision_threshold must be in (0, 1), or None to match the training prevalence")
 
 
 DEFAULT_SPEC = ModelSpec()

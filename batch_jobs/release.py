@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from autoretrain.artifacts import MANIFEST_FILE, MODEL_FILE, ModelManifest, sha256_hex
+from autoretrain.aws import shared_session
 from autoretrain.events import DetailType, EventBus
 from autoretrain.layout import model_version_prefix, release_object_key, validate_model_name
 from autoretrain.registry import ModelStatus, ModelVersionRecord, Registry, RegistryError, Trigger
@@ -231,14 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Roll back to `--to VERSION`; exit 0 when the release object is written, 1 when the rollback is refused."""
-    import boto3  # noqa: PLC0415  # deferred: importing this module must not need AWS
 
     from autoretrain.settings import EnvVar, require_env  # noqa: PLC0415
 
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     model_name = require_env(EnvVar.MODEL_NAME)
-    session = boto3.session.Session()
+    session = shared_session()
     publisher = Publisher(
         ObjectStore(session.client("s3"), require_env(EnvVar.MODEL_BUCKET)),
         Registry(session.client("dynamodb"), require_env(EnvVar.REGISTRY_TABLE)),

@@ -13,7 +13,9 @@ fit, gate, and then a release or a recorded rejection.
    initial set); the challenger never sees it.
 5. Window (`batch_jobs.training.window`): fixed, expanding or backtested; the choice and each candidate's AUC go
    into the version's evidence.
-6. Fit from the model spec, or (config `incremental`) update the champion's final estimator.
+6. Fit from the model spec, or (config `incremental`) update the champion's final estimator. The decision
+   threshold is the spec's, or (the default) the one that labels the training prevalence positive on
+   out-of-fold scores (`fitting.choose_threshold`); it goes into the manifest, baseline and reference profile.
 7. Gate (`batch_jobs.gate`): challenger and champion (loaded only after its SHA-256 matches the registry) on the
    same holdout. Registered with lineage, metrics and the full decision.
 8. Pass: reference profile, monitoring baseline and smoke-test sample are built and `batch_jobs.release`
@@ -33,10 +35,11 @@ import logging
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +55,7 @@ from autoretrain.artifacts import (
     make_model_version,
     write_artifact,
 )
+from autoretrain.aws import shared_session
 from autoretrain.contracts import parse_timestamp
 from autoretrain.events import DetailType, EventBus
 from autoretrain.features import InputSchema
@@ -224,21 +228,26 @@ def run_retrain(request: RetrainRequest, deps: RetrainDeps, config: RetrainConfi
         )
         train = window_rows(split.train, choice.window)
         incremental = bool(config.incremental and champion and fitting.supports_incremental(champion.estimator))
+        fit_challenger: Callable[[pd.DataFrame], Any]
         if champion is not None and incremental:
             schema = champion.manifest.input_schema
-            challenger = fitting.update_incrementally(champion.estimator, train, schema, target)
+            fit_challenger = partial(fitting.update_incrementally, champion.estimator, schema=schema, target=target)
         else:
             schema = model_spec.infer_input_schema(
                 model_spec.feature_frame(train, data.schema), target=target, all_nullable=True
             )
-            challenger = fitting.fit_model(train, schema, config.spec)
+            fit_challenger = partial(fitting.fit_model, schema=schema, spec=config.spec)
+        challenger = fit_challenger(train)
+        threshold = fitting.choose_threshold(
+            config.spec, train, fit=fit_challenger, score=partial(fitting.score, schema=schema)
+        )
         directory = deps.workdir / "challenger"
         manifest = write_artifact(
             directory,
             challenger,
             model_name=model_name,
             input_schema=schema,
-            decision_threshold=config.spec.decision_threshold,
+            decision_threshold=threshold.value,
             created_at=request.now,
         )
         y_holdout = fitting.labels_of(split.holdout, target)
@@ -256,7 +265,7 @@ def run_retrain(request: RetrainRequest, deps: RetrainDeps, config: RetrainConfi
             challenger_schema=schema.features,
             serving_schema=data.schema.features,
             champion_threshold=0.5 if champion is None else champion.manifest.decision_threshold,
-            challenger_threshold=config.spec.decision_threshold,
+            challenger_threshold=manifest.decision_threshold,
         )
         if decision.passed:
             _write_release_files(
@@ -292,6 +301,7 @@ def run_retrain(request: RetrainRequest, deps: RetrainDeps, config: RetrainConfi
             quality=quality,
             incremental=incremental,
             target=target,
+            threshold=threshold,
         ),
     )
     record = _register(registry, record, f"{request.trigger} retrain: {request.reason}")
@@ -338,7 +348,9 @@ def _assemble(request: RetrainRequest, deps: RetrainDeps, config: RetrainConfig,
     raw = deps.training_sets.read(training_prefix(deps.model_name))
     initial = None if raw is None else initial_frame(raw, target)
     matured_before = request.now - config.label_delay
-    rows = deps.payloads.labelled_window(deps.model_name, request.now - config.lookback, matured_before)
+    rows = deps.payloads.labelled_window(
+        deps.model_name, request.now - config.lookback, matured_before, labels_until=request.now
+    )
     production = production_frame(rows, target, matured_before) if rows else None
     frame = combine(initial, production)
     if champion is not None:
@@ -372,7 +384,8 @@ def _write_release_files(
     """reference.parquet, baseline.json and sample.json beside the artefact."""
     features = model_spec.feature_frame(train, schema)
     metrics = {name: value for name, value in decision.challenger.as_mapping().items() if value is not None}
-    profiler = ReferenceProfiler(decision_threshold=config.spec.decision_threshold).fit(
+    threshold = decision.challenger.threshold
+    profiler = ReferenceProfiler(decision_threshold=threshold).fit(
         features,
         scores=fitting.score(model, train, schema),
         target=fitting.labels_of(train, config.spec.target),
@@ -383,7 +396,7 @@ def _write_release_files(
     baseline = build_monitoring_baseline(
         model_name=_manifest_name(directory),
         model_version=version,
-        decision_threshold=config.spec.decision_threshold,
+        decision_threshold=threshold,
         schema=schema,
         training_features=features,
         reference_scores=holdout_scores,
@@ -415,6 +428,7 @@ def _evidence(
     quality: QualityReport,
     incremental: bool,
     target: str,
+    threshold: fitting.ThresholdChoice,
 ) -> dict[str, Any]:
     labels = fitting.labels_of(train, target)
     return {
@@ -424,6 +438,7 @@ def _evidence(
         "rows": {**data.counts, "train": len(train)},
         "label_rate": float(labels.mean()) if labels.size else None,
         "fit": "incremental" if incremental else "refit",
+        "decision_threshold": threshold.to_json(),
         "quality": quality.details,
     }
 
@@ -546,9 +561,7 @@ def code_version(configured: str) -> str:
 
 def build_deps(settings: RetrainSettings, workdir: Path) -> RetrainDeps:
     """The job's adapters over one boto3 session."""
-    import boto3  # noqa: PLC0415  # deferred: importing this module must not need AWS
-
-    session = boto3.session.Session()
+    session = shared_session()
     s3 = session.client("s3")
     return RetrainDeps(
         model_name=settings.model_name,

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from autoretrain.aws import shared_session
 from autoretrain.registry import Registry, RegistryError
 from autoretrain.settings import DeploySettings, MissingSettingError
 from batch_jobs.deploy.alias import CanaryPlan, DeployError, ImageRepository, ServingFunction, shift_alias
@@ -45,13 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one step; see the module docstring for exit codes."""
-    import boto3  # noqa: PLC0415  # deferred: importing this module must not need AWS
 
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = DeploySettings.from_env()
-        session = boto3.session.Session()
+        session = shared_session()
         registry = Registry(session.client("dynamodb"), settings.registry_table)
         if arguments.command == "verify":
             verified = verify_release(arguments.release_dir, registry, settings.model_name)

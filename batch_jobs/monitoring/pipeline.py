@@ -226,7 +226,9 @@ class DriftCheck:
         matured_start = matured_end - timedelta(days=request.window_days)
         payloads = self._ports.payloads
         rows = payloads.query_window(request.model_name, start, end)
-        matured_rows, labels = matured(payloads.labelled_window(request.model_name, matured_start, matured_end), end)
+        matured_rows, labels = matured(
+            payloads.labelled_window(request.model_name, matured_start, matured_end, labels_until=end), end
+        )
         try:
             current = scored_window(
                 rows, start=start, end=end, profile=profile, champion_version=version, rescore=rescorer

@@ -1,24 +1,42 @@
-"""Fitting the challenger from the model spec, or updating the champion incrementally; scoring. Pure.
+"""Fitting the challenger from the model spec, or updating the champion incrementally; scoring; the decision
+threshold. Pure.
 
 The model spec (`batch_jobs.model_spec`, replaceable by users) builds an unfitted classifier. A spec whose final
 estimator has `partial_fit` (e.g. `SGDClassifier`) or a `warm_start` parameter (e.g. `LogisticRegression`) can
 instead be updated from the champion: the champion's fitted preprocessing is kept as it is (so its input
 encoding, and therefore the serving schema's categories, stay the same) and only the final estimator learns
 from the new rows. The result goes through the same gate as a refit.
+
+The decision threshold is the spec's when it sets one. Otherwise (the default) `choose_threshold` matches the
+training prevalence: the threshold is the score above which the share of training rows equals the share of
+positive labels in them, measured on out-of-fold scores (`THRESHOLD_FOLDS` stratified folds, each scored by a
+model fitted the same way on the other folds), so that an in-sample over-confident model does not bias it. A
+calibrated model then labels about as many rows positive as there are positives, which is what the gate's
+positive-rate check expects (a band around the holdout's prevalence).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from autoretrain.features import InputSchema
 from batch_jobs import model_spec
+
+#: Stratified folds of the out-of-fold scores a default decision threshold is chosen on.
+THRESHOLD_FOLDS: Final = 5
+#: The open interval (0, 1) a threshold must lie in (the manifest refuses 0 and 1).
+_LOWEST_THRESHOLD: Final = math.nextafter(0.0, 1.0)
+_HIGHEST_THRESHOLD: Final = math.nextafter(1.0, 0.0)
 
 
 class IncrementalUpdateError(ValueError):
@@ -77,3 +95,108 @@ def update_incrementally(champion: Any, train: pd.DataFrame, schema: InputSchema
         final.set_params(warm_start=True)
         final.fit(encoded, labels)
     return model
+
+
+ThresholdRule = Literal["explicit", "training_prevalence"]
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdChoice:
+    """The decision threshold a model version is released with, and how it was chosen.
+
+    `rule` is `explicit` (the spec's) or `training_prevalence`; for the latter, `training_prevalence` is the share
+    of positive labels in the training rows and `training_positive_rate` the share of their out-of-fold scores at
+    or above `value` (equal to the prevalence unless scores tie at the threshold).
+    """
+
+    value: float
+    rule: ThresholdRule
+    training_prevalence: float | None = None
+    training_positive_rate: float | None = None
+    folds: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The choice as JSON (recorded in the version's evidence)."""
+        return {
+            "value": self.value,
+            "rule": self.rule,
+            "training_prevalence": self.training_prevalence,
+            "training_positive_rate": self.training_positive_rate,
+            "folds": self.folds,
+        }
+
+
+def prevalence_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
+    """The threshold at which the share of `scores` >= it equals the share of positive `labels`.
+
+    With k positives among n rows it lies halfway between the k-th and (k+1)-th highest score, so exactly k rows
+    are labelled positive (more only if scores tie there); clipped into the open interval (0, 1). Raises
+    `ValueError` unless the labels hold both classes and the scores are finite, one per label.
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels)
+    if values.ndim != 1 or values.shape != y.shape:
+        raise ValueError(f"need one score per label, got shapes {values.shape} and {y.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("scores must be finite")
+    positives = int(np.count_nonzero(y == 1))
+    if not 0 < positives < y.size:
+        raise ValueError(f"labels must hold both classes to match a prevalence, got {positives} of {y.size} positive")
+    descending = np.sort(values)[::-1]
+    upper, lower = descending[positives - 1], descending[positives]
+    middle = lower + (upper - lower) / 2
+    if not lower < middle <= upper:  # adjacent floats: the halfway point rounds onto one of them
+        middle = upper
+    return float(np.clip(middle, _LOWEST_THRESHOLD, _HIGHEST_THRESHOLD))
+
+
+def out_of_fold_scores(
+    train: pd.DataFrame,
+    labels: NDArray[np.int64],
+    *,
+    fit: Callable[[pd.DataFrame], Any],
+    score: Callable[[Any, pd.DataFrame], NDArray[np.float64]],
+    folds: int,
+    random_state: int,
+) -> NDArray[np.float64]:
+    """Each row's score by a model fitted (with `fit`) on the other folds of a stratified, shuffled split."""
+    scores = np.full(len(train), np.nan, dtype=np.float64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    for fit_rows, scored_rows in splitter.split(np.zeros(len(train)), labels):
+        model = fit(train.iloc[fit_rows])
+        scores[scored_rows] = score(model, train.iloc[scored_rows])
+    return scores
+
+
+def choose_threshold(
+    spec: model_spec.ModelSpec,
+    train: pd.DataFrame,
+    *,
+    fit: Callable[[pd.DataFrame], Any],
+    score: Callable[[Any, pd.DataFrame], NDArray[np.float64]],
+    folds: int = THRESHOLD_FOLDS,
+) -> ThresholdChoice:
+    """The spec's decision threshold if it sets one, else the training prevalence's (see the module docstring).
+
+    `fit` must fit the challenger the way the job does (a refit from the spec, or an incremental update of the
+    champion) so the out-of-fold scores are those of the same kind of model; `folds` is lowered to the number
+    of rows of the rarer class when that is smaller (at least 2 are needed).
+    """
+    if spec.decision_threshold is not None:
+        return ThresholdChoice(float(spec.decision_threshold), "explicit")
+    labels = labels_of(train, spec.target)
+    positives = int(labels.sum())
+    usable_folds = min(folds, positives, labels.size - positives)
+    if usable_folds < 2:
+        raise ValueError(
+            f"choosing a threshold needs at least 2 rows of each class, got {positives} of {labels.size} positive"
+        )
+    scores = out_of_fold_scores(train, labels, fit=fit, score=score, folds=usable_folds, random_state=spec.random_state)
+    value = prevalence_threshold(scores, labels)
+    return ThresholdChoice(
+        value=value,
+        rule="training_prevalence",
+        training_prevalence=positives / labels.size,
+        training_positive_rate=float((scores >= value).mean()),
+        folds=usable_folds,
+    )

@@ -8,12 +8,11 @@ load. An empty object or a corrupt gzip stream is quarantined as a whole (line `
 silently: blank lines are the only thing skipped, and they are counted.
 
 Within one object a repeated `request_id` is loaded once: the first occurrence wins and the others are counted
-as duplicates. Across objects, item keys are deterministic (`REQ#<model>#<request_id>` + `PREDICTION` or
-`LABEL`), so reprocessing re-puts the same items instead of adding new ones.
-
-Items are built as low-level DynamoDB attribute dicts directly, and the record itself is stored as its source
-line (a string attribute): no re-serialisation, unknown keys kept. This path runs at more than half the speed of
-a bare `json.loads` loop over the same lines (`python -m bench --only etl`).
+as duplicates. The valid lines are stored verbatim (no re-serialisation, unknown keys kept) in segments, one per
+UTC hour of their timestamps and size chunk (`autoretrain.tables`); segment keys are deterministic (the object's
+bucket, key and ETag, the hour and the chunk number), so reprocessing re-puts the same items instead of adding
+new ones. This path runs at more than half the speed of a bare `json.loads` loop over the same lines
+(`python -m bench --only etl`).
 """
 
 from __future__ import annotations
@@ -27,11 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 from autoretrain.contracts import ContractViolationError, RecordKind, validate_label, validate_payload
 from autoretrain.layout import model_partition_of, validate_model_name
-from autoretrain.tables import LABEL_SK, PREDICTION_SK
+from autoretrain.tables import (
+    SEGMENT_MAX_BYTES,
+    encode_segment_body,
+    label_window_pk,
+    segment_pk,
+    segment_sk,
+    window_pk,
+    window_sk,
+)
+from lambdas.payload_etl.models import ObjectRef
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
-
     from autoretrain.payload_store import Item
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -41,19 +47,10 @@ MAX_RECORD_CHARS = 64 * 1024
 MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
 #: How much of a bad line the quarantine keeps.
 MAX_QUARANTINED_RAW_CHARS = 8 * 1024
-#: DynamoDB numbers lie in 1e-130 .. 9.99e125 (and 0); smaller magnitudes are stored as 0.
-_DYNAMODB_MIN_NUMBER = 1e-130
-_DYNAMODB_MAX_NUMBER = 9.9e125
 _SECONDS_PER_DAY = 86_400
 #: The C scanner behind `json.loads`, called directly: `json.loads` adds two regex matches and three Python calls
 #: per line. A line the scanner does not consume exactly goes through `json.loads` itself.
 _SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-# Attribute values that repeat are shared between items (fewer allocations on the hot path). Items are only
-# serialised by boto3, never mutated.
-_PREDICTION_SK_ATTRIBUTE: AttributeValueTypeDef = {"S": PREDICTION_SK}
-_LABEL_SK_ATTRIBUTE: AttributeValueTypeDef = {"S": LABEL_SK}
-_ONE: AttributeValueTypeDef = {"N": "1"}
-_ZERO: AttributeValueTypeDef = {"N": "0"}
 
 
 class ObjectFormatError(ValueError):
@@ -170,23 +167,94 @@ def _json_error(error: Exception) -> str:
     return f"not valid JSON: {error}"
 
 
-def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the hot path
-    lines: Sequence[str | bytes], *, model_name: str | None, retention_days: int, tally: Tally, batch_size: int = 25
-) -> Iterator[list[Item]]:
-    """Payload lines -> PREDICTION items, `batch_size` at a time (first occurrence of a request id wins).
+class _Segments:
+    """Valid lines grouped into segments (one UTC hour, at most `SEGMENT_MAX_BYTES` each), then built into items."""
 
-    Streaming keeps memory flat: a batch is written and dropped before the next is built.
+    def __init__(self, source: ObjectRef, kind: RecordKind, retention_s: int) -> None:
+        self._source = source
+        self._kind = kind
+        self._retention_s = retention_s
+        self._open: dict[str, _OpenSegment] = {}
+        self._closed: list[_OpenSegment] = []
+
+    def add(self, line: str, timestamp: str, epoch: int) -> None:
+        """Add one valid line with its canonical timestamp and epoch seconds."""
+        hour = timestamp[:13]
+        size = len(line) + 1 if line.isascii() else len(line.encode("utf-8")) + 1
+        segment = self._open.get(hour)
+        if segment is None or segment.size + size > SEGMENT_MAX_BYTES:
+            chunk = 0 if segment is None else segment.chunk + 1
+            if segment is not None:
+                self._closed.append(segment)
+            segment = self._open[hour] = _OpenSegment(hour, chunk, timestamp, timestamp, epoch)
+        segment.lines.append(line)
+        segment.size += size
+        if timestamp < segment.first:
+            segment.first = timestamp
+        elif timestamp > segment.last:
+            segment.last = timestamp
+        segment.newest_epoch = max(segment.newest_epoch, epoch)
+
+    def items(self, model_name: str) -> list[Item]:
+        """Every segment's item, in hour and chunk order."""
+        segments = sorted([*self._closed, *self._open.values()], key=lambda segment: (segment.hour, segment.chunk))
+        pk = segment_pk(self._source.bucket, self._source.key)
+        window = window_pk if self._kind is RecordKind.PAYLOAD else label_window_pk
+        items: list[Item] = []
+        for segment in segments:
+            sk = segment_sk(self._source.etag, segment.hour, segment.chunk)
+            items.append(
+                {
+                    "pk": {"S": pk},
+                    "sk": {"S": sk},
+                    "gsi1pk": {"S": window(model_name, segment.hour[:10])},
+                    "gsi1sk": {"S": window_sk(segment.first, pk, sk)},
+                    "last_ts": {"S": segment.last},
+                    "record_count": {"N": str(len(segment.lines))},
+                    "body": {"B": encode_segment_body(segment.lines)},
+                    "expires_at": {"N": str(segment.newest_epoch + self._retention_s)},
+                }
+            )
+        return items
+
+
+@dataclass(slots=True)
+class _OpenSegment:
+    hour: str
+    chunk: int
+    first: str
+    last: str
+    newest_epoch: int
+    lines: list[str] = field(default_factory=list)
+    size: int = 0
+
+
+def _batched(items: list[Item], batch_size: int) -> Iterator[list[Item]]:
+    for start in range(0, len(items), batch_size):
+        yield items[start : start + batch_size]
+
+
+def payload_batches(  # noqa: PLR0912  # one inlined loop: this is the hot path
+    lines: Sequence[str | bytes],
+    *,
+    model_name: str | None,
+    source: ObjectRef,
+    retention_days: int,
+    tally: Tally,
+    batch_size: int = 25,
+) -> Iterator[list[Item]]:
+    """Payload lines -> prediction segment items, `batch_size` at a time (first occurrence of a request id wins).
+
+    Segments are built once every line was read: a segment may gather lines from anywhere in the object.
     """
-    batch: list[Item] = []
     seen: set[str] = set()
     number = duplicates = blank = 0
-    retention_s = retention_days * _SECONDS_PER_DAY
+    segments = _Segments(source, RecordKind.PAYLOAD, retention_days * _SECONDS_PER_DAY)
+    add = segments.add
     loads = json.loads
     scan = _SCAN_ONCE
     validate = validate_payload
     quarantine = tally.quarantined.append
-    day_attributes: dict[str, AttributeValueTypeDef] = {}
-    version_attributes: dict[str, AttributeValueTypeDef] = {}
     try:
         for number, line in enumerate(lines, 1):  # `number` is read after the loop
             if type(line) is not str or len(line) > MAX_RECORD_CHARS or not line:
@@ -210,7 +278,7 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
                     quarantine(_bad(number, line, [_json_error(error)]))
                     continue
             try:
-                request_id, model, model_version, timestamp, epoch, score, label, latency = validate(document)
+                request_id, model, _, timestamp, epoch, _, _, _ = validate(document)
             except ContractViolationError as error:
                 quarantine(_bad(number, line, error.problems))
                 continue
@@ -222,51 +290,26 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
             if len(seen) == seen_before:  # one hash lookup instead of `in` then `add`
                 duplicates += 1
                 continue
-            day = timestamp[:10]
-            day_attribute = day_attributes.get(day)
-            if day_attribute is None:
-                day_attribute = day_attributes[day] = {"S": f"{model}#{day}"}
-            version_attribute = version_attributes.get(model_version)
-            if version_attribute is None:
-                version_attribute = version_attributes[model_version] = {"S": model_version}
-            # Key formats: autoretrain.tables.request_pk, window_pk and window_sk (inlined: this loop is hot).
-            item: Item = {
-                "pk": {"S": f"REQ#{model}#{request_id}"},
-                "sk": _PREDICTION_SK_ATTRIBUTE,
-                "gsi1pk": day_attribute,
-                "gsi1sk": {"S": f"{timestamp}#{request_id}"},
-                "expires_at": {"N": str(epoch + retention_s)},
-                "model_version": version_attribute,
-                "timestamp": {"S": timestamp},
-                # 17 significant digits round-trip exactly and format twice as fast as repr's shortest form.
-                "score": {"N": format(score, ".17g") if score >= _DYNAMODB_MIN_NUMBER else "0"},
-                "label": _ONE if label else _ZERO,
-                "record": {"S": line},
-            }
-            if latency is not None:
-                if latency > _DYNAMODB_MAX_NUMBER:
-                    seen.discard(request_id)
-                    quarantine(_bad(number, line, [f"'latency_ms' is too large to store ({latency!r})"]))
-                    continue
-                item["latency_ms"] = {"N": repr(latency) if latency >= _DYNAMODB_MIN_NUMBER else "0"}
-            batch.append(item)
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            add(line, timestamp, epoch)
     finally:
         tally.add(records=number - blank, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
+    if model_name is not None:
+        yield from _batched(segments.items(model_name), batch_size)
 
 
 def label_batches(
-    lines: Sequence[str | bytes], *, model_name: str | None, retention_days: int, tally: Tally, batch_size: int = 25
+    lines: Sequence[str | bytes],
+    *,
+    model_name: str | None,
+    source: ObjectRef,
+    retention_days: int,
+    tally: Tally,
+    batch_size: int = 25,
 ) -> Iterator[list[Item]]:
-    """Label lines -> LABEL items, `batch_size` at a time (first occurrence of a request id wins)."""
-    batch: list[Item] = []
+    """Label lines -> label segment items, `batch_size` at a time (first occurrence of a request id wins)."""
     seen: set[str] = set()
     records = duplicates = blank = 0
-    retention_s = retention_days * _SECONDS_PER_DAY
+    segments = _Segments(source, RecordKind.LABEL, retention_days * _SECONDS_PER_DAY)
     quarantine = tally.quarantined.append
     try:
         for number, line in enumerate(lines, 1):
@@ -278,7 +321,7 @@ def label_batches(
                 quarantine(_refuse(number, line))
                 continue
             try:
-                request_id, model, label, observed_at, epoch = validate_label(json.loads(line))
+                request_id, model, _, observed_at, epoch = validate_label(json.loads(line))
             except (ValueError, RecursionError) as error:
                 problems = error.problems if isinstance(error, ContractViolationError) else (_json_error(error),)
                 quarantine(_bad(number, line, problems))
@@ -290,23 +333,11 @@ def label_batches(
                 duplicates += 1
                 continue
             seen.add(request_id)
-            batch.append(
-                {
-                    "pk": {"S": f"REQ#{model}#{request_id}"},
-                    "sk": _LABEL_SK_ATTRIBUTE,
-                    "label": _ONE if label else _ZERO,
-                    "observed_at": {"S": observed_at},
-                    "expires_at": {"N": str(epoch + retention_s)},
-                    "record": {"S": line},
-                }
-            )
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            segments.add(line, observed_at, epoch)
     finally:
         tally.add(records=records, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
+    if model_name is not None:
+        yield from _batched(segments.items(model_name), batch_size)
 
 
 def _model_mismatch(model: str, expected: str | None) -> str:
@@ -324,7 +355,7 @@ def _is_valid_model_name(name: str) -> bool:
 
 
 def object_batches(
-    body: bytes, *, key: str, kind: RecordKind, retention_days: int, tally: Tally, batch_size: int = 25
+    body: bytes, *, source: ObjectRef, kind: RecordKind, retention_days: int, tally: Tally, batch_size: int = 25
 ) -> Iterator[list[Item]]:
     """The items one object yields, in batches; counts and quarantined lines accumulate in `tally`.
 
@@ -335,19 +366,21 @@ def object_batches(
     except ObjectFormatError as error:
         tally.quarantined.append(QuarantinedLine(None, (str(error),)))
         return iter(())
-    model_name = model_partition_of(key)
+    model_name = model_partition_of(source.key)
     if model_name is not None and not _is_valid_model_name(model_name):
         model_name = None  # such a name must not reach a table key: every record is refused instead
     batches = payload_batches if kind is RecordKind.PAYLOAD else label_batches
-    return batches(lines, model_name=model_name, retention_days=retention_days, tally=tally, batch_size=batch_size)
+    return batches(
+        lines, model_name=model_name, source=source, retention_days=retention_days, tally=tally, batch_size=batch_size
+    )
 
 
-def extract(body: bytes, *, key: str, kind: RecordKind, retention_days: int) -> Extraction:
+def extract(body: bytes, *, source: ObjectRef, kind: RecordKind, retention_days: int) -> Extraction:
     """Everything one object yields, at once (for callers that want a value rather than a stream)."""
     tally = Tally()
     items = [
         item
-        for batch in object_batches(body, key=key, kind=kind, retention_days=retention_days, tally=tally)
+        for batch in object_batches(body, source=source, kind=kind, retention_days=retention_days, tally=tally)
         for item in batch
     ]
     return Extraction(items, list(tally.quarantined), tally.records, tally.duplicates, tally.blank_lines)

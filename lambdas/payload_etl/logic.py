@@ -6,7 +6,7 @@ the whole invocation fail (Lambda retries it) without losing or doubling anythin
 
 1. ledger check: if this bucket/key/ETag was loaded before (S3 delivers at least once), write nothing;
 2. read the object (if it was deleted or overwritten since the event, skip it: a newer version has its own event);
-3. stream its items to the table in batches of 25 (deterministic keys: a retry re-puts the same items);
+3. put its segments in the table in batches of 25 (deterministic keys: a retry re-puts the same items);
 4. write the quarantine object (one per source object version, deterministic content: a retry overwrites it);
 5. mark the object loaded in the ledger, with its counts.
 
@@ -119,7 +119,7 @@ def process_object(ref: ObjectRef, *, objects: ObjectStore, store: PayloadSink, 
         return _skipped(ref, str(error))
     tally = Tally()
     write_calls = 0
-    for batch in object_batches(body, key=ref.key, kind=kind, retention_days=retention_days, tally=tally):
+    for batch in object_batches(body, source=ref, kind=kind, retention_days=retention_days, tally=tally):
         write_calls += store.put_items(batch)
     if tally.quarantined:
         objects.put_quarantine(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,49 @@ from infra.mocks import RecordedResource, Recording
 
 RULE = "aws:cloudwatch/eventRule:EventRule"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+#: The fields of EventBridge's event envelope, the only top-level keys a pattern can match on.
+ENVELOPE_FIELDS = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+#: EventBridge's comparison operators (as `[{"operator": value}]` in a list of alternatives).
+OPERATORS = {"prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "wildcard", "cidr"}
+PUT_RULE_MAX_PATTERN_LENGTH = 4096  # PutRule's EventPattern length constraint
+
+
+def pattern_problems(pattern: Mapping[str, Any], path: str = "") -> list[str]:
+    """Why EventBridge would refuse or never match this pattern: each field maps to a non-empty object of fields or
+    a non-empty array of alternatives (scalars, or single-operator objects); `$or` holds an array of patterns."""
+    problems = [f"{path or 'pattern'}: an empty object"] if not pattern else []
+    for key, value in pattern.items():
+        where = f"{path}.{key}" if path else key
+        if key == "$or":
+            problems.extend(_or_problems(where, value, path))
+        elif isinstance(value, Mapping):
+            problems.extend(pattern_problems(value, where))
+        elif not isinstance(value, list) or not value:
+            problems.append(f"{where}: must be an object or a non-empty array, got {value!r}")
+        else:
+            problems.extend(_alternative_problems(where, alternative) for alternative in value)
+    if not path:
+        problems.extend(f"{key}: not a field of an event" for key in set(pattern) - ENVELOPE_FIELDS - {"$or"})
+    return [problem for problem in problems if problem]
+
+
+def _or_problems(where: str, options: Any, path: str) -> list[str]:
+    if not isinstance(options, list) or len(options) < 2:
+        return [f"{where}: needs an array of at least 2 patterns"]
+    problems: list[str] = []
+    for option in options:
+        problems.extend(pattern_problems(option, path) if isinstance(option, Mapping) else [f"{where}: {option!r}"])
+    return problems
+
+
+def _alternative_problems(where: str, alternative: Any) -> str:
+    if isinstance(alternative, Mapping):
+        if len(alternative) == 1 and set(alternative) <= OPERATORS:
+            return ""
+        return f"{where}: {alternative!r} is not one comparison operator"
+    if alternative is None or isinstance(alternative, str | int | float | bool):
+        return ""
+    return f"{where}: {alternative!r} is neither a value nor an operator"
 
 
 def _rule(stack: Recording, route: str) -> RecordedResource:
@@ -38,6 +83,45 @@ def test_there_is_one_rule_per_route_on_the_custom_bus(stack: Recording) -> None
 @pytest.mark.parametrize("route", EVENT_ROUTES, ids=lambda route: route.name)
 def test_rule_pattern_is_routings(stack: Recording, route: EventRoute) -> None:
     assert json.loads(_rule(stack, route.name).inputs["eventPattern"]) == route.pattern()
+
+
+def test_every_rule_pattern_is_valid_eventbridge_pattern_syntax(stack: Recording) -> None:
+    rules = [rule for rule in stack.of_type(RULE) if rule.name.startswith("autoretrain-rules-")]
+    assert len(rules) == len(EVENT_ROUTES) + 1
+    for rule in rules:
+        text = rule.inputs["eventPattern"]
+        assert len(text) <= PUT_RULE_MAX_PATTERN_LENGTH
+        assert pattern_problems(json.loads(text)) == [], rule.name
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ({"source": "autoretrain"}, "source: must be an object or a non-empty array"),
+        ({"detail": {"trigger": []}}, "detail.trigger: must be an object or a non-empty array"),
+        ({"detail": {"trigger": [{"startswith": "d"}]}}, "detail.trigger: {'startswith': 'd'} is not one comparison"),
+        ({"trigger": ["drift"]}, "trigger: not a field of an event"),
+    ],
+)
+def test_the_pattern_check_catches_what_eventbridge_refuses(pattern: dict[str, Any], problem: str) -> None:
+    assert [found for found in pattern_problems(pattern) if found.startswith(problem)]
+
+
+def test_only_retrain_requests_of_the_drift_check_reach_the_topic_not_each_drift_check(stack: Recording) -> None:
+    notified = [route for route in EVENT_ROUTES if route.target is Target.ALERT_TOPIC]
+    assert all(DetailType.DRIFT_CHECK_COMPLETED not in route.detail_types for route in notified)
+    assert json.loads(_rule(stack, "notify-retrain-requests").inputs["eventPattern"]) == {
+        "source": ["autoretrain"],
+        "detail-type": ["RetrainRequested"],
+        "detail": {"trigger": ["drift", "performance"]},
+    }
+
+
+def test_detail_fields_routes_filter_on_are_fields_the_retrain_job_reads_from_the_event() -> None:
+    read = {path.removeprefix("$.detail.") for path in RETRAIN_INPUT_PATHS.values()}
+    for route in EVENT_ROUTES:
+        if route.detail_types == (DetailType.RETRAIN_REQUESTED,):
+            assert set(route.detail) <= read, route.name
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
-"""The payload-ETL handler against moto's server: real objects in, real items and quarantine objects out."""
+"""The payload-ETL handler against moto's server: real objects in, real segments and quarantine objects out."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import random
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -14,11 +15,14 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
+from autoretrain.contracts import RecordKind, format_timestamp
 from autoretrain.emulator import LocalResources
 from autoretrain.layout import quarantine_object_key
 from autoretrain.payload_store import PayloadStore, TransientStoreError
-from autoretrain.tables import object_pk, request_pk
+from autoretrain.tables import SEGMENT_MAX_BYTES, decode_segment_body, object_pk, segment_pk, segment_sk
 from lambdas.payload_etl import handler, reset_cold_start
+from lambdas.payload_etl.extract import extract
+from lambdas.payload_etl.models import ObjectRef
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +32,8 @@ PAYLOAD_KEY = "payloads/model=churn/dt=2026-11-23/0001.jsonl"
 LABEL_KEY = "labels/model=churn/dt=2026-12-20/0001.jsonl"
 DAY_START = datetime(2026, 11, 23, tzinfo=UTC)
 DAY_END = datetime(2026, 11, 24, tzinfo=UTC)
+#: When the labelled windows below are read: after every label of these tests was observed.
+LABELS_UNTIL = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +58,8 @@ def payload(request_id: str, **changes: Any) -> dict[str, Any]:
     return document
 
 
-def label(request_id: str, value: int = 1) -> dict[str, Any]:
-    return {"request_id": request_id, "model_name": MODEL, "label": value, "observed_at": "2026-12-20T00:00:00Z"}
+def label(request_id: str, value: int = 1, observed_at: str = "2026-12-20T00:00:00Z") -> dict[str, Any]:
+    return {"request_id": request_id, "model_name": MODEL, "label": value, "observed_at": observed_at}
 
 
 def jsonl(*documents: object) -> bytes:
@@ -76,8 +82,17 @@ def table_items(session: boto3.Session, table: str) -> list[dict[str, Any]]:
     return [item for page in pages for item in page["Items"]]
 
 
-def data_items(session: boto3.Session, table: str) -> list[dict[str, Any]]:
-    return [item for item in table_items(session, table) if item["pk"]["S"].startswith("REQ#")]
+def segment_items(session: boto3.Session, table: str) -> list[dict[str, Any]]:
+    return [item for item in table_items(session, table) if item["pk"]["S"].startswith("SEG#")]
+
+
+def stored_request_ids(session: boto3.Session, table: str) -> list[str]:
+    """The request ids of every record stored in any segment, sorted."""
+    return sorted(
+        json.loads(line)["request_id"]
+        for item in segment_items(session, table)
+        for line in decode_segment_body(item["body"]["B"])
+    )
 
 
 def store(session: boto3.Session, resources: LocalResources) -> PayloadStore:
@@ -112,7 +127,7 @@ def test_a_malformed_line_is_quarantined_and_the_valid_records_of_the_object_sti
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
     result = handler(event, None)
     assert (result["loaded"], result["quarantined"]) == (2, 1)
-    assert len(data_items(aws_session, resources.payload_table)) == 2
+    assert stored_request_ids(aws_session, resources.payload_table) == ["r-1", "r-3"]
     (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
     assert entry["source_bucket"] == resources.payload_bucket
     assert entry["source_key"] == PAYLOAD_KEY
@@ -141,7 +156,7 @@ def test_a_missing_field_is_quarantined_with_its_reason(
     assert handler(event, None)["quarantined"] == 1
     (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
     assert entry["reasons"] == ["missing field 'model_version'"]
-    assert data_items(aws_session, resources.payload_table) == []
+    assert segment_items(aws_session, resources.payload_table) == []
 
 
 def test_an_empty_object_is_quarantined_with_a_clear_reason(
@@ -159,7 +174,8 @@ def test_a_gzip_object_without_a_gz_suffix_loads(
     body = gzip.compress(jsonl(payload("r-1"), payload("r-2")))
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
     assert handler(event, None)["loaded"] == 2
-    assert len(data_items(aws_session, resources.payload_table)) == 2
+    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
+    assert sorted(row.request_id for row in rows) == ["r-1", "r-2"]
 
 
 def test_a_redelivered_object_writes_nothing_the_second_time(
@@ -169,21 +185,24 @@ def test_a_redelivered_object_writes_nothing_the_second_time(
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"), payload("r-2")))
     assert handler(event, None)["loaded"] == 2
     count_after_first = len(table_items(aws_session, resources.payload_table))
-    # Mark an item: a second write of the object would put the original attributes back.
+    # Mark the segment: a second write of the object would put the original item back, without the mark.
+    key = {
+        "pk": {"S": segment_pk(resources.payload_bucket, PAYLOAD_KEY)},
+        "sk": {"S": segment_sk(etag_of(event), "2026-11-23T10", 0)},
+    }
     dynamodb.update_item(
         TableName=resources.payload_table,
-        Key={"pk": {"S": request_pk(MODEL, "r-1")}, "sk": {"S": "PREDICTION"}},
-        UpdateExpression="SET model_version = :marker",
+        Key=key,
+        UpdateExpression="SET marker = :marker",
         ExpressionAttributeValues={":marker": {"S": "marker"}},
     )
     second = handler(event, None)
     assert second["objects"][0]["status"] == "already_loaded"
     assert second["objects"][0]["write_calls"] == 0
     assert len(table_items(aws_session, resources.payload_table)) == count_after_first
-    item = dynamodb.get_item(
-        TableName=resources.payload_table, Key={"pk": {"S": request_pk(MODEL, "r-1")}, "sk": {"S": "PREDICTION"}}
-    )["Item"]
-    assert item["model_version"] == {"S": "marker"}
+    item = dynamodb.get_item(TableName=resources.payload_table, Key=key)["Item"]
+    assert item["marker"] == {"S": "marker"}
+    assert len(store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)) == 2
 
 
 def test_the_ledger_records_the_loaded_object_version_with_its_counts(
@@ -210,6 +229,71 @@ def test_a_new_version_of_the_same_key_is_loaded_again(
     handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"))), None)
     second = handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-2"))), None)
     assert (second["objects"][0]["status"], second["loaded"]) == ("loaded", 1)
+    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
+    assert sorted(row.request_id for row in rows) == ["r-1", "r-2"]  # the first version's segments stay
+
+
+def test_a_retry_after_a_partial_load_stores_each_record_once(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    body = jsonl(payload("r-1"), payload("r-2", timestamp="2026-11-23T15:00:00.000Z"))
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    # A first invocation put the segments, then died before marking the object loaded.
+    source = ObjectRef(resources.payload_bucket, PAYLOAD_KEY, etag_of(event), len(body))
+    segments = extract(body, source=source, kind=RecordKind.PAYLOAD, retention_days=90).items
+    store(aws_session, resources).put_items(segments)
+    assert handler(event, None)["objects"][0]["status"] == "loaded"
+    assert len(segment_items(aws_session, resources.payload_table)) == len(segments) == 2
+    payloads = store(aws_session, resources)
+    assert payloads.count_window(MODEL, DAY_START, DAY_END) == len(payloads.query_window(MODEL, DAY_START, DAY_END))
+    assert payloads.count_window(MODEL, DAY_START, DAY_END) == 2
+
+
+def test_an_object_is_stored_as_one_segment_per_utc_hour(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    times = [
+        "2026-11-23T10:40:00.000Z",
+        "2026-11-23T10:05:00.000Z",
+        "2026-11-23T11:00:00.000Z",
+        "2026-11-23T23:59:59.999Z",
+        "2026-11-24T00:00:01.000Z",
+    ]
+    body = jsonl(*(payload(f"r-{index}", timestamp=time) for index, time in enumerate(times)))
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    result = handler(event, None)
+    assert (result["loaded"], result["objects"][0]["write_calls"]) == (5, 1)
+    hours = sorted(item["sk"]["S"].split("#")[1] for item in segment_items(aws_session, resources.payload_table))
+    assert hours == ["2026-11-23T10", "2026-11-23T11", "2026-11-23T23", "2026-11-24T00"]
+    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END + timedelta(days=1))
+    assert [row.timestamp for row in rows] == sorted(times)
+
+
+def test_a_large_object_loads_in_chunks_and_every_record_reads_back(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    documents = [
+        payload(f"r-{index:04d}", timestamp=format_timestamp(start + index * timedelta(seconds=5)))
+        | {"features": {"notes": f"{index} " * 300, "tenure": index}}
+        for index in range(700)  # ~58 minutes, ~1 MB
+    ]
+    random.Random(2).shuffle(documents)
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, gzip.compress(jsonl(*documents)))
+    assert handler(event, None)["loaded"] == 700
+    items = segment_items(aws_session, resources.payload_table)
+    assert len(items) >= 3  # one hour, several chunks
+    assert {item["sk"]["S"].split("#")[1] for item in items} == {"2026-11-23T10"}
+    for item in items:
+        assert len("\n".join(decode_segment_body(item["body"]["B"])).encode()) <= SEGMENT_MAX_BYTES
+    payloads = store(aws_session, resources)
+    everything = payloads.query_window(MODEL, DAY_START, DAY_END)
+    assert [row.request_id for row in everything] == [f"r-{index:04d}" for index in range(700)]
+    assert everything[123].features == {"notes": "123 " * 300, "tenure": 123}
+    middle_start, middle_end = start + timedelta(minutes=17, seconds=2), start + timedelta(minutes=41, seconds=30)
+    middle = payloads.query_window(MODEL, middle_start, middle_end)
+    assert [row.request_id for row in middle] == [f"r-{index:04d}" for index in range(205, 498)]
+    assert payloads.count_window(MODEL, middle_start, middle_end) == len(middle)
 
 
 def test_an_event_for_a_superseded_version_is_skipped(
@@ -220,7 +304,7 @@ def test_an_event_for_a_superseded_version_is_skipped(
     result = handler(stale, None)
     assert result["objects"][0]["status"] == "skipped"
     assert "overwritten" in result["objects"][0]["reason"]
-    assert data_items(aws_session, resources.payload_table) == []
+    assert segment_items(aws_session, resources.payload_table) == []
 
 
 def test_duplicate_request_ids_in_one_object_are_loaded_once(
@@ -240,11 +324,36 @@ def test_a_label_that_arrives_before_its_prediction_is_joined_later(
     handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"), payload("r-2"))), None)
     rows = {
         row.prediction.request_id: row
-        for row in store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END)
+        for row in store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END, labels_until=LABELS_UNTIL)
     }
     assert rows["r-1"].label is not None
     assert (rows["r-1"].label.label, rows["r-1"].label.observed_at) == (1, "2026-12-20T00:00:00.000Z")
     assert rows["r-2"].label is None
+
+
+@pytest.mark.parametrize("order", ["in order", "correction first"])
+def test_a_later_label_replaces_an_earlier_one_whatever_the_load_order(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str], order: str
+) -> None:
+    handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"))), None)
+    first = (LABEL_KEY, jsonl(label("r-1", 0, "2026-12-20T00:00:00Z")))
+    correction = (LABEL_KEY.replace("0001", "0002"), jsonl(label("r-1", 1, "2026-12-21T08:00:00Z")))
+    for key, body in [first, correction] if order == "in order" else [correction, first]:
+        handler(put_object(aws_session, resources.payload_bucket, key, body), None)
+    (row,) = store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END, labels_until=LABELS_UNTIL)
+    assert row.label is not None
+    assert (row.label.label, row.label.observed_at) == (1, "2026-12-21T08:00:00.000Z")
+
+
+def test_labels_are_not_read_as_predictions(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    observed = "2026-11-23T10:00:00.000Z"  # the same day as the prediction window
+    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, jsonl(label("r-1", 1, observed))), None)
+    payloads = store(aws_session, resources)
+    assert payloads.query_window(MODEL, DAY_START, DAY_END) == []
+    assert payloads.count_window(MODEL, DAY_START, DAY_END) == 0
+    assert payloads.labels_between(MODEL, DAY_START, DAY_END)["r-1"].observed_at == observed
 
 
 def test_a_redelivered_payload_does_not_overwrite_its_label(
@@ -258,9 +367,9 @@ def test_a_redelivered_payload_does_not_overwrite_its_label(
         aws_session, resources.payload_bucket, PAYLOAD_KEY.replace("0001", "0002"), jsonl(payload("r-1"))
     )
     handler(replay, None)
-    (row,) = store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END)
+    (row,) = store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END, labels_until=LABELS_UNTIL)
     assert row.label is not None
-    assert row.label.label == 1
+    assert row.label.label == 1  # and the replayed request is read once
 
 
 def test_an_url_encoded_key_is_decoded_before_reading(

@@ -1,9 +1,10 @@
-"""PayloadStore against moto's server: batch writes under throttling, time windows and label joins."""
+"""PayloadStore against moto's server: batch writes under throttling, time windows over segments, label joins."""
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,12 +15,21 @@ from botocore.config import Config
 
 from autoretrain.contracts import RecordKind, format_timestamp
 from autoretrain.emulator import LocalResources
-from autoretrain.payload_store import PayloadStore, RetryPolicy, TransientStoreError
+from autoretrain.payload_store import (
+    LABEL_CLOCK_SKEW,
+    PayloadStore,
+    PayloadStoreError,
+    RetryPolicy,
+    TransientStoreError,
+)
 from lambdas.payload_etl.extract import extract
+from lambdas.payload_etl.models import ObjectRef
 
 pytestmark = pytest.mark.integration
 
 MODEL = "churn"
+BUCKET = "payload-bucket"
+MS = timedelta(milliseconds=1)
 
 
 class _Body:
@@ -66,26 +76,64 @@ class Sleeps:
         self.delays.append(seconds)
 
 
-def payload_lines(count: int, start: datetime, step: timedelta) -> bytes:
-    lines = [
-        json.dumps(
-            {
-                "request_id": f"r-{index:05d}",
-                "model_name": MODEL,
-                "model_version": "v1",
-                "timestamp": format_timestamp(start + index * step),
-                "features": {"x": index, "plan": "pro"},
-                "prediction": {"score": (index % 100) / 100, "label": index % 2},
-            }
-        )
-        for index in range(count)
-    ]
-    return ("\n".join(lines) + "\n").encode()
+def prediction(request_id: str, moment: datetime, *, padding: int = 0, version: str = "v1") -> dict[str, Any]:
+    features: dict[str, Any] = {"x": 1, "plan": "pro"}
+    if padding:
+        features["notes"] = "n" * padding
+    return {
+        "request_id": request_id,
+        "model_name": MODEL,
+        "model_version": version,
+        "timestamp": format_timestamp(moment),
+        "features": features,
+        "prediction": {"score": 0.25, "label": 1},
+    }
+
+
+def label(request_id: str, observed_at: datetime, value: int = 1) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "model_name": MODEL,
+        "label": value,
+        "observed_at": format_timestamp(observed_at),
+    }
+
+
+def jsonl(documents: Sequence[object]) -> bytes:
+    return "".join(json.dumps(document) + "\n" for document in documents).encode()
+
+
+def segments(documents: Sequence[object], *, name: str = "a", kind: RecordKind = RecordKind.PAYLOAD) -> list[Any]:
+    """The items the ETL builds for one object holding `documents`."""
+    prefix = "payloads" if kind is RecordKind.PAYLOAD else "labels"
+    body = jsonl(documents)
+    source = ObjectRef(BUCKET, f"{prefix}/model={MODEL}/dt=x/{name}.jsonl", f"etag-{name}", len(body))
+    extraction = extract(body, source=source, kind=kind, retention_days=30)
+    assert extraction.quarantined == []
+    return extraction.items
+
+
+def series(count: int, start: datetime, step: timedelta, *, prefix: str = "r", padding: int = 0) -> list[Any]:
+    return [prediction(f"{prefix}-{index:05d}", start + index * step, padding=padding) for index in range(count)]
 
 
 def items_for(count: int, start: datetime, step: timedelta) -> list[Any]:
-    body = payload_lines(count, start, step)
-    return extract(body, key=f"payloads/model={MODEL}/dt=x/a.jsonl", kind=RecordKind.PAYLOAD, retention_days=30).items
+    return segments(series(count, start, step))
+
+
+def store(session: boto3.Session, resources: LocalResources) -> PayloadStore:
+    return PayloadStore(session.client("dynamodb"), resources.payload_table)
+
+
+def inside(documents: Sequence[dict[str, Any]], start: datetime, end: datetime) -> list[tuple[str, str]]:
+    """(timestamp, request_id) of the documents in [start, end), in time order."""
+    low, high = format_timestamp(start), format_timestamp(end)
+    return sorted(
+        (document["timestamp"], document["request_id"]) for document in documents if low <= document["timestamp"] < high
+    )
+
+
+# --- writes --------------------------------------------------------------------------------------------------
 
 
 def test_throttled_batch_writes_are_retried_until_every_item_lands(
@@ -98,11 +146,13 @@ def test_throttled_batch_writes_are_retried_until_every_item_lands(
     sleeps = Sleeps()
     store = PayloadStore(client, resources.payload_table, sleep=sleeps, rng=random.Random(7))
     start = datetime(2026, 11, 23, tzinfo=UTC)
-    calls = store.put_items(items_for(60, start, timedelta(seconds=1)))
+    items = items_for(60, start, timedelta(hours=1))  # one segment an hour: 60 items
+    assert len(items) == 60
+    calls = store.put_items(items)
     assert throttle.throttled == 3
     assert calls == throttle.throttled + throttle.passed == 6  # 3 batches of <= 25, the first one sent 4 times
     assert len(sleeps.delays) == 3
-    assert len(store.query_window(MODEL, start, start + timedelta(days=1))) == 60
+    assert len(store.query_window(MODEL, start, start + timedelta(days=3))) == 60
 
 
 def test_throttling_beyond_the_retry_budget_raises_a_transient_error(
@@ -118,63 +168,300 @@ def test_throttling_beyond_the_retry_budget_raises_a_transient_error(
         store.put_items(items_for(5, datetime(2026, 11, 23, tzinfo=UTC), timedelta(seconds=1)))
 
 
-def test_a_window_spanning_days_returns_exactly_the_rows_inside_it(
+def test_putting_the_same_segments_twice_stores_each_record_once(
     aws_session: boto3.Session, resources: LocalResources
 ) -> None:
-    store = PayloadStore(aws_session.client("dynamodb"), resources.payload_table)
-    first = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    store.put_items(items_for(72, first, timedelta(hours=1)))  # 3 days, one per hour
-    start, end = datetime(2026, 11, 22, 20, tzinfo=UTC), datetime(2026, 11, 24, 3, tzinfo=UTC)
-    rows = store.query_window(MODEL, start, end)
-    expected = [format_timestamp(first + timedelta(hours=hour)) for hour in range(8, 39)]
-    assert [row.timestamp for row in rows] == expected  # start included, end excluded, in time order
+    payloads = store(aws_session, resources)
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    items = items_for(50, start, timedelta(minutes=30))
+    payloads.put_items(items)
+    payloads.put_items(items)
+    end = start + timedelta(days=2)
+    assert payloads.count_window(MODEL, start, end) == len(payloads.query_window(MODEL, start, end)) == 50
+
+
+# --- time windows --------------------------------------------------------------------------------------------
+
+#: Records every 7 seconds from 22:50 to 02:10 across midnight, padded so that a full hour takes two chunks,
+#: written in shuffled order so that each chunk's records are scattered over its whole hour.
+SPREAD_START = datetime(2026, 11, 22, 22, 50, tzinfo=UTC)
+SPREAD_STEP = timedelta(seconds=7)
+SPREAD_COUNT = int(timedelta(hours=3, minutes=20) / SPREAD_STEP)
+
+
+def spread() -> list[dict[str, Any]]:
+    documents = series(SPREAD_COUNT, SPREAD_START, SPREAD_STEP, padding=600)
+    random.Random(11).shuffle(documents)
+    return documents
+
+
+def load_spread(payloads: PayloadStore) -> list[dict[str, Any]]:
+    documents = spread()
+    items = segments(documents)
+    assert len(items) > 6  # more than one chunk in some hours
+    payloads.put_items(items)
+    return documents
+
+
+#: Windows over the spread, by what they test: `(start, end)` in UTC.
+WINDOWS: dict[str, tuple[datetime, datetime]] = {
+    name: (start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+    for name, (start, end) in {
+        "mid-hour to mid-hour across midnight": (
+            datetime(2026, 11, 22, 23, 17, 33, 500_000),
+            datetime(2026, 11, 23, 1, 41, 10),
+        ),
+        "aligned hours": (datetime(2026, 11, 22, 23), datetime(2026, 11, 23, 1)),
+        "aligned days": (datetime(2026, 11, 23), datetime(2026, 11, 24)),
+        "one record's millisecond": (datetime(2026, 11, 22, 23, 1, 40), datetime(2026, 11, 22, 23, 1, 40, 1000)),
+        "one minute inside an hour": (datetime(2026, 11, 23, 0, 20), datetime(2026, 11, 23, 0, 21, 0, 1000)),
+        "across an hour boundary": (datetime(2026, 11, 23, 0, 59, 59, 999_000), datetime(2026, 11, 23, 1, 0, 0, 1000)),
+        "starting before the data": (datetime(2026, 11, 20), datetime(2026, 11, 22, 23, 0, 0, 1000)),
+        "everything": (datetime(2026, 11, 1), datetime(2026, 12, 1)),
+        "before the data": (datetime(2026, 11, 22, 21), datetime(2026, 11, 22, 22, 50)),
+        "after the data": (datetime(2026, 11, 23, 2, 10), datetime(2026, 11, 24)),
+    }.items()
+}
+
+
+def test_a_window_returns_exactly_its_records_in_time_order(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
+    documents = load_spread(payloads)
+    wrong: dict[str, tuple[int, int]] = {}  # window -> (rows returned, rows expected)
+    for name, (start, end) in WINDOWS.items():
+        rows = [(row.timestamp, row.request_id) for row in payloads.query_window(MODEL, start, end)]
+        if rows != inside(documents, start, end):
+            wrong[name] = (len(rows), len(inside(documents, start, end)))
+    assert wrong == {}
+    assert len(inside(documents, *WINDOWS["one record's millisecond"])) == 1
 
 
 def test_a_window_count_equals_the_rows_the_window_query_returns(
     aws_session: boto3.Session, resources: LocalResources
 ) -> None:
-    store = PayloadStore(aws_session.client("dynamodb"), resources.payload_table)
+    payloads = store(aws_session, resources)
+    documents = load_spread(payloads)
+    counts = {
+        name: (payloads.count_window(MODEL, start, end), len(payloads.query_window(MODEL, start, end)))
+        for name, (start, end) in WINDOWS.items()
+    }
+    expected = {name: (len(inside(documents, start, end)),) * 2 for name, (start, end) in WINDOWS.items()}
+    assert counts == expected
+
+
+def test_the_window_boundaries_are_start_included_end_excluded(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
     first = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    store.put_items(items_for(72, first, timedelta(hours=1)))
+    payloads.put_items(items_for(72, first, timedelta(hours=1)))  # 3 days, one per hour
     start, end = datetime(2026, 11, 22, 20, tzinfo=UTC), datetime(2026, 11, 24, 3, tzinfo=UTC)
-    assert store.count_window(MODEL, start, end) == len(store.query_window(MODEL, start, end)) == 31
+    rows = payloads.query_window(MODEL, start, end)
+    expected = [format_timestamp(first + timedelta(hours=hour)) for hour in range(8, 39)]
+    assert [row.timestamp for row in rows] == expected
+
+
+def test_a_row_carries_the_record_as_logged(aws_session: boto3.Session, resources: LocalResources) -> None:
+    payloads = store(aws_session, resources)
+    moment = datetime(2026, 11, 23, 10, 0, 0, 123_000, tzinfo=UTC)
+    document = prediction("r-1", moment, version="v7") | {"latency_ms": 12.5, "session": "s-9"}
+    document["features"] = {"plan": "pro", "tenure": 3, "charges": 10.5, "autopay": True, "coupon": None}
+    document["prediction"] = {"score": 1e-200, "label": 0}
+    payloads.put_items(segments([document]))
+    (row,) = payloads.query_window(MODEL, moment, moment + MS)
+    assert (row.request_id, row.model_name, row.model_version, row.timestamp) == (
+        "r-1",
+        MODEL,
+        "v7",
+        "2026-11-23T10:00:00.123Z",
+    )
+    assert (row.score, row.predicted_label, row.latency_ms) == (1e-200, 0, 12.5)
+    assert row.features == document["features"]
+
+
+def test_a_request_in_two_objects_is_read_once_its_earliest_record_wins(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    later = [prediction("r-1", start + timedelta(hours=2), version="replayed"), prediction("r-2", start + MS)]
+    earlier = [prediction("r-1", start + timedelta(minutes=5), version="original"), prediction("r-3", start)]
+    payloads.put_items(segments(later, name="later"))
+    payloads.put_items(segments(earlier, name="earlier"))
+    rows = payloads.query_window(MODEL, start, start + timedelta(days=1))
+    assert [(row.request_id, row.model_version) for row in rows] == [
+        ("r-3", "v1"),
+        ("r-2", "v1"),
+        ("r-1", "original"),
+    ]
+
+
+def test_records_of_several_objects_come_back_merged_in_time_order(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    odd = series(40, start + timedelta(minutes=1), timedelta(minutes=2), prefix="odd")
+    even = series(40, start, timedelta(minutes=2), prefix="even")
+    payloads.put_items(segments(odd, name="odd"))
+    payloads.put_items(segments(even, name="even"))
+    window_start, window_end = start + timedelta(minutes=13), start + timedelta(minutes=61)
+    rows = payloads.query_window(MODEL, window_start, window_end)
+    assert [(row.timestamp, row.request_id) for row in rows] == inside(odd + even, window_start, window_end)
+    assert len(rows) == 48
 
 
 def test_a_window_query_follows_pagination(aws_session: boto3.Session, resources: LocalResources) -> None:
-    store = PayloadStore(aws_session.client("dynamodb"), resources.payload_table)
+    payloads = store(aws_session, resources)
     start = datetime(2026, 11, 23, tzinfo=UTC)
-    store.put_items(items_for(130, start, timedelta(seconds=10)))
-    rows = store.query_window(MODEL, start, start + timedelta(days=1), page_size=25)
+    payloads.put_items(items_for(130, start, timedelta(minutes=40)))  # ~87 hours: 87 segments over 4 days
+    rows = payloads.query_window(MODEL, start, start + timedelta(days=5), page_size=4)
     assert [row.request_id for row in rows] == [f"r-{index:05d}" for index in range(130)]
 
 
-def test_labels_for_more_than_100_requests_are_fetched_in_batches(
-    aws_session: boto3.Session, resources: LocalResources
-) -> None:
-    store = PayloadStore(aws_session.client("dynamodb"), resources.payload_table)
-    lines = "".join(
-        json.dumps(
-            {"request_id": f"r-{i:05d}", "model_name": MODEL, "label": i % 2, "observed_at": "2026-12-01T00:00:00Z"}
-        )
-        + "\n"
-        for i in range(0, 250, 2)
+def test_another_models_records_are_not_in_the_window(aws_session: boto3.Session, resources: LocalResources) -> None:
+    payloads = store(aws_session, resources)
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    documents = [prediction("r-1", start) | {"model_name": "fraud"}]
+    body = jsonl(documents)
+    other = extract(
+        body,
+        source=ObjectRef(BUCKET, "payloads/model=fraud/a.jsonl", "etag", len(body)),
+        kind=RecordKind.PAYLOAD,
+        retention_days=30,
     )
-    labels = extract(lines.encode(), key=f"labels/model={MODEL}/x.jsonl", kind=RecordKind.LABEL, retention_days=30)
-    store.put_items(labels.items)
-    found = store.labels_for(MODEL, [f"r-{i:05d}" for i in range(250)])
-    assert sorted(found) == [f"r-{i:05d}" for i in range(0, 250, 2)]
-    assert found["r-00002"].label == 0
+    payloads.put_items(other.items)
+    assert payloads.query_window(MODEL, start, start + timedelta(days=1)) == []
+    assert payloads.count_window(MODEL, start, start + timedelta(days=1)) == 0
+    assert len(payloads.query_window("fraud", start, start + timedelta(days=1))) == 1
+
+
+def test_an_empty_or_reversed_window_is_empty(aws_session: boto3.Session, resources: LocalResources) -> None:
+    payloads = store(aws_session, resources)
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    payloads.put_items(items_for(10, start, timedelta(minutes=1)))
+    assert payloads.query_window(MODEL, start, start) == []
+    assert payloads.count_window(MODEL, start + timedelta(hours=1), start) == 0
 
 
 def test_a_naive_window_bound_is_refused(aws_session: boto3.Session, resources: LocalResources) -> None:
-    store = PayloadStore(aws_session.client("dynamodb"), resources.payload_table)
+    payloads = store(aws_session, resources)
     with pytest.raises(ValueError, match="timezone-aware"):
-        store.query_window(MODEL, datetime(2026, 11, 23), datetime(2026, 11, 24, tzinfo=UTC))
+        payloads.query_window(MODEL, datetime(2026, 11, 23), datetime(2026, 11, 24, tzinfo=UTC))
 
 
 def test_a_missing_table_raises_a_store_error_naming_it(aws_session: boto3.Session, resources: LocalResources) -> None:
-    from autoretrain.payload_store import PayloadStoreError
-
-    store = PayloadStore(aws_session.client("dynamodb"), "no-such-table")
+    payloads = PayloadStore(aws_session.client("dynamodb"), "no-such-table")
     with pytest.raises(PayloadStoreError, match="no-such-table"):
-        store.is_loaded("bucket", "key", "etag")
+        payloads.is_loaded("bucket", "key", "etag")
+    with pytest.raises(PayloadStoreError, match="no-such-table"):
+        payloads.query_window(MODEL, datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC))
+
+
+# --- labels --------------------------------------------------------------------------------------------------
+
+WINDOW_START = datetime(2026, 11, 23, tzinfo=UTC)
+WINDOW_END = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def put_labels(payloads: PayloadStore, documents: Sequence[object], name: str) -> None:
+    payloads.put_items(segments(documents, name=name, kind=RecordKind.LABEL))
+
+
+def test_labels_between_returns_every_label_observed_in_the_range(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
+    first = datetime(2026, 12, 1, tzinfo=UTC)
+    documents = [label(f"r-{i:05d}", first + i * timedelta(minutes=47), i % 2) for i in range(0, 250, 2)]
+    put_labels(payloads, documents, "many")
+    start, end = first + timedelta(hours=10), first + timedelta(days=3, hours=5)
+    found = payloads.labels_between(MODEL, start, end)
+    expected = {
+        document["request_id"]
+        for document in documents
+        if format_timestamp(start) <= document["observed_at"] < format_timestamp(end)
+    }
+    assert set(found) == expected
+    assert 20 < len(expected) < 125
+    assert found["r-00014"].label == 0
+    assert found["r-00014"].observed_at == format_timestamp(first + 14 * timedelta(minutes=47))
+
+
+@pytest.mark.parametrize("order", ["earlier first", "later first"])
+def test_the_later_observed_label_wins_whatever_the_load_order(
+    aws_session: boto3.Session, resources: LocalResources, order: str
+) -> None:
+    payloads = store(aws_session, resources)
+    hour = WINDOW_START + timedelta(hours=10)
+    payloads.put_items(segments([prediction("r-1", WINDOW_START), prediction("r-2", WINDOW_START + MS)]))
+    # r-1: corrected two days later. r-2: corrected within the hour, by an object whose segment starts later
+    # than the segment holding the correction (segments are read in the order of their first label).
+    earlier = [label("r-1", WINDOW_START + timedelta(hours=5), 0), label("r-2", hour + timedelta(minutes=50), 1)]
+    earlier.append(label("r-x", hour + timedelta(minutes=5)))
+    later = [label("r-1", WINDOW_START + timedelta(days=2), 1), label("r-2", hour + timedelta(minutes=20), 0)]
+    later.append(label("r-y", hour + timedelta(minutes=10)))
+    loads = [("a", earlier), ("b", later)]
+    for name, documents in loads if order == "earlier first" else reversed(loads):
+        put_labels(payloads, documents, name)
+    found = payloads.labels_between(MODEL, WINDOW_START, WINDOW_START + timedelta(days=5))
+    assert (found["r-1"].label, found["r-1"].observed_at) == (1, format_timestamp(WINDOW_START + timedelta(days=2)))
+    assert (found["r-2"].label, found["r-2"].observed_at) == (1, format_timestamp(hour + timedelta(minutes=50)))
+    rows = payloads.labelled_window(MODEL, WINDOW_START, WINDOW_END, labels_until=WINDOW_START + timedelta(days=5))
+    assert [row.label for row in rows] == [found["r-1"], found["r-2"]]
+
+
+def test_a_label_is_joined_as_of_labels_until(aws_session: boto3.Session, resources: LocalResources) -> None:
+    payloads = store(aws_session, resources)
+    until = WINDOW_END + timedelta(days=2)
+    payloads.put_items(
+        segments([prediction(f"r-{index}", WINDOW_START + timedelta(hours=index)) for index in range(4)])
+    )
+    put_labels(
+        payloads,
+        [
+            label("r-0", until - MS, 1),  # just before: joined
+            label("r-1", until, 1),  # at labels_until: not yet
+            label("r-2", until + timedelta(days=3), 1),  # long after: not yet
+            label("r-3", WINDOW_END, 0),  # joined, and not replaced by the correction after labels_until
+        ],
+        "first",
+    )
+    put_labels(payloads, [label("r-3", until + timedelta(hours=1), 1)], "correction")
+    rows = payloads.labelled_window(MODEL, WINDOW_START, WINDOW_END, labels_until=until)
+    joined = {row.prediction.request_id: None if row.label is None else row.label.label for row in rows}
+    assert joined == {"r-0": 1, "r-1": None, "r-2": None, "r-3": 0}
+
+
+def test_a_label_observed_more_than_the_clock_skew_before_the_window_is_not_joined(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
+    payloads.put_items(
+        segments([prediction(f"r-{index}", WINDOW_START + timedelta(hours=index)) for index in range(4)])
+    )
+    earliest = WINDOW_START - LABEL_CLOCK_SKEW
+    put_labels(
+        payloads,
+        [
+            label("r-0", earliest - MS),  # too early: a label of some other, older request
+            label("r-1", earliest),  # at the limit: joined
+            label("r-2", WINDOW_START - timedelta(minutes=5)),  # the labeller's clock runs a little fast: joined
+            label("r-3", earliest - timedelta(days=3)),
+        ],
+        "skewed",
+    )
+    rows = payloads.labelled_window(MODEL, WINDOW_START, WINDOW_END, labels_until=WINDOW_END + timedelta(days=1))
+    assert [row.prediction.request_id for row in rows if row.label is not None] == ["r-1", "r-2"]
+
+
+def test_labels_of_requests_outside_the_window_are_not_returned(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
+    payloads.put_items(segments([prediction("r-in", WINDOW_START), prediction("r-out", WINDOW_END)]))
+    put_labels(payloads, [label("r-in", WINDOW_END), label("r-out", WINDOW_END)], "labels")
+    rows = payloads.labelled_window(MODEL, WINDOW_START, WINDOW_END, labels_until=WINDOW_END + timedelta(days=1))
+    assert [(row.prediction.request_id, row.label is not None) for row in rows] == [("r-in", True)]

@@ -20,7 +20,7 @@ from autoretrain.emulator import LocalResources
 from autoretrain.layout import label_object_key, payload_object_key, release_object_key
 from autoretrain.local_runner import s3_object_created_event
 from autoretrain.registry import ModelStatus, Registry, Trigger
-from autoretrain.synthetic import FEATURES, TARGET, generate_churn
+from autoretrain.synthetic import FEATURES, TARGET, ConceptShift, generate_churn
 from batch_jobs import retrain
 from batch_jobs.gate import GateConfig
 from batch_jobs.training.quality import QualityConfig
@@ -184,6 +184,32 @@ def test_initial_retrain_releases_a_complete_version(
         "baseline.json",
         "sample.json",
     }
+
+
+def test_the_default_spec_chooses_a_threshold_the_gates_positive_rate_check_accepts(
+    env: dict[str, str],
+    aws_session: boto3.Session,
+    resources: LocalResources,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # ~12 % churn: at a fixed 0.5 the model labels ~3 % of this holdout positive, below the gate's band.
+    rarer = generate_churn(5000, seed=2, concept_shift=ConceptShift(intercept_delta=-0.8))
+    put_training_set(aws_session, resources.payload_bucket, rarer)
+
+    result = run(capsys, NOW)
+
+    assert result["outcome"] == "released", result
+    record = registry(aws_session, resources).get(MODEL, result["version"])
+    key = f"models/{MODEL}/{record.version}/manifest.json"
+    manifest = ModelManifest.loads(
+        aws_session.client("s3").get_object(Bucket=resources.model_bucket, Key=key)["Body"].read()
+    )
+    chosen = record.evidence["decision_threshold"]
+    (positive_rate,) = [check for check in record.gate_details["checks"] if check["name"] == "positive_rate"]
+    assert chosen["rule"] == "training_prevalence"
+    assert manifest.decision_threshold == pytest.approx(float(chosen["value"]))
+    assert float(chosen["training_positive_rate"]) == pytest.approx(float(chosen["training_prevalence"]), abs=1e-3)
+    assert positive_rate["passed"] is True
 
 
 #: Small thresholds for the few hundred production rows these tests load (the moto payload table is slow).

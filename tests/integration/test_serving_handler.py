@@ -18,7 +18,7 @@ from autoretrain.artifacts import MODEL_FILE, ArtifactIntegrityError, ModelManif
 from autoretrain.contracts import parse_payload
 from autoretrain.emulator import LocalResources
 from autoretrain.synthetic import TARGET, generate_churn
-from batch_jobs.model_spec import DEFAULT_SPEC, build_model, feature_frame, infer_input_schema
+from batch_jobs.model_spec import build_model, feature_frame, infer_input_schema
 from lambdas.serving import handler as serving
 from lambdas.serving.models import PayloadLogError
 
@@ -47,7 +47,7 @@ def artefact(traffic: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) ->
         model,
         model_name="churn",
         input_schema=schema,
-        decision_threshold=DEFAULT_SPEC.decision_threshold,
+        decision_threshold=0.35,
         created_at=datetime.now(UTC),
     )
     return directory, manifest
@@ -90,7 +90,8 @@ def test_handler_serves_a_prediction_per_instance(served_model: ModelManifest, t
     assert [(p["request_id"], p["model_version"]) for p in response["predictions"]] == [
         (f"req-{index}", served_model.model_version) for index in range(5)
     ]
-    assert all(0.0 <= p["score"] <= 1.0 and p["label"] == int(p["score"] >= 0.5) for p in response["predictions"])
+    threshold = served_model.decision_threshold
+    assert all(0.0 <= p["score"] <= 1.0 and p["label"] == int(p["score"] >= threshold) for p in response["predictions"])
 
 
 def test_handler_logs_one_payload_object_whose_records_pass_the_contract(

@@ -1,0 +1,96 @@
+"""Run by `test_accelerate.py` in a fresh interpreter: the same DynamoDB reads before and after
+`autoretrain.demo.accelerate.install`, printed as one JSON document (the patch is process-wide and permanent)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import boto3
+
+from autoretrain.demo import accelerate
+from autoretrain.emulator import Emulator, patched_environ, provision
+from autoretrain.tables import BY_TIME_INDEX, encode_segment_body
+
+
+def _item(day: str, minute: int, number: int) -> dict[str, Any]:
+    first = f"{day}T10:{minute:02d}:00.000Z"
+    return {
+        "pk": {"S": f"SEG#bucket/payloads/{number}.jsonl"},
+        "sk": {"S": f"etag#{day}T10#0000"},
+        "gsi1pk": {"S": f"churn#{day}"},
+        "gsi1sk": {"S": f"{first}#{number:024d}"},
+        "last_ts": {"S": f"{day}T10:{minute:02d}:30.000Z"},
+        "record_count": {"N": str(number)},
+        "body": {"B": encode_segment_body([json.dumps({"n": number, "text": "é" * number})])},
+        "expires_at": {"N": "1900000000.0"},
+    }
+
+
+def _reads(client: Any, table: str) -> list[Any]:
+    def clean(response: dict[str, Any]) -> dict[str, Any]:
+        response.pop("ResponseMetadata", None)
+        cleaned: dict[str, Any] = json.loads(json.dumps(response, default=lambda value: value.hex()))
+        return cleaned
+
+    query = {
+        "TableName": table,
+        "IndexName": BY_TIME_INDEX,
+        "KeyConditionExpression": "gsi1pk = :day AND gsi1sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {
+            ":day": {"S": "churn#2026-03-02"},
+            ":low": {"S": "2026-03-02T10:05"},
+            ":high": {"S": "2026-03-02T10:40"},
+        },
+    }
+    results = [clean(client.query(**query))]
+    page = client.query(**query, Limit=2)
+    results.append(clean(dict(page)))
+    results.append(clean(client.query(**query, ExclusiveStartKey=page["LastEvaluatedKey"])))
+    results.append(clean(client.query(**query, Select="COUNT")))
+    results.append(clean(client.query(**query, ProjectionExpression="gsi1sk, record_count")))
+    results.append(clean(client.scan(TableName=table)))
+    key = {"pk": {"S": "SEG#bucket/payloads/3.jsonl"}, "sk": {"S": "etag#2026-03-02T10#0000"}}
+    results.append(clean(client.get_item(TableName=table, Key=key)))
+    results.append(clean(client.batch_get_item(RequestItems={table: {"Keys": [key]}})))
+    return results
+
+
+def main() -> int:
+    """Print {"before": [...], "after": [...]} for the same data and reads."""
+    emulator = Emulator()
+    emulator.start()
+    try:
+        with patched_environ(emulator.environment()):
+            session = boto3.session.Session()
+            resources = provision(session)
+            client = session.client("dynamodb")
+            table = resources.payload_table
+            for number in range(1, 9):
+                client.put_item(TableName=table, Item=_item("2026-03-02", number * 5, number))
+            client.put_item(TableName=table, Item=_item("2026-03-03", 5, 20))
+            before = _reads(client, table)
+            accelerate.install([table])
+            after = _reads(client, table)
+            # An in-place update moves an item to another index partition: the accelerated index must follow.
+            client.update_item(
+                TableName=table,
+                Key={"pk": {"S": "SEG#bucket/payloads/4.jsonl"}, "sk": {"S": "etag#2026-03-02T10#0000"}},
+                UpdateExpression="SET gsi1pk = :other",
+                ExpressionAttributeValues={":other": {"S": "churn#2026-03-03"}},
+            )
+            client.put_item(TableName=table, Item=_item("2026-03-02", 33, 30))
+            client.delete_item(
+                TableName=table,
+                Key={"pk": {"S": "SEG#bucket/payloads/5.jsonl"}, "sk": {"S": "etag#2026-03-02T10#0000"}},
+            )
+            changed = _reads(client, table)
+    finally:
+        emulator.stop()
+    json.dump({"before": before, "after": after, "changed": changed}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
