@@ -31,14 +31,14 @@ NOW = datetime(2026, 11, 23, 10, 0, 0, 123000, tzinfo=UTC)
 
 def _train_artefact(directory: Path, frame: pd.DataFrame, target: pd.Series) -> LoadedModel:
     schema = infer_input_schema(frame.assign(**{TARGET: target}), all_nullable=True)
-    spec = ModelSpec(decision_threshold=0.3)
-    model = build_model(schema, spec).fit(feature_frame(frame, schema), target)
+    threshold = 0.3
+    model = build_model(schema, ModelSpec(decision_threshold=threshold)).fit(feature_frame(frame, schema), target)
     write_artifact(
         directory,
         model,
         model_name="churn",
         input_schema=schema,
-        decision_threshold=spec.decision_threshold,
+        decision_threshold=threshold,
         created_at=NOW,
     )
     return load_verified_model(directory)
