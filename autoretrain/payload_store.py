@@ -4,7 +4,7 @@ Item layout: `autoretrain.tables` (records in segments of one object, one kind a
 object ledger `pk=OBJECT#<bucket>/<key>`, `sk=<etag>`, written after an object version was fully loaded and
 checked before reading one, so a redelivered object writes nothing).
 
-Reads never scan: a time window is one paginated `Query` per UTC day on the `by_time` index. Records are decoded
+Reads never scan: a time window is one paginated `Query` per UTC month on the `by_time` index. Records are decoded
 from their segments with the same contract checks the ETL applied (`autoretrain.contracts`), so every row is
 canonical. A request logged twice (in two objects) is read once: its earliest record wins. Labels are joined by
 `request_id` from the label segments observed between one day before the window and the reader's "now"; of two
@@ -150,10 +150,16 @@ class LabelledPrediction:
     label: LabelRow | None
 
 
-def _day_range(start: datetime, end: datetime) -> list[str]:
-    first = start.astimezone(UTC).date()
-    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    return [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+def _month_range(start: datetime, end: datetime) -> list[str]:
+    """The UTC months (`YYYY-MM`) that [start, end) touches."""
+    first = start.astimezone(UTC)
+    last = end.astimezone(UTC) - timedelta(microseconds=1)
+    months = []
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
 
 
 def _prediction_row(line: str) -> PredictionRow:
@@ -284,7 +290,7 @@ class PayloadStore:
     ) -> list[PredictionRow]:
         """Predictions of one model with `start <= timestamp < end` (aware datetimes; millisecond precision).
 
-        One paginated `Query` per UTC day on the `by_time` index (`page_size` segments per page at most, else
+        One paginated `Query` per UTC month on the `by_time` index (`page_size` segments per page at most, else
         DynamoDB's 1 MB pages); rows come in time order, one per request id (its earliest record).
         """
         low, high = format_timestamp(start), format_timestamp(end)
@@ -358,13 +364,13 @@ class PayloadStore:
         low = format_timestamp(start)[:13]  # "YYYY-MM-DDTHH" sorts before every time of that hour
         # "<ts>#<digest>" sorts after "<ts>", so BETWEEN low AND high keeps first times < end.
         high = format_timestamp(end)
-        for day in _day_range(start, end):
+        for month in _month_range(start, end):
             request: QueryInputTypeDef = {
                 "TableName": self._table,
                 "IndexName": BY_TIME_INDEX,
-                "KeyConditionExpression": "gsi1pk = :day AND gsi1sk BETWEEN :low AND :high",
+                "KeyConditionExpression": "gsi1pk = :month AND gsi1sk BETWEEN :low AND :high",
                 "ExpressionAttributeValues": {
-                    ":day": {"S": partition(model_name, day)},
+                    ":month": {"S": partition(model_name, month)},
                     ":low": {"S": low},
                     ":high": {"S": high},
                 },

@@ -6,8 +6,8 @@ one kind from one S3 object version that fall in one UTC hour (of the prediction
 
 | item         | pk                       | sk                      | gsi1pk (by_time)             | gsi1sk            |
 |--------------|--------------------------|-------------------------|------------------------------|-------------------|
-| predictions  | `SEG#<bucket>/<key>`     | `<etag>#<hour>#<chunk>` | `<model>#<YYYY-MM-DD>`       | `<first>#<digest>`|
-| labels       | `SEG#<bucket>/<key>`     | `<etag>#<hour>#<chunk>` | `<model>#LABEL#<YYYY-MM-DD>` | `<first>#<digest>`|
+| predictions  | `SEG#<bucket>/<key>`     | `<etag>#<hour>#<chunk>` | `<model>#<YYYY-MM>`          | `<first>#<digest>`|
+| labels       | `SEG#<bucket>/<key>`     | `<etag>#<hour>#<chunk>` | `<model>#LABEL#<YYYY-MM>`    | `<first>#<digest>`|
 | ledger       | `OBJECT#<bucket>/<key>`  | `<etag>`                | -                            | -                 |
 | alert state  | `ALERT#<model>#<signal>` | `STATE`                 | -                            | -                 |
 
@@ -17,7 +17,9 @@ item per batch-hour instead of one per prediction (DynamoDB bills writes per ite
 returns a few items instead of thousands); a client that logs one prediction per request gets one small segment
 per request, as before.
 
-A time window `[start, end)` is one `Query` per UTC day on `by_time` with `gsi1sk BETWEEN <hour of start> AND
+The index is partitioned by model and UTC month: every write of a moment goes to one partition whatever its
+granularity, and a month keeps a 120-day read to five queries. A time window `[start, end)` is one `Query` per
+UTC month on `by_time` with `gsi1sk BETWEEN <hour of start> AND
 <end>`: a segment never spans an hour, so no segment that holds a record of the window is missed. Segments wholly
 inside the window are counted without being decoded. Labels are joined to predictions at read time by
 `request_id`, from the label segments observed from one day before the window (clock skew) to the reader's
@@ -122,14 +124,15 @@ def segment_sk(etag: str, hour: str, chunk: int) -> str:
     return f"{etag}#{hour}#{chunk:04d}"
 
 
-def window_pk(model_name: str, day: str) -> str:
-    """`by_time` partition of a model's prediction segments of one UTC day (`YYYY-MM-DD`)."""
-    return f"{model_name}#{day}"
+def window_pk(model_name: str, moment: str) -> str:
+    """`by_time` partition of a model's prediction segments of one UTC month: `moment` is a canonical time, an
+    hour or a day (`YYYY-MM...`)."""
+    return f"{model_name}#{moment[:7]}"
 
 
-def label_window_pk(model_name: str, day: str) -> str:
-    """`by_time` partition of a model's label segments observed on one UTC day."""
-    return f"{model_name}#LABEL#{day}"
+def label_window_pk(model_name: str, moment: str) -> str:
+    """`by_time` partition of a model's label segments observed in one UTC month (see `window_pk`)."""
+    return f"{model_name}#LABEL#{moment[:7]}"
 
 
 def window_sk(first_timestamp: str, pk: str, sk: str) -> str:

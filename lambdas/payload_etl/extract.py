@@ -207,7 +207,7 @@ class _Segments:
                 {
                     "pk": {"S": pk},
                     "sk": {"S": sk},
-                    "gsi1pk": {"S": window(model_name, segment.hour[:10])},
+                    "gsi1pk": {"S": window(model_name, segment.hour)},
                     "gsi1sk": {"S": window_sk(segment.first, pk, sk)},
                     "last_ts": {"S": segment.last},
                     "record_count": {"N": str(len(segment.lines))},

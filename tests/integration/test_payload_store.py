@@ -465,3 +465,23 @@ def test_labels_of_requests_outside_the_window_are_not_returned(
     put_labels(payloads, [label("r-in", WINDOW_END), label("r-out", WINDOW_END)], "labels")
     rows = payloads.labelled_window(MODEL, WINDOW_START, WINDOW_END, labels_until=WINDOW_END + timedelta(days=1))
     assert [(row.prediction.request_id, row.label is not None) for row in rows] == [("r-in", True)]
+
+
+def test_windows_and_labels_across_month_and_year_boundaries(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
+    moments = [datetime(2026, 12, 31, 23, 50, tzinfo=UTC), datetime(2027, 1, 1, 0, 10, tzinfo=UTC)]
+    moments += [datetime(2027, 1, 31, 23, 59, tzinfo=UTC), datetime(2027, 2, 1, 0, 0, tzinfo=UTC)]
+    documents = [prediction(f"m-{index}", moment) for index, moment in enumerate(moments)]
+    payloads.put_items(segments(documents))
+    put_labels(
+        payloads, [label(f"m-{index}", moment + timedelta(minutes=5)) for index, moment in enumerate(moments)], "l"
+    )
+
+    start, end = datetime(2026, 12, 31, 23, 0, tzinfo=UTC), datetime(2027, 2, 1, 0, 0, 1, tzinfo=UTC)
+    assert [row.request_id for row in payloads.query_window(MODEL, start, end)] == ["m-0", "m-1", "m-2", "m-3"]
+    assert payloads.count_window(MODEL, start, end) == 4
+    assert [row.request_id for row in payloads.query_window(MODEL, moments[1], moments[3])] == ["m-1", "m-2"]
+    joined = payloads.labelled_window(MODEL, start, end, labels_until=end + timedelta(hours=1))
+    assert [row.label is not None for row in joined] == [True, True, True, True]
