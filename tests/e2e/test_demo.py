@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from autoretrain.demo.schedule import Schedule
 from tests.e2e.conftest import DemoRun
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("demo")]
 
 
 def _event(run: DemoRun, kind: str) -> dict[str, Any]:
@@ -49,7 +50,8 @@ def test_covariate_shift_leads_to_a_released_retrain_that_keeps_performance(demo
 
 def test_empty_feature_incident_alerts_once_within_one_interval_and_recovers(demo_run: DemoRun) -> None:
     event = _event(demo_run, "empty_feature_incident")
-    interval = timedelta(hours=6)  # the demo's alerting schedule, rate(6 hours)
+    interval = Schedule.parse(demo_run.summary["run"]["alerting_schedule"]).every
+    assert interval is not None
     assert event["detected"]
     assert _at(event["detected_at"]) - _at(event["at"]) <= interval
     assert event["firing_notices"] == 1

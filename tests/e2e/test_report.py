@@ -12,7 +12,7 @@ import pytest
 from autoretrain.demo.report import SECTIONS
 from tests.e2e.conftest import DemoRun
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("demo")]
 
 CHROMIUM_FLAGS = (
     "--headless",
