@@ -297,7 +297,7 @@ class PayloadStore:
         rows = [
             row
             for item in self._segments(window_pk, model_name, start, end, page_size=page_size)
-            for row in map(_prediction_row, decode_segment_body(item["body"]["B"]))
+            for row in map(_prediction_row, decode_segment_body(item["body"]["S"]))
             if low <= row.timestamp < high
         ]
         rows.sort(key=lambda row: (row.timestamp, row.request_id))
@@ -318,7 +318,7 @@ class PayloadStore:
             if _inside(item, low, high):
                 count += int(item["record_count"]["N"])
             else:
-                lines = decode_segment_body(item["body"]["B"])
+                lines = decode_segment_body(item["body"]["S"])
                 count += sum(1 for row in map(_prediction_row, lines) if low <= row.timestamp < high)
         return count
 
@@ -327,7 +327,7 @@ class PayloadStore:
         labels: dict[str, LabelRow] = {}
         low, high = format_timestamp(start), format_timestamp(end)
         for item in self._segments(label_window_pk, model_name, start, end):
-            for label in map(_label_row, decode_segment_body(item["body"]["B"])):
+            for label in map(_label_row, decode_segment_body(item["body"]["S"])):
                 if not low <= label.observed_at < high:
                     continue
                 known = labels.get(label.request_id)

@@ -2,7 +2,7 @@
 
 Payload table: records are stored in *segments*, not one item per record. A segment holds the valid records of
 one kind from one S3 object version that fall in one UTC hour (of the prediction's `timestamp`, or of the label's
-`observed_at`), verbatim and zlib-compressed, at most `SEGMENT_MAX_BYTES` of them before compression:
+`observed_at`), verbatim, at most `SEGMENT_MAX_BYTES` of them (UTF-8):
 
 | item         | pk                       | sk                      | gsi1pk (by_time)             | gsi1sk            |
 |--------------|--------------------------|-------------------------|------------------------------|-------------------|
@@ -11,7 +11,7 @@ one kind from one S3 object version that fall in one UTC hour (of the prediction
 | ledger       | `OBJECT#<bucket>/<key>`  | `<etag>`                | -                            | -                 |
 | alert state  | `ALERT#<model>#<signal>` | `STATE`                 | -                            | -                 |
 
-A segment also carries `last_ts` (its newest record's time), `record_count`, `body` (the compressed lines) and
+A segment also carries `last_ts` (its newest record's time), `record_count`, `body` (the lines) and
 `expires_at` (newest record + retention). Why segments: a client that logs predictions in batches writes one
 item per batch-hour instead of one per prediction (DynamoDB bills writes per item and per KB, and a window read
 returns a few items instead of thousands); a client that logs one prediction per request gets one small segment
@@ -31,7 +31,6 @@ Registry table: `pk` = model name, `sk` = version; `by_status` index on `model_s
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,7 +40,7 @@ AttributeType = Literal["S", "N", "B"]
 TTL_ATTRIBUTE = "expires_at"
 BY_TIME_INDEX = "by_time"
 BY_STATUS_INDEX = "by_status"
-#: Uncompressed bytes of records per segment at most (DynamoDB's item limit is 400 KB, attribute names included).
+#: Bytes of records (UTF-8) per segment at most (DynamoDB's item limit is 400 KB, attribute names included).
 SEGMENT_MAX_BYTES = 320 * 1024
 
 
@@ -142,14 +141,18 @@ def window_sk(first_timestamp: str, pk: str, sk: str) -> str:
     return f"{first_timestamp}#{digest}"
 
 
-def encode_segment_body(lines: Sequence[str]) -> bytes:
-    """A segment's stored body: its lines, newline-separated, UTF-8, zlib-compressed (fast level)."""
-    return zlib.compress("\n".join(lines).encode("utf-8"), 1)
+def encode_segment_body(lines: Sequence[str]) -> str:
+    """A segment's stored body (a string attribute): its lines, newline-separated.
+
+    Not compressed: zlib at its fastest level cost the ETL about 40 % more CPU per record (`python -m bench --only
+    etl`); it would cut a batch client's write units about fivefold, a trade-off to offer as an option later.
+    """
+    return "\n".join(lines)
 
 
-def decode_segment_body(body: bytes) -> list[str]:
+def decode_segment_body(body: str) -> list[str]:
     """The lines `encode_segment_body` stored."""
-    return zlib.decompress(body).decode("utf-8").split("\n")
+    return body.split("\n")
 
 
 def object_pk(bucket: str, key: str) -> str:

@@ -119,22 +119,23 @@ def detections(scenario: Scenario, log: DemoLog) -> list[dict[str, Any]]:
                     resolved_at=None if resolved is None else resolved["at"],
                 )
         elif event.kind == EventKind.CONCEPT_SHIFT:
-            found = next(
-                (
-                    check
-                    for check in checks
-                    if _time(check["at"]) >= event.at and (check.get("result") or {}).get("performance_decay")
-                ),
-                None,
+            # Only a check whose matured window holds predictions served after the shift can have seen it.
+            matured_after = event.at + timedelta(days=scenario.label_delay_days)
+            decays = [check for check in checks if (check.get("result") or {}).get("performance_decay")]
+            found = next((check for check in decays if _time(check["at"]) > matured_after), None)
+            entry["decays_before_labels_matured"] = sum(
+                1 for check in decays if event.at <= _time(check["at"]) <= matured_after
             )
             if found is not None:
                 auc = matured_auc(found) or {}
+                metrics = ((found.get("result") or {}).get("performance") or {}).get("metrics", [])
+                decayed = ", ".join(metric["name"] for metric in metrics if metric.get("decay")) or "performance"
                 entry.update(
                     detected=True,
                     detected_at=found["at"],
                     hours_after=_hours(event.at, _time(found["at"])),
                     detected_by=(
-                        f"daily drift check: performance decay on matured labels (AUC {_rounded(auc.get('value'))} "
+                        f"daily drift check: {decayed} decay on matured labels (AUC {_rounded(auc.get('value'))} "
                         f"vs baseline {_rounded(auc.get('baseline'))})"
                     ),
                 )

@@ -6,7 +6,7 @@ and item building, the hot path) and the adapters (`adapters.S3ObjectStore`, `au
 
 Storage decisions (item layout: `autoretrain.tables`):
 - The valid records of an object are stored verbatim (unknown keys included) in segments: one per kind and UTC
-  hour of their timestamps (predictions: `timestamp`, labels: `observed_at`), compressed, indexed by time on
+  hour of their timestamps (predictions: `timestamp`, labels: `observed_at`), indexed by time on
   `by_time`, with `expires_at` = newest record + retention. A client that logs in batches costs one item per
   batch-hour, not one per record.
 - A label is stored on its own and joined to its prediction at read time by `request_id`

@@ -211,7 +211,7 @@ class _Segments:
                     "gsi1sk": {"S": window_sk(segment.first, pk, sk)},
                     "last_ts": {"S": segment.last},
                     "record_count": {"N": str(len(segment.lines))},
-                    "body": {"B": encode_segment_body(segment.lines)},
+                    "body": {"S": encode_segment_body(segment.lines)},
                     "expires_at": {"N": str(segment.newest_epoch + self._retention_s)},
                 }
             )

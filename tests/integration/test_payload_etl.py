@@ -91,7 +91,7 @@ def stored_request_ids(session: boto3.Session, table: str) -> list[str]:
     return sorted(
         json.loads(line)["request_id"]
         for item in segment_items(session, table)
-        for line in decode_segment_body(item["body"]["B"])
+        for line in decode_segment_body(item["body"]["S"])
     )
 
 
@@ -285,7 +285,7 @@ def test_a_large_object_loads_in_chunks_and_every_record_reads_back(
     assert len(items) >= 3  # one hour, several chunks
     assert {item["sk"]["S"].split("#")[1] for item in items} == {"2026-11-23T10"}
     for item in items:
-        assert len("\n".join(decode_segment_body(item["body"]["B"])).encode()) <= SEGMENT_MAX_BYTES
+        assert len("\n".join(decode_segment_body(item["body"]["S"])).encode()) <= SEGMENT_MAX_BYTES
     payloads = store(aws_session, resources)
     everything = payloads.query_window(MODEL, DAY_START, DAY_END)
     assert [row.request_id for row in everything] == [f"r-{index:04d}" for index in range(700)]

@@ -84,7 +84,7 @@ def run(body: bytes, key: str = PAYLOAD_KEY, kind: RecordKind = RecordKind.PAYLO
 
 def lines_of(items: list[Any]) -> list[str]:
     """Every stored line, segment after segment."""
-    return [line for item in items for line in decode_segment_body(item["body"]["B"])]
+    return [line for item in items for line in decode_segment_body(item["body"]["S"])]
 
 
 def documents_of(items: list[Any]) -> list[dict[str, Any]]:
@@ -123,7 +123,7 @@ def test_a_valid_payload_becomes_a_segment_with_the_documented_keys() -> None:
     assert item["last_ts"] == {"S": "2026-11-23T10:00:00.123Z"}
     assert item["record_count"] == {"N": "1"}
     assert item["expires_at"] == {"N": str(1795428000 + 90 * 86400)}
-    assert decode_segment_body(item["body"]["B"]) == [line]
+    assert decode_segment_body(item["body"]["S"]) == [line]
 
 
 def test_the_stored_record_is_the_source_line_verbatim_with_unknown_keys() -> None:
@@ -141,7 +141,7 @@ def test_a_label_becomes_a_label_segment_indexed_by_its_observation_time() -> No
     assert item["gsi1pk"] == {"S": label_window_pk("churn", "2026-12-20")}
     assert item["gsi1sk"] == {"S": window_sk("2026-12-20T00:00:00.000Z", pk, sk)}  # canonical, not as written
     assert item["last_ts"] == {"S": "2026-12-20T00:00:00.000Z"}
-    assert decode_segment_body(item["body"]["B"]) == [line]
+    assert decode_segment_body(item["body"]["S"]) == [line]
 
 
 def test_a_tiny_score_and_a_huge_latency_are_stored_as_written() -> None:
@@ -441,7 +441,7 @@ def test_a_segment_over_the_size_limit_is_split_into_chunks() -> None:
     lines = long_payloads(100, blob_chars=10_000, start=start, step=timedelta(seconds=30))
     items = run(("\n".join(lines) + "\n").encode()).items
     assert [item["sk"]["S"] for item in items] == [segment_sk(ETAG, "2026-11-23T10", chunk) for chunk in range(4)]
-    chunks = [decode_segment_body(item["body"]["B"]) for item in items]
+    chunks = [decode_segment_body(item["body"]["S"]) for item in items]
     assert [line for chunk in chunks for line in chunk] == lines  # every record, once, in object order
     assert [int(item["record_count"]["N"]) for item in items] == [len(chunk) for chunk in chunks]
     sizes = [sum(len(line.encode()) + 1 for line in chunk) for chunk in chunks]
@@ -458,7 +458,7 @@ def test_chunks_of_one_hour_each_span_their_own_records() -> None:
     items = run(("\n".join(lines) + "\n").encode()).items
     assert len(items) > 1
     for item in items:
-        times = sorted(json.loads(line)["timestamp"] for line in decode_segment_body(item["body"]["B"]))
+        times = sorted(json.loads(line)["timestamp"] for line in decode_segment_body(item["body"]["S"]))
         assert item["gsi1sk"]["S"] == window_sk(times[0], item["pk"]["S"], item["sk"]["S"])
         assert item["last_ts"]["S"] == times[-1]
 
@@ -473,7 +473,7 @@ def test_a_segment_is_limited_by_its_utf8_bytes_not_its_characters() -> None:
     items = run(("\n".join(lines) + "\n").encode()).items
     assert len(items) == 4
     for item in items:
-        assert len("\n".join(decode_segment_body(item["body"]["B"])).encode()) <= SEGMENT_MAX_BYTES
+        assert len("\n".join(decode_segment_body(item["body"]["S"])).encode()) <= SEGMENT_MAX_BYTES
     assert lines_of(items) == lines
 
 
@@ -576,7 +576,7 @@ def test_segments_hold_every_valid_record_once_grouped_by_hour(records: list[tup
     keys = [(item["pk"]["S"], item["sk"]["S"]) for item in items]
     assert len(set(keys)) == len(keys)
     for item in items:
-        stored = decode_segment_body(item["body"]["B"])
+        stored = decode_segment_body(item["body"]["S"])
         times = sorted(json.loads(line)["timestamp"] for line in stored)
         hour = item["sk"]["S"].split("#")[1]
         assert {time[:13] for time in times} == {hour}
