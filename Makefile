@@ -32,10 +32,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-# The whole suite, the end-to-end demo scenario (tests/e2e) included: its tests share one demo run, so they stay
-# on one xdist worker (group "demo") while the other worker takes the rest.
+# The whole suite, the end-to-end demo scenario (tests/e2e) included: its tests share one demo run and live in one
+# module, which `--dist loadfile` keeps on one xdist worker while the other worker takes the rest.
 test: lint browser
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 e2e: $(STAMP) browser
 	$(BIN)/pytest -m e2e tests/e2e
