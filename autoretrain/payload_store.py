@@ -4,11 +4,12 @@ Item layout: `autoretrain.tables` (records in segments of one object, one kind a
 object ledger `pk=OBJECT#<bucket>/<key>`, `sk=<etag>`, written after an object version was fully loaded and
 checked before reading one, so a redelivered object writes nothing).
 
-Reads never scan: a time window is one paginated `Query` per UTC month on the `by_time` index. Records are decoded
-from their segments with the same contract checks the ETL applied (`autoretrain.contracts`), so every row is
-canonical. A request logged twice (in two objects) is read once: its earliest record wins. Labels are joined by
-`request_id` from the label segments observed between one day before the window and the reader's "now"; of two
-labels for one request, the later `observed_at` wins (a corrected label replaces a wrong one).
+Reads never scan: a time window is one paginated `Query` per UTC month on the `by_time` index. A window comes back
+as columns (`autoretrain.segments.PredictionColumns`, also a sequence of `PredictionRow`): the ETL checked every
+record against the contract before storing it, and a segment whose body is not what the ETL writes is refused
+(`SegmentFormatError`). A request logged twice (in two objects) is read once: its earliest record wins. Labels
+are joined by `request_id` from the label segments observed between one day before the window and the reader's
+"now"; of two labels for one request, the later `observed_at` wins (a corrected label replaces a wrong one).
 
 Standard library and botocore only: the payload-ETL Lambda ships this module in its zip.
 """
@@ -16,7 +17,6 @@ Standard library and botocore only: the payload-ETL Lambda ships this module in 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import time
@@ -27,8 +27,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from autoretrain.contracts import FeatureValue, format_timestamp, validate_label, validate_payload
-from autoretrain.tables import BY_TIME_INDEX, decode_segment_body, label_window_pk, object_pk, window_pk
+from autoretrain.contracts import format_timestamp
+from autoretrain.segments import (
+    LabelColumns,
+    LabelledColumns,
+    LabelRow,
+    PredictionColumns,
+)
+from autoretrain.tables import BY_TIME_INDEX, label_window_pk, object_pk, window_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -119,37 +125,6 @@ def _chunks(values: Sequence[T], size: int) -> Iterable[list[T]]:
         yield list(values[start : start + size])
 
 
-@dataclass(frozen=True, slots=True)
-class PredictionRow:
-    """One logged prediction, as stored in the payload table."""
-
-    request_id: str
-    model_name: str
-    model_version: str
-    timestamp: str
-    score: float
-    predicted_label: int
-    latency_ms: float | None
-    features: Mapping[str, FeatureValue]
-
-
-@dataclass(frozen=True, slots=True)
-class LabelRow:
-    """The ground truth stored for one request."""
-
-    request_id: str
-    label: int
-    observed_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class LabelledPrediction:
-    """A prediction and its label, when one has arrived."""
-
-    prediction: PredictionRow
-    label: LabelRow | None
-
-
 def _month_range(start: datetime, end: datetime) -> list[str]:
     """The UTC months (`YYYY-MM`) that [start, end) touches."""
     first = start.astimezone(UTC)
@@ -162,24 +137,8 @@ def _month_range(start: datetime, end: datetime) -> list[str]:
     return months
 
 
-def _prediction_row(line: str) -> PredictionRow:
-    document = json.loads(line)
-    request_id, model_name, model_version, timestamp, _, score, label, latency = validate_payload(document)
-    return PredictionRow(
-        request_id=request_id,
-        model_name=model_name,
-        model_version=model_version,
-        timestamp=timestamp,
-        score=score,
-        predicted_label=label,
-        latency_ms=latency,
-        features=document["features"],
-    )
-
-
-def _label_row(line: str) -> LabelRow:
-    request_id, _, label, observed_at, _ = validate_label(json.loads(line))
-    return LabelRow(request_id=request_id, label=label, observed_at=observed_at)
+def _record_count(item: Mapping[str, Any]) -> int:
+    return int(item["record_count"]["N"])
 
 
 def _inside(item: Mapping[str, Any], low: str, high: str) -> bool:
@@ -287,27 +246,30 @@ class PayloadStore:
 
     def query_window(
         self, model_name: str, start: datetime, end: datetime, *, page_size: int | None = None
-    ) -> list[PredictionRow]:
+    ) -> PredictionColumns:
         """Predictions of one model with `start <= timestamp < end` (aware datetimes; millisecond precision).
 
         One paginated `Query` per UTC month on the `by_time` index (`page_size` segments per page at most, else
-        DynamoDB's 1 MB pages); rows come in time order, one per request id (its earliest record).
+        DynamoDB's 1 MB pages); rows come in time order (then request id), one per request id (its earliest record).
         """
         low, high = format_timestamp(start), format_timestamp(end)
-        rows = [
-            row
+        parts = [
+            PredictionColumns.decode(item["body"]["S"], model_name=model_name, record_count=_record_count(item))
             for item in self._segments(window_pk, model_name, start, end, page_size=page_size)
-            for row in map(_prediction_row, decode_segment_body(item["body"]["S"]))
-            if low <= row.timestamp < high
         ]
-        rows.sort(key=lambda row: (row.timestamp, row.request_id))
+        columns = PredictionColumns.concat(model_name, parts) if parts else PredictionColumns(model_name)
+        times, request_ids = columns.timestamp, columns.request_id
+        rows = sorted(
+            (row for row, moment in enumerate(times) if low <= moment < high),
+            key=lambda row: (times[row], request_ids[row]),
+        )
         seen: set[str] = set()
         unique = []
         for row in rows:
-            if row.request_id not in seen:
-                seen.add(row.request_id)
+            if request_ids[row] not in seen:
+                seen.add(request_ids[row])
                 unique.append(row)
-        return unique
+        return columns if unique == list(range(len(columns))) else columns.take(unique)
 
     def count_window(self, model_name: str, start: datetime, end: datetime) -> int:
         """How many prediction records lie in the window: segments wholly inside it are counted without being
@@ -316,10 +278,12 @@ class PayloadStore:
         count = 0
         for item in self._segments(window_pk, model_name, start, end):
             if _inside(item, low, high):
-                count += int(item["record_count"]["N"])
+                count += _record_count(item)
             else:
-                lines = decode_segment_body(item["body"]["S"])
-                count += sum(1 for row in map(_prediction_row, lines) if low <= row.timestamp < high)
+                columns = PredictionColumns.decode(
+                    item["body"]["S"], model_name=model_name, record_count=_record_count(item)
+                )
+                count += sum(1 for moment in columns.timestamp if low <= moment < high)
         return count
 
     def labels_between(self, model_name: str, start: datetime, end: datetime) -> dict[str, LabelRow]:
@@ -327,22 +291,30 @@ class PayloadStore:
         labels: dict[str, LabelRow] = {}
         low, high = format_timestamp(start), format_timestamp(end)
         for item in self._segments(label_window_pk, model_name, start, end):
-            for label in map(_label_row, decode_segment_body(item["body"]["S"])):
-                if not low <= label.observed_at < high:
+            columns = LabelColumns.decode(item["body"]["S"], record_count=_record_count(item))
+            for request_id, label, observed_at in zip(
+                columns.request_id, columns.label, columns.observed_at, strict=True
+            ):
+                if not low <= observed_at < high:
                     continue
-                known = labels.get(label.request_id)
-                if known is None or known.observed_at <= label.observed_at:
-                    labels[label.request_id] = label
+                known = labels.get(request_id)
+                if known is None or known.observed_at <= observed_at:
+                    labels[request_id] = LabelRow(request_id, label, observed_at)
         return labels
 
     def labelled_window(
         self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
-    ) -> list[LabelledPrediction]:
+    ) -> LabelledColumns:
         """The window's predictions, each with its label if one was observed before `labels_until` (and not more
         than `LABEL_CLOCK_SKEW` before the window)."""
         predictions = self.query_window(model_name, start, end)
         labels = self.labels_between(model_name, start - LABEL_CLOCK_SKEW, labels_until)
-        return [LabelledPrediction(row, labels.get(row.request_id)) for row in predictions]
+        joined = [labels.get(request_id) for request_id in predictions.request_id]
+        return LabelledColumns(
+            predictions,
+            [None if label is None else label.label for label in joined],
+            [None if label is None else label.observed_at for label in joined],
+        )
 
     def _segments(
         self,

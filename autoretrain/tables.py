@@ -2,7 +2,7 @@
 
 Payload table: records are stored in *segments*, not one item per record. A segment holds the valid records of
 one kind from one S3 object version that fall in one UTC hour (of the prediction's `timestamp`, or of the label's
-`observed_at`), verbatim, at most `SEGMENT_MAX_BYTES` of them (UTF-8):
+`observed_at`), verbatim in one JSON body (`autoretrain.segments`), at most `SEGMENT_MAX_BYTES` of it (UTF-8):
 
 | item         | pk                       | sk                      | gsi1pk (by_time)             | gsi1sk            |
 |--------------|--------------------------|-------------------------|------------------------------|-------------------|
@@ -11,11 +11,11 @@ one kind from one S3 object version that fall in one UTC hour (of the prediction
 | ledger       | `OBJECT#<bucket>/<key>`  | `<etag>`                | -                            | -                 |
 | alert state  | `ALERT#<model>#<signal>` | `STATE`                 | -                            | -                 |
 
-A segment also carries `last_ts` (its newest record's time), `record_count`, `body` (the lines) and
-`expires_at` (newest record + retention). Why segments: a client that logs predictions in batches writes one
-item per batch-hour instead of one per prediction (DynamoDB bills writes per item and per KB, and a window read
-returns a few items instead of thousands); a client that logs one prediction per request gets one small segment
-per request, as before.
+A segment also carries `last_ts` (its newest record's time), `record_count`, `body` (its records' lines and their
+canonical times: `autoretrain.segments`) and `expires_at` (newest record + retention). Why segments: a client that
+logs predictions in batches writes one item per batch-hour instead of one per prediction (DynamoDB bills writes per
+item and per KB, and a window read returns a few items instead of thousands); a client that logs one prediction per
+request gets one small segment per request, as before.
 
 The index is partitioned by model and UTC month: every write of a moment goes to one partition whatever its
 granularity, and a month keeps a 120-day read to five queries. A time window `[start, end)` is one `Query` per
@@ -31,7 +31,6 @@ Registry table: `pk` = model name, `sk` = version; `by_status` index on `model_s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -139,20 +138,6 @@ def window_sk(first_timestamp: str, pk: str, sk: str) -> str:
     then a digest of its key (an index sort key is limited to 1,024 bytes; an S3 key alone may be that long)."""
     digest = hashlib.sha256(f"{pk}\n{sk}".encode()).hexdigest()[:24]
     return f"{first_timestamp}#{digest}"
-
-
-def encode_segment_body(lines: Sequence[str]) -> str:
-    """A segment's stored body (a string attribute): its lines, newline-separated.
-
-    Not compressed: zlib at its fastest level cost the ETL about 40 % more CPU per record (`python -m bench --only
-    etl`); it would cut a batch client's write units about fivefold, a trade-off to offer as an option later.
-    """
-    return "\n".join(lines)
-
-
-def decode_segment_body(body: str) -> list[str]:
-    """The lines `encode_segment_body` stored."""
-    return body.split("\n")
 
 
 def object_pk(bucket: str, key: str) -> str:

@@ -26,7 +26,7 @@ class LambdaBundle:
 PAYLOAD_ETL_BUNDLE = LambdaBundle(
     name="payload-etl",
     package_dir="lambdas/payload_etl",
-    shared_modules=("__init__", "contracts", "layout", "tables", "settings", "payload_store"),
+    shared_modules=("__init__", "contracts", "layout", "tables", "segments", "settings", "payload_store"),
     handler="lambdas.payload_etl.handler",
 )
 
@@ -62,6 +62,7 @@ ALERTING_BUNDLE = LambdaBundle(
         "layout",
         "payload_store",
         "registry",
+        "segments",
         "settings",
         "tables",
     ),

@@ -12,7 +12,7 @@ the performance on matured labels are always the current champion's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from autoretrain.contracts import format_timestamp
-from autoretrain.payload_store import LabelledPrediction, PredictionRow
+from autoretrain.segments import LabelledColumns, PredictionColumns
 from batch_jobs.drift import FeatureKind, ReferenceProfile
 from batch_jobs.drift._stats import FloatArray
 from batch_jobs.drift.profile import ValueFamily
@@ -68,9 +68,9 @@ class ScoredWindow:
         return document
 
 
-def raw_features(rows: Sequence[PredictionRow]) -> pd.DataFrame:
+def raw_features(rows: PredictionColumns) -> pd.DataFrame:
     """The rows' feature records as a frame (one column per feature name seen, missing where a record lacks it)."""
-    return pd.DataFrame.from_records([dict(row.features) for row in rows], index=pd.RangeIndex(len(rows)))
+    return pd.DataFrame(rows.features, index=pd.RangeIndex(len(rows)))
 
 
 def _coerce(column: pd.Series[Any] | None, n_rows: int, kind: FeatureKind, family: ValueFamily) -> tuple[Any, int]:
@@ -105,15 +105,15 @@ def coerce_to_profile(raw: pd.DataFrame, profile: ReferenceProfile) -> tuple[pd.
 
 
 def champion_scores(
-    rows: Sequence[PredictionRow],
+    rows: PredictionColumns,
     raw: pd.DataFrame,
     champion_version: str,
     rescore: Callable[[], Rescorer],
 ) -> tuple[FloatArray, int]:
     """The champion's score per row: logged where it served the row, else rescored (`rescore()` is called lazily,
     at most once, and only when some row needs it). Returns the scores and how many rows were rescored."""
-    scores = np.fromiter((row.score for row in rows), dtype=np.float64, count=len(rows))
-    others = np.fromiter((row.model_version != champion_version for row in rows), dtype=bool, count=len(rows))
+    scores = np.array(rows.score, dtype=np.float64)
+    others = np.array(rows.model_version, dtype=object) != champion_version
     n_others = int(others.sum())
     if n_others:
         rescored = np.asarray(rescore()(raw.loc[others].reset_index(drop=True)), dtype=np.float64)
@@ -124,7 +124,7 @@ def champion_scores(
 
 
 def scored_window(
-    rows: Sequence[PredictionRow],
+    rows: PredictionColumns,
     *,
     start: datetime,
     end: datetime,
@@ -149,9 +149,7 @@ def scored_window(
     )
 
 
-def matured(rows: Sequence[LabelledPrediction], now: datetime) -> tuple[list[PredictionRow], FloatArray]:
+def matured(rows: LabelledColumns, now: datetime) -> tuple[PredictionColumns, FloatArray]:
     """The predictions whose label has arrived by `now`, and those labels (0/1 as float64)."""
-    cutoff = format_timestamp(now)  # canonical timestamps sort as text in time order
-    kept = [row for row in rows if row.label is not None and row.label.observed_at <= cutoff]
-    labels = np.fromiter((row.label.label for row in kept if row.label is not None), dtype=np.float64, count=len(kept))
-    return [row.prediction for row in kept], labels
+    kept = rows.labelled_by(format_timestamp(now))  # canonical timestamps sort as text in time order
+    return kept.predictions, np.array(kept.label, dtype=np.float64)

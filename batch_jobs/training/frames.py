@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoretrain.contracts import parse_timestamp
-from autoretrain.payload_store import LabelledPrediction
+from autoretrain.contracts import format_timestamp
+from autoretrain.segments import LabelledColumns
 
 EVENT_TIME = "__event_time__"
 SOURCE = "__source__"
@@ -49,12 +49,22 @@ def initial_frame(raw: pd.DataFrame, target: str) -> pd.DataFrame:
     return frame
 
 
-def production_frame(rows: Sequence[LabelledPrediction], target: str, matured_before: datetime) -> pd.DataFrame:
-    """Labelled predictions served before `matured_before` as training rows (unlabelled ones are dropped)."""
-    kept = [row for row in rows if row.label is not None and parse_timestamp(row.prediction.timestamp) < matured_before]
-    features = pd.DataFrame.from_records([dict(row.prediction.features) for row in kept])
-    features[target] = np.array([row.label.label for row in kept if row.label is not None], dtype=np.int64)
-    features[EVENT_TIME] = pd.to_datetime([row.prediction.timestamp for row in kept], utc=True)
+def production_frame(rows: LabelledColumns, target: str, matured_before: datetime) -> pd.DataFrame:
+    """Labelled predictions served before `matured_before` (to the millisecond, as windows are read) as training
+    rows; unlabelled ones are dropped, and so is a feature name only dropped rows carry."""
+    cutoff = format_timestamp(matured_before)  # canonical timestamps sort as text in time order
+    times = rows.predictions.timestamp
+    kept = [row for row, label in enumerate(rows.label) if label is not None and times[row] < cutoff]
+    predictions = rows.predictions.take(kept)
+    # A name no kept record carries (only dropped rows logged it) is not a column of the training data.
+    carried = {
+        name: column
+        for name, column in predictions.features.items()
+        if len(predictions.absent.get(name, ())) < len(kept)
+    }
+    features = pd.DataFrame(carried, index=pd.RangeIndex(len(kept)))
+    features[target] = np.array([rows.label[row] for row in kept], dtype=np.int64)
+    features[EVENT_TIME] = pd.to_datetime(predictions.timestamp, utc=True)
     features[SOURCE] = PRODUCTION
     features[ORDER] = np.arange(len(kept), dtype=np.int64)
     return features

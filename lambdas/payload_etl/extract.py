@@ -2,33 +2,33 @@
 
 An object is JSON Lines, optionally gzip-compressed (detected by the magic bytes `1f 8b`, whatever the key's
 suffix). Every non-blank line is one record; its kind (payload or label) comes from the key's prefix and its
-model must match the key's `model=<m>` partition. A line that is not UTF-8, not JSON, too long, or violates the
-contract is quarantined with every reason found and its 1-based line number; the object's other records still
-load. An empty object or a corrupt gzip stream is quarantined as a whole (line `None`). Nothing is dropped
-silently: blank lines are the only thing skipped, and they are counted.
+model must match the key's `model=<m>` partition. A line that is not UTF-8, not JSON, too long, nested too deep
+(`MAX_NESTING`) or violates the contract is quarantined with every reason found and its 1-based line number; the
+object's other records still load. An empty object or a corrupt gzip stream is quarantined as a whole (line
+`None`). Nothing is dropped silently: blank lines are the only thing skipped, and they are counted.
 
 Within one object a repeated `request_id` is loaded once: the first occurrence wins and the others are counted
-as duplicates. The valid lines are stored verbatim (no re-serialisation, unknown keys kept) in segments, one per
-UTC hour of their timestamps and size chunk (`autoretrain.tables`); segment keys are deterministic (the object's
-bucket, key and ETag, the hour and the chunk number), so reprocessing re-puts the same items instead of adding
-new ones. This path runs at more than half the speed of a bare `json.loads` loop over the same lines
-(`python -m bench --only etl`).
+as duplicates. The valid lines are stored verbatim (no re-serialisation, unknown members kept) with their
+canonical times in segments (`autoretrain.segments`), one per UTC hour of their timestamps and size chunk
+(`autoretrain.tables`); segment keys are deterministic (the object's bucket, key and ETag, the hour and the
+chunk number), so reprocessing re-puts the same items instead of adding new ones. This path runs at more than
+half the speed of a bare `json.loads` loop over the same lines (`python -m bench --only etl`).
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING, Any
 
 from autoretrain.contracts import ContractViolationError, RecordKind, validate_label, validate_payload
 from autoretrain.layout import model_partition_of, validate_model_name
+from autoretrain.segments import BODY_BYTES_PER_RECORD, LABELS_FORMAT, PREDICTIONS_FORMAT, encode_segment
 from autoretrain.tables import (
     SEGMENT_MAX_BYTES,
-    encode_segment_body,
     label_window_pk,
     segment_pk,
     segment_sk,
@@ -40,11 +40,16 @@ from lambdas.payload_etl.models import ObjectRef
 if TYPE_CHECKING:
     from autoretrain.payload_store import Item
 
+
 GZIP_MAGIC = b"\x1f\x8b"
 #: A record is stored whole in one item (DynamoDB's item limit is 400 KB; 4 bytes per character at worst).
 MAX_RECORD_CHARS = 64 * 1024
 #: A decompressed object larger than this is refused as a whole (a gzip bomb must not exhaust the Lambda).
 MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+#: Deepest nesting of objects and arrays a record may have (unknown members may nest): a reader decodes the record
+#: inside its segment's body, two levels deeper and further down the stack than here, so a record `json.loads` took
+#: near its recursion limit here could not be read back. Deeper records are quarantined.
+MAX_NESTING = 500
 #: How much of a bad line the quarantine keeps.
 MAX_QUARANTINED_RAW_CHARS = 8 * 1024
 _SECONDS_PER_DAY = 86_400
@@ -161,14 +166,50 @@ def _refuse(number: int, line: str | bytes) -> QuarantinedLine:
     return _bad(number, line, [f"record is {len(line)} characters long; the limit is {MAX_RECORD_CHARS}"])
 
 
+def _too_deep(line: str, document: object) -> bool:
+    """Whether the record has more than `MAX_NESTING` objects and arrays inside one another (the record counts).
+
+    Only a line with more opening brackets than that can, so only such a line is walked.
+    """
+    if line.count("[") + line.count("{") <= MAX_NESTING:
+        return False
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            children: Iterable[object] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_NESTING:
+            return True
+        pending += [(child, depth + 1) for child in children]
+    return False
+
+
+def _nesting_problem() -> list[str]:
+    return [f"nested more than {MAX_NESTING} levels deep (objects and arrays): too deep to store"]
+
+
 def _json_error(error: Exception) -> str:
     if isinstance(error, RecursionError):
         return "not valid JSON: nested too deeply"
     return f"not valid JSON: {error}"
 
 
+#: A segment body's format and time member, by the kind of its records.
+_BODY_FORMATS = {
+    RecordKind.PAYLOAD: (PREDICTIONS_FORMAT, "timestamp"),
+    RecordKind.LABEL: (LABELS_FORMAT, "observed_at"),
+}
+
+
 class _Segments:
-    """Valid lines grouped into segments (one UTC hour, at most `SEGMENT_MAX_BYTES` each), then built into items."""
+    """Valid lines grouped into segments (one UTC hour, at most `SEGMENT_MAX_BYTES` of body each), built into items.
+
+    A segment's body is its lines, verbatim, and their canonical times (`autoretrain.segments.encode_segment`).
+    """
 
     def __init__(self, source: ObjectRef, kind: RecordKind, retention_s: int) -> None:
         self._source = source
@@ -176,18 +217,23 @@ class _Segments:
         self._retention_s = retention_s
         self._open: dict[str, _OpenSegment] = {}
         self._closed: list[_OpenSegment] = []
+        # The body's bytes besides `BODY_BYTES_PER_RECORD` and the line of each record (of which the last has no
+        # commas): what a segment's size starts at, so that it is its body's size.
+        body_format, time_member = _BODY_FORMATS[kind]
+        self._envelope = len(encode_segment(body_format, time_member, [], [])) - 2
 
     def add(self, line: str, timestamp: str, epoch: int) -> None:
         """Add one valid line with its canonical timestamp and epoch seconds."""
         hour = timestamp[:13]
-        size = len(line) + 1 if line.isascii() else len(line.encode("utf-8")) + 1
+        size = (len(line) if line.isascii() else len(line.encode("utf-8"))) + BODY_BYTES_PER_RECORD
         segment = self._open.get(hour)
         if segment is None or segment.size + size > SEGMENT_MAX_BYTES:
             chunk = 0 if segment is None else segment.chunk + 1
             if segment is not None:
                 self._closed.append(segment)
-            segment = self._open[hour] = _OpenSegment(hour, chunk, timestamp, timestamp, epoch)
+            segment = self._open[hour] = _OpenSegment(hour, chunk, timestamp, timestamp, epoch, size=self._envelope)
         segment.lines.append(line)
+        segment.times.append(timestamp)
         segment.size += size
         if timestamp < segment.first:
             segment.first = timestamp
@@ -200,6 +246,7 @@ class _Segments:
         segments = sorted([*self._closed, *self._open.values()], key=lambda segment: (segment.hour, segment.chunk))
         pk = segment_pk(self._source.bucket, self._source.key)
         window = window_pk if self._kind is RecordKind.PAYLOAD else label_window_pk
+        body_format, time_member = _BODY_FORMATS[self._kind]
         items: list[Item] = []
         for segment in segments:
             sk = segment_sk(self._source.etag, segment.hour, segment.chunk)
@@ -211,7 +258,7 @@ class _Segments:
                     "gsi1sk": {"S": window_sk(segment.first, pk, sk)},
                     "last_ts": {"S": segment.last},
                     "record_count": {"N": str(len(segment.lines))},
-                    "body": {"S": encode_segment_body(segment.lines)},
+                    "body": {"S": encode_segment(body_format, time_member, segment.times, segment.lines)},
                     "expires_at": {"N": str(segment.newest_epoch + self._retention_s)},
                 }
             )
@@ -226,6 +273,7 @@ class _OpenSegment:
     last: str
     newest_epoch: int
     lines: list[str] = field(default_factory=list)
+    times: list[str] = field(default_factory=list)
     size: int = 0
 
 
@@ -234,7 +282,7 @@ def _batched(items: list[Item], batch_size: int) -> Iterator[list[Item]]:
         yield items[start : start + batch_size]
 
 
-def payload_batches(  # noqa: PLR0912  # one inlined loop: this is the hot path
+def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the hot path
     lines: Sequence[str | bytes],
     *,
     model_name: str | None,
@@ -251,6 +299,7 @@ def payload_batches(  # noqa: PLR0912  # one inlined loop: this is the hot path
     number = duplicates = blank = 0
     segments = _Segments(source, RecordKind.PAYLOAD, retention_days * _SECONDS_PER_DAY)
     add = segments.add
+    walk_from = 2 * MAX_NESTING  # a shorter line cannot nest deeper than MAX_NESTING
     loads = json.loads
     scan = _SCAN_ONCE
     validate = validate_payload
@@ -284,6 +333,9 @@ def payload_batches(  # noqa: PLR0912  # one inlined loop: this is the hot path
                 continue
             if model != model_name:
                 quarantine(_bad(number, line, [_model_mismatch(model, model_name)]))
+                continue
+            if len(line) > walk_from and _too_deep(line, document):
+                quarantine(_bad(number, line, _nesting_problem()))
                 continue
             seen_before = len(seen)
             seen.add(request_id)
@@ -321,13 +373,17 @@ def label_batches(
                 quarantine(_refuse(number, line))
                 continue
             try:
-                request_id, model, _, observed_at, epoch = validate_label(json.loads(line))
+                document = json.loads(line)
+                request_id, model, _, observed_at, epoch = validate_label(document)
             except (ValueError, RecursionError) as error:
                 problems = error.problems if isinstance(error, ContractViolationError) else (_json_error(error),)
                 quarantine(_bad(number, line, problems))
                 continue
             if model != model_name:
                 quarantine(_bad(number, line, [_model_mismatch(model, model_name)]))
+                continue
+            if len(line) > 2 * MAX_NESTING and _too_deep(line, document):
+                quarantine(_bad(number, line, _nesting_problem()))
                 continue
             if request_id in seen:
                 duplicates += 1

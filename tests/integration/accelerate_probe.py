@@ -1,17 +1,24 @@
-"""Run by `test_accelerate.py` in a fresh interpreter: the same DynamoDB reads before and after
+"""Run by `test_accelerate.py` in a fresh interpreter: the same DynamoDB reads (and one XML error) before and after
 `autoretrain.demo.accelerate.install`, printed as one JSON document (the patch is process-wide and permanent)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import urllib.error
+import urllib.request
 from typing import Any
 
 import boto3
 
 from autoretrain.demo import accelerate
 from autoretrain.emulator import Emulator, patched_environ, provision
-from autoretrain.tables import BY_TIME_INDEX, encode_segment_body
+from autoretrain.tables import BY_TIME_INDEX
+
+
+def binary_body(number: int) -> bytes:
+    """Deterministic bytes that are not text (a zero byte, 0xff, UTF-8 of non-ASCII text), growing with `number`."""
+    return b"\x00\xff" + json.dumps({"n": number, "text": "é" * number}, ensure_ascii=False).encode() + bytes([number])
 
 
 def _item(day: str, minute: int, number: int) -> dict[str, Any]:
@@ -23,7 +30,7 @@ def _item(day: str, minute: int, number: int) -> dict[str, Any]:
         "gsi1sk": {"S": f"{first}#{number:024d}"},
         "last_ts": {"S": f"{day}T10:{minute:02d}:30.000Z"},
         "record_count": {"N": str(number)},
-        "body": {"B": encode_segment_body([json.dumps({"n": number, "text": "é" * number})])},
+        "body": {"B": binary_body(number)},
         "expires_at": {"N": "1900000000.0"},
     }
 
@@ -57,6 +64,15 @@ def _reads(client: Any, table: str) -> list[Any]:
     return results
 
 
+def _xml_error(endpoint: str) -> dict[str, str]:
+    """An XML error (S3's missing bucket) as sent: the request id moto writes into the body and into its header."""
+    try:
+        urllib.request.urlopen(f"{endpoint}/no-such-bucket-autoretrain/key", timeout=30)  # the emulator on loopback
+    except urllib.error.HTTPError as error:
+        return {"body": error.read().decode(), "header": str(error.headers["x-amzn-requestid"])}
+    raise AssertionError("a missing bucket was found")
+
+
 def main() -> int:
     """Print {"before": [...], "after": [...]} for the same data and reads."""
     emulator = Emulator()
@@ -71,8 +87,10 @@ def main() -> int:
                 client.put_item(TableName=table, Item=_item("2026-03-02", number * 5, number))
             client.put_item(TableName=table, Item=_item("2026-03-03", 5, 20))
             before = _reads(client, table)
+            xml_before = _xml_error(emulator.endpoint_url)
             accelerate.install([table])
             after = _reads(client, table)
+            xml_after = _xml_error(emulator.endpoint_url)
             # An in-place update moves an item to another index partition: the accelerated index must follow.
             client.update_item(
                 TableName=table,
@@ -88,7 +106,10 @@ def main() -> int:
             changed = _reads(client, table)
     finally:
         emulator.stop()
-    json.dump({"before": before, "after": after, "changed": changed}, sys.stdout)
+    json.dump(
+        {"before": before, "after": after, "changed": changed, "xml_before": xml_before, "xml_after": xml_after},
+        sys.stdout,
+    )
     return 0
 
 

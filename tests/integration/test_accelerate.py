@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.integration.accelerate_probe import binary_body
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +46,10 @@ def test_every_read_answers_the_same_after_the_patch(probe: dict[str, Any]) -> N
 def test_binary_values_round_trip(probe: dict[str, Any]) -> None:
     item = probe["after"][6]["Item"]
     assert item["body"]["B"] == probe["before"][6]["Item"]["body"]["B"]
+    assert bytes.fromhex(item["body"]["B"]) == binary_body(3)  # the bytes put, not only the same either way
     assert item["record_count"] == {"N": "3"}
+    (batch_item,) = probe["after"][7]["Responses"].values()
+    assert [bytes.fromhex(value["body"]["B"]) for value in batch_item] == [binary_body(3)]
 
 
 def test_the_window_holds_what_the_key_condition_selects(probe: dict[str, Any]) -> None:
@@ -58,3 +64,19 @@ def test_the_window_holds_what_the_key_condition_selects(probe: dict[str, Any]) 
 def test_updates_puts_and_deletes_are_followed(probe: dict[str, Any]) -> None:
     counts = [item["record_count"]["N"] for item in probe["changed"][0]["Items"]]
     assert counts == ["1", "2", "3", "6", "30", "7"]
+
+
+@pytest.mark.parametrize("moment", ["xml_before", "xml_after"])
+def test_an_xml_body_still_carries_the_request_id_of_its_response(probe: dict[str, Any], moment: str) -> None:
+    # The patch skips moto's request-id rewrite only for bodies without a <RequestId> tag.
+    error = probe[moment]
+    (request_id,) = re.findall(r"<RequestId>(.*?)</RequestId>", error["body"])
+    assert request_id == error["header"]
+    assert "<Code>NoSuchBucket</Code>" in error["body"]
+
+
+def test_an_xml_body_is_otherwise_the_same_after_the_patch(probe: dict[str, Any]) -> None:
+    def without_ids(body: str) -> str:
+        return re.sub(r"<(RequestId|HostId)>.*?</\1>", "", body)
+
+    assert without_ids(probe["xml_after"]["body"]) == without_ids(probe["xml_before"]["body"])

@@ -19,7 +19,8 @@ from autoretrain.contracts import RecordKind, format_timestamp
 from autoretrain.emulator import LocalResources
 from autoretrain.layout import quarantine_object_key
 from autoretrain.payload_store import PayloadStore, TransientStoreError
-from autoretrain.tables import SEGMENT_MAX_BYTES, decode_segment_body, object_pk, segment_pk, segment_sk
+from autoretrain.segments import LabelRow, PredictionColumns
+from autoretrain.tables import SEGMENT_MAX_BYTES, object_pk, segment_pk, segment_sk
 from lambdas.payload_etl import handler, reset_cold_start
 from lambdas.payload_etl.extract import extract
 from lambdas.payload_etl.models import ObjectRef
@@ -86,13 +87,26 @@ def segment_items(session: boto3.Session, table: str) -> list[dict[str, Any]]:
     return [item for item in table_items(session, table) if item["pk"]["S"].startswith("SEG#")]
 
 
+def stored_predictions(item: dict[str, Any]) -> PredictionColumns:
+    """A prediction segment's columns, as a window read decodes them."""
+    return PredictionColumns.decode(item["body"]["S"], model_name=MODEL, record_count=int(item["record_count"]["N"]))
+
+
+def stored_records(session: boto3.Session, table: str) -> list[dict[str, Any]]:
+    """Every prediction stored in any segment, decoded from its body (as logged), sorted by request id."""
+    records = [record for item in segment_items(session, table) for record in json.loads(item["body"]["S"])["records"]]
+    return sorted(records, key=lambda record: str(record["request_id"]))
+
+
 def stored_request_ids(session: boto3.Session, table: str) -> list[str]:
-    """The request ids of every record stored in any segment, sorted."""
+    """The request ids of every record stored in any segment, as a window read decodes them, sorted."""
     return sorted(
-        json.loads(line)["request_id"]
-        for item in segment_items(session, table)
-        for line in decode_segment_body(item["body"]["S"])
+        request_id for item in segment_items(session, table) for request_id in stored_predictions(item).request_id
     )
+
+
+def stored_bodies(session: boto3.Session, table: str) -> list[str]:
+    return [item["body"]["S"] for item in segment_items(session, table)]
 
 
 def store(session: boto3.Session, resources: LocalResources) -> PayloadStore:
@@ -134,6 +148,37 @@ def test_a_malformed_line_is_quarantined_and_the_valid_records_of_the_object_sti
     assert entry["line"] == 2
     assert entry["raw"] == '{"request_id": "r-2",'
     assert entry["reasons"][0].startswith("not valid JSON")
+
+
+def test_a_record_is_stored_verbatim_and_reads_back_from_the_table_canonical(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    logged = payload(
+        "r-1",
+        timestamp="2026-11-23T11:30:00+01:00",
+        prediction={"score": 1, "label": 1, "explanation": {"tenure": -0.3}},
+        session={"id": "s-9", "tags": ["a", None]},
+        features={"plan": "pro", "region": None, "city": "Zürich"},
+    )
+    del logged["latency_ms"]
+    sparse = payload("r-2", features={"plan": "basic"}, latency_ms=None, timestamp="2026-11-23T10:45:00.000Z")
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(logged, sparse))
+    assert handler(event, None)["loaded"] == 2
+    (body,) = stored_bodies(aws_session, resources.payload_table)  # one hour: both in one segment
+    assert body.endswith('"records":[' + json.dumps(logged) + "," + json.dumps(sparse) + "]}")  # the lines verbatim
+    assert stored_records(aws_session, resources.payload_table) == [logged, sparse]  # unknown members, null kept
+    assert json.loads(body)["timestamp"] == ["2026-11-23T10:30:00.000Z", "2026-11-23T10:45:00.000Z"]
+    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
+    assert [dict(row.features) for row in rows] == [
+        {"plan": "pro", "region": None, "city": "Zürich"},
+        {"plan": "basic"},
+    ]
+    assert [(row.request_id, row.timestamp, row.latency_ms) for row in rows] == [
+        ("r-1", "2026-11-23T10:30:00.000Z", None),
+        ("r-2", "2026-11-23T10:45:00.000Z", None),
+    ]
+    assert (rows[0].score, rows[0].predicted_label) == (1.0, 1)
+    assert type(rows[0].score) is float
 
 
 def test_a_wrong_type_is_quarantined_with_its_reason(
@@ -285,7 +330,12 @@ def test_a_large_object_loads_in_chunks_and_every_record_reads_back(
     assert len(items) >= 3  # one hour, several chunks
     assert {item["sk"]["S"].split("#")[1] for item in items} == {"2026-11-23T10"}
     for item in items:
-        assert len("\n".join(decode_segment_body(item["body"]["S"])).encode()) <= SEGMENT_MAX_BYTES
+        assert len(item["body"]["S"].encode()) <= SEGMENT_MAX_BYTES
+    assert stored_records(aws_session, resources.payload_table) == sorted(
+        documents, key=lambda document: str(document["request_id"])
+    )
+    bodies = stored_bodies(aws_session, resources.payload_table)
+    assert all(sum(json.dumps(document) in body for body in bodies) == 1 for document in documents)  # verbatim, once
     payloads = store(aws_session, resources)
     everything = payloads.query_window(MODEL, DAY_START, DAY_END)
     assert [row.request_id for row in everything] == [f"r-{index:04d}" for index in range(700)]
@@ -345,13 +395,32 @@ def test_a_later_label_replaces_an_earlier_one_whatever_the_load_order(
     assert (row.label.label, row.label.observed_at) == (1, "2026-12-21T08:00:00.000Z")
 
 
+def test_a_label_is_stored_verbatim_and_joined_by_its_canonical_observation_time(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    written = label("r-1", 1, "2026-12-20T09:30:00+09:30") | {"source": "crm", "confidence": 0.9}
+    line = json.dumps(written)
+    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, (line + "\n").encode()), None)
+    handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"))), None)
+    (item,) = [
+        item
+        for item in segment_items(aws_session, resources.payload_table)
+        if item["gsi1pk"]["S"].startswith(f"{MODEL}#LABEL#")
+    ]
+    assert item["body"]["S"].endswith('"records":[' + line + "]}")
+    assert json.loads(item["body"]["S"])["records"] == [written]
+    assert json.loads(item["body"]["S"])["observed_at"] == ["2026-12-20T00:00:00.000Z"]
+    (row,) = store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END, labels_until=LABELS_UNTIL)
+    assert row.label == LabelRow("r-1", 1, "2026-12-20T00:00:00.000Z")
+
+
 def test_labels_are_not_read_as_predictions(
     aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
 ) -> None:
     observed = "2026-11-23T10:00:00.000Z"  # the same day as the prediction window
     handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, jsonl(label("r-1", 1, observed))), None)
     payloads = store(aws_session, resources)
-    assert payloads.query_window(MODEL, DAY_START, DAY_END) == []
+    assert list(payloads.query_window(MODEL, DAY_START, DAY_END)) == []
     assert payloads.count_window(MODEL, DAY_START, DAY_END) == 0
     assert payloads.labels_between(MODEL, DAY_START, DAY_END)["r-1"].observed_at == observed
 

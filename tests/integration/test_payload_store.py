@@ -298,6 +298,69 @@ def test_a_request_in_two_objects_is_read_once_its_earliest_record_wins(
     ]
 
 
+def test_a_window_is_columns_in_time_then_request_id_order_without_duplicates(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    payloads = store(aws_session, resources)
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    tie = start + timedelta(minutes=30)
+
+    def logged(request_id: str, moment: datetime, version: str, x: int) -> dict[str, Any]:
+        document = prediction(request_id, moment, version=version)
+        document["features"]["x"] = x
+        return document
+
+    # Three objects whose records interleave in time and share timestamps; "r-b" and "r-d" are logged twice.
+    first = [logged("r-d", tie, "v1", 1), logged("r-b", tie + MS, "v1", 2), logged("r-z", start, "v1", 3)]
+    second = [
+        logged("r-c", tie, "v2", 4),
+        logged("r-b", tie, "v2", 5),
+        logged("r-e", start + timedelta(hours=1), "v2", 6),
+    ]
+    third = [logged("r-a", tie, "v3", 7), logged("r-d", tie + timedelta(hours=1), "v3", 8)]
+    for name, documents in (("first", first), ("second", second), ("third", third)):
+        payloads.put_items(segments(documents, name=name))
+
+    rows = payloads.query_window(MODEL, start, start + timedelta(hours=2))
+
+    assert rows.request_id == ["r-z", "r-a", "r-b", "r-c", "r-d", "r-e"]
+    assert rows.timestamp == [format_timestamp(start)] + [format_timestamp(tie)] * 4 + [
+        format_timestamp(start + timedelta(hours=1))
+    ]
+    assert rows.model_version == ["v1", "v3", "v2", "v2", "v1", "v2"]  # r-b and r-d: their earliest records
+    assert rows.features["x"] == [3, 7, 5, 4, 1, 6]  # every column moved with its row
+    assert rows.score == [0.25] * 6
+    assert rows.predicted_label == [1] * 6
+    assert rows.latency_ms == [None] * 6
+    assert [row.request_id for row in rows] == rows.request_id
+    assert len(rows) == len(set(rows.request_id)) == 6
+    assert payloads.count_window(MODEL, start, start + timedelta(hours=2)) == 8  # duplicates counted twice
+
+
+def test_absent_and_null_features_survive_a_window_read(aws_session: boto3.Session, resources: LocalResources) -> None:
+    payloads = store(aws_session, resources)
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    documents = [prediction(f"r-{index}", start + timedelta(minutes=20 * index)) for index in range(6)]
+    del documents[1]["features"]["x"]  # absent in the first hour's segment
+    documents[2]["features"]["x"] = None  # null in the first hour's segment
+    documents[4]["features"]["coupon"] = "c-1"  # a name first logged in the second hour's segment
+    documents[5]["features"]["coupon"] = None
+    del documents[5]["features"]["plan"]
+    payloads.put_items(segments(documents))
+
+    rows = payloads.query_window(MODEL, start, start + timedelta(hours=3))
+
+    assert [row.features for row in rows] == [document["features"] for document in documents]
+    assert rows.features["x"] == [1, None, None, 1, 1, 1]
+    assert rows.features["coupon"] == [None, None, None, None, "c-1", None]
+    assert rows.absent == {"x": {1}, "coupon": {0, 1, 2, 3}, "plan": {5}}
+    # A window that starts after the absent row renumbers the rows that lack a name.
+    later = payloads.query_window(MODEL, start + timedelta(minutes=40), start + timedelta(hours=3))
+    assert later.request_id == ["r-2", "r-3", "r-4", "r-5"]
+    assert later.absent == {"coupon": {0, 1}, "plan": {3}}
+    assert [row.features for row in later] == [document["features"] for document in documents[2:]]
+
+
 def test_records_of_several_objects_come_back_merged_in_time_order(
     aws_session: boto3.Session, resources: LocalResources
 ) -> None:
@@ -333,7 +396,7 @@ def test_another_models_records_are_not_in_the_window(aws_session: boto3.Session
         retention_days=30,
     )
     payloads.put_items(other.items)
-    assert payloads.query_window(MODEL, start, start + timedelta(days=1)) == []
+    assert list(payloads.query_window(MODEL, start, start + timedelta(days=1))) == []
     assert payloads.count_window(MODEL, start, start + timedelta(days=1)) == 0
     assert len(payloads.query_window("fraud", start, start + timedelta(days=1))) == 1
 
@@ -342,7 +405,9 @@ def test_an_empty_or_reversed_window_is_empty(aws_session: boto3.Session, resour
     payloads = store(aws_session, resources)
     start = datetime(2026, 11, 23, tzinfo=UTC)
     payloads.put_items(items_for(10, start, timedelta(minutes=1)))
-    assert payloads.query_window(MODEL, start, start) == []
+    assert len(payloads.query_window(MODEL, start, start + timedelta(days=1))) == 10  # the data is there
+    assert list(payloads.query_window(MODEL, start, start)) == []
+    assert list(payloads.query_window(MODEL, start + timedelta(hours=1), start)) == []
     assert payloads.count_window(MODEL, start + timedelta(hours=1), start) == 0
 
 
@@ -411,6 +476,12 @@ def test_the_later_observed_label_wins_whatever_the_load_order(
     assert (found["r-2"].label, found["r-2"].observed_at) == (1, format_timestamp(hour + timedelta(minutes=50)))
     rows = payloads.labelled_window(MODEL, WINDOW_START, WINDOW_END, labels_until=WINDOW_START + timedelta(days=5))
     assert [row.label for row in rows] == [found["r-1"], found["r-2"]]
+    assert rows.predictions.request_id == ["r-1", "r-2"]
+    assert rows.label == [1, 1]
+    assert rows.observed_at == [
+        format_timestamp(WINDOW_START + timedelta(days=2)),
+        format_timestamp(hour + timedelta(minutes=50)),
+    ]
 
 
 def test_a_label_is_joined_as_of_labels_until(aws_session: boto3.Session, resources: LocalResources) -> None:
@@ -433,6 +504,11 @@ def test_a_label_is_joined_as_of_labels_until(aws_session: boto3.Session, resour
     rows = payloads.labelled_window(MODEL, WINDOW_START, WINDOW_END, labels_until=until)
     joined = {row.prediction.request_id: None if row.label is None else row.label.label for row in rows}
     assert joined == {"r-0": 1, "r-1": None, "r-2": None, "r-3": 0}
+    assert rows.predictions.request_id == ["r-0", "r-1", "r-2", "r-3"]
+    assert rows.label == [1, None, None, 0]
+    assert rows.observed_at == [format_timestamp(until - MS), None, None, format_timestamp(WINDOW_END)]
+    matured = rows.labelled_by(format_timestamp(WINDOW_END))
+    assert (matured.predictions.request_id, matured.label) == (["r-3"], [0])
 
 
 def test_a_label_observed_more_than_the_clock_skew_before_the_window_is_not_joined(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoretrain.payload_store import PredictionRow
+from autoretrain.segments import PredictionColumns, PredictionRow
 from lambdas.alerting import handler, signals, stats
 from lambdas.alerting.logic import AlertingError, baseline_uri, next_notice, next_state
 from lambdas.alerting.messages import NoticeKind, render, subject
@@ -29,6 +29,7 @@ from lambdas.alerting.models import (
     SignalResult,
     Verdict,
 )
+from tests.columns import prediction_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = AlertPolicy()
@@ -107,6 +108,25 @@ def test_an_absent_key_is_a_schema_problem_and_a_null_is_a_missing_value() -> No
     assert summary.nulls == {"tenure": 1}
     assert summary.extra == {"x": 1}
     assert summary.schema_rows == 2
+
+
+def test_a_window_read_as_columns_keeps_absent_keys_absent() -> None:
+    # What `query_window` hands the Lambda: segments decoded and concatenated. `x` first appears in the second
+    # segment, so the first segment's rows lack it; `tenure` is absent from one row and null in another.
+    parts = [
+        [_row({"plan": "pro"}), _row({"tenure": None, "plan": "pro"}), _row({"tenure": 1, "plan": "pro"})],
+        [_row({"tenure": 2, "plan": "pro", "x": 1}), _row({"tenure": 3, "x": None})],
+    ]
+    columns = PredictionColumns.concat("churn", [prediction_columns(part) for part in parts])  # each part: a body
+
+    summary = signals.summarise(columns, BASELINE)
+
+    assert summary.rows == 5
+    assert summary.absent == {"tenure": 1, "plan": 1}
+    assert summary.nulls == {"tenure": 1}
+    assert summary.present == {"tenure": 4, "plan": 4}
+    assert summary.extra == {"x": 2}
+    assert summary.schema_rows == 3
 
 
 def test_wrong_types_and_unseen_categories_are_told_apart() -> None:

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import random
 import string
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoretrain.contracts import RecordKind, format_timestamp
+from autoretrain.contracts import PAYLOAD_FIELDS, RecordKind, format_timestamp
+from autoretrain.segments import (
+    BODY_BYTES_PER_RECORD,
+    LABELS_FORMAT,
+    PREDICTIONS_FORMAT,
+    LabelColumns,
+    PredictionColumns,
+    PredictionRow,
+)
 from autoretrain.tables import (
     SEGMENT_MAX_BYTES,
-    decode_segment_body,
     label_window_pk,
     segment_pk,
     segment_sk,
@@ -25,6 +34,7 @@ from autoretrain.tables import (
     window_sk,
 )
 from lambdas.payload_etl.extract import (
+    MAX_NESTING,
     MAX_QUARANTINED_RAW_CHARS,
     MAX_RECORD_CHARS,
     ObjectFormatError,
@@ -82,17 +92,78 @@ def run(body: bytes, key: str = PAYLOAD_KEY, kind: RecordKind = RecordKind.PAYLO
     return extract(body, source=source(key, etag, len(body)), kind=kind, retention_days=90)
 
 
-def lines_of(items: list[Any]) -> list[str]:
-    """Every stored line, segment after segment."""
-    return [line for item in items for line in decode_segment_body(item["body"]["S"])]
+def record_count(item: dict[str, Any]) -> int:
+    return int(item["record_count"]["N"])
 
 
-def documents_of(items: list[Any]) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in lines_of(items)]
+def is_label_segment(item: dict[str, Any]) -> bool:
+    return str(item["gsi1pk"]["S"]).startswith("churn#LABEL#")
+
+
+def predictions_of(item: dict[str, Any]) -> PredictionColumns:
+    """A prediction segment's columns, decoded as a window read decodes them."""
+    assert not is_label_segment(item)
+    return PredictionColumns.decode(item["body"]["S"], model_name="churn", record_count=record_count(item))
+
+
+def labels_of(item: dict[str, Any]) -> LabelColumns:
+    assert is_label_segment(item)
+    return LabelColumns.decode(item["body"]["S"], record_count=record_count(item))
+
+
+def body_of(item: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(item["body"]["S"])
+    return body
+
+
+def records_of(items: list[Any]) -> list[Any]:
+    """Every stored record, segment after segment, decoded from its body: as the client logged it."""
+    return [record for item in items for record in body_of(item)["records"]]
+
+
+def times_of(items: list[Any]) -> list[str]:
+    """Every stored record's canonical time (the body's `timestamp` or `observed_at`), segment after segment."""
+    member = "observed_at" if items and is_label_segment(items[0]) else "timestamp"
+    return [time for item in items for time in body_of(item)[member]]
+
+
+def assert_stored_verbatim(items: list[Any], lines: list[str]) -> None:
+    """The items' records are exactly these lines, in this order, as written (not decoded and encoded again)."""
+    start = 0
+    for item in items:
+        count = record_count(item)
+        assert count > 0
+        body = item["body"]["S"]
+        assert body.endswith('"records":[' + ",".join(lines[start : start + count]) + "]}")
+        assert all(line in body for line in lines[start : start + count])
+        start += count
+    assert start == len(lines)
+
+
+def body_bytes(item: dict[str, Any]) -> int:
+    """The size the segment limit is about: the body's UTF-8 bytes."""
+    return len(item["body"]["S"].encode("utf-8"))
+
+
+def by_request_id(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(documents, key=lambda document: str(document["request_id"]))
 
 
 def request_ids_of(items: list[Any]) -> list[str]:
-    return [document["request_id"] for document in documents_of(items)]
+    """The request ids a window read decodes, segment after segment."""
+    return [
+        request_id
+        for item in items
+        for request_id in (labels_of(item) if is_label_segment(item) else predictions_of(item)).request_id
+    ]
+
+
+def envelope_bytes(kind: RecordKind = RecordKind.PAYLOAD) -> int:
+    """A body's bytes besides its records' lines and `BODY_BYTES_PER_RECORD` each, measured on one record."""
+    line = json.dumps(payload() if kind is RecordKind.PAYLOAD else label())
+    key = PAYLOAD_KEY if kind is RecordKind.PAYLOAD else LABEL_KEY
+    (item,) = run((line + "\n").encode(), key=key, kind=kind).items
+    return body_bytes(item) - len(line) - BODY_BYTES_PER_RECORD
 
 
 def at(moment: datetime) -> str:
@@ -123,14 +194,60 @@ def test_a_valid_payload_becomes_a_segment_with_the_documented_keys() -> None:
     assert item["last_ts"] == {"S": "2026-11-23T10:00:00.123Z"}
     assert item["record_count"] == {"N": "1"}
     assert item["expires_at"] == {"N": str(1795428000 + 90 * 86400)}
-    assert decode_segment_body(item["body"]["S"]) == [line]
+    assert body_of(item) == {
+        "format": PREDICTIONS_FORMAT,
+        "timestamp": ["2026-11-23T10:00:00.123Z"],
+        "records": [payload()],
+    }
+    assert_stored_verbatim([item], [line])
+    assert list(predictions_of(item)) == [
+        PredictionRow("r-1", "churn", "v1", "2026-11-23T10:00:00.123Z", 0.31, 1, 12.5, payload()["features"])
+    ]
 
 
 def test_the_stored_record_is_the_source_line_verbatim_with_unknown_keys() -> None:
+    # Spaces, key order, an escape, a non-canonical time and number forms: all kept as the client wrote them.
     line = '{"request_id":"r-1","session":"s-9",  "model_name":"churn","model_version":"v1",' + (
-        '"timestamp":"2026-11-23T10:00:00.123Z","features":{"x":1},"prediction":{"score":0.5,"label":0}}'
+        '"timestamp":"2026-11-23T12:00:00.5+02:00","features":{"x":1,"y":null,"z":"\\u00e9"},'
+        '"prediction":{"score":1,"label":0,"explanation":{"x":0.4}},"latency_ms":3,"tags":["a",{"b":[]}]}'
     )
-    assert lines_of(run((line + "\n").encode()).items) == [line]
+    (item,) = run((line + "\n").encode()).items
+    assert_stored_verbatim([item], [line])
+    assert '"session":"s-9",  "model_name"' in item["body"]["S"]
+    assert '"z":"\\u00e9"' in item["body"]["S"]
+    assert records_of([item]) == [json.loads(line)]
+    assert list(records_of([item])[0]) == list(json.loads(line))  # the original key order
+    assert times_of([item]) == ["2026-11-23T10:00:00.500Z"]  # the canonical time beside it
+    assert item["gsi1sk"]["S"].startswith("2026-11-23T10:00:00.500Z#")
+
+
+def test_a_stored_record_reads_back_with_the_contracts_canonical_values() -> None:
+    line = json.dumps(
+        payload(
+            timestamp="2026-11-23T12:00:00.5+02:00",
+            prediction={"score": 1, "label": 0, "explanation": {"x": 0.4}},
+            latency_ms=3,
+            features={"x": 1, "y": None, "z": "é"},
+            session="s-9",
+        )
+    )
+    (item,) = run((line + "\n").encode()).items
+    (row,) = predictions_of(item)
+    assert row == PredictionRow(
+        "r-1", "churn", "v1", "2026-11-23T10:00:00.500Z", 1.0, 0, 3.0, {"x": 1, "y": None, "z": "é"}
+    )
+    assert (type(row.score), type(row.predicted_label), type(row.latency_ms)) == (float, int, float)
+
+
+def test_a_null_or_missing_latency_reads_back_missing() -> None:
+    without_latency = payload("r-1")
+    del without_latency["latency_ms"]
+    documents = [without_latency, payload("r-2", latency_ms=None), payload("r-3")]
+    items = run(jsonl(*documents)).items
+    assert records_of(items) == documents  # the null stored as written
+    assert_stored_verbatim(items, [json.dumps(document) for document in documents])
+    (item,) = items
+    assert predictions_of(item).latency_ms == [None, None, 12.5]
 
 
 def test_a_label_becomes_a_label_segment_indexed_by_its_observation_time() -> None:
@@ -141,16 +258,43 @@ def test_a_label_becomes_a_label_segment_indexed_by_its_observation_time() -> No
     assert item["gsi1pk"] == {"S": label_window_pk("churn", "2026-12-20")}
     assert item["gsi1sk"] == {"S": window_sk("2026-12-20T00:00:00.000Z", pk, sk)}  # canonical, not as written
     assert item["last_ts"] == {"S": "2026-12-20T00:00:00.000Z"}
-    assert decode_segment_body(item["body"]["S"]) == [line]
+    assert body_of(item) == {
+        "format": LABELS_FORMAT,
+        "observed_at": ["2026-12-20T00:00:00.000Z"],
+        "records": [label()],  # "2026-12-20T00:00:00Z", as written
+    }
+    assert_stored_verbatim([item], [line])
+    columns = labels_of(item)
+    assert (columns.request_id, columns.label, columns.observed_at) == (["r-1"], [1], ["2026-12-20T00:00:00.000Z"])
+
+
+def test_a_labels_observation_time_with_an_offset_is_stored_canonical_beside_its_verbatim_record() -> None:
+    line = json.dumps(label(observed_at="2026-12-20T09:30:00+09:30", source="crm", batch={"id": 7}))
+    (item,) = run((line + "\n").encode(), key=LABEL_KEY, kind=RecordKind.LABEL).items
+    assert body_of(item)["observed_at"] == ["2026-12-20T00:00:00.000Z"]
+    assert records_of([item]) == [json.loads(line)]
+    assert records_of([item])[0]["observed_at"] == "2026-12-20T09:30:00+09:30"
+    assert_stored_verbatim([item], [line])
+    assert labels_of(item).observed_at == ["2026-12-20T00:00:00.000Z"]
+
+
+def test_a_label_written_as_a_float_reads_back_as_an_integer() -> None:
+    line = json.dumps(label(label=1.0))
+    (item,) = run((line + "\n").encode(), key=LABEL_KEY, kind=RecordKind.LABEL).items
+    assert '"label": 1.0' in item["body"]["S"]
+    assert labels_of(item).label == [1]
+    assert type(labels_of(item).label[0]) is int
 
 
 def test_a_tiny_score_and_a_huge_latency_are_stored_as_written() -> None:
-    # Records are stored as text, not DynamoDB numbers: no number range applies.
+    # Records are stored as JSON text, not DynamoDB numbers: no number range applies.
     line = json.dumps(payload(prediction={"score": 1e-200, "label": 0}, latency_ms=1e200))
     result = run((line + "\n").encode())
     assert result.quarantined == []
-    (document,) = documents_of(result.items)
-    assert (document["prediction"]["score"], document["latency_ms"]) == (1e-200, 1e200)
+    assert_stored_verbatim(result.items, [line])
+    (item,) = result.items
+    columns = predictions_of(item)
+    assert (columns.score, columns.latency_ms) == ([1e-200], [1e200])
 
 
 # --- quarantine ----------------------------------------------------------------------------------------------
@@ -253,6 +397,102 @@ def test_deeply_nested_json_is_quarantined_not_raised() -> None:
     assert bad.reasons[0].startswith("not valid JSON")
 
 
+def nested(depth: int) -> Any:
+    """A value of `depth` arrays inside one another."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_a_record_nested_deeper_than_the_limit_is_quarantined_and_the_rest_loads() -> None:
+    # The record itself is one level: an unknown member of MAX_NESTING arrays makes it one too many.
+    deepest = payload("r-1", trace=nested(MAX_NESTING - 1))
+    documents = [deepest, payload("r-2", trace=nested(MAX_NESTING)), payload("r-2"), payload("r-3")]
+    result = run(jsonl(*documents))
+    assert records_of(result.items) == [deepest, payload("r-2"), payload("r-3")]
+    assert_stored_verbatim(result.items, [json.dumps(document) for document in (deepest, *documents[2:])])
+    # A reader decodes the deepest record two levels further down, inside the body: it still can.
+    assert request_ids_of(result.items) == ["r-1", "r-2", "r-3"]
+    (bad,) = result.quarantined
+    assert (bad.line, bad.reasons) == (
+        2,
+        (f"nested more than {MAX_NESTING} levels deep (objects and arrays): too deep to store",),
+    )
+    assert result.duplicates == 0  # the quarantined record does not make the later r-2 a duplicate
+
+
+def test_a_label_nested_deeper_than_the_limit_is_quarantined() -> None:
+    deepest = label("r-0", trace={"a": nested(MAX_NESTING - 2)})
+    body = jsonl(label("r-1", trace={"a": nested(MAX_NESTING - 1)}), label("r-2"), deepest)
+    result = run(body, key=LABEL_KEY, kind=RecordKind.LABEL)
+    assert [record["request_id"] for record in records_of(result.items)] == ["r-2", "r-0"]
+    assert request_ids_of(result.items) == ["r-2", "r-0"]
+    (bad,) = result.quarantined
+    assert bad.line == 1
+    assert bad.reasons[0].startswith(f"nested more than {MAX_NESTING} levels deep")
+
+
+def test_many_brackets_without_depth_are_not_too_deep() -> None:
+    wide = payload("r-1", trace=[[[index]] for index in range(MAX_NESTING)])
+    result = run(jsonl(wide))
+    assert result.quarantined == []
+    assert records_of(result.items) == [wide]
+    assert request_ids_of(result.items) == ["r-1"]
+
+
+def test_nan_and_infinity_in_an_unknown_member_are_stored_verbatim_and_read_back() -> None:
+    # `json.loads` accepts them and the contract does not look at unknown members: the record loads as logged.
+    line = json.dumps(payload("r-1"))[:-1] + ', "debug": {"ratio": NaN, "cap": Infinity, "low": -Infinity}}'
+    result = run((line + "\n").encode() + jsonl(payload("r-2")))
+    assert result.quarantined == []
+    assert_stored_verbatim(result.items, [line, json.dumps(payload("r-2"))])
+    first, second = records_of(result.items)
+    debug = first.pop("debug")
+    assert math.isnan(debug["ratio"])
+    assert (debug["cap"], debug["low"]) == (math.inf, -math.inf)
+    assert (first, second) == (payload("r-1"), payload("r-2"))
+    (item,) = result.items
+    columns = predictions_of(item)
+    assert columns.request_id == ["r-1", "r-2"]
+    assert [row.features for row in columns] == [payload()["features"]] * 2
+
+
+def test_a_nan_feature_is_still_quarantined_by_the_contract() -> None:
+    line = json.dumps(payload("r-1")).replace('"charges": 10.5', '"charges": NaN')
+    assert "NaN" in line
+    result = run((line + "\n").encode())
+    assert result.items == []
+    (bad,) = result.quarantined
+    assert bad.reasons == ("feature 'charges' is not finite (nan)",)
+
+
+def test_a_lone_surrogate_escape_is_stored_verbatim_and_reads_back() -> None:
+    # Valid JSON and a valid string to Python, but not encodable in UTF-8 as a raw character.
+    line = json.dumps(payload("r-\ud800", features={"plan": "pro\udfff"}, note="\udbff"))
+    assert "\\ud800" in line
+    items = run((line + "\n").encode() + jsonl(payload("r-2"))).items
+    assert_stored_verbatim(items, [line, json.dumps(payload("r-2"))])
+    assert records_of(items) == [json.loads(line), payload("r-2")]
+    assert body_bytes(items[0]) == len(items[0]["body"]["S"])  # still the escape: UTF-8 cannot hold it raw
+    (item,) = items
+    columns = predictions_of(item)
+    assert columns.request_id == ["r-\ud800", "r-2"]
+    assert columns.row_features(0) == {"plan": "pro\udfff"}
+
+
+def test_a_label_with_a_lone_surrogate_and_nan_is_stored_verbatim_and_reads_back() -> None:
+    line = json.dumps(label("r-\udc00"))[:-1] + ', "confidence": NaN}'
+    (item,) = run((line + "\n").encode(), key=LABEL_KEY, kind=RecordKind.LABEL).items
+    assert_stored_verbatim([item], [line])
+    item["body"]["S"].encode("utf-8")
+    (record,) = records_of([item])
+    assert math.isnan(record.pop("confidence"))
+    assert record == label("r-\udc00")
+    columns = labels_of(item)
+    assert (columns.request_id, columns.label, columns.observed_at) == (["r-\udc00"], [1], ["2026-12-20T00:00:00.000Z"])
+
+
 def test_a_payload_under_labels_is_quarantined_as_a_label_violation() -> None:
     (bad,) = run(jsonl(payload()), key=LABEL_KEY, kind=RecordKind.LABEL).quarantined
     assert bad.reasons == ("missing field 'label'", "missing field 'observed_at'")
@@ -323,12 +563,17 @@ def test_windows_line_endings_and_a_byte_order_mark_are_tolerated() -> None:
         b"\xef\xbb\xbf" + jsonl(payload("r-1")).replace(b"\n", b"\r\n") + jsonl(payload("r-2")).replace(b"\n", b"\r\n")
     )
     result = run(body)
-    assert request_ids_of(result.items) == ["r-1", "r-2"]
-    assert not any(line.endswith("\r") or line.startswith("\ufeff") for line in lines_of(result.items))
+    assert records_of(result.items) == [payload("r-1"), payload("r-2")]
+    # The line is what ends at the line break: neither the byte order mark nor the carriage return is stored.
+    assert_stored_verbatim(result.items, [json.dumps(payload("r-1")), json.dumps(payload("r-2"))])
+    assert result.quarantined == []
 
 
-def test_a_line_with_surrounding_whitespace_still_loads() -> None:
-    assert request_ids_of(run(b"  " + jsonl(payload()).rstrip() + b"  \n").items) == ["r-1"]
+def test_a_line_with_surrounding_whitespace_still_loads_and_is_stored_as_written() -> None:
+    line = "  " + json.dumps(payload()) + " \t"
+    items = run((line + "\n").encode()).items
+    assert request_ids_of(items) == ["r-1"]
+    assert_stored_verbatim(items, [line])
 
 
 # --- duplicates ----------------------------------------------------------------------------------------------
@@ -336,8 +581,9 @@ def test_a_line_with_surrounding_whitespace_still_loads() -> None:
 
 def test_a_duplicate_request_id_in_one_object_is_loaded_once_first_wins() -> None:
     result = run(jsonl(payload("r-1", model_version="first"), payload("r-1", model_version="second")))
-    (document,) = documents_of(result.items)
-    assert document["model_version"] == "first"
+    (document,) = records_of(result.items)
+    assert document == payload("r-1", model_version="first")
+    assert predictions_of(result.items[0]).model_version == ["first"]
     assert (result.records, result.duplicates) == (2, 1)
 
 
@@ -351,7 +597,8 @@ def test_a_duplicate_in_another_hour_is_still_a_duplicate() -> None:
 def test_a_duplicate_label_in_one_object_is_loaded_once_first_wins() -> None:
     body = jsonl(label("r-1", label=0), label("r-1", label=1, observed_at="2026-12-20T05:00:00Z"))
     result = run(body, key=LABEL_KEY, kind=RecordKind.LABEL)
-    assert [document["label"] for document in documents_of(result.items)] == [0]
+    assert records_of(result.items) == [label("r-1", label=0)]
+    assert labels_of(result.items[0]).label == [0]
     assert result.duplicates == 1
 
 
@@ -436,19 +683,77 @@ def long_payloads(count: int, *, blob_chars: int, start: datetime, step: timedel
     ]
 
 
-def test_a_segment_over_the_size_limit_is_split_into_chunks() -> None:
+def assert_each_stored_verbatim_once(items: list[Any], lines: list[str]) -> None:
+    """Each line is stored once, as written, in some item (in object order within it); nothing else is stored."""
+    line_of = {json.loads(line)["request_id"]: line for line in lines}
+    assert len(line_of) == len(lines)
+    stored = [record["request_id"] for record in records_of(items)]
+    assert Counter(stored) == Counter(list(line_of))
+    for item in items:
+        own = [line_of[record["request_id"]] for record in body_of(item)["records"]]
+        assert_stored_verbatim([item], own)
+        assert [lines.index(line) for line in own] == sorted(lines.index(line) for line in own)
+
+
+def chunked(lines: list[str], items: list[Any]) -> list[list[str]]:
+    """`lines` cut into the items' records, by their record counts."""
+    chunks, start = [], 0
+    for item in items:
+        chunks.append(lines[start : start + record_count(item)])
+        start += record_count(item)
+    assert start == len(lines)
+    return chunks
+
+
+def expected_body_bytes(lines: list[str], kind: RecordKind = RecordKind.PAYLOAD) -> int:
+    """A segment's body size, as the ETL counts it while adding these lines."""
+    return envelope_bytes(kind) + sum(len(line.encode()) + BODY_BYTES_PER_RECORD for line in lines)
+
+
+def test_a_segment_closes_before_its_body_would_exceed_the_size_limit() -> None:
     start = datetime(2026, 11, 23, 10, tzinfo=UTC)
     lines = long_payloads(100, blob_chars=10_000, start=start, step=timedelta(seconds=30))
     items = run(("\n".join(lines) + "\n").encode()).items
     assert [item["sk"]["S"] for item in items] == [segment_sk(ETAG, "2026-11-23T10", chunk) for chunk in range(4)]
-    chunks = [decode_segment_body(item["body"]["S"]) for item in items]
-    assert [line for chunk in chunks for line in chunk] == lines  # every record, once, in object order
-    assert [int(item["record_count"]["N"]) for item in items] == [len(chunk) for chunk in chunks]
-    sizes = [sum(len(line.encode()) + 1 for line in chunk) for chunk in chunks]
-    assert max(sizes) <= SEGMENT_MAX_BYTES
-    # A chunk is closed only when the next line does not fit.
-    for size, following in zip(sizes, chunks[1:], strict=False):
-        assert size + len(following[0].encode()) + 1 > SEGMENT_MAX_BYTES
+    assert_stored_verbatim(items, lines)  # every record, once, in object order, as written
+    chunks = chunked(lines, items)
+    assert [body_bytes(item) for item in items] == [expected_body_bytes(chunk) for chunk in chunks]
+    assert max(body_bytes(item) for item in items) <= SEGMENT_MAX_BYTES
+    # A chunk closes only when the next record would take its body over the limit.
+    for item, following in zip(items, chunks[1:], strict=False):
+        assert body_bytes(item) + len(following[0].encode()) + BODY_BYTES_PER_RECORD > SEGMENT_MAX_BYTES
+
+
+@pytest.mark.parametrize("kind", [RecordKind.PAYLOAD, RecordKind.LABEL])
+@pytest.mark.parametrize("over", [0, 1], ids=["exactly the limit", "one byte over"])
+def test_a_body_of_exactly_the_limit_is_one_segment_and_one_byte_more_closes_it_first(
+    kind: RecordKind, over: int
+) -> None:
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+    def line(index: int, blob: str) -> str:
+        moment = at(start + timedelta(seconds=index))
+        if kind is RecordKind.PAYLOAD:
+            return json.dumps(payload(f"r-{index}", timestamp=moment, features={"blob": blob}), ensure_ascii=False)
+        return json.dumps(label(f"r-{index}", observed_at=moment, note=blob), ensure_ascii=False)
+
+    # Nine records of ~30 KB (UTF-8: three bytes a character), then one sized to end the body at the limit (+ over).
+    lines = [line(index, "€" * 10_000 + "x" * index) for index in range(9)]
+    used = expected_body_bytes(lines, kind)
+    last_bytes = SEGMENT_MAX_BYTES + over - used - BODY_BYTES_PER_RECORD
+    wide, narrow = divmod(last_bytes - len(line(9, "").encode()), 3)
+    lines.append(line(9, "€" * wide + "x" * narrow))
+    assert len(lines[-1].encode()) == last_bytes
+    key = PAYLOAD_KEY if kind is RecordKind.PAYLOAD else LABEL_KEY
+    items = run(("\n".join(lines) + "\n").encode(), key=key, kind=kind).items
+    assert_stored_verbatim(items, lines)
+    if over:
+        assert [record_count(item) for item in items] == [9, 1]
+        assert [body_bytes(item) for item in items] == [used, expected_body_bytes(lines[-1:], kind)]
+    else:
+        assert [record_count(item) for item in items] == [10]
+        assert [body_bytes(item) for item in items] == [SEGMENT_MAX_BYTES]
+    assert request_ids_of(items) == [f"r-{index}" for index in range(10)]
 
 
 def test_chunks_of_one_hour_each_span_their_own_records() -> None:
@@ -458,9 +763,10 @@ def test_chunks_of_one_hour_each_span_their_own_records() -> None:
     items = run(("\n".join(lines) + "\n").encode()).items
     assert len(items) > 1
     for item in items:
-        times = sorted(json.loads(line)["timestamp"] for line in decode_segment_body(item["body"]["S"]))
+        times = sorted(predictions_of(item).timestamp)
         assert item["gsi1sk"]["S"] == window_sk(times[0], item["pk"]["S"], item["sk"]["S"])
         assert item["last_ts"]["S"] == times[-1]
+    assert_stored_verbatim(items, lines)  # one hour: its chunks in object order
 
 
 def test_a_segment_is_limited_by_its_utf8_bytes_not_its_characters() -> None:
@@ -471,10 +777,12 @@ def test_a_segment_is_limited_by_its_utf8_bytes_not_its_characters() -> None:
         for index in range(20)
     ]
     items = run(("\n".join(lines) + "\n").encode()).items
-    assert len(items) == 4
+    assert len(items) == 4  # five records each: 100,000 characters, 300 KB
     for item in items:
-        assert len("\n".join(decode_segment_body(item["body"]["S"])).encode()) <= SEGMENT_MAX_BYTES
-    assert lines_of(items) == lines
+        assert body_bytes(item) <= SEGMENT_MAX_BYTES
+        assert "€" * 20_000 in item["body"]["S"]  # stored as characters, not six-byte escapes
+    assert_stored_verbatim(items, lines)
+    assert records_of(items) == [json.loads(line) for line in lines]
 
 
 def test_every_segment_item_fits_dynamodbs_item_limit_even_for_incompressible_records() -> None:
@@ -500,7 +808,43 @@ def test_every_segment_item_fits_dynamodbs_item_limit_even_for_incompressible_re
     assert result.quarantined == []
     assert len(result.items) > 4
     assert max(item_bytes(item) for item in result.items) < DYNAMODB_ITEM_LIMIT
-    assert Counter(lines_of(result.items)) == Counter(ascii_lines + wide_lines)
+    assert max(body_bytes(item) for item in result.items) <= SEGMENT_MAX_BYTES
+    assert_each_stored_verbatim_once(result.items, ascii_lines + wide_lines)
+
+
+def test_records_each_with_another_feature_name_fit_the_limit_and_read_back_absent_where_they_lack_one() -> None:
+    # One feature name per record: every record lacks every other record's feature.
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    documents = [
+        payload(
+            f"r-{index:04d}",
+            timestamp=at(start + timedelta(hours=index % 2, seconds=index)),
+            features={f"feature_{index:04d}_" + "n" * 200: index},
+        )
+        for index in range(2000)
+    ]
+    hours = ["2026-11-23T10", "2026-11-23T11"]
+    body = jsonl(*documents)
+    items = run(body).items
+    assert run(body).items == items  # deterministic
+    assert len(items) > len(hours)  # several chunks an hour
+    assert max(body_bytes(item) for item in items) <= SEGMENT_MAX_BYTES
+    assert max(item_bytes(item) for item in items) < DYNAMODB_ITEM_LIMIT
+    for hour in hours:
+        chunks = [item["sk"]["S"] for item in items if item["sk"]["S"].split("#")[1] == hour]
+        assert chunks == [segment_sk(ETAG, hour, chunk) for chunk in range(len(chunks))]
+    # Every record once, each hour in object order.
+    assert_stored_verbatim(items, [json.dumps(document) for hour in (0, 1) for document in documents[hour::2]])
+    for item in items:
+        columns = predictions_of(item)
+        assert record_count(item) == len(columns)
+        names = list(columns.features)
+        assert len(names) == len(columns)  # a part has the names of its own records only
+        for row, name in enumerate(names):
+            assert columns.row_features(row) == {name: int(columns.request_id[row][2:])}
+            assert columns.absent[name] == set(range(len(columns))) - {row}
+        assert item["gsi1sk"]["S"] == window_sk(min(columns.timestamp), item["pk"]["S"], item["sk"]["S"])
+        assert item["last_ts"]["S"] == max(columns.timestamp)
 
 
 def test_index_and_table_keys_fit_dynamodbs_key_limits_for_the_longest_s3_key() -> None:
@@ -563,28 +907,116 @@ def test_another_object_with_the_same_records_gets_other_keys() -> None:
 )
 def test_segments_hold_every_valid_record_once_grouped_by_hour(records: list[tuple[int, int]]) -> None:
     start = datetime(2026, 11, 22, tzinfo=UTC)
-    lines = [
-        json.dumps(
-            payload(
-                f"r-{index}", timestamp=at(start + timedelta(milliseconds=offset)), features={"blob": "y" * padding}
-            )
-        )
+    documents = [
+        payload(f"r-{index}", timestamp=at(start + timedelta(milliseconds=offset)), features={"blob": "y" * padding})
         for index, (offset, padding) in enumerate(records)
     ]
-    items = run(("\n".join(lines) + "\n").encode()).items
-    assert sorted(lines_of(items)) == sorted(lines)
+    lines = [json.dumps(document) for document in documents]
+    line_of = dict(zip((document["request_id"] for document in documents), lines, strict=True))
+    items = run(jsonl(*documents)).items
+    assert_each_stored_verbatim_once(items, lines)
     keys = [(item["pk"]["S"], item["sk"]["S"]) for item in items]
     assert len(set(keys)) == len(keys)
+    chunks: dict[str, list[dict[str, Any]]] = {}
     for item in items:
-        stored = decode_segment_body(item["body"]["S"])
-        times = sorted(json.loads(line)["timestamp"] for line in stored)
-        hour = item["sk"]["S"].split("#")[1]
+        columns = predictions_of(item)
+        own = [line_of[request_id] for request_id in columns.request_id]
+        assert columns.timestamp == [json.loads(line)["timestamp"] for line in own] == body_of(item)["timestamp"]
+        times = sorted(columns.timestamp)
+        _, hour, chunk = item["sk"]["S"].split("#")
+        assert int(chunk) == len(chunks.setdefault(hour, []))  # items come in hour and chunk order
+        chunks[hour].append(item)
         assert {time[:13] for time in times} == {hour}
         assert item["gsi1pk"]["S"] == window_pk("churn", hour[:10])
         assert item["gsi1sk"]["S"].startswith(times[0] + "#")
         assert item["last_ts"]["S"] == times[-1]
-        assert int(item["record_count"]["N"]) == len(stored)
-        assert len("\n".join(stored).encode()) < SEGMENT_MAX_BYTES
+        assert record_count(item) == len(columns)
+        assert body_bytes(item) == expected_body_bytes(own) <= SEGMENT_MAX_BYTES
+    for hour_items in chunks.values():  # a chunk closed only for a record that did not fit
+        for item, following in pairwise(hour_items):
+            first = line_of[body_of(following)["records"][0]["request_id"]]
+            assert body_bytes(item) + len(first.encode()) + BODY_BYTES_PER_RECORD > SEGMENT_MAX_BYTES
+
+
+feature_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(["a", "b", "c", "é", "d e", ""]), feature_values, min_size=1),
+        min_size=1,
+        max_size=30,
+    ),
+    st.lists(
+        st.one_of(st.none(), st.dictionaries(st.sampled_from(["note", "tags"]), st.text(max_size=4))), max_size=30
+    ),
+)
+def test_any_mix_of_feature_names_and_unknown_members_reads_back_as_logged(
+    features: list[dict[str, Any]], extras: list[dict[str, str] | None]
+) -> None:
+    unknown = [*extras, *[None] * len(features)][: len(features)]
+    documents = [payload(f"r-{index}", features=row) | (unknown[index] or {}) for index, row in enumerate(features)]
+    (item,) = run(jsonl(*documents)).items
+    assert records_of([item]) == documents
+    assert_stored_verbatim([item], [json.dumps(document) for document in documents])
+    columns = predictions_of(item)
+    assert [dict(row.features) for row in columns] == features
+    for name, column in columns.features.items():
+        missing = {row for row, logged in enumerate(features) if name not in logged}
+        assert columns.absent.get(name, set()) == missing
+        assert all(column[row] is None for row in missing)
+
+
+json_leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(st.characters(exclude_categories=["Cs"]), max_size=6)
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    unknown=st.dictionaries(st.text(max_size=6).filter(lambda name: name not in PAYLOAD_FIELDS), json_values),
+    milliseconds=st.integers(0, 3_600_000 - 1),
+    offset_minutes=st.integers(-14 * 60, 14 * 60),
+    ensure_ascii=st.booleans(),
+    separators=st.sampled_from([(", ", ": "), (",", ":"), (" ,\t", " :  ")]),
+    order=st.randoms(use_true_random=False),
+)
+def test_any_line_the_contract_accepts_is_stored_verbatim_beside_its_canonical_time_and_reads_back(
+    *,
+    unknown: dict[str, Any],
+    milliseconds: int,
+    offset_minutes: int,
+    ensure_ascii: bool,
+    separators: tuple[str, str],
+    order: random.Random,
+) -> None:
+    moment = datetime(2026, 11, 23, 10, tzinfo=UTC) + timedelta(milliseconds=milliseconds)
+    written = moment.astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
+    members = list((payload(timestamp=written) | unknown).items())
+    order.shuffle(members)
+    line = json.dumps(dict(members), ensure_ascii=ensure_ascii, separators=separators)
+    result = run((line + "\n").encode())
+    assert result.quarantined == []
+    (item,) = result.items
+    assert_stored_verbatim([item], [line])
+    (record,) = records_of([item])
+    assert json.dumps(record) == json.dumps(json.loads(line))  # NaN is not equal to itself: compare the text
+    assert list(record) == [name for name, _ in members]
+    assert times_of([item]) == [at(moment)]
+    (row,) = predictions_of(item)
+    assert row == PredictionRow("r-1", "churn", "v1", at(moment), 0.31, 1, 12.5, payload()["features"])
 
 
 # --- batches -------------------------------------------------------------------------------------------------

@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from autoretrain.payload_store import LabelledPrediction, LabelRow, PredictionRow
+from autoretrain.contracts import format_timestamp
+from autoretrain.segments import LabelledPrediction, LabelRow, PredictionRow
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs import model_spec
 from batch_jobs.baseline import build_monitoring_baseline
 from batch_jobs.training.frames import (
     EVENT_TIME,
+    ORDER,
+    PRODUCTION,
+    SOURCE,
     combine,
+    feature_columns,
     fingerprint,
     initial_frame,
     production_frame,
     split_holdout,
 )
+from batch_jobs.training.quality import QualityConfig, check_quality
+from tests.columns import labelled_columns
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -30,7 +39,7 @@ def row(i: int, days_ago: float, label: int | None) -> LabelledPrediction:
 
 
 def test_production_rows_need_a_label_and_to_have_matured() -> None:
-    rows = [row(0, 10, 1), row(1, 10, None), row(2, 3, 0), row(3, 20, 0)]
+    rows = labelled_columns([row(0, 10, 1), row(1, 10, None), row(2, 3, 0), row(3, 20, 0)])
 
     frame = production_frame(rows, TARGET, matured_before=NOW - timedelta(days=7))
 
@@ -38,8 +47,101 @@ def test_production_rows_need_a_label_and_to_have_matured() -> None:
     assert frame[TARGET].tolist() == [1, 0]
 
 
+def served(i: int, moment: datetime, label: int | None, features: dict[str, Any]) -> LabelledPrediction:
+    timestamp = format_timestamp(moment)
+    prediction = PredictionRow(f"r{i}", "churn", "v", timestamp, 0.5, 1, None, features)
+    return LabelledPrediction(prediction, None if label is None else LabelRow(f"r{i}", label, format_timestamp(NOW)))
+
+
+def test_production_rows_are_cut_at_matured_before_to_the_millisecond() -> None:
+    cutoff = NOW - timedelta(days=7)
+    ms = timedelta(milliseconds=1)
+    rows = labelled_columns(
+        [
+            served(0, cutoff - ms, 1, {"x": 0.0}),  # the last millisecond before: kept
+            served(1, cutoff, 0, {"x": 1.0}),  # at matured_before: not yet matured
+            served(2, cutoff + ms, 1, {"x": 2.0}),
+            served(3, cutoff - timedelta(days=1), None, {"x": 3.0}),  # matured but unlabelled
+            served(4, cutoff - timedelta(days=2), 0, {"x": 4.0}),
+        ]
+    )
+
+    assert production_frame(rows, TARGET, cutoff)["x"].tolist() == [0.0, 4.0]
+    # A matured_before inside a millisecond cuts as a window read would: at that millisecond.
+    assert production_frame(rows, TARGET, cutoff + timedelta(microseconds=999))["x"].tolist() == [0.0, 4.0]
+    assert production_frame(rows, TARGET, cutoff + ms)["x"].tolist() == [0.0, 1.0, 4.0]
+
+
+def test_a_production_frame_has_the_canonical_shape() -> None:
+    first = NOW - timedelta(days=20)
+    rows = labelled_columns(
+        [
+            served(0, first, 1, {"x": 1.5, "plan": "basic"}),
+            served(1, first + timedelta(hours=1), None, {"x": 9.0, "plan": "pro"}),
+            served(2, first + timedelta(hours=2, milliseconds=7), 0, {"plan": "pro"}),  # x absent
+            served(3, first + timedelta(hours=3), 1, {"x": None, "plan": None}),  # both null
+        ]
+    )
+
+    frame = production_frame(rows, TARGET, NOW)
+
+    assert list(frame.columns) == ["x", "plan", TARGET, EVENT_TIME, SOURCE, ORDER]
+    assert list(frame.index) == [0, 1, 2]
+    assert np.array_equal(frame["x"].to_numpy(dtype=np.float64), [1.5, np.nan, np.nan], equal_nan=True)
+    assert frame["plan"].isna().tolist() == [False, False, True]
+    assert frame["plan"].iloc[:2].tolist() == ["basic", "pro"]
+    assert frame[TARGET].dtype == np.int64
+    assert frame[TARGET].tolist() == [1, 0, 1]
+    expected = [first, first + timedelta(hours=2, milliseconds=7), first + timedelta(hours=3)]
+    assert frame[EVENT_TIME].tolist() == [pd.Timestamp(moment) for moment in expected]
+    assert str(frame[EVENT_TIME].dt.tz) == "UTC"
+    assert frame[SOURCE].tolist() == [PRODUCTION] * 3
+    assert frame[ORDER].tolist() == [0, 1, 2]
+
+
+def test_a_feature_only_dropped_rows_carry_is_not_a_column() -> None:
+    # `coupon` is logged only by rows that are not training data (unlabelled, or not matured): it must not become
+    # a column of the training frame, which the quality gate would refuse as "not in the serving schema".
+    rows = labelled_columns(
+        [
+            served(0, NOW - timedelta(days=10), 1, {"x": 1.0}),
+            served(1, NOW - timedelta(days=9), None, {"x": 2.0, "coupon": "c1"}),
+            served(2, NOW - timedelta(days=1), 0, {"x": 3.0, "coupon": "c2"}),
+            served(3, NOW - timedelta(days=8), 0, {"x": 4.0, "coupon": None}),  # null, not absent: a column
+        ]
+    )
+
+    frame = production_frame(rows, TARGET, NOW - timedelta(days=7))
+    assert list(frame.columns) == ["x", "coupon", TARGET, EVENT_TIME, SOURCE, ORDER]
+    assert frame["coupon"].isna().tolist() == [True, True]
+
+    older = production_frame(rows, TARGET, NOW - timedelta(days=9))
+    assert feature_columns(older, TARGET) == ["x"]
+    assert older["x"].tolist() == [1.0]
+
+
+def test_a_training_frame_of_immature_rows_with_new_features_passes_the_schema_check() -> None:
+    initial = initial_frame(generate_churn(200, seed=1), TARGET)
+    schema = model_spec.infer_input_schema(
+        initial[[*feature_columns(initial, TARGET), TARGET]], target=TARGET, all_nullable=True
+    )
+    features = initial.loc[0, list(schema.names)].to_dict()
+    rows = labelled_columns(
+        [
+            served(0, NOW - timedelta(days=10), 1, features),
+            served(1, NOW - timedelta(days=1), 0, {**features, "new_feature": 1.0}),  # not matured yet
+        ]
+    )
+
+    frame = combine(initial, production_frame(rows, TARGET, NOW - timedelta(days=7)))
+    report = check_quality(frame, schema=schema, target=TARGET, config=QualityConfig())
+
+    assert not any("not in the serving schema" in reason for reason in report.reasons), report.reasons
+    assert (frame[SOURCE] == PRODUCTION).sum() == 1
+
+
 def test_the_holdout_is_the_newest_production_days_and_never_initial_rows() -> None:
-    production = production_frame([row(i, 30 - i, i % 2) for i in range(30)], TARGET, NOW)
+    production = production_frame(labelled_columns([row(i, 30 - i, i % 2) for i in range(30)]), TARGET, NOW)
     frame = combine(initial_frame(generate_churn(50, seed=1).assign(x=1.0), TARGET), production)
 
     split = split_holdout(frame, holdout_days=7, holdout_fraction=0.2)
