@@ -5,7 +5,8 @@ Used by the tests and by `autoretrain demo`. Code under test reaches it only thr
 
 One change to how moto's own server runs, not visible in what it answers: moto's list of its service packages
 is read from disk once (it lists and `stat`s its package directory on every request to tell a service name from
-a host name: about a tenth of a request's CPU time).
+a host name: about a tenth of a request's CPU time). The server also counts the requests it answers
+(`Emulator.requests`), which the demo reports.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import boto3
 from moto import backends
@@ -24,6 +27,9 @@ from moto.server import ThreadedMotoServer
 from autoretrain.buckets import MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
 from autoretrain.settings import EnvVar
 from autoretrain.tables import PAYLOAD_TABLE, REGISTRY_TABLE, TableSpec
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 EMULATOR_REGION = "us-east-1"
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -62,21 +68,45 @@ def _moto_modules() -> tuple[str, ...]:
 _LIST_OF_MOTO_MODULES = backends.list_of_moto_modules
 
 
+class _CountingApp:
+    """WSGI middleware: counts the requests before handing them to the application."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        with self._lock:
+            self.requests += 1
+        return self._app(environ, start_response)
+
+
 class Emulator:
     """moto's server in a thread on 127.0.0.1 with an OS-chosen port."""
 
     def __init__(self) -> None:
         backends.list_of_moto_modules = _moto_modules  # the same list, read once
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._counter: _CountingApp | None = None
         self.endpoint_url = ""
 
     def start(self) -> str:
         """Start the server and return its endpoint URL."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
         self._server.start()
+        wsgi_server = self._server._server  # moto keeps its werkzeug server private
+        if wsgi_server is not None:  # werkzeug looks its application up on every request
+            self._counter = _CountingApp(wsgi_server.app)
+            wsgi_server.app = self._counter
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         return self.endpoint_url
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests the server has answered since it started."""
+        return 0 if self._counter is None else self._counter.requests
 
     def stop(self) -> None:
         """Stop the server."""

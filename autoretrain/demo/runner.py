@@ -116,6 +116,7 @@ class DemoLog:
     events: list[dict[str, Any]] = field(default_factory=list)
     versions: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    emulator_requests: int = 0
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
@@ -194,6 +195,7 @@ class DemoRunner:
                     self._setup(session, resources)
                     self._replay()
                     self._finish()
+                self.log.emulator_requests = emulator.requests
         finally:
             emulator.stop()
         return self.log

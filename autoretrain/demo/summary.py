@@ -219,6 +219,7 @@ def build_summary(config: DemoConfig, scenario: Scenario, log: DemoLog, *, wall_
             "start": scenario.start.isoformat(),
             "end": scenario.end.isoformat(),
             "predictions": len(log.predictions),
+            "emulator_requests": log.emulator_requests,
             "wall_seconds": round(wall_seconds, 1),
         },
         "quiet_period": {
@@ -275,7 +276,7 @@ def terminal_summary(summary: Mapping[str, Any], report_path: str) -> str:
     quiet = summary["quiet_period"]
     lines = [
         f"autoretrain demo: {run['days']} days, {run['predictions']:,} predictions, seed {run['seed']}, "
-        f"{run['wall_seconds']:.0f} s",
+        f"{run['wall_seconds']:.0f} s ({run['emulator_requests']:,} emulator requests)",
         f"  quiet period: {quiet['drift_checks']} drift checks ({quiet['drifting_checks']} drifting), "
         f"{quiet['drift_alarms']} drift alarms (retrain requests), {quiet['alerts']} alerts",
     ]

@@ -1,10 +1,13 @@
 """Performance on matured labels: AUC, log loss, Brier score and expected calibration error (ECE), each with a
 bootstrap confidence interval, compared with the champion's baseline from the reference profile.
 
-The bootstrap is vectorised: each replicate reweights the rows with Poisson(1) counts (the Poisson bootstrap,
-which matches the multinomial bootstrap for n ≥ 100 and needs no index matrix), and every metric is computed
-for a block of replicates at once by matrix products — AUC from weighted cumulative class counts over the
-scores sorted once, ECE from weighted per-bin sums. Intervals are percentile intervals.
+The bootstrap is vectorised: each replicate reweights the rows with independent Poisson(1) counts (the Poisson
+bootstrap, which matches the multinomial bootstrap for n ≥ 100), and every metric is computed for a block of
+replicates at once — the count-weighted sums behind the losses, the class totals and ECE's per-bin gaps in one
+matrix product, AUC from weighted cumulative class counts over the scores sorted once. The counts are drawn
+through Poissonization: a Poisson(n) total of draws spread uniformly over the n rows gives n independent
+Poisson(1) counts (the same distribution, exactly), at the cost of one integer draw per resampled row rather
+than one Poisson draw per cell (a third of the time). Intervals are percentile intervals.
 
 A metric decays when the interval of (current − baseline) lies beyond its margin on the bad side: upper end
 below −margin for AUC, lower end above +margin for the losses. With fewer than `performance_min_labels` labels
@@ -31,39 +34,55 @@ EPSILON = 1e-15
 BLOCK_CELLS = 4_000_000
 
 
-def _weighted_metrics(
-    weights: FloatArray, labels: FloatArray, scores: FloatArray, n_bins: int
-) -> dict[str, FloatArray]:
-    """Every metric for each row of `weights` (replicates × rows); `labels`/`scores` sorted by score."""
-    total = weights.sum(axis=1)
-    positive = weights * labels
-    negative = weights - positive
-    # AUC: ties share their group's negatives by half (the Mann–Whitney convention).
-    starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
-    pos_groups = np.add.reduceat(positive, starts, axis=1)
-    neg_groups = np.add.reduceat(negative, starts, axis=1)
-    neg_before = np.cumsum(neg_groups, axis=1) - neg_groups
-    n_pos, n_neg = pos_groups.sum(axis=1), neg_groups.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = np.sum(pos_groups * (neg_before + 0.5 * neg_groups), axis=1) / (n_pos * n_neg)
+def poisson_counts(rng: np.random.Generator, replicates: int, n: int) -> NDArray[np.int64]:
+    """`replicates` rows of `n` independent Poisson(1) counts: each row's Poisson(n) total spread uniformly over
+    its n cells (given the total, independent Poisson counts are multinomial: the same distribution)."""
+    totals = rng.poisson(float(n), size=replicates)
+    cells = rng.integers(0, n, size=int(totals.sum())) + np.repeat(np.arange(replicates) * n, totals)
+    return np.bincount(cells, minlength=replicates * n).reshape(replicates, n)
+
+
+def weighted_metrics(weights: FloatArray, labels: FloatArray, scores: FloatArray, n_bins: int) -> dict[str, FloatArray]:
+    """Every metric for each row of `weights` (replicates × rows): with whole-number weights, the metrics of the
+    sample in which row i appears `weights[r, i]` times. `labels` and `scores` must be sorted by score."""
     clipped = np.clip(scores, EPSILON, 1.0 - EPSILON)
-    losses = -(labels * np.log(clipped) + (1.0 - labels) * np.log1p(-clipped))
     bins = np.minimum((scores * n_bins).astype(np.int64), n_bins - 1)
-    onehot = np.zeros((scores.size, n_bins))
-    onehot[np.arange(scores.size), bins] = 1.0
-    gap = weights @ (onehot * (labels - scores)[:, None])
+    # Per row: 1, label, log loss, squared error, then (label − score) in its ECE bin's column.
+    columns = np.zeros((scores.size, 4 + n_bins))
+    columns[:, 0] = 1.0
+    columns[:, 1] = labels
+    columns[:, 2] = -(labels * np.log(clipped) + (1.0 - labels) * np.log1p(-clipped))
+    columns[:, 3] = (scores - labels) ** 2
+    columns[np.arange(scores.size), 4 + bins] = labels - scores
+    sums = weights @ columns
+    total, n_pos = sums[:, 0], sums[:, 1]
+    starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
+    if starts.size == scores.size:
+        # No ties: a positive row's inclusive running count of negatives is the count below it.
+        positive = np.flatnonzero(labels)
+        negatives_upto = np.cumsum(weights * (1.0 - labels), axis=1)
+        numerator = np.einsum("ij,ij->i", weights[:, positive], negatives_upto[:, positive])
+    else:
+        # Ties share their group's negatives by half (the Mann–Whitney convention).
+        positive_weights = weights * labels
+        pos_groups = np.add.reduceat(positive_weights, starts, axis=1)
+        neg_groups = np.add.reduceat(weights - positive_weights, starts, axis=1)
+        neg_before = np.cumsum(neg_groups, axis=1) - neg_groups
+        numerator = np.sum(pos_groups * (neg_before + 0.5 * neg_groups), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = numerator / (n_pos * (total - n_pos))
     return {
         "auc": auc,
-        "log_loss": weights @ losses / total,
-        "brier": weights @ (scores - labels) ** 2 / total,
-        "ece": np.abs(gap).sum(axis=1) / total,
+        "log_loss": sums[:, 2] / total,
+        "brier": sums[:, 3] / total,
+        "ece": np.abs(sums[:, 4:]).sum(axis=1) / total,
     }
 
 
 def classification_metrics(labels: FloatArray, scores: FloatArray, n_bins: int = 10) -> dict[str, float]:
     """AUC, log loss, Brier score and ECE (equal-width bins) of 0/1 labels and scores in [0, 1]."""
     order = np.argsort(scores, kind="stable")
-    values = _weighted_metrics(np.ones((1, labels.size)), labels[order], scores[order], n_bins)
+    values = weighted_metrics(np.ones((1, labels.size)), labels[order], scores[order], n_bins)
     return {name: float(value[0]) for name, value in values.items()}
 
 
@@ -77,8 +96,8 @@ def bootstrap_metrics(
     parts: dict[str, list[FloatArray]] = {name: [] for name in METRICS}
     for start in range(0, n_bootstrap, block):
         size = min(block, n_bootstrap - start)
-        weights = rng.poisson(1.0, size=(size, labels.size)).astype(np.float64)
-        for name, values in _weighted_metrics(weights, labels, scores, n_bins).items():
+        weights = poisson_counts(rng, size, labels.size).astype(np.float64)
+        for name, values in weighted_metrics(weights, labels, scores, n_bins).items():
             parts[name].append(values)
     return {name: np.concatenate(values) for name, values in parts.items()}
 
