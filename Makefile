@@ -27,10 +27,12 @@ browser:
 demo: $(STAMP)
 	$(BIN)/autoretrain demo --out demo-output
 
+# ruff, mypy strict, and the house: import-linter's contracts in pyproject.toml (a layer imports only downward).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 # The whole suite, the end-to-end demo scenario (tests/e2e) included: its tests share one demo run and live in one
 # module, which `--dist loadfile` keeps on one xdist worker while the other worker takes the rest.

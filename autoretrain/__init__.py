@@ -1,10 +1,7 @@
-"""autoretrain: keep a production ML model fresh, safely.
+"""The top of the house: the `autoretrain` command line, the embedded emulator, the local runner and the demo.
 
-This package holds what every part agrees on (record contracts, storage layout, table definitions, the
-deployment contract) plus the command line. It must stay importable with the standard library and boto3
-alone: the payload-ETL Lambda ships these modules in its zip.
+It may import every layer below it (core, lambdas, batch_jobs, deploy, infra); nothing below imports it, and no
+image or bundle ships it.
 """
 
 from __future__ import annotations
-
-__version__ = "0.1.0"

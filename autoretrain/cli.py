@@ -1,20 +1,25 @@
-"""The `autoretrain` command: one subcommand per entry point, each a module with `main(argv) -> int`."""
+"""The `autoretrain` command: one subcommand per entry point, each a function `main(argv) -> int`."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-#: Subcommand -> (module whose `main(argv)` runs it, one-line help). Modules are imported only when used.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("autoretrain.demo", "replay production traffic through the whole loop on an embedded emulator"),
-    "drift-check": ("batch_jobs.drift_check", "check the champion for drift and decay; request retrains by policy"),
-    "drift-report": ("batch_jobs.drift.cli", "run the drift suite on two CSV or Parquet files (JSON, optional HTML)"),
-    "plan": ("autoretrain.plan", "list every resource of the Pulumi program, run under mocks (not a preview)"),
-    "retrain": ("batch_jobs.retrain", "retrain, gate and release the model (the retrain job)"),
-    "rollback": ("batch_jobs.release", "re-release an earlier model version: rollback --to VERSION"),
+from autoretrain import demo, plan
+from batch_jobs import drift_check, release, retrain
+from batch_jobs.drift import cli as drift_report
+
+Main = Callable[[Sequence[str] | None], int]
+
+#: Subcommand -> (its `main(argv)`, one-line help).
+SUBCOMMANDS: dict[str, tuple[Main, str]] = {
+    "demo": (demo.main, "replay production traffic through the whole loop on an embedded emulator"),
+    "drift-check": (drift_check.main, "check the champion for drift and decay; request retrains by policy"),
+    "drift-report": (drift_report.main, "run the drift suite on two CSV or Parquet files (JSON, optional HTML)"),
+    "plan": (plan.main, "list every resource of the Pulumi program, run under mocks (not a preview)"),
+    "retrain": (retrain.main, "retrain, gate and release the model (the retrain job)"),
+    "rollback": (release.main, "re-release an earlier model version: rollback --to VERSION"),
 }
 
 
@@ -28,12 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Dispatch to the subcommand's module."""
+    """Dispatch to the subcommand's `main`."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     parsed, rest = build_parser().parse_known_args(arguments[:1])
-    module = importlib.import_module(SUBCOMMANDS[parsed.command][0])
-    exit_code: int = module.main(arguments[1:] + rest)
-    return exit_code
+    return SUBCOMMANDS[parsed.command][0](arguments[1:] + rest)
 
 
 if __name__ == "__main__":

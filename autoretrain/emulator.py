@@ -24,9 +24,9 @@ import boto3
 from moto import backends
 from moto.server import ThreadedMotoServer
 
-from autoretrain.buckets import MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
-from autoretrain.settings import EnvVar
-from autoretrain.tables import PAYLOAD_TABLE, REGISTRY_TABLE, TableSpec
+from core.buckets import MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
+from core.settings import EnvVar
+from core.tables import PAYLOAD_TABLE, REGISTRY_TABLE, TableSpec
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from autoretrain.features import InputSchema
+from core.features import InputSchema
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 (also `autoretrain drift-check`): check the champion's recent traffic for drift and decay, write the report, publish
 metrics and events, and request a retrain when the trigger policy says so.
 
-Reads its resources from the environment (`autoretrain.settings.DriftCheckSettings`); boto3 finds the endpoint and
+Reads its resources from the environment (`core.settings.DriftCheckSettings`); boto3 finds the endpoint and
 credentials as usual (`AWS_ENDPOINT_URL` points it at an emulator). Exit codes: 0 when the check ran — drift or not,
 enough data or not, and when there is no champion to check (said on stdout); 1 when it failed (missing profile,
 AWS error, bad settings); 2 on bad arguments. Prints the run's summary as one JSON line on stdout.
@@ -17,15 +17,15 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from autoretrain.aws import shared_session
-from autoretrain.events import EventBus, EventPublishError
-from autoretrain.payload_store import PayloadStore, PayloadStoreError
-from autoretrain.registry import Registry, RegistryError
-from autoretrain.settings import DriftCheckSettings, MissingSettingError
 from batch_jobs.monitoring.adapters import MetricsError, MetricsPublisher, ModelBucket, ModelBucketError
 from batch_jobs.monitoring.pipeline import DriftCheck, DriftCheckError, DriftCheckPorts, DriftCheckRequest
 from batch_jobs.monitoring.policy import TriggerPolicy
 from batch_jobs.monitoring.state import DriftStateStore, StateStoreError
+from core.aws import shared_session
+from core.events import EventBus, EventPublishError
+from core.payload_store import PayloadStore, PayloadStoreError
+from core.registry import Registry, RegistryError
+from core.settings import DriftCheckSettings, MissingSettingError
 
 logger = logging.getLogger("batch_jobs.drift_check")
 

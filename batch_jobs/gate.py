@@ -128,7 +128,7 @@ class GateConfig:
 
 
 class FeatureFieldLike(Protocol):
-    """Anything with a feature name and kind (e.g. `autoretrain.features.FeatureSpec`)."""
+    """Anything with a feature name and kind (e.g. `core.features.FeatureSpec`)."""
 
     @property
     def name(self) -> str: ...

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from autoretrain.features import FeatureSpec, InputSchema, SchemaError
+from core.features import FeatureSpec, InputSchema, SchemaError
 
 TARGET = "churned"
 #: What a missing categorical value becomes before one-hot encoding (a category of its own).

@@ -33,13 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoretrain.artifacts import MANIFEST_FILE, MODEL_FILE, ModelManifest, sha256_hex
-from autoretrain.aws import shared_session
-from autoretrain.events import DetailType, EventBus
-from autoretrain.layout import model_version_prefix, release_object_key, validate_model_name
-from autoretrain.registry import ModelStatus, ModelVersionRecord, Registry, RegistryError, Trigger
-from batch_jobs.deploy.contract import RELEASE_FILE, SAMPLE_FILE, ReleaseError, ReleaseManifest
 from batch_jobs.training.adapters import ObjectStore, StorageError, StoredObject, parse_s3_uri
+from core.artifacts import MANIFEST_FILE, MODEL_FILE, ModelManifest, sha256_hex
+from core.aws import shared_session
+from core.events import DetailType, EventBus
+from core.layout import model_version_prefix, release_object_key, validate_model_name
+from core.registry import ModelStatus, ModelVersionRecord, Registry, RegistryError, Trigger
+from core.release_bundle import RELEASE_FILE, SAMPLE_FILE, ReleaseError, ReleaseManifest
+from core.settings import EnvVar, require_env
 
 LOGGER = logging.getLogger(__name__)
 
@@ -232,9 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Roll back to `--to VERSION`; exit 0 when the release object is written, 1 when the rollback is refused."""
-
-    from autoretrain.settings import EnvVar, require_env  # noqa: PLC0415
-
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     model_name = require_env(EnvVar.MODEL_NAME)

@@ -37,7 +37,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -47,30 +47,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from autoretrain.artifacts import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    LoadedModel,
-    load_verified_model,
-    make_model_version,
-    write_artifact,
-)
-from autoretrain.aws import shared_session
-from autoretrain.contracts import parse_timestamp
-from autoretrain.events import DetailType, EventBus
-from autoretrain.features import InputSchema
-from autoretrain.layout import training_prefix
-from autoretrain.payload_store import PayloadStore
-from autoretrain.registry import (
-    ModelStatus,
-    ModelVersionRecord,
-    Registry,
-    Trigger,
-    VersionExistsError,
-)
 from batch_jobs import model_spec
 from batch_jobs.baseline import build_monitoring_baseline
-from batch_jobs.deploy.contract import SAMPLE_FILE
 from batch_jobs.drift import ReferenceProfiler
 from batch_jobs.gate import GateConfig, GateDecision, evaluate_gate
 from batch_jobs.governance import GovernanceConfig, may_retrain
@@ -92,9 +70,32 @@ from batch_jobs.training.frames import (
 )
 from batch_jobs.training.quality import QualityConfig, QualityReport, check_quality
 from batch_jobs.training.window import WindowChoice, WindowConfig, select_window, window_rows
+from core.artifacts import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    LoadedModel,
+    load_verified_model,
+    make_model_version,
+    write_artifact,
+)
+from core.aws import shared_session
+from core.events import DetailType, EventBus
+from core.features import InputSchema
+from core.layout import training_prefix
+from core.payload_store import PayloadStore
+from core.records import parse_timestamp
+from core.registry import (
+    ModelStatus,
+    ModelVersionRecord,
+    Registry,
+    Trigger,
+    VersionExistsError,
+)
+from core.release_bundle import SAMPLE_FILE
+from core.settings import RetrainSettings
 
 if TYPE_CHECKING:
-    from autoretrain.settings import RetrainSettings
+    from core.settings import RetrainSettings
 
 LOGGER = logging.getLogger(__name__)
 RETRAIN_TRIGGERS = (Trigger.SCHEDULE, Trigger.DRIFT, Trigger.PERFORMANCE, Trigger.ON_DEMAND, Trigger.INITIAL)
@@ -577,10 +578,6 @@ def build_deps(settings: RetrainSettings, workdir: Path) -> RetrainDeps:
 
 def main(argv: Sequence[str] | None = None, config: RetrainConfig | None = None) -> int:
     """Parse arguments, read settings, run the retrain, print the result as JSON; 0 for any decided outcome."""
-    from datetime import UTC  # noqa: PLC0415
-
-    from autoretrain.settings import RetrainSettings  # noqa: PLC0415
-
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = RetrainSettings.from_env()

@@ -27,8 +27,8 @@ from pathlib import Path
 import boto3
 
 from autoretrain.emulator import Emulator, create_table, patched_environ
-from autoretrain.tables import REGISTRY_TABLE
 from bench import Metric
+from core.tables import REGISTRY_TABLE
 
 NAME = "demo"
 DESCRIPTION = "autoretrain demo, default 90 days: wall time and peak memory (subprocess), against its request floor"

@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import process_time
 
-from autoretrain.contracts import RecordKind, format_timestamp
 from bench import Metric
+from core.records import RecordKind, format_timestamp
 from infra.bundles import PAYLOAD_ETL_BUNDLE, build_zip
 from lambdas.payload_etl.extract import Tally, object_batches, payload_batches
 from lambdas.payload_etl.models import ObjectRef

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from autoretrain.layout import PayloadPrefix
-from autoretrain.settings import EnvVar
-from autoretrain.tables import BY_STATUS_INDEX, BY_TIME_INDEX
+from core.layout import PayloadPrefix
+from core.settings import EnvVar
+from core.tables import BY_STATUS_INDEX, BY_TIME_INDEX
 from infra.alerts import KEY_USE_ACTIONS
 from infra.bundles import ALERTING_BUNDLE
 from infra.policies import (
@@ -62,7 +62,7 @@ def alerting_environment(
     model_name: str,
     runbook_url: str,
 ) -> dict[str, str]:
-    """The deployment contract's variables the alerting Lambda reads (autoretrain.settings.AlertingSettings)."""
+    """The deployment contract's variables the alerting Lambda reads (core.settings.AlertingSettings)."""
     return {
         EnvVar.PAYLOAD_BUCKET.value: payload_bucket,
         EnvVar.PAYLOAD_TABLE.value: payload_table,

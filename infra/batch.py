@@ -23,10 +23,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-from autoretrain.layout import release_object_key, training_prefix
-from autoretrain.routing import Target
-from autoretrain.settings import EnvVar
-from autoretrain.tables import BY_STATUS_INDEX, BY_TIME_INDEX
+from core.layout import release_object_key, training_prefix
+from core.routing import Target
+from core.settings import EnvVar
+from core.tables import BY_STATUS_INDEX, BY_TIME_INDEX
 from infra.fargate import FargateResources, fargate_resources
 from infra.images import REPO_ROOT, content_tag, image_uri_by_digest, private_repository, pushed_image
 from infra.policies import (
@@ -151,7 +151,7 @@ def job_environment(
     model_name: str,
     code_version: str,
 ) -> dict[str, str]:
-    """The deployment contract's variables each job reads (autoretrain.settings DriftCheckSettings/RetrainSettings)."""
+    """The deployment contract's variables each job reads (core.settings DriftCheckSettings/RetrainSettings)."""
     common = {
         EnvVar.MODEL_BUCKET.value: model_bucket,
         EnvVar.PAYLOAD_TABLE.value: payload_table,

@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True, slots=True)
 class LambdaBundle:
-    """A zip Lambda: its package under `lambdas/` and the `autoretrain` modules it imports."""
+    """A zip Lambda: its package under `lambdas/` and the `core` modules it imports."""
 
     name: str
     package_dir: str
@@ -26,7 +26,7 @@ class LambdaBundle:
 PAYLOAD_ETL_BUNDLE = LambdaBundle(
     name="payload-etl",
     package_dir="lambdas/payload_etl",
-    shared_modules=("__init__", "contracts", "layout", "tables", "segments", "settings", "payload_store"),
+    shared_modules=("__init__", "records", "layout", "tables", "segments", "settings", "payload_store"),
     handler="lambdas.payload_etl.handler",
 )
 
@@ -37,7 +37,7 @@ def archive_files(bundle: LambdaBundle, repo_root: Path = REPO_ROOT) -> dict[str
     for source in sorted((repo_root / bundle.package_dir).glob("*.py")):
         files[f"{bundle.package_dir}/{source.name}"] = source
     for module in bundle.shared_modules:
-        files[f"autoretrain/{module}.py"] = repo_root / "autoretrain" / f"{module}.py"
+        files[f"core/{module}.py"] = repo_root / "core" / f"{module}.py"
     return files
 
 
@@ -57,7 +57,7 @@ ALERTING_BUNDLE = LambdaBundle(
     package_dir="lambdas/alerting",
     shared_modules=(
         "__init__",
-        "contracts",
+        "records",
         "events",
         "layout",
         "payload_store",

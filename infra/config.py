@@ -17,9 +17,9 @@ from typing import Any, get_type_hints
 
 import pulumi
 
-from autoretrain.layout import validate_model_name
-from autoretrain.routing import SCHEDULES, ScheduleExpressionError, validate_schedule_expression
-from autoretrain.settings import DEFAULT_RUNBOOK_URL
+from core.layout import validate_model_name
+from core.routing import SCHEDULES, ScheduleExpressionError, validate_schedule_expression
+from core.settings import DEFAULT_RUNBOOK_URL
 from infra.fargate import FargateSizeError, fargate_resources
 
 NAMESPACE = "autoretrain"

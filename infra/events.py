@@ -1,6 +1,6 @@
 """Events: the custom bus autoretrain's code publishes to, and the rules that route its events.
 
-Rules come from `autoretrain.routing.EVENT_ROUTES` (the local runner routes by the same data): one rule per route
+Rules come from `core.routing.EVENT_ROUTES` (the local runner routes by the same data): one rule per route
 with the route's pattern; ALERT_TOPIC routes publish a readable message to the SNS topic, RETRAIN_JOB routes
 submit the retrain job with the event's trigger, reason and request time as job parameters. A rule on the
 default bus turns a FAILED Batch job of our queue into an alert. Every target retries and keeps what it could
@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from autoretrain.routing import EVENT_ROUTES, EventRoute, Target
+from core.routing import EVENT_ROUTES, EventRoute, Target
 from infra.policies import Statement, assume_role_policy, policy_document
 
 #: EventBridge retries a failed delivery with backoff for up to this long, at most this often, then dead-letters it.

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from autoretrain.layout import ETL_PREFIXES, PayloadPrefix
-from autoretrain.settings import EnvVar
+from core.layout import ETL_PREFIXES, PayloadPrefix
+from core.settings import EnvVar
 from infra.bundles import PAYLOAD_ETL_BUNDLE
 from infra.policies import assume_role_policy, payload_etl_policy
 from infra.zip_lambda import zip_function

@@ -18,9 +18,9 @@ from typing import cast
 import pulumi
 import pulumi_aws as aws
 
-from autoretrain.layout import release_object_key
-from autoretrain.settings import EnvVar
-from autoretrain.tables import BY_STATUS_INDEX
+from core.layout import release_object_key
+from core.settings import EnvVar
+from core.tables import BY_STATUS_INDEX
 from infra.images import REPO_ROOT
 from infra.policies import (
     Statement,
@@ -41,11 +41,10 @@ CODE_ARTIFACT = "code"
 #: Files and directories of the repository the code bundle carries (what buildspec.yml uses).
 CODE_BUNDLE_SOURCES = (
     BUILDSPEC,
-    "autoretrain",
+    "core",
     "lambdas/__init__.py",
     "lambdas/serving",
-    "batch_jobs/__init__.py",
-    "batch_jobs/deploy",
+    "deploy",
 )
 SKIPPED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache"})
 SOURCE_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging")
@@ -120,7 +119,7 @@ def build_environment(
     alias: str,
     account_id: str,
 ) -> dict[str, str]:
-    """CodeBuild's environment: the deploy entry points' settings (autoretrain.settings.DeploySettings) and the
+    """CodeBuild's environment: the deploy entry points' settings (core.settings.DeploySettings) and the
     plain names buildspec users expect."""
     return {
         EnvVar.MODEL_NAME.value: model_name,

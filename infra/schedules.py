@@ -1,4 +1,4 @@
-"""Schedules: EventBridge Scheduler schedules built from `autoretrain.routing.SCHEDULES`.
+"""Schedules: EventBridge Scheduler schedules built from `core.routing.SCHEDULES`.
 
 Expressions come from the stack config keys routing names (validated in `infra.config`). Each schedule passes its
 scheduled time (`<aws.scheduler.scheduled-time>`) so a run that is retried or late still works on the window it
@@ -19,7 +19,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_aws as aws
 
-from autoretrain.routing import SCHEDULES, ScheduleRoute, Target
+from core.routing import SCHEDULES, ScheduleRoute, Target
 from infra.batch import JOB_OF_TARGET, JOB_SPECS, Job, referenced_parameters
 from infra.policies import Statement, assume_role_policy, policy_document
 

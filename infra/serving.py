@@ -14,8 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-from autoretrain.layout import PayloadPrefix
-from autoretrain.settings import EnvVar
+from core.layout import PayloadPrefix
+from core.settings import EnvVar
 from infra.images import REPO_ROOT, content_tag, image_uri_by_digest, private_repository, pushed_image
 from infra.policies import assume_role_policy, serving_policy
 

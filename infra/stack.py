@@ -8,7 +8,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from autoretrain.routing import SCHEDULES
+from core.routing import SCHEDULES
 from infra.alerting import Alerting, AlertingArgs
 from infra.alerts import Alerts, AlertsArgs
 from infra.batch import BatchJobs, BatchJobsArgs, Job, NetworkArgs

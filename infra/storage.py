@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from autoretrain.buckets import ARTIFACT_BUCKET, MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
-from autoretrain.layout import PayloadPrefix
-from autoretrain.tables import PAYLOAD_TABLE, REGISTRY_TABLE, KeySchema, TableSpec
+from core.buckets import ARTIFACT_BUCKET, MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
+from core.layout import PayloadPrefix
+from core.tables import PAYLOAD_TABLE, REGISTRY_TABLE, KeySchema, TableSpec
 from infra.policies import tls_only_bucket_policy
 
 ABORT_MULTIPART_AFTER_DAYS = 7

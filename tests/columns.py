@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from autoretrain.segments import (
+from core.segments import (
     PREDICTIONS_FORMAT,
     LabelledColumns,
     LabelledPrediction,

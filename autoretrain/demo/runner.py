@@ -2,17 +2,17 @@
 
 Everything that decides something is the code AWS runs: the serving handler (`lambdas.serving.handler.handle`,
 on the simulated clock), the payload-ETL handler, the alerting handler, the drift-check and retrain jobs'
-`main`, `autoretrain rollback`, and the release pipeline's own entry points (`python -m batch_jobs.deploy verify`
+`main`, `autoretrain rollback`, and the release pipeline's own entry points (`python -m deploy verify`
 and `mark-deployed`, `python -m lambdas.serving.smoke_test`). The runner does only what AWS services would do:
 
 - S3 -> Lambda: `autoretrain.local_runner.S3NotificationPump` hands new objects to the ETL handler (moto stores
   objects but invokes nothing);
-- EventBridge Scheduler: the expressions of `autoretrain.routing.SCHEDULES` become ticks on the simulated clock
+- EventBridge Scheduler: the expressions of `core.routing.SCHEDULES` become ticks on the simulated clock
   (with the demo's alerting override, see `DemoConfig.alerting_schedule`), each invocation carrying its scheduled
   time (`{"scheduled_time": ...}` for the Lambda, `--now` for the jobs);
 - EventBridge rules: one rule on the emulated bus forwards every autoretrain event to an SQS queue on the same
   emulator (moto delivers this); the runner drains the queue and routes each event with
-  `autoretrain.routing.event_targets` — `RetrainRequested` runs the retrain job;
+  `core.routing.event_targets` — `RetrainRequested` runs the retrain job;
 - CodePipeline + CodeBuild: a new version of `release/<m>.zip` runs the buildspec's steps that can run here
   (verify, smoke test, mark-deployed); the image build, ECR push and alias shift cannot (no Docker daemon, no
   Lambda runtime), so the local "serving alias" is the model directory the serving handler loads, switched after
@@ -47,20 +47,30 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from autoretrain.contracts import format_timestamp
 from autoretrain.demo import accelerate
 from autoretrain.demo.progress import ProgressBar
 from autoretrain.demo.scenario import PROBABILITY_COLUMN, TARGET, EventKind, Scenario, feature_records
 from autoretrain.demo.schedule import Schedule
 from autoretrain.emulator import Emulator, LocalResources, patched_environ, provision
-from autoretrain.events import EVENT_SOURCE, DetailType
-from autoretrain.layout import label_object_key, release_object_key, training_prefix
 from autoretrain.local_runner import S3NotificationPump
-from autoretrain.registry import Registry
-from autoretrain.routing import SCHEDULES, Target, event_targets
-from autoretrain.settings import EnvVar
 from autoretrain.synthetic import FEATURES, generate_churn
+from batch_jobs import drift_check as drift_check_job
+from batch_jobs import release as release_job
+from batch_jobs import retrain as retrain_job
 from batch_jobs.model_spec import ModelSpec
+from core.events import EVENT_SOURCE, DetailType
+from core.layout import label_object_key, release_object_key, training_prefix
+from core.records import format_timestamp
+from core.registry import Registry
+from core.routing import SCHEDULES, Target, event_targets
+from core.settings import EnvVar
+from deploy import cli as deploy_cli
+from lambdas.alerting import handler as alerting_handler
+from lambdas.alerting import reset_cold_start as reset_alerting
+from lambdas.payload_etl import handler as etl_handler
+from lambdas.payload_etl import reset_cold_start as reset_etl
+from lambdas.serving import handler as serving_handler
+from lambdas.serving import smoke_test
 
 LOGGER = logging.getLogger(__name__)
 MODEL_NAME = "churn"
@@ -201,13 +211,9 @@ class DemoRunner:
         return self.log
 
     def _setup(self, session: boto3.session.Session, resources: LocalResources) -> None:
-        from lambdas.alerting import reset_cold_start as reset_alerting  # noqa: PLC0415
-        from lambdas.payload_etl import reset_cold_start as reset_etl  # noqa: PLC0415
-        from lambdas.serving import handler as serving  # noqa: PLC0415
-
         reset_etl()
         reset_alerting()
-        serving.cold_start.cache_clear()
+        serving_handler.cold_start.cache_clear()
         self.resources = resources
         self.s3 = session.client("s3")
         self.sqs = session.client("sqs")
@@ -309,8 +315,6 @@ class DemoRunner:
         return SimpleNamespace(aws_request_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)))
 
     def _serve_batch(self, at: datetime) -> None:
-        from lambdas.serving import handler as serving  # noqa: PLC0415
-
         hour_index = int((at - self.config.start).total_seconds() // 3600)
         rng = np.random.default_rng(_seed(self.config.seed, 1, hour_index))
         count = self.scenario.batch_count(at, rng, self.config.serving_interval_hours)
@@ -318,7 +322,7 @@ class DemoRunner:
             return
         frame = self.scenario.traffic(at, count, _seed(self.config.seed, 2, hour_index))
         request = {"instances": [{"features": features} for features in feature_records(frame)]}
-        response = serving.handle(request, self._context(), serving.cold_start(), at)
+        response = serving_handler.handle(request, self._context(), serving_handler.cold_start(), at)
         if response.get("statusCode") != 200:
             raise RuntimeError(f"serving refused the demo's traffic: {json.dumps(response)[:500]}")
         predictions = response["predictions"]
@@ -340,10 +344,8 @@ class DemoRunner:
     @staticmethod
     def _deliver_objects(pump: S3NotificationPump) -> None:
         """What S3's event notification to the ETL Lambda does, for every new object under the pump's prefixes."""
-        from lambdas.payload_etl import handler as etl  # noqa: PLC0415
-
         for event in pump.new_events():
-            etl(event, None)
+            etl_handler(event, None)
 
     def _served_frame(self) -> pd.DataFrame:
         if len(self._served) > 1:
@@ -403,17 +405,13 @@ class DemoRunner:
     # --- scheduled targets ----------------------------------------------------------------------------------
 
     def _alerting(self, at: datetime) -> None:
-        from lambdas.alerting import handler as alerting  # noqa: PLC0415
-
-        result = alerting({"scheduled_time": format_timestamp(at)}, None)
+        result = alerting_handler({"scheduled_time": format_timestamp(at)}, None)
         firing = [s["signal"] for s in result.get("signals", []) if s["verdict"] == "firing"]
         self.log.alerting_runs.append({"at": at.isoformat(), "rows": result.get("rows", 0), "firing": firing})
         self._route_events(at)
 
     def _drift_check(self, at: datetime) -> None:
-        from batch_jobs import drift_check  # noqa: PLC0415
-
-        code, lines = _call_main(drift_check.main, ["--now", format_timestamp(at)])
+        code, lines = _call_main(drift_check_job.main, ["--now", format_timestamp(at)])
         summary = lines[-1] if lines else {}
         entry: dict[str, Any] = {"at": at.isoformat(), "exit_code": code, **summary}
         if summary.get("report_uri"):
@@ -437,13 +435,11 @@ class DemoRunner:
         self.log.timings[name] = self.log.timings.get(name, 0.0) + time.perf_counter() - started
 
     def _retrain(self, at: datetime, trigger: str, reason: str) -> None:
-        from batch_jobs import retrain  # noqa: PLC0415
-
         started = time.perf_counter()
 
-        config = retrain.RetrainConfig(spec=ModelSpec(decision_threshold=self.config.decision_threshold))
+        config = retrain_job.RetrainConfig(spec=ModelSpec(decision_threshold=self.config.decision_threshold))
         code, lines = _call_main(
-            lambda argv: retrain.main(argv, config=config),
+            lambda argv: retrain_job.main(argv, config=config),
             ["--trigger", trigger, "--reason", reason, "--now", format_timestamp(at)],
         )
         result = lines[-1] if lines else {}
@@ -455,8 +451,6 @@ class DemoRunner:
         self._run_pipeline_if_released(at)
 
     def _rollback(self, at: datetime) -> None:
-        from batch_jobs import release  # noqa: PLC0415
-
         champion = self.registry.champion(MODEL_NAME)
         previous = [deploy for deploy in self.log.deploys if champion is None or deploy["version"] != champion.version]
         if not previous:
@@ -464,7 +458,7 @@ class DemoRunner:
             return
         target = previous[-1]["version"]
         reason = "operator: roll back to the previous champion"
-        code, lines = _call_main(release.main, ["--to", target, "--reason", reason])
+        code, lines = _call_main(release_job.main, ["--to", target, "--reason", reason])
         self.log.rollbacks.append(
             {
                 "at": at.isoformat(),
@@ -525,10 +519,6 @@ class DemoRunner:
 
     def _deploy(self, at: datetime, release_version_id: str) -> None:
         """The buildspec's steps that run without Docker and Lambda: verify, smoke test, alias, mark-deployed."""
-        from batch_jobs.deploy import cli as deploy  # noqa: PLC0415
-        from lambdas.serving import handler as serving  # noqa: PLC0415
-        from lambdas.serving import smoke_test  # noqa: PLC0415
-
         started = time.perf_counter()
         self._deploy_count += 1
         build = self._work / f"build-{self._deploy_count}"
@@ -540,7 +530,7 @@ class DemoRunner:
             archive.extractall(release_dir)
         env_file = build / "release.env"
         code, lines = _call_main(
-            deploy.main,
+            deploy_cli.main,
             ["verify", "--release-dir", str(release_dir), "--model-dir", str(model_dir), "--env-file", str(env_file)],
         )
         record: dict[str, Any] = {"at": at.isoformat(), "release_s3_version_id": release_version_id, "verify": code}
@@ -565,9 +555,9 @@ class DemoRunner:
         if code != 0:
             self.log.deploys.append({**record, "failed": "smoke_test"})
             return
-        previous_dir = os.environ.get(serving.MODEL_DIR_ENV)
-        os.environ[serving.MODEL_DIR_ENV] = str(model_dir)  # the local serving alias now points at this model
-        serving.cold_start.cache_clear()
+        previous_dir = os.environ.get(serving_handler.MODEL_DIR_ENV)
+        os.environ[serving_handler.MODEL_DIR_ENV] = str(model_dir)  # the local serving alias now points at this model
+        serving_handler.cold_start.cache_clear()
         state = build / "deploy-state.json"
         state.write_text(
             json.dumps(
@@ -579,7 +569,7 @@ class DemoRunner:
                 }
             )
         )
-        code, lines = _call_main(deploy.main, ["mark-deployed", "--version", version, "--state-file", str(state)])
+        code, lines = _call_main(deploy_cli.main, ["mark-deployed", "--version", version, "--state-file", str(state)])
         record.update(mark_deployed=code, previous_version=(lines[-1] if lines else {}).get("previous_version"))
         self.log.deploys.append(record)
         self._timed("release_pipeline (within the above)", started)

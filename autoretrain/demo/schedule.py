@@ -1,6 +1,6 @@
 """Schedule expressions on a simulated clock: when `rate(...)` and `cron(...)` fire between two instants. Pure.
 
-The same expressions infra hands to EventBridge Scheduler (`autoretrain.routing.SCHEDULES`, validated there).
+The same expressions infra hands to EventBridge Scheduler (`core.routing.SCHEDULES`, validated there).
 `rate(N unit)` fires every N units from the schedule's start; `cron(min hour day-of-month month day-of-week year)`
 supports what the routes use and a little more: `*`, `?`, numbers, lists (`1,15`), ranges (`1-5`), steps (`*/6`,
 `0-30/10`) and day names (`SUN`..`SAT`; numbers 1-7 with 1 = Sunday, as AWS counts). Times are UTC.
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from autoretrain.routing import validate_schedule_expression
+from core.routing import validate_schedule_expression
 
 _RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|minutes|hour|hours|day|days)\)$")
 _UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 1440}

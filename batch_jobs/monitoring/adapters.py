@@ -1,6 +1,6 @@
 """Adapters of the drift-check job: the model bucket (S3) and CloudWatch metrics. Each takes its boto3 client in
 its constructor and turns `ClientError` into our errors. (The registry, the payload table, the event bus and the
-policy state have their adapters in `autoretrain.registry`, `autoretrain.payload_store`, `autoretrain.events` and
+policy state have their adapters in `core.registry`, `core.payload_store`, `core.events` and
 `batch_jobs.monitoring.state`.)"""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from autoretrain.artifacts import MANIFEST_FILE, MODEL_FILE, LoadedModel, load_verified_model
 from batch_jobs.drift import ReferenceProfile
 from batch_jobs.monitoring.outputs import MAX_METRICS_PER_CALL, METRIC_NAMESPACE, metric_batches
+from core.artifacts import MANIFEST_FILE, MODEL_FILE, LoadedModel, load_verified_model
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

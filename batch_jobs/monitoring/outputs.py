@@ -26,10 +26,10 @@ from datetime import datetime
 from html import escape
 from typing import Any, Final
 
-from autoretrain.contracts import format_timestamp
 from batch_jobs.drift import DriftResult, PerformanceResult
 from batch_jobs.drift.report import render_html
 from batch_jobs.monitoring.policy import Decision, TriggerPolicy, Verdict
+from core.records import format_timestamp
 
 METRIC_NAMESPACE: Final = "autoretrain"
 #: CloudWatch accepts at most 1,000 metric data per PutMetricData call (and 1 MB; ours are ~200 bytes each).

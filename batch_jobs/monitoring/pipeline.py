@@ -25,10 +25,6 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from autoretrain.events import DetailType, EventBus
-from autoretrain.layout import report_object_key, validate_model_name
-from autoretrain.payload_store import PayloadStore
-from autoretrain.registry import ModelVersionRecord, Registry
 from batch_jobs.drift import (
     DriftConfig,
     DriftInputError,
@@ -52,6 +48,10 @@ from batch_jobs.monitoring.outputs import (
 from batch_jobs.monitoring.policy import Decision, Observation, TriggerPolicy, Verdict, decide
 from batch_jobs.monitoring.state import DriftStateStore, StateConflictError
 from batch_jobs.monitoring.window import Rescorer, ScoredWindow, WindowError, matured, scored_window
+from core.events import DetailType, EventBus
+from core.layout import report_object_key, validate_model_name
+from core.payload_store import PayloadStore
+from core.registry import ModelVersionRecord, Registry
 
 logger = logging.getLogger(__name__)
 

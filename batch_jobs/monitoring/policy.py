@@ -53,7 +53,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TriggerPolicy:
-    """Hyper-parameters of the policy (defaults in `autoretrain.settings.DriftCheckSettings`)."""
+    """Hyper-parameters of the policy (defaults in `core.settings.DriftCheckSettings`)."""
 
     consecutive_checks: int = 2
     cooldown: timedelta = timedelta(days=3)

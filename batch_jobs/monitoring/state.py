@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from autoretrain.layout import validate_model_name
 from batch_jobs.monitoring.policy import (
     VERDICTS,
     CheckRecord,
@@ -25,6 +24,7 @@ from batch_jobs.monitoring.policy import (
     RetrainTrigger,
     Verdict,
 )
+from core.layout import validate_model_name
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

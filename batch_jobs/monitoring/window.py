@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from autoretrain.contracts import format_timestamp
-from autoretrain.segments import LabelledColumns, PredictionColumns
 from batch_jobs.drift import FeatureKind, ReferenceProfile
 from batch_jobs.drift._stats import FloatArray
 from batch_jobs.drift.profile import ValueFamily
+from core.records import format_timestamp
+from core.segments import LabelledColumns, PredictionColumns
 
 #: Scores raw feature records (one row per prediction, the record's `features`) with the champion model.
 Rescorer = Callable[[pd.DataFrame], FloatArray]

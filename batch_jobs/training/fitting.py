@@ -29,8 +29,8 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from autoretrain.features import InputSchema
 from batch_jobs import model_spec
+from core.features import InputSchema
 
 #: Stratified folds of the out-of-fold scores a default decision threshold is chosen on.
 THRESHOLD_FOLDS: Final = 5

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoretrain.contracts import format_timestamp
-from autoretrain.segments import LabelledColumns
+from core.records import format_timestamp
+from core.segments import LabelledColumns
 
 EVENT_TIME = "__event_time__"
 SOURCE = "__source__"

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoretrain.features import InputSchema
 from batch_jobs.training.frames import feature_columns
+from core.features import InputSchema
 
 
 @dataclass(frozen=True, slots=True)

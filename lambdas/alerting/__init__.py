@@ -3,8 +3,8 @@
 Entry point `lambdas.alerting.handler`, invoked by EventBridge Scheduler with
 `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`. Layers: `entry` (handler, cold start) -> `logic` (one run,
 the alert state machine) -> `signals` (one pass over the window, one check per signal; pure) and `stats` (exact
-bands; pure), `messages` (the words; pure), and the adapters (`adapters`, `autoretrain.payload_store`,
-`autoretrain.registry`, `autoretrain.events`). Standard library and boto3 only: the zip ships no numpy.
+bands; pure), `messages` (the words; pure), and the adapters (`adapters`, `core.payload_store`,
+`core.registry`, `core.events`). Standard library and boto3 only: the zip ships no numpy.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from autoretrain.contracts import format_timestamp
-from autoretrain.layout import PayloadPrefix
-from autoretrain.tables import alert_pk
+from core.layout import PayloadPrefix
+from core.records import format_timestamp
+from core.tables import alert_pk
 from lambdas.alerting.logic import AlertingError, DeliveryError
 from lambdas.alerting.models import AlertState, AlertStatus, Signal
 from lambdas.alerting.signals import QuarantineSummary, summarise_quarantine

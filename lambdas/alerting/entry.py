@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from autoretrain.events import EventBus
-from autoretrain.payload_store import PayloadStore
-from autoretrain.registry import Registry
-from autoretrain.settings import AlertingSettings
+from core.events import EventBus
+from core.payload_store import PayloadStore
+from core.registry import Registry
+from core.settings import AlertingSettings
 from lambdas.alerting.adapters import DynamoAlertStates, S3ObjectReader, S3Quarantine, SnsNotifier
 from lambdas.alerting.logic import Ports, run_checks
 from lambdas.alerting.models import AlertPolicy, ScheduledInvocation

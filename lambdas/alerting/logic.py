@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from autoretrain.events import DetailType, EventPublishError
+from core.events import DetailType, EventPublishError
 from lambdas.alerting.messages import NoticeKind, render
 from lambdas.alerting.models import (
     Action,
@@ -57,7 +57,7 @@ class DeliveryError(RuntimeError):
 
 
 class Champion(Protocol):
-    """The registry's record of the champion (`autoretrain.registry.ModelVersionRecord`)."""
+    """The registry's record of the champion (`core.registry.ModelVersionRecord`)."""
 
     @property
     def version(self) -> str: ...
@@ -83,7 +83,7 @@ class ObjectReader(Protocol):
 
 
 class WindowRows(Protocol):
-    """The payload table's time window (`autoretrain.payload_store.PayloadStore`)."""
+    """The payload table's time window (`core.payload_store.PayloadStore`)."""
 
     def query_window(self, model_name: str, start: datetime, end: datetime) -> Sequence[Row]:
         """Predictions with start <= timestamp < end."""
@@ -131,7 +131,7 @@ class Notifier(Protocol):
 
 
 class EventSink(Protocol):
-    """The event bus (`autoretrain.events.EventBus`)."""
+    """The event bus (`core.events.EventBus`)."""
 
     def publish(self, detail_type: DetailType, detail: dict[str, object], *, time: datetime | None = None) -> str:
         """Put one event; raise `EventPublishError` on failure."""

@@ -11,7 +11,7 @@ import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from autoretrain.contracts import format_timestamp
+from core.records import format_timestamp
 from lambdas.alerting.models import RUNBOOK_ANCHORS, SEVERITIES, AlertNotice, SignalResult
 
 MAX_SUBJECT = 99

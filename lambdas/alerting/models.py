@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeGuard
 
-from autoretrain.contracts import format_timestamp, parse_timestamp
+from core.records import format_timestamp, parse_timestamp
 
 
 class InvalidEventError(ValueError):

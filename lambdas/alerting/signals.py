@@ -23,7 +23,7 @@ _NON_FINITE_REASON = re.compile(r"feature '(?P<name>.*)' is not finite")
 
 
 class Row(Protocol):
-    """What the checks read from a logged prediction (`autoretrain.segments.PredictionRow`)."""
+    """What the checks read from a logged prediction (`core.segments.PredictionRow`)."""
 
     @property
     def score(self) -> float: ...

@@ -2,9 +2,9 @@
 
 Entry point `lambdas.payload_etl.handler` (configured as `lambdas.payload_etl.handler`). Layers:
 `entry` (handler, cold start) -> `logic` (one object, pure orchestration) -> `extract` (pure parsing, validation
-and item building, the hot path) and the adapters (`adapters.S3ObjectStore`, `autoretrain.payload_store`).
+and item building, the hot path) and the adapters (`adapters.S3ObjectStore`, `core.payload_store`).
 
-Storage decisions (item layout: `autoretrain.tables`):
+Storage decisions (item layout: `core.tables`):
 - The valid records of an object are stored verbatim (unknown keys included) in segments: one per kind and UTC
   hour of their timestamps (predictions: `timestamp`, labels: `observed_at`), indexed by time on
   `by_time`, with `expires_at` = newest record + retention. A client that logs in batches costs one item per

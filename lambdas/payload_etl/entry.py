@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from autoretrain.payload_store import PayloadStore
-from autoretrain.settings import PayloadEtlSettings
+from core.payload_store import PayloadStore
+from core.settings import PayloadEtlSettings
 from lambdas.payload_etl.adapters import S3ObjectStore
 from lambdas.payload_etl.events import parse_s3_event
 from lambdas.payload_etl.logic import process_object

@@ -9,8 +9,8 @@ object's other records still load. An empty object or a corrupt gzip stream is q
 
 Within one object a repeated `request_id` is loaded once: the first occurrence wins and the others are counted
 as duplicates. The valid lines are stored verbatim (no re-serialisation, unknown members kept) with their
-canonical times in segments (`autoretrain.segments`), one per UTC hour of their timestamps and size chunk
-(`autoretrain.tables`); segment keys are deterministic (the object's bucket, key and ETag, the hour and the
+canonical times in segments (`core.segments`), one per UTC hour of their timestamps and size chunk
+(`core.tables`); segment keys are deterministic (the object's bucket, key and ETag, the hour and the
 chunk number), so reprocessing re-puts the same items instead of adding new ones. This path runs at more than
 half the speed of a bare `json.loads` loop over the same lines (`python -m bench --only etl`).
 """
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING, Any
 
-from autoretrain.contracts import ContractViolationError, RecordKind, validate_label, validate_payload
-from autoretrain.layout import model_partition_of, validate_model_name
-from autoretrain.segments import BODY_BYTES_PER_RECORD, LABELS_FORMAT, PREDICTIONS_FORMAT, encode_segment
-from autoretrain.tables import (
+from core.layout import model_partition_of, validate_model_name
+from core.records import ContractViolationError, RecordKind, validate_label, validate_payload
+from core.segments import BODY_BYTES_PER_RECORD, LABELS_FORMAT, PREDICTIONS_FORMAT, encode_segment
+from core.tables import (
     SEGMENT_MAX_BYTES,
     label_window_pk,
     segment_pk,
@@ -38,7 +38,7 @@ from autoretrain.tables import (
 from lambdas.payload_etl.models import ObjectRef
 
 if TYPE_CHECKING:
-    from autoretrain.payload_store import Item
+    from core.payload_store import Item
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -208,7 +208,7 @@ _BODY_FORMATS = {
 class _Segments:
     """Valid lines grouped into segments (one UTC hour, at most `SEGMENT_MAX_BYTES` of body each), built into items.
 
-    A segment's body is its lines, verbatim, and their canonical times (`autoretrain.segments.encode_segment`).
+    A segment's body is its lines, verbatim, and their canonical times (`core.segments.encode_segment`).
     """
 
     def __init__(self, source: ObjectRef, kind: RecordKind, retention_s: int) -> None:

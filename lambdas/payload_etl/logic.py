@@ -20,13 +20,13 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from autoretrain.contracts import RecordKind
-from autoretrain.layout import UnknownKeyError, quarantine_object_key, record_kind_of
+from core.layout import UnknownKeyError, quarantine_object_key, record_kind_of
+from core.records import RecordKind
 from lambdas.payload_etl.extract import QuarantinedLine, Tally, object_batches
 from lambdas.payload_etl.models import ObjectRef, ObjectResult, ObjectStatus
 
 if TYPE_CHECKING:
-    from autoretrain.payload_store import Item
+    from core.payload_store import Item
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ObjectStore(Protocol):
 
 
 class PayloadSink(Protocol):
-    """The payload table, as the ETL uses it (`autoretrain.payload_store.PayloadStore`)."""
+    """The payload table, as the ETL uses it (`core.payload_store.PayloadStore`)."""
 
     def is_loaded(self, bucket: str, key: str, etag: str) -> bool:
         """Whether the ledger holds this object version."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from autoretrain.artifacts import LoadedModel, has_artifact, load_verified_model
+from core.artifacts import LoadedModel, has_artifact, load_verified_model
 from lambdas.serving.models import ModelMismatchError, PayloadLogError
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class PayloadLog:
 def load_baked_model(model_dir: str | os.PathLike[str], model_name: str) -> LoadedModel | None:
     """The verified model in `model_dir`, or None if the image has none (the bootstrap image).
 
-    A model whose SHA-256 does not match its manifest raises (autoretrain.artifacts.ArtifactIntegrityError);
+    A model whose SHA-256 does not match its manifest raises (core.artifacts.ArtifactIntegrityError);
     so does a model of another name than the one this function serves.
     """
     if not has_artifact(model_dir):

@@ -29,7 +29,7 @@ Responses::
 (from the manifest). A 400 lists every problem of every instance at once, and nothing of that request is
 scored or logged. The 503 comes from the bootstrap image, built before the first model is released.
 
-Payload logging. Every scored request is logged as a payload record (autoretrain.contracts) in ONE JSON Lines
+Payload logging. Every scored request is logged as a payload record (core.records) in ONE JSON Lines
 object per invocation at `s3://$AUTORETRAIN_PAYLOAD_BUCKET/payloads/model=<m>/dt=<day>/<invocation uuid>.jsonl`,
 written before the response is returned. Why not buffer records across invocations and write fewer, larger
 objects: Lambda freezes an execution environment between invocations and terminates it without notice, so a
@@ -59,9 +59,9 @@ from typing import Any
 
 import boto3
 
-from autoretrain.artifacts import LoadedModel
-from autoretrain.layout import payload_object_key
-from autoretrain.settings import ServingSettings
+from core.artifacts import LoadedModel
+from core.layout import payload_object_key
+from core.settings import ServingSettings
 from lambdas.serving.adapters import PayloadLog, load_baked_model
 from lambdas.serving.logic import encode_jsonl, invocation_uuid, serve
 from lambdas.serving.models import (

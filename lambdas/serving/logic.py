@@ -15,9 +15,9 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from autoretrain.artifacts import LoadedModel
-from autoretrain.contracts import MAX_ID_LENGTH, FeatureValue, PayloadRecord, Prediction, format_timestamp
-from autoretrain.features import InputSchema, check_features
+from core.artifacts import LoadedModel
+from core.features import InputSchema, check_features
+from core.records import MAX_ID_LENGTH, FeatureValue, PayloadRecord, Prediction, format_timestamp
 from lambdas.serving.models import (
     Instance,
     InvalidRequestError,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from autoretrain.contracts import FeatureValue, PayloadRecord
+from core.records import FeatureValue, PayloadRecord
 
 
 class ErrorCode(StrEnum):

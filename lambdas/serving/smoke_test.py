@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from autoretrain.artifacts import ArtifactError, LoadedModel, load_verified_model
-from autoretrain.features import InputSchema, SchemaError
+from core.artifacts import ArtifactError, LoadedModel, load_verified_model
+from core.features import InputSchema, SchemaError
 from lambdas.serving.logic import parse_request, predict_scores
 from lambdas.serving.models import Instance, InvalidRequestError, ModelOutputError
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from autoretrain.demo.schedule import Schedule
-from autoretrain.routing import SCHEDULES, ScheduleExpressionError
+from core.routing import SCHEDULES, ScheduleExpressionError
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 

@@ -6,7 +6,7 @@ import json
 
 import pulumi
 
-from autoretrain.settings import DEFAULT_RUNBOOK_URL, AlertingSettings
+from core.settings import DEFAULT_RUNBOOK_URL, AlertingSettings
 from infra.alerting import alerting_policy
 from infra.bundles import ALERTING_BUNDLE, archive_files
 from infra.mocks import RecordedResource, Recording

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from autoretrain.settings import DriftCheckSettings, RetrainSettings
+from core.settings import DriftCheckSettings, RetrainSettings
 from infra.batch import Job, drift_check_job_policy, retrain_job_policy
 from infra.config import Settings, SettingsError
 from infra.fargate import FARGATE_SIZES, FargateSizeError, fargate_resources

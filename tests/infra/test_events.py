@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from autoretrain.events import DetailType
-from autoretrain.routing import EVENT_ROUTES, EventRoute, Target
+from core.events import DetailType
+from core.routing import EVENT_ROUTES, EventRoute, Target
 from infra.batch import Job, parameters_to_supply
 from infra.events import RETRAIN_INPUT_PATHS, RETRAIN_TEMPLATE, failed_job_pattern
 from infra.mocks import RecordedResource, Recording

@@ -8,8 +8,8 @@ import re
 import pulumi
 import pytest
 
-from autoretrain.layout import ETL_PREFIXES
-from autoretrain.settings import EnvVar
+from core.layout import ETL_PREFIXES
+from core.settings import EnvVar
 from infra.bundles import PAYLOAD_ETL_BUNDLE, archive_files
 from infra.config import LOG_RETENTION_DAYS
 from infra.mocks import RecordedResource, Recording

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from autoretrain.settings import DeploySettings
+from core.settings import DeploySettings
 from infra.mocks import RecordedResource, Recording
 from infra.release import (
     BUILD_IMAGE,
@@ -91,20 +91,20 @@ def test_code_bundle_carries_the_buildspec_and_the_deploy_code(stack: Recording)
     source = stack.find("aws:s3/bucketObjectv2:BucketObjectv2", "autoretrain-release-code-bundle").inputs["source"]
     assert isinstance(source, pulumi.AssetArchive)
     names = set(source.assets)
-    assert {"buildspec.yml", "lambdas/serving/Dockerfile", "batch_jobs/deploy/__main__.py"} <= names
+    assert {"buildspec.yml", "lambdas/serving/Dockerfile", "deploy/__main__.py"} <= names
     assert names == set(code_bundle_files())
 
 
 def test_code_bundle_files_skip_caches(tmp_path: Path) -> None:
-    for name in ("buildspec.yml", "lambdas/__init__.py", "batch_jobs/__init__.py"):
+    for name in ("buildspec.yml", "lambdas/__init__.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
-    for directory in ("autoretrain", "lambdas/serving", "batch_jobs/deploy"):
+    for directory in ("core", "lambdas/serving", "deploy"):
         (tmp_path / directory / "__pycache__").mkdir(parents=True)
         (tmp_path / directory / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"")
         (tmp_path / directory / "m.py").write_text("x")
     files = code_bundle_files(tmp_path)
-    assert "autoretrain/m.py" in files
+    assert "core/m.py" in files
     assert not any("__pycache__" in name for name in files)
 
 

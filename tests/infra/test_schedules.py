@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from autoretrain.routing import SCHEDULES, ScheduleRoute, Target
+from core.routing import SCHEDULES, ScheduleRoute, Target
 from infra.batch import JOB_OF_TARGET, Job, parameters_to_supply
 from infra.config import Settings, SettingsError
 from infra.mocks import RecordedResource, Recording

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from autoretrain.buckets import ALL_BUCKETS, MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
-from autoretrain.tables import ALL_TABLES, PAYLOAD_TABLE, TableSpec
+from core.buckets import ALL_BUCKETS, MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
+from core.tables import ALL_TABLES, PAYLOAD_TABLE, TableSpec
 from infra.mocks import RecordedResource, Recording
 from infra.storage import Retention, lifecycle_rules
 

@@ -13,7 +13,7 @@ import boto3
 
 from autoretrain.demo import accelerate
 from autoretrain.emulator import Emulator, patched_environ, provision
-from autoretrain.tables import BY_TIME_INDEX
+from core.tables import BY_TIME_INDEX
 
 
 def binary_body(number: int) -> bytes:

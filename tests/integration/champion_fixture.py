@@ -1,7 +1,7 @@
 """A real champion on the emulator, built with the project's own pieces, and traffic served by it.
 
 `install_champion` trains the default model on synthetic churn data (cached per process: a few thousand rows,
-one thread), writes `model.pkl` + `manifest.json` with `autoretrain.artifacts`, profiles the training data into
+one thread), writes `model.pkl` + `manifest.json` with `core.artifacts`, profiles the training data into
 `reference.parquet`, uploads the three to `models/<m>/<version>/` in the model bucket and takes the version
 through the registry's real lifecycle (candidate -> gate passed + artefact recorded -> released -> champion).
 
@@ -28,17 +28,17 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from autoretrain.artifacts import MANIFEST_FILE, MODEL_FILE, write_artifact
-from autoretrain.contracts import format_timestamp
 from autoretrain.emulator import LocalResources
-from autoretrain.features import InputSchema
-from autoretrain.layout import label_object_key, model_version_prefix, payload_object_key
 from autoretrain.local_runner import s3_object_created_event
-from autoretrain.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs.drift import ReferenceProfiler
 from batch_jobs.drift.performance import classification_metrics
 from batch_jobs.model_spec import build_model, feature_frame, infer_input_schema
+from core.artifacts import MANIFEST_FILE, MODEL_FILE, write_artifact
+from core.features import InputSchema
+from core.layout import label_object_key, model_version_prefix, payload_object_key
+from core.records import format_timestamp
+from core.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
 from lambdas.payload_etl import handler, reset_cold_start
 
 TRAINED_AT = datetime(2026, 11, 1, tzinfo=UTC)

@@ -17,13 +17,13 @@ import boto3
 import pytest
 
 import lambdas.payload_etl
-from autoretrain.contracts import format_timestamp
 from autoretrain.emulator import LocalResources
-from autoretrain.layout import payload_object_key
 from autoretrain.local_runner import s3_object_created_event
-from autoretrain.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
-from autoretrain.settings import EnvVar
-from autoretrain.tables import alert_pk
+from core.layout import payload_object_key
+from core.records import format_timestamp
+from core.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
+from core.settings import EnvVar
+from core.tables import alert_pk
 from lambdas.alerting import handler, reset_cold_start
 from lambdas.alerting.adapters import DynamoAlertStates
 from lambdas.alerting.entry import AlertDeliveryError

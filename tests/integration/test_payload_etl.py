@@ -15,12 +15,12 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
-from autoretrain.contracts import RecordKind, format_timestamp
 from autoretrain.emulator import LocalResources
-from autoretrain.layout import quarantine_object_key
-from autoretrain.payload_store import PayloadStore, TransientStoreError
-from autoretrain.segments import LabelRow, PredictionColumns
-from autoretrain.tables import SEGMENT_MAX_BYTES, object_pk, segment_pk, segment_sk
+from core.layout import quarantine_object_key
+from core.payload_store import PayloadStore, TransientStoreError
+from core.records import RecordKind, format_timestamp
+from core.segments import LabelRow, PredictionColumns
+from core.tables import SEGMENT_MAX_BYTES, object_pk, segment_pk, segment_sk
 from lambdas.payload_etl import handler, reset_cold_start
 from lambdas.payload_etl.extract import extract
 from lambdas.payload_etl.models import ObjectRef

@@ -13,15 +13,15 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.config import Config
 
-from autoretrain.contracts import RecordKind, format_timestamp
 from autoretrain.emulator import LocalResources
-from autoretrain.payload_store import (
+from core.payload_store import (
     LABEL_CLOCK_SKEW,
     PayloadStore,
     PayloadStoreError,
     RetryPolicy,
     TransientStoreError,
 )
+from core.records import RecordKind, format_timestamp
 from lambdas.payload_etl.extract import extract
 from lambdas.payload_etl.models import ObjectRef
 

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autoretrain.emulator import create_table
-from autoretrain.registry import (
+from batch_jobs.gate import GateConfig, evaluate_gate
+from core.registry import (
     ALLOWED_TRANSITIONS,
     CHAMPION_POINTER_SK,
     ConflictError,
@@ -32,8 +33,7 @@ from autoretrain.registry import (
     VersionExistsError,
     VersionNotFoundError,
 )
-from autoretrain.tables import REGISTRY_TABLE, TableSpec
-from batch_jobs.gate import GateConfig, evaluate_gate
+from core.tables import REGISTRY_TABLE, TableSpec
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The release pipeline's entry points (`python -m batch_jobs.deploy ...`, run by buildspec.yml) against moto's
+"""The release pipeline's entry points (`python -m deploy ...`, run by buildspec.yml) against moto's
 server: verify fails closed, the alias moves (all at once, or a canary that an alarm rolls back), the registry
 and the bus record the deployment."""
 
@@ -15,17 +15,17 @@ from typing import Any
 import boto3
 import pytest
 
-from autoretrain.artifacts import write_artifact
 from autoretrain.emulator import LocalResources
-from autoretrain.events import EventBus
-from autoretrain.layout import release_object_key
-from autoretrain.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
 from autoretrain.synthetic import generate_churn
 from batch_jobs import model_spec
-from batch_jobs.deploy.alias import CanaryPlan, ServingFunction, shift_alias
-from batch_jobs.deploy.cli import main as deploy
 from batch_jobs.release import VERSION_FILES, Publisher
 from batch_jobs.training.adapters import ObjectStore
+from core.artifacts import write_artifact
+from core.events import EventBus
+from core.layout import release_object_key
+from core.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
+from deploy.alias import CanaryPlan, ServingFunction, shift_alias
+from deploy.cli import main as deploy
 
 pytestmark = pytest.mark.integration
 

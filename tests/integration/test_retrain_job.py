@@ -15,16 +15,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoretrain.artifacts import ModelManifest, sha256_hex
 from autoretrain.emulator import LocalResources
-from autoretrain.layout import label_object_key, payload_object_key, release_object_key
 from autoretrain.local_runner import s3_object_created_event
-from autoretrain.registry import ModelStatus, Registry, Trigger
 from autoretrain.synthetic import FEATURES, TARGET, ConceptShift, generate_churn
 from batch_jobs import retrain
 from batch_jobs.gate import GateConfig
 from batch_jobs.training.quality import QualityConfig
 from batch_jobs.training.window import CandidateWindow, WindowConfig
+from core.artifacts import ModelManifest, sha256_hex
+from core.layout import label_object_key, payload_object_key, release_object_key
+from core.registry import ModelStatus, Registry, Trigger
 from lambdas.payload_etl import handler as etl_handler
 from lambdas.payload_etl import reset_cold_start
 

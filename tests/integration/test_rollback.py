@@ -14,13 +14,13 @@ import boto3
 import pytest
 
 from autoretrain.emulator import LocalResources
-from autoretrain.events import EventBus
-from autoretrain.layout import release_object_key
-from autoretrain.registry import ModelStatus, Registry
 from autoretrain.synthetic import generate_churn
 from batch_jobs import release, retrain
-from batch_jobs.deploy.marking import mark_deployed
-from batch_jobs.deploy.verify import verify_release
+from core.events import EventBus
+from core.layout import release_object_key
+from core.registry import ModelStatus, Registry
+from deploy.marking import mark_deployed
+from deploy.verify import verify_release
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoretrain.segments import PredictionColumns, PredictionRow
+from core.segments import PredictionColumns, PredictionRow
 from lambdas.alerting import handler, signals, stats
 from lambdas.alerting.logic import AlertingError, baseline_uri, next_notice, next_state
 from lambdas.alerting.messages import NoticeKind, render, subject

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autoretrain.artifacts import (
+from core.artifacts import (
     MANIFEST_FILE,
     MODEL_FILE,
     ArtifactIntegrityError,
@@ -23,7 +23,7 @@ from autoretrain.artifacts import (
     read_manifest,
     write_artifact,
 )
-from autoretrain.features import FeatureSpec, InputSchema
+from core.features import FeatureSpec, InputSchema
 
 SCHEMA = InputSchema(
     (FeatureSpec("tenure", "numeric", nullable=False), FeatureSpec("plan", "categorical", True, ("a", "b")))

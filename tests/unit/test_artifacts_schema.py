@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from autoretrain.features import FeatureSpec, InputSchema, SchemaError
+from core.features import FeatureSpec, InputSchema, SchemaError
 
 SCHEMA = InputSchema(
     (

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoretrain.contracts import (
+from core.records import (
     ContractViolationError,
     format_timestamp,
     parse_label,

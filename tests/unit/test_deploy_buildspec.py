@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from batch_jobs.deploy.cli import build_parser as deploy_parser
+from deploy.cli import build_parser as deploy_parser
 from lambdas.serving.smoke_test import build_parser as smoke_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,25 +40,25 @@ def test_buildspec_is_version_0_2_with_every_deploy_step_in_one_phase() -> None:
 
 def test_steps_run_in_order_verify_build_smoke_push_shift_mark() -> None:
     order = [
-        step(r"batch_jobs\.deploy verify"),
+        step(r"-m deploy verify"),
         step(r"^docker build"),
         step(r"^docker run"),
         step(r"docker push"),
-        step(r"batch_jobs\.deploy shift-alias"),
-        step(r"batch_jobs\.deploy mark-deployed"),
+        step(r"-m deploy shift-alias"),
+        step(r"-m deploy mark-deployed"),
     ]
     assert order == sorted(order)
 
 
 def test_deploy_commands_parse_with_the_entry_points_parser() -> None:
     for command in ("verify", "shift-alias", "mark-deployed"):
-        parsed = deploy_parser().parse_args(arguments_after(BUILD[step(rf"deploy {command}")], "batch_jobs.deploy"))
+        parsed = deploy_parser().parse_args(arguments_after(BUILD[step(rf"deploy {command}")], "deploy"))
         assert parsed.command == command
 
 
 def test_the_image_is_built_single_architecture_from_the_verified_model_dir() -> None:
     build = words(BUILD[step(r"^docker build")])
-    verify = deploy_parser().parse_args(arguments_after(BUILD[step("deploy verify")], "batch_jobs.deploy"))
+    verify = deploy_parser().parse_args(arguments_after(BUILD[step("deploy verify")], "deploy"))
     assert {"--platform", "linux/amd64", "--provenance=false"} <= set(build)
     assert f"MODEL_DIR={verify.model_dir}" in build
     assert (REPO / build[build.index("-f") + 1]).is_file()
@@ -77,9 +77,9 @@ def test_the_smoke_test_runs_our_module_inside_the_built_image_with_arguments_it
 
 def test_the_deploy_requirements_are_pinned_and_hashed() -> None:
     install = " ".join(SPEC["phases"]["install"]["commands"])
-    text = (REPO / "batch_jobs/deploy/requirements.txt").read_text()
+    text = (REPO / "deploy/requirements.txt").read_text()
     pins = re.findall(r"^([a-z0-9-]+)==\S+ \\$", text, flags=re.MULTILINE)
     assert "--require-hashes" in install
-    assert "batch_jobs/deploy/requirements.txt" in install
+    assert "deploy/requirements.txt" in install
     assert "boto3" in pins
     assert text.count("--hash=sha256:") >= 2 * len(pins)

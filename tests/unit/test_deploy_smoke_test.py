@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from autoretrain.artifacts import LoadedModel, ModelManifest, write_artifact
 from autoretrain.synthetic import generate_churn
 from batch_jobs import model_spec
 from batch_jobs.training import fitting
+from core.artifacts import LoadedModel, ModelManifest, write_artifact
 from lambdas.serving.logic import predict_scores
 from lambdas.serving.models import Instance
 from lambdas.serving.smoke_test import SmokeResult, main, run_smoke_test

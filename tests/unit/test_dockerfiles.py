@@ -152,7 +152,7 @@ def test_serving_image_copies_every_module_the_handler_imports() -> None:
     script = (
         "import sys, lambdas.serving.handler\n"
         "print('\\n'.join(sorted(m.__file__ for n, m in sys.modules.items()"
-        " if n.split('.')[0] in {'autoretrain', 'lambdas', 'batch_jobs'} and getattr(m, '__file__', None))))"
+        " if n.split('.')[0] in {'core', 'autoretrain', 'lambdas', 'batch_jobs', 'deploy'} and getattr(m, '__file__', None))))"
     )
     imported = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True
@@ -199,5 +199,5 @@ def test_jobs_image_runs_python_and_copies_both_entry_points() -> None:
     (entrypoint,) = _of(commands, "ENTRYPOINT")
     copied = {source for sources, _ in _copies(commands) for source in sources}
     assert entrypoint.value == ("python",)
-    assert {"autoretrain/", "batch_jobs/"} <= copied
+    assert {"core/", "batch_jobs/"} <= copied
     assert importlib.util.find_spec("batch_jobs.retrain") is not None

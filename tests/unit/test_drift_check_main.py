@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from autoretrain.cli import SUBCOMMANDS
-from autoretrain.settings import DriftCheckSettings, EnvVar, MissingSettingError
 from batch_jobs.drift_check import build_parser, main
 from batch_jobs.monitoring.pipeline import DriftCheckRequest, run_id_for
 from batch_jobs.monitoring.policy import TriggerPolicy
+from core.settings import DriftCheckSettings, EnvVar, MissingSettingError
 
 REQUIRED = {
     EnvVar.MODEL_BUCKET.value: "models",
@@ -65,4 +65,4 @@ def test_the_run_id_is_the_check_time_so_a_retry_reuses_it() -> None:
 
 
 def test_the_job_is_an_autoretrain_subcommand() -> None:
-    assert SUBCOMMANDS["drift-check"][0] == "batch_jobs.drift_check"
+    assert SUBCOMMANDS["drift-check"][0] is main

@@ -9,8 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoretrain.contracts import format_timestamp
-from autoretrain.segments import LabelledPrediction, LabelRow, PredictionColumns, PredictionRow
 from batch_jobs.drift import ReferenceProfile, ReferenceProfiler
 from batch_jobs.drift._stats import FloatArray
 from batch_jobs.monitoring.window import (
@@ -21,6 +19,8 @@ from batch_jobs.monitoring.window import (
     raw_features,
     scored_window,
 )
+from core.records import format_timestamp
+from core.segments import LabelledPrediction, LabelRow, PredictionColumns, PredictionRow
 from tests.columns import labelled_columns, prediction_columns
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

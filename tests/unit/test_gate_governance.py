@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoretrain.registry import Trigger
 from batch_jobs.governance import GovernanceConfig, may_retrain
+from core.registry import Trigger
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = GovernanceConfig(cooldown=timedelta(hours=24), period=timedelta(days=7), max_per_period=3)

@@ -13,9 +13,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from autoretrain.features import SchemaError
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs.model_spec import ModelKind, ModelSpec, build_model, feature_frame, infer_input_schema
+from core.features import SchemaError
 
 #: Top-level modules a pickled default model may reference: the serving image ships exactly these.
 SERVING_LIBRARIES = {"sklearn", "numpy", "scipy", "pandas", "builtins", "copyreg", "_codecs", "collections"}

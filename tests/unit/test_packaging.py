@@ -25,7 +25,7 @@ def test_the_zip_is_under_one_megabyte(bundle: LambdaBundle, tmp_path: Path) -> 
 def test_the_zip_holds_only_our_python_modules(bundle: LambdaBundle, tmp_path: Path) -> None:
     with zipfile.ZipFile(build_zip(bundle, tmp_path / "etl.zip")) as archive:
         names = archive.namelist()
-    assert all(name.split("/")[0] in {"autoretrain", "lambdas"} for name in names)
+    assert all(name.split("/")[0] in {"core", "lambdas"} for name in names)
     assert all(name.endswith(".py") for name in names)
     assert not [name for name in names if any(part in name for part in HEAVY)]
 
@@ -53,7 +53,7 @@ import importlib
 module_name, _, attribute = {bundle.handler!r}.rpartition(".")
 handler = getattr(importlib.import_module(module_name), attribute)
 ours = {{name: getattr(module, "__file__", None) for name, module in sys.modules.items()
-        if name.split(".")[0] in ("autoretrain", "lambdas", "infra", "batch_jobs")}}
+        if name.split(".")[0] in ("core", "autoretrain", "lambdas", "infra", "batch_jobs", "deploy")}}
 heavy = sorted(name for name in sys.modules if name.split(".")[0] in {list(HEAVY)!r})
 print(json.dumps({{"ours": ours, "heavy": heavy, "callable": callable(handler)}}))
 """

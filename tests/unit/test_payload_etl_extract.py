@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoretrain.contracts import PAYLOAD_FIELDS, RecordKind, format_timestamp
-from autoretrain.segments import (
+from core.records import PAYLOAD_FIELDS, RecordKind, format_timestamp
+from core.segments import (
     BODY_BYTES_PER_RECORD,
     LABELS_FORMAT,
     PREDICTIONS_FORMAT,
@@ -25,7 +25,7 @@ from autoretrain.segments import (
     PredictionColumns,
     PredictionRow,
 )
-from autoretrain.tables import (
+from core.tables import (
     SEGMENT_MAX_BYTES,
     label_window_pk,
     segment_pk,

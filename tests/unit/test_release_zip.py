@@ -7,8 +7,8 @@ import zipfile
 
 import pytest
 
-from batch_jobs.deploy.contract import ReleaseError, ReleaseManifest
 from batch_jobs.release import build_release_zip
+from core.release_bundle import ReleaseError, ReleaseManifest
 
 RELEASE = ReleaseManifest(
     model_name="churn",

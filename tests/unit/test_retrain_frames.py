@@ -9,8 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autoretrain.contracts import format_timestamp
-from autoretrain.segments import LabelledPrediction, LabelRow, PredictionRow
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs import model_spec
 from batch_jobs.baseline import build_monitoring_baseline
@@ -27,6 +25,8 @@ from batch_jobs.training.frames import (
     split_holdout,
 )
 from batch_jobs.training.quality import QualityConfig, check_quality
+from core.records import format_timestamp
+from core.segments import LabelledPrediction, LabelRow, PredictionRow
 from tests.columns import labelled_columns
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

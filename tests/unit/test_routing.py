@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from autoretrain.events import EVENT_SOURCE, DetailType
-from autoretrain.routing import MONITORING_TRIGGERS, Target, event_targets
 from batch_jobs.monitoring.policy import RetrainTrigger
+from core.events import EVENT_SOURCE, DetailType
+from core.routing import MONITORING_TRIGGERS, Target, event_targets
 
 
 def event(detail_type: DetailType, **detail: Any) -> dict[str, Any]:

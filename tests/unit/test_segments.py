@@ -1,4 +1,4 @@
-"""Segment bodies (`autoretrain.segments`): the records' lines verbatim with their canonical times, and the columns
+"""Segment bodies (`core.segments`): the records' lines verbatim with their canonical times, and the columns
 a window read decodes them into."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from autoretrain.contracts import validate_label, validate_payload
-from autoretrain.segments import (
+from core.records import validate_label, validate_payload
+from core.segments import (
     BODY_BYTES_PER_RECORD,
     LABELS_FORMAT,
     PREDICTIONS_FORMAT,

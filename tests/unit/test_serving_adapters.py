@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autoretrain.artifacts import MODEL_FILE, ArtifactIntegrityError, write_artifact
-from autoretrain.features import FeatureSpec, InputSchema
+from core.artifacts import MODEL_FILE, ArtifactIntegrityError, write_artifact
+from core.features import FeatureSpec, InputSchema
 from lambdas.serving.adapters import load_baked_model
 from lambdas.serving.models import ModelMismatchError
 

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoretrain.artifacts import LoadedModel, load_verified_model, write_artifact
-from autoretrain.contracts import parse_payload
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs.model_spec import ModelSpec, build_model, feature_frame, infer_input_schema
+from core.artifacts import LoadedModel, load_verified_model, write_artifact
+from core.records import parse_payload
 from lambdas.serving.logic import encode_jsonl, invocation_uuid, serve
 from lambdas.serving.models import (
     InvalidRequestError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoretrain.features import FeatureSpec, InputSchema, check_features
+from core.features import FeatureSpec, InputSchema, check_features
 from lambdas.serving.logic import MAX_INSTANCES, parse_request
 from lambdas.serving.models import InvalidRequestError
 

@@ -1,6 +1,6 @@
 """The model registry: one DynamoDB item per model version, its lineage, gate decision and status history.
 
-Item layout in the registry table (`autoretrain.tables.REGISTRY_TABLE`):
+Item layout in the registry table (`core.tables.REGISTRY_TABLE`):
 
 | item                | pk           | sk          | model_status (by_status index) |
 |---------------------|--------------|-------------|--------------------------------|
@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, Final
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from autoretrain.layout import validate_model_name
-from autoretrain.tables import BY_STATUS_INDEX
+from core.layout import validate_model_name
+from core.tables import BY_STATUS_INDEX
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -10,9 +10,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoretrain.artifacts import MANIFEST_FILE, MODEL_FILE, ArtifactError, ModelManifest
-from autoretrain.registry import ModelStatus, Registry, VersionNotFoundError
-from batch_jobs.deploy.contract import RELEASE_FILE, ReleaseError, ReleaseManifest
+from core.artifacts import MANIFEST_FILE, MODEL_FILE, ArtifactError, ModelManifest
+from core.registry import ModelStatus, Registry, VersionNotFoundError
+from core.release_bundle import RELEASE_FILE, ReleaseError, ReleaseManifest
 
 #: A released version may be deployed; a champion may be deployed again (a retried pipeline run).
 DEPLOYABLE = frozenset({ModelStatus.RELEASED, ModelStatus.CHAMPION})

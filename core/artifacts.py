@@ -23,9 +23,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from autoretrain.contracts import format_timestamp, parse_timestamp
-from autoretrain.features import InputSchema, SchemaError
-from autoretrain.layout import validate_model_name
+from core.features import InputSchema, SchemaError
+from core.layout import validate_model_name
+from core.records import format_timestamp, parse_timestamp
 
 MODEL_FILE = "model.pkl"
 MANIFEST_FILE = "manifest.json"

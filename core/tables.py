@@ -2,7 +2,7 @@
 
 Payload table: records are stored in *segments*, not one item per record. A segment holds the valid records of
 one kind from one S3 object version that fall in one UTC hour (of the prediction's `timestamp`, or of the label's
-`observed_at`), verbatim in one JSON body (`autoretrain.segments`), at most `SEGMENT_MAX_BYTES` of it (UTF-8):
+`observed_at`), verbatim in one JSON body (`core.segments`), at most `SEGMENT_MAX_BYTES` of it (UTF-8):
 
 | item         | pk                       | sk                      | gsi1pk (by_time)             | gsi1sk            |
 |--------------|--------------------------|-------------------------|------------------------------|-------------------|
@@ -12,7 +12,7 @@ one kind from one S3 object version that fall in one UTC hour (of the prediction
 | alert state  | `ALERT#<model>#<signal>` | `STATE`                 | -                            | -                 |
 
 A segment also carries `last_ts` (its newest record's time), `record_count`, `body` (its records' lines and their
-canonical times: `autoretrain.segments`) and `expires_at` (newest record + retention). Why segments: a client that
+canonical times: `core.segments`) and `expires_at` (newest record + retention). Why segments: a client that
 logs predictions in batches writes one item per batch-hour instead of one per prediction (DynamoDB bills writes per
 item and per KB, and a window read returns a few items instead of thousands); a client that logs one prediction per
 request gets one small segment per request, as before.

@@ -1,4 +1,4 @@
-"""The release pipeline's entry points, run by CodeBuild (buildspec.yml): `python -m batch_jobs.deploy COMMAND`.
+"""The release pipeline's entry points, run by CodeBuild (buildspec.yml): `python -m deploy COMMAND`.
 
 - `verify`: the release zip's model.pkl must hash to the SHA-256 the registry recorded for a released version
   (fail closed: any mismatch, a missing record or another status exits non-zero); stages the model directory
@@ -9,5 +9,5 @@
 - `mark-deployed`: the version becomes the registry's champion (the previous one retired) and `ModelDeployed`
   goes to the bus.
 
-Standard library, boto3 and `autoretrain` only: the CodeBuild environment installs just `requirements.txt` here.
+Standard library, boto3 and `core` only: the CodeBuild environment installs just `requirements.txt` here.
 """

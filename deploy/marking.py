@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoretrain.events import DetailType, EventBus
-from autoretrain.registry import Registry
+from core.events import DetailType, EventBus
+from core.registry import Registry
 
 
 def mark_deployed(

@@ -1,6 +1,6 @@
-"""`python -m batch_jobs.deploy {verify,shift-alias,mark-deployed}`: the buildspec's steps.
+"""`python -m deploy {verify,shift-alias,mark-deployed}`: the buildspec's steps.
 
-Each command reads `autoretrain.settings.DeploySettings` from the environment CodeBuild sets, prints one JSON
+Each command reads `core.settings.DeploySettings` from the environment CodeBuild sets, prints one JSON
 line, and exits 0 on success, 1 when the step refused or failed (the pipeline stops there), 2 on bad usage.
 """
 
@@ -13,20 +13,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from autoretrain.aws import shared_session
-from autoretrain.registry import Registry, RegistryError
-from autoretrain.settings import DeploySettings, MissingSettingError
-from batch_jobs.deploy.alias import CanaryPlan, DeployError, ImageRepository, ServingFunction, shift_alias
-from batch_jobs.deploy.contract import ReleaseError
-from batch_jobs.deploy.marking import mark_deployed
-from batch_jobs.deploy.verify import shell_exports, stage_model, summary, verify_release
+from core.aws import shared_session
+from core.events import EventBus
+from core.registry import Registry, RegistryError
+from core.release_bundle import ReleaseError
+from core.settings import DeploySettings, MissingSettingError
+from deploy.alias import CanaryPlan, DeployError, ImageRepository, ServingFunction, shift_alias
+from deploy.marking import mark_deployed
+from deploy.verify import shell_exports, stage_model, summary, verify_release
 
 LOGGER = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The three subcommands and their arguments."""
-    parser = argparse.ArgumentParser(prog="python -m batch_jobs.deploy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser("verify", help="check the release against the registry; stage the model")
     verify.add_argument("--release-dir", type=Path, required=True, help="the extracted release zip")
@@ -75,8 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             arguments.state_file.write_text(json.dumps(result.to_json()))
             print(json.dumps({"shifted": True, **result.to_json()}))
         else:
-            from autoretrain.events import EventBus  # noqa: PLC0415
-
             state = json.loads(arguments.state_file.read_text())
             detail = mark_deployed(
                 registry,

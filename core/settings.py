@@ -127,7 +127,7 @@ class RetrainSettings:
 
 @dataclass(frozen=True, slots=True)
 class DeploySettings:
-    """What the release pipeline's entry points (`python -m batch_jobs.deploy`, run by CodeBuild) need.
+    """What the release pipeline's entry points (`python -m deploy`, run by CodeBuild) need.
 
     `serving_alias` defaults to `live`. A canary (`canary_percent` > 0, `canary_minutes` > 0 and at least one
     alarm in `deploy_alarms`) shifts that share of traffic first and rolls back if an alarm fires; otherwise the

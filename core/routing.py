@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from autoretrain.events import EVENT_SOURCE, DetailType
+from core.events import EVENT_SOURCE, DetailType
 
 
 class Target(StrEnum):

@@ -1,11 +1,11 @@
 """The payload table adapter: what the payload-ETL writes and what the monitoring and retraining code reads.
 
-Item layout: `autoretrain.tables` (records in segments of one object, one kind and one UTC hour each, plus the
+Item layout: `core.tables` (records in segments of one object, one kind and one UTC hour each, plus the
 object ledger `pk=OBJECT#<bucket>/<key>`, `sk=<etag>`, written after an object version was fully loaded and
 checked before reading one, so a redelivered object writes nothing).
 
 Reads never scan: a time window is one paginated `Query` per UTC month on the `by_time` index. A window comes back
-as columns (`autoretrain.segments.PredictionColumns`, also a sequence of `PredictionRow`): the ETL checked every
+as columns (`core.segments.PredictionColumns`, also a sequence of `PredictionRow`): the ETL checked every
 record against the contract before storing it, and a segment whose body is not what the ETL writes is refused
 (`SegmentFormatError`). A request logged twice (in two objects) is read once: its earliest record wins. Labels
 are joined by `request_id` from the label segments observed between one day before the window and the reader's
@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from autoretrain.contracts import format_timestamp
-from autoretrain.segments import (
+from core.records import format_timestamp
+from core.segments import (
     LabelColumns,
     LabelledColumns,
     LabelRow,
     PredictionColumns,
 )
-from autoretrain.tables import BY_TIME_INDEX, label_window_pk, object_pk, window_pk
+from core.tables import BY_TIME_INDEX, label_window_pk, object_pk, window_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

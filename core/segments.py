@@ -1,6 +1,6 @@
 """Segment bodies: what a payload-table segment stores, and the columns a window read returns.
 
-A segment (`autoretrain.tables`) holds the valid records of one object, one kind and one UTC hour. Its `body` is
+A segment (`core.tables`) holds the valid records of one object, one kind and one UTC hour. Its `body` is
 one JSON object:
 
 - `"format"`: `"prediction-records/1"` or `"label-records/1"`;
@@ -13,7 +13,7 @@ The ETL writes it by joining text (`encode_segment`): no record is decoded or en
 segment with one `json.loads` and takes the records apart into columns (`PredictionColumns`, `LabelColumns`),
 instead of one `json.loads`, one contract check and one object per record: on 14,000 predictions, 0.19 s instead of
 0.34 s to a feature frame (measured in one run). Only the payload ETL writes segments, after checking every record
-against the contract (`autoretrain.contracts`); a reader checks the shape (format, a record and a time for each of
+against the contract (`core.records`); a reader checks the shape (format, a record and a time for each of
 `record_count`, the members a contract-valid record has) and refuses anything else with `SegmentFormatError`.
 
 Standard library only: both zip Lambdas ship this module.
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, overload
 
-from autoretrain.contracts import FeatureValue
+from core.records import FeatureValue
 
 PREDICTIONS_FORMAT = "prediction-records/1"
 LABELS_FORMAT = "label-records/1"

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 
-from autoretrain.contracts import RecordKind
+from core.records import RecordKind
 
 
 class PayloadPrefix(StrEnum):
