@@ -152,7 +152,8 @@ def test_serving_image_copies_every_module_the_handler_imports() -> None:
     script = (
         "import sys, lambdas.serving.handler\n"
         "print('\\n'.join(sorted(m.__file__ for n, m in sys.modules.items()"
-        " if n.split('.')[0] in {'core', 'autoretrain', 'lambdas', 'batch_jobs', 'deploy'} and getattr(m, '__file__', None))))"
+        " if n.split('.')[0] in {'core', 'autoretrain', 'lambdas', 'batch_jobs', 'deploy'}"
+        " and getattr(m, '__file__', None))))"
     )
     imported = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True
