@@ -10,67 +10,29 @@ import re
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import dockerfile
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-ARG_REFERENCE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
-PINNED_REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-\[\],]+)==(\S+)")
-
-
-@dataclass(frozen=True)
-class DockerfileCase:
-    """A Dockerfile and how its entry point is named: a Lambda handler (`pkg.module.function` in CMD) or a
-    Python module run with `python -m pkg.module` (in ENTRYPOINT or CMD)."""
-
-    path: str
-    entry_point: Literal["lambda_handler", "python_module"]
-
-
-DOCKERFILES = (
-    DockerfileCase("lambdas/serving/Dockerfile", "lambda_handler"),
-    DockerfileCase("batch_jobs/Dockerfile", "python_module"),
+from tests.dockerfiles import (
+    DOCKERFILES,
+    REPO,
+    DockerfileCase,
+    arg_defaults,
+    context_copies,
+    instructions,
+    parse_commands,
 )
 
-
-def _commands(case: DockerfileCase) -> tuple[dockerfile.Command, ...]:
-    return tuple(dockerfile.parse_file(str(REPO / case.path)))
-
-
-def _of(commands: tuple[dockerfile.Command, ...], name: str) -> list[dockerfile.Command]:
-    return [command for command in commands if command.cmd == name]
-
-
-def _arg_defaults(commands: tuple[dockerfile.Command, ...]) -> dict[str, str]:
-    defaults: dict[str, str] = {}
-    for command in _of(commands, "ARG"):
-        name, _, default = command.value[0].partition("=")
-        defaults[name] = default
-    return defaults
-
-
-def _copies(commands: tuple[dockerfile.Command, ...]) -> list[tuple[list[str], str]]:
-    """(repository sources with ARG defaults substituted, destination) of each COPY from the build context."""
-    defaults = _arg_defaults(commands)
-    copies: list[tuple[list[str], str]] = []
-    for command in _of(commands, "COPY"):
-        if any(flag.startswith("--from") for flag in command.flags):
-            continue
-        *sources, destination = command.value
-        substituted = [ARG_REFERENCE.sub(lambda m: defaults[m.group(1) or m.group(2)], src) for src in sources]
-        copies.append((substituted, destination))
-    return copies
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+PINNED_REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-\[\],]+)==(\S+)")
 
 
 def _pip_requirement_files(commands: tuple[dockerfile.Command, ...]) -> list[tuple[str, bool]]:
     """(image path of each `-r` file, whether its pip install uses --require-hashes)."""
     found: list[tuple[str, bool]] = []
-    for command in _of(commands, "RUN"):
+    for command in instructions(commands, "RUN"):
         for part in re.split(r"&&|;", " ".join(command.value)):
             words = shlex.split(part)
             if "pip" not in words or "install" not in words:
@@ -81,7 +43,7 @@ def _pip_requirement_files(commands: tuple[dockerfile.Command, ...]) -> list[tup
 
 
 def _repository_source(commands: tuple[dockerfile.Command, ...], image_path: str) -> Path:
-    for sources, destination in _copies(commands):
+    for sources, destination in context_copies(commands):
         for source in sources:
             target = destination if not destination.endswith("/") else destination + Path(source).name
             if target == image_path:
@@ -91,9 +53,9 @@ def _repository_source(commands: tuple[dockerfile.Command, ...], image_path: str
 
 @pytest.mark.parametrize("case", DOCKERFILES, ids=lambda case: case.path)
 def test_base_images_are_pinned_by_digest(case: DockerfileCase) -> None:
-    commands = _commands(case)
-    stages = {command.value[2].lower() for command in _of(commands, "FROM") if len(command.value) == 3}
-    images = [command.value[0] for command in _of(commands, "FROM")]
+    commands = parse_commands(case)
+    stages = {command.value[2].lower() for command in instructions(commands, "FROM") if len(command.value) == 3}
+    images = [command.value[0] for command in instructions(commands, "FROM")]
     external = [image for image in images if image.lower() not in stages | {"scratch"}]
     assert external
     assert [image for image in external if not DIGEST.search(image)] == []
@@ -101,7 +63,7 @@ def test_base_images_are_pinned_by_digest(case: DockerfileCase) -> None:
 
 @pytest.mark.parametrize("case", DOCKERFILES, ids=lambda case: case.path)
 def test_image_runs_as_a_non_root_user(case: DockerfileCase) -> None:
-    users = _of(_commands(case), "USER")
+    users = instructions(parse_commands(case), "USER")
     assert users, "no USER instruction: the image would run as root"
     user = users[-1].value[0].split(":")[0]
     assert user not in {"root", "0"}
@@ -109,27 +71,31 @@ def test_image_runs_as_a_non_root_user(case: DockerfileCase) -> None:
 
 @pytest.mark.parametrize("case", DOCKERFILES, ids=lambda case: case.path)
 def test_entry_point_exists_in_the_repository(case: DockerfileCase) -> None:
-    commands = _commands(case)
+    commands = parse_commands(case)
     if case.entry_point == "lambda_handler":
-        (handler,) = _of(commands, "CMD")[-1].value
+        (handler,) = instructions(commands, "CMD")[-1].value
         module_name, _, function = handler.rpartition(".")
         assert callable(getattr(importlib.import_module(module_name), function))
     else:
-        words = [word for command in _of(commands, "ENTRYPOINT") + _of(commands, "CMD") for word in command.value]
+        words = [
+            word
+            for command in instructions(commands, "ENTRYPOINT") + instructions(commands, "CMD")
+            for word in command.value
+        ]
         module_name = words[words.index("-m") + 1]
         assert importlib.util.find_spec(module_name) is not None
 
 
 @pytest.mark.parametrize("case", DOCKERFILES, ids=lambda case: case.path)
 def test_copied_sources_exist_in_the_repository(case: DockerfileCase) -> None:
-    sources = [source for sources, _ in _copies(_commands(case)) for source in sources]
+    sources = [source for sources, _ in context_copies(parse_commands(case)) for source in sources]
     assert sources
     assert [source for source in sources if not (REPO / source).exists()] == []
 
 
 @pytest.mark.parametrize("case", DOCKERFILES, ids=lambda case: case.path)
 def test_requirements_are_installed_with_hashes_from_the_repository(case: DockerfileCase) -> None:
-    commands = _commands(case)
+    commands = parse_commands(case)
     installs = _pip_requirement_files(commands)
     assert installs, "no `pip install -r` found"
     for image_path, require_hashes in installs:
@@ -142,7 +108,7 @@ def test_requirements_are_installed_with_hashes_from_the_repository(case: Docker
 
 @pytest.mark.parametrize("case", DOCKERFILES, ids=lambda case: case.path)
 def test_requirements_name_no_package_index(case: DockerfileCase) -> None:
-    commands = _commands(case)
+    commands = parse_commands(case)
     for image_path, _ in _pip_requirement_files(commands):
         text = _repository_source(commands, image_path).read_text()
         assert not re.search(r"(?m)://|--(extra-)?index-url|--find-links|^\s*-[if]\s", text)
@@ -160,7 +126,7 @@ def test_serving_image_copies_every_module_the_handler_imports() -> None:
     ).stdout.split()
     copied = {
         (REPO / source).resolve()
-        for sources, _ in _copies(_commands(DockerfileCase("lambdas/serving/Dockerfile", "lambda_handler")))
+        for sources, _ in context_copies(parse_commands(DockerfileCase("lambdas/serving/Dockerfile", "lambda_handler")))
         for source in sources
     }
     assert imported
@@ -178,8 +144,8 @@ def test_serving_image_pins_the_numeric_stack_like_development() -> None:
 
 
 def test_serving_image_default_model_directory_holds_no_model() -> None:
-    commands = _commands(DockerfileCase("lambdas/serving/Dockerfile", "lambda_handler"))
-    default = REPO / _arg_defaults(commands)["MODEL_DIR"]
+    commands = parse_commands(DockerfileCase("lambdas/serving/Dockerfile", "lambda_handler"))
+    default = REPO / arg_defaults(commands)["MODEL_DIR"]
     assert default.is_dir()
     assert not (default / "manifest.json").exists()
     assert not (default / "model.pkl").exists()
@@ -196,9 +162,9 @@ def test_jobs_image_pins_the_numeric_stack_like_development() -> None:
 
 
 def test_jobs_image_runs_python_and_copies_both_entry_points() -> None:
-    commands = _commands(DockerfileCase("batch_jobs/Dockerfile", "python_module"))
-    (entrypoint,) = _of(commands, "ENTRYPOINT")
-    copied = {source for sources, _ in _copies(commands) for source in sources}
+    commands = parse_commands(DockerfileCase("batch_jobs/Dockerfile", "python_module"))
+    (entrypoint,) = instructions(commands, "ENTRYPOINT")
+    copied = {source for sources, _ in context_copies(commands) for source in sources}
     assert entrypoint.value == ("python",)
     assert {"core/", "batch_jobs/"} <= copied
     assert importlib.util.find_spec("batch_jobs.retrain") is not None

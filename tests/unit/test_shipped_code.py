@@ -1,0 +1,83 @@
+"""Images and bundles ship only what runs in them: nothing of the command line, the emulator, the demo, the
+benchmarks or the tests, and no code that imports them, moto, a test library or the Pulumi SDK."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from infra.bundles import ALL_BUNDLES, archive_files
+from infra.release import code_bundle_files
+from tests.dockerfiles import DOCKERFILES, REPO, context_copies, parse_commands
+
+#: Top-level folders of the repository that run only on a developer's machine or CI.
+LOCAL_ONLY = frozenset({"autoretrain", "bench", "tests", "infra"})
+#: Packages no shipped module may import (the emulator, test tools, the infrastructure SDK, and our own top).
+FORBIDDEN_IMPORTS = LOCAL_ONLY | {"moto", "pytest", "hypothesis", "pulumi", "pulumi_aws", "pulumi_docker_build"}
+FORBIDDEN_REQUIREMENTS = ("moto", "pytest", "hypothesis", "pulumi", "awswrangler")
+
+
+def _expand(source: Path) -> list[Path]:
+    return (
+        sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        if source.is_dir()
+        else [source]
+    )
+
+
+def image_files(dockerfile_path: str) -> dict[str, Path]:
+    """Repository path -> file, for everything a Dockerfile copies from the build context."""
+    case = next(case for case in DOCKERFILES if case.path == dockerfile_path)
+    copied = (REPO / source for sources, _ in context_copies(parse_commands(case)) for source in sources)
+    return {item.relative_to(REPO).as_posix(): item for source in copied for item in _expand(source)}
+
+
+SHIPPED: dict[str, Callable[[], dict[str, Path]]] = {
+    "jobs image": partial(image_files, "batch_jobs/Dockerfile"),
+    "serving image": partial(image_files, "lambdas/serving/Dockerfile"),
+    "CodeBuild bundle": code_bundle_files,
+    **{f"{bundle.name} zip": partial(archive_files, bundle) for bundle in ALL_BUNDLES},
+}
+
+
+def imported_packages(source: Path) -> set[str]:
+    """Top-level names of every import in a module, function-local ones included."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("artefact", SHIPPED, ids=str)
+def test_ships_no_local_only_folder(artefact: str) -> None:
+    files = SHIPPED[artefact]()
+    assert files
+    assert sorted(name for name in files if name.split("/")[0] in LOCAL_ONLY) == []
+
+
+@pytest.mark.parametrize("artefact", SHIPPED, ids=str)
+def test_no_shipped_module_imports_tooling(artefact: str) -> None:
+    modules = {name: path for name, path in SHIPPED[artefact]().items() if name.endswith(".py")}
+    assert modules
+    offending = {name: sorted(imported_packages(path) & FORBIDDEN_IMPORTS) for name, path in modules.items()}
+    assert {name: found for name, found in offending.items() if found} == {}
+
+
+@pytest.mark.parametrize("artefact", SHIPPED, ids=str)
+def test_no_shipped_requirements_install_tooling(artefact: str) -> None:
+    requirements = [path for name, path in SHIPPED[artefact]().items() if name.endswith("requirements.txt")]
+    pinned = {line.split("==")[0].strip().lower() for path in requirements for line in path.read_text().splitlines()}
+    assert sorted(pinned & set(FORBIDDEN_REQUIREMENTS)) == []
+
+
+def test_the_import_scan_sees_function_local_imports(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("import json\n\n\ndef f() -> None:\n    from moto import mock_aws\n    import autoretrain.demo\n")
+    assert imported_packages(module) == {"json", "moto", "autoretrain"}
