@@ -18,13 +18,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from batch_jobs.monitoring.adapters import MetricsError, MetricsPublisher, ModelBucket, ModelBucketError
-from batch_jobs.monitoring.pipeline import DriftCheck, DriftCheckError, DriftCheckPorts, DriftCheckRequest
+from batch_jobs.monitoring.pipeline import DriftCheckError, DriftCheckRequest, run_drift_check
 from batch_jobs.monitoring.policy import TriggerPolicy
+from batch_jobs.monitoring.ports import DriftCheckPorts
 from batch_jobs.monitoring.state import DriftStateStore, StateStoreError
 from core.aws import shared_session
 from core.events import EventBus, EventPublishError
+from core.model_lifecycle import RegistryError
 from core.payload_store import PayloadStore, PayloadStoreError
-from core.registry import Registry, RegistryError
+from core.records import parse_timestamp
+from core.registry import Registry
 from core.settings import DriftCheckSettings, MissingSettingError
 
 logger = logging.getLogger("batch_jobs.drift_check")
@@ -44,12 +47,11 @@ FAILURES = (
 
 def _timestamp(text: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        return parse_timestamp(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from error
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (e.g. 2026-11-23T03:00:00Z)")
-    return moment.astimezone(UTC)
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {error} (expected ISO 8601 with offset, e.g. 2026-11-23T03:00:00Z)"
+        ) from error
 
 
 def _days(text: str) -> int:
@@ -77,6 +79,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_request(args: argparse.Namespace, settings: DriftCheckSettings) -> DriftCheckRequest:
+    """The check the arguments ask for; numbers the arguments leave unset come from the settings."""
+    window_days = settings.window_days if args.window_days is None else args.window_days
+    if window_days < 1:
+        raise DriftCheckError("--window-days must be at least 1")
+    return DriftCheckRequest(
+        model_name=settings.model_name,
+        now=args.now if args.now is not None else datetime.now(UTC),
+        window_days=window_days,
+        label_delay_days=settings.label_delay_days if args.label_delay_days is None else args.label_delay_days,
+        policy=TriggerPolicy(
+            consecutive_checks=settings.consecutive_checks,
+            cooldown=timedelta(days=settings.cooldown_days),
+            max_requests=settings.max_retrains,
+            period=timedelta(days=settings.cap_period_days),
+        ),
+    )
+
+
+def build_ports(settings: DriftCheckSettings) -> DriftCheckPorts:
+    """The real adapters, on clients of the shared session."""
+    session = shared_session()
+    dynamodb = session.client("dynamodb")
+    model_bucket = ModelBucket(session.client("s3"))
+    return DriftCheckPorts(
+        registry=Registry(dynamodb, settings.registry_table),
+        champion_files=model_bucket,
+        payloads=PayloadStore(dynamodb, settings.payload_table),
+        reports=model_bucket,
+        report_bucket=settings.model_bucket,
+        metrics=MetricsPublisher(session.client("cloudwatch")),
+        events=EventBus(session.client("events"), settings.event_bus),
+        state=DriftStateStore(dynamodb, settings.payload_table),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, build the adapters, run one check, return the exit code."""
     if not logging.getLogger().handlers:
@@ -84,33 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = DriftCheckSettings.from_env()
-        window_days = settings.window_days if args.window_days is None else args.window_days
-        if window_days < 1:
-            raise DriftCheckError("--window-days must be at least 1")
-        request = DriftCheckRequest(
-            model_name=settings.model_name,
-            now=args.now if args.now is not None else datetime.now(UTC),
-            window_days=window_days,
-            label_delay_days=settings.label_delay_days if args.label_delay_days is None else args.label_delay_days,
-            policy=TriggerPolicy(
-                consecutive_checks=settings.consecutive_checks,
-                cooldown=timedelta(days=settings.cooldown_days),
-                max_requests=settings.max_retrains,
-                period=timedelta(days=settings.cap_period_days),
-            ),
-        )
-        session = shared_session()
-        dynamodb = session.client("dynamodb")
-        ports = DriftCheckPorts(
-            registry=Registry(dynamodb, settings.registry_table),
-            payloads=PayloadStore(dynamodb, settings.payload_table),
-            model_bucket=ModelBucket(session.client("s3")),
-            model_bucket_name=settings.model_bucket,
-            metrics=MetricsPublisher(session.client("cloudwatch")),
-            events=EventBus(session.client("events"), settings.event_bus),
-            state=DriftStateStore(dynamodb, settings.payload_table),
-        )
-        outcome = DriftCheck(ports).run(request)
+        outcome = run_drift_check(build_request(args, settings), build_ports(settings))
     except FAILURES as error:
         logger.error("drift check failed: %s", error)  # the message is the whole story
         return 1

@@ -32,9 +32,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
 
+from batch_jobs import metrics
+from core.odds import odds_band
+
 FloatArray = NDArray[np.float64]
-_CHUNK_CELLS: Final = 2_000_000  # resamples × rows handled at once: bounds memory to a few tens of MB
-_LOG_LOSS_EPS: Final = 1e-15
+# Resamples × rows handled at once: bounds memory to a few tens of MB. It also fixes how a seed's random stream is
+# cut into chunks, so changing it changes every decision's bootstrap.
+_CHUNK_CELLS: Final = 2_000_000
 
 
 class Metric(StrEnum):
@@ -259,47 +263,6 @@ def schema_differences(challenger: SchemaLike, serving: SchemaLike) -> list[str]
 # -- metrics ------------------------------------------------------------------------------------------------------
 
 
-class _RankedScores:
-    """A model's scores sorted once, so the AUC of any row weighting is a few vectorised passes."""
-
-    def __init__(self, scores: FloatArray, y: NDArray[np.bool_]) -> None:
-        self.order = np.argsort(scores, kind="stable")
-        ordered = scores[self.order]
-        self.positive = y[self.order]
-        is_start = np.empty(ordered.size, dtype=bool)
-        is_start[:1] = True
-        is_start[1:] = ordered[1:] != ordered[:-1]
-        self.group_starts = np.flatnonzero(is_start) if not is_start.all() else None
-        self.positive_columns = np.flatnonzero(self.positive)
-
-    def auc(self, weights: NDArray[np.float64] | NDArray[np.int64]) -> FloatArray:
-        """AUC under row weights (one row of `weights` per replicate); NaN where a class has no weight.
-
-        AUC = P(score_pos > score_neg) + P(tie) / 2 = sum over score groups g of w_pos(g) × (w_neg(< g) +
-        w_neg(g) / 2), divided by total positive × total negative weight. The sums are kept doubled so that
-        integer weights (bootstrap counts) stay in exact, fast integer arithmetic until the last product.
-        """
-        ordered: NDArray[Any] = weights[:, self.order]
-        if np.issubdtype(ordered.dtype, np.integer) and ordered.size and ordered.max() * ordered.shape[1] < 2**30:
-            ordered = ordered.astype(np.int32, copy=False)
-        w_pos = ordered * self.positive
-        w_neg = ordered * ~self.positive
-        if self.group_starts is not None:
-            w_pos = np.add.reduceat(w_pos, self.group_starts, axis=1)
-            w_neg = np.add.reduceat(w_neg, self.group_starts, axis=1)
-            columns: NDArray[np.intp] | slice = slice(None)
-        else:
-            columns = self.positive_columns  # no ties: only positive rows contribute to the numerator
-        twice_neg_below = 2 * np.cumsum(w_neg, axis=1, dtype=w_neg.dtype) - w_neg
-        numerator = np.einsum(
-            "ij,ij->i", w_pos[:, columns].astype(np.float64), twice_neg_below[:, columns].astype(np.float64)
-        )
-        denominator = 2.0 * w_pos.sum(axis=1, dtype=np.float64) * w_neg.sum(axis=1, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            result: FloatArray = np.where(denominator > 0, numerator / denominator, np.nan)
-        return result
-
-
 def auc_under_weights(y_true: ArrayLike, scores: ArrayLike, weights: ArrayLike) -> FloatArray:
     """ROC AUC of `scores` with each row counted `weights[r, i]` times, for every row `r` of `weights`.
 
@@ -311,49 +274,33 @@ def auc_under_weights(y_true: ArrayLike, scores: ArrayLike, weights: ArrayLike) 
     matrix = np.asarray(weights, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[1] != y.size:
         raise ValueError(f"weights must have shape (replicates, {y.size}), got {matrix.shape}")
-    return _RankedScores(values, y).auc(matrix)
-
-
-def _row_losses(metric: Metric, scores: FloatArray, y: FloatArray) -> FloatArray:
-    if metric is Metric.LOG_LOSS:
-        clipped = np.clip(scores, _LOG_LOSS_EPS, 1 - _LOG_LOSS_EPS)
-        return -(y * np.log(clipped) + (1 - y) * np.log1p(-clipped))
-    return (scores - y) ** 2
+    ranked = metrics.RankedScores(y, values)
+    return ranked.auc(ranked.rank(matrix))
 
 
 def expected_calibration_error(y: ArrayLike, scores: ArrayLike, bins: int = 10) -> float:
-    """ECE with equal-width bins: sum over bins of |sum(score − label)| / n."""
-    labels = np.asarray(y, dtype=np.float64)
-    values = np.asarray(scores, dtype=np.float64)
-    index = np.minimum((values * bins).astype(np.intp), bins - 1)
-    gaps = np.bincount(index, weights=values - labels, minlength=bins)
-    return float(np.abs(gaps).sum() / values.size)
+    """ECE with equal-width bins: sum over bins of |sum(score − label)| / n (`batch_jobs.metrics`)."""
+    return metrics.expected_calibration_error(y, scores, bins)
 
 
 def _null_ece_quantile(scores: FloatArray, config: GateConfig, rng: np.random.Generator) -> float:
     """The `calibration_confidence` quantile of the ECE of a perfectly calibrated model with these scores."""
-    n, bins = scores.size, config.calibration_bins
-    index = np.minimum((scores * bins).astype(np.intp), bins - 1)
+    n = scores.size
     chunk = max(1, _CHUNK_CELLS // n)
     eces = []
     for start in range(0, config.n_bootstrap, chunk):
-        size = min(chunk, config.n_bootstrap - start)
-        labels = rng.random((size, n)) < scores
-        offsets = (np.arange(size) * bins)[:, None]
-        gaps = np.bincount((index + offsets).ravel(), weights=(scores - labels).ravel(), minlength=size * bins)
-        eces.append(np.abs(gaps.reshape(size, bins)).sum(axis=1) / n)
+        labels = rng.random((min(chunk, config.n_bootstrap - start), n)) < scores  # drawn from the scores
+        eces.append(metrics.expected_calibration_errors(labels, scores, config.calibration_bins))
     return float(np.quantile(np.concatenate(eces), config.calibration_confidence))
 
 
 def _metrics(y: NDArray[np.bool_], scores: FloatArray, threshold: float, bins: int) -> ModelMetrics:
-    labels = y.astype(np.float64)
-    both_classes = bool(y.any() and not y.all())
-    auc = float(_RankedScores(scores, y).auc(np.ones((1, y.size)))[0]) if both_classes else None
+    values = metrics.classification_metrics(y, scores, bins)
     return ModelMetrics(
-        auc=auc,
-        log_loss=float(_row_losses(Metric.LOG_LOSS, scores, labels).mean()),
-        brier=float(_row_losses(Metric.BRIER, scores, labels).mean()),
-        ece=expected_calibration_error(labels, scores, bins),
+        auc=values["auc"] if math.isfinite(values["auc"]) else None,
+        log_loss=values["log_loss"],
+        brier=values["brier"],
+        ece=values["ece"],
         positive_rate=float((scores >= threshold).mean()),
         threshold=threshold,
     )
@@ -381,37 +328,9 @@ def paired_bootstrap(
     champion = _as_scores(champion_scores, y.size, "champion_scores")
     challenger = _as_scores(challenger_scores, y.size, "challenger_scores")
     rng = np.random.default_rng(random_state)
-    return _paired_values(metric, y, champion, challenger, n_resamples=n_resamples, rng=rng)
-
-
-def _paired_values(
-    metric: Metric,
-    y: NDArray[np.bool_],
-    champion: FloatArray,
-    challenger: FloatArray,
-    *,
-    n_resamples: int,
-    rng: np.random.Generator,
-) -> tuple[FloatArray, FloatArray]:
-    n = y.size
-    chunk = max(1, _CHUNK_CELLS // n)
-    if metric is Metric.AUC:
-        ranked = (_RankedScores(champion, y), _RankedScores(challenger, y))
-    else:
-        labels = y.astype(np.float64)
-        losses = np.stack([_row_losses(metric, champion, labels), _row_losses(metric, challenger, labels)], axis=1)
-    results: list[FloatArray] = []
-    for start in range(0, n_resamples, chunk):
-        size = min(chunk, n_resamples - start)
-        rows = rng.integers(0, n, size=(size, n))
-        offsets = (np.arange(size) * n)[:, None]
-        counts = np.bincount((rows + offsets).ravel(), minlength=size * n).reshape(size, n)
-        if metric is Metric.AUC:
-            results.append(np.stack([ranked[0].auc(counts), ranked[1].auc(counts)], axis=1))
-        else:
-            results.append(counts.astype(np.float64) @ losses / n)
-    values = np.concatenate(results)
-    return values[:, 0], values[:, 1]
+    return metrics.paired_bootstrap_values(
+        metric, y, champion, challenger, n_resamples=n_resamples, rng=rng, block_cells=_CHUNK_CELLS
+    )
 
 
 # -- the gate -------------------------------------------------------------------------------------------------
@@ -433,22 +352,13 @@ def _as_labels(values: ArrayLike) -> NDArray[np.bool_]:
     return array.astype(bool)
 
 
-def _odds_to_rate(odds: float) -> float:
-    return 1.0 if math.isinf(odds) else odds / (1 + odds)
-
-
-def _rate_to_odds(rate: float) -> float:
-    return math.inf if rate >= 1 else rate / (1 - rate)
-
-
 def positive_rate_band(prevalence: float, n: int, config: GateConfig) -> tuple[float, float]:
     """The band a model's positive rate must fall in: the prevalence's Wilson interval, widened in odds."""
     z = float(norm.ppf((1 + config.rate_confidence) / 2))
     centre = (prevalence + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(prevalence * (1 - prevalence) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     low, high = max(0.0, centre - half), min(1.0, centre + half)
-    ratio = config.max_rate_odds_ratio
-    return _odds_to_rate(_rate_to_odds(low) / ratio), _odds_to_rate(_rate_to_odds(high) * ratio)
+    return odds_band(low, config.max_rate_odds_ratio)[0], odds_band(high, config.max_rate_odds_ratio)[1]
 
 
 def _skipped(name: CheckName, why: str) -> CheckResult:
@@ -473,8 +383,8 @@ def _non_inferiority(
         bad = int((~np.isfinite(champion) | (champion < 0) | (champion > 1)).sum())
         detail = f"champion has {bad} scores that are not finite probabilities: the comparison is impossible"
         return CheckResult(CheckName.NON_INFERIORITY, False, None, -config.margin, detail), None
-    champion_values, challenger_values = _paired_values(
-        metric, y, champion, challenger, n_resamples=config.n_bootstrap, rng=rng
+    champion_values, challenger_values = metrics.paired_bootstrap_values(
+        metric, y, champion, challenger, n_resamples=config.n_bootstrap, rng=rng, block_cells=_CHUNK_CELLS
     )
     differences = challenger_values - champion_values
     valid = differences[np.isfinite(differences)]
@@ -511,8 +421,8 @@ def _non_inferiority(
 
 def _point_metric(metric: Metric, y: NDArray[np.bool_], scores: FloatArray) -> float:
     if metric is Metric.AUC:
-        return float(_RankedScores(scores, y).auc(np.ones((1, y.size)))[0])
-    return float(_row_losses(metric, scores, y.astype(np.float64)).mean())
+        return metrics.roc_auc(y, scores)
+    return float(metrics.row_losses(metric, y, scores).mean())
 
 
 def evaluate_gate(

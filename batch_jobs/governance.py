@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.registry import Trigger
+from core.model_lifecycle import Trigger
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,21 +33,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch_jobs.training.adapters import ObjectStore, StorageError, StoredObject, parse_s3_uri
-from core.artifacts import MANIFEST_FILE, MODEL_FILE, ModelManifest, sha256_hex
+from batch_jobs.training.adapters import ObjectStore, StorageError, StoredObject
+from core.artifacts import ModelManifest, sha256_hex
 from core.aws import shared_session
 from core.events import DetailType, EventBus
-from core.layout import model_version_prefix, release_object_key, validate_model_name
-from core.registry import ModelStatus, ModelVersionRecord, Registry, RegistryError, Trigger
-from core.release_bundle import RELEASE_FILE, SAMPLE_FILE, ReleaseError, ReleaseManifest
+from core.layout import (
+    BASELINE_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    REFERENCE_FILE,
+    SAMPLE_FILE,
+    VERSION_FILES,
+    model_version_prefix,
+    parse_s3_uri,
+    release_object_key,
+    validate_model_name,
+    version_file_key,
+)
+from core.model_lifecycle import ModelStatus, ModelVersionRecord, RegistryError, Trigger
+from core.registry import Registry
+from core.release_bundle import RELEASE_FILE, RELEASED_FILES, ReleaseError, ReleaseManifest
 from core.settings import EnvVar, require_env
 
 LOGGER = logging.getLogger(__name__)
 
-REFERENCE_FILE = "reference.parquet"
-BASELINE_FILE = "baseline.json"
-#: Files of a version directory, in upload order: model.pkl last, so its presence means the rest is there.
-VERSION_FILES = (REFERENCE_FILE, BASELINE_FILE, SAMPLE_FILE, MANIFEST_FILE, MODEL_FILE)
 CONTENT_TYPES = {
     REFERENCE_FILE: "application/vnd.apache.parquet",
     BASELINE_FILE: "application/json",
@@ -150,7 +159,10 @@ class Publisher:
     def _verified_files(self, record: ModelVersionRecord) -> dict[str, bytes]:
         if not record.artifact_uri or not record.sha256:
             raise ReleaseError(f"{self._model} {record.version} has no recorded artefact")
-        bucket, key = parse_s3_uri(record.artifact_uri)
+        try:
+            bucket, key = parse_s3_uri(record.artifact_uri)
+        except ValueError as error:
+            raise ReleaseError(str(error)) from error
         if bucket != self._store.bucket:
             raise ReleaseError(f"{record.artifact_uri} is not in the model bucket {self._store.bucket}")
         model = self._store.get(key, record.s3_version_id)
@@ -159,11 +171,11 @@ class Publisher:
             raise ArtifactMismatchError(
                 f"{record.artifact_uri} has SHA-256 {actual}, the registry recorded {record.sha256}: not released"
             )
-        prefix = key.rsplit("/", 1)[0] + "/"
-        manifest = self._store.get(prefix + MANIFEST_FILE)
+        manifest = self._store.get(version_file_key(key, MANIFEST_FILE))
         if ModelManifest.loads(manifest).artifact_sha256 != record.sha256:
             raise ArtifactMismatchError(f"the manifest beside {record.artifact_uri} describes another artefact")
-        return {MODEL_FILE: model, MANIFEST_FILE: manifest, SAMPLE_FILE: self._store.get(prefix + SAMPLE_FILE)}
+        sample = self._store.get(version_file_key(key, SAMPLE_FILE))
+        return {MODEL_FILE: model, MANIFEST_FILE: manifest, SAMPLE_FILE: sample}
 
     def _upload(self, version: str, files: Mapping[str, bytes]) -> StoredObject:
         prefix = model_version_prefix(self._model, version)
@@ -196,7 +208,7 @@ class Publisher:
             stored = current  # a retry: this version is already the newest release object
             LOGGER.info("release object already carries %s", record.version)
         else:
-            body = build_release_zip(release, {name: files[name] for name in (MODEL_FILE, MANIFEST_FILE, SAMPLE_FILE)})
+            body = build_release_zip(release, {name: files[name] for name in RELEASED_FILES})
             stored = self._store.put(
                 key,
                 body,

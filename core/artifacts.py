@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from core.features import InputSchema, SchemaError
-from core.layout import validate_model_name
+from core.layout import MANIFEST_FILE, MODEL_FILE, validate_model_name
 from core.records import format_timestamp, parse_timestamp
 
-MODEL_FILE = "model.pkl"
-MANIFEST_FILE = "manifest.json"
+#: The files an artefact directory holds (what the serving image bakes in and `load_verified_model` reads).
+ARTIFACT_FILES = (MANIFEST_FILE, MODEL_FILE)
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = frozenset({FORMAT_VERSION})
 

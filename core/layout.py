@@ -1,7 +1,8 @@
-"""Where things live in the payload and model buckets (DESIGN.md, "Storage")."""
+"""Where things live in the payload and model buckets (DESIGN.md, "Storage"), and how an `s3://` URI names them."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -23,6 +24,17 @@ ETL_PREFIXES: dict[str, RecordKind] = {
     PayloadPrefix.PAYLOADS.value: RecordKind.PAYLOAD,
     PayloadPrefix.LABELS.value: RecordKind.LABEL,
 }
+
+#: The files of a model version directory (`models/<m>/<version>/`), written together by the retrain job.
+MODEL_FILE = "model.pkl"  # the pickled estimator (`core.artifacts`)
+MANIFEST_FILE = "manifest.json"  # what the model is and its SHA-256 (`core.artifacts.ModelManifest`)
+REFERENCE_FILE = "reference.parquet"  # the drift check's reference profile
+BASELINE_FILE = "baseline.json"  # the alerting Lambda's baseline (`core.baseline.MonitoringBaseline`)
+SAMPLE_FILE = "sample.json"  # reference rows and their scores, for the release pipeline's smoke test
+#: The version directory's files in upload order: model.pkl last, so its presence means the rest is there.
+VERSION_FILES = (REFERENCE_FILE, BASELINE_FILE, SAMPLE_FILE, MANIFEST_FILE, MODEL_FILE)
+
+_S3_SCHEME = "s3://"
 
 _MODEL_PARTITION = re.compile(r"(?:^|/)model=([^/]+)/")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -65,9 +77,25 @@ def label_object_key(model_name: str, moment: datetime, object_id: str, *, gzip:
     return f"{PayloadPrefix.LABELS}model={model_name}/dt={moment:%Y-%m-%d}/{object_id}{suffix}"
 
 
+#: S3's limit on a key's length, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+
+
 def quarantine_object_key(source_key: str, source_etag: str) -> str:
-    """One quarantine object per source object version: redelivery overwrites it with the same content."""
-    return f"{PayloadPrefix.QUARANTINE}{source_key}.{source_etag.strip(chr(34))}.errors.jsonl"
+    """One quarantine object per source object version: redelivery overwrites it with the same content.
+
+    `quarantine/<source key>.<etag>.errors.jsonl`, or, where that would pass S3's limit (a source key near 1,024
+    bytes), the start of it cut at a character and a digest of the source key and ETag:
+    `quarantine/<start of source key>~<digest>.errors.jsonl`.
+    """
+    etag = source_etag.strip(chr(34))
+    key = f"{PayloadPrefix.QUARANTINE}{source_key}.{etag}.errors.jsonl"
+    if len(key.encode()) <= MAX_KEY_BYTES:
+        return key
+    digest = hashlib.sha256(f"{source_key}\n{etag}".encode()).hexdigest()[:32]
+    tail = f"~{digest}.errors.jsonl"
+    head = f"{PayloadPrefix.QUARANTINE}{source_key}".encode()[: MAX_KEY_BYTES - len(tail)]
+    return head.decode("utf-8", "ignore") + tail
 
 
 def training_prefix(model_name: str) -> str:
@@ -78,6 +106,22 @@ def training_prefix(model_name: str) -> str:
 def model_version_prefix(model_name: str, version: str) -> str:
     """`models/<m>/<version>/` in the model bucket."""
     return f"models/{model_name}/{version}/"
+
+
+def version_file_key(artifact: str, name: str) -> str:
+    """The key (or URI) of file `name` beside `artifact` in its version directory.
+
+    `models/churn/v1/model.pkl`, `baseline.json` -> `models/churn/v1/baseline.json`.
+    """
+    return f"{artifact.rsplit('/', 1)[0]}/{name}"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> `(bucket, key)`; ValueError unless both the bucket and the key are non-empty."""
+    bucket, slash, key = uri.removeprefix(_S3_SCHEME).partition("/")
+    if not uri.startswith(_S3_SCHEME) or not slash or not bucket or not key:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    return bucket, key
 
 
 def release_object_key(model_name: str) -> str:

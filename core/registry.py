@@ -1,4 +1,7 @@
-"""The model registry: one DynamoDB item per model version, its lineage, gate decision and status history.
+"""The model registry's DynamoDB adapter: one item per model version, its lineage, gate decision and status history.
+
+What a version is and which status changes are allowed live in `core.model_lifecycle` (pure Python); this module
+stores those records and enforces the lifecycle's rules with conditional writes.
 
 Item layout in the registry table (`core.tables.REGISTRY_TABLE`):
 
@@ -7,35 +10,42 @@ Item layout in the registry table (`core.tables.REGISTRY_TABLE`):
 | a model version     | `<model>`    | `<version>` | `<model>#<status>`             |
 | champion pointer    | `<model>`    | `#champion` | - (not indexed)                |
 
-Status changes are conditional writes on the current status, so two writers cannot both move a version. The
-champion pointer names the one champion of a model; every change that makes or unmakes a champion updates it in
-the same `TransactWriteItems` as the versions involved, so two champions can never exist, even while the
-(eventually consistent) `by_status` index lags. Versions cannot start with `#`, so the pointer never collides.
-
-Lifecycle:
-
-    candidate ──► released ──► champion ──► retired
-        │             │                        │
-        └► rejected   └──────► retired ◄───────┘   retired ──► released (a rollback re-releases an artefact)
-
-A version can be released only once its gate decision passed and its artefact (URI and SHA-256) is recorded.
+Status changes are conditional writes on the current status, so two writers cannot both move a version; a move to
+`released` is also conditional on a passing gate decision and a recorded artefact. The champion pointer names the
+one champion of a model; every change that makes or unmakes a champion updates it in the same `TransactWriteItems`
+as the versions involved, so two champions can never exist, even while the (eventually consistent) `by_status`
+index lags. Versions cannot start with `#`, so the pointer never collides.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from core.layout import validate_model_name
+from core.model_lifecycle import (
+    ConflictError,
+    ModelStatus,
+    ModelVersionRecord,
+    RegistryError,
+    ReleaseBlockedError,
+    StatusChange,
+    Trigger,
+    VersionExistsError,
+    VersionNotFoundError,
+    check_transition,
+    finite_metrics,
+    new_candidate,
+    require_aware,
+    validate_sha256,
+    validate_version,
+)
 from core.tables import BY_STATUS_INDEX
 
 if TYPE_CHECKING:
@@ -43,136 +53,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, UpdateTypeDef
 
 CHAMPION_POINTER_SK: Final = "#champion"
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,127}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SERIALIZER = TypeSerializer()
 _DYNAMO_MIN_MAGNITUDE: Final = 1e-128
 _DYNAMO_MAX_MAGNITUDE: Final = 1e125
 _MAX_EXACT_INTEGER: Final = 2**53
 _DESERIALIZER = TypeDeserializer()
-
-
-class ModelStatus(StrEnum):
-    """Where a model version is in its lifecycle."""
-
-    CANDIDATE = "candidate"
-    REJECTED = "rejected"
-    RELEASED = "released"
-    CHAMPION = "champion"
-    RETIRED = "retired"
-
-
-class Trigger(StrEnum):
-    """Why a model version was trained (or, for `rollback`, re-released)."""
-
-    SCHEDULE = "schedule"
-    DRIFT = "drift"
-    PERFORMANCE = "performance"
-    ON_DEMAND = "on_demand"
-    INITIAL = "initial"
-    ROLLBACK = "rollback"
-
-
-#: The only status changes the registry performs.
-ALLOWED_TRANSITIONS: Final[Mapping[ModelStatus, frozenset[ModelStatus]]] = {
-    ModelStatus.CANDIDATE: frozenset({ModelStatus.RELEASED, ModelStatus.REJECTED}),
-    ModelStatus.RELEASED: frozenset({ModelStatus.CHAMPION, ModelStatus.RETIRED}),
-    ModelStatus.CHAMPION: frozenset({ModelStatus.RETIRED}),
-    ModelStatus.RETIRED: frozenset({ModelStatus.RELEASED}),
-    ModelStatus.REJECTED: frozenset(),
-}
-
-
-class RegistryError(RuntimeError):
-    """A registry operation failed; subclasses say why."""
-
-
-class VersionExistsError(RegistryError):
-    """The version is already registered."""
-
-
-class VersionNotFoundError(RegistryError):
-    """No such model version."""
-
-
-class IllegalTransitionError(RegistryError):
-    """The lifecycle does not allow this status change; nothing was written."""
-
-
-class ConflictError(RegistryError):
-    """The item changed under us (another writer won): the conditional write was refused."""
-
-
-class ReleaseBlockedError(RegistryError):
-    """A version cannot be released: its gate decision did not pass or its artefact is not recorded."""
-
-
-def check_transition(current: ModelStatus, target: ModelStatus) -> None:
-    """Raise `IllegalTransitionError` unless the lifecycle allows `current -> target`."""
-    if target not in ALLOWED_TRANSITIONS[current]:
-        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[current])) or "nothing"
-        raise IllegalTransitionError(f"cannot move a {current} version to {target} (allowed: {allowed})")
-
-
-def validate_version(version: str) -> str:
-    """A version is used as a sort key and in S3 keys: letters, digits, `_ . : + -`; 1-128 characters."""
-    if not _VERSION.match(version):
-        raise ValueError(f"model version {version!r} must match {_VERSION.pattern}")
-    return version
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    """One entry of a version's status history."""
-
-    status: ModelStatus
-    at: datetime
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ModelVersionRecord:
-    """Everything the registry knows about one model version.
-
-    Metrics of the challenger (this version) and of the champion it was compared with are on the same holdout.
-    `evidence` and `gate_details` are free-form JSON-serialisable mappings (e.g. the window-selection backtest and
-    the full gate decision); their integral numbers read back as `int` (1.0 as 1), and integers must stay
-    within ±2**53.
-    """
-
-    model_name: str
-    version: str
-    trigger: Trigger
-    created_at: datetime
-    training_start: datetime
-    training_end: datetime
-    train_rows: int
-    holdout_rows: int
-    data_fingerprint: str
-    code_version: str
-    status: ModelStatus = ModelStatus.CANDIDATE
-    history: tuple[StatusChange, ...] = ()
-    artifact_uri: str | None = None
-    s3_version_id: str | None = None
-    sha256: str | None = None
-    challenger_metrics: Mapping[str, float] = field(default_factory=dict)
-    champion_metrics: Mapping[str, float] = field(default_factory=dict)
-    gate_passed: bool | None = None
-    gate_reasons: tuple[str, ...] = ()
-    gate_details: Mapping[str, Any] = field(default_factory=dict)
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        validate_model_name(self.model_name)
-        validate_version(self.version)
-        for name in ("created_at", "training_start", "training_end"):
-            _require_aware(getattr(self, name), name)
-        if self.training_start > self.training_end:
-            raise ValueError("training_start is after training_end")
-        if self.train_rows < 0 or self.holdout_rows < 0:
-            raise ValueError("row counts must be non-negative")
-        if self.sha256 is not None and not _SHA256.match(self.sha256):
-            raise ValueError("sha256 must be 64 lowercase hexadecimal characters")
 
 
 class Registry:
@@ -222,10 +107,7 @@ class Registry:
 
     def register_candidate(self, record: ModelVersionRecord, reason: str = "registered") -> ModelVersionRecord:
         """Store a new version as a candidate; `VersionExistsError` if that version is already registered."""
-        if record.status is not ModelStatus.CANDIDATE:
-            raise ValueError(f"a new version must be a candidate, not {record.status}")
-        if not record.history:
-            record = replace(record, history=(StatusChange(ModelStatus.CANDIDATE, record.created_at, reason),))
+        record = new_candidate(record, reason)
         item = _to_item(record)
         try:
             self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -252,8 +134,8 @@ class Registry:
             version,
             update="SET challenger_metrics = :challenger, champion_metrics = :champion, updated_at = :at",
             values={
-                ":challenger": _serialize(_float_map(challenger, "challenger")),
-                ":champion": _serialize(_float_map(champion, "champion")),
+                ":challenger": _serialize(finite_metrics(challenger, "challenger")),
+                ":champion": _serialize(finite_metrics(champion, "champion")),
             },
         )
 
@@ -287,8 +169,7 @@ class Registry:
         self, model_name: str, version: str, *, uri: str, sha256: str, s3_version_id: str | None = None
     ) -> ModelVersionRecord:
         """Store where the version's artefact is and its SHA-256 (candidates only; the same values may be rewritten)."""
-        if not _SHA256.match(sha256):
-            raise ValueError("sha256 must be 64 lowercase hexadecimal characters")
+        validate_sha256(sha256)
         if not uri:
             raise ValueError("artifact uri is empty")
         update = "SET artifact_uri = :uri, sha256 = :sha, updated_at = :at"
@@ -580,14 +461,6 @@ def _serialize(value: Any) -> dict[str, Any]:
     return dict(_SERIALIZER.serialize(_to_dynamo(value)))
 
 
-def _float_map(values: Mapping[str, float | None], name: str) -> dict[str, float]:
-    converted = {str(key): float(value) for key, value in values.items() if value is not None}
-    bad = sorted(key for key, value in converted.items() if not math.isfinite(value))
-    if bad:
-        raise ValueError(f"{name} metrics are not finite: {', '.join(bad)}")
-    return converted
-
-
 def _history_entry(change: StatusChange) -> dict[str, str]:
     return {"status": change.status.value, "at": _format_time(change.at), "reason": change.reason}
 
@@ -608,8 +481,8 @@ def _to_item(record: ModelVersionRecord) -> dict[str, Any]:
         "holdout_rows": record.holdout_rows,
         "data_fingerprint": record.data_fingerprint,
         "code_version": record.code_version,
-        "challenger_metrics": _float_map(record.challenger_metrics, "challenger"),
-        "champion_metrics": _float_map(record.champion_metrics, "champion"),
+        "challenger_metrics": finite_metrics(record.challenger_metrics, "challenger"),
+        "champion_metrics": finite_metrics(record.champion_metrics, "champion"),
         "gate_reasons": list(record.gate_reasons),
         "gate_details": dict(record.gate_details),
         "evidence": dict(record.evidence),
@@ -672,14 +545,9 @@ def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def _require_aware(moment: datetime, name: str) -> None:
-    if moment.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware")
-
-
 def _format_time(moment: datetime) -> str:
     """Fixed-width UTC timestamp with microseconds, so text order is time order."""
-    _require_aware(moment, "timestamp")
+    require_aware(moment, "timestamp")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

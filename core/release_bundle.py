@@ -6,8 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from core.features import InputSchema, SchemaError
+from core.layout import MANIFEST_FILE, MODEL_FILE, SAMPLE_FILE
+
 RELEASE_FILE = "release.json"
-SAMPLE_FILE = "sample.json"
+#: The files of the version directory a release zip carries beside `release.json`.
+RELEASED_FILES = (MODEL_FILE, MANIFEST_FILE, SAMPLE_FILE)
 
 
 class ReleaseError(RuntimeError):
@@ -64,3 +68,51 @@ class ReleaseManifest:
             s3_version_id=version_id,
             trigger=document["trigger"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SmokeSample:
+    """`sample.json`: holdout rows as serving requests take them, and the scores the released model must reproduce.
+
+    Written by the retrain job beside the artefact; read by the release pipeline's smoke test inside the image.
+    """
+
+    model_version: str
+    input_schema: InputSchema
+    instances: tuple[dict[str, Any], ...]  # each `{"features": {...}}`, as a serving request's instances
+    expected_scores: tuple[float, ...]
+
+    def dumps(self) -> str:
+        """JSON text (no NaN: a missing value is null)."""
+        document = {
+            "model_version": self.model_version,
+            "input_schema": self.input_schema.to_json(),
+            "instances": list(self.instances),
+            "expected_scores": list(self.expected_scores),
+        }
+        return json.dumps(document, allow_nan=False) + "\n"
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> SmokeSample:
+        """Parse `sample.json`; raises ReleaseError on anything malformed."""
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise ReleaseError(f"{SAMPLE_FILE} is not valid JSON: {error}") from error
+        if not isinstance(document, dict):
+            raise ReleaseError(f"{SAMPLE_FILE} must be a JSON object")
+        instances, scores = document.get("instances") or [], document.get("expected_scores") or []
+        problems = []
+        if not isinstance(document.get("model_version"), str):
+            problems.append("model_version must be a string")
+        if not isinstance(instances, list) or not instances or not all(isinstance(i, dict) for i in instances):
+            problems.append("instances must be a list of objects")
+        if not isinstance(scores, list) or not all(type(value) in (int, float) for value in scores):
+            problems.append("expected_scores must be a list of numbers")
+        try:
+            schema = InputSchema.from_json(document.get("input_schema"))
+        except (SchemaError, KeyError, TypeError, ValueError) as error:
+            problems.append(f"input_schema: {error}")
+        if problems:
+            raise ReleaseError(f"{SAMPLE_FILE}: {'; '.join(problems)}")
+        return cls(document["model_version"], schema, tuple(instances), tuple(float(value) for value in scores))

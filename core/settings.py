@@ -51,6 +51,11 @@ def require_env(name: EnvVar, environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
+#: The payload-ETL function's memory (MB): infra gives the function this much, and the ETL derives every limit of
+#: its per-object work from the memory the runtime announces (this number where no runtime announces one).
+PAYLOAD_ETL_MEMORY_MB = 512
+
+
 @dataclass(frozen=True, slots=True)
 class PayloadEtlSettings:
     """What the payload-ETL Lambda needs."""

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from core.aws import shared_session
 from core.events import EventBus
-from core.registry import Registry, RegistryError
+from core.model_lifecycle import RegistryError
+from core.registry import Registry
 from core.release_bundle import ReleaseError
 from core.settings import DeploySettings, MissingSettingError
 from deploy.alias import CanaryPlan, DeployError, ImageRepository, ServingFunction, shift_alias

@@ -10,8 +10,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.artifacts import MANIFEST_FILE, MODEL_FILE, ArtifactError, ModelManifest
-from core.registry import ModelStatus, Registry, VersionNotFoundError
+from core.artifacts import ARTIFACT_FILES, ArtifactError, ModelManifest
+from core.layout import MANIFEST_FILE, MODEL_FILE
+from core.model_lifecycle import ModelStatus, VersionNotFoundError
+from core.registry import Registry
 from core.release_bundle import RELEASE_FILE, ReleaseError, ReleaseManifest
 
 #: A released version may be deployed; a champion may be deployed again (a retried pipeline run).
@@ -71,16 +73,16 @@ def verify_release(release_dir: Path, registry: Registry, model_name: str) -> Ve
             raise VerificationError(f"{MODEL_FILE} has SHA-256 {actual}, {source} says {expected}: not deployed")
     if (record.artifact_uri, record.s3_version_id) != (release.artifact_uri, release.s3_version_id):
         raise VerificationError(
-            f"release.json names {release.artifact_uri} ({release.s3_version_id}), the registry "
+            f"{RELEASE_FILE} names {release.artifact_uri} ({release.s3_version_id}), the registry "
             f"{record.artifact_uri} ({record.s3_version_id})"
         )
     return VerifiedRelease(release, manifest, record.status)
 
 
 def stage_model(release_dir: Path, model_dir: Path) -> None:
-    """Copy model.pkl and manifest.json (only) into `model_dir`, the image build's MODEL_DIR."""
+    """Copy the artefact's files (model.pkl and manifest.json only) into `model_dir`, the image build's MODEL_DIR."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    for name in (MODEL_FILE, MANIFEST_FILE):
+    for name in ARTIFACT_FILES:
         shutil.copyfile(release_dir / name, model_dir / name)
 
 

@@ -7,20 +7,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from core.layout import PayloadPrefix
+from core.layout import BASELINE_FILE, PayloadPrefix
 from core.settings import EnvVar
 from core.tables import BY_STATUS_INDEX, BY_TIME_INDEX
-from infra.alerts import KEY_USE_ACTIONS
+from infra.alert_topic import KEY_USE_ACTIONS
 from infra.bundles import ALERTING_BUNDLE
-from infra.policies import (
-    Statement,
-    assume_role_policy,
-    log_statement,
-    object_arns,
-    policy_document,
-    table_and_index_arns,
-)
-from infra.zip_lambda import zip_function
+from infra.policies import Statement, log_statement, object_arns, policy_document, table_and_index_arns
+from infra.zip_lambda import AsyncInvocation, zip_lambda
 
 MEMORY_MB = 512
 TIMEOUT_SECONDS = 120
@@ -101,7 +94,7 @@ def alerting_policy(
                 ["dynamodb:GetItem", "dynamodb:Query"],
                 table_and_index_arns(registry_table_arn, BY_STATUS_INDEX),
             ),
-            Statement("ReadBaselines", ["s3:GetObject"], [f"{model_bucket_arn}/models/{model_name}/*/baseline.json"]),
+            Statement("ReadBaselines", ["s3:GetObject"], [f"{model_bucket_arn}/models/{model_name}/*/{BASELINE_FILE}"]),
             Statement(
                 "ListQuarantine",
                 ["s3:ListBucket"],
@@ -128,69 +121,36 @@ class Alerting(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AlertingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("autoretrain:alerting:Alerting", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=child)
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"), opts=child)
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(
-                args.model_bucket_arn,
-                args.payload_table_arn,
-                args.registry_table_arn,
-                args.topic_arn,
-                args.key_arn,
-                args.event_bus_arn,
-                self.log_group.arn,
-                args.payload_bucket_arn,
-            ).apply(
-                lambda arns: alerting_policy(
-                    model_name=args.model_name,
-                    payload_bucket_arn=arns[7],
-                    model_bucket_arn=arns[0],
-                    payload_table_arn=arns[1],
-                    registry_table_arn=arns[2],
-                    topic_arn=arns[3],
-                    key_arn=arns[4],
-                    event_bus_arn=arns[5],
-                    log_group_arn=arns[6],
-                )
-            ),
-            opts=child,
-        )
+
+        def policy(log_group_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+            return pulumi.Output.all(
+                payload_bucket_arn=args.payload_bucket_arn,
+                model_bucket_arn=args.model_bucket_arn,
+                payload_table_arn=args.payload_table_arn,
+                registry_table_arn=args.registry_table_arn,
+                topic_arn=args.topic_arn,
+                key_arn=args.key_arn,
+                event_bus_arn=args.event_bus_arn,
+                log_group_arn=log_group_arn,
+            ).apply(lambda arns: alerting_policy(model_name=args.model_name, **arns))
+
         environment = pulumi.Output.all(
-            args.payload_bucket_name,
-            args.payload_table_name,
-            args.registry_table_name,
-            args.topic_arn,
-            args.event_bus_name,
-        ).apply(
-            lambda values: alerting_environment(
-                payload_bucket=values[0],
-                payload_table=values[1],
-                registry_table=values[2],
-                topic_arn=values[3],
-                event_bus=values[4],
-                model_name=args.model_name,
-                runbook_url=args.runbook_url,
-            )
-        )
-        self.function = zip_function(
-            f"{name}-function",
+            payload_bucket=args.payload_bucket_name,
+            payload_table=args.payload_table_name,
+            registry_table=args.registry_table_name,
+            topic_arn=args.topic_arn,
+            event_bus=args.event_bus_name,
+        ).apply(lambda names: alerting_environment(model_name=args.model_name, runbook_url=args.runbook_url, **names))
+        alerting = zip_lambda(
+            name,
             ALERTING_BUNDLE,
-            role_arn=role.arn,
+            policy=policy,
             environment=environment,
-            log_group=self.log_group,
             memory_mb=MEMORY_MB,
             timeout_seconds=TIMEOUT_SECONDS,
-            depends_on=[policy],
+            log_retention_days=args.log_retention_days,
+            invocation=AsyncInvocation(MAX_RETRY_ATTEMPTS, MAX_EVENT_AGE_SECONDS),
             parent=self,
         )
-        aws.lambda_.FunctionEventInvokeConfig(
-            f"{name}-async",
-            function_name=self.function.name,
-            maximum_retry_attempts=MAX_RETRY_ATTEMPTS,
-            maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
-            opts=child,
-        )
+        self.function, self.log_group = alerting.function, alerting.log_group
         self.register_outputs({"function": self.function.name, "log_group": self.log_group.name})

@@ -58,9 +58,13 @@ ALERTING_BUNDLE = LambdaBundle(
     shared_modules=(
         "__init__",
         "records",
+        "baseline",
         "events",
+        "features",
         "layout",
+        "odds",
         "payload_store",
+        "model_lifecycle",
         "registry",
         "segments",
         "settings",

@@ -1,8 +1,8 @@
-"""Dashboard and alarms: one CloudWatch dashboard for the loop, and alarms that notify the alert topic.
+"""Dashboard: one CloudWatch dashboard for the loop, and alarms that notify the alert topic.
 
-Metric names of namespace `autoretrain` are the drift-check job's (batch_jobs/monitoring/outputs.py; a test keeps
-the two in step). The dashboard body is built by a pure function; per-feature effect sizes use a SEARCH
-expression, so features need no listing here.
+The drift-check job's metrics (namespace, names, dimensions) come from `core.metrics`, which the job publishes
+from too. The dashboard body is built by a pure function; per-feature effect sizes use a SEARCH expression, so
+features need no listing here.
 """
 
 from __future__ import annotations
@@ -15,13 +15,23 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-METRIC_NAMESPACE = "autoretrain"
-MODEL_DIMENSION = "ModelName"
-DRIFT_METRICS = ("DatasetDrift", "PredictionDrift", "DriftedFeatures")
-DOMAIN_CLASSIFIER_METRIC = "DomainClassifierAUC"
-FEATURE_EFFECT_METRIC = "FeatureDriftEffectSize"
-PERFORMANCE_METRICS = ("ModelAUC", "ModelLogLoss", "ModelBrierScore", "ModelCalibrationError")
-VOLUME_METRICS = ("RowsChecked", "LabelledRows", "InsufficientData", "RetrainRequested")
+from core.metrics import (
+    DATASET_DRIFT,
+    DOMAIN_CLASSIFIER_AUC,
+    DRIFT_METRICS,
+    FEATURE_DRIFT_EFFECT_SIZE,
+    METRIC_NAMESPACE,
+    MODEL_AUC,
+    PER_MODEL,
+    PERFORMANCE_METRICS,
+    VOLUME_METRICS,
+    Dimension,
+    Metric,
+)
+
+#: The dashboard component's type token before it was renamed from `Monitoring`: an alias keeps a deployed stack's
+#: dashboard and alarms instead of replacing them.
+FORMER_TYPE = "autoretrain:dashboard:Monitoring"
 LAMBDA_PERIOD_SECONDS = 300
 #: The drift check runs daily by default; its metrics carry the check's time, one point per run.
 DRIFT_PERIOD_SECONDS = 86400
@@ -57,10 +67,32 @@ def _widget(title: str, metrics: list[list[Any]], region: str, *, stat: str, per
     }
 
 
+def model_dimensions(metric: Metric, model_name: str) -> dict[str, str]:
+    """A per-model metric's dimensions for this model (a per-feature metric has one series per feature: search)."""
+    if metric.dimensions != PER_MODEL:
+        raise ValueError(f"{metric.name} has dimensions {metric.dimensions}, not one series per model")
+    return {Dimension.MODEL_NAME.value: model_name}
+
+
+def _metric_line(metric: Metric, model_name: str) -> list[Any]:
+    """A dashboard metric line: namespace, name, then each dimension's name and value."""
+    dimensions = model_dimensions(metric, model_name)
+    return [METRIC_NAMESPACE, metric.name, *(part for item in dimensions.items() for part in item)]
+
+
+def feature_search(metric: Metric, model_name: str, period: int) -> str:
+    """A SEARCH expression for a per-feature metric of this model: every feature, no listing needed."""
+    schema = ",".join([METRIC_NAMESPACE, *metric.dimensions])
+    return (
+        f'SEARCH(\'{{{schema}}} MetricName="{metric.name}" {Dimension.MODEL_NAME}="{model_name}"\', '
+        f"'Maximum', {period})"
+    )
+
+
 def dashboard_body(*, region: str, model_name: str, functions: Mapping[str, str], etl_failure_queue: str) -> str:
     """The dashboard's JSON: Lambda errors and duration (label -> function name), the ETL failure queue, drift,
     per-feature effect sizes, the domain classifier and performance on matured labels."""
-    model = [MODEL_DIMENSION, model_name]
+    features = feature_search(FEATURE_DRIFT_EFFECT_SIZE, model_name, DRIFT_PERIOD_SECONDS)
     lambda_errors = [
         ["AWS/Lambda", "Errors", "FunctionName", name, {"label": label}] for label, name in functions.items()
     ]
@@ -68,10 +100,6 @@ def dashboard_body(*, region: str, model_name: str, functions: Mapping[str, str]
         ["AWS/Lambda", "Duration", "FunctionName", name, {"label": f"{label} p99", "stat": "p99"}]
         for label, name in functions.items()
     ]
-    feature_search = (
-        f'SEARCH(\'{{{METRIC_NAMESPACE},{MODEL_DIMENSION},Feature}} MetricName="{FEATURE_EFFECT_METRIC}" '
-        f"{MODEL_DIMENSION}=\"{model_name}\"', 'Maximum', {DRIFT_PERIOD_SECONDS})"
-    )
     widgets: list[tuple[str, list[list[Any]], str, int]] = [
         ("Lambda errors", lambda_errors, "Sum", LAMBDA_PERIOD_SECONDS),
         ("Lambda duration (p99, ms)", lambda_duration, "p99", LAMBDA_PERIOD_SECONDS),
@@ -83,31 +111,31 @@ def dashboard_body(*, region: str, model_name: str, functions: Mapping[str, str]
         ),
         (
             "Drift (1 = drift; drifted feature count)",
-            [[METRIC_NAMESPACE, name, *model] for name in DRIFT_METRICS],
+            [_metric_line(metric, model_name) for metric in DRIFT_METRICS],
             "Maximum",
             DRIFT_PERIOD_SECONDS,
         ),
         (
             "Per-feature drift effect size",
-            [[{"expression": feature_search, "id": "features", "label": ""}]],
+            [[{"expression": features, "id": "features", "label": ""}]],
             "Maximum",
             DRIFT_PERIOD_SECONDS,
         ),
         (
             "Domain classifier AUC (0.5 = indistinguishable)",
-            [[METRIC_NAMESPACE, DOMAIN_CLASSIFIER_METRIC, *model]],
+            [_metric_line(DOMAIN_CLASSIFIER_AUC, model_name)],
             "Maximum",
             DRIFT_PERIOD_SECONDS,
         ),
         (
             "Performance on matured labels",
-            [[METRIC_NAMESPACE, name, *model] for name in PERFORMANCE_METRICS],
+            [_metric_line(metric, model_name) for metric in PERFORMANCE_METRICS],
             "Average",
             DRIFT_PERIOD_SECONDS,
         ),
         (
             "Rows checked, labelled; insufficient data; retrains requested",
-            [[METRIC_NAMESPACE, name, *model] for name in VOLUME_METRICS],
+            [_metric_line(metric, model_name) for metric in VOLUME_METRICS],
             "Sum",
             DRIFT_PERIOD_SECONDS,
         ),
@@ -130,7 +158,6 @@ def alarm_specs(
 ) -> list[AlarmSpec]:
     """Every alarm: Lambda errors per function (label -> name), the ETL failure queue, dataset drift, AUC below
     its floor."""
-    model = {MODEL_DIMENSION: model_name}
     specs = [
         # No invocations means no errors: missing data is not a failure.
         AlarmSpec(
@@ -166,8 +193,8 @@ def alarm_specs(
             "dataset-drift",
             "The drift check found dataset drift",
             METRIC_NAMESPACE,
-            "DatasetDrift",
-            model,
+            DATASET_DRIFT.name,
+            model_dimensions(DATASET_DRIFT, model_name),
             "Maximum",
             DRIFT_PERIOD_SECONDS,
             "GreaterThanOrEqualToThreshold",
@@ -179,8 +206,8 @@ def alarm_specs(
             "auc-below-floor",
             f"Model AUC on matured labels fell below {auc_floor:g}",
             METRIC_NAMESPACE,
-            "ModelAUC",
-            model,
+            MODEL_AUC.name,
+            model_dimensions(MODEL_AUC, model_name),
             "Minimum",
             DRIFT_PERIOD_SECONDS,
             "LessThanThreshold",
@@ -193,7 +220,7 @@ def alarm_specs(
 
 @dataclass(frozen=True, slots=True)
 class DashboardArgs:
-    """Inputs of the Monitoring component. `functions` maps a label (etl, serving, alerting) to a function name."""
+    """Inputs of the Dashboard component. `functions` maps a label (etl, serving, alerting) to a function name."""
 
     region: str
     model_name: str
@@ -203,14 +230,15 @@ class DashboardArgs:
     auc_floor: float
 
 
-class Monitoring(pulumi.ComponentResource):
+class Dashboard(pulumi.ComponentResource):
     """The dashboard and the alarms (each notifies the alert topic when it fires and when it recovers)."""
 
     dashboard: aws.cloudwatch.Dashboard
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
 
     def __init__(self, name: str, args: DashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("autoretrain:dashboard:Monitoring", name, None, opts)
+        renamed = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=FORMER_TYPE)])
+        super().__init__("autoretrain:dashboard:Dashboard", name, None, pulumi.ResourceOptions.merge(opts, renamed))
         child = pulumi.ResourceOptions(parent=self)
         labels = list(args.functions)
         names = pulumi.Output.all(*[args.functions[label] for label in labels], args.etl_failure_queue_name)

@@ -10,7 +10,7 @@ not deliver in a dead-letter queue.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +18,18 @@ import pulumi
 import pulumi_aws as aws
 
 from core.routing import EVENT_ROUTES, EventRoute, Target
-from infra.policies import Statement, assume_role_policy, policy_document
+from infra.dead_letters import (
+    EVENTS_SERVICE,
+    dead_letter_queue,
+    eventbridge_dead_letter_policy,
+    retried_event_target,
+)
+from infra.policies import Statement, policy_document
+from infra.roles import service_role
 
-#: EventBridge retries a failed delivery with backoff for up to this long, at most this often, then dead-letters it.
-MAX_EVENT_AGE_SECONDS = 3600
-MAX_RETRY_ATTEMPTS = 8
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum
+#: The bus component's type token before it was renamed from `MonitoringBus`: an alias keeps a deployed stack's
+#: bus instead of replacing it.
+FORMER_BUS_TYPE = "autoretrain:events:MonitoringBus"
 BATCH_JOB_STATE_CHANGE = "Batch Job State Change"
 #: Batch job names: letters, digits, '-' and '_' (up to 128).
 RETRAIN_JOB_NAME = "autoretrain-retrain"
@@ -69,30 +75,19 @@ def submit_retrain_policy(*, queue_arn: str, definition_arn: str) -> str:
     return policy_document([Statement("SubmitRetrainJob", ["batch:SubmitJob"], [queue_arn, definition_arn])])
 
 
-def dead_letter_queue_policy(*, queue_arn: str, rule_arns: Sequence[str]) -> str:
-    """EventBridge may dead-letter into the queue only for our rules."""
-    statement = Statement(
-        "EventBridgeDeadLetters",
-        ["sqs:SendMessage"],
-        [queue_arn],
-        principal={"Service": "events.amazonaws.com"},
-        condition={"ArnEquals": {"aws:SourceArn": sorted(rule_arns)}},
-    )
-    return policy_document([statement])
-
-
 @dataclass(frozen=True, slots=True)
 class EventBusArgs:
-    """Inputs of the MonitoringBus component (none yet; kept for the component convention)."""
+    """Inputs of the EventBus component (none yet; kept for the component convention)."""
 
 
-class MonitoringBus(pulumi.ComponentResource):
+class EventBus(pulumi.ComponentResource):
     """The custom event bus (source `autoretrain`)."""
 
     bus: aws.cloudwatch.EventBus
 
     def __init__(self, name: str, args: EventBusArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("autoretrain:events:MonitoringBus", name, None, opts)
+        renamed = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=FORMER_BUS_TYPE)])
+        super().__init__("autoretrain:events:EventBus", name, None, pulumi.ResourceOptions.merge(opts, renamed))
         self.bus = aws.cloudwatch.EventBus(f"{name}-bus", opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"bus_name": self.bus.name, "bus_arn": self.bus.arn})
 
@@ -117,23 +112,15 @@ class EventRules(pulumi.ComponentResource):
         super().__init__("autoretrain:events:EventRules", name, None, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
-        self.dead_letter_queue = aws.sqs.Queue(
-            f"{name}-dead-letters",
-            sqs_managed_sse_enabled=True,  # SSE-SQS: EventBridge can write to it without a kms:* grant
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=child,
-        )
-        submitter = aws.iam.Role(
-            f"{name}-retrain-submitter-role", assume_role_policy=assume_role_policy("events.amazonaws.com"), opts=child
-        )
-        aws.iam.RolePolicy(
-            f"{name}-retrain-submitter-policy",
-            role=submitter.id,
-            policy=pulumi.Output.all(args.job_queue_arn, args.retrain_definition_arn).apply(
-                lambda arns: submit_retrain_policy(queue_arn=arns[0], definition_arn=arns[1])
+        self.dead_letter_queue = dead_letter_queue(f"{name}-dead-letters", self)
+        submitter = service_role(
+            f"{name}-retrain-submitter",
+            EVENTS_SERVICE,
+            pulumi.Output.all(queue_arn=args.job_queue_arn, definition_arn=args.retrain_definition_arn).apply(
+                lambda arns: submit_retrain_policy(**arns)
             ),
-            opts=child,
-        )
+            parent=self,
+        ).role
         self.rules = {}
         for route in EVENT_ROUTES:
             rule = aws.cloudwatch.EventRule(
@@ -163,7 +150,7 @@ class EventRules(pulumi.ComponentResource):
             f"{name}-dead-letters-policy",
             queue_url=self.dead_letter_queue.url,
             policy=pulumi.Output.all(self.dead_letter_queue.arn, *[rule.arn for rule in self.rules.values()]).apply(
-                lambda arns: dead_letter_queue_policy(queue_arn=arns[0], rule_arns=arns[1:])
+                lambda arns: eventbridge_dead_letter_policy(queue_arn=arns[0], rule_arns=arns[1:])
             ),
             opts=child,
         )
@@ -212,14 +199,10 @@ class EventRules(pulumi.ComponentResource):
     ) -> None:
         """A target with retries and the dead-letter queue; `bus_name` None is the default bus."""
         extra: Mapping[str, Any] = {"event_bus_name": bus_name} if bus_name is not None else {}
-        aws.cloudwatch.EventTarget(
+        retried_event_target(
             f"{self._name}-{route}-target",
-            rule=rule.name,
-            dead_letter_config={"arn": self.dead_letter_queue.arn},
-            retry_policy={
-                "maximum_event_age_in_seconds": MAX_EVENT_AGE_SECONDS,
-                "maximum_retry_attempts": MAX_RETRY_ATTEMPTS,
-            },
+            rule,
+            dead_letter_queue_arn=self.dead_letter_queue.arn,
             opts=pulumi.ResourceOptions(parent=self),
             **extra,
             **target,

@@ -27,10 +27,22 @@ MOCK_ACCOUNT = "123456789012"
 PROJECT = "autoretrain"
 DEFAULT_STACK = "dev"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
 class StackConfigError(ValueError):
     """A stack config file cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAlias:
+    """A former identity the engine is to treat as this resource: a whole URN, or the parts of one that changed
+    (empty: unchanged)."""
+
+    urn: str = ""
+    name: str = ""
+    type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +60,7 @@ class RecordedResource:
     provider: str
     ignore_changes: tuple[str, ...]
     dependencies: tuple[str, ...]
+    aliases: tuple[RecordedAlias, ...] = ()
 
     @property
     def is_provider(self) -> bool:
@@ -79,6 +92,12 @@ class Recording:
             if resource.name == name:
                 return resource
         raise KeyError(f"{type_token} {name}")
+
+    def role_policy(self, role_arn: str) -> RecordedResource:
+        """The inline policy of the role with this ARN (each role has exactly one)."""
+        (role,) = [role for role in self.of_type(ROLE) if role.outputs["arn"] == role_arn]
+        (policy,) = [policy for policy in self.of_type(ROLE_POLICY) if policy.inputs["role"] == role.outputs["name"]]
+        return policy
 
 
 #: Types whose outputs are their name and an ARN `arn:aws:<service>:<region>:<account>:<template>`.
@@ -225,9 +244,21 @@ class RecordingMonitor(MockMonitor):
                     provider=request.provider,
                     ignore_changes=tuple(request.ignoreChanges),
                     dependencies=tuple(request.dependencies),
+                    aliases=recorded_aliases(request),
                 )
             )
         return response
+
+
+def recorded_aliases(request: Any) -> tuple[RecordedAlias, ...]:
+    """A registration's aliases, sent as specs (the mock monitor supports them) or, by older SDKs, as URNs."""
+    aliases = [
+        RecordedAlias(urn=alias.urn)
+        if alias.WhichOneof("alias") == "urn"
+        else RecordedAlias(name=alias.spec.name, type=alias.spec.type)
+        for alias in request.aliases
+    ]
+    return (*aliases, *(RecordedAlias(urn=urn) for urn in request.aliasURNs))
 
 
 def flatten_stack_config(document: Mapping[str, Any]) -> dict[str, str]:

@@ -8,17 +8,17 @@ import pulumi
 import pulumi_aws as aws
 
 from core.layout import ETL_PREFIXES, PayloadPrefix
-from core.settings import EnvVar
+from core.settings import PAYLOAD_ETL_MEMORY_MB, EnvVar
 from infra.bundles import PAYLOAD_ETL_BUNDLE
-from infra.policies import assume_role_policy, payload_etl_policy
-from infra.zip_lambda import zip_function
+from infra.dead_letters import dead_letter_queue
+from infra.policies import payload_etl_policy
+from infra.zip_lambda import AsyncInvocation, zip_lambda
 
-MEMORY_MB = 512
+MEMORY_MB = PAYLOAD_ETL_MEMORY_MB
 TIMEOUT_SECONDS = 300
 #: S3 invokes asynchronously: retry twice, give up on events older than an hour, and keep what failed.
 MAX_RETRY_ATTEMPTS = 2
 MAX_EVENT_AGE_SECONDS = 3600
-FAILURE_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum
 OBJECT_CREATED_EVENTS = ["s3:ObjectCreated:*"]
 
 
@@ -57,59 +57,41 @@ class PayloadEtl(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PayloadEtlArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("autoretrain:payload_etl:PayloadEtl", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=child)
-        self.failure_queue = aws.sqs.Queue(
-            f"{name}-failures",
-            sqs_managed_sse_enabled=True,  # SSE-SQS: encrypted, and Lambda's destination needs no kms:* grant
-            message_retention_seconds=FAILURE_RETENTION_SECONDS,
-            opts=child,
-        )
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"), opts=child)
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(
-                args.payload_bucket_arn, args.payload_table_arn, self.log_group.arn, self.failure_queue.arn
+        self.failure_queue = dead_letter_queue(f"{name}-failures", self)
+        failure_queue_arn = self.failure_queue.arn
+
+        def policy(log_group_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+            return pulumi.Output.all(
+                payload_bucket_arn=args.payload_bucket_arn,
+                payload_table_arn=args.payload_table_arn,
+                log_group_arn=log_group_arn,
+                failure_queue_arn=failure_queue_arn,
             ).apply(
                 lambda arns: payload_etl_policy(
-                    payload_bucket_arn=arns[0],
-                    read_prefixes=ETL_PREFIXES,
-                    quarantine_prefix=PayloadPrefix.QUARANTINE.value,
-                    payload_table_arn=arns[1],
-                    log_group_arn=arns[2],
-                    failure_queue_arn=arns[3],
+                    read_prefixes=ETL_PREFIXES, quarantine_prefix=PayloadPrefix.QUARANTINE.value, **arns
                 )
-            ),
-            opts=child,
-        )
-        environment = pulumi.Output.all(args.payload_bucket_name, args.payload_table_name).apply(
+            )
+
+        environment = pulumi.Output.all(
+            payload_bucket=args.payload_bucket_name, payload_table=args.payload_table_name
+        ).apply(
             lambda names: etl_environment(
-                payload_bucket=names[0],
-                payload_table=names[1],
-                model_name=args.model_name,
-                payload_retention_days=args.payload_retention_days,
+                model_name=args.model_name, payload_retention_days=args.payload_retention_days, **names
             )
         )
-        self.function = zip_function(
-            f"{name}-function",
+        etl = zip_lambda(
+            name,
             PAYLOAD_ETL_BUNDLE,
-            role_arn=role.arn,
+            policy=policy,
             environment=environment,
-            log_group=self.log_group,
             memory_mb=MEMORY_MB,
             timeout_seconds=TIMEOUT_SECONDS,
-            depends_on=[policy],
+            log_retention_days=args.log_retention_days,
+            invocation=AsyncInvocation(MAX_RETRY_ATTEMPTS, MAX_EVENT_AGE_SECONDS, on_failure_arn=failure_queue_arn),
             parent=self,
         )
-        aws.lambda_.FunctionEventInvokeConfig(
-            f"{name}-async",
-            function_name=self.function.name,
-            maximum_retry_attempts=MAX_RETRY_ATTEMPTS,
-            maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
-            destination_config={"on_failure": {"destination": self.failure_queue.arn}},
-            opts=child,
-        )
+        self.function, self.log_group = etl.function, etl.log_group
+        child = pulumi.ResourceOptions(parent=self)
         permission = aws.lambda_.Permission(
             f"{name}-s3-invoke",
             action="lambda:InvokeFunction",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import cast
 
 import pulumi
@@ -21,32 +20,23 @@ import pulumi_aws as aws
 from core.layout import release_object_key
 from core.settings import EnvVar
 from core.tables import BY_STATUS_INDEX
-from infra.images import REPO_ROOT
-from infra.policies import (
-    Statement,
-    any_resource_statement,
-    assume_role_policy,
-    log_statement,
-    policy_document,
-    table_and_index_arns,
+from infra.code_bundle import BUILDSPEC, CODE_BUNDLE_KEY, uploaded_code_bundle
+from infra.dead_letters import (
+    EVENTS_SERVICE,
+    dead_letter_queue,
+    eventbridge_dead_letter_policy,
+    retried_event_target,
 )
+from infra.policies import Statement, any_resource_statement, log_statement, policy_document, table_and_index_arns
+from infra.roles import service_role
 
-BUILDSPEC = "buildspec.yml"
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"  # Amazon Linux 2023, x86_64, Docker included
 COMPUTE_TYPE = "BUILD_GENERAL1_MEDIUM"  # 7 GB: the serving image build and its smoke test load the numeric stack
 BUILD_TIMEOUT_MINUTES = 60
-CODE_BUNDLE_KEY = "sources/serving-code.zip"
 RELEASE_ARTIFACT = "release"
 CODE_ARTIFACT = "code"
-#: Files and directories of the repository the code bundle carries (what buildspec.yml uses).
-CODE_BUNDLE_SOURCES = (
-    BUILDSPEC,
-    "core",
-    "lambdas/__init__.py",
-    "lambdas/serving",
-    "deploy",
-)
-SKIPPED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache"})
+CODEBUILD_SERVICE = "codebuild.amazonaws.com"
+CODEPIPELINE_SERVICE = "codepipeline.amazonaws.com"
 SOURCE_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging")
 SOURCE_BUCKET_ACTIONS = ("s3:GetBucketAcl", "s3:GetBucketLocation", "s3:GetBucketVersioning")
 ECR_PUSH_ACTIONS = (
@@ -70,33 +60,6 @@ LAMBDA_DEPLOY_ACTIONS = (
 )
 #: Registry writes; TransactWriteItems authorises each item with these per-item actions.
 REGISTRY_ACTIONS = ("dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
-MAX_EVENT_AGE_SECONDS = 3600
-MAX_RETRY_ATTEMPTS = 8
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-
-
-class CodeBundleError(ValueError):
-    """A file the code bundle needs is missing."""
-
-
-def code_bundle_files(root: Path = REPO_ROOT) -> dict[str, Path]:
-    """Archive path -> file of the code bundle, in a stable order (caches and bytecode left out)."""
-    files: dict[str, Path] = {}
-    for source in CODE_BUNDLE_SOURCES:
-        path = root / source
-        if not path.exists():
-            raise CodeBundleError(f"the release pipeline's code bundle needs {source}, which does not exist")
-        found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for item in found:
-            relative = item.relative_to(root)
-            if not SKIPPED_PARTS & set(relative.parts) and item.suffix != ".pyc":
-                files[relative.as_posix()] = item
-    return files
-
-
-def code_bundle() -> pulumi.AssetArchive:
-    """The bundle Pulumi uploads as the pipeline's `code` source (S3 sources must be zip files)."""
-    return pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in code_bundle_files().items()})
 
 
 def release_created_pattern(*, bucket: str, model_name: str) -> str:
@@ -195,18 +158,6 @@ def start_pipeline_policy(pipeline_arn: str) -> str:
     return policy_document([Statement("StartDeployPipeline", ["codepipeline:StartPipelineExecution"], [pipeline_arn])])
 
 
-def dead_letter_queue_policy(*, queue_arn: str, rule_arn: str) -> str:
-    """EventBridge may dead-letter into the queue only for the release rule."""
-    statement = Statement(
-        "EventBridgeDeadLetters",
-        ["sqs:SendMessage"],
-        [queue_arn],
-        principal={"Service": "events.amazonaws.com"},
-        condition={"ArnEquals": {"aws:SourceArn": rule_arn}},
-    )
-    return policy_document([statement])
-
-
 def pipeline_stages(
     *, model_bucket: str, model_name: str, artifact_bucket: str, project_name: str
 ) -> list[aws.codepipeline.PipelineStageArgsDict]:
@@ -274,65 +225,74 @@ class ReleasePipeline(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReleasePipelineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("autoretrain:release:ReleasePipeline", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        bundle = aws.s3.BucketObjectv2(
-            f"{name}-code-bundle",
-            bucket=args.artifact_bucket_name,
-            key=CODE_BUNDLE_KEY,
-            source=code_bundle(),
-            content_type="application/zip",
-            opts=child,
+        bundle = uploaded_code_bundle(f"{name}-code-bundle", args.artifact_bucket_name, self)
+        self.project = self._build_project(name, args)
+        pipeline_role = service_role(
+            f"{name}-pipeline",
+            CODEPIPELINE_SERVICE,
+            pulumi.Output.all(
+                model_bucket_arn=args.model_bucket_arn,
+                artifact_bucket_arn=args.artifact_bucket_arn,
+                project_arn=self.project.arn,
+                account_id=args.account_id,
+            ).apply(lambda values: pipeline_policy(model_name=args.model_name, **values)),
+            parent=self,
+            source_account=args.account_id,
         )
-        log_group = aws.cloudwatch.LogGroup(f"{name}-build-logs", retention_in_days=args.log_retention_days, opts=child)
-        build_role = aws.iam.Role(
-            f"{name}-build-role",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: assume_role_policy("codebuild.amazonaws.com", source_account=account)
-            ),
-            opts=child,
+        self.pipeline = aws.codepipeline.Pipeline(
+            f"{name}-pipeline",
+            pipeline_type="V2",
+            # Each release is deployed in turn (SUPERSEDED could skip one, and its registry record would stay
+            # "released" without ever becoming champion).
+            execution_mode="QUEUED",
+            role_arn=pipeline_role.role.arn,
+            artifact_stores=[{"location": args.artifact_bucket_name, "type": "S3"}],
+            stages=pulumi.Output.all(
+                model_bucket=args.model_bucket_name,
+                artifact_bucket=args.artifact_bucket_name,
+                project_name=self.project.name,
+            ).apply(lambda values: pipeline_stages(model_name=args.model_name, **values)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_role.policy, bundle]),
         )
-        build_role_policy = aws.iam.RolePolicy(
-            f"{name}-build-policy",
-            role=build_role.id,
-            policy=pulumi.Output.all(
-                args.repository_arn,
-                args.function_arn,
-                args.registry_table_arn,
-                args.event_bus_arn,
-                args.artifact_bucket_arn,
-                log_group.arn,
-            ).apply(
-                lambda arns: build_policy(
-                    repository_arn=arns[0],
-                    function_arn=arns[1],
-                    registry_table_arn=arns[2],
-                    event_bus_arn=arns[3],
-                    artifact_bucket_arn=arns[4],
-                    log_group_arn=arns[5],
-                )
-            ),
-            opts=child,
+        self._release_trigger(name, args)
+        self.register_outputs(
+            {"pipeline": self.pipeline.name, "project": self.project.name, "code_bundle_key": bundle.key}
+        )
+
+    def _build_project(self, name: str, args: ReleasePipelineArgs) -> aws.codebuild.Project:
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-build-logs", retention_in_days=args.log_retention_days, opts=pulumi.ResourceOptions(parent=self)
+        )
+        build_role = service_role(
+            f"{name}-build",
+            CODEBUILD_SERVICE,
+            pulumi.Output.all(
+                repository_arn=args.repository_arn,
+                function_arn=args.function_arn,
+                registry_table_arn=args.registry_table_arn,
+                event_bus_arn=args.event_bus_arn,
+                artifact_bucket_arn=args.artifact_bucket_arn,
+                log_group_arn=log_group.arn,
+            ).apply(lambda arns: build_policy(**arns)),
+            parent=self,
+            source_account=args.account_id,
         )
         variables = pulumi.Output.all(
-            args.registry_table_name, args.event_bus_name, args.repository_url, args.function_name, args.account_id
+            registry_table=args.registry_table_name,
+            event_bus=args.event_bus_name,
+            repository_url=args.repository_url,
+            function_name=args.function_name,
+            account_id=args.account_id,
         ).apply(
             lambda values: [
                 {"name": key, "value": value, "type": "PLAINTEXT"}
-                for key, value in build_environment(
-                    model_name=args.model_name,
-                    registry_table=values[0],
-                    event_bus=values[1],
-                    repository_url=values[2],
-                    function_name=values[3],
-                    alias=args.alias,
-                    account_id=values[4],
-                ).items()
+                for key, value in build_environment(model_name=args.model_name, alias=args.alias, **values).items()
             ]
         )
-        self.project = aws.codebuild.Project(
+        return aws.codebuild.Project(
             f"{name}-build",
             description="autoretrain: verify a release, build and smoke-test the serving image, deploy it",
-            service_role=build_role.arn,
+            service_role=build_role.role.arn,
             source={"type": "CODEPIPELINE", "buildspec": BUILDSPEC},
             artifacts={"type": "CODEPIPELINE"},
             environment=cast(
@@ -351,52 +311,7 @@ class ReleasePipeline(pulumi.ComponentResource):
                 "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
                 "s3_logs": {"status": "DISABLED"},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[build_role_policy]),
-        )
-        pipeline_role = aws.iam.Role(
-            f"{name}-pipeline-role",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: assume_role_policy("codepipeline.amazonaws.com", source_account=account)
-            ),
-            opts=child,
-        )
-        pipeline_role_policy = aws.iam.RolePolicy(
-            f"{name}-pipeline-policy",
-            role=pipeline_role.id,
-            policy=pulumi.Output.all(
-                args.model_bucket_arn, args.artifact_bucket_arn, self.project.arn, args.account_id
-            ).apply(
-                lambda values: pipeline_policy(
-                    model_bucket_arn=values[0],
-                    model_name=args.model_name,
-                    artifact_bucket_arn=values[1],
-                    project_arn=values[2],
-                    account_id=values[3],
-                )
-            ),
-            opts=child,
-        )
-        self.pipeline = aws.codepipeline.Pipeline(
-            f"{name}-pipeline",
-            pipeline_type="V2",
-            # Each release is deployed in turn (SUPERSEDED could skip one, and its registry record would stay
-            # "released" without ever becoming champion).
-            execution_mode="QUEUED",
-            role_arn=pipeline_role.arn,
-            artifact_stores=[{"location": args.artifact_bucket_name, "type": "S3"}],
-            stages=pulumi.Output.all(args.model_bucket_name, args.artifact_bucket_name, self.project.name).apply(
-                lambda values: pipeline_stages(
-                    model_bucket=values[0],
-                    model_name=args.model_name,
-                    artifact_bucket=values[1],
-                    project_name=values[2],
-                )
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_role_policy, bundle]),
-        )
-        self._release_trigger(name, args)
-        self.register_outputs(
-            {"pipeline": self.pipeline.name, "project": self.project.name, "code_bundle_key": bundle.key}
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[build_role.policy]),
         )
 
     def _release_trigger(self, name: str, args: ReleasePipelineArgs) -> None:
@@ -409,42 +324,27 @@ class ReleasePipeline(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        starter = aws.iam.Role(
-            f"{name}-starter-role",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: assume_role_policy("events.amazonaws.com", source_account=account)
-            ),
-            opts=child,
+        starter = service_role(
+            f"{name}-starter",
+            EVENTS_SERVICE,
+            self.pipeline.arn.apply(start_pipeline_policy),
+            parent=self,
+            source_account=args.account_id,
         )
-        starter_policy = aws.iam.RolePolicy(
-            f"{name}-starter-policy",
-            role=starter.id,
-            policy=self.pipeline.arn.apply(start_pipeline_policy),
-            opts=child,
-        )
-        dead_letters = aws.sqs.Queue(
-            f"{name}-dead-letters",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=child,
-        )
+        dead_letters = dead_letter_queue(f"{name}-dead-letters", self)
         aws.sqs.QueuePolicy(
             f"{name}-dead-letters-policy",
             queue_url=dead_letters.url,
-            policy=pulumi.Output.all(dead_letters.arn, rule.arn).apply(
-                lambda arns: dead_letter_queue_policy(queue_arn=arns[0], rule_arn=arns[1])
+            policy=pulumi.Output.all(queue_arn=dead_letters.arn, rule_arns=rule.arn).apply(
+                lambda arns: eventbridge_dead_letter_policy(**arns)
             ),
             opts=child,
         )
-        aws.cloudwatch.EventTarget(
+        retried_event_target(
             f"{name}-release-created-target",
-            rule=rule.name,
+            rule,
+            dead_letter_queue_arn=dead_letters.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[starter.policy]),
             arn=self.pipeline.arn,
-            role_arn=starter.arn,
-            dead_letter_config={"arn": dead_letters.arn},
-            retry_policy={
-                "maximum_event_age_in_seconds": MAX_EVENT_AGE_SECONDS,
-                "maximum_retry_attempts": MAX_RETRY_ATTEMPTS,
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[starter_policy]),
+            role_arn=starter.role.arn,
         )

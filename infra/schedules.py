@@ -20,8 +20,10 @@ import pulumi
 import pulumi_aws as aws
 
 from core.routing import SCHEDULES, ScheduleRoute, Target
-from infra.batch import JOB_OF_TARGET, JOB_SPECS, Job, referenced_parameters
-from infra.policies import Statement, assume_role_policy, policy_document
+from infra.dead_letters import dead_letter_queue
+from infra.job_specs import JOB_OF_TARGET, JOB_SPECS, Job, referenced_parameters
+from infra.policies import Statement, policy_document
+from infra.roles import service_role
 
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 BATCH_SUBMIT_JOB_TARGET = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
@@ -29,7 +31,6 @@ SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 #: Scheduler retries a failed invocation with backoff for up to this long, then dead-letters it.
 MAX_EVENT_AGE_SECONDS = 3600
 MAX_RETRY_ATTEMPTS = 5
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 TIMEZONE = "UTC"
 
 
@@ -105,38 +106,29 @@ class Schedules(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SchedulesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("autoretrain:schedules:Schedules", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.group = aws.scheduler.ScheduleGroup(f"{name}-group", opts=child)
-        self.dead_letter_queue = aws.sqs.Queue(
-            f"{name}-dead-letters",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=child,
+        self.group = aws.scheduler.ScheduleGroup(f"{name}-group", opts=pulumi.ResourceOptions(parent=self))
+        self.dead_letter_queue = dead_letter_queue(f"{name}-dead-letters", self)
+        invoker = service_role(
+            f"{name}-invoke",
+            SCHEDULER_SERVICE,
+            pulumi.Output.all(
+                function_arn=args.alerting_function_arn, dead_letter_queue_arn=self.dead_letter_queue.arn
+            ).apply(lambda arns: invoke_function_policy(**arns)),
+            parent=self,
+            source_account=args.account_id,
         )
-        trust = pulumi.Output.from_input(args.account_id).apply(
-            lambda account: assume_role_policy(SCHEDULER_SERVICE, source_account=account)
-        )
-        invoker = aws.iam.Role(f"{name}-invoke-role", assume_role_policy=trust, opts=child)
-        invoker_policy = aws.iam.RolePolicy(
-            f"{name}-invoke-policy",
-            role=invoker.id,
-            policy=pulumi.Output.all(args.alerting_function_arn, self.dead_letter_queue.arn).apply(
-                lambda arns: invoke_function_policy(function_arn=arns[0], dead_letter_queue_arn=arns[1])
-            ),
-            opts=child,
-        )
-        submitter = aws.iam.Role(f"{name}-submit-role", assume_role_policy=trust, opts=child)
-        submitter_policy = aws.iam.RolePolicy(
-            f"{name}-submit-policy",
-            role=submitter.id,
-            policy=pulumi.Output.all(
+        submitter = service_role(
+            f"{name}-submit",
+            SCHEDULER_SERVICE,
+            pulumi.Output.all(
                 args.job_queue_arn, self.dead_letter_queue.arn, *[args.definition_arns[job] for job in Job]
             ).apply(
                 lambda arns: submit_jobs_policy(
                     queue_arn=arns[0], dead_letter_queue_arn=arns[1], definition_arns=arns[2:]
                 )
             ),
-            opts=child,
+            parent=self,
+            source_account=args.account_id,
         )
         self.schedules = {}
         for route in SCHEDULES:
@@ -149,18 +141,18 @@ class Schedules(pulumi.ComponentResource):
                 "dead_letter_config": {"arn": self.dead_letter_queue.arn},
             }
             if route.target is Target.ALERTING_FUNCTION:
-                target.update(arn=args.alerting_function_arn, role_arn=invoker.arn, input=lambda_input())
-                policy = invoker_policy
+                target.update(arn=args.alerting_function_arn, role_arn=invoker.role.arn, input=lambda_input())
+                policy = invoker.policy
             elif route.target in JOB_OF_TARGET:
                 definition = args.definition_arns[JOB_OF_TARGET[route.target]]
                 target.update(
                     arn=BATCH_SUBMIT_JOB_TARGET,
-                    role_arn=submitter.arn,
+                    role_arn=submitter.role.arn,
                     input=pulumi.Output.all(args.job_queue_arn, definition).apply(
                         functools.partial(_submit_job_input_of, route, expression)
                     ),
                 )
-                policy = submitter_policy
+                policy = submitter.policy
             else:
                 raise ValueError(f"routing schedules {route.target.value}, which infra does not build a target for")
             self.schedules[route.name] = aws.scheduler.Schedule(

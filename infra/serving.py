@@ -17,7 +17,8 @@ import pulumi_docker_build as docker_build
 from core.layout import PayloadPrefix
 from core.settings import EnvVar
 from infra.images import REPO_ROOT, content_tag, image_uri_by_digest, private_repository, pushed_image
-from infra.policies import assume_role_policy, serving_policy
+from infra.policies import serving_policy
+from infra.roles import LAMBDA_SERVICE, service_role
 
 DOCKERFILE = "lambdas/serving/Dockerfile"
 ARCHITECTURE = "x86_64"
@@ -73,16 +74,13 @@ class Serving(pulumi.ComponentResource):
             parent=self,
         )
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=args.log_retention_days, opts=child)
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=assume_role_policy("lambda.amazonaws.com"), opts=child)
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(args.payload_bucket_arn, log_group.arn).apply(
-                lambda arns: serving_policy(
-                    payload_bucket_arn=arns[0], payload_prefix=PayloadPrefix.PAYLOADS.value, log_group_arn=arns[1]
-                )
+        role = service_role(
+            name,
+            LAMBDA_SERVICE,
+            pulumi.Output.all(payload_bucket_arn=args.payload_bucket_arn, log_group_arn=log_group.arn).apply(
+                lambda arns: serving_policy(payload_prefix=PayloadPrefix.PAYLOADS.value, **arns)
             ),
-            opts=child,
+            parent=self,
         )
         self.function = aws.lambda_.Function(
             f"{name}-function",
@@ -91,7 +89,7 @@ class Serving(pulumi.ComponentResource):
                 lambda parts: lambda_image_uri(parts[0], parts[1])
             ),
             architectures=[ARCHITECTURE],
-            role=role.arn,
+            role=role.role.arn,
             memory_size=args.memory_mb,
             timeout=TIMEOUT_SECONDS,
             publish=True,
@@ -101,7 +99,9 @@ class Serving(pulumi.ComponentResource):
                 )
             },
             logging_config={"log_format": "JSON", "log_group": log_group.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy], ignore_changes=IGNORED_FUNCTION_PROPERTIES),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[role.policy], ignore_changes=IGNORED_FUNCTION_PROPERTIES
+            ),
         )
         self.alias = aws.lambda_.Alias(
             f"{name}-alias",

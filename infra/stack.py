@@ -9,12 +9,14 @@ import pulumi
 import pulumi_aws as aws
 
 from core.routing import SCHEDULES
+from infra.alert_topic import AlertTopic, AlertTopicArgs
 from infra.alerting import Alerting, AlertingArgs
-from infra.alerts import Alerts, AlertsArgs
-from infra.batch import BatchJobs, BatchJobsArgs, Job, NetworkArgs
+from infra.batch import BatchJobs, BatchJobsArgs
 from infra.config import Settings
-from infra.dashboard import DashboardArgs, Monitoring
-from infra.events import EventBusArgs, EventRules, EventRulesArgs, MonitoringBus
+from infra.dashboard import Dashboard, DashboardArgs
+from infra.events import EventBus, EventBusArgs, EventRules, EventRulesArgs
+from infra.job_specs import Job
+from infra.network import NetworkArgs
 from infra.outputs import StackOutput
 from infra.payload_etl import PayloadEtl, PayloadEtlArgs
 from infra.release import ReleasePipeline, ReleasePipelineArgs
@@ -71,9 +73,11 @@ def build(settings: Settings) -> None:
         with_provider,
     )
 
-    alerts = Alerts(
+    # Logical names (-alerts, -events, -monitoring) are kept from before the classes were renamed: a new name would
+    # replace every resource of the component in a deployed stack (the type aliases cover only the class renames).
+    alerts = AlertTopic(
         f"{PROJECT}-alerts",
-        AlertsArgs(
+        AlertTopicArgs(
             account_id=account_id,
             region=settings.region,
             emails=settings.alert_emails,
@@ -81,7 +85,7 @@ def build(settings: Settings) -> None:
         ),
         with_provider,
     )
-    bus = MonitoringBus(f"{PROJECT}-events", EventBusArgs(), with_provider).bus
+    bus = EventBus(f"{PROJECT}-events", EventBusArgs(), with_provider).bus
     jobs = BatchJobs(
         f"{PROJECT}-jobs",
         BatchJobsArgs(
@@ -152,7 +156,7 @@ def build(settings: Settings) -> None:
         ),
         with_provider,
     )
-    monitoring = Monitoring(
+    dashboard = Dashboard(
         f"{PROJECT}-monitoring",
         DashboardArgs(
             region=settings.region,
@@ -205,7 +209,7 @@ def build(settings: Settings) -> None:
         StackOutput.DRIFT_CHECK_JOB_DEFINITION_ARN: jobs.definitions[Job.DRIFT_CHECK].arn,
         StackOutput.RETRAIN_JOB_DEFINITION_ARN: jobs.definitions[Job.RETRAIN].arn,
         StackOutput.JOBS_REPOSITORY_URL: jobs.repository.repository_url,
-        StackOutput.DASHBOARD: monitoring.dashboard.dashboard_name,
+        StackOutput.DASHBOARD: dashboard.dashboard.dashboard_name,
         StackOutput.RELEASE_PIPELINE: release.pipeline.name,
         StackOutput.RELEASE_BUILD_PROJECT: release.project.name,
     }

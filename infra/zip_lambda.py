@@ -1,17 +1,38 @@
-"""What every zip-packaged Lambda of ours shares: runtime, architecture, code archive and logging."""
+"""What every zip-packaged Lambda of ours shares: runtime, architecture, code archive, its own log group and role,
+and how its asynchronous invocations are retried."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.bundles import LambdaBundle, archive_files
+from infra.roles import LAMBDA_SERVICE, service_role
 
 RUNTIME = "python3.13"
 #: Our zip functions are pure Python, so Graviton (cheaper per GB-second) runs them unchanged.
 ARCHITECTURE = "arm64"
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncInvocation:
+    """How Lambda treats the function's asynchronous invocations: retries, maximum event age, and where it sends
+    the events it gave up on (None: nowhere)."""
+
+    max_retry_attempts: int
+    max_event_age_seconds: int
+    on_failure_arn: pulumi.Input[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ZipLambda:
+    """A zip function and the log group it logs to."""
+
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
 
 
 def bundle_archive(bundle: LambdaBundle) -> pulumi.AssetArchive:
@@ -19,32 +40,47 @@ def bundle_archive(bundle: LambdaBundle) -> pulumi.AssetArchive:
     return pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in archive_files(bundle).items()})
 
 
-def zip_function(
+def zip_lambda(
     name: str,
     bundle: LambdaBundle,
     *,
-    role_arn: pulumi.Input[str],
+    policy: Callable[[pulumi.Output[str]], pulumi.Input[str]],
     environment: pulumi.Input[Mapping[str, str]],
-    log_group: aws.cloudwatch.LogGroup,
     memory_mb: int,
     timeout_seconds: int,
-    depends_on: Sequence[pulumi.Resource],
+    log_retention_days: int,
+    invocation: AsyncInvocation,
     parent: pulumi.Resource,
-) -> aws.lambda_.Function:
-    """A Lambda function running `bundle`, logging JSON to its own log group (so its role can be scoped to it).
-
-    `depends_on` names the role's policy: it must exist before the first invocation reads or writes anything.
+) -> ZipLambda:
+    """A Lambda function `{name}-function` running `bundle`, logging JSON to its own log group `{name}-logs`, with its
+    own role `{name}-role` whose policy (`policy` of the log group's ARN, so it can be scoped to that group) exists
+    before the first invocation reads or writes anything, and its asynchronous-invocation settings `{name}-async`.
     """
-    return aws.lambda_.Function(
-        name,
+    child = pulumi.ResourceOptions(parent=parent)
+    log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=log_retention_days, opts=child)
+    role = service_role(name, LAMBDA_SERVICE, policy(log_group.arn), parent=parent)
+    function = aws.lambda_.Function(
+        f"{name}-function",
         runtime=RUNTIME,
         architectures=[ARCHITECTURE],
         handler=bundle.handler,
         code=bundle_archive(bundle),
-        role=role_arn,
+        role=role.role.arn,
         memory_size=memory_mb,
         timeout=timeout_seconds,
         environment={"variables": environment},
         logging_config={"log_format": "JSON", "log_group": log_group.name},
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role.policy]),
     )
+    destination: aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgsDict | None = (
+        None if invocation.on_failure_arn is None else {"on_failure": {"destination": invocation.on_failure_arn}}
+    )
+    aws.lambda_.FunctionEventInvokeConfig(
+        f"{name}-async",
+        function_name=function.name,
+        maximum_retry_attempts=invocation.max_retry_attempts,
+        maximum_event_age_in_seconds=invocation.max_event_age_seconds,
+        destination_config=destination,
+        opts=child,
+    )
+    return ZipLambda(function, log_group)

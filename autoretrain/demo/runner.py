@@ -59,7 +59,7 @@ from batch_jobs import release as release_job
 from batch_jobs import retrain as retrain_job
 from batch_jobs.model_spec import ModelSpec
 from core.events import EVENT_SOURCE, DetailType
-from core.layout import label_object_key, release_object_key, training_prefix
+from core.layout import SAMPLE_FILE, label_object_key, release_object_key, training_prefix
 from core.records import format_timestamp
 from core.registry import Registry
 from core.routing import SCHEDULES, Target, event_targets
@@ -544,7 +544,7 @@ class DemoRunner:
             smoke_test.main,
             [
                 "--model-dir", str(model_dir),
-                "--sample", str(release_dir / "sample.json"),
+                "--sample", str(release_dir / SAMPLE_FILE),
                 "--expected-sha256", sha256,
                 "--expected-version", version,
                 "--latency-budget-ms", str(SMOKE_LATENCY_BUDGET_MS),

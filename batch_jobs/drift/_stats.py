@@ -20,7 +20,8 @@ MAX_QUANTILE_GRID = 200_000
 def adjust_p_values(p_values: FloatArray, correction: Correction) -> FloatArray:
     """P-values adjusted for multiple testing: reject where adjusted <= alpha.
 
-    Benjamini–Hochberg step-up adjusted p-values (monotone, capped at 1), Bonferroni (p·m, capped at 1), or none.
+    Benjamini–Hochberg step-up adjusted p-values (scipy's `false_discovery_control`: monotone, capped at 1),
+    Bonferroni (p·m, capped at 1), or none.
     """
     p = np.asarray(p_values, dtype=np.float64)
     m = p.size
@@ -28,11 +29,7 @@ def adjust_p_values(p_values: FloatArray, correction: Correction) -> FloatArray:
         return p.copy()
     if correction is Correction.BONFERRONI:
         return np.minimum(p * m, 1.0)
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
-    monotone = np.minimum.accumulate(scaled[::-1])[::-1]
-    adjusted = np.empty_like(p)
-    adjusted[order] = np.minimum(monotone, 1.0)
+    adjusted: FloatArray = stats.false_discovery_control(p, method="bh")
     return adjusted
 
 
@@ -122,17 +119,16 @@ def pool_sparse_bins(
 
 
 def chi2_homogeneity(reference_counts: IntArray, current_counts: IntArray) -> tuple[float, float, int]:
-    """Pearson chi-square test of homogeneity on a 2×k table: (statistic, p-value, degrees of freedom).
+    """Pearson chi-square test of homogeneity on a 2×k table (scipy's `chi2_contingency`, without Yates'
+    continuity correction): (statistic, p-value, degrees of freedom).
 
     With fewer than two non-empty bins there is nothing to compare: statistic 0, p-value 1, 0 degrees of freedom.
     """
-    table = np.vstack((reference_counts, current_counts)).astype(np.float64)
+    table = np.vstack((reference_counts, current_counts))
     if table.shape[1] < 2:
         return 0.0, 1.0, 0
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    statistic = float(np.sum((table - expected) ** 2 / expected))
-    dof = table.shape[1] - 1
-    return statistic, float(stats.chi2.sf(statistic, dof)), dof
+    result = stats.chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue), int(result.dof)
 
 
 def two_proportion_z(x_ref: int, n_ref: int, x_cur: int, n_cur: int) -> tuple[float, float]:
@@ -148,15 +144,6 @@ def two_proportion_z(x_ref: int, n_ref: int, x_cur: int, n_cur: int) -> tuple[fl
 def cohens_h(p_ref: float, p_cur: float) -> float:
     """Cohen's h = |2·asin√p_cur − 2·asin√p_ref|: a variance-stabilised difference of two proportions."""
     return float(abs(2.0 * np.arcsin(np.sqrt(p_cur)) - 2.0 * np.arcsin(np.sqrt(p_ref))))
-
-
-def auc_from_scores(labels: NDArray[np.bool_], scores: FloatArray) -> float:
-    """Area under the ROC curve via the Mann–Whitney U statistic (mid-ranks for ties)."""
-    n_pos = int(labels.sum())
-    n_neg = labels.size - n_pos
-    ranks = stats.rankdata(scores)
-    u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
 
 
 def mann_whitney_null_sd(n_pos: int, n_neg: int) -> float:

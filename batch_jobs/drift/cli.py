@@ -73,10 +73,10 @@ import pandas as pd
 import pyarrow as pa
 
 from batch_jobs.drift.config import DriftConfig
-from batch_jobs.drift.performance import classification_metrics
 from batch_jobs.drift.profile import ReferenceProfiler, binary_labels, numeric_values, value_family
 from batch_jobs.drift.report import render_html
 from batch_jobs.drift.suite import DriftInputError, DriftSuite
+from batch_jobs.metrics import classification_metrics
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -37,10 +37,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from batch_jobs.drift._stats import FloatArray, auc_from_scores, mann_whitney_null_sd
+from batch_jobs.drift._stats import FloatArray, mann_whitney_null_sd
 from batch_jobs.drift.config import DriftConfig
 from batch_jobs.drift.profile import FeatureProfile, ReferenceProfile, numeric_values
 from batch_jobs.drift.results import DomainClassifierResult, FeatureImportance, FeatureKind, Verdict, finite_or_none
+from batch_jobs.metrics import roc_auc
 
 TEST_NAME = "domain_classifier_auc"
 MODEL_NAME = "HistGradientBoostingClassifier"
@@ -106,7 +107,7 @@ class DomainClassifierDrift:
             for train, test in folds.split(matrix, domain):
                 model = self._model().fit(matrix[train], domain[train])
                 scores = model.predict_proba(matrix[test])[:, 1]
-                aucs.append(auc_from_scores(domain[test], scores))
+                aucs.append(roc_auc(domain[test], scores))
                 n_pos = int(domain[test].sum())
                 variances.append(mann_whitney_null_sd(n_pos, test.size - n_pos) ** 2)  # per-fold null variance
                 held_out.append((model, matrix[test], domain[test]))
@@ -147,7 +148,7 @@ class DomainClassifierDrift:
             for j in range(n_features):
                 stacked[j * n_rows : (j + 1) * n_rows, j] = matrix[rng.permutation(n_rows), j]
             scores = model.predict_proba(stacked)[:, 1].reshape(n_features, n_rows)
-            drops += auc - np.array([auc_from_scores(domain, row) for row in scores])
+            drops += auc - np.array([roc_auc(domain, row) for row in scores])
         drops /= len(held_out)
         order = np.argsort(-drops, kind="stable")[: self.config.domain_top_features]
         return tuple(FeatureImportance(name=self.features_[i].name, importance=float(drops[i])) for i in order)

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batch_jobs.drift import ReferenceProfile
-from batch_jobs.monitoring.outputs import MAX_METRICS_PER_CALL, METRIC_NAMESPACE, metric_batches
-from core.artifacts import MANIFEST_FILE, MODEL_FILE, LoadedModel, load_verified_model
+from batch_jobs.monitoring.outputs import MAX_METRICS_PER_CALL, metric_batches
+from core.artifacts import ARTIFACT_FILES, LoadedModel, load_verified_model
+from core.layout import REFERENCE_FILE
+from core.metrics import METRIC_NAMESPACE
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_s3 import S3Client
-
-REFERENCE_FILE = "reference.parquet"
 
 
 class ModelBucketError(RuntimeError):
@@ -33,16 +33,6 @@ class MissingObjectError(ModelBucketError):
 
 class MetricsError(RuntimeError):
     """CloudWatch refused or failed to take the metric data."""
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/key` -> (bucket, key); ValueError for anything else."""
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-    bucket, key = uri[5:].split("/", 1)
-    if not bucket or not key:
-        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-    return bucket, key
 
 
 class ModelBucket:
@@ -74,7 +64,7 @@ class ModelBucket:
     def load_model(self, bucket: str, prefix: str, expected_sha256: str | None) -> LoadedModel:
         """The model beside the profile, unpickled only after its SHA-256 matches its manifest and the registry."""
         with tempfile.TemporaryDirectory(prefix="autoretrain-champion-") as directory:
-            for name in (MANIFEST_FILE, MODEL_FILE):
+            for name in ARTIFACT_FILES:
                 Path(directory, name).write_bytes(self._get(bucket, f"{prefix}{name}"))
             return load_verified_model(directory, expected_sha256)
 

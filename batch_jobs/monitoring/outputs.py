@@ -1,7 +1,7 @@
 """What one drift check leaves behind, built purely from its result: the JSON result, the HTML report, the
 CloudWatch metric data and the event details.
 
-CloudWatch metrics (namespace `autoretrain`, timestamp = the check's `now`):
+CloudWatch metrics (defined in `core.metrics`: namespace `autoretrain`, timestamp = the check's `now`):
 
 | metric                     | dimensions           | when                                   |
 |----------------------------|----------------------|----------------------------------------|
@@ -29,16 +29,18 @@ from typing import Any, Final
 from batch_jobs.drift import DriftResult, PerformanceResult
 from batch_jobs.drift.report import render_html
 from batch_jobs.monitoring.policy import Decision, TriggerPolicy, Verdict
+from core import metrics
+from core.metrics import Dimension, Metric
 from core.records import format_timestamp
 
-METRIC_NAMESPACE: Final = "autoretrain"
 #: CloudWatch accepts at most 1,000 metric data per PutMetricData call (and 1 MB; ours are ~200 bytes each).
 MAX_METRICS_PER_CALL: Final = 1000
+#: The CloudWatch metric of each performance metric, by the name `batch_jobs.drift.performance` gives it.
 PERFORMANCE_METRICS: Final = {
-    "auc": "ModelAUC",
-    "log_loss": "ModelLogLoss",
-    "brier": "ModelBrierScore",
-    "ece": "ModelCalibrationError",
+    "auc": metrics.MODEL_AUC,
+    "log_loss": metrics.MODEL_LOG_LOSS,
+    "brier": metrics.MODEL_BRIER_SCORE,
+    "ece": metrics.MODEL_CALIBRATION_ERROR,
 }
 
 
@@ -133,33 +135,39 @@ def metric_data(result: DriftCheckResult) -> list[dict[str, Any]]:
     """Every CloudWatch datum of one check (table in the module docstring)."""
     model, at = result.model_name, result.checked_at
 
-    def datum(name: str, value: float, unit: str = "None", feature: str | None = None) -> dict[str, Any]:
-        dimensions = [{"Name": "ModelName", "Value": model}]
-        if feature is not None:
-            dimensions.append({"Name": "Feature", "Value": feature})
-        return {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": float(value), "Unit": unit}
+    def datum(metric: Metric, value: float, feature: str | None = None) -> dict[str, Any]:
+        values = {Dimension.MODEL_NAME: model, Dimension.FEATURE: feature}
+        dimensions = [{"Name": name.value, "Value": values[name]} for name in metric.dimensions]
+        return {
+            "MetricName": metric.name,
+            "Dimensions": dimensions,
+            "Timestamp": at,
+            "Value": float(value),
+            "Unit": metric.unit.value,
+        }
 
     data = [
-        datum("RowsChecked", result.window["n_rows"], "Count"),
-        datum("LabelledRows", result.matured_window["n_labelled"], "Count"),
-        datum("InsufficientData", float(result.verdict == "insufficient_data")),
-        datum("RetrainRequested", float(result.decision.retrain_requested)),
+        datum(metrics.ROWS_CHECKED, result.window["n_rows"]),
+        datum(metrics.LABELLED_ROWS, result.matured_window["n_labelled"]),
+        datum(metrics.INSUFFICIENT_DATA, float(result.verdict == "insufficient_data")),
+        datum(metrics.RETRAIN_REQUESTED, float(result.decision.retrain_requested)),
     ]
     drift = result.drift
     if drift is not None:
-        data.append(datum("DatasetDrift", float(drift.dataset_drift)))
-        data.append(datum("DriftedFeatures", len(drift.drifted_features), "Count"))
+        data.append(datum(metrics.DATASET_DRIFT, float(drift.dataset_drift)))
+        data.append(datum(metrics.DRIFTED_FEATURES, len(drift.drifted_features)))
         if drift.prediction is not None:
-            data.append(datum("PredictionDrift", float(drift.prediction.drift)))
+            data.append(datum(metrics.PREDICTION_DRIFT, float(drift.prediction.drift)))
         if drift.multivariate is not None and drift.multivariate.auc is not None:
-            data.append(datum("DomainClassifierAUC", drift.multivariate.auc))
+            data.append(datum(metrics.DOMAIN_CLASSIFIER_AUC, drift.multivariate.auc))
         for feature in drift.features:
-            data.append(datum("FeatureDrift", float(feature.drift), feature=feature.name))
+            data.append(datum(metrics.FEATURE_DRIFT, float(feature.drift), feature.name))
             if feature.distribution.effect_size is not None:
-                data.append(datum("FeatureDriftEffectSize", feature.distribution.effect_size, feature=feature.name))
+                effect_size = feature.distribution.effect_size
+                data.append(datum(metrics.FEATURE_DRIFT_EFFECT_SIZE, effect_size, feature.name))
     performance = result.performance
     if performance is not None and result.performance_decay is not None:
-        data.append(datum("PerformanceDecay", float(performance.decay)))
+        data.append(datum(metrics.PERFORMANCE_DECAY, float(performance.decay)))
         data.extend(
             datum(PERFORMANCE_METRICS[metric.name], metric.value)
             for metric in performance.metrics

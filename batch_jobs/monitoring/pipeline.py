@@ -1,6 +1,6 @@
 """The drift-check pipeline: champion -> reference profile -> payload window (+ matured labels) -> drift suite ->
-trigger policy -> report, result, metrics and events. Adapters come in; nothing here reads the environment or
-creates a client.
+trigger policy -> report, result, metrics and events. `run_drift_check` is a short orchestration over the ports in
+`batch_jobs.monitoring.ports`; nothing here reads the environment or creates a client.
 
 Windows (`now` is the check's time, normally the schedule's time):
 - current: predictions with `now − window_days <= timestamp < now` (one `Query` per UTC day, no scan);
@@ -14,12 +14,14 @@ minimum (`performance_min_labels`) and is judged whenever matured labels exist.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +39,6 @@ from batch_jobs.drift import (
 from batch_jobs.drift._stats import FloatArray
 from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.model_spec import feature_frame
-from batch_jobs.monitoring.adapters import MetricsPublisher, ModelBucket, split_s3_uri
 from batch_jobs.monitoring.outputs import (
     DriftCheckResult,
     completed_detail,
@@ -46,12 +47,18 @@ from batch_jobs.monitoring.outputs import (
     retrain_detail,
 )
 from batch_jobs.monitoring.policy import Decision, Observation, TriggerPolicy, Verdict, decide
-from batch_jobs.monitoring.state import DriftStateStore, StateConflictError
+from batch_jobs.monitoring.ports import (
+    Champion,
+    ChampionFiles,
+    DriftCheckPorts,
+    PolicyStateStore,
+    PredictionWindows,
+)
+from batch_jobs.monitoring.state import StateConflictError
 from batch_jobs.monitoring.window import Rescorer, ScoredWindow, WindowError, matured, scored_window
-from core.events import DetailType, EventBus
-from core.layout import report_object_key, validate_model_name
-from core.payload_store import PayloadStore
-from core.registry import ModelVersionRecord, Registry
+from core.artifacts import LoadedModel
+from core.events import DetailType
+from core.layout import parse_s3_uri, report_object_key, validate_model_name
 
 logger = logging.getLogger(__name__)
 
@@ -95,19 +102,6 @@ class DriftCheckRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class DriftCheckPorts:
-    """The adapters the pipeline talks to."""
-
-    registry: Registry
-    payloads: PayloadStore
-    model_bucket: ModelBucket
-    model_bucket_name: str
-    metrics: MetricsPublisher
-    events: EventBus
-    state: DriftStateStore
-
-
-@dataclass(frozen=True, slots=True)
 class DriftCheckOutcome:
     """What the run did: `result` is None when there was no champion to check."""
 
@@ -116,8 +110,33 @@ class DriftCheckOutcome:
     events: tuple[str, ...] = ()
 
 
+class ModelLocation(NamedTuple):
+    """Where the champion's files are: `s3://bucket/prefix<file>`."""
+
+    bucket: str
+    prefix: str
+
+
 @dataclass(frozen=True, slots=True)
-class _Evaluation:
+class WindowBounds:
+    """The check's two windows (module docstring): current `[start, end)`, matured `[matured_start, matured_end)`."""
+
+    start: datetime
+    end: datetime
+    matured_start: datetime
+    matured_end: datetime
+
+    @classmethod
+    def of(cls, request: DriftCheckRequest) -> WindowBounds:
+        """The windows of a check at `request.now`."""
+        end = request.now
+        matured_end = end - timedelta(days=request.label_delay_days)
+        window = timedelta(days=request.window_days)
+        return cls(start=end - window, end=end, matured_start=matured_end - window, matured_end=matured_end)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
     """The suite's findings on both windows."""
 
     current: ScoredWindow
@@ -128,39 +147,197 @@ class _Evaluation:
     performance_decay: bool | None
 
 
-class _LazyRescorer:
-    """Loads and verifies the champion model the first time a row served by another version needs a score."""
-
-    def __init__(self, bucket: ModelBucket, champion: ModelVersionRecord, location: tuple[str, str]) -> None:
-        self._bucket = bucket
-        self._champion = champion
-        self._location = location
-        self._scorer: Rescorer | None = None
-
-    def __call__(self) -> Rescorer:
-        if self._scorer is None:
-            loaded = self._bucket.load_model(*self._location, self._champion.sha256)
-            schema = loaded.manifest.input_schema
-            estimator = loaded.estimator
-
-            def score(raw: pd.DataFrame) -> FloatArray:
-                frame = raw.reindex(columns=list(schema.names))
-                for spec in schema.features:
-                    if spec.kind == "numeric":
-                        frame[spec.name] = pd.to_numeric(frame[spec.name], errors="coerce")
-                with threadpool_limits(1):
-                    probabilities = estimator.predict_proba(feature_frame(frame, schema))
-                return np.asarray(probabilities[:, 1], dtype=np.float64)
-
-            self._scorer = score
-        return self._scorer
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-def _performance_decay(result: PerformanceResult | None) -> bool | None:
+def run_drift_check(
+    request: DriftCheckRequest, ports: DriftCheckPorts, *, clock: Callable[[], datetime] = _utc_now
+) -> DriftCheckOutcome:
+    """Check the champion of `request.model_name` at `request.now` (`clock` only stamps the state's writes)."""
+    champion = ports.registry.champion(request.model_name)
+    if champion is None:
+        message = f"{request.model_name} has no champion in the registry: nothing to check, no event sent"
+        logger.info(message)
+        return DriftCheckOutcome(result=None, message=message)
+    location = champion_location(request.model_name, champion)
+    profile = ports.champion_files.reference_profile(*location)
+    logger.info(
+        "checking %s champion %s at %s (run %s)",
+        request.model_name,
+        champion.version,
+        request.now.isoformat(),
+        request.run_id,
+    )
+    rescore = lazy_rescorer(ports.champion_files, location, champion.sha256)
+    current, labelled = read_windows(ports.payloads, request, profile, champion.version, rescore)
+    evaluation = evaluate(request.drift_config, champion.version, profile, current, labelled)
+    decision = record_decision(ports.state, request, champion.version, evaluation, clock)
+    result = build_result(request, champion.version, evaluation, decision, ports.report_bucket)
+    events = write_outputs(ports, result)
+    logger.info("%s report: %s", result.summary, result.report_uri)
+    return DriftCheckOutcome(result=result, message=result.summary, events=events)
+
+
+def champion_location(model_name: str, champion: Champion) -> ModelLocation:
+    """The folder of the champion's model, where its profile and manifest sit too."""
+    if champion.artifact_uri is None:
+        raise DriftCheckError(f"champion {champion.version} of {model_name} has no artifact URI")
+    try:
+        bucket, model_key = parse_s3_uri(champion.artifact_uri)
+    except ValueError as error:
+        raise DriftCheckError(str(error)) from error
+    return ModelLocation(bucket, model_key.rsplit("/", 1)[0] + "/")
+
+
+def champion_rescorer(loaded: LoadedModel) -> Rescorer:
+    """Scores raw feature records with a loaded model, coerced to its input schema, on one BLAS thread."""
+    schema = loaded.manifest.input_schema
+    estimator = loaded.estimator
+
+    def score(raw: pd.DataFrame) -> FloatArray:
+        frame = raw.reindex(columns=list(schema.names))
+        for spec in schema.features:
+            if spec.kind == "numeric":
+                frame[spec.name] = pd.to_numeric(frame[spec.name], errors="coerce")
+        with threadpool_limits(1):
+            probabilities = estimator.predict_proba(feature_frame(frame, schema))
+        return np.asarray(probabilities[:, 1], dtype=np.float64)
+
+    return score
+
+
+def lazy_rescorer(files: ChampionFiles, location: ModelLocation, sha256: str | None) -> Callable[[], Rescorer]:
+    """Loads and verifies the champion's model the first time a row served by another version needs a score."""
+
+    @functools.cache
+    def load() -> Rescorer:
+        return champion_rescorer(files.load_model(location.bucket, location.prefix, sha256))
+
+    return load
+
+
+def read_windows(
+    payloads: PredictionWindows,
+    request: DriftCheckRequest,
+    profile: ReferenceProfile,
+    version: str,
+    rescore: Callable[[], Rescorer],
+) -> tuple[ScoredWindow, ScoredWindow]:
+    """The current window and the matured (labelled) window, as the suite's inputs scored by the champion."""
+    bounds = WindowBounds.of(request)
+    rows = payloads.query_window(request.model_name, bounds.start, bounds.end)
+    matured_rows, labels = matured(
+        payloads.labelled_window(request.model_name, bounds.matured_start, bounds.matured_end, labels_until=bounds.end),
+        bounds.end,
+    )
+    try:
+        current = scored_window(
+            rows, start=bounds.start, end=bounds.end, profile=profile, champion_version=version, rescore=rescore
+        )
+        labelled = scored_window(
+            matured_rows,
+            start=bounds.matured_start,
+            end=bounds.matured_end,
+            profile=profile,
+            champion_version=version,
+            rescore=rescore,
+            labels=labels,
+        )
+    except WindowError as error:
+        raise DriftCheckError(str(error)) from error
+    _log_windows(bounds, current, labelled)
+    return current, labelled
+
+
+def _log_windows(bounds: WindowBounds, current: ScoredWindow, labelled: ScoredWindow) -> None:
+    logger.info(
+        "window %s..%s: %d predictions (%d rescored); matured window %s..%s: %d labelled",
+        bounds.start.isoformat(),
+        bounds.end.isoformat(),
+        current.n_rows,
+        current.n_rescored,
+        bounds.matured_start.isoformat(),
+        bounds.matured_end.isoformat(),
+        labelled.n_rows,
+    )
+    for name, count in current.type_mismatches.items():
+        logger.warning("feature %s: %d value(s) of the wrong type were treated as missing", name, count)
+
+
+def judge_performance(
+    config: DriftConfig, profile: ReferenceProfile, labelled: ScoredWindow
+) -> PerformanceResult | None:
+    """Performance on the matured labels against the champion's holdout baseline; None without labelled rows."""
+    if not labelled.n_rows or labelled.labels is None:
+        return None
+    with threadpool_limits(1):
+        return evaluate_performance(labelled.labels, labelled.scores, profile.holdout_metrics, config)
+
+
+def performance_decay(result: PerformanceResult | None) -> bool | None:
     """The performance verdict as the policy and the event see it: None unless it could be judged."""
     if result is None or result.verdict not in (PerformanceVerdict.DECAY, PerformanceVerdict.NO_DECAY):
         return None
     return bool(result.decay)
+
+
+def judge_drift(
+    config: DriftConfig, version: str, profile: ReferenceProfile, current: ScoredWindow
+) -> DriftResult | None:
+    """The drift suite on the current window; None (no decision) below `config.min_samples` rows."""
+    if current.n_rows < config.min_samples:
+        logger.warning(
+            "insufficient data: %d predictions in the window, %d needed; no drift decision",
+            current.n_rows,
+            config.min_samples,
+        )
+        return None
+    try:
+        with threadpool_limits(1):  # a Batch job's few vCPUs: BLAS thread pools only contend
+            return DriftSuite(config).run(profile, current.features, current.scores)
+    except DriftInputError as error:
+        raise DriftCheckError(f"the window of {version} cannot be compared with its profile: {error}") from error
+
+
+def evaluate(
+    config: DriftConfig, version: str, profile: ReferenceProfile, current: ScoredWindow, labelled: ScoredWindow
+) -> Evaluation:
+    """Both judgements, and the verdict the policy sees (`insufficient_data` when the suite did not run)."""
+    performance = judge_performance(config, profile, labelled)
+    decay = performance_decay(performance)
+    drift = judge_drift(config, version, profile, current)
+    verdict: Verdict = "insufficient_data"
+    if drift is not None:
+        drift = replace(drift, performance=performance, performance_decay=decay)
+        verdict = "drift" if drift.dataset_drift else "no_drift"
+    return Evaluation(current, labelled, verdict, drift, performance, decay)
+
+
+def record_decision(
+    store: PolicyStateStore,
+    request: DriftCheckRequest,
+    version: str,
+    evaluation: Evaluation,
+    clock: Callable[[], datetime],
+) -> Decision:
+    """The policy's decision, written to its state conditionally (a conflict re-reads and decides again).
+
+    A run already in the state (a retry of the same run id) gets its recorded decision and writes nothing.
+    """
+    observation = Observation(request.run_id, request.now, version, evaluation.verdict, evaluation.performance_decay)
+    for attempt in range(1, STATE_ATTEMPTS + 1):
+        state = store.load(request.model_name)
+        decision, next_state = decide(state, observation, request.policy)
+        if next_state is state:
+            return decision
+        try:
+            store.save(request.model_name, next_state, expected_version=state.version, now=clock())
+        except StateConflictError:
+            logger.warning("the drift state changed concurrently (attempt %d); deciding again", attempt)
+            continue
+        return decision
+    raise DriftCheckError(f"the drift state of {request.model_name} kept changing; no decision was recorded")
 
 
 def _summary(
@@ -180,178 +357,55 @@ def _summary(
     return f"{head} {tail}: {decision.reason}."
 
 
-class DriftCheck:
-    """Runs one drift check through the given adapters (see the module docstring)."""
+def output_keys(model_name: str, run_id: str) -> tuple[str, str]:
+    """The keys of a run's HTML report and of its result JSON, side by side (a retry overwrites its own)."""
+    report_key = report_object_key(model_name, run_id)
+    return report_key, report_key.rsplit("/", 1)[0] + "/" + RESULT_FILE
 
-    def __init__(self, ports: DriftCheckPorts, clock: Callable[[], datetime] | None = None) -> None:
-        self._ports = ports
-        self._clock = clock if clock is not None else (lambda: datetime.now(UTC))
 
-    def run(self, request: DriftCheckRequest) -> DriftCheckOutcome:
-        """Check the champion of `request.model_name` at `request.now`."""
-        ports = self._ports
-        champion = ports.registry.champion(request.model_name)
-        if champion is None:
-            message = f"{request.model_name} has no champion in the registry: nothing to check, no event sent"
-            logger.info(message)
-            return DriftCheckOutcome(result=None, message=message)
-        if champion.artifact_uri is None:
-            raise DriftCheckError(f"champion {champion.version} of {request.model_name} has no artifact URI")
-        try:
-            bucket, model_key = split_s3_uri(champion.artifact_uri)
-        except ValueError as error:
-            raise DriftCheckError(str(error)) from error
-        location = (bucket, model_key.rsplit("/", 1)[0] + "/")
-        profile = ports.model_bucket.reference_profile(*location)
-        rescorer = _LazyRescorer(ports.model_bucket, champion, location)
-        logger.info(
-            "checking %s champion %s at %s (run %s)",
-            request.model_name,
-            champion.version,
-            request.now.isoformat(),
-            request.run_id,
-        )
+def build_result(
+    request: DriftCheckRequest, version: str, evaluation: Evaluation, decision: Decision, bucket: str
+) -> DriftCheckResult:
+    """The check's result, naming where its report and result JSON go (`reports/<m>/<run-id>/` in `bucket`)."""
+    report_key, result_key = output_keys(request.model_name, request.run_id)
+    current, verdict, drift = evaluation.current, evaluation.verdict, evaluation.drift
+    min_rows = request.drift_config.min_samples
+    matured_summary = evaluation.labelled.summary()
+    matured_summary["label_delay_days"] = request.label_delay_days
+    return DriftCheckResult(
+        model_name=request.model_name,
+        run_id=request.run_id,
+        champion_version=version,
+        checked_at=request.now,
+        verdict=verdict,
+        summary=_summary(verdict, current, min_rows, drift.drifted_features if drift else (), decision),
+        window=current.summary(),
+        matured_window=matured_summary,
+        min_rows=min_rows,
+        drift=drift,
+        performance=evaluation.performance,
+        performance_decay=evaluation.performance_decay,
+        decision=decision,
+        policy=request.policy,
+        report_uri=f"s3://{bucket}/{report_key}",
+        result_uri=f"s3://{bucket}/{result_key}",
+    )
 
-        current, labelled = self._windows(request, profile, champion.version, rescorer)
-        evaluation = self._evaluate(request, champion.version, profile, current, labelled)
-        decision = self._decide(request, champion.version, evaluation.verdict, evaluation.performance_decay)
-        return self._publish(request, champion.version, evaluation, decision)
 
-    def _windows(
-        self, request: DriftCheckRequest, profile: ReferenceProfile, version: str, rescorer: _LazyRescorer
-    ) -> tuple[ScoredWindow, ScoredWindow]:
-        end = request.now
-        start = end - timedelta(days=request.window_days)
-        matured_end = end - timedelta(days=request.label_delay_days)
-        matured_start = matured_end - timedelta(days=request.window_days)
-        payloads = self._ports.payloads
-        rows = payloads.query_window(request.model_name, start, end)
-        matured_rows, labels = matured(
-            payloads.labelled_window(request.model_name, matured_start, matured_end, labels_until=end), end
-        )
-        try:
-            current = scored_window(
-                rows, start=start, end=end, profile=profile, champion_version=version, rescore=rescorer
-            )
-            labelled = scored_window(
-                matured_rows,
-                start=matured_start,
-                end=matured_end,
-                profile=profile,
-                champion_version=version,
-                rescore=rescorer,
-                labels=labels,
-            )
-        except WindowError as error:
-            raise DriftCheckError(str(error)) from error
-        logger.info(
-            "window %s..%s: %d predictions (%d rescored); matured window %s..%s: %d labelled",
-            start.isoformat(),
-            end.isoformat(),
-            current.n_rows,
-            current.n_rescored,
-            matured_start.isoformat(),
-            matured_end.isoformat(),
-            labelled.n_rows,
-        )
-        for name, count in current.type_mismatches.items():
-            logger.warning("feature %s: %d value(s) of the wrong type were treated as missing", name, count)
-        return current, labelled
+def write_outputs(ports: DriftCheckPorts, result: DriftCheckResult) -> tuple[str, ...]:
+    """Write the report and the result JSON, publish the metrics, then the events; return the events' ids.
 
-    def _evaluate(
-        self,
-        request: DriftCheckRequest,
-        version: str,
-        profile: ReferenceProfile,
-        current: ScoredWindow,
-        labelled: ScoredWindow,
-    ) -> _Evaluation:
-        config = request.drift_config
-        performance = None
-        if labelled.n_rows and labelled.labels is not None:
-            with threadpool_limits(1):
-                performance = evaluate_performance(labelled.labels, labelled.scores, profile.holdout_metrics, config)
-        drift = None
-        verdict: Verdict = "insufficient_data"
-        if current.n_rows >= config.min_samples:
-            try:
-                with threadpool_limits(1):  # a Batch job's few vCPUs: BLAS thread pools only contend
-                    drift = DriftSuite(config).run(profile, current.features, current.scores)
-            except DriftInputError as error:
-                raise DriftCheckError(
-                    f"the window of {version} cannot be compared with its profile: {error}"
-                ) from error
-            drift = replace(drift, performance=performance, performance_decay=_performance_decay(performance))
-            verdict = "drift" if drift.dataset_drift else "no_drift"
-        else:
-            logger.warning(
-                "insufficient data: %d predictions in the window, %d needed; no drift decision",
-                current.n_rows,
-                config.min_samples,
-            )
-        return _Evaluation(current, labelled, verdict, drift, performance, _performance_decay(performance))
-
-    def _decide(
-        self, request: DriftCheckRequest, version: str, verdict: Verdict, performance_decay: bool | None
-    ) -> Decision:
-        observation = Observation(request.run_id, request.now, version, verdict, performance_decay)
-        store = self._ports.state
-        for attempt in range(1, STATE_ATTEMPTS + 1):
-            state = store.load(request.model_name)
-            decision, next_state = decide(state, observation, request.policy)
-            if next_state is state:
-                return decision  # this run was already decided (a retry)
-            try:
-                store.save(request.model_name, next_state, expected_version=state.version, now=self._clock())
-            except StateConflictError:
-                logger.warning("the drift state changed concurrently (attempt %d); deciding again", attempt)
-                continue
-            return decision
-        raise DriftCheckError(f"the drift state of {request.model_name} kept changing; no decision was recorded")
-
-    def _publish(
-        self,
-        request: DriftCheckRequest,
-        version: str,
-        evaluation: _Evaluation,
-        decision: Decision,
-    ) -> DriftCheckOutcome:
-        ports = self._ports
-        report_key = report_object_key(request.model_name, request.run_id)
-        result_key = report_key.rsplit("/", 1)[0] + "/" + RESULT_FILE
-        bucket = ports.model_bucket_name
-        current, verdict, drift = evaluation.current, evaluation.verdict, evaluation.drift
-        matured_summary = evaluation.labelled.summary()
-        matured_summary["label_delay_days"] = request.label_delay_days
-        result = DriftCheckResult(
-            model_name=request.model_name,
-            run_id=request.run_id,
-            champion_version=version,
-            checked_at=request.now,
-            verdict=verdict,
-            summary=_summary(
-                verdict, current, request.drift_config.min_samples, drift.drifted_features if drift else (), decision
-            ),
-            window=current.summary(),
-            matured_window=matured_summary,
-            min_rows=request.drift_config.min_samples,
-            drift=drift,
-            performance=evaluation.performance,
-            performance_decay=evaluation.performance_decay,
-            decision=decision,
-            policy=request.policy,
-            report_uri=f"s3://{bucket}/{report_key}",
-            result_uri=f"s3://{bucket}/{result_key}",
-        )
-        ports.model_bucket.put_text(bucket, report_key, render_report(result), "text/html; charset=utf-8")
-        ports.model_bucket.put_text(
-            bucket, result_key, json.dumps(result.to_json(), indent=2, allow_nan=False), "application/json"
-        )
-        ports.metrics.publish(metric_data(result))
-        event_ids = [ports.events.publish(DetailType.DRIFT_CHECK_COMPLETED, completed_detail(result), time=request.now)]
-        if decision.retrain_requested:
-            event_ids.append(
-                ports.events.publish(DetailType.RETRAIN_REQUESTED, retrain_detail(result), time=request.now)
-            )
-        logger.info("%s report: %s", result.summary, result.report_uri)
-        return DriftCheckOutcome(result=result, message=result.summary, events=tuple(event_ids))
+    `DriftCheckCompleted` always; `RetrainRequested` when the decision requested one (again on a retried run, whose
+    earlier attempt may have failed before sending it).
+    """
+    bucket = ports.report_bucket
+    report_key, result_key = output_keys(result.model_name, result.run_id)
+    ports.reports.put_text(bucket, report_key, render_report(result), "text/html; charset=utf-8")
+    document = json.dumps(result.to_json(), indent=2, allow_nan=False)
+    ports.reports.put_text(bucket, result_key, document, "application/json")
+    ports.metrics.publish(metric_data(result))
+    at = result.checked_at
+    event_ids = [ports.events.publish(DetailType.DRIFT_CHECK_COMPLETED, completed_detail(result), time=at)]
+    if result.decision.retrain_requested:
+        event_ids.append(ports.events.publish(DetailType.RETRAIN_REQUESTED, retrain_detail(result), time=at))
+    return tuple(event_ids)

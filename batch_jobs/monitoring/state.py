@@ -25,6 +25,7 @@ from batch_jobs.monitoring.policy import (
     Verdict,
 )
 from core.layout import validate_model_name
+from core.records import parse_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -88,7 +89,7 @@ def state_from_json(document: Mapping[str, Any], version: int) -> PolicyState:
             checks=tuple(
                 CheckRecord(
                     run_id=str(check["run_id"]),
-                    at=datetime.fromisoformat(check["at"]).astimezone(UTC),
+                    at=parse_timestamp(check["at"]),
                     champion_version=str(check["champion_version"]),
                     verdict=_verdict(check["verdict"]),
                     performance_decay=check["performance_decay"],
@@ -99,7 +100,7 @@ def state_from_json(document: Mapping[str, Any], version: int) -> PolicyState:
             requests=tuple(
                 RequestRecord(
                     run_id=str(request["run_id"]),
-                    at=datetime.fromisoformat(request["at"]).astimezone(UTC),
+                    at=parse_timestamp(request["at"]),
                     trigger=RetrainTrigger(request["trigger"]),
                 )
                 for request in document["requests"]

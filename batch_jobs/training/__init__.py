@@ -1,6 +1,8 @@
-"""The retrain job's pure pipeline: assemble the training data, check its quality, pick the training window,
-fit the challenger (from scratch or incrementally from the champion), and the S3 adapters the job uses.
+"""The retrain job's pipeline (`pipeline.run_retrain`) and its parts: assemble the training data (`frames`), check
+its quality (`quality`), pick the training window (`window`), fit the challenger from scratch or incrementally from
+the champion (`fitting`), the registry records (`lineage`) and the files a release carries (`release_files`).
 
-Everything here except `adapters` is pure (no boto3, no environment): the job (`batch_jobs.retrain`) reads,
-calls these in order, and writes.
+The pipeline reaches the world only through the Protocols of `ports`; `adapters` holds the S3 adapters that
+satisfy two of them. Everything else is pure (no boto3, no environment): `batch_jobs.retrain` wires the adapters
+and runs the pipeline.
 """

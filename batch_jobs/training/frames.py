@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from batch_jobs import model_spec
+from core.features import InputSchema
 from core.records import format_timestamp
 from core.segments import LabelledColumns
 
@@ -83,6 +85,45 @@ def combine(initial: pd.DataFrame | None, production: pd.DataFrame | None) -> pd
 def feature_columns(frame: pd.DataFrame, target: str) -> list[str]:
     """Every column that is neither the target nor bookkeeping."""
     return [str(name) for name in frame.columns if name != target and name not in META_COLUMNS]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """The training frame, the serving schema the challenger is checked against, and row counts by source."""
+
+    frame: pd.DataFrame
+    schema: InputSchema
+    counts: dict[str, int]
+
+
+def assemble(
+    initial: pd.DataFrame | None,
+    window: LabelledColumns,
+    *,
+    target: str,
+    matured_before: datetime,
+    champion_schema: InputSchema | None,
+) -> TrainingData:
+    """The initial training set (an `initial_frame`) plus the window's matured, labelled rows, with the serving
+    schema: the champion's, or (no champion yet) the one inferred from the initial set. `TrainingDataError` when
+    there is no data or neither schema."""
+    production = production_frame(window, target, matured_before) if window else None
+    frame = combine(initial, production)
+    if champion_schema is not None:
+        schema = champion_schema
+    elif initial is not None:
+        schema = model_spec.infer_input_schema(
+            initial[[*feature_columns(initial, target), target]], target=target, all_nullable=True
+        )
+    else:
+        raise TrainingDataError("there is neither a champion nor an initial training set to take the schema from")
+    from_production = int((frame[SOURCE] == PRODUCTION).sum())
+    counts = {
+        INITIAL: int((frame[SOURCE] == INITIAL).sum()),
+        PRODUCTION: from_production,
+        "unlabelled_or_immature": len(window) - from_production,
+    }
+    return TrainingData(frame, schema, counts)
 
 
 @dataclass(frozen=True, slots=True)

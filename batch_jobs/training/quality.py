@@ -5,7 +5,6 @@ Every check runs (none stops at the first failure), so a refusal lists every rea
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +13,7 @@ import pandas as pd
 
 from batch_jobs.training.frames import feature_columns
 from core.features import InputSchema
+from core.odds import odds_band
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +49,6 @@ class QualityReport:
     passed: bool
     reasons: tuple[str, ...]
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def _odds(rate: float) -> float:
-    return math.inf if rate >= 1.0 else rate / (1.0 - rate)
-
-
-def label_rate_band(reference_rate: float, ratio: float) -> tuple[float, float]:
-    """The label rates within `ratio` in odds of `reference_rate`."""
-    low_odds, high_odds = _odds(reference_rate) / ratio, _odds(reference_rate) * ratio
-    return low_odds / (1.0 + low_odds), (1.0 if math.isinf(high_odds) else high_odds / (1.0 + high_odds))
 
 
 def check_quality(
@@ -136,7 +126,7 @@ def _label_problems(
         )
     if positives + negatives and reference_label_rate is not None and 0.0 < reference_label_rate < 1.0:
         rate = positives / (positives + negatives)
-        low, high = label_rate_band(reference_label_rate, config.max_label_rate_odds_ratio)
+        low, high = odds_band(reference_label_rate, config.max_label_rate_odds_ratio)
         details.update(label_rate=rate, label_rate_band=[low, high], reference_label_rate=reference_label_rate)
         if not low <= rate <= high:
             problems.append(

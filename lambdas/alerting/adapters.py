@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.layout import PayloadPrefix
-from core.records import format_timestamp
+from core.layout import PayloadPrefix, parse_s3_uri
+from core.records import format_timestamp, parse_timestamp
 from core.tables import alert_pk
 from lambdas.alerting.logic import AlertingError, DeliveryError
 from lambdas.alerting.models import AlertState, AlertStatus, Signal
@@ -41,13 +41,6 @@ def _days(start: datetime, end: datetime) -> list[str]:
     return [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
 
 
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise AlertingError(f"{uri!r} is not an s3://bucket/key URI")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
-
-
 class S3ObjectReader:
     """Reads small objects (the champion's baseline.json)."""
 
@@ -56,7 +49,10 @@ class S3ObjectReader:
 
     def read(self, uri: str) -> bytes:
         """The object's bytes; `AlertingError` if it is missing or unreadable."""
-        bucket, key = _split_s3_uri(uri)
+        try:
+            bucket, key = parse_s3_uri(uri)
+        except ValueError as error:
+            raise AlertingError(str(error)) from error
         try:
             return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as error:
@@ -189,8 +185,8 @@ class DynamoAlertStates:
 def _state(item: Mapping[str, Any]) -> AlertState:
     return AlertState(
         status=AlertStatus(item["status"]["S"]),
-        since=datetime.fromisoformat(item["since"]["S"]),
-        last_sent_at=datetime.fromisoformat(item["last_sent_at"]["S"]),
+        since=parse_timestamp(item["since"]["S"]),
+        last_sent_at=parse_timestamp(item["last_sent_at"]["S"]),
         revision=int(item["revision"]["N"]),
         model_version=item.get("model_version", {}).get("S", ""),
         summary=item.get("summary", {}).get("S", ""),

@@ -24,7 +24,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from core.baseline import BaselineError, MonitoringBaseline
 from core.events import DetailType, EventPublishError
+from core.layout import BASELINE_FILE, MODEL_FILE, parse_s3_uri, version_file_key
 from lambdas.alerting.messages import NoticeKind, render
 from lambdas.alerting.models import (
     Action,
@@ -32,8 +34,6 @@ from lambdas.alerting.models import (
     AlertPolicy,
     AlertState,
     AlertStatus,
-    Baseline,
-    BaselineError,
     Outcome,
     Signal,
     SignalOutcome,
@@ -43,9 +43,6 @@ from lambdas.alerting.models import (
 from lambdas.alerting.signals import QuarantineSummary, Row, evaluate, summarise
 
 logger = logging.getLogger(__name__)
-
-BASELINE_FILE = "baseline.json"
-_ARTIFACT_FILE = "model.pkl"
 
 
 class AlertingError(RuntimeError):
@@ -154,9 +151,14 @@ class Ports:
 
 def baseline_uri(artifact_uri: str) -> str:
     """`s3://b/models/<m>/<v>/model.pkl` -> `s3://b/models/<m>/<v>/baseline.json` (the files sit side by side)."""
-    if not artifact_uri.startswith("s3://") or not artifact_uri.endswith("/" + _ARTIFACT_FILE):
-        raise AlertingError(f"champion artifact URI {artifact_uri!r} is not s3://.../{_ARTIFACT_FILE}")
-    return artifact_uri[: -len(_ARTIFACT_FILE)] + BASELINE_FILE
+    malformed = f"champion artifact URI {artifact_uri!r} is not s3://.../{MODEL_FILE}"
+    try:
+        parse_s3_uri(artifact_uri)
+    except ValueError as error:
+        raise AlertingError(malformed) from error
+    if not artifact_uri.endswith(f"/{MODEL_FILE}"):
+        raise AlertingError(malformed)
+    return version_file_key(artifact_uri, BASELINE_FILE)
 
 
 def next_notice(verdict: Verdict, state: AlertState | None, now: datetime, cooldown: timedelta) -> NoticeKind | None:
@@ -208,7 +210,7 @@ def run_checks(
         raise AlertingError(f"champion {model_name} {champion.version} has no artifact URI in the registry")
     uri = baseline_uri(champion.artifact_uri)
     try:
-        baseline = Baseline.from_bytes(ports.objects.read(uri))
+        baseline = MonitoringBaseline.loads(ports.objects.read(uri))
     except BaselineError as error:
         raise AlertingError(f"baseline {uri} is malformed: {error}") from error
     if baseline.model_version != champion.version:

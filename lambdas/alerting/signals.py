@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from core.baseline import MonitoringBaseline
+from core.odds import odds_band
 from lambdas.alerting import stats
-from lambdas.alerting.models import AlertPolicy, Band, Baseline, Signal, SignalResult, Verdict
+from lambdas.alerting.models import AlertPolicy, Band, Signal, SignalResult, Verdict
 
 #: How many offending features or values a message lists.
 TOP = 5
@@ -54,11 +56,24 @@ class QuarantineSummary:
 
 
 def summarise_quarantine(lines: Iterable[Mapping[str, Any]], *, objects: int, truncated: bool) -> QuarantineSummary:
-    """Count refused payload records and those refused for a non-finite feature (from quarantine JSON lines)."""
+    """Count refused payload records and those refused for a non-finite feature (from quarantine JSON lines).
+
+    An object whose refused lines overflowed the ETL's caps starts with a `"summary": true` line that counts every
+    refused line by reason; the lines it did not list are counted from it. A record is counted once however many
+    features were non-finite, so for unlisted records the count is a lower bound (the largest per-feature excess).
+    """
     records = non_finite = 0
     by_feature: Counter[str] = Counter()
+    counted_by_feature: Counter[str] = Counter()
     for entry in lines:
         if entry.get("record_kind") not in (None, "payload"):
+            continue
+        if entry.get("summary") is True:
+            omitted, reason_counts = entry.get("omitted"), entry.get("reason_counts")
+            records += omitted if type(omitted) is int and omitted > 0 else 0
+            for reason, count in reason_counts.items() if isinstance(reason_counts, dict) else ():
+                if type(count) is int and (match := _NON_FINITE_REASON.search(reason)):
+                    counted_by_feature[match.group("name")] += count
             continue
         records += 1
         names = {
@@ -69,6 +84,11 @@ def summarise_quarantine(lines: Iterable[Mapping[str, Any]], *, objects: int, tr
         if names:
             non_finite += 1
             by_feature.update(names)
+    unlisted = {
+        name: count - by_feature[name] for name, count in counted_by_feature.items() if count > by_feature[name]
+    }
+    by_feature.update(unlisted)
+    non_finite += max(unlisted.values(), default=0)
     return QuarantineSummary(objects, records, non_finite, dict(by_feature), truncated)
 
 
@@ -90,10 +110,10 @@ class WindowSummary:
     unseen_values: dict[str, Counter[str]] = field(default_factory=dict)
 
 
-def summarise(rows: Iterable[Row], baseline: Baseline) -> WindowSummary:
+def summarise(rows: Iterable[Row], baseline: MonitoringBaseline) -> WindowSummary:
     """One pass over the rows: counts, score moments, latencies, per-feature nulls, schema problems, unseen values."""
     summary = WindowSummary()
-    specs = [(f.name, f.kind == "numeric", f.categories) for f in baseline.features]
+    specs = [(f.name, f.kind == "numeric", frozenset(f.categories)) for f in baseline.features]
     known = frozenset(f.name for f in baseline.features)
     unseen_values: dict[str, Counter[str]] = {}
     for row in rows:
@@ -204,7 +224,9 @@ def check_volume(observed: int, history: Sequence[int], policy: AlertPolicy, win
     )
 
 
-def check_constant_predictions(summary: WindowSummary, baseline: Baseline, policy: AlertPolicy) -> SignalResult:
+def check_constant_predictions(
+    summary: WindowSummary, baseline: MonitoringBaseline, policy: AlertPolicy
+) -> SignalResult:
     """Scores that no longer vary: one distinct value, or a standard deviation far below the training one."""
     title = "constant predictions"
     n = summary.rows
@@ -233,7 +255,7 @@ def check_constant_predictions(summary: WindowSummary, baseline: Baseline, polic
     )
 
 
-def check_positive_rate(summary: WindowSummary, baseline: Baseline, policy: AlertPolicy) -> SignalResult:
+def check_positive_rate(summary: WindowSummary, baseline: MonitoringBaseline, policy: AlertPolicy) -> SignalResult:
     """The predicted positive rate outside both its exact binomial band and an odds-ratio band around training's."""
     title = "positive rate out of band"
     n, p0 = summary.rows, baseline.positive_rate
@@ -244,7 +266,7 @@ def check_positive_rate(summary: WindowSummary, baseline: Baseline, policy: Aler
             Signal.POSITIVE_RATE, title, n, f"the baseline positive rate is {p0:g}; there is no band around it"
         )
     count_low, count_high = stats.binomial_band(n, p0, policy.alpha)
-    odds_low, odds_high = stats.odds_band(p0, policy.positive_rate_odds_ratio)
+    odds_low, odds_high = odds_band(p0, policy.positive_rate_odds_ratio)
     # Firing needs both: outside the binomial band (significant) and outside the odds band (large). Both bands
     # contain p0, so "outside both" is "outside their hull".
     band = Band(min(count_low / n, odds_low), max(count_high / n, odds_high), p0)
@@ -265,7 +287,7 @@ def check_positive_rate(summary: WindowSummary, baseline: Baseline, policy: Aler
     )
 
 
-def check_missing_features(summary: WindowSummary, baseline: Baseline, policy: AlertPolicy) -> SignalResult:
+def check_missing_features(summary: WindowSummary, baseline: MonitoringBaseline, policy: AlertPolicy) -> SignalResult:
     """A feature whose null share is far above training's (exact one-sided binomial test and an absolute floor)."""
     title = "missing features"
     n = summary.rows
@@ -339,7 +361,7 @@ def check_non_finite_features(n_loaded: int, quarantine: QuarantineSummary, poli
     )
 
 
-def check_unseen_categories(summary: WindowSummary, baseline: Baseline, policy: AlertPolicy) -> SignalResult:
+def check_unseen_categories(summary: WindowSummary, baseline: MonitoringBaseline, policy: AlertPolicy) -> SignalResult:
     """The share of records with a category never seen in training, above a floor."""
     title = "unseen categories"
     n = summary.rows
@@ -367,7 +389,7 @@ def check_unseen_categories(summary: WindowSummary, baseline: Baseline, policy: 
     )
 
 
-def check_schema_violations(summary: WindowSummary, baseline: Baseline, policy: AlertPolicy) -> SignalResult:
+def check_schema_violations(summary: WindowSummary, baseline: MonitoringBaseline, policy: AlertPolicy) -> SignalResult:
     """Records whose features do not match the model's feature list: missing or extra keys, wrong value types."""
     title = "schema violations"
     n = summary.rows
@@ -399,7 +421,7 @@ def check_schema_violations(summary: WindowSummary, baseline: Baseline, policy: 
     )
 
 
-def check_latency(summary: WindowSummary, baseline: Baseline, policy: AlertPolicy) -> SignalResult:
+def check_latency(summary: WindowSummary, baseline: MonitoringBaseline, policy: AlertPolicy) -> SignalResult:
     """p99 latency (nearest rank) over the budget."""
     title = "latency over budget"
     n = len(summary.latencies)
@@ -427,7 +449,7 @@ def evaluate(
     *,
     history: Sequence[int],
     quarantine: QuarantineSummary,
-    baseline: Baseline,
+    baseline: MonitoringBaseline,
     policy: AlertPolicy,
     window_text: str,
 ) -> tuple[SignalResult, ...]:

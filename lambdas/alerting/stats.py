@@ -78,15 +78,6 @@ def binomial_upper(n: int, p: float, alpha: float) -> int:
     return binomial_band(n, p, min(2.0 * alpha, 0.999))[1]
 
 
-def odds_band(p: float, ratio: float) -> tuple[float, float]:
-    """Rates whose odds are within a factor `ratio` of `p`'s odds (an effect size that respects scale)."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p!r}")
-    odds = p / (1.0 - p)
-    low, high = odds / ratio, odds * ratio
-    return low / (1.0 + low), high / (1.0 + high)
-
-
 def median(values: Sequence[float]) -> float:
     """The median of a non-empty sequence."""
     if not values:

@@ -16,8 +16,13 @@ Storage decisions (item layout: `core.tables`):
   (`OBJECT#<bucket>/<key>`, `<etag>`) written after a successful load and checked first, so a redelivered object
   writes nothing at all. Within one object a repeated `request_id` is loaded once (first wins) and counted as a
   duplicate.
-- Bad records go to `quarantine/<source key>.<etag>.errors.jsonl` with their reasons, line numbers and raw text
-  (bounded); the rest of the object still loads.
+- Bad records go to `quarantine/<source key>.<etag>.errors.jsonl` (`core.layout.quarantine_object_key`, valid
+  whatever the key's length) with their reasons, line numbers and raw text (bounded); the rest of the object still
+  loads. Past the caps, the rest are counted by reason in a summary line, the object's first.
+- Memory and work per object are bounded, whatever the object: it is streamed (never held whole, decompressed or
+  not), its segments are written as they fill, and one that is too large, too long in lines, a gzip bomb or a
+  corrupt gzip stream is quarantined as a whole with its reason, before anything of it is written. Every limit
+  comes from the function's memory (`limits`, read once at cold start from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
 """
 
 from __future__ import annotations

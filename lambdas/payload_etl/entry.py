@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from core.payload_store import PayloadStore
 from core.settings import PayloadEtlSettings
 from lambdas.payload_etl.adapters import S3ObjectStore
 from lambdas.payload_etl.events import parse_s3_event
+from lambdas.payload_etl.limits import EtlLimits
 from lambdas.payload_etl.logic import process_object
 from lambdas.payload_etl.models import InvocationResult
 
@@ -27,13 +29,15 @@ class EtlRuntime:
     """What a warm container keeps between invocations."""
 
     settings: PayloadEtlSettings
+    limits: EtlLimits
     objects: S3ObjectStore
     store: PayloadStore
 
 
 @functools.cache
 def cold_start() -> EtlRuntime:
-    """Settings from the environment and the clients, once per container."""
+    """Settings and limits (from the function's memory) from the environment and the clients, once per
+    container."""
     import boto3  # noqa: PLC0415  # deferred: ~250 ms of import that a bare import of this module must not pay
     from botocore.config import Config  # noqa: PLC0415
 
@@ -42,6 +46,7 @@ def cold_start() -> EtlRuntime:
     session = boto3.session.Session()
     return EtlRuntime(
         settings=settings,
+        limits=EtlLimits.from_env(os.environ),
         objects=S3ObjectStore(session.client("s3", config=config)),
         store=PayloadStore(
             session.client("dynamodb", config=config),
@@ -69,6 +74,7 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
             objects=runtime.objects,
             store=runtime.store,
             retention_days=runtime.settings.payload_retention_days,
+            limits=runtime.limits,
         )
         for ref in notification.objects
     )

@@ -1,26 +1,45 @@
-"""Object bytes -> payload-table items and quarantined lines. Pure: no AWS, no environment, no clock.
+"""Object bytes -> payload-table items and quarantined lines, streamed. Pure: no AWS, no environment, no clock.
 
 An object is JSON Lines, optionally gzip-compressed (detected by the magic bytes `1f 8b`, whatever the key's
 suffix). Every non-blank line is one record; its kind (payload or label) comes from the key's prefix and its
 model must match the key's `model=<m>` partition. A line that is not UTF-8, not JSON, too long, nested too deep
 (`MAX_NESTING`) or violates the contract is quarantined with every reason found and its 1-based line number; the
-object's other records still load. An empty object or a corrupt gzip stream is quarantined as a whole (line
-`None`). Nothing is dropped silently: blank lines are the only thing skipped, and they are counted.
+object's other records still load. Nothing is dropped silently: blank lines are the only thing skipped, and they
+are counted.
 
-Within one object a repeated `request_id` is loaded once: the first occurrence wins and the others are counted
-as duplicates. The valid lines are stored verbatim (no re-serialisation, unknown members kept) with their
-canonical times in segments (`core.segments`), one per UTC hour of their timestamps and size chunk
-(`core.tables`); segment keys are deterministic (the object's bucket, key and ETag, the hour and the
-chunk number), so reprocessing re-puts the same items instead of adding new ones. This path runs at more than
-half the speed of a bare `json.loads` loop over the same lines (`python -m bench --only etl`).
+Memory and work per object are bounded (`lambdas.payload_etl.limits.EtlLimits`, from the function's memory):
+- the object streams through in pieces (`read_bytes`), decompressed piece by piece: neither the object nor its
+  decompressed text is ever held whole, and a line longer than any record can be (`MAX_LINE_BYTES`) is counted
+  and quarantined without being held;
+- an object that is too large, decompresses to too much (a gzip bomb), has too many lines or is a corrupt gzip
+  stream is quarantined as a whole, before anything of it is written: `screen_object` reads it once for that
+  (only gzip objects and plain objects with more bytes than lines allowed need it);
+- the quarantine lists its first entries in full (`max_quarantine_entries`, `max_quarantine_bytes`) and counts
+  the rest by reason (`QuarantineLog`);
+- valid lines wait in open segments (`core.segments`, one per UTC hour of their timestamps and size chunk); a
+  segment is written as soon as it is full, and when the open ones hold `open_segment_bytes` they are all written
+  early. Segment keys are deterministic (the object's bucket, key and ETag, the hour and the chunk number), so
+  reprocessing an object with the same limits re-puts the same items instead of adding new ones. Chunks of an hour
+  are numbered 0, 1, ...; after an early write, the hour's next segment is chunk `n * CHUNKS_PER_GENERATION` for
+  the n-th early write (nothing needs remembering per hour).
+
+Within one object a repeated `request_id` is loaded once: the first occurrence wins and the others are counted as
+duplicates. The valid lines are stored verbatim (no re-serialisation, unknown members kept) with their canonical
+times. This path runs at more than half the speed of a bare `json.loads` loop over the same lines
+(`python -m bench --only etl`).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
+import sys
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +54,7 @@ from core.tables import (
     window_pk,
     window_sk,
 )
+from lambdas.payload_etl.limits import DEFAULT_LIMITS, EtlLimits
 from lambdas.payload_etl.models import ObjectRef
 
 if TYPE_CHECKING:
@@ -42,24 +62,60 @@ if TYPE_CHECKING:
 
 
 GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_BOM = b"\xef\xbb\xbf"
 #: A record is stored whole in one item (DynamoDB's item limit is 400 KB; 4 bytes per character at worst).
 MAX_RECORD_CHARS = 64 * 1024
-#: A decompressed object larger than this is refused as a whole (a gzip bomb must not exhaust the Lambda).
-MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024
+#: A line longer than this (in bytes) cannot be a record of `MAX_RECORD_CHARS`: it is not held, only measured.
+MAX_LINE_BYTES = 4 * MAX_RECORD_CHARS + 1
 #: Deepest nesting of objects and arrays a record may have (unknown members may nest): a reader decodes the record
 #: inside its segment's body, two levels deeper and further down the stack than here, so a record `json.loads` took
 #: near its recursion limit here could not be read back. Deeper records are quarantined.
 MAX_NESTING = 500
 #: How much of a bad line the quarantine keeps.
 MAX_QUARANTINED_RAW_CHARS = 8 * 1024
+#: Distinct reasons the quarantine counts one by one (the rest are counted together), and their length.
+MAX_REASON_KEYS = 100
+MAX_REASON_KEY_CHARS = 200
+#: Chunk numbers an hour's segments take between two early writes of the open segments: more than the segments an
+#: object may have (`EtlLimits.max_segments`), so that numbers never repeat.
+CHUNKS_PER_GENERATION = 1_000_000
 _SECONDS_PER_DAY = 86_400
 #: The C scanner behind `json.loads`, called directly: `json.loads` adds two regex matches and three Python calls
 #: per line. A line the scanner does not consume exactly goes through `json.loads` itself.
 _SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+#: Python's memory for a record waiting in an open segment, besides its characters: the line's and the canonical
+#: time's string objects and two list slots.
+_RECORD_MEMORY = 49 + 80 + 16
+#: Python's memory for an open segment besides its records (the object, its lists, the index entry).
+_SEGMENT_MEMORY = 1024
+#: A JSON error's position ("line 1 column 5 (char 4)"): dropped when reasons are counted.
+_JSON_POSITION = re.compile(r": line \d+ column \d+ \(char \d+\)$")
 
 
 class ObjectFormatError(ValueError):
     """The object as a whole cannot be read as JSON Lines (empty, corrupt gzip, too large)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LongLine:
+    """A line too long to be a record (more than `MAX_LINE_BYTES`): its first bytes and its length, not its text.
+
+    `chars` counts its characters (its bytes from the first invalid one on, if it is not UTF-8).
+    """
+
+    head: bytes
+    chars: int
+    utf8: bool
+    blank: bool
+
+    def isspace(self) -> bool:
+        """Whether the line is only whitespace (then it is a blank line, however long)."""
+        return self.blank
+
+
+#: One line of an object: text where UTF-8, the raw bytes of a line that is not, or a line too long to hold.
+Line = str | bytes | LongLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +128,79 @@ class QuarantinedLine:
     raw_chars: int = 0
 
 
+def _reason_key(reason: str) -> str:
+    """What a reason is counted under: without a JSON error's position, at most `MAX_REASON_KEY_CHARS` long."""
+    return _JSON_POSITION.sub("", reason)[:MAX_REASON_KEY_CHARS]
+
+
+@dataclass(slots=True)
+class QuarantineLog:
+    """An object's refused lines: the first ones in full, up to the caps; every one counted by reason."""
+
+    max_entries: int
+    max_bytes: int
+    entries: list[QuarantinedLine] = field(default_factory=list)
+    #: Every refused line (or whole object), listed or not.
+    count: int = 0
+    #: The listed entries' size as rendered (JSON, UTF-8), besides the source's bucket, key and ETag.
+    listed_bytes: int = 0
+    #: Whether listing has stopped (a cap was reached): the entries are the first refused lines, in order.
+    full: bool = False
+    #: Refused lines by reason (a line with two reasons counts under both); at most `MAX_REASON_KEYS` reasons.
+    reason_counts: dict[str, int] = field(default_factory=dict)
+    #: Reasons of refused lines that did not fit `reason_counts`.
+    other_reasons: int = 0
+    _keys: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # reason -> its count key
+
+    @classmethod
+    def for_limits(cls, limits: EtlLimits) -> QuarantineLog:
+        """An empty log with the limits' caps."""
+        return cls(max_entries=limits.max_quarantine_entries, max_bytes=limits.max_quarantine_bytes)
+
+    @property
+    def omitted(self) -> int:
+        """Refused lines counted but not listed."""
+        return self.count - len(self.entries)
+
+    def add(self, number: int | None, line: Line, reasons: Sequence[str]) -> None:
+        """Count a refused line (`number` None: the whole object) and list it while the caps allow."""
+        self.count += 1
+        counts, keys = self.reason_counts, self._keys
+        for reason in reasons:
+            key = keys.get(reason)
+            if key is None:
+                key = _reason_key(reason)
+                if len(keys) < 4 * MAX_REASON_KEYS:
+                    keys[reason] = key
+            if key in counts:
+                counts[key] += 1
+            elif len(counts) < MAX_REASON_KEYS:
+                counts[key] = 1
+            else:
+                self.other_reasons += 1
+        if self.full:
+            return
+        entry = _entry(number, line, reasons)
+        size = len(json.dumps([entry.line, entry.reasons, entry.raw], ensure_ascii=False).encode("utf-8", "replace"))
+        if len(self.entries) >= self.max_entries or self.listed_bytes + size > self.max_bytes:
+            self.full = True
+            return
+        self.entries.append(entry)
+        self.listed_bytes += size
+
+    def refuse_object(self, reason: str) -> None:
+        """Quarantine the object as a whole."""
+        self.add(None, "", (reason,))
+
+
+def _entry(number: int | None, line: Line, reasons: Sequence[str]) -> QuarantinedLine:
+    if isinstance(line, LongLine):
+        raw = line.head.decode("utf-8", "backslashreplace")[:MAX_QUARANTINED_RAW_CHARS]
+        return QuarantinedLine(number, tuple(reasons), raw, line.chars)
+    raw = line.decode("utf-8", "backslashreplace") if isinstance(line, bytes) else line
+    return QuarantinedLine(number, tuple(reasons), raw[:MAX_QUARANTINED_RAW_CHARS], len(raw))
+
+
 @dataclass(slots=True)
 class Tally:
     """Counts accumulated while an object streams through (a mutable accumulator, not a result)."""
@@ -80,7 +209,17 @@ class Tally:
     loaded: int = 0
     duplicates: int = 0
     blank_lines: int = 0
-    quarantined: list[QuarantinedLine] = field(default_factory=list)
+    quarantine: QuarantineLog = field(default_factory=lambda: QuarantineLog.for_limits(DEFAULT_LIMITS))
+
+    @classmethod
+    def for_limits(cls, limits: EtlLimits) -> Tally:
+        """A tally whose quarantine has the limits' caps."""
+        return cls(quarantine=QuarantineLog.for_limits(limits))
+
+    @property
+    def quarantined(self) -> list[QuarantinedLine]:
+        """The quarantine entries listed in full (`quarantine.count` counts every refused line)."""
+        return self.quarantine.entries
 
     def add(self, *, records: int, loaded: int, duplicates: int, blank_lines: int) -> None:
         """Add one pass's counts."""
@@ -92,55 +231,195 @@ class Tally:
 
 @dataclass(frozen=True, slots=True)
 class Extraction:
-    """What one object yields: items to put, lines to quarantine and counts."""
+    """What one object yields: items to put (in key order), the quarantine and counts."""
 
     items: list[Item] = field(default_factory=list)
     quarantined: list[QuarantinedLine] = field(default_factory=list)
     records: int = 0
     duplicates: int = 0
     blank_lines: int = 0
+    quarantine: QuarantineLog = field(default_factory=lambda: QuarantineLog.for_limits(DEFAULT_LIMITS))
 
 
-def _gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress every gzip member in `data`, refusing output larger than `limit` bytes."""
-    out = bytearray()
-    while data:
-        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            out += decompressor.decompress(data, limit + 1 - len(out))
-        except zlib.error as error:
-            raise ObjectFormatError(f"corrupt gzip stream: {error}") from error
-        if len(out) > limit:
-            raise ObjectFormatError(f"object decompresses to more than {limit} bytes")
-        if not decompressor.eof:
-            raise ObjectFormatError("corrupt gzip stream: truncated (no end of stream)")
-        data = decompressor.unused_data
-    return bytes(out)
+# --- reading: pieces of bytes -> lines ---------------------------------------------------------------------------
 
 
-def decode_object(body: bytes, *, limit: int = MAX_DECOMPRESSED_BYTES) -> list[str | bytes]:
-    """The object's lines: `str` where UTF-8, the raw `bytes` of a line that is not. Raises `ObjectFormatError`."""
-    if body[:2] == GZIP_MAGIC:
-        body = _gunzip(body, limit)
-        if not body:
-            raise ObjectFormatError("object is empty (gzip stream with no content)")
-    if not body:
-        raise ObjectFormatError("object is empty (0 bytes)")
-    if body.isspace():
-        raise ObjectFormatError("object holds only blank lines")
-    lines: list[str | bytes]
+def peek(chunks: Iterable[bytes], count: int) -> tuple[bytes, Iterator[bytes]]:
+    """The first `count` bytes of a stream (fewer if it is shorter), and the whole stream, those bytes included."""
+    iterator = iter(chunks)
+    taken: list[bytes] = []
+    size = 0
+    while size < count:
+        chunk = next(iterator, None)
+        if chunk is None:
+            break
+        taken.append(chunk)
+        size += len(chunk)
+    return b"".join(taken)[:count], chain(taken, iterator)
+
+
+def inflate(chunks: Iterable[bytes], piece_bytes: int) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip stream of one or more members, at most `piece_bytes` at a time.
+
+    Raises `ObjectFormatError` for a corrupt or truncated stream (after yielding what came before).
+    """
+    decompressor = zlib.decompressobj(wbits=_GZIP_WBITS)
+    started = False  # the current member has had input and has not ended
+    for chunk in chunks:
+        data, pending = chunk, False
+        while data or pending:
+            started = started or bool(data)
+            try:
+                piece = decompressor.decompress(data, piece_bytes)
+            except zlib.error as error:
+                raise ObjectFormatError(f"corrupt gzip stream: {error}") from error
+            if piece:
+                yield piece
+            if decompressor.eof:
+                data, pending, started = decompressor.unused_data, False, False
+                decompressor = zlib.decompressobj(wbits=_GZIP_WBITS)
+            else:
+                # Output capped at `piece_bytes` may still be waiting even once the input is consumed.
+                data, pending = decompressor.unconsumed_tail, len(piece) == piece_bytes
+    if started:
+        raise ObjectFormatError("corrupt gzip stream: truncated (no end of stream)")
+
+
+def stored_size_refusal(size: int, limits: EtlLimits) -> str | None:
+    """Why an object of `size` stored bytes is quarantined as a whole without being read, if it is."""
+    if size > limits.max_object_bytes:
+        return f"object is {size:,} bytes; the limit is {limits.max_object_bytes:,} bytes"
+    return None
+
+
+def needs_screening(head: bytes, size: int, limits: EtlLimits) -> bool:
+    """Whether an object must be read once by `screen_object` before it is loaded: a gzip object (its size once
+    decompressed is unknown), or a plain one with more bytes than an object may have lines."""
+    return head[: len(GZIP_MAGIC)] == GZIP_MAGIC or size > limits.max_object_lines
+
+
+def screen_object(chunks: Iterable[bytes], *, limits: EtlLimits) -> str | None:
+    """Why the object must be quarantined as a whole (too large once decompressed, too many lines, corrupt gzip),
+    or None. Reads the stream once, one piece at a time; stops at the first limit passed."""
+    head, stream = peek(chunks, len(GZIP_MAGIC))
+    compressed = head == GZIP_MAGIC
+    pieces = inflate(stream, limits.read_bytes) if compressed else stream
+    size = newlines = 0
+    last = b"\n"
     try:
-        text = body.decode("utf-8")
+        for piece in pieces:
+            if not piece:
+                continue
+            size += len(piece)
+            newlines += piece.count(b"\n")
+            last = piece[-1:]
+            if size > limits.max_object_bytes:
+                return f"object decompresses to more than {limits.max_object_bytes:,} bytes"
+            if newlines > limits.max_object_lines:
+                break
+    except ObjectFormatError as error:
+        return str(error)
+    lines = newlines + (last != b"\n")
+    if lines > limits.max_object_lines:
+        return f"object has more than {limits.max_object_lines:,} lines"
+    return None
+
+
+class _LongLineReader:
+    """Measures a line too long to hold, piece by piece."""
+
+    def __init__(self, first: bytes) -> None:
+        self._head = first[: 4 * MAX_QUARANTINED_RAW_CHARS]
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._chars = 0
+        self._utf8 = True
+        self._blank = True
+        self.feed(first)
+
+    def feed(self, data: bytes) -> None:
+        """Measure the next bytes of the line."""
+        self._blank = self._blank and data.isspace()
+        if self._utf8:
+            try:
+                self._chars += len(self._decoder.decode(data))
+                return
+            except UnicodeDecodeError:
+                self._utf8 = False
+        self._chars += len(data)
+
+    def done(self) -> LongLine:
+        """The measured line."""
+        return LongLine(self._head, self._chars, self._utf8, self._blank)
+
+
+class ObjectLines:
+    """An object's lines, streamed from its stored bytes: decompressed if gzip, a UTF-8 byte order mark dropped, a
+    line ending `\\r\\n` or `\\n` (the newline that ends the last line does not start a blank one).
+
+    Iterate once. Afterwards `compressed` says whether it was gzip and `size` counts its decompressed bytes.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], piece_bytes: int) -> None:
+        self._chunks = chunks
+        self._piece_bytes = piece_bytes
+        self.compressed = False
+        self.size = 0
+
+    def __iter__(self) -> Iterator[Line]:
+        return chain.from_iterable(self._batches())
+
+    def _pieces(self) -> Iterator[bytes]:
+        head, stream = peek(self._chunks, len(GZIP_MAGIC))
+        self.compressed = head == GZIP_MAGIC
+        for piece in inflate(stream, self._piece_bytes) if self.compressed else stream:
+            self.size += len(piece)
+            yield piece
+
+    def _batches(self) -> Iterator[list[Line]]:
+        carry = b""  # the start of a line whose end has not come yet
+        long_line: _LongLineReader | None = None  # the line being measured, when too long to hold
+        at_start = True
+        for piece in self._pieces():
+            data = carry + piece if carry else piece
+            if long_line is not None:
+                end = data.find(b"\n")
+                if end < 0:
+                    long_line.feed(data)
+                    continue
+                long_line.feed(data[:end].removesuffix(b"\r"))
+                yield [long_line.done()]
+                long_line, data = None, data[end + 1 :]
+            if at_start:
+                if len(data) < len(_BOM) and b"\n" not in data:
+                    carry = data
+                    continue
+                data, at_start = data.removeprefix(_BOM), False
+            end = data.rfind(b"\n")
+            if end < 0:
+                carry = data
+            else:
+                carry = data[end + 1 :]
+                yield _decode_lines(data[: end + 1])
+            if len(carry) > MAX_LINE_BYTES:
+                long_line, carry = _LongLineReader(carry), b""
+        if long_line is not None:
+            yield [long_line.done()]
+        elif carry:
+            yield _decode_lines(carry + b"\n")
+
+
+def _decode_lines(data: bytes) -> list[Line]:
+    """Lines ending in `\\n` -> their text (without line endings), line by line where the whole is not UTF-8."""
+    lines: list[Line]
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        lines = [_decode_line(line) for line in body.split(b"\n")]
+        lines = [_decode_line(line) for line in data.split(b"\n")]
     else:
-        if text.startswith("\ufeff"):
-            text = text[1:]
         if "\r" in text:
             text = text.replace("\r\n", "\n")
-        lines = text.split("\n")  # type: ignore[assignment]  # list[str] is a list[str | bytes] here
-    if lines and not lines[-1]:
-        lines.pop()  # the newline that ends the last line does not start a blank one
+        lines = text.split("\n")  # type: ignore[assignment]  # list[str] is a list[Line] here
+    lines.pop()  # after the last newline
     return lines
 
 
@@ -151,19 +430,21 @@ def _decode_line(line: bytes) -> str | bytes:
         return line
 
 
-def _bad(number: int, line: str | bytes, reasons: tuple[str, ...] | list[str]) -> QuarantinedLine:
-    raw = line.decode("utf-8", "backslashreplace") if isinstance(line, bytes) else line
-    return QuarantinedLine(number, tuple(reasons), raw[:MAX_QUARANTINED_RAW_CHARS], len(raw))
+# --- records -----------------------------------------------------------------------------------------------------
 
 
-def _refuse(number: int, line: str | bytes) -> QuarantinedLine:
-    """The quarantine entry of a line that is not UTF-8 (kept as bytes) or too long to store."""
+def _refusal(line: Line) -> list[str]:
+    """Why a line that is not UTF-8 (kept as bytes), too long to store or too long to hold is refused."""
+    if isinstance(line, LongLine):
+        if not line.utf8:
+            return ["line is not valid UTF-8"]
+        return [f"record is {line.chars} characters long; the limit is {MAX_RECORD_CHARS}"]
     if isinstance(line, bytes):
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as error:
-            return _bad(number, line, [f"line is not valid UTF-8: {error}"])
-    return _bad(number, line, [f"record is {len(line)} characters long; the limit is {MAX_RECORD_CHARS}"])
+            return [f"line is not valid UTF-8: {error}"]
+    return [f"record is {len(line)} characters long; the limit is {MAX_RECORD_CHARS}"]
 
 
 def _too_deep(line: str, document: object) -> bool:
@@ -203,66 +484,9 @@ _BODY_FORMATS = {
     RecordKind.PAYLOAD: (PREDICTIONS_FORMAT, "timestamp"),
     RecordKind.LABEL: (LABELS_FORMAT, "observed_at"),
 }
-
-
-class _Segments:
-    """Valid lines grouped into segments (one UTC hour, at most `SEGMENT_MAX_BYTES` of body each), built into items.
-
-    A segment's body is its lines, verbatim, and their canonical times (`core.segments.encode_segment`).
-    """
-
-    def __init__(self, source: ObjectRef, kind: RecordKind, retention_s: int) -> None:
-        self._source = source
-        self._kind = kind
-        self._retention_s = retention_s
-        self._open: dict[str, _OpenSegment] = {}
-        self._closed: list[_OpenSegment] = []
-        # The body's bytes besides `BODY_BYTES_PER_RECORD` and the line of each record (of which the last has no
-        # commas): what a segment's size starts at, so that it is its body's size.
-        body_format, time_member = _BODY_FORMATS[kind]
-        self._envelope = len(encode_segment(body_format, time_member, [], [])) - 2
-
-    def add(self, line: str, timestamp: str, epoch: int) -> None:
-        """Add one valid line with its canonical timestamp and epoch seconds."""
-        hour = timestamp[:13]
-        size = (len(line) if line.isascii() else len(line.encode("utf-8"))) + BODY_BYTES_PER_RECORD
-        segment = self._open.get(hour)
-        if segment is None or segment.size + size > SEGMENT_MAX_BYTES:
-            chunk = 0 if segment is None else segment.chunk + 1
-            if segment is not None:
-                self._closed.append(segment)
-            segment = self._open[hour] = _OpenSegment(hour, chunk, timestamp, timestamp, epoch, size=self._envelope)
-        segment.lines.append(line)
-        segment.times.append(timestamp)
-        segment.size += size
-        if timestamp < segment.first:
-            segment.first = timestamp
-        elif timestamp > segment.last:
-            segment.last = timestamp
-        segment.newest_epoch = max(segment.newest_epoch, epoch)
-
-    def items(self, model_name: str) -> list[Item]:
-        """Every segment's item, in hour and chunk order."""
-        segments = sorted([*self._closed, *self._open.values()], key=lambda segment: (segment.hour, segment.chunk))
-        pk = segment_pk(self._source.bucket, self._source.key)
-        window = window_pk if self._kind is RecordKind.PAYLOAD else label_window_pk
-        body_format, time_member = _BODY_FORMATS[self._kind]
-        items: list[Item] = []
-        for segment in segments:
-            sk = segment_sk(self._source.etag, segment.hour, segment.chunk)
-            items.append(
-                {
-                    "pk": {"S": pk},
-                    "sk": {"S": sk},
-                    "gsi1pk": {"S": window(model_name, segment.hour)},
-                    "gsi1sk": {"S": window_sk(segment.first, pk, sk)},
-                    "last_ts": {"S": segment.last},
-                    "record_count": {"N": str(len(segment.lines))},
-                    "body": {"S": encode_segment(body_format, time_member, segment.times, segment.lines)},
-                    "expires_at": {"N": str(segment.newest_epoch + self._retention_s)},
-                }
-            )
-        return items
+#: What `_Segments.add` returns besides None: a batch of items is ready; the record was not taken.
+_READY = 1
+_REFUSED = 2
 
 
 @dataclass(slots=True)
@@ -275,42 +499,168 @@ class _OpenSegment:
     lines: list[str] = field(default_factory=list)
     times: list[str] = field(default_factory=list)
     size: int = 0
+    memory: int = _SEGMENT_MEMORY
 
 
-def _batched(items: list[Item], batch_size: int) -> Iterator[list[Item]]:
-    for start in range(0, len(items), batch_size):
-        yield items[start : start + batch_size]
+class _Segments:
+    """Valid lines grouped into segments (one UTC hour, at most `SEGMENT_MAX_BYTES` of body each), built into items
+    as they close and handed out in batches for BatchWriteItem.
+
+    A segment's body is its lines, verbatim, and their canonical times (`core.segments.encode_segment`). A segment
+    closes when the next line of its hour would not fit, or when the open segments together hold
+    `open_segment_bytes` of memory (then all of them close). Batches hold at most 25 items and, beyond their first
+    item, at most `write_batch_bytes` of bodies.
+    """
+
+    def __init__(self, source: ObjectRef, kind: RecordKind, model_name: str, retention_s: int, limits: EtlLimits):
+        self._etag = source.etag
+        self._pk = segment_pk(source.bucket, source.key)
+        self._window = window_pk if kind is RecordKind.PAYLOAD else label_window_pk
+        self._format, self._time_member = _BODY_FORMATS[kind]
+        self._model_name = model_name
+        self._retention_s = retention_s
+        self._open: dict[str, _OpenSegment] = {}
+        self._open_memory = 0
+        self._open_budget = limits.open_segment_bytes
+        self._generation = 0  # early writes of every open segment so far
+        self._started = 0
+        self._max_segments = limits.max_segments
+        self._ready: deque[tuple[Item, int]] = deque()
+        self._ready_bytes = 0
+        self._batch_bytes = limits.write_batch_bytes
+        # The body's bytes besides `BODY_BYTES_PER_RECORD` and the line of each record (of which the last has no
+        # commas): what a segment's size starts at, so that it is its body's size.
+        self._envelope = len(encode_segment(self._format, self._time_member, [], [])) - 2
+
+    @property
+    def max_segments(self) -> int:
+        """Segments the object may produce."""
+        return self._max_segments
+
+    def add(self, line: str, timestamp: str, epoch: int) -> int | None:
+        """Add one valid line with its canonical timestamp and epoch seconds.
+
+        Returns `_READY` when segments closed (`batches` may have a batch), `_REFUSED` when the line would start a
+        segment past `max_segments` (it was not added), else None.
+        """
+        hour = timestamp[:13]
+        if line.isascii():
+            size = len(line) + BODY_BYTES_PER_RECORD
+            memory = len(line) + _RECORD_MEMORY
+        else:
+            size = len(line.encode("utf-8")) + BODY_BYTES_PER_RECORD
+            memory = sys.getsizeof(line) + _RECORD_MEMORY - 49
+        state = None
+        segment = self._open.get(hour)
+        if segment is None or segment.size + size > SEGMENT_MAX_BYTES:
+            if self._started >= self._max_segments:
+                return _REFUSED
+            self._started += 1
+            if segment is None:
+                chunk = self._generation * CHUNKS_PER_GENERATION
+            else:
+                chunk = segment.chunk + 1
+                self._close(segment)
+                state = _READY
+            segment = self._open[hour] = _OpenSegment(hour, chunk, timestamp, timestamp, epoch, size=self._envelope)
+            self._open_memory += _SEGMENT_MEMORY
+        segment.lines.append(line)
+        segment.times.append(timestamp)
+        segment.size += size
+        segment.memory += memory
+        self._open_memory += memory
+        if timestamp < segment.first:
+            segment.first = timestamp
+        elif timestamp > segment.last:
+            segment.last = timestamp
+        if epoch > segment.newest_epoch:  # noqa: PLR1730  # `max()` is a call on the hot path
+            segment.newest_epoch = epoch
+        if self._open_memory > self._open_budget:
+            self._close_open()
+            self._generation += 1
+            state = _READY
+        return state
+
+    def _close_open(self) -> None:
+        for segment in sorted(self._open.values(), key=lambda open_segment: open_segment.hour):
+            self._close(segment)
+        self._open.clear()
+
+    def _close(self, segment: _OpenSegment) -> None:
+        sk = segment_sk(self._etag, segment.hour, segment.chunk)
+        item: Item = {
+            "pk": {"S": self._pk},
+            "sk": {"S": sk},
+            "gsi1pk": {"S": self._window(self._model_name, segment.hour)},
+            "gsi1sk": {"S": window_sk(segment.first, self._pk, sk)},
+            "last_ts": {"S": segment.last},
+            "record_count": {"N": str(len(segment.lines))},
+            "body": {"S": encode_segment(self._format, self._time_member, segment.times, segment.lines)},
+            "expires_at": {"N": str(segment.newest_epoch + self._retention_s)},
+        }
+        self._ready.append((item, segment.size))
+        self._ready_bytes += segment.size
+        self._open_memory -= segment.memory
+        segment.lines.clear()  # the body holds them now
+        segment.times.clear()
+
+    def batches(self, *, final: bool = False) -> Iterator[list[Item]]:
+        """The ready items in batches (while a full batch is ready; every item if `final`, the open segments
+        closed first, in hour order)."""
+        if final:
+            self._close_open()
+        ready = self._ready
+        while ready and (final or len(ready) >= 25 or self._ready_bytes >= self._batch_bytes):
+            batch: list[Item] = []
+            size = 0
+            while ready and len(batch) < 25 and (not batch or size + ready[0][1] <= self._batch_bytes):
+                item, item_size = ready.popleft()
+                batch.append(item)
+                size += item_size
+            self._ready_bytes -= size
+            yield batch
+
+
+def _model_mismatch(model: str, expected: str | None) -> str:
+    if expected is None:
+        return "the object key has no valid model=<name> partition, so no record in it can be attributed to a model"
+    return f"model_name {model!r} does not match the object key's partition model={expected}"
+
+
+def _too_many_segments(limit: int) -> list[str]:
+    return [
+        f"the object's records need more than {limit:,} segments (one per UTC hour and "
+        f"{SEGMENT_MAX_BYTES // 1024} KiB): not loaded"
+    ]
 
 
 def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the hot path
-    lines: Sequence[str | bytes],
+    lines: Iterable[Line],
     *,
     model_name: str | None,
     source: ObjectRef,
     retention_days: int,
     tally: Tally,
-    batch_size: int = 25,
+    limits: EtlLimits = DEFAULT_LIMITS,
 ) -> Iterator[list[Item]]:
-    """Payload lines -> prediction segment items, `batch_size` at a time (first occurrence of a request id wins).
-
-    Segments are built once every line was read: a segment may gather lines from anywhere in the object.
-    """
+    """Payload lines -> prediction segment items, in batches as segments fill (first occurrence of a request id
+    wins)."""
     seen: set[str] = set()
     number = duplicates = blank = 0
-    segments = _Segments(source, RecordKind.PAYLOAD, retention_days * _SECONDS_PER_DAY)
+    segments = _Segments(source, RecordKind.PAYLOAD, model_name or "", retention_days * _SECONDS_PER_DAY, limits)
     add = segments.add
     walk_from = 2 * MAX_NESTING  # a shorter line cannot nest deeper than MAX_NESTING
     loads = json.loads
     scan = _SCAN_ONCE
     validate = validate_payload
-    quarantine = tally.quarantined.append
+    quarantine = tally.quarantine.add
     try:
         for number, line in enumerate(lines, 1):  # `number` is read after the loop
             if type(line) is not str or len(line) > MAX_RECORD_CHARS or not line:
-                if line.isspace() or not line:
+                if not line or line.isspace():
                     blank += 1
                 else:
-                    quarantine(_refuse(number, line))
+                    quarantine(number, line, _refusal(line))
                 continue
             try:
                 document, end = scan(line, 0)
@@ -324,45 +674,50 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
                 try:
                     document = loads(line)
                 except (ValueError, RecursionError) as error:
-                    quarantine(_bad(number, line, [_json_error(error)]))
+                    quarantine(number, line, (_json_error(error),))
                     continue
             try:
                 request_id, model, _, timestamp, epoch, _, _, _ = validate(document)
             except ContractViolationError as error:
-                quarantine(_bad(number, line, error.problems))
+                quarantine(number, line, error.problems)
                 continue
             if model != model_name:
-                quarantine(_bad(number, line, [_model_mismatch(model, model_name)]))
+                quarantine(number, line, (_model_mismatch(model, model_name),))
                 continue
             if len(line) > walk_from and _too_deep(line, document):
-                quarantine(_bad(number, line, _nesting_problem()))
+                quarantine(number, line, _nesting_problem())
                 continue
             seen_before = len(seen)
             seen.add(request_id)
             if len(seen) == seen_before:  # one hash lookup instead of `in` then `add`
                 duplicates += 1
                 continue
-            add(line, timestamp, epoch)
+            state = add(line, timestamp, epoch)
+            if state:
+                if state == _REFUSED:
+                    seen.discard(request_id)
+                    quarantine(number, line, _too_many_segments(segments.max_segments))
+                else:
+                    yield from segments.batches()
     finally:
         tally.add(records=number - blank, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
-    if model_name is not None:
-        yield from _batched(segments.items(model_name), batch_size)
+    yield from segments.batches(final=True)
 
 
 def label_batches(
-    lines: Sequence[str | bytes],
+    lines: Iterable[Line],
     *,
     model_name: str | None,
     source: ObjectRef,
     retention_days: int,
     tally: Tally,
-    batch_size: int = 25,
+    limits: EtlLimits = DEFAULT_LIMITS,
 ) -> Iterator[list[Item]]:
-    """Label lines -> label segment items, `batch_size` at a time (first occurrence of a request id wins)."""
+    """Label lines -> label segment items, in batches as segments fill (first occurrence of a request id wins)."""
     seen: set[str] = set()
     records = duplicates = blank = 0
-    segments = _Segments(source, RecordKind.LABEL, retention_days * _SECONDS_PER_DAY)
-    quarantine = tally.quarantined.append
+    segments = _Segments(source, RecordKind.LABEL, model_name or "", retention_days * _SECONDS_PER_DAY, limits)
+    quarantine = tally.quarantine.add
     try:
         for number, line in enumerate(lines, 1):
             if not line or line.isspace():
@@ -370,36 +725,35 @@ def label_batches(
                 continue
             records += 1
             if type(line) is not str or len(line) > MAX_RECORD_CHARS:
-                quarantine(_refuse(number, line))
+                quarantine(number, line, _refusal(line))
                 continue
             try:
                 document = json.loads(line)
                 request_id, model, _, observed_at, epoch = validate_label(document)
             except (ValueError, RecursionError) as error:
                 problems = error.problems if isinstance(error, ContractViolationError) else (_json_error(error),)
-                quarantine(_bad(number, line, problems))
+                quarantine(number, line, problems)
                 continue
             if model != model_name:
-                quarantine(_bad(number, line, [_model_mismatch(model, model_name)]))
+                quarantine(number, line, (_model_mismatch(model, model_name),))
                 continue
             if len(line) > 2 * MAX_NESTING and _too_deep(line, document):
-                quarantine(_bad(number, line, _nesting_problem()))
+                quarantine(number, line, _nesting_problem())
                 continue
             if request_id in seen:
                 duplicates += 1
                 continue
             seen.add(request_id)
-            segments.add(line, observed_at, epoch)
+            state = segments.add(line, observed_at, epoch)
+            if state:
+                if state == _REFUSED:
+                    seen.discard(request_id)
+                    quarantine(number, line, _too_many_segments(segments.max_segments))
+                else:
+                    yield from segments.batches()
     finally:
         tally.add(records=records, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
-    if model_name is not None:
-        yield from _batched(segments.items(model_name), batch_size)
-
-
-def _model_mismatch(model: str, expected: str | None) -> str:
-    if expected is None:
-        return "the object key has no valid model=<name> partition, so no record in it can be attributed to a model"
-    return f"model_name {model!r} does not match the object key's partition model={expected}"
+    yield from segments.batches(final=True)
 
 
 def _is_valid_model_name(name: str) -> bool:
@@ -411,32 +765,70 @@ def _is_valid_model_name(name: str) -> bool:
 
 
 def object_batches(
-    body: bytes, *, source: ObjectRef, kind: RecordKind, retention_days: int, tally: Tally, batch_size: int = 25
+    chunks: Iterable[bytes],
+    *,
+    source: ObjectRef,
+    kind: RecordKind,
+    retention_days: int,
+    tally: Tally,
+    limits: EtlLimits = DEFAULT_LIMITS,
 ) -> Iterator[list[Item]]:
-    """The items one object yields, in batches; counts and quarantined lines accumulate in `tally`.
+    """The items of one object streamed in `chunks` of its stored bytes, in batches as its segments fill; counts
+    and the quarantine accumulate in `tally`.
 
-    Never raises for bad content: that is what the quarantine is for.
+    Never raises for bad content: that is what the quarantine is for. An object that is empty, holds only blank
+    lines or is a corrupt gzip stream is quarantined as a whole. The caller screens an object first
+    (`needs_screening`, `screen_object`): this pass does not stop at the object limits.
     """
-    try:
-        lines = decode_object(body)
-    except ObjectFormatError as error:
-        tally.quarantined.append(QuarantinedLine(None, (str(error),)))
-        return iter(())
+    lines = ObjectLines(chunks, limits.read_bytes)
     model_name = model_partition_of(source.key)
     if model_name is not None and not _is_valid_model_name(model_name):
         model_name = None  # such a name must not reach a table key: every record is refused instead
     batches = payload_batches if kind is RecordKind.PAYLOAD else label_batches
-    return batches(
-        lines, model_name=model_name, source=source, retention_days=retention_days, tally=tally, batch_size=batch_size
-    )
+    try:
+        yield from batches(
+            lines, model_name=model_name, source=source, retention_days=retention_days, tally=tally, limits=limits
+        )
+    except ObjectFormatError as error:  # only an unscreened object: what came before its corruption was loaded
+        tally.quarantine.refuse_object(str(error))
+        return
+    if tally.records == 0 and not tally.quarantine.count:
+        if lines.size == 0:
+            detail = "gzip stream with no content" if lines.compressed else "0 bytes"
+            tally.quarantine.refuse_object(f"object is empty ({detail})")
+        else:
+            tally.quarantine.refuse_object("object holds only blank lines")
 
 
-def extract(body: bytes, *, source: ObjectRef, kind: RecordKind, retention_days: int) -> Extraction:
+def whole_object_refusal(body: bytes, limits: EtlLimits) -> str | None:
+    """Why an object held in memory is quarantined as a whole before it is loaded (`screen_object`), if it is."""
+    refusal = stored_size_refusal(len(body), limits)
+    if refusal is None and needs_screening(body[: len(GZIP_MAGIC)], len(body), limits):
+        refusal = screen_object((body,), limits=limits)
+    return refusal
+
+
+def _hour_and_chunk(item: Item) -> tuple[str, int]:
+    prefix, _, chunk = item["sk"]["S"].rpartition("#")
+    return prefix, int(chunk)
+
+
+def extract(
+    body: bytes, *, source: ObjectRef, kind: RecordKind, retention_days: int, limits: EtlLimits = DEFAULT_LIMITS
+) -> Extraction:
     """Everything one object yields, at once (for callers that want a value rather than a stream)."""
-    tally = Tally()
-    items = [
-        item
-        for batch in object_batches(body, source=source, kind=kind, retention_days=retention_days, tally=tally)
-        for item in batch
-    ]
-    return Extraction(items, list(tally.quarantined), tally.records, tally.duplicates, tally.blank_lines)
+    tally = Tally.for_limits(limits)
+    refusal = whole_object_refusal(body, limits)
+    items: list[Item] = []
+    if refusal is not None:
+        tally.quarantine.refuse_object(refusal)
+    else:
+        pieces = (body[start : start + limits.read_bytes] for start in range(0, len(body), limits.read_bytes))
+        for batch in object_batches(
+            pieces, source=source, kind=kind, retention_days=retention_days, tally=tally, limits=limits
+        ):
+            items += batch
+    items.sort(key=_hour_and_chunk)
+    return Extraction(
+        items, list(tally.quarantined), tally.records, tally.duplicates, tally.blank_lines, tally.quarantine
+    )

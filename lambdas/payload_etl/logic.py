@@ -1,29 +1,47 @@
 """One S3 object version -> payload-table items, quarantine entries and a ledger mark. Pure orchestration.
 
 No boto3 and no environment here: the adapters come in as arguments (`ObjectStore`, `PayloadSink` below) and
-raise our own errors. Order of effects, chosen so that every step is idempotent and a failure anywhere makes
-the whole invocation fail (Lambda retries it) without losing or doubling anything:
+raise our own errors; the limits (`EtlLimits`, from the function's memory) too. Order of effects, chosen so that
+every step is idempotent and a failure anywhere makes the whole invocation fail (Lambda retries it) without losing
+or doubling anything:
 
 1. ledger check: if this bucket/key/ETag was loaded before (S3 delivers at least once), write nothing;
-2. read the object (if it was deleted or overwritten since the event, skip it: a newer version has its own event);
-3. put its segments in the table in batches of 25 (deterministic keys: a retry re-puts the same items);
-4. write the quarantine object (one per source object version, deterministic content: a retry overwrites it);
+2. open the object (if it was deleted or overwritten since the event, skip it: a newer version has its own event).
+   One stored larger than the limit is not read. One that may pass a limit (a gzip object, whose size once
+   decompressed is unknown; a plain one with more bytes than lines allowed) is screened first: read once, to its
+   end or to the first limit it passes, then, if within the limits, opened again to be loaded. One past a limit
+   is quarantined as a whole: nothing of it is written, and it never fails the invocation;
+3. stream it, putting its segments in the table as they fill (deterministic keys: a retry with the same limits
+   re-puts the same items);
+4. write the quarantine object (one per source object version, deterministic content: a retry overwrites it),
+   its first entries in full and, past the caps, a summary that counts the rest by reason;
 5. mark the object loaded in the ledger, with its counts.
 
-A bad record never fails the invocation; a transient AWS error always does.
+A bad record or object never fails the invocation; a transient AWS error always does.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.layout import UnknownKeyError, quarantine_object_key, record_kind_of
 from core.records import RecordKind
-from lambdas.payload_etl.extract import QuarantinedLine, Tally, object_batches
-from lambdas.payload_etl.models import ObjectRef, ObjectResult, ObjectStatus
+from lambdas.payload_etl.extract import (
+    GZIP_MAGIC,
+    QuarantineLog,
+    Tally,
+    needs_screening,
+    object_batches,
+    peek,
+    screen_object,
+    stored_size_refusal,
+)
+from lambdas.payload_etl.limits import DEFAULT_LIMITS, EtlLimits
+from lambdas.payload_etl.models import ObjectBody, ObjectRef, ObjectResult, ObjectStatus
 
 if TYPE_CHECKING:
     from core.payload_store import Item
@@ -38,8 +56,9 @@ class ObjectUnavailableError(Exception):
 class ObjectStore(Protocol):
     """Reads source objects and writes quarantine objects."""
 
-    def read(self, ref: ObjectRef) -> bytes:
-        """The object version's bytes; raises `ObjectUnavailableError` if it is gone or superseded."""
+    def open(self, ref: ObjectRef, piece_bytes: int) -> AbstractContextManager[ObjectBody]:
+        """The object version, streamed in pieces of at most `piece_bytes`; raises `ObjectUnavailableError` if it
+        is gone or superseded."""
         ...
 
     def put_quarantine(self, bucket: str, key: str, body: bytes) -> None:
@@ -65,15 +84,33 @@ class PayloadSink(Protocol):
         ...
 
 
-def render_quarantine(ref: ObjectRef, kind: RecordKind | None, lines: Sequence[QuarantinedLine]) -> bytes:
-    """The quarantine object: one JSON line per refused record (or one for the whole object), deterministic."""
-    entries = (
+def render_quarantine(ref: ObjectRef, kind: RecordKind | None, log: QuarantineLog) -> bytes:
+    """The quarantine object, deterministic: one JSON line per listed refused record (or one for the whole
+    object). When the caps left some out, a line `"summary": true` comes first (a reader of the object's first
+    bytes has it): it counts every refused record (`quarantined`, `listed`, `omitted`) and them by reason
+    (`reason_counts`, `other_reasons`)."""
+    source: dict[str, Any] = {
+        "source_bucket": ref.bucket,
+        "source_key": ref.key,
+        "source_etag": ref.etag,
+        "record_kind": None if kind is None else kind.value,
+    }
+    entries: list[str] = []
+    if log.omitted:
+        summary = {
+            "line": None,
+            "summary": True,
+            "quarantined": log.count,
+            "listed": len(log.entries),
+            "omitted": log.omitted,
+            "reason_counts": log.reason_counts,
+            "other_reasons": log.other_reasons,
+        }
+        entries.append(json.dumps(source | summary, ensure_ascii=False))
+    entries += [
         json.dumps(
-            {
-                "source_bucket": ref.bucket,
-                "source_key": ref.key,
-                "source_etag": ref.etag,
-                "record_kind": None if kind is None else kind.value,
+            source
+            | {
                 "line": entry.line,
                 "reasons": list(entry.reasons),
                 "raw": entry.raw,
@@ -82,8 +119,8 @@ def render_quarantine(ref: ObjectRef, kind: RecordKind | None, lines: Sequence[Q
             },
             ensure_ascii=False,
         )
-        for entry in lines
-    )
+        for entry in log.entries
+    ]
     return ("\n".join(entries) + "\n").encode("utf-8")
 
 
@@ -98,7 +135,48 @@ def _skipped(ref: ObjectRef, reason: str) -> ObjectResult:
     return ObjectResult(ref.bucket, ref.key, ref.etag, ObjectStatus.SKIPPED, reason=reason)
 
 
-def process_object(ref: ObjectRef, *, objects: ObjectStore, store: PayloadSink, retention_days: int) -> ObjectResult:
+def _load(
+    ref: ObjectRef,
+    kind: RecordKind,
+    *,
+    objects: ObjectStore,
+    store: PayloadSink,
+    retention_days: int,
+    limits: EtlLimits,
+    tally: Tally,
+) -> int:
+    """Screen the object if it needs it, then stream it into the table; returns the write calls made."""
+
+    def put(chunks: Iterable[bytes]) -> int:
+        calls = 0
+        for batch in object_batches(
+            chunks, source=ref, kind=kind, retention_days=retention_days, tally=tally, limits=limits
+        ):
+            calls += store.put_items(batch)
+        return calls
+
+    with objects.open(ref, limits.read_bytes) as body:
+        refusal = stored_size_refusal(body.size, limits)
+        if refusal is None:
+            head, chunks = peek(body.chunks, len(GZIP_MAGIC))
+            if not needs_screening(head, body.size, limits):
+                return put(chunks)
+            refusal = screen_object(chunks, limits=limits)
+    if refusal is not None:
+        tally.quarantine.refuse_object(refusal)
+        return 0
+    with objects.open(ref, limits.read_bytes) as body:  # within the limits: read it again, to load it
+        return put(body.chunks)
+
+
+def process_object(
+    ref: ObjectRef,
+    *,
+    objects: ObjectStore,
+    store: PayloadSink,
+    retention_days: int,
+    limits: EtlLimits = DEFAULT_LIMITS,
+) -> ObjectResult:
     """Load one object version into the payload table (see the module docstring for the order of effects)."""
     try:
         kind = record_kind_of(ref.key)
@@ -113,17 +191,17 @@ def process_object(ref: ObjectRef, *, objects: ObjectStore, store: PayloadSink, 
             extra={"bucket": ref.bucket, "key": ref.key, "etag": ref.etag, "status": "already_loaded"},
         )
         return ObjectResult(ref.bucket, ref.key, ref.etag, ObjectStatus.ALREADY_LOADED)
+    tally = Tally.for_limits(limits)
     try:
-        body = objects.read(ref)
+        write_calls = _load(
+            ref, kind, objects=objects, store=store, retention_days=retention_days, limits=limits, tally=tally
+        )
     except ObjectUnavailableError as error:
         return _skipped(ref, str(error))
-    tally = Tally()
-    write_calls = 0
-    for batch in object_batches(body, source=ref, kind=kind, retention_days=retention_days, tally=tally):
-        write_calls += store.put_items(batch)
-    if tally.quarantined:
+    quarantined = tally.quarantine.count
+    if quarantined:
         objects.put_quarantine(
-            ref.bucket, quarantine_object_key(ref.key, ref.etag), render_quarantine(ref, kind, tally.quarantined)
+            ref.bucket, quarantine_object_key(ref.key, ref.etag), render_quarantine(ref, kind, tally.quarantine)
         )
     store.mark_loaded(
         ref.bucket,
@@ -132,7 +210,7 @@ def process_object(ref: ObjectRef, *, objects: ObjectStore, store: PayloadSink, 
         records=tally.records,
         loaded=tally.loaded,
         duplicates=tally.duplicates,
-        quarantined=len(tally.quarantined),
+        quarantined=quarantined,
     )
     result = ObjectResult(
         bucket=ref.bucket,
@@ -142,7 +220,7 @@ def process_object(ref: ObjectRef, *, objects: ObjectStore, store: PayloadSink, 
         records=tally.records,
         loaded=tally.loaded,
         duplicates=tally.duplicates,
-        quarantined=len(tally.quarantined),
+        quarantined=quarantined,
         blank_lines=tally.blank_lines,
         write_calls=write_calls,
     )
@@ -164,6 +242,7 @@ def process_object(ref: ObjectRef, *, objects: ObjectStore, store: PayloadSink, 
             "loaded": result.loaded,
             "duplicates": result.duplicates,
             "quarantined": result.quarantined,
+            "quarantine_omitted": tally.quarantine.omitted,
             "blank_lines": result.blank_lines,
             "write_calls": write_calls,
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -15,6 +16,14 @@ class ObjectRef:
     key: str
     etag: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectBody:
+    """An object version being read: its stored size and its bytes, in pieces (read once)."""
+
+    size: int
+    chunks: Iterator[bytes]
 
 
 class ObjectStatus(StrEnum):

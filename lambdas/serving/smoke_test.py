@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.artifacts import ArtifactError, LoadedModel, load_verified_model
-from core.features import InputSchema, SchemaError
+from core.release_bundle import ReleaseError, SmokeSample
 from lambdas.serving.logic import parse_request, predict_scores
 from lambdas.serving.models import Instance, InvalidRequestError, ModelOutputError
 
@@ -106,24 +106,23 @@ def run_smoke_test(
     """Load, validate, score and time the model in `model_dir` on the sample (see the module docstring)."""
     try:
         model = load_verified_model(model_dir, expected_sha256=expected_sha256)
-        sample = json.loads(sample_path.read_text())
-        sample_schema = InputSchema.from_json(sample["input_schema"])
-    except (ArtifactError, OSError, ValueError, KeyError, SchemaError) as error:
+        sample = SmokeSample.loads(sample_path.read_text())
+    except (ArtifactError, OSError, ReleaseError) as error:
         return SmokeResult(False, (f"load: {error}",), None, 0, None)
     manifest = model.manifest
     problems: list[str] = []
     if manifest.model_version != expected_version:
         problems.append(f"version: the image holds {manifest.model_version}, the release is {expected_version}")
     ours = [(spec.name, spec.kind) for spec in manifest.input_schema.features]
-    theirs = [(spec.name, spec.kind) for spec in sample_schema.features]
+    theirs = [(spec.name, spec.kind) for spec in sample.input_schema.features]
     if ours != theirs:
         problems.append(f"schema: the model takes {ours}, the release sample has {theirs}")
     try:
-        instances = parse_request({"instances": sample["instances"]}, manifest.input_schema, "smoke-test")
+        instances = parse_request({"instances": list(sample.instances)}, manifest.input_schema, "smoke-test")
         scores = predict(model, instances)
     except (InvalidRequestError, ModelOutputError) as error:
         return SmokeResult(False, (*problems, f"predict: {error}"), manifest.model_version, 0, None)
-    expected = np.asarray(sample.get("expected_scores", []), dtype=np.float64)
+    expected = np.asarray(sample.expected_scores, dtype=np.float64)
     if expected.shape != scores.shape:
         problems.append(f"scores: {scores.size} scores, the release sample expects {expected.size}")
     elif not np.allclose(scores, expected, rtol=0.0, atol=SCORE_TOLERANCE):

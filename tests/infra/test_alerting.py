@@ -10,6 +10,7 @@ from core.settings import DEFAULT_RUNBOOK_URL, AlertingSettings
 from infra.alerting import alerting_policy
 from infra.bundles import ALERTING_BUNDLE, archive_files
 from infra.mocks import RecordedResource, Recording
+from tests.infra.grants import grants
 
 FUNCTION = "aws:lambda/function:Function"
 PAYLOADS = "arn:aws:s3:::payloads-abc"
@@ -26,7 +27,7 @@ def _function(stack: Recording) -> RecordedResource:
     return stack.find(FUNCTION, "autoretrain-alerting-function")
 
 
-def _grants() -> dict[str, set[str]]:
+def _alerting_grants() -> dict[str, set[str]]:
     document = alerting_policy(
         model_name="churn",
         payload_bucket_arn=PAYLOADS,
@@ -38,11 +39,7 @@ def _grants() -> dict[str, set[str]]:
         event_bus_arn=BUS,
         log_group_arn=LOGS,
     )
-    grants: dict[str, set[str]] = {}
-    for statement in json.loads(document)["Statement"]:
-        for action in statement["Action"]:
-            grants.setdefault(action, set()).update(statement["Resource"])
-    return grants
+    return grants(document)
 
 
 def test_alerting_runs_the_contract_handler_on_arm(stack: Recording) -> None:
@@ -77,27 +74,27 @@ def test_runbook_url_comes_from_config(alternative_stack: Recording) -> None:
 
 
 def test_alerting_reads_the_window_through_the_time_index_only() -> None:
-    assert _grants()["dynamodb:Query"] == {f"{TABLE}/index/by_time", REGISTRY, f"{REGISTRY}/index/by_status"}
+    assert _alerting_grants()["dynamodb:Query"] == {f"{TABLE}/index/by_time", REGISTRY, f"{REGISTRY}/index/by_status"}
 
 
 def test_alerting_keeps_alert_state_in_the_payload_table() -> None:
-    assert _grants()["dynamodb:PutItem"] == {TABLE}
+    assert _alerting_grants()["dynamodb:PutItem"] == {TABLE}
 
 
 def test_alerting_reads_only_baselines_and_its_models_quarantine() -> None:
-    grants = _grants()
-    assert grants["s3:GetObject"] == {
+    allowed = _alerting_grants()
+    assert allowed["s3:GetObject"] == {
         f"{MODELS}/models/churn/*/baseline.json",
         f"{PAYLOADS}/quarantine/payloads/model=churn/*",
     }
-    assert grants["s3:ListBucket"] == {PAYLOADS}
+    assert allowed["s3:ListBucket"] == {PAYLOADS}
 
 
 def test_alerting_may_publish_to_the_encrypted_topic_and_the_bus() -> None:
-    grants = _grants()
-    assert grants["sns:Publish"] == {TOPIC}
-    assert grants["kms:GenerateDataKey*"] == grants["kms:Decrypt"] == {KEY}
-    assert grants["events:PutEvents"] == {BUS}
+    allowed = _alerting_grants()
+    assert allowed["sns:Publish"] == {TOPIC}
+    assert allowed["kms:GenerateDataKey*"] == allowed["kms:Decrypt"] == {KEY}
+    assert allowed["events:PutEvents"] == {BUS}
 
 
 def test_alerting_policy_in_the_stack_names_the_stack_key(stack: Recording) -> None:

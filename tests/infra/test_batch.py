@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from core.settings import DriftCheckSettings, RetrainSettings
-from infra.batch import Job, drift_check_job_policy, retrain_job_policy
 from infra.config import Settings, SettingsError
 from infra.fargate import FARGATE_SIZES, FargateSizeError, fargate_resources
+from infra.job_policies import JobResources, drift_check_job_policy, retrain_job_policy
+from infra.job_specs import Job
 from infra.mocks import RecordedResource, Recording
+from tests.infra.grants import grants, role_grants
 
 DEFINITION = "aws:batch/jobDefinition:JobDefinition"
 MINIMAL = {"aws:region": "eu-west-1", "autoretrain:modelName": "churn"}
@@ -20,6 +22,14 @@ PAYLOADS = "arn:aws:s3:::payloads-abc"
 PAYLOAD_TABLE = "arn:aws:dynamodb:eu-west-1:1:table/payloads"
 REGISTRY = "arn:aws:dynamodb:eu-west-1:1:table/registry"
 BUS = "arn:aws:events:eu-west-1:1:event-bus/bus"
+RESOURCES = JobResources(
+    model_name="churn",
+    payload_bucket_arn=PAYLOADS,
+    model_bucket_arn=MODELS,
+    payload_table_arn=PAYLOAD_TABLE,
+    registry_table_arn=REGISTRY,
+    event_bus_arn=BUS,
+)
 
 
 def _definition(stack: Recording, job: Job) -> RecordedResource:
@@ -29,20 +39,6 @@ def _definition(stack: Recording, job: Job) -> RecordedResource:
 def _container(stack: Recording, job: Job) -> dict[str, Any]:
     properties: dict[str, Any] = json.loads(_definition(stack, job).inputs["containerProperties"])
     return properties
-
-
-def _grants(document: str) -> dict[str, set[str]]:
-    grants: dict[str, set[str]] = {}
-    for statement in json.loads(document)["Statement"]:
-        for action in statement["Action"]:
-            grants.setdefault(action, set()).update(statement["Resource"])
-    return grants
-
-
-def _role_policy(stack: Recording, role_arn: str) -> dict[str, set[str]]:
-    (role,) = [role for role in stack.of_type("aws:iam/role:Role") if role.outputs["arn"] == role_arn]
-    (policy,) = [p for p in stack.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.outputs["name"]]
-    return _grants(policy.inputs["policy"])
 
 
 def test_compute_environment_is_managed_fargate_with_configured_max_vcpus(
@@ -171,11 +167,11 @@ def test_execution_role_is_shared_and_separate_from_the_job_roles(stack: Recordi
 
 
 def test_execution_role_only_pulls_the_jobs_image_and_writes_logs(stack: Recording) -> None:
-    grants = _role_policy(stack, _container(stack, Job.DRIFT_CHECK)["executionRoleArn"])
+    allowed = role_grants(stack, _container(stack, Job.DRIFT_CHECK)["executionRoleArn"])
     repository = stack.find("aws:ecr/repository:Repository", "autoretrain-jobs-repository").outputs["arn"]
-    assert {action.split(":")[0] for action in grants} == {"ecr", "logs"}
-    assert grants["ecr:BatchGetImage"] == {repository}
-    assert grants["ecr:GetAuthorizationToken"] == {"*"}
+    assert {action.split(":")[0] for action in allowed} == {"ecr", "logs"}
+    assert allowed["ecr:BatchGetImage"] == {repository}
+    assert allowed["ecr:GetAuthorizationToken"] == {"*"}
 
 
 @pytest.mark.parametrize(("job", "settings"), [(Job.DRIFT_CHECK, DriftCheckSettings), (Job.RETRAIN, RetrainSettings)])
@@ -191,48 +187,40 @@ def test_retrain_records_the_image_content_tag_as_its_code_version(stack: Record
 
 
 def test_drift_check_policy_grants_what_the_job_does() -> None:
-    grants = _grants(
-        drift_check_job_policy(
-            model_name="churn",
-            model_bucket_arn=MODELS,
-            payload_table_arn=PAYLOAD_TABLE,
-            registry_table_arn=REGISTRY,
-            event_bus_arn=BUS,
-        )
-    )
-    assert grants["s3:GetObject"] == {f"{MODELS}/models/churn/*"}
-    assert grants["s3:PutObject"] == {f"{MODELS}/reports/churn/*"}
-    assert grants["dynamodb:Query"] == {
+    allowed = grants(drift_check_job_policy(RESOURCES))
+    assert allowed["s3:GetObject"] == {f"{MODELS}/models/churn/*"}
+    assert allowed["s3:PutObject"] == {f"{MODELS}/reports/churn/*"}
+    assert allowed["dynamodb:Query"] == {
         PAYLOAD_TABLE,
         f"{PAYLOAD_TABLE}/index/by_time",
         REGISTRY,
         f"{REGISTRY}/index/by_status",
     }
-    assert grants["dynamodb:PutItem"] == {PAYLOAD_TABLE}
-    assert grants["events:PutEvents"] == {BUS}
-    assert grants["cloudwatch:PutMetricData"] == {"*"}
-    assert not any(action.startswith(("sns:", "kms:")) for action in grants)
+    assert allowed["dynamodb:PutItem"] == {PAYLOAD_TABLE}
+    assert allowed["events:PutEvents"] == {BUS}
+    assert allowed["cloudwatch:PutMetricData"] == {"*"}
+    assert not any(action.startswith(("sns:", "kms:")) for action in allowed)
+    assert not any(resource.startswith(PAYLOADS) for resources in allowed.values() for resource in resources)
+
+
+def test_drift_check_role_is_given_nothing_on_the_payload_bucket(stack: Recording) -> None:
+    payloads = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["arn"]
+    allowed = role_grants(stack, _container(stack, Job.DRIFT_CHECK)["jobRoleArn"])
+    assert not any(resource.startswith(payloads) for resources in allowed.values() for resource in resources)
 
 
 def test_retrain_policy_grants_what_the_job_does() -> None:
-    document = retrain_job_policy(
-        model_name="churn",
-        payload_bucket_arn=PAYLOADS,
-        model_bucket_arn=MODELS,
-        payload_table_arn=PAYLOAD_TABLE,
-        registry_table_arn=REGISTRY,
-        event_bus_arn=BUS,
-    )
-    grants = _grants(document)
-    assert grants["s3:GetObject"] == {
+    document = retrain_job_policy(RESOURCES)
+    allowed = grants(document)
+    assert allowed["s3:GetObject"] == {
         f"{PAYLOADS}/training/churn/*",
         f"{MODELS}/models/churn/*",
         f"{MODELS}/release/churn.zip",
     }
-    assert grants["s3:PutObject"] == {f"{MODELS}/models/churn/*", f"{MODELS}/release/churn.zip"}
-    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} <= set(grants)
-    assert grants["dynamodb:UpdateItem"] == {REGISTRY}
-    assert grants["dynamodb:PutItem"] == {REGISTRY}
+    assert allowed["s3:PutObject"] == {f"{MODELS}/models/churn/*", f"{MODELS}/release/churn.zip"}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} <= set(allowed)
+    assert allowed["dynamodb:UpdateItem"] == {REGISTRY}
+    assert allowed["dynamodb:PutItem"] == {REGISTRY}
     (listing,) = [s for s in json.loads(document)["Statement"] if s["Sid"] == "ListTrainingSet"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["training/churn/", "training/churn/*"]}}
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from batch_jobs.monitoring.outputs import METRIC_NAMESPACE, PERFORMANCE_METRICS
-from infra import dashboard
+from core import metrics
 from infra.config import Settings, SettingsError
-from infra.dashboard import DOMAIN_CLASSIFIER_METRIC, DRIFT_METRICS, FEATURE_EFFECT_METRIC, alarm_specs, dashboard_body
+from infra.dashboard import alarm_specs, dashboard_body, model_dimensions
 from infra.mocks import RecordedResource, Recording
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -37,11 +36,6 @@ def _alarm(stack: Recording, key: str) -> RecordedResource:
     return stack.find(ALARM, f"autoretrain-monitoring-{key}")
 
 
-def test_dashboard_metric_names_are_the_drift_jobs() -> None:
-    assert dashboard.METRIC_NAMESPACE == METRIC_NAMESPACE
-    assert set(dashboard.PERFORMANCE_METRICS) == set(PERFORMANCE_METRICS.values())
-
-
 def test_dashboard_shows_lambda_errors_and_duration_for_each_function() -> None:
     body = _body()
     functions = {
@@ -56,7 +50,8 @@ def test_dashboard_shows_lambda_errors_and_duration_for_each_function() -> None:
 def test_dashboard_shows_the_failure_queue_drift_and_performance() -> None:
     names = _metric_names(_body())
     assert "ApproximateNumberOfMessagesVisible" in names
-    assert {*DRIFT_METRICS, DOMAIN_CLASSIFIER_METRIC, *dashboard.PERFORMANCE_METRICS} <= names
+    shown = (*metrics.DRIFT_METRICS, metrics.DOMAIN_CLASSIFIER_AUC, *metrics.PERFORMANCE_METRICS)
+    assert {metric.name for metric in shown} <= names
 
 
 def test_dashboard_searches_per_feature_effect_sizes_of_the_model() -> None:
@@ -67,7 +62,8 @@ def test_dashboard_searches_per_feature_effect_sizes_of_the_model() -> None:
         if isinstance(metric[0], dict)
     ]
     (expression,) = expressions
-    assert FEATURE_EFFECT_METRIC in expression
+    assert metrics.FEATURE_DRIFT_EFFECT_SIZE.name in expression
+    assert "{autoretrain,ModelName,Feature}" in expression
     assert 'ModelName="churn"' in expression
 
 
@@ -146,3 +142,8 @@ def test_every_alarm_chooses_its_missing_data_treatment() -> None:
         "dataset-drift": "ignore",
         "auc-below-floor": "ignore",
     }
+
+
+def test_a_per_feature_metric_has_no_single_per_model_series() -> None:
+    with pytest.raises(ValueError, match="FeatureDrift"):
+        model_dimensions(metrics.FEATURE_DRIFT, "churn")

@@ -10,8 +10,8 @@ import pytest
 
 from core.events import DetailType
 from core.routing import EVENT_ROUTES, EventRoute, Target
-from infra.batch import Job, parameters_to_supply
 from infra.events import RETRAIN_INPUT_PATHS, RETRAIN_TEMPLATE, failed_job_pattern
+from infra.job_specs import Job, parameters_to_supply
 from infra.mocks import RecordedResource, Recording
 
 RULE = "aws:cloudwatch/eventRule:EventRule"

@@ -46,9 +46,7 @@ def _functions(stack: Recording) -> list[RecordedResource]:
 
 
 def _policy_of_role(stack: Recording, role_arn: str) -> dict[str, object]:
-    (role,) = [role for role in stack.of_type("aws:iam/role:Role") if role.outputs["arn"] == role_arn]
-    (policy,) = [p for p in stack.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.outputs["name"]]
-    document: dict[str, object] = json.loads(policy.inputs["policy"])
+    document: dict[str, object] = json.loads(stack.role_policy(role_arn).inputs["policy"])
     return document
 
 

@@ -13,21 +13,12 @@ from infra.policies import (
     serving_policy,
     tls_only_bucket_policy,
 )
+from tests.infra.grants import grants
 
 BUCKET = "arn:aws:s3:::payloads-abc"
 TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/payloads-abc"
 LOGS = "arn:aws:logs:eu-west-1:123456789012:log-group:etl-logs-abc"
 QUEUE = "arn:aws:sqs:eu-west-1:123456789012:etl-failures-abc"
-
-
-def _grants(document: str) -> dict[str, set[str]]:
-    """Action -> resources it is allowed on."""
-    grants: dict[str, set[str]] = {}
-    for statement in json.loads(document)["Statement"]:
-        assert statement["Effect"] == "Allow"
-        for action in statement["Action"]:
-            grants.setdefault(action, set()).update(statement["Resource"])
-    return grants
 
 
 def _etl_policy() -> str:
@@ -54,16 +45,16 @@ def test_etl_policy_grants_exactly_what_the_etl_does() -> None:
         "logs:PutLogEvents": {f"{LOGS}:*"},
     }
     expected.update({action: {TABLE} for action in PAYLOAD_TABLE_ACTIONS})
-    assert _grants(_etl_policy()) == expected
+    assert grants(_etl_policy()) == expected
 
 
 def test_etl_policy_does_not_reach_the_table_indexes() -> None:
-    assert not any("/index/" in resource for resources in _grants(_etl_policy()).values() for resource in resources)
+    assert not any("/index/" in resource for resources in grants(_etl_policy()).values() for resource in resources)
 
 
 def test_serving_policy_only_writes_payload_objects_and_its_logs() -> None:
-    grants = _grants(serving_policy(payload_bucket_arn=BUCKET, payload_prefix="payloads/", log_group_arn=LOGS))
-    assert grants == {
+    allowed = grants(serving_policy(payload_bucket_arn=BUCKET, payload_prefix="payloads/", log_group_arn=LOGS))
+    assert allowed == {
         "s3:PutObject": {f"{BUCKET}/payloads/*"},
         "logs:CreateLogStream": {f"{LOGS}:*"},
         "logs:PutLogEvents": {f"{LOGS}:*"},

@@ -10,14 +10,10 @@ import pulumi
 import pytest
 
 from core.settings import DeploySettings
+from infra.code_bundle import CODE_BUNDLE_KEY, CodeBundleError, code_bundle_files
 from infra.mocks import RecordedResource, Recording
-from infra.release import (
-    BUILD_IMAGE,
-    CODE_BUNDLE_KEY,
-    CodeBundleError,
-    code_bundle_files,
-    release_created_pattern,
-)
+from infra.release import BUILD_IMAGE, release_created_pattern
+from tests.infra.grants import role_grants
 
 PIPELINE = "aws:codepipeline/pipeline:Pipeline"
 PROJECT = "aws:codebuild/project:Project"
@@ -35,16 +31,6 @@ def _project(stack: Recording) -> RecordedResource:
 def _actions(stack: Recording, stage: str) -> dict[str, dict[str, Any]]:
     (found,) = [item for item in _pipeline(stack).inputs["stages"] if item["name"] == stage]
     return {action["name"]: action for action in found["actions"]}
-
-
-def _grants(stack: Recording, role_arn: str) -> dict[str, set[str]]:
-    (role,) = [role for role in stack.of_type("aws:iam/role:Role") if role.outputs["arn"] == role_arn]
-    (policy,) = [p for p in stack.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.outputs["name"]]
-    grants: dict[str, set[str]] = {}
-    for statement in json.loads(policy.inputs["policy"])["Statement"]:
-        for action in statement["Action"]:
-            grants.setdefault(action, set()).update(statement["Resource"])
-    return grants
 
 
 def _bucket(stack: Recording, name: str) -> RecordedResource:
@@ -148,25 +134,25 @@ def test_codebuild_environment_names_the_deploy_targets(stack: Recording) -> Non
 
 
 def test_codebuild_role_deploys_only_the_serving_function_and_repository(stack: Recording) -> None:
-    grants = _grants(stack, _project(stack).inputs["serviceRole"])
+    allowed = role_grants(stack, _project(stack).inputs["serviceRole"])
     function = stack.find("aws:lambda/function:Function", "autoretrain-serving-function").outputs["arn"]
     repository = stack.find("aws:ecr/repository:Repository", "autoretrain-serving-repository").outputs["arn"]
     for action in ("lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias", "lambda:GetAlias"):
-        assert grants[action] == {function, f"{function}:*"}
-    assert grants["ecr:PutImage"] == {repository}
-    assert grants["ecr:GetAuthorizationToken"] == {"*"}
-    assert grants["dynamodb:ConditionCheckItem"] == {
+        assert allowed[action] == {function, f"{function}:*"}
+    assert allowed["ecr:PutImage"] == {repository}
+    assert allowed["ecr:GetAuthorizationToken"] == {"*"}
+    assert allowed["dynamodb:ConditionCheckItem"] == {
         stack.find("aws:dynamodb/table:Table", "autoretrain-registry-table").outputs["arn"]
     }
 
 
 def test_pipeline_role_reads_only_the_release_object_and_runs_only_the_project(stack: Recording) -> None:
-    grants = _grants(stack, _pipeline(stack).inputs["roleArn"])
+    allowed = role_grants(stack, _pipeline(stack).inputs["roleArn"])
     models = _bucket(stack, "autoretrain-models").outputs["arn"]
     artifacts = _bucket(stack, "autoretrain-pipeline-artifacts").outputs["arn"]
-    assert grants["s3:GetObjectVersion"] == {f"{models}/release/churn.zip", f"{artifacts}/*"}
-    assert grants["s3:PutObject"] == {f"{artifacts}/*"}
-    assert grants["codebuild:StartBuild"] == {_project(stack).outputs["arn"]}
+    assert allowed["s3:GetObjectVersion"] == {f"{models}/release/churn.zip", f"{artifacts}/*"}
+    assert allowed["s3:PutObject"] == {f"{artifacts}/*"}
+    assert allowed["codebuild:StartBuild"] == {_project(stack).outputs["arn"]}
 
 
 def test_release_rule_starts_the_pipeline_on_the_release_objects_creation(stack: Recording) -> None:
@@ -185,7 +171,7 @@ def test_release_rule_starts_the_pipeline_on_the_release_objects_creation(stack:
 
 def test_release_rule_role_may_only_start_this_pipeline(stack: Recording) -> None:
     target = stack.find("aws:cloudwatch/eventTarget:EventTarget", "autoretrain-release-release-created-target")
-    assert _grants(stack, target.inputs["roleArn"]) == {
+    assert role_grants(stack, target.inputs["roleArn"]) == {
         "codepipeline:StartPipelineExecution": {_pipeline(stack).outputs["arn"]}
     }
 
@@ -208,3 +194,14 @@ def test_no_bucket_has_two_notification_configurations(stack: Recording) -> None
 def test_release_pattern_names_the_models_release_key() -> None:
     pattern = json.loads(release_created_pattern(bucket="b", model_name="fraud"))
     assert pattern["detail"]["object"] == {"key": ["release/fraud.zip"]}
+
+
+def test_release_rule_dead_letters_into_a_queue_only_that_rule_may_write_to(stack: Recording) -> None:
+    rule = stack.find("aws:cloudwatch/eventRule:EventRule", "autoretrain-release-release-created").outputs["arn"]
+    queue = stack.find("aws:sqs/queue:Queue", "autoretrain-release-dead-letters").outputs["arn"]
+    target = stack.find("aws:cloudwatch/eventTarget:EventTarget", "autoretrain-release-release-created-target")
+    policy = stack.find("aws:sqs/queuePolicy:QueuePolicy", "autoretrain-release-dead-letters-policy")
+    (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+    assert target.inputs["deadLetterConfig"] == {"arn": queue}
+    assert (statement["Principal"], statement["Resource"]) == ({"Service": "events.amazonaws.com"}, [queue])
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}

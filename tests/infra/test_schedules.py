@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from core.routing import SCHEDULES, ScheduleRoute, Target
-from infra.batch import JOB_OF_TARGET, Job, parameters_to_supply
 from infra.config import Settings, SettingsError
+from infra.job_specs import JOB_OF_TARGET, Job, parameters_to_supply
 from infra.mocks import RecordedResource, Recording
 from infra.schedules import BATCH_SUBMIT_JOB_TARGET, SCHEDULED_TIME, job_parameters, submit_job_input
 
@@ -23,9 +23,7 @@ def _schedule(stack: Recording, route: str) -> RecordedResource:
 
 
 def _policy_of(stack: Recording, role_arn: str) -> list[dict[str, Any]]:
-    (role,) = [role for role in stack.of_type("aws:iam/role:Role") if role.outputs["arn"] == role_arn]
-    (policy,) = [p for p in stack.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role.outputs["name"]]
-    statements: list[dict[str, Any]] = json.loads(policy.inputs["policy"])["Statement"]
+    statements: list[dict[str, Any]] = json.loads(stack.role_policy(role_arn).inputs["policy"])["Statement"]
     return statements
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from autoretrain import plan
 from infra.config import Settings
-from infra.mocks import Recording, run_program, run_stack
+from infra.mocks import RecordedAlias, Recording, run_program, run_stack
 from infra.outputs import StackOutput
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -18,14 +18,21 @@ COMPONENTS = {
     "autoretrain:storage:Storage",
     "autoretrain:payload_etl:PayloadEtl",
     "autoretrain:serving:Serving",
-    "autoretrain:alerts:Alerts",
-    "autoretrain:events:MonitoringBus",
+    "autoretrain:alert_topic:AlertTopic",
+    "autoretrain:events:EventBus",
     "autoretrain:events:EventRules",
     "autoretrain:batch:BatchJobs",
     "autoretrain:alerting:Alerting",
     "autoretrain:schedules:Schedules",
-    "autoretrain:dashboard:Monitoring",
+    "autoretrain:dashboard:Dashboard",
     "autoretrain:release:ReleasePipeline",
+}
+
+#: Components whose type token changed, with the token a deployed stack knows them by.
+RENAMED_COMPONENTS = {
+    "autoretrain:alert_topic:AlertTopic": "autoretrain:alerts:Alerts",
+    "autoretrain:events:EventBus": "autoretrain:events:MonitoringBus",
+    "autoretrain:dashboard:Dashboard": "autoretrain:dashboard:Monitoring",
 }
 
 
@@ -63,6 +70,13 @@ def test_every_aws_resource_uses_the_tagged_provider(stack: Recording) -> None:
 
 def test_components_use_their_type_tokens(stack: Recording) -> None:
     assert {resource.type for resource in stack.resources if not resource.custom} == COMPONENTS
+
+
+def test_renamed_components_alias_their_former_type_so_a_deployed_stack_keeps_them(stack: Recording) -> None:
+    aliases = {resource.type: resource.aliases for resource in stack.resources if not resource.custom}
+    assert {token: aliases[token] for token in RENAMED_COMPONENTS} == {
+        token: (RecordedAlias(type=former),) for token, former in RENAMED_COMPONENTS.items()
+    }
 
 
 def test_every_resource_belongs_to_a_component(stack: Recording) -> None:

@@ -32,13 +32,14 @@ from autoretrain.emulator import LocalResources
 from autoretrain.local_runner import s3_object_created_event
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs.drift import ReferenceProfiler
-from batch_jobs.drift.performance import classification_metrics
+from batch_jobs.metrics import classification_metrics
 from batch_jobs.model_spec import build_model, feature_frame, infer_input_schema
-from core.artifacts import MANIFEST_FILE, MODEL_FILE, write_artifact
+from core.artifacts import write_artifact
 from core.features import InputSchema
-from core.layout import label_object_key, model_version_prefix, payload_object_key
+from core.layout import MANIFEST_FILE, MODEL_FILE, label_object_key, model_version_prefix, payload_object_key
+from core.model_lifecycle import ModelStatus, ModelVersionRecord, Trigger
 from core.records import format_timestamp
-from core.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
+from core.registry import Registry
 from lambdas.payload_etl import handler, reset_cold_start
 
 TRAINED_AT = datetime(2026, 11, 1, tzinfo=UTC)

@@ -20,8 +20,9 @@ import lambdas.payload_etl
 from autoretrain.emulator import LocalResources
 from autoretrain.local_runner import s3_object_created_event
 from core.layout import payload_object_key
+from core.model_lifecycle import ModelStatus, ModelVersionRecord, Trigger
 from core.records import format_timestamp
-from core.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
+from core.registry import Registry
 from core.settings import EnvVar
 from core.tables import alert_pk
 from lambdas.alerting import handler, reset_cold_start

@@ -6,6 +6,7 @@ import gzip
 import json
 import random
 import socket
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +17,14 @@ import boto3
 import pytest
 
 from autoretrain.emulator import LocalResources
-from core.layout import quarantine_object_key
+from core.layout import MAX_KEY_BYTES, quarantine_object_key
 from core.payload_store import PayloadStore, TransientStoreError
 from core.records import RecordKind, format_timestamp
 from core.segments import LabelRow, PredictionColumns
 from core.tables import SEGMENT_MAX_BYTES, object_pk, segment_pk, segment_sk
 from lambdas.payload_etl import handler, reset_cold_start
 from lambdas.payload_etl.extract import extract
+from lambdas.payload_etl.limits import MEMORY_SIZE_VARIABLE, EtlLimits
 from lambdas.payload_etl.models import ObjectRef
 
 pytestmark = pytest.mark.integration
@@ -509,3 +511,126 @@ def test_a_transient_table_error_fails_the_invocation_and_a_retry_loads(
     monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
     reset_cold_start()  # Lambda retries the event, possibly in a new container
     assert handler(event, None)["loaded"] == 1
+
+
+# --- hostile objects: bounded memory and work, quarantined, never retried --------------------------------------
+
+
+def quarantine_keys(session: boto3.Session, bucket: str) -> list[str]:
+    listed = session.client("s3").list_objects_v2(Bucket=bucket, Prefix="quarantine/")
+    return [entry["Key"] for entry in listed.get("Contents", [])]
+
+
+def test_a_poisoned_gzip_object_ends_with_one_bounded_quarantine_summary_and_its_valid_lines_loaded(
+    aws_session: boto3.Session,
+    resources: LocalResources,
+    deployed_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, "128")
+    limits = EtlLimits.for_memory(128)
+    bad_lines = 524_288  # 1 MiB of "x\n"
+    body = gzip.compress(jsonl(payload("r-1")) + b"x\n" * bad_lines + jsonl(payload("r-2")), 9)
+    assert len(body) < 2048
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    result = handler(event, None)
+    assert (result["objects"][0]["status"], result["loaded"], result["quarantined"]) == ("loaded", 2, bad_lines)
+    assert stored_request_ids(aws_session, resources.payload_table) == ["r-1", "r-2"]
+    (key,) = quarantine_keys(aws_session, resources.payload_bucket)
+    assert key == quarantine_object_key(PAYLOAD_KEY, etag_of(event))
+    stored = aws_session.client("s3").head_object(Bucket=resources.payload_bucket, Key=key)["ContentLength"]
+    assert stored <= 2 * limits.max_quarantine_bytes
+    summary, *listed = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    assert [entry["line"] for entry in listed] == list(range(2, 2 + limits.max_quarantine_entries))
+    assert listed[0]["reasons"] == ["not valid JSON: Expecting value: line 1 column 1 (char 0)"]
+    assert {name: summary[name] for name in ("summary", "quarantined", "listed", "omitted", "reason_counts")} == {
+        "summary": True,
+        "quarantined": bad_lines,
+        "listed": limits.max_quarantine_entries,
+        "omitted": bad_lines - limits.max_quarantine_entries,
+        "reason_counts": {"not valid JSON: Expecting value": bad_lines},
+    }
+    ledger = aws_session.client("dynamodb").get_item(
+        TableName=resources.payload_table,
+        Key={"pk": {"S": object_pk(resources.payload_bucket, PAYLOAD_KEY)}, "sk": {"S": etag_of(event)}},
+    )["Item"]
+    assert (ledger["loaded"]["N"], ledger["quarantined"]["N"]) == ("2", str(bad_lines))
+
+
+def test_a_gzip_bomb_is_quarantined_whole_and_nothing_of_it_is_loaded(
+    aws_session: boto3.Session,
+    resources: LocalResources,
+    deployed_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, "128")
+    limits = EtlLimits.for_memory(128)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    body = compressor.compress(jsonl(payload("r-1")))  # a valid line first: it must not load either
+    zeros = b"\0" * (1 << 20)
+    for _ in range(3 * limits.max_object_bytes // len(zeros)):
+        body += compressor.compress(zeros)
+    body += compressor.flush()
+    assert len(body) < 100_000
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    result = handler(event, None)
+    assert (result["objects"][0]["status"], result["loaded"], result["quarantined"]) == ("loaded", 0, 1)
+    (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    assert (entry["line"], entry["reasons"]) == (
+        None,
+        [f"object decompresses to more than {limits.max_object_bytes:,} bytes"],
+    )
+    assert segment_items(aws_session, resources.payload_table) == []
+    assert handler(event, None)["objects"][0]["status"] == "already_loaded"  # marked: never retried
+
+
+def test_a_source_key_near_s3s_length_limit_still_gets_a_quarantine_object(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    prefix = "payloads/model=churn/dt=2026-11-23/"
+    key = prefix + "é" * ((1000 - len(prefix)) // 2) + ".jsonl"
+    assert 990 < len(key.encode()) <= MAX_KEY_BYTES
+    event = put_object(aws_session, resources.payload_bucket, key, jsonl(payload("r-1")) + b"not json\n")
+    result = handler(event, None)
+    assert (result["loaded"], result["quarantined"]) == (1, 1)
+    (quarantine_key,) = quarantine_keys(aws_session, resources.payload_bucket)
+    assert len(quarantine_key.encode()) <= MAX_KEY_BYTES
+    assert quarantine_key.startswith("quarantine/" + prefix)
+    (entry,) = quarantine_entries(aws_session, resources.payload_bucket, key, etag_of(event))
+    assert (entry["source_key"], entry["line"], entry["raw"]) == (key, 2, "not json")
+
+
+def test_an_object_whose_segments_were_written_early_is_written_identically_when_retried(
+    aws_session: boto3.Session,
+    resources: LocalResources,
+    deployed_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, "128")
+    limits = EtlLimits.for_memory(128)
+    # 48 hours of records, each hour short of a full segment: the open ones pass their budget and are written early.
+    documents = [
+        payload(
+            f"r-{index:05d}", timestamp=format_timestamp(DAY_START + timedelta(hours=index % 48, seconds=index % 3600))
+        )
+        | {"features": {"notes": "n" * 300, "tenure": index}}
+        for index in range(20_000)
+    ]
+    body = jsonl(*documents)
+    assert limits.open_segment_bytes < len(body) < limits.max_object_bytes
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    assert handler(event, None)["loaded"] == 20_000
+    first = {(item["pk"]["S"], item["sk"]["S"]): item for item in segment_items(aws_session, resources.payload_table)}
+    assert any(int(sk.rsplit("#", 1)[1]) > 0 for _, sk in first)  # some hours have a segment written early
+    # A failure before the ledger mark: Lambda retries the event and the object is loaded again.
+    aws_session.client("dynamodb").delete_item(
+        TableName=resources.payload_table,
+        Key={"pk": {"S": object_pk(resources.payload_bucket, PAYLOAD_KEY)}, "sk": {"S": etag_of(event)}},
+    )
+    reset_cold_start()
+    assert handler(event, None)["loaded"] == 20_000
+    again = {(item["pk"]["S"], item["sk"]["S"]): item for item in segment_items(aws_session, resources.payload_table)}
+    assert again == first
+    payloads = store(aws_session, resources)
+    end = DAY_END + timedelta(days=1)
+    assert payloads.count_window(MODEL, DAY_START, end) == len(payloads.query_window(MODEL, DAY_START, end)) == 20_000

@@ -18,14 +18,12 @@ from hypothesis import strategies as st
 
 from autoretrain.emulator import create_table
 from batch_jobs.gate import GateConfig, evaluate_gate
-from core.registry import (
+from core.model_lifecycle import (
     ALLOWED_TRANSITIONS,
-    CHAMPION_POINTER_SK,
     ConflictError,
     IllegalTransitionError,
     ModelStatus,
     ModelVersionRecord,
-    Registry,
     RegistryError,
     ReleaseBlockedError,
     StatusChange,
@@ -33,6 +31,7 @@ from core.registry import (
     VersionExistsError,
     VersionNotFoundError,
 )
+from core.registry import CHAMPION_POINTER_SK, Registry
 from core.tables import REGISTRY_TABLE, TableSpec
 
 pytestmark = pytest.mark.integration

@@ -18,12 +18,13 @@ import pytest
 from autoretrain.emulator import LocalResources
 from autoretrain.synthetic import generate_churn
 from batch_jobs import model_spec
-from batch_jobs.release import VERSION_FILES, Publisher
+from batch_jobs.release import Publisher
 from batch_jobs.training.adapters import ObjectStore
 from core.artifacts import write_artifact
 from core.events import EventBus
-from core.layout import release_object_key
-from core.registry import ModelStatus, ModelVersionRecord, Registry, Trigger
+from core.layout import VERSION_FILES, release_object_key
+from core.model_lifecycle import ModelStatus, ModelVersionRecord, Trigger
+from core.registry import Registry
 from deploy.alias import CanaryPlan, ServingFunction, shift_alias
 from deploy.cli import main as deploy
 

@@ -24,7 +24,8 @@ from batch_jobs.training.quality import QualityConfig
 from batch_jobs.training.window import CandidateWindow, WindowConfig
 from core.artifacts import ModelManifest, sha256_hex
 from core.layout import label_object_key, payload_object_key, release_object_key
-from core.registry import ModelStatus, Registry, Trigger
+from core.model_lifecycle import ModelStatus, Trigger
+from core.registry import Registry
 from lambdas.payload_etl import handler as etl_handler
 from lambdas.payload_etl import reset_cold_start
 

@@ -18,7 +18,8 @@ from autoretrain.synthetic import generate_churn
 from batch_jobs import release, retrain
 from core.events import EventBus
 from core.layout import release_object_key
-from core.registry import ModelStatus, Registry
+from core.model_lifecycle import ModelStatus
+from core.registry import Registry
 from deploy.marking import mark_deployed
 from deploy.verify import verify_release
 

@@ -17,7 +17,8 @@ import pytest
 from autoretrain.emulator import LocalResources
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs.model_spec import build_model, feature_frame, infer_input_schema
-from core.artifacts import MODEL_FILE, ArtifactIntegrityError, ModelManifest, write_artifact
+from core.artifacts import ArtifactIntegrityError, ModelManifest, write_artifact
+from core.layout import MODEL_FILE
 from core.records import parse_payload
 from lambdas.serving import handler as serving
 from lambdas.serving.models import PayloadLogError

@@ -83,16 +83,6 @@ def test_binomial_upper_is_a_one_sided_bound_at_alpha() -> None:
     assert 1 - _binomial_cdf(high - 1, 200, 0.1) > 0.01
 
 
-@given(p=st.floats(0.001, 0.999), ratio=st.floats(1.01, 20.0))
-def test_odds_band_contains_p_and_scales_its_odds(p: float, ratio: float) -> None:
-    low, high = stats.odds_band(p, ratio)
-
-    assert low < p < high
-    odds = p / (1 - p)
-    assert low / (1 - low) == pytest.approx(odds / ratio)
-    assert high / (1 - high) == pytest.approx(odds * ratio)
-
-
 @given(values=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200))
 def test_running_moments_match_the_statistics_module(values: list[float]) -> None:
     moments = stats.RunningMoments()

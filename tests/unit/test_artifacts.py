@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from core.artifacts import (
-    MANIFEST_FILE,
-    MODEL_FILE,
     ArtifactIntegrityError,
     ArtifactNotFoundError,
     ManifestError,
@@ -24,6 +22,7 @@ from core.artifacts import (
     write_artifact,
 )
 from core.features import FeatureSpec, InputSchema
+from core.layout import MANIFEST_FILE, MODEL_FILE
 
 SCHEMA = InputSchema(
     (FeatureSpec("tenure", "numeric", nullable=False), FeatureSpec("plan", "categorical", True, ("a", "b")))

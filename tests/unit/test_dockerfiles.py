@@ -114,9 +114,11 @@ def test_requirements_name_no_package_index(case: DockerfileCase) -> None:
         assert not re.search(r"(?m)://|--(extra-)?index-url|--find-links|^\s*-[if]\s", text)
 
 
-def test_serving_image_copies_every_module_the_handler_imports() -> None:
+@pytest.mark.parametrize("entry", ["lambdas.serving.handler", "lambdas.serving.smoke_test"])
+def test_serving_image_copies_every_module_its_entry_points_import(entry: str) -> None:
+    """The handler, and the release pipeline's smoke test (buildspec.yml mounts only smoke_test.py into the image)."""
     script = (
-        "import sys, lambdas.serving.handler\n"
+        f"import sys, {entry}\n"
         "print('\\n'.join(sorted(m.__file__ for n, m in sys.modules.items()"
         " if n.split('.')[0] in {'core', 'autoretrain', 'lambdas', 'batch_jobs', 'deploy'}"
         " and getattr(m, '__file__', None))))"
@@ -128,7 +130,7 @@ def test_serving_image_copies_every_module_the_handler_imports() -> None:
         (REPO / source).resolve()
         for sources, _ in context_copies(parse_commands(DockerfileCase("lambdas/serving/Dockerfile", "lambda_handler")))
         for source in sources
-    }
+    } | {(REPO / "lambdas/serving/smoke_test.py").resolve()}
     assert imported
     assert [path for path in imported if Path(path).resolve() not in copied] == []
 

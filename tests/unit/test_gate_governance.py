@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch_jobs.governance import GovernanceConfig, may_retrain
-from core.registry import Trigger
+from core.model_lifecycle import Trigger
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = GovernanceConfig(cooldown=timedelta(hours=24), period=timedelta(days=7), max_per_period=3)

@@ -37,12 +37,12 @@ from lambdas.payload_etl.extract import (
     MAX_NESTING,
     MAX_QUARANTINED_RAW_CHARS,
     MAX_RECORD_CHARS,
-    ObjectFormatError,
     Tally,
-    decode_object,
     extract,
     object_batches,
+    screen_object,
 )
+from lambdas.payload_etl.limits import EtlLimits
 from lambdas.payload_etl.models import ObjectRef
 
 BUCKET = "payload-bucket"
@@ -532,9 +532,17 @@ def test_a_corrupt_gzip_object_is_quarantined_as_a_whole() -> None:
 
 
 def test_a_gzip_bomb_is_refused_as_a_whole() -> None:
-    body = gzip.compress(b"x" * 10_000)
-    with pytest.raises(ObjectFormatError, match="decompresses to more than 1000 bytes"):
-        decode_object(body, limit=1000)
+    limits = EtlLimits.for_memory(128)
+    body = gzip.compress(b"x" * (limits.max_object_bytes + 1))
+    assert len(body) < 100_000
+    assert screen_object([body], limits=limits) == (
+        f"object decompresses to more than {limits.max_object_bytes:,} bytes"
+    )
+    result = extract(body, source=source(), kind=RecordKind.PAYLOAD, retention_days=90, limits=limits)
+    assert result.items == []
+    assert [(bad.line, bad.reasons) for bad in result.quarantined] == [
+        (None, (f"object decompresses to more than {limits.max_object_bytes:,} bytes",))
+    ]
 
 
 def test_blank_lines_are_skipped_and_counted() -> None:
@@ -1028,7 +1036,7 @@ def test_batches_hold_at_most_25_items() -> None:
     body = jsonl(*(payload(f"r-{index}", timestamp=at(start + timedelta(hours=index))) for index in range(60)))
     sizes = [
         len(batch)
-        for batch in object_batches(body, source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally)
+        for batch in object_batches([body], source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally)
     ]
     assert sizes == [25, 25, 10]  # one segment an hour, 60 hours
     assert (tally.records, tally.loaded) == (60, 60)
@@ -1039,7 +1047,7 @@ def test_a_batch_has_distinct_keys() -> None:
     start = datetime(2026, 11, 23, 10, tzinfo=UTC)
     lines = long_payloads(300, blob_chars=3_000, start=start, step=timedelta(seconds=30))
     body = ("\n".join(lines) + "\n").encode()
-    for batch in object_batches(body, source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally):
+    for batch in object_batches([body], source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally):
         keys = [(item["pk"]["S"], item["sk"]["S"]) for item in batch]
         assert len(set(keys)) == len(keys)
     assert tally.loaded == 300
@@ -1047,6 +1055,6 @@ def test_a_batch_has_distinct_keys() -> None:
 
 def test_a_bad_object_yields_no_batches_and_one_quarantine_entry() -> None:
     tally = Tally()
-    batches = list(object_batches(b"", source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally))
+    batches = list(object_batches([b""], source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally))
     assert batches == []
     assert [entry.line for entry in tally.quarantined] == [None]

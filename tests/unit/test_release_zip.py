@@ -8,7 +8,8 @@ import zipfile
 import pytest
 
 from batch_jobs.release import build_release_zip
-from core.release_bundle import ReleaseError, ReleaseManifest
+from core.features import FeatureSpec, InputSchema
+from core.release_bundle import ReleaseError, ReleaseManifest, SmokeSample
 
 RELEASE = ReleaseManifest(
     model_name="churn",
@@ -39,3 +40,31 @@ def test_the_zip_holds_release_json_and_the_files() -> None:
 def test_a_malformed_release_json_is_refused(text: str) -> None:
     with pytest.raises(ReleaseError):
         ReleaseManifest.loads(text)
+
+
+SAMPLE = SmokeSample(
+    model_version="20261101T030000Z-abcdef",
+    input_schema=InputSchema(
+        (FeatureSpec("tenure", "numeric", True), FeatureSpec("plan", "categorical", False, ("basic", "pro")))
+    ),
+    instances=({"features": {"tenure": 3.5, "plan": "pro"}}, {"features": {"tenure": None, "plan": "basic"}}),
+    expected_scores=(0.25, 0.75),
+)
+
+
+def test_the_smoke_sample_reads_back_as_written() -> None:
+    assert SmokeSample.loads(SAMPLE.dumps()) == SAMPLE
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[]", "must be a JSON object"),
+        (SAMPLE.dumps().replace('"expected_scores": [0.25, 0.75]', '"expected_scores": ["x"]'), "expected_scores"),
+        (SAMPLE.dumps().replace('"instances": [', '"instances": [1, '), "instances"),
+        (SAMPLE.dumps().replace('"numeric"', '"complex"'), "input_schema"),
+    ],
+)
+def test_a_malformed_smoke_sample_is_refused_with_its_reason(text: str, reason: str) -> None:
+    with pytest.raises(ReleaseError, match=reason):
+        SmokeSample.loads(text)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.artifacts import MODEL_FILE, ArtifactIntegrityError, write_artifact
+from core.artifacts import ArtifactIntegrityError, write_artifact
 from core.features import FeatureSpec, InputSchema
+from core.layout import MODEL_FILE
 from lambdas.serving.adapters import load_baked_model
 from lambdas.serving.models import ModelMismatchError
 

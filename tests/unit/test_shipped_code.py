@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.bundles import ALL_BUNDLES, archive_files
-from infra.release import code_bundle_files
+from infra.code_bundle import code_bundle_files
 from tests.dockerfiles import DOCKERFILES, REPO, context_copies, parse_commands
 
 #: Top-level folders of the repository that run only on a developer's machine or CI.

@@ -1,20 +1,13 @@
-"""Performance on matured labels against the champion's baseline."""
+"""Performance on matured labels against the champion's baseline (the metrics engine: tests/unit/test_metrics.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from batch_jobs.drift import DriftConfig, PerformanceVerdict
-from batch_jobs.drift.performance import (
-    bootstrap_metrics,
-    classification_metrics,
-    evaluate_performance,
-    poisson_counts,
-    weighted_metrics,
-)
+from batch_jobs.drift.performance import evaluate_performance
+from batch_jobs.metrics import classification_metrics
 
 
 def _model_output(n: int, seed: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -30,25 +23,6 @@ def _model_output(n: int, seed: int, noise: float) -> tuple[np.ndarray, np.ndarr
 def baseline() -> dict[str, float]:
     labels, scores = _model_output(20_000, seed=1, noise=0.0)
     return classification_metrics(labels, scores)
-
-
-def test_point_metrics_match_scikit_learn() -> None:
-    labels, scores = _model_output(3000, seed=2, noise=0.5)
-    scores = np.round(scores, 2)  # ties
-    metrics = classification_metrics(labels, scores)
-    assert metrics["auc"] == pytest.approx(roc_auc_score(labels, scores))
-    assert metrics["log_loss"] == pytest.approx(log_loss(labels, scores))
-    assert metrics["brier"] == pytest.approx(brier_score_loss(labels, scores))
-
-
-def test_bootstrap_intervals_cover_the_point_estimate() -> None:
-    labels, scores = _model_output(2000, seed=3, noise=0.3)
-    point = classification_metrics(labels, scores)
-    replicates = bootstrap_metrics(labels, scores, 300, np.random.default_rng(0))
-    for name, values in replicates.items():
-        assert values.shape == (300,)
-        low, high = np.quantile(values, [0.025, 0.975])
-        assert low <= point[name] <= high
 
 
 def test_worse_model_is_detected_as_decay(baseline: dict[str, float]) -> None:
@@ -96,36 +70,3 @@ def test_missing_baseline_is_reported_not_judged() -> None:
     result = evaluate_performance(labels, scores, {}, DriftConfig())
     assert result.verdict is PerformanceVerdict.NO_BASELINE
     assert not result.decay
-
-
-@pytest.mark.parametrize("decimals", [None, 2], ids=["distinct scores", "tied scores"])
-def test_weighted_metrics_are_the_metrics_of_the_resampled_rows(decimals: int | None) -> None:
-    labels, scores = _model_output(400, seed=10, noise=0.5)
-    if decimals is not None:
-        scores = np.round(scores, decimals)
-    order = np.argsort(scores, kind="stable")
-    labels, scores = labels[order], scores[order]
-    counts = poisson_counts(np.random.default_rng(11), 5, labels.size)
-    values = weighted_metrics(counts.astype(np.float64), labels, scores, 10)
-    for replicate, row in enumerate(counts):
-        resampled_labels, resampled_scores = np.repeat(labels, row), np.repeat(scores, row)
-        expected = classification_metrics(resampled_labels, resampled_scores)
-        assert values["auc"][replicate] == pytest.approx(roc_auc_score(resampled_labels, resampled_scores))
-        assert values["log_loss"][replicate] == pytest.approx(log_loss(resampled_labels, resampled_scores))
-        assert values["brier"][replicate] == pytest.approx(brier_score_loss(resampled_labels, resampled_scores))
-        assert values["ece"][replicate] == pytest.approx(expected["ece"])
-
-
-def test_poisson_counts_are_independent_poisson_one_draws() -> None:
-    counts = poisson_counts(np.random.default_rng(12), 400, 2500)
-    assert counts.shape == (400, 2500)
-    # Goodness of fit of every cell to Poisson(1), the tail pooled from 5 on.
-    observed = np.bincount(np.minimum(counts.ravel(), 5), minlength=6)
-    probabilities = stats.poisson.pmf(np.arange(5), 1.0)
-    expected = counts.size * np.append(probabilities, 1.0 - probabilities.sum())
-    assert stats.chisquare(observed, expected).pvalue > 0.001
-    # Row totals vary as a Poisson(n) total does (a multinomial would fix them at n), and rows are uncorrelated.
-    totals = counts.sum(axis=1)
-    assert totals.std() == pytest.approx(np.sqrt(2500), rel=0.15)
-    correlations = np.asarray(np.corrcoef(counts[:50]))[np.triu_indices(50, k=1)]
-    assert np.abs(correlations).max() < 5 / np.sqrt(2500)

@@ -97,6 +97,19 @@ def test_pooled_chi_square_has_valid_expected_counts_and_p_value(cells: list[tup
     assert 0.0 <= p_value <= 1.0
 
 
+def test_chi_square_is_pearsons_statistic_without_continuity_correction() -> None:
+    # A 2×2 table: where scipy's chi2_contingency would apply Yates' correction unless told not to.
+    reference, current = np.array([30, 70]), np.array([45, 55])
+    table = np.vstack((reference, current)).astype(np.float64)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    assert chi2_homogeneity(reference, current) == pytest.approx((statistic, stats.chi2.sf(statistic, 1), 1))
+
+
+def test_chi_square_of_a_single_bin_finds_nothing_to_compare() -> None:
+    assert chi2_homogeneity(np.array([40]), np.array([60])) == (0.0, 1.0, 0)
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.integers(0, 1000), st.integers(1, 1000), st.integers(0, 1000), st.integers(1, 1000))
 def test_two_proportion_p_value_lies_in_unit_interval(x_ref: int, n_ref: int, x_cur: int, n_cur: int) -> None:

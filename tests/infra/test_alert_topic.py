@@ -1,4 +1,4 @@
-"""Alerts: the customer-managed key, the topic, who may publish, and the subscriptions from config."""
+"""AlertTopic: the customer-managed key, the topic, who may publish, and the subscriptions from config."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.alerts import alert_key_policy, alert_topic_policy, subscription_name, subscriptions
+from infra.alert_topic import alert_key_policy, alert_topic_policy, subscription_name, subscriptions
 from infra.config import Settings, SettingsError
 from infra.mocks import Recording
 

@@ -1,4 +1,4 @@
-"""Alerts: the SNS topic people subscribe to, encrypted with a customer-managed KMS key, and its subscriptions.
+"""AlertTopic: the SNS topic people subscribe to, encrypted with a customer-managed KMS key, and its subscriptions.
 
 Who may publish: EventBridge rules (alert, drift, release and failed-job events) and CloudWatch alarms of this
 account and region, over TLS only; the alerting Lambda through its own IAM policy. A customer-managed key (not
@@ -22,12 +22,15 @@ from infra.policies import ANY_RESOURCE, Statement, policy_document
 KEY_USE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
 PUBLISHING_SERVICES = ("events.amazonaws.com", "cloudwatch.amazonaws.com")
 KEY_DELETION_WINDOW_DAYS = 30
+#: The component's type token before it was renamed from `Alerts` (infra/alerts.py): an alias keeps a deployed
+#: stack's topic, key and subscriptions instead of replacing them.
+FORMER_TYPE = "autoretrain:alerts:Alerts"
 Protocol = Literal["email", "sms"]
 
 
 @dataclass(frozen=True, slots=True)
-class AlertsArgs:
-    """Inputs of the Alerts component."""
+class AlertTopicArgs:
+    """Inputs of the AlertTopic component."""
 
     account_id: pulumi.Input[str]
     region: str
@@ -110,14 +113,15 @@ def subscription_name(component: str, protocol: Protocol, endpoint: str) -> str:
     return f"{component}-{protocol}-{hashlib.sha256(endpoint.encode()).hexdigest()[:10]}"
 
 
-class Alerts(pulumi.ComponentResource):
+class AlertTopic(pulumi.ComponentResource):
     """KMS key (rotated) and alias, the topic, its policy, and the e-mail and SMS subscriptions from config."""
 
     key: aws.kms.Key
     topic: aws.sns.Topic
 
-    def __init__(self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("autoretrain:alerts:Alerts", name, None, opts)
+    def __init__(self, name: str, args: AlertTopicArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        renamed = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=FORMER_TYPE)])
+        super().__init__("autoretrain:alert_topic:AlertTopic", name, None, pulumi.ResourceOptions.merge(opts, renamed))
         child = pulumi.ResourceOptions(parent=self)
         self.key = aws.kms.Key(
             f"{name}-key",

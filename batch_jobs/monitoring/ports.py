@@ -1,0 +1,117 @@
+"""What the drift-check pipeline talks to, as typed ports. Each is satisfied structurally by an existing adapter
+(named in its docstring), which the entry point `batch_jobs.drift_check` wires in; tests use in-memory fakes.
+
+Errors are the adapters' own: a port raises what its adapter raises (`RegistryError`, `ModelBucketError`,
+`PayloadStoreError`, `MetricsError`, `EventPublishError`, `StateStoreError`); the pipeline lets them propagate,
+except `StateConflictError` from `PolicyStateStore.save`, which it answers by reading the state and deciding again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from batch_jobs.drift import ReferenceProfile
+from batch_jobs.monitoring.policy import PolicyState
+from core.artifacts import LoadedModel
+from core.events import DetailType
+from core.segments import LabelledColumns, PredictionColumns
+
+
+class Champion(Protocol):
+    """The registry's record of the champion (`core.registry.ModelVersionRecord`)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def artifact_uri(self) -> str | None: ...
+
+    @property
+    def sha256(self) -> str | None: ...
+
+
+class ChampionRegistry(Protocol):
+    """The model registry (`core.registry.Registry`)."""
+
+    def champion(self, model_name: str) -> Champion | None:
+        """The model's champion, or None if it has none."""
+        ...
+
+
+class ChampionFiles(Protocol):
+    """The files stored beside the champion's model (`batch_jobs.monitoring.adapters.ModelBucket`)."""
+
+    def reference_profile(self, bucket: str, prefix: str) -> ReferenceProfile:
+        """The reference profile under `s3://bucket/prefix`; `MissingObjectError` if it is not there."""
+        ...
+
+    def load_model(self, bucket: str, prefix: str, expected_sha256: str | None) -> LoadedModel:
+        """The model under `s3://bucket/prefix`, verified against its manifest and `expected_sha256`."""
+        ...
+
+
+class PredictionWindows(Protocol):
+    """Stored predictions and labels by time window (`core.payload_store.PayloadStore`)."""
+
+    def query_window(self, model_name: str, start: datetime, end: datetime) -> PredictionColumns:
+        """Predictions with `start <= timestamp < end`, one per request id."""
+        ...
+
+    def labelled_window(
+        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
+    ) -> LabelledColumns:
+        """The window's predictions, each with its label if one was observed before `labels_until`."""
+        ...
+
+
+class ReportWriter(Protocol):
+    """Where the report and the result go (`batch_jobs.monitoring.adapters.ModelBucket`)."""
+
+    def put_text(self, bucket: str, key: str, text: str, content_type: str) -> str:
+        """Write one object; return its URI."""
+        ...
+
+
+class MetricsSink(Protocol):
+    """CloudWatch metrics (`batch_jobs.monitoring.adapters.MetricsPublisher`)."""
+
+    def publish(self, data: list[dict[str, Any]]) -> int:
+        """Put every datum; return the number of calls made."""
+        ...
+
+
+class EventSink(Protocol):
+    """The event bus (`core.events.EventBus`)."""
+
+    def publish(self, detail_type: DetailType, detail: Mapping[str, Any], *, time: datetime | None = None) -> str:
+        """Put one event; return its id."""
+        ...
+
+
+class PolicyStateStore(Protocol):
+    """The trigger policy's state, with conditional writes (`batch_jobs.monitoring.state.DriftStateStore`)."""
+
+    def load(self, model_name: str) -> PolicyState:
+        """The stored state (strongly consistent), or an empty state at version 0."""
+        ...
+
+    def save(self, model_name: str, state: PolicyState, *, expected_version: int, now: datetime) -> None:
+        """Write `state` if the stored version is still `expected_version`; else `StateConflictError`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DriftCheckPorts:
+    """Everything one check talks to; reports and results are written to `report_bucket` through `reports`."""
+
+    registry: ChampionRegistry
+    champion_files: ChampionFiles
+    payloads: PredictionWindows
+    reports: ReportWriter
+    report_bucket: str
+    metrics: MetricsSink
+    events: EventSink
+    state: PolicyStateStore

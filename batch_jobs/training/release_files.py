@@ -1,0 +1,70 @@
+"""The files a released version carries beside its artefact: the reference profile (drift check), the monitoring
+baseline (alerting) and the smoke-test sample (deploy pipeline). Local files only; no I/O beyond `directory`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from batch_jobs import model_spec
+from batch_jobs.baseline import build_monitoring_baseline
+from batch_jobs.drift import ReferenceProfiler
+from batch_jobs.gate import GateDecision
+from batch_jobs.training import fitting
+from core.features import InputSchema
+from core.layout import BASELINE_FILE, REFERENCE_FILE, SAMPLE_FILE
+from core.release_bundle import SmokeSample
+
+
+def write_release_files(
+    directory: Path,
+    *,
+    model_name: str,
+    version: str,
+    model: Any,
+    schema: InputSchema,
+    target: str,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    holdout_scores: np.ndarray[Any, np.dtype[np.float64]],
+    decision: GateDecision,
+    sample_rows: int,
+) -> None:
+    """reference.parquet, baseline.json and sample.json beside the artefact in `directory`.
+
+    The reference profile is of the training rows (with the challenger's holdout metrics); the baseline's score
+    statistics and the sample (its first `sample_rows` rows, with the scores the smoke test must reproduce) come
+    from the holdout.
+    """
+    features = model_spec.feature_frame(train, schema)
+    metrics = {name: value for name, value in decision.challenger.as_mapping().items() if value is not None}
+    threshold = decision.challenger.threshold
+    profiler = ReferenceProfiler(decision_threshold=threshold).fit(
+        features,
+        scores=fitting.score(model, train, schema),
+        target=fitting.labels_of(train, target),
+        holdout_metrics=metrics,
+        schema={spec.name: spec.kind for spec in schema.features},
+    )
+    profiler.profile_.to_parquet(directory / REFERENCE_FILE)
+    baseline = build_monitoring_baseline(
+        model_name=model_name,
+        model_version=version,
+        decision_threshold=threshold,
+        schema=schema,
+        training_features=features,
+        reference_scores=holdout_scores,
+    )
+    (directory / BASELINE_FILE).write_text(baseline.dumps())
+    sample = model_spec.feature_frame(holdout.head(sample_rows), schema)
+    records = sample.astype(object).where(sample.notna(), None).to_dict("records")
+    smoke_sample = SmokeSample(
+        model_version=version,
+        input_schema=schema,
+        instances=tuple({"features": row} for row in records),
+        expected_scores=tuple(float(value) for value in holdout_scores[: len(records)]),
+    )
+    (directory / SAMPLE_FILE).write_text(smoke_sample.dumps())

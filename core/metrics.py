@@ -1,0 +1,75 @@
+"""The CloudWatch metrics the drift-check job publishes: namespace, names, dimensions and units, defined once.
+
+The job's publisher (`batch_jobs.monitoring.outputs`) writes them; the stack's dashboard, alarms and the job role's
+`cloudwatch:namespace` condition (`infra/`) read them. A metric's dimensions are listed in the order the job sends
+them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+METRIC_NAMESPACE: Final = "autoretrain"
+
+
+class Dimension(StrEnum):
+    """Dimension names of our metrics."""
+
+    MODEL_NAME = "ModelName"
+    FEATURE = "Feature"
+
+
+class Unit(StrEnum):
+    """CloudWatch units our metrics use (CloudWatch spells "no unit" as `None`)."""
+
+    NONE = "None"
+    COUNT = "Count"
+
+
+PER_MODEL: Final = (Dimension.MODEL_NAME,)
+PER_FEATURE: Final = (Dimension.MODEL_NAME, Dimension.FEATURE)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric of namespace `METRIC_NAMESPACE`: its name, its dimensions' names (in order) and its unit."""
+
+    name: str
+    dimensions: tuple[Dimension, ...] = PER_MODEL
+    unit: Unit = Unit.NONE
+
+
+ROWS_CHECKED: Final = Metric("RowsChecked", unit=Unit.COUNT)
+LABELLED_ROWS: Final = Metric("LabelledRows", unit=Unit.COUNT)
+INSUFFICIENT_DATA: Final = Metric("InsufficientData")
+RETRAIN_REQUESTED: Final = Metric("RetrainRequested")
+DATASET_DRIFT: Final = Metric("DatasetDrift")
+DRIFTED_FEATURES: Final = Metric("DriftedFeatures", unit=Unit.COUNT)
+PREDICTION_DRIFT: Final = Metric("PredictionDrift")
+DOMAIN_CLASSIFIER_AUC: Final = Metric("DomainClassifierAUC")
+FEATURE_DRIFT: Final = Metric("FeatureDrift", PER_FEATURE)
+FEATURE_DRIFT_EFFECT_SIZE: Final = Metric("FeatureDriftEffectSize", PER_FEATURE)
+MODEL_AUC: Final = Metric("ModelAUC")
+MODEL_LOG_LOSS: Final = Metric("ModelLogLoss")
+MODEL_BRIER_SCORE: Final = Metric("ModelBrierScore")
+MODEL_CALIBRATION_ERROR: Final = Metric("ModelCalibrationError")
+PERFORMANCE_DECAY: Final = Metric("PerformanceDecay")
+
+#: Published on every check: the window's volume and what the check decided.
+VOLUME_METRICS: Final = (ROWS_CHECKED, LABELLED_ROWS, INSUFFICIENT_DATA, RETRAIN_REQUESTED)
+#: Published when the drift suite ran (0/1 flags and the drifted-feature count).
+DRIFT_METRICS: Final = (DATASET_DRIFT, PREDICTION_DRIFT, DRIFTED_FEATURES)
+#: Performance on matured labels, published when enough labels matured.
+PERFORMANCE_METRICS: Final = (MODEL_AUC, MODEL_LOG_LOSS, MODEL_BRIER_SCORE, MODEL_CALIBRATION_ERROR)
+#: Every metric the drift-check job publishes.
+DRIFT_CHECK_METRICS: Final = (
+    *VOLUME_METRICS,
+    *DRIFT_METRICS,
+    DOMAIN_CLASSIFIER_AUC,
+    FEATURE_DRIFT,
+    FEATURE_DRIFT_EFFECT_SIZE,
+    *PERFORMANCE_METRICS,
+    PERFORMANCE_DECAY,
+)

@@ -1,0 +1,109 @@
+"""The payload-ETL's limits, all derived from one number: the function's memory size (MB).
+
+The Lambda runtime sets `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` to the memory infra gives the function
+(`infra/payload_etl.py`); the handler reads it once, at cold start. Where it is absent (the emulator, the demo, the
+tests) the ETL assumes `DEFAULT_MEMORY_MB`, what infra sets. Changing the function's memory moves every limit
+with it; nothing here is set beside it.
+
+The budget. `RUNTIME_RESERVE_MB` is what the interpreter, boto3 and two clients take before any object is read
+(about 55 MB measured locally; the Lambda runtime adds its own). The rest, the *working memory* W, is shared out:
+
+- the object: at most W / 2.5 decompressed bytes (`max_object_bytes`). What grows with an object's size is the
+  set of its request ids (first wins within an object): about 100 bytes a record, at most 1.2 bytes per byte
+  for the smallest records a contract accepts (a label is ~80 bytes), so at most half of W;
+- open segments (valid lines waiting for their segment to fill): W / 8, counted in Python's memory, not in
+  UTF-8 bytes; past it every open segment is written early (`open_segment_bytes`);
+- the items of one BatchWriteItem call: W / 64 (botocore holds a few serialised copies while sending);
+- the quarantine object: W / 64 of entries in full, then counts per reason only;
+- reading: pieces of W / 1024 (64 KiB to 1 MiB) at a time. A piece of tiny lines is a list of small strings
+  several times its size, so a piece stays small.
+
+Work is bounded too, so that an object ends within the function's timeout instead of in a retry loop: at most
+`max_object_bytes`, at most `LINES_PER_MB` lines per MB of memory (Lambda gives CPU in proportion to memory, a
+full vCPU at 1,769 MB; a line costs about 4 us of a full core, a refused one as much as a valid one, so that is
+about 90 seconds of the 300-second timeout at any memory size), and at most `MAX_SEGMENTS` items to write. An
+object over the first two is quarantined as a whole, before anything of it is written; past the third, the
+records that would start another segment are quarantined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.settings import PAYLOAD_ETL_MEMORY_MB, MissingSettingError
+
+#: Set by the Lambda runtime: the function's memory in MB.
+MEMORY_SIZE_VARIABLE = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+#: What infra gives the function (one number in core); assumed where the runtime's variable is absent (local runs).
+DEFAULT_MEMORY_MB = PAYLOAD_ETL_MEMORY_MB
+#: Lambda's smallest memory size.
+MIN_MEMORY_MB = 128
+#: The interpreter, boto3 and the S3 and DynamoDB clients, before any object is read.
+RUNTIME_RESERVE_MB = 80
+#: Lines an object may have per MB of the function's memory (the CPU Lambda gives grows with memory).
+LINES_PER_MB = 12_500
+#: Segments one object may produce: each is one item to write (about 4,000 BatchWriteItem calls at most).
+MAX_SEGMENTS = 100_000
+#: The smallest and largest piece read (or decompressed) at a time.
+MIN_READ_BYTES = 64 * 1024
+MAX_READ_BYTES = 1024 * 1024
+#: The room one full quarantine entry may take (a raw line of up to 8 Ki characters and its reasons).
+QUARANTINE_ENTRY_BYTES = 16 * 1024
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EtlLimits:
+    """Every per-object limit of the ETL, from the function's memory (see the module docstring)."""
+
+    memory_mb: int
+    #: An object that is (or decompresses to) more bytes is quarantined as a whole.
+    max_object_bytes: int
+    #: An object with more lines is quarantined as a whole.
+    max_object_lines: int
+    #: Valid records that would start a segment past this many are quarantined.
+    max_segments: int
+    #: Bytes read from S3, and decompressed, at a time.
+    read_bytes: int
+    #: Python memory that open segments may hold before all of them are written.
+    open_segment_bytes: int
+    #: Body bytes of the items sent in one BatchWriteItem call (at most 25 items; one item if it is larger).
+    write_batch_bytes: int
+    #: Quarantine entries listed in full; later ones are only counted, by reason.
+    max_quarantine_entries: int
+    #: Bytes of the quarantine entries listed in full.
+    max_quarantine_bytes: int
+
+    @classmethod
+    def for_memory(cls, memory_mb: int) -> EtlLimits:
+        """The limits of a function with `memory_mb` of memory (at least `MIN_MEMORY_MB`)."""
+        if memory_mb < MIN_MEMORY_MB:
+            raise ValueError(f"the payload-ETL needs at least {MIN_MEMORY_MB} MB of memory, got {memory_mb}")
+        working = (memory_mb - RUNTIME_RESERVE_MB) * _MIB
+        quarantine_bytes = working // 64
+        return cls(
+            memory_mb=memory_mb,
+            max_object_bytes=working * 2 // 5,
+            max_object_lines=memory_mb * LINES_PER_MB,
+            max_segments=MAX_SEGMENTS,
+            read_bytes=min(max(working // 1024, MIN_READ_BYTES), MAX_READ_BYTES),
+            open_segment_bytes=working // 8,
+            write_batch_bytes=working // 64,
+            max_quarantine_entries=quarantine_bytes // QUARANTINE_ENTRY_BYTES,
+            max_quarantine_bytes=quarantine_bytes,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> EtlLimits:
+        """The limits for the memory the Lambda runtime announces (`DEFAULT_MEMORY_MB` where it does not)."""
+        value = environ.get(MEMORY_SIZE_VARIABLE, "")
+        if not value:
+            return cls.for_memory(DEFAULT_MEMORY_MB)
+        if not value.isdigit() or int(value) < MIN_MEMORY_MB:
+            raise MissingSettingError(f"{MEMORY_SIZE_VARIABLE} must be an integer >= {MIN_MEMORY_MB}, got {value!r}")
+        return cls.for_memory(int(value))
+
+
+#: The limits where nothing says otherwise (`DEFAULT_MEMORY_MB`).
+DEFAULT_LIMITS = EtlLimits.for_memory(DEFAULT_MEMORY_MB)

@@ -1,0 +1,517 @@
+"""The retrain pipeline over in-memory fakes of its ports: governance, data quality, the gate's two outcomes,
+retries, and what reaches the registry, the release publisher and the bus.
+
+The data are small synthetic churn sets (`generate_churn`, 1,500 customers) under quality and gate minimums scaled
+down to match. The emulator tests (`tests/integration/test_retrain_job.py`) run the job through the real adapters;
+the release itself (upload, release zip, `ModelReleased`) is the publisher's and is tested there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autoretrain.synthetic import FEATURES, TARGET, generate_churn
+from batch_jobs import model_spec
+from batch_jobs.gate import GateConfig
+from batch_jobs.training import fitting
+from batch_jobs.training.frames import initial_frame
+from batch_jobs.training.job import Outcome, RetrainConfig, RetrainRequest, RetrainResult
+from batch_jobs.training.pipeline import run_retrain
+from batch_jobs.training.ports import RetrainDeps
+from batch_jobs.training.quality import QualityConfig
+from core.artifacts import ArtifactIntegrityError, write_artifact
+from core.events import DetailType
+from core.layout import MANIFEST_FILE, MODEL_FILE, SAMPLE_FILE, VERSION_FILES, model_version_prefix, training_prefix
+from core.model_lifecycle import (
+    ConflictError,
+    ModelStatus,
+    ModelVersionRecord,
+    StatusChange,
+    Trigger,
+    VersionExistsError,
+    VersionNotFoundError,
+    check_transition,
+    finite_metrics,
+    new_candidate,
+)
+from core.records import format_timestamp
+from core.segments import LabelledColumns, LabelledPrediction, LabelRow, PredictionColumns, PredictionRow
+from tests.columns import labelled_columns
+
+MODEL = "churn"
+BUCKET = "models"
+NOW = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
+#: Minimums for 1,500 rows (a 300-row holdout); 200 bootstrap replicates keep the gate fast.
+SMALL = RetrainConfig(
+    quality=QualityConfig(min_rows=300, min_class_rows=20),
+    gate=GateConfig(min_holdout_rows=120, min_class_rows=15, n_bootstrap=200),
+)
+NO_WINDOW = LabelledColumns(PredictionColumns(model_name=MODEL), [], [])
+
+
+# --- fakes of the ports ------------------------------------------------------------------------------------------
+
+
+class FakeRegistry:
+    """The registry rules the pipeline relies on: unique versions, candidate-only updates, lifecycle moves."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, ModelVersionRecord] = {}
+        self.writes: list[str] = []
+
+    def add(self, record: ModelVersionRecord) -> None:
+        self.records[record.version] = record
+
+    def list_versions(self, model_name: str) -> list[ModelVersionRecord]:
+        return [self.records[version] for version in sorted(self.records) if model_name == MODEL]
+
+    def champion(self, model_name: str) -> ModelVersionRecord | None:
+        champions = [record for record in self.list_versions(model_name) if record.status is ModelStatus.CHAMPION]
+        return champions[0] if champions else None
+
+    def get(self, model_name: str, version: str) -> ModelVersionRecord:
+        if model_name != MODEL or version not in self.records:
+            raise VersionNotFoundError(f"{model_name} {version} is not registered")
+        return self.records[version]
+
+    def register_candidate(self, record: ModelVersionRecord, reason: str = "registered") -> ModelVersionRecord:
+        if record.version in self.records:
+            raise VersionExistsError(f"{record.version} is already registered")
+        self.writes.append(f"register {record.version}")
+        self.records[record.version] = new_candidate(record, reason)
+        return self.records[record.version]
+
+    def record_metrics(
+        self,
+        model_name: str,
+        version: str,
+        *,
+        challenger: Mapping[str, float | None],
+        champion: Mapping[str, float | None],
+    ) -> ModelVersionRecord:
+        return self._update(
+            model_name,
+            version,
+            challenger_metrics=finite_metrics(challenger, "challenger"),
+            champion_metrics=finite_metrics(champion, "champion"),
+        )
+
+    def record_gate_decision(
+        self,
+        model_name: str,
+        version: str,
+        *,
+        passed: bool,
+        reasons: Sequence[str],
+        details: Mapping[str, Any] | None = None,
+    ) -> ModelVersionRecord:
+        current = self.get(model_name, version)
+        if current.gate_passed is not None and current.gate_passed != passed:
+            raise ConflictError(f"{version} already has the opposite verdict")
+        return self._update(
+            model_name, version, gate_passed=passed, gate_reasons=tuple(reasons), gate_details=dict(details or {})
+        )
+
+    def transition(
+        self,
+        model_name: str,
+        version: str,
+        to_status: ModelStatus,
+        reason: str,
+        *,
+        expected_from: ModelStatus | None = None,
+    ) -> ModelVersionRecord:
+        current = self.get(model_name, version)
+        if current.status is to_status:
+            return current
+        if expected_from is not None and current.status is not expected_from:
+            raise ConflictError(f"{version} is {current.status}, not {expected_from}")
+        check_transition(current.status, to_status)
+        self.writes.append(f"{version} -> {to_status}")
+        change = StatusChange(to_status, NOW, reason)
+        self.records[version] = replace(current, status=to_status, history=(*current.history, change))
+        return self.records[version]
+
+    def _update(self, model_name: str, version: str, **changes: Any) -> ModelVersionRecord:
+        current = self.get(model_name, version)
+        if current.status is not ModelStatus.CANDIDATE:
+            raise ConflictError(f"{version} is {current.status}; only a candidate can be updated")
+        self.writes.append(f"update {version}: {', '.join(sorted(changes))}")
+        self.records[version] = replace(current, **changes)
+        return self.records[version]
+
+
+class FakeModelObjects:
+    """A versioned bucket: every put adds a version (ids "1", "2", ... per key)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, list[bytes]] = {}
+
+    def put(self, key: str, body: bytes) -> str:
+        versions = self.objects.setdefault(key, [])
+        versions.append(body)
+        return str(len(versions))
+
+    def get(self, key: str, version_id: str | None = None) -> bytes:
+        versions = self.objects[key]
+        return versions[-1] if version_id is None else versions[int(version_id) - 1]
+
+
+@dataclass(frozen=True)
+class StoredRelease:
+    uri: str
+    version_id: str | None
+
+
+@dataclass(frozen=True)
+class Released:
+    release: StoredRelease
+
+
+class FakePublisher:
+    """Records what it was asked to release; like the real publisher it stores the version's files, records the
+    artefact and moves a candidate to `released` (and only re-publishes a released one)."""
+
+    def __init__(self, registry: FakeRegistry, models: FakeModelObjects) -> None:
+        self.registry = registry
+        self.models = models
+        self.calls: list[tuple[ModelVersionRecord, dict[str, bytes]]] = []
+
+    def release(self, record: ModelVersionRecord, directory: Path) -> Released:
+        files = {name: (directory / name).read_bytes() for name in sorted(path.name for path in directory.iterdir())}
+        self.calls.append((record, files))
+        if record.status is ModelStatus.CANDIDATE:
+            assert record.gate_passed, "only a version that passed the gate is released"
+            prefix = model_version_prefix(MODEL, record.version)
+            version_ids = [self.models.put(prefix + name, files[name]) for name in VERSION_FILES]
+            manifest = json.loads(files[MANIFEST_FILE])
+            self.registry.records[record.version] = replace(
+                record,
+                artifact_uri=f"s3://{BUCKET}/{prefix}{MODEL_FILE}",
+                sha256=manifest["artifact_sha256"],
+                s3_version_id=version_ids[-1],
+            )
+            self.registry.transition(MODEL, record.version, ModelStatus.RELEASED, "gate passed")
+        release_version = self.models.put(f"release/{MODEL}.zip", record.version.encode())
+        return Released(StoredRelease(f"s3://{BUCKET}/release/{MODEL}.zip", release_version))
+
+
+class FakeBus:
+    def __init__(self) -> None:
+        self.events: list[tuple[DetailType, dict[str, Any]]] = []
+
+    def publish(self, detail_type: DetailType, detail: Mapping[str, Any]) -> str:
+        self.events.append((detail_type, dict(detail)))
+        return f"event-{len(self.events)}"
+
+
+class FakeTrainingSets:
+    def __init__(self, frame: pd.DataFrame | None) -> None:
+        self.frame = frame
+        self.reads: list[str] = []
+
+    def read(self, prefix: str) -> pd.DataFrame | None:
+        self.reads.append(prefix)
+        return None if self.frame is None else self.frame.copy()
+
+
+class FakeWindows:
+    def __init__(self, window: LabelledColumns = NO_WINDOW) -> None:
+        self.window = window
+        self.calls: list[tuple[str, datetime, datetime, datetime]] = []
+
+    def labelled_window(
+        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
+    ) -> LabelledColumns:
+        self.calls.append((model_name, start, end, labels_until))
+        return self.window
+
+
+@dataclass
+class World:
+    """The pipeline's surroundings: each `run` gets a fresh work directory, as each job run does."""
+
+    root: Path
+    training_sets: FakeTrainingSets
+    payloads: FakeWindows = field(default_factory=FakeWindows)
+    registry: FakeRegistry = field(default_factory=FakeRegistry)
+    models: FakeModelObjects = field(default_factory=FakeModelObjects)
+    bus: FakeBus = field(default_factory=FakeBus)
+    runs: int = 0
+
+    def __post_init__(self) -> None:
+        self.publisher = FakePublisher(self.registry, self.models)
+
+    def run(
+        self, now: datetime = NOW, trigger: Trigger = Trigger.SCHEDULE, config: RetrainConfig = SMALL
+    ) -> RetrainResult:
+        self.runs += 1
+        deps = RetrainDeps(
+            model_name=MODEL,
+            registry=self.registry,
+            payloads=self.payloads,
+            training_sets=self.training_sets,
+            models=self.models,
+            publisher=self.publisher,
+            bus=self.bus,
+            code_version="v1-test",
+            workdir=self.root / f"run-{self.runs}",
+        )
+        return run_retrain(RetrainRequest(trigger, "test", now), deps, config)
+
+    def workdir(self, run: int) -> Path:
+        return self.root / f"run-{run}"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path, FakeTrainingSets(generate_churn(1500, seed=1)))
+
+
+# --- builders ----------------------------------------------------------------------------------------------------
+
+
+def earlier_retrain(created_at: datetime) -> ModelVersionRecord:
+    """A version registered at `created_at` (what governance counts)."""
+    return ModelVersionRecord(
+        model_name=MODEL,
+        version=f"{created_at:%Y%m%dT%H%M%SZ}-000000",
+        trigger=Trigger.SCHEDULE,
+        created_at=created_at,
+        training_start=created_at,
+        training_end=created_at,
+        train_rows=0,
+        holdout_rows=0,
+        data_fingerprint="0" * 64,
+        code_version="v0",
+        status=ModelStatus.REJECTED,
+    )
+
+
+def add_champion(world: World, frame: pd.DataFrame, created_at: datetime) -> ModelVersionRecord:
+    """A champion fitted on all of `frame`, stored in the model bucket and registered as the registry does."""
+    rows = initial_frame(frame, TARGET)
+    schema = model_spec.infer_input_schema(rows[[*FEATURES, TARGET]], target=TARGET, all_nullable=True)
+    directory = world.root / "champion-build"
+    manifest = write_artifact(
+        directory,
+        fitting.fit_model(rows, schema, model_spec.DEFAULT_SPEC),
+        model_name=MODEL,
+        input_schema=schema,
+        decision_threshold=0.3,
+        created_at=created_at,
+    )
+    prefix = model_version_prefix(MODEL, manifest.model_version)
+    version_id = world.models.put(prefix + MODEL_FILE, (directory / MODEL_FILE).read_bytes())
+    world.models.put(prefix + MANIFEST_FILE, (directory / MANIFEST_FILE).read_bytes())
+    record = replace(
+        earlier_retrain(created_at),
+        version=manifest.model_version,
+        status=ModelStatus.CHAMPION,
+        artifact_uri=f"s3://{BUCKET}/{prefix}{MODEL_FILE}",
+        sha256=manifest.artifact_sha256,
+        s3_version_id=version_id,
+        gate_passed=True,
+        evidence={"label_rate": float(rows[TARGET].mean())},
+    )
+    world.registry.add(record)
+    return record
+
+
+def served(frame: pd.DataFrame, first: datetime, per_day: int, labelled: Sequence[bool]) -> LabelledColumns:
+    """`frame` served `per_day` rows a day from `first`, each labelled a day later where `labelled` says so."""
+    features = frame[list(FEATURES)].astype(object).where(frame[list(FEATURES)].notna(), None).to_dict("records")
+    rows = []
+    for row, (values, label, has_label) in enumerate(zip(features, frame[TARGET], labelled, strict=True)):
+        moment = first + timedelta(days=row // per_day, minutes=row % per_day)
+        prediction = PredictionRow(f"req-{row}", MODEL, "v0", format_timestamp(moment), 0.5, 1, None, values)
+        truth = LabelRow(f"req-{row}", int(label), format_timestamp(moment + timedelta(days=1)))
+        rows.append(LabelledPrediction(prediction, truth if has_label else None))
+    return labelled_columns(rows, model_name=MODEL)
+
+
+def events_of(world: World, detail_type: DetailType) -> list[dict[str, Any]]:
+    return [detail for kind, detail in world.bus.events if kind is detail_type]
+
+
+# --- a release ---------------------------------------------------------------------------------------------------
+
+
+def test_a_passing_first_model_is_registered_with_its_lineage_and_handed_to_the_publisher(world: World) -> None:
+    result = world.run(trigger=Trigger.INITIAL)
+
+    record = world.registry.get(MODEL, str(result.version))
+    ((published, files),) = world.publisher.calls
+    assert result.outcome is Outcome.RELEASED
+    assert (result.release_uri, result.release_s3_version_id) == (f"s3://{BUCKET}/release/{MODEL}.zip", "1")
+    assert published.version == record.version
+    assert published.gate_passed is True
+    assert (record.status, record.trigger, record.code_version) == (ModelStatus.RELEASED, Trigger.INITIAL, "v1-test")
+    assert (record.train_rows, record.holdout_rows) == (1200, 300)
+    assert record.challenger_metrics["auc"] > 0.7
+    assert record.champion_metrics == {}
+    assert record.evidence["fit"] == "refit"
+    assert record.evidence["rows"] == {"initial": 1500, "production": 0, "unlabelled_or_immature": 0, "train": 1200}
+    assert record.gate_reasons == result.reasons
+    assert set(files) == set(VERSION_FILES)
+    assert json.loads(files[SAMPLE_FILE])["model_version"] == record.version
+    assert world.bus.events == []  # ModelReleased is the publisher's
+
+
+def test_the_job_reads_the_initial_set_and_the_matured_window(world: World) -> None:
+    production = generate_churn(600, seed=7)
+    labelled = [row % 12 != 0 for row in range(600)]  # 50 rows still without a label
+    world.payloads = FakeWindows(served(production, NOW - timedelta(days=37), 20, labelled))
+
+    result = world.run(config=replace(SMALL, lookback=timedelta(days=40)))
+
+    record = world.registry.get(MODEL, str(result.version))
+    assert world.training_sets.reads == [training_prefix(MODEL)]
+    assert world.payloads.calls == [(MODEL, NOW - timedelta(days=40), NOW - timedelta(days=7), NOW)]
+    assert record.evidence["rows"]["initial"] == 1500
+    assert record.evidence["rows"]["production"] == 550
+    assert record.evidence["rows"]["unlabelled_or_immature"] == 50
+    assert record.evidence["holdout"]["basis"] == "production rows of the newest 7 days"
+
+
+# --- a rejection by the gate -------------------------------------------------------------------------------------
+
+
+def test_a_challenger_worse_than_the_champion_is_rejected_with_reasons_and_model_rejected(world: World) -> None:
+    champion = add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=30))
+    noisy = generate_churn(1500, seed=2)
+    trained_on = noisy.index < 1200  # the newest 300 rows are the holdout and keep their true labels
+    noisy.loc[trained_on, TARGET] = np.random.default_rng(0).permutation(noisy.loc[trained_on, TARGET].to_numpy())
+    world.training_sets = FakeTrainingSets(noisy)
+
+    result = world.run(trigger=Trigger.DRIFT)
+
+    record = world.registry.get(MODEL, str(result.version))
+    assert result.outcome is Outcome.REJECTED
+    assert record.status is ModelStatus.REJECTED
+    assert record.gate_passed is False
+    assert any(reason.startswith("non_inferiority") for reason in record.gate_reasons)
+    assert record.champion_metrics["auc"] > record.challenger_metrics["auc"] + 0.05
+    assert events_of(world, DetailType.MODEL_REJECTED) == [
+        {"model_name": MODEL, "version": record.version, "trigger": "drift", "reasons": list(record.gate_reasons)}
+    ]
+    assert world.publisher.calls == []
+    assert world.registry.champion(MODEL) == champion
+
+
+def test_a_champion_whose_stored_artefact_does_not_match_the_registry_is_not_loaded(world: World) -> None:
+    champion = add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=30))
+    world.registry.add(replace(champion, sha256="0" * 64))
+
+    with pytest.raises(ArtifactIntegrityError):
+        world.run()
+
+    assert world.training_sets.reads == []
+    assert world.registry.writes == []
+
+
+# --- data that fails the quality checks ----------------------------------------------------------------------------
+
+
+def test_data_failing_the_quality_checks_is_rejected_before_anything_is_fitted(world: World) -> None:
+    corrupted = generate_churn(1500, seed=4)
+    corrupted.loc[corrupted.index[:1200], "usage_hours"] = np.nan
+    world.training_sets = FakeTrainingSets(corrupted)
+
+    result = world.run()
+
+    record = world.registry.get(MODEL, str(result.version))
+    assert result.outcome is Outcome.REJECTED
+    assert (record.status, record.gate_passed, record.sha256) == (ModelStatus.REJECTED, False, None)
+    assert [reason for reason in record.gate_reasons if "usage_hours" in reason] == [
+        "quality: missing: feature 'usage_hours' is missing in 81.1% of rows (at most 50% allowed): "
+        "corrupted upstream data?"
+    ]
+    assert record.evidence["stage"] == "quality"
+    assert record.train_rows == 1500
+    assert not (world.workdir(1) / "challenger").exists()
+    assert world.publisher.calls == []
+    assert [kind for kind, _ in world.bus.events] == [DetailType.MODEL_REJECTED]
+
+
+def test_no_data_at_all_is_a_recorded_rejection(world: World) -> None:
+    world.training_sets = FakeTrainingSets(None)
+
+    result = world.run()
+
+    assert result.outcome is Outcome.REJECTED
+    assert result.reasons == (
+        "quality: data: there is no training data: no initial training set and no matured production rows",
+    )
+    assert world.registry.get(MODEL, str(result.version)).train_rows == 0
+    assert events_of(world, DetailType.MODEL_REJECTED)[0]["reasons"] == list(result.reasons)
+
+
+# --- governance ----------------------------------------------------------------------------------------------------
+
+
+def test_a_retrain_within_the_cooldown_is_refused_and_nothing_is_read_or_written(world: World) -> None:
+    world.registry.add(earlier_retrain(NOW - timedelta(hours=3)))
+
+    result = world.run()
+
+    assert result.outcome is Outcome.REFUSED
+    assert result.version is None
+    assert result.reasons[0].startswith("cooldown: last retrain 3h ago")
+    assert world.training_sets.reads == []
+    assert world.registry.writes == []
+    assert world.bus.events == []
+
+
+def test_a_retrain_beyond_the_cap_is_refused(world: World) -> None:
+    for days in (1, 3, 5):
+        world.registry.add(earlier_retrain(NOW - timedelta(days=days)))
+
+    result = world.run(trigger=Trigger.ON_DEMAND)
+
+    assert result.outcome is Outcome.REFUSED
+    assert result.reasons[0].startswith("cap reached: 3 retrains in the last 7d")
+    assert world.training_sets.reads == []
+    assert world.registry.writes == []
+
+
+# --- retries -------------------------------------------------------------------------------------------------------
+
+
+def test_a_retried_rejection_is_not_refused_by_its_own_attempt_and_rejects_the_same_version_again(
+    world: World,
+) -> None:
+    world.training_sets = FakeTrainingSets(generate_churn(100, seed=5))  # too few rows
+    first = world.run()
+    writes = list(world.registry.writes)
+
+    second = world.run()
+
+    assert (first.outcome, second.outcome) == (Outcome.REJECTED, Outcome.REJECTED)
+    assert second.version == first.version
+    assert second.reasons == first.reasons
+    assert world.registry.writes == writes
+    assert len(events_of(world, DetailType.MODEL_REJECTED)) == 2
+
+
+def test_a_retried_release_finishes_through_the_publisher_without_a_second_version(world: World) -> None:
+    first = world.run()
+
+    second = world.run()
+
+    assert second.outcome is Outcome.RELEASED
+    assert second.version == first.version
+    assert len(world.registry.records) == 1
+    assert [(record.version, record.status) for record, _ in world.publisher.calls] == [
+        (first.version, ModelStatus.CANDIDATE),
+        (first.version, ModelStatus.RELEASED),
+    ]
