@@ -46,6 +46,7 @@ from core.model_lifecycle import (
     validate_sha256,
     validate_version,
 )
+from core.records import parse_timestamp
 from core.tables import BY_STATUS_INDEX
 
 if TYPE_CHECKING:
@@ -504,13 +505,13 @@ def _from_item(item: Mapping[str, Any]) -> ModelVersionRecord:
         version=document["sk"],
         status=ModelStatus(document["status"]),
         trigger=Trigger(document["trigger"]),
-        created_at=_parse_time(document["created_at"]),
+        created_at=parse_timestamp(document["created_at"]),
         history=tuple(
-            StatusChange(ModelStatus(entry["status"]), _parse_time(entry["at"]), entry["reason"])
+            StatusChange(ModelStatus(entry["status"]), parse_timestamp(entry["at"]), entry["reason"])
             for entry in document["history"]
         ),
-        training_start=_parse_time(document["training_start"]),
-        training_end=_parse_time(document["training_end"]),
+        training_start=parse_timestamp(document["training_start"]),
+        training_end=parse_timestamp(document["training_end"]),
         train_rows=int(document["train_rows"]),
         holdout_rows=int(document["holdout_rows"]),
         data_fingerprint=document["data_fingerprint"],
@@ -549,10 +550,6 @@ def _format_time(moment: datetime) -> str:
     """Fixed-width UTC timestamp with microseconds, so text order is time order."""
     require_aware(moment, "timestamp")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _utc_now() -> datetime:
