@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdict=outcome.result.verdict,
             retrain_requested=outcome.result.decision.retrain_requested,
             report_uri=outcome.result.report_uri,
+            result_uri=outcome.result.result_uri,
         )
     print(json.dumps(summary))  # the job's one line of output
     return 0

@@ -263,26 +263,6 @@ def schema_differences(challenger: SchemaLike, serving: SchemaLike) -> list[str]
 # -- metrics ------------------------------------------------------------------------------------------------------
 
 
-def auc_under_weights(y_true: ArrayLike, scores: ArrayLike, weights: ArrayLike) -> FloatArray:
-    """ROC AUC of `scores` with each row counted `weights[r, i]` times, for every row `r` of `weights`.
-
-    With bootstrap counts as weights this is the AUC of each resample, computed without materialising it;
-    ties count one half. NaN for a weighting that leaves a class without weight.
-    """
-    y = _as_labels(y_true)
-    values = _as_scores(scores, y.size, "scores")
-    matrix = np.asarray(weights, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[1] != y.size:
-        raise ValueError(f"weights must have shape (replicates, {y.size}), got {matrix.shape}")
-    ranked = metrics.RankedScores(y, values)
-    return ranked.auc(ranked.rank(matrix))
-
-
-def expected_calibration_error(y: ArrayLike, scores: ArrayLike, bins: int = 10) -> float:
-    """ECE with equal-width bins: sum over bins of |sum(score − label)| / n (`batch_jobs.metrics`)."""
-    return metrics.expected_calibration_error(y, scores, bins)
-
-
 def _null_ece_quantile(scores: FloatArray, config: GateConfig, rng: np.random.Generator) -> float:
     """The `calibration_confidence` quantile of the ECE of a perfectly calibrated model with these scores."""
     n = scores.size
@@ -308,29 +288,6 @@ def _metrics(y: NDArray[np.bool_], scores: FloatArray, threshold: float, bins: i
 
 def _empty_metrics(threshold: float) -> ModelMetrics:
     return ModelMetrics(auc=None, log_loss=None, brier=None, ece=None, positive_rate=None, threshold=threshold)
-
-
-def paired_bootstrap(
-    metric: Metric,
-    y_true: ArrayLike,
-    champion_scores: ArrayLike,
-    challenger_scores: ArrayLike,
-    *,
-    n_resamples: int = 1000,
-    random_state: int | np.random.Generator = 0,
-) -> tuple[FloatArray, FloatArray]:
-    """The metric of champion and challenger on the same `n_resamples` resamples of the rows (paired).
-
-    Each replicate draws n rows with replacement once, as a count per row, and both models are scored under
-    those counts; returns (champion values, challenger values), NaN where a replicate lacks a class (AUC).
-    """
-    y = _as_labels(y_true)
-    champion = _as_scores(champion_scores, y.size, "champion_scores")
-    challenger = _as_scores(challenger_scores, y.size, "challenger_scores")
-    rng = np.random.default_rng(random_state)
-    return metrics.paired_bootstrap_values(
-        metric, y, champion, challenger, n_resamples=n_resamples, rng=rng, block_cells=_CHUNK_CELLS
-    )
 
 
 # -- the gate -------------------------------------------------------------------------------------------------
@@ -392,8 +349,7 @@ def _non_inferiority(
         detail = f"no bootstrap resample of {y.size} rows holds both classes: the comparison is impossible"
         return CheckResult(CheckName.NON_INFERIORITY, False, None, -config.margin, detail), None
     point = _point_metric(metric, y, challenger) - _point_metric(metric, y, champion)
-    tail = 100 * (1 - config.confidence) / 2
-    lower, upper = (float(v) for v in np.percentile(valid, [tail, 100 - tail]))
+    lower, upper = metrics.percentile_interval(valid, config.confidence)
     interval = BootstrapInterval(
         metric=metric,
         difference=point,
@@ -522,7 +478,7 @@ def evaluate_gate(
                 band=(low, high),
             )
         )
-        ece = expected_calibration_error(y, challenger, config.calibration_bins)
+        ece = metrics.expected_calibration_error(y, challenger, config.calibration_bins)
         limit = _null_ece_quantile(challenger, config, np.random.default_rng(calibration_seed)) + config.ece_tolerance
         checks.append(
             CheckResult(

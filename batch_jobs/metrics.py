@@ -24,6 +24,7 @@ Definitions, each equal to scikit-learn's with `sample_weight` (tests/unit/test_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -271,3 +272,14 @@ def paired_bootstrap_values(
             results.append(counts.astype(np.float64) @ losses / n)
     values = np.concatenate(results) if results else np.empty((0, 2))
     return values[:, 0], values[:, 1]
+
+
+def percentile_interval(replicates: ArrayLike, confidence: float) -> tuple[float, float]:
+    """The two-sided percentile interval of the finite bootstrap replicates (NaN, NaN when none is finite)."""
+    values = np.asarray(replicates, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return math.nan, math.nan
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(finite, [tail, 1.0 - tail])
+    return float(low), float(high)

@@ -7,5 +7,3 @@ alone: the zip Lambdas ship these modules.
 """
 
 from __future__ import annotations
-
-__version__ = "0.1.0"

@@ -2,15 +2,18 @@
 
 Pure and standard-library only: the serving image ships this module, the training job writes the schema into
 the model's manifest, and monitoring reads it back. Checking a request never stops at the first problem: it
-returns every problem found, so a client fixes its request in one round trip.
+returns every problem found, so a client fixes its request in one round trip. The limits of a single value (its
+length, UTF-8, a number's range) are the record contract's (`core.record_limits`), the ETL's own: a request this
+accepts makes a record the ETL loads.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
+
+from core.record_limits import feature_label, feature_name_problems, number_problem, preview, scalar_problems
 
 FeatureKind = Literal["numeric", "categorical"]
 FEATURE_KINDS: tuple[str, ...] = get_args(FeatureKind)
@@ -36,6 +39,9 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise SchemaError("a feature name must be a non-empty string")
+        problems = feature_name_problems(self.name)
+        if problems:
+            raise SchemaError("; ".join(problems))
         if self.kind not in FEATURE_KINDS:
             raise SchemaError(f"feature {self.name!r}: kind must be one of {FEATURE_KINDS}, got {self.kind!r}")
         if self.kind == "numeric" and self.categories:
@@ -124,13 +130,8 @@ class InputSchema:
 def _numeric_problem(value: object) -> str | None:
     if isinstance(value, bool):
         return f"must be a number, got boolean {value!r}"
-    if isinstance(value, int):
-        try:
-            value = float(value)
-        except OverflowError:
-            return "is not finite (integer too large)"
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"is not finite ({value!r})"
+    if isinstance(value, int | float):
+        return number_problem(value)
     return f"must be a number, got {_json_type(value)}"
 
 
@@ -143,8 +144,9 @@ def check_features(schema: InputSchema, features: object) -> list[str]:
     """Every problem with one request's features against the schema; an empty list means valid.
 
     Problems: not an object, a missing feature, an unknown feature, null where the feature is not nullable,
-    a numeric feature that is not a finite number (booleans are not numbers), a categorical feature that is
-    not a string. Unseen categories are not problems.
+    a numeric feature that is not a finite double (booleans are not numbers; `core.record_limits`), a categorical
+    feature that is not a string, or one longer than the contract allows or not encodable as UTF-8. Unseen
+    categories are not problems. Names and values are quoted bounded (`core.record_limits.preview`).
     """
     if not isinstance(features, Mapping):
         return [f"'features' must be an object, got {_json_type(features)}"]
@@ -157,14 +159,17 @@ def check_features(schema: InputSchema, features: object) -> list[str]:
         value = values[spec.name]
         if value is None:
             if not spec.nullable:
-                problems.append(f"feature '{spec.name}' must not be null")
+                problems.append(f"{feature_label(spec.name)} must not be null")
             continue
         if spec.kind == "numeric":
             problem = _numeric_problem(value)
+        elif isinstance(value, str):
+            problems += scalar_problems(spec.name, value)
+            continue
         else:
-            problem = None if isinstance(value, str) else f"must be a string, got {_json_type(value)}"
+            problem = f"must be a string, got {_json_type(value)}"
         if problem:
-            problems.append(f"feature '{spec.name}' {problem}")
+            problems.append(f"{feature_label(spec.name)} {problem}")
     known = set(schema.names)
-    problems.extend(f"unknown feature '{name}'" for name in sorted(map(str, values)) if name not in known)
+    problems.extend(f"unknown feature {preview(name)}" for name in sorted(map(str, values)) if name not in known)
     return problems

@@ -34,9 +34,12 @@ SAMPLE_FILE = "sample.json"  # reference rows and their scores, for the release 
 #: The version directory's files in upload order: model.pkl last, so its presence means the rest is there.
 VERSION_FILES = (REFERENCE_FILE, BASELINE_FILE, SAMPLE_FILE, MANIFEST_FILE, MODEL_FILE)
 
+REPORT_FILE = "report.html"  # a drift check's report, and beside it
+RESULT_FILE = "result.json"  # its result document
 _S3_SCHEME = "s3://"
 
 _MODEL_PARTITION = re.compile(r"(?:^|/)model=([^/]+)/")
+_DAY_PARTITION = re.compile(r"(?:^|/)dt=([^/]+)/")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -62,6 +65,12 @@ def record_kind_of(key: str) -> RecordKind:
 def model_partition_of(key: str) -> str | None:
     """The `model=<m>` partition named in a key, if any."""
     match = _MODEL_PARTITION.search(key)
+    return match.group(1) if match else None
+
+
+def day_partition_of(key: str) -> str | None:
+    """The `dt=<day>` partition named in a key, if any (its text, not yet checked to be a date)."""
+    match = _DAY_PARTITION.search(key)
     return match.group(1) if match else None
 
 
@@ -116,6 +125,11 @@ def version_file_key(artifact: str, name: str) -> str:
     return f"{artifact.rsplit('/', 1)[0]}/{name}"
 
 
+def s3_uri(bucket: str, key: str) -> str:
+    """`(bucket, key)` -> `s3://bucket/key` (the inverse of `parse_s3_uri`)."""
+    return f"{_S3_SCHEME}{bucket}/{key}"
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/key` -> `(bucket, key)`; ValueError unless both the bucket and the key are non-empty."""
     bucket, slash, key = uri.removeprefix(_S3_SCHEME).partition("/")
@@ -130,5 +144,10 @@ def release_object_key(model_name: str) -> str:
 
 
 def report_object_key(model_name: str, run_id: str) -> str:
-    """`reports/<m>/<run-id>/report.html`."""
-    return f"reports/{model_name}/{run_id}/report.html"
+    """`reports/<m>/<run-id>/report.html`: a drift check's HTML report."""
+    return f"reports/{model_name}/{run_id}/{REPORT_FILE}"
+
+
+def result_object_key(model_name: str, run_id: str) -> str:
+    """`reports/<m>/<run-id>/result.json`: a drift check's result document, beside its report."""
+    return f"reports/{model_name}/{run_id}/{RESULT_FILE}"

@@ -12,10 +12,14 @@ Two ways in, one contract:
 Both share one validation. A fast path accepts the common, already-canonical record with exact-type checks and
 no allocation; anything it is not sure of (a problem, an integer score, a timestamp with an offset) falls through
 to the complete check, which either accepts and canonicalises the value or lists every problem.
+
+The limits (lengths, UTF-8, number range, nesting, plausible times) are `core.record_limits`: the serving Lambda
+checks its requests with the same functions, so what serving logs the ETL loads.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,11 +27,37 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from core.record_limits import (
+    EARLIEST_EPOCH,
+    LATEST_EPOCH,
+    MAX_DOUBLE_REPR_CHARS,
+    MAX_FEATURE_NAME_CHARS,
+    MAX_ID_CHARS,
+    MAX_INTEGER,
+    MAX_NESTING,
+    MAX_RECORD_CHARS,
+    MAX_STRING_VALUE_CHARS,
+    PREVIEW_CHARS,
+    encodable,
+    feature_label,
+    feature_name_problems,
+    fraction_problem,
+    identifier_problems,
+    may_hold_lone_surrogate,
+    nesting_problem,
+    preview,
+    scalar_problems,
+    time_range_problem,
+    too_deep,
+    unencodable_members,
+)
+
 FeatureValue = float | int | str | bool | None
 
 PAYLOAD_FIELDS = ("request_id", "model_name", "model_version", "timestamp", "features", "prediction", "latency_ms")
 LABEL_FIELDS = ("request_id", "model_name", "label", "observed_at")
-MAX_ID_LENGTH = 256
+#: The ids' length limit (`core.record_limits.MAX_ID_CHARS`), under its older name.
+MAX_ID_LENGTH = MAX_ID_CHARS
 
 #: `(request_id, model_name, model_version, timestamp, epoch_seconds, score, predicted_label, latency_ms)`;
 #: `timestamp` is canonical (`format_timestamp`), `epoch_seconds` its whole seconds since 1970 (UTC).
@@ -38,6 +68,10 @@ ValidLabel = tuple[str, str, int, str, int]
 _PAYLOAD_FIELD_SET = frozenset(PAYLOAD_FIELDS)
 _LABEL_FIELD_SET = frozenset(LABEL_FIELDS)
 _MAX_FLOAT = 1.7976931348623157e308
+#: Members whose strings the complete check names specifically; the others are walked for unencodable strings.
+_CHECKED_PAYLOAD_MEMBERS = frozenset({"request_id", "model_name", "model_version", "features"})
+_CHECKED_LABEL_MEMBERS = frozenset({"request_id", "model_name"})
+_DEEP_FROM = 2 * MAX_NESTING  # a shorter text cannot nest deeper than MAX_NESTING
 _from_iso = datetime.fromisoformat
 _floor = math.floor
 
@@ -112,6 +146,43 @@ class LabelRecord:
         return document
 
 
+def payload_line(record: PayloadRecord) -> str:
+    """The record as one JSON line (without its newline), as the serving Lambda logs it: compact, UTF-8 text."""
+    return json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+#: What a payload line takes besides its ids' and features' JSON, with a score and a latency of the longest text a
+#: double can have: a template's line less its placeholders (three empty ids, `{}`, two `0.0`).
+_ENVELOPE_CHARS = (
+    len(payload_line(PayloadRecord("", "", "", "2000-01-01T00:00:00.000Z", {}, Prediction(0.0, 0), 0.0)))
+    - 3 * len('""')
+    - len("{}")
+    + 2 * (MAX_DOUBLE_REPR_CHARS - len("0.0"))
+)
+#: The most characters a non-string JSON scalar of the contract takes (an integer within a double's range).
+_MAX_SCALAR_CHARS = len(str(-MAX_INTEGER))
+
+
+def payload_line_bound(
+    request_id: str, model_name: str, model_version: str, features: Mapping[str, FeatureValue]
+) -> int:
+    """At most how many characters `payload_line` gives a record of these members, whatever its score, label and
+    latency: serving checks it against `MAX_RECORD_CHARS` before scoring, so what it logs is never too long."""
+    chars = _ENVELOPE_CHARS + sum(len(_compact(text)) for text in (request_id, model_name, model_version))
+    # A cheap bound first (JSON escapes a character in at most 6); the exact text only where it matters.
+    rough = len("{}") + sum(
+        6 * len(name) + len('"":,') + (6 * len(value) + 2 if isinstance(value, str) else _MAX_SCALAR_CHARS)
+        for name, value in features.items()
+    )
+    if chars + rough <= MAX_RECORD_CHARS:
+        return chars + rough
+    return chars + len(_compact(dict(features)))
+
+
 def format_timestamp(moment: datetime) -> str:
     """Canonical UTC timestamp with milliseconds: fixed width, so text order is time order."""
     utc = moment.astimezone(UTC)
@@ -142,18 +213,24 @@ def _epoch_seconds(canonical: str, moment: datetime) -> int:
     return minute + moment.second
 
 
+def _shown(value: object) -> str:
+    """A value as a message shows it, bounded."""
+    if isinstance(value, str):
+        return preview(value)
+    if isinstance(value, dict | list):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'} of {len(value)} members"
+    if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INTEGER <= value <= MAX_INTEGER:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
+
+
 def _check_identifier(document: Mapping[str, Any], name: str, problems: list[str]) -> str:
     value = document.get(name)
-    if value is None:
-        problems.append(f"missing field '{name}'")
+    found = identifier_problems(name, value)
+    if found:
+        problems += found
         return ""
-    if not isinstance(value, str) or not value.strip():
-        problems.append(f"'{name}' must be a non-empty string, got {type(value).__name__}")
-        return ""
-    if len(value) > MAX_ID_LENGTH:
-        problems.append(f"'{name}' is longer than {MAX_ID_LENGTH} characters")
-        return ""
-    return value
+    return str(value)
 
 
 def _check_time(document: Mapping[str, Any], name: str, problems: list[str]) -> tuple[str, int]:
@@ -164,12 +241,23 @@ def _check_time(document: Mapping[str, Any], name: str, problems: list[str]) -> 
     if not isinstance(value, str):
         problems.append(f"'{name}' must be an ISO 8601 string, got {type(value).__name__}")
         return "", 0
+    refusal = fraction_problem(name, value)
+    if refusal is not None:
+        problems.append(refusal)
+        return "", 0
     try:
         moment = parse_timestamp(value)
-        return format_timestamp(moment), math.floor(moment.timestamp())
+        canonical, epoch = format_timestamp(moment), math.floor(moment.timestamp())
     except (ValueError, OverflowError) as error:
-        problems.append(f"'{name}' is not an ISO 8601 timestamp with offset: {error}")
+        # The error quotes the text (surrogates escaped): bounded only where the text is.
+        detail = str(error) if len(value) <= PREVIEW_CHARS else f"{preview(value)} is not one"
+        problems.append(f"'{name}' is not an ISO 8601 timestamp with offset: {detail}")
         return "", 0
+    refusal = time_range_problem(name, canonical, epoch)
+    if refusal is not None:
+        problems.append(refusal)
+        return "", 0
+    return canonical, epoch
 
 
 def _check_binary_label(value: object, name: str, problems: list[str]) -> int:
@@ -177,7 +265,7 @@ def _check_binary_label(value: object, name: str, problems: list[str]) -> int:
         problems.append(f"missing field '{name}'")
         return 0
     if isinstance(value, bool) or value not in (0, 1):
-        problems.append(f"'{name}' must be 0 or 1, got {value!r}")
+        problems.append(f"'{name}' must be 0 or 1, got {_shown(value)}")
         return 0
     return int(value)
 
@@ -194,10 +282,12 @@ def _check_features(value: object, problems: list[str]) -> dict[str, FeatureValu
         problems.append("'features' must be a non-empty object")
         return {}
     for name, feature in value.items():
-        if isinstance(feature, float) and not math.isfinite(feature):
-            problems.append(f"feature '{name}' is not finite ({feature!r})")
-        elif feature is not None and not isinstance(feature, int | float | str | bool):
-            problems.append(f"feature '{name}' must be a number, string, boolean or null, got {type(feature).__name__}")
+        problems += feature_name_problems(name)
+        if feature is not None and not isinstance(feature, int | float | str | bool):
+            kind = "object" if isinstance(feature, dict) else "array" if isinstance(feature, list) else "other"
+            problems.append(f"{feature_label(name)} must be a number, string, boolean or null, got {kind}")
+        else:
+            problems += scalar_problems(name, feature)
     return value
 
 
@@ -210,7 +300,7 @@ def _check_prediction(value: object, problems: list[str]) -> Prediction:
         return Prediction(0.0, 0)
     score = value.get("score")
     if not _is_finite_number(score) or not 0.0 <= score <= 1.0:  # type: ignore[operator]
-        problems.append(f"'prediction.score' must be a finite number in [0, 1], got {score!r}")
+        problems.append(f"'prediction.score' must be a finite number in [0, 1], got {_shown(score)}")
         score = 0.0
     label = _check_binary_label(value.get("label"), "prediction.label", problems)
     return Prediction(float(score), label)  # type: ignore[arg-type]
@@ -218,6 +308,8 @@ def _check_prediction(value: object, problems: list[str]) -> Prediction:
 
 def _checked_payload(document: object) -> ValidPayload:
     """The complete check: canonical fields, or a `ContractViolationError` listing every problem."""
+    if isinstance(document, dict) and too_deep(document):
+        raise ContractViolationError([nesting_problem()])
     if not isinstance(document, dict):
         raise ContractViolationError([f"a payload record must be a JSON object, got {type(document).__name__}"])
     problems: list[str] = []
@@ -229,7 +321,8 @@ def _checked_payload(document: object) -> ValidPayload:
     prediction = _check_prediction(document.get("prediction"), problems)
     latency = document.get("latency_ms")
     if latency is not None and (not _is_finite_number(latency) or latency < 0):
-        problems.append(f"'latency_ms' must be a non-negative finite number, got {latency!r}")
+        problems.append(f"'latency_ms' must be a non-negative finite number, got {_shown(latency)}")
+    problems += unencodable_members(document, _CHECKED_PAYLOAD_MEMBERS)
     if problems:
         raise ContractViolationError(problems)
     return (
@@ -244,11 +337,49 @@ def _checked_payload(document: object) -> ValidPayload:
     )
 
 
-def validate_payload(document: object) -> ValidPayload:  # noqa: PLR0911  # every doubt returns the full check
+def _has_unencodable_string(document: object) -> bool:
+    """Whether any string or key inside `document` cannot be encoded as UTF-8."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            if not all(encodable(key) for key in value):
+                return True
+            pending += value.values()
+        elif isinstance(value, list):
+            pending += value
+        elif isinstance(value, str) and not encodable(value):
+            return True
+    return False
+
+
+def _doubtful(document: dict[str, Any], line: str | None) -> bool:
+    """Whether a record the fast path took needs the complete check for its strings or nesting.
+
+    `line`, the JSON text of the record, rules both out cheaply for most records: without a `\\uD...` escape it
+    holds no lone surrogate, and with few brackets it is not deep.
+    """
+    if (line is None or may_hold_lone_surrogate(line)) and _has_unencodable_string(document):
+        return True
+    return too_deep(document, line)
+
+
+def _has_long_feature(features: dict[str, Any]) -> bool:
+    """Whether a feature's name or string value is longer than its limit."""
+    for name, value in features.items():
+        if len(name) > MAX_FEATURE_NAME_CHARS or (type(value) is str and len(value) > MAX_STRING_VALUE_CHARS):
+            return True
+    return False
+
+
+def validate_payload(  # noqa: PLR0911, PLR0912  # every doubt returns the full check
+    document: object, line: str | None = None
+) -> ValidPayload:
     """Check a decoded JSON value against the payload contract; return its canonical field values.
 
     Raises `ContractViolationError` listing every problem. The same rules as `parse_payload`, without building
-    the typed record (the ETL's hot path).
+    the typed record (the ETL's hot path). `line`, the JSON text `document` was decoded from, if given, spares
+    the walks that the text rules out (for lone surrogates and depth); it is never required.
     """
     # Fast path, inlined for speed: exact types and an already-canonical timestamp. Any doubt -> full check.
     if type(document) is not dict:
@@ -291,18 +422,36 @@ def validate_payload(document: object) -> ValidPayload:  # noqa: PLR0911  # ever
         or (latency is not None and (type(latency) is not float or not 0.0 <= latency <= _MAX_FLOAT))
     ):
         return _checked_payload(document)
+    largest = MAX_INTEGER
     for feature in features.values():
         kind = type(feature)
         if kind is float:
             if feature - feature:  # nan for inf and nan (truthy), 0.0 for finite
                 return _checked_payload(document)
-        elif kind is not str and kind is not int and kind is not bool and feature is not None:
+        elif kind is int:
+            if not -largest <= feature <= largest:
+                return _checked_payload(document)
+        elif kind is not str and kind is not bool and feature is not None:
             return _checked_payload(document)
+    if line is None:
+        if _has_unencodable_string(document) or too_deep(document) or _has_long_feature(features):
+            return _checked_payload(document)
+    # A line no longer than the name limit holds no longer name or value; one without a `\uD...` escape no lone
+    # surrogate; one with few brackets no deep nesting.
+    elif (
+        (len(line) > MAX_FEATURE_NAME_CHARS and _has_long_feature(features))
+        or ("\\" in line and ("\\ud" in line or "\\uD" in line) and _has_unencodable_string(document))
+        or (len(line) > _DEEP_FROM and too_deep(document, line))
+    ):
+        return _checked_payload(document)
     try:
         moment = _from_iso(timestamp)
     except ValueError:
         return _checked_payload(document)
-    return request_id, model_name, model_version, timestamp, _epoch_seconds(timestamp, moment), score, label, latency
+    epoch = _epoch_seconds(timestamp, moment)
+    if not EARLIEST_EPOCH <= epoch < LATEST_EPOCH:
+        return _checked_payload(document)
+    return request_id, model_name, model_version, timestamp, epoch, score, label, latency
 
 
 def parse_payload(document: object) -> PayloadRecord:
@@ -328,20 +477,24 @@ def parse_payload(document: object) -> PayloadRecord:
 def _checked_label(document: object) -> ValidLabel:
     if not isinstance(document, dict):
         raise ContractViolationError([f"a label record must be a JSON object, got {type(document).__name__}"])
+    if too_deep(document):
+        raise ContractViolationError([nesting_problem()])
     problems: list[str] = []
     request_id = _check_identifier(document, "request_id", problems)
     model_name = _check_identifier(document, "model_name", problems)
     label = _check_binary_label(document.get("label"), "label", problems)
     observed_at, epoch_seconds = _check_time(document, "observed_at", problems)
+    problems += unencodable_members(document, _CHECKED_LABEL_MEMBERS)
     if problems:
         raise ContractViolationError(problems)
     return request_id, model_name, label, observed_at, epoch_seconds
 
 
-def validate_label(document: object) -> ValidLabel:
+def validate_label(document: object, line: str | None = None) -> ValidLabel:
     """Check a decoded JSON value against the label contract; return its canonical field values.
 
-    Raises `ContractViolationError` listing every problem; the same rules as `parse_label`.
+    Raises `ContractViolationError` listing every problem; the same rules as `parse_label`. `line` as in
+    `validate_payload`.
     """
     if type(document) is not dict:
         return _checked_label(document)
@@ -365,11 +518,16 @@ def validate_label(document: object) -> ValidLabel:
         or observed_at[23] != "Z"
     ):
         return _checked_label(document)
+    if _doubtful(document, line):
+        return _checked_label(document)
     try:
         moment = _from_iso(observed_at)
     except ValueError:
         return _checked_label(document)
-    return request_id, model_name, label, observed_at, _epoch_seconds(observed_at, moment)
+    epoch = _epoch_seconds(observed_at, moment)
+    if not EARLIEST_EPOCH <= epoch < LATEST_EPOCH:
+        return _checked_label(document)
+    return request_id, model_name, label, observed_at, epoch
 
 
 def parse_label(document: object) -> LabelRecord:

@@ -22,6 +22,8 @@ Standard library only: both zip Lambdas ship this module.
 from __future__ import annotations
 
 import json
+import math
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -34,6 +36,7 @@ LABELS_FORMAT = "label-records/1"
 #: Bytes a record adds to a body besides its line: the separating comma and its canonical time (24 characters,
 #: quoted, and a comma).
 BODY_BYTES_PER_RECORD = 1 + 27
+_MAX_FLOAT = sys.float_info.max
 
 
 def encode_segment(format_name: str, time_member: str, times: Sequence[str], lines: Sequence[str]) -> str:
@@ -116,9 +119,7 @@ class PredictionColumns(Sequence[PredictionRow]):
                 timestamp=times,
                 score=[float(prediction["score"]) for prediction in predictions],
                 predicted_label=[int(prediction["label"]) for prediction in predictions],
-                latency_ms=[
-                    None if (latency := record.get("latency_ms")) is None else float(latency) for record in records
-                ],
+                latency_ms=[_latency(record.get("latency_ms")) for record in records],
                 features={name: [values.get(name) for values in features] for name in names},
             )
         except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as error:
@@ -270,6 +271,16 @@ class LabelledColumns(Sequence[LabelledPrediction]):
         return LabelledColumns(
             self.predictions.take(rows), [self.label[row] for row in rows], [self.observed_at[row] for row in rows]
         )
+
+
+def _latency(value: object) -> float | None:
+    """A stored latency as a float; None when there is none or it cannot be one (a number beyond the double range or
+    not finite, a record stored before the contract refused it): a reader never refuses a segment for a latency."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is int and -_MAX_FLOAT <= value <= _MAX_FLOAT:
+        return float(value)
+    return None
 
 
 def _load(

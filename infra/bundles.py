@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from infra.images import REPO_ROOT
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,16 @@ class LambdaBundle:
 PAYLOAD_ETL_BUNDLE = LambdaBundle(
     name="payload-etl",
     package_dir="lambdas/payload_etl",
-    shared_modules=("__init__", "records", "layout", "tables", "segments", "settings", "payload_store"),
+    shared_modules=(
+        "__init__",
+        "records",
+        "record_limits",
+        "layout",
+        "tables",
+        "segments",
+        "settings",
+        "payload_store",
+    ),
     handler="lambdas.payload_etl.handler",
 )
 
@@ -58,6 +67,7 @@ ALERTING_BUNDLE = LambdaBundle(
     shared_modules=(
         "__init__",
         "records",
+        "record_limits",
         "baseline",
         "events",
         "features",

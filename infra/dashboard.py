@@ -1,6 +1,6 @@
 """Dashboard: one CloudWatch dashboard for the loop, and alarms that notify the alert topic.
 
-The drift-check job's metrics (namespace, names, dimensions) come from `core.metrics`, which the job publishes
+The drift-check job's metrics (namespace, names, dimensions) come from `core.metric_names`, which the job publishes
 from too. The dashboard body is built by a pure function; per-feature effect sizes use a SEARCH expression, so
 features need no listing here.
 """
@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from core.metrics import (
+from core.metric_names import (
     DATASET_DRIFT,
     DOMAIN_CLASSIFIER_AUC,
     DRIFT_METRICS,

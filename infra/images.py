@@ -70,12 +70,16 @@ def _files(root: Path, pattern: str) -> Iterable[Path]:
             yield match
 
 
+def copied_files(root: Path, dockerfile_path: str) -> set[Path]:
+    """Every file of the build context `root` that the Dockerfile copies into its image."""
+    text = (root / dockerfile_path).read_text()
+    return {f for pattern in copied_sources(text) for f in _files(root, pattern)}
+
+
 def content_tag(root: Path, dockerfile_path: str, prefix: str = "bootstrap-") -> str:
     """An image tag that changes whenever the Dockerfile or anything it copies changes (tags are immutable)."""
-    text = (root / dockerfile_path).read_text()
     digest = hashlib.sha256()
-    files = {root / dockerfile_path, *(f for pattern in copied_sources(text) for f in _files(root, pattern))}
-    for path in sorted(files):
+    for path in sorted({root / dockerfile_path, *copied_files(root, dockerfile_path)}):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return prefix + digest.hexdigest()[:20]

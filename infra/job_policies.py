@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.layout import release_object_key, training_prefix
-from core.metrics import METRIC_NAMESPACE
+from core.metric_names import METRIC_NAMESPACE
 from core.tables import BY_STATUS_INDEX, BY_TIME_INDEX
 from infra.job_specs import Job
 from infra.policies import (

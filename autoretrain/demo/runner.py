@@ -59,7 +59,7 @@ from batch_jobs import release as release_job
 from batch_jobs import retrain as retrain_job
 from batch_jobs.model_spec import ModelSpec
 from core.events import EVENT_SOURCE, DetailType
-from core.layout import SAMPLE_FILE, label_object_key, release_object_key, training_prefix
+from core.layout import SAMPLE_FILE, label_object_key, parse_s3_uri, release_object_key, training_prefix
 from core.records import format_timestamp
 from core.registry import Registry
 from core.routing import SCHEDULES, Target, event_targets
@@ -414,14 +414,14 @@ class DemoRunner:
         code, lines = _call_main(drift_check_job.main, ["--now", format_timestamp(at)])
         summary = lines[-1] if lines else {}
         entry: dict[str, Any] = {"at": at.isoformat(), "exit_code": code, **summary}
-        if summary.get("report_uri"):
-            entry["result"] = self._drift_result(str(summary["report_uri"]))
+        if summary.get("result_uri"):
+            entry["result"] = self._drift_result(str(summary["result_uri"]))
         self.log.drift_checks.append(entry)
         self._route_events(at)
 
-    def _drift_result(self, report_uri: str) -> dict[str, Any]:
-        bucket, key = report_uri[5:].split("/", 1)
-        body = self.s3.get_object(Bucket=bucket, Key=key.rsplit("/", 1)[0] + "/result.json")["Body"].read()
+    def _drift_result(self, result_uri: str) -> dict[str, Any]:
+        bucket, key = parse_s3_uri(result_uri)
+        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         document: dict[str, Any] = json.loads(body)
         return document
 

@@ -17,6 +17,35 @@ PSI_SMOOTHING = 0.5
 MAX_QUANTILE_GRID = 200_000
 
 
+def _scale(values: FloatArray) -> float:
+    """The largest magnitude of a finite sample (1.0 when empty or all zero): dividing by it keeps sums finite."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    return largest if largest > 0.0 else 1.0
+
+
+def scaled_mean(values: FloatArray) -> float:
+    """The mean of a finite, non-empty sample, finite even where the sum overflows (values near ±1.8e308)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.mean(values))
+    if np.isfinite(mean):
+        return mean
+    scale = _scale(values)
+    return float(np.mean(values / scale) * scale)
+
+
+def scaled_std(values: FloatArray, ddof: int = 1) -> float:
+    """The standard deviation of a finite sample, finite even where the squares overflow; 0.0 below ddof + 1."""
+    if values.size <= ddof:
+        return 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        std = float(np.std(values, ddof=ddof))
+    if np.isfinite(std):
+        return std
+    scale = _scale(values)
+    with np.errstate(over="ignore"):  # with ddof the spread can exceed the largest value (then it is the largest)
+        return float(min(np.std(values / scale, ddof=ddof) * scale, np.finfo(np.float64).max))
+
+
 def adjust_p_values(p_values: FloatArray, correction: Correction) -> FloatArray:
     """P-values adjusted for multiple testing: reject where adjusted <= alpha.
 
@@ -68,7 +97,22 @@ def wasserstein_sorted(reference: FloatArray, current: FloatArray) -> float:
     u = (np.arange(grid, dtype=np.float64) + 0.5) / grid
     ref_q = reference[np.minimum((u * reference.size).astype(np.int64), reference.size - 1)]
     cur_q = current[np.minimum((u * current.size).astype(np.int64), current.size - 1)]
-    return float(np.mean(np.abs(ref_q - cur_q)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        distance = float(np.mean(np.abs(ref_q - cur_q)))
+    if np.isfinite(distance):
+        return distance
+    # Differences of values near ±1.8e308 overflow: they are taken again at a scale where they cannot. A distance
+    # beyond the largest double stays inf (`normalised_distance` turns it into the largest effect).
+    scale = max(_scale(ref_q), _scale(cur_q))
+    with np.errstate(over="ignore"):
+        return float(np.mean(np.abs(ref_q / scale - cur_q / scale)) * scale)
+
+
+def normalised_distance(distance: float, spread: float) -> float:
+    """`distance / spread` (1.0 standing in for a zero spread), at most the largest double: an effect size too large
+    to represent is still the largest, never undefined (which would read as no effect)."""
+    ratio = distance / spread if spread > 0.0 else distance
+    return float(min(ratio, np.finfo(np.float64).max)) if not np.isnan(ratio) else 0.0
 
 
 def bin_counts_sorted(values: FloatArray, inner_edges: FloatArray) -> IntArray:

@@ -8,8 +8,10 @@ with `--out report.html`, written as a self-contained HTML report. A named `--ta
 must exist in both files; rows of CURRENT with an empty target are treated as not yet labelled.
 
 Exit codes: 0 when the suite ran (drift or not); 2 on bad input (missing or unreadable file, unsupported
-extension, empty data, no common columns, a column whose values are numbers in one file and text in the other,
-a missing `--target`/`--prediction` column), with a one-line message on stderr.
+extension, empty data, duplicate column names, no common columns, a column whose values are numbers in one file
+and text in the other, a missing `--target`/`--prediction` column, scores outside [0, 1]), with a one-line
+message on stderr. Numbers anywhere in the double range (±1.8e308) are compared without overflow; a column missing
+in every row of either file is `insufficient_data`.
 
 JSON on stdout (every number that could not be computed is null):
 ```
@@ -81,6 +83,8 @@ from batch_jobs.metrics import classification_metrics
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 BAD_INPUT = 2
+#: Characters of a column name quoted in an error message.
+NAME_CHARS_SHOWN = 80
 
 
 class BadInputError(Exception):
@@ -101,7 +105,18 @@ def read_table(path: Path, role: str) -> pd.DataFrame:
         raise BadInputError(f"cannot read {role} file {path}: {reason}") from e
     if len(frame) == 0 or frame.shape[1] == 0:
         raise BadInputError(f"{role} file {path} has no data rows")
+    names = _header(path) if suffix in CSV_SUFFIXES else [str(name) for name in frame.columns]
+    duplicated = sorted({name for name in names if names.count(name) > 1}) if len(set(names)) < len(names) else []
+    if duplicated:
+        shown = ", ".join(repr(name[:NAME_CHARS_SHOWN]) for name in duplicated[:5])
+        raise BadInputError(f"{role} file {path} has duplicate column names: {shown}")
     return frame
+
+
+def _header(path: Path) -> list[str]:
+    """A CSV file's column names as written (pandas renames a repeated name `a` to `a.1`)."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(name) for name in header.iloc[0].tolist()] if len(header) else []
 
 
 def _column(frame: pd.DataFrame, name: str | None, option: str, role: str) -> pd.Series[Any] | None:
@@ -135,7 +150,11 @@ def _scores(series: pd.Series[Any] | None, role: str) -> Any:
         return None
     if value_family(series).value != "numeric":
         raise BadInputError(f"--prediction column in the {role} file must hold numbers")
-    return numeric_values(series)
+    scores = numeric_values(series)
+    outside = int(np.sum((scores < 0.0) | (scores > 1.0)))
+    if outside:
+        raise BadInputError(f"--prediction column in the {role} file: {outside} scores outside [0, 1]")
+    return scores
 
 
 def _labels(series: pd.Series[Any] | None, role: str) -> Any:

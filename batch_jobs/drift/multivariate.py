@@ -69,6 +69,20 @@ def encode(frame: pd.DataFrame, features: tuple[FeatureProfile, ...]) -> FloatAr
     return np.column_stack(columns)
 
 
+def _trainable(matrix: FloatArray) -> FloatArray:
+    """The matrix as the tree model can bin it: an all-missing column (nothing to learn from; scikit-learn's binning
+    fails on it) becomes zeros, and a column with values near ±1.8e308 (midpoints between them overflow) is divided
+    by its largest magnitude, which a tree's splits do not notice (they depend only on the values' order)."""
+    matrix = matrix.copy()
+    missing = np.isnan(matrix).all(axis=0)
+    matrix[:, missing] = 0.0
+    largest = np.nanmax(np.abs(matrix), axis=0, initial=0.0)
+    extreme = largest > 1e300
+    if extreme.any():
+        matrix[:, extreme] /= largest[extreme]
+    return matrix
+
+
 class DomainClassifierDrift:
     """Domain-classifier drift test against one reference profile (see the module docstring).
 
@@ -96,7 +110,7 @@ class DomainClassifierDrift:
         reference = self.reference_matrix_[rng.choice(self.reference_matrix_.shape[0], size=n_rows, replace=False)]
         current_rows = np.sort(rng.choice(len(current), size=n_rows, replace=False))
         current_matrix = encode(current.iloc[current_rows], self.features_)
-        matrix = np.vstack((reference, current_matrix))
+        matrix = _trainable(np.vstack((reference, current_matrix)))
         domain = np.repeat(np.array([False, True]), n_rows)
 
         folds = StratifiedKFold(n_splits=config.domain_folds, shuffle=True, random_state=config.random_state)

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from batch_jobs.drift.config import DriftConfig
 from batch_jobs.drift.results import MetricComparison, PerformanceResult, PerformanceVerdict, finite_or_none
-from batch_jobs.metrics import HIGHER_IS_BETTER, bootstrap_metrics, classification_metrics
+from batch_jobs.metrics import HIGHER_IS_BETTER, bootstrap_metrics, classification_metrics, percentile_interval
 
 
 def _margin(config: DriftConfig, name: str) -> float:
@@ -54,10 +54,8 @@ def evaluate_performance(
         point = classification_metrics(labels, scores, config.ece_bins)
         rng = np.random.default_rng(config.random_state)
         replicates = bootstrap_metrics(labels, scores, config.n_bootstrap, rng, config.ece_bins)
-        tail = (1.0 - config.confidence_level) / 2.0
         for name, higher_is_better in HIGHER_IS_BETTER.items():
-            finite = replicates[name][np.isfinite(replicates[name])]
-            low, high = np.quantile(finite, [tail, 1.0 - tail]) if finite.size else (np.nan, np.nan)
+            low, high = percentile_interval(replicates[name], config.confidence_level)
             comparisons.append(
                 _compare(
                     name=name,

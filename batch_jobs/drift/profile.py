@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 
-from batch_jobs.drift._stats import FloatArray, bin_counts_sorted
+from batch_jobs.drift._stats import FloatArray, bin_counts_sorted, scaled_mean, scaled_std
 from batch_jobs.drift.results import FeatureKind, decode_value, to_dict
 
 #: Schema-metadata key of the profile's JSON inside ``reference.parquet``.
@@ -88,8 +88,9 @@ def category_counts(series: pd.Series[Any]) -> pd.Series[int]:
     counts = series.value_counts(dropna=True, sort=False)
     keys = pd.Index([str(key) for key in counts.index], dtype=object)
     merged = pd.Series(counts.to_numpy(dtype=np.int64), index=keys).groupby(level=0).sum()
-    order = np.lexsort((merged.index.to_numpy(dtype=str), -merged.to_numpy()))
-    return merged.iloc[order]
+    # Sorted by text (groupby did it), then stably by count: no fixed-width copy of the texts, which one very long
+    # category would blow up to (categories × its length × 4) bytes.
+    return merged.sort_values(ascending=False, kind="stable")
 
 
 def sorted_quantiles(sorted_values: FloatArray, levels: tuple[float, ...] | FloatArray) -> FloatArray:
@@ -98,8 +99,24 @@ def sorted_quantiles(sorted_values: FloatArray, levels: tuple[float, ...] | Floa
     low = np.floor(position).astype(np.int64)
     high = np.minimum(low + 1, sorted_values.size - 1)
     fraction = position - low
-    result: FloatArray = sorted_values[low] + fraction * (sorted_values[high] - sorted_values[low])
+    below, above = sorted_values[low], sorted_values[high]
+    with np.errstate(over="ignore", invalid="ignore"):
+        result: FloatArray = below + fraction * (above - below)
+    overflowed = ~np.isfinite(result)
+    if overflowed.any():  # a gap wider than the double range (-1e308 to 1e308): interpolate without the difference
+        f = fraction[overflowed]
+        result[overflowed] = below[overflowed] * (1.0 - f) + above[overflowed] * f
     return result
+
+
+def _linspace(low: float, high: float, num: int) -> FloatArray:
+    """`np.linspace(low, high, num)`, also where `high - low` overflows (from -1e308 to 1e308)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        edges: FloatArray = np.linspace(low, high, num)
+    if np.isfinite(edges).all():
+        return edges
+    t = np.linspace(0.0, 1.0, num)
+    return np.asarray(low * (1.0 - t) + high * t, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +144,10 @@ class NumericSummary:
         quantiles = sorted_quantiles(values, QUANTILE_LEVELS)
         edges = np.unique(sorted_quantiles(values, np.arange(1, n_bins) / n_bins))
         low, high = quantiles[1], quantiles[-2]
-        hist_edges = np.unique(np.linspace(low, high, hist_bins - 1)) if high > low else np.array([low])
+        hist_edges = np.unique(_linspace(low, high, hist_bins - 1)) if high > low else np.array([low])
         return cls(
-            mean=float(values.mean()),
-            std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
+            mean=scaled_mean(values),
+            std=scaled_std(values, ddof=1),
             minimum=float(values[0]),
             maximum=float(values[-1]),
             quantiles=tuple(float(q) for q in quantiles),

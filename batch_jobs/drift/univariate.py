@@ -31,8 +31,10 @@ from batch_jobs.drift._stats import (
     chi2_homogeneity,
     cohens_h,
     ks_sorted,
+    normalised_distance,
     pool_sparse_bins,
     psi,
+    scaled_mean,
     two_proportion_z,
     wasserstein_sorted,
 )
@@ -294,8 +296,7 @@ class UnivariateDrift:
         secondary: dict[str, float] = {}
         if numeric is not None and reference.size and current.size:
             statistic, p_value = ks_sorted(reference, current)
-            scale = numeric.std if numeric.std > 0 else 1.0
-            wasserstein = wasserstein_sorted(reference, current) / scale
+            wasserstein = normalised_distance(wasserstein_sorted(reference, current), numeric.std)
             population_stability = psi(
                 np.asarray(numeric.bin_counts), bin_counts_sorted(current, np.asarray(numeric.bin_edges))
             )
@@ -312,7 +313,7 @@ class UnivariateDrift:
             n_reference=int(reference.size),
             n_current=int(current.size),
             reference_value=numeric.mean if numeric is not None else None,
-            current_value=float(current.mean()) if current.size else None,
+            current_value=scaled_mean(current) if current.size else None,
             result=result,
         )
         return pending, secondary, current

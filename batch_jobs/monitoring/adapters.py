@@ -15,8 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from batch_jobs.drift import ReferenceProfile
 from batch_jobs.monitoring.outputs import MAX_METRICS_PER_CALL, metric_batches
 from core.artifacts import ARTIFACT_FILES, LoadedModel, load_verified_model
-from core.layout import REFERENCE_FILE
-from core.metrics import METRIC_NAMESPACE
+from core.layout import REFERENCE_FILE, s3_uri
+from core.metric_names import METRIC_NAMESPACE
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -74,7 +74,7 @@ class ModelBucket:
             self._client.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type)
         except (ClientError, BotoCoreError) as error:
             raise ModelBucketError(f"writing s3://{bucket}/{key} failed: {error}") from error
-        return f"s3://{bucket}/{key}"
+        return s3_uri(bucket, key)
 
 
 class MetricsPublisher:

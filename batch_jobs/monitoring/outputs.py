@@ -1,7 +1,7 @@
 """What one drift check leaves behind, built purely from its result: the JSON result, the HTML report, the
 CloudWatch metric data and the event details.
 
-CloudWatch metrics (defined in `core.metrics`: namespace `autoretrain`, timestamp = the check's `now`):
+CloudWatch metrics (defined in `core.metric_names`: namespace `autoretrain`, timestamp = the check's `now`):
 
 | metric                     | dimensions           | when                                   |
 |----------------------------|----------------------|----------------------------------------|
@@ -29,18 +29,18 @@ from typing import Any, Final
 from batch_jobs.drift import DriftResult, PerformanceResult
 from batch_jobs.drift.report import render_html
 from batch_jobs.monitoring.policy import Decision, TriggerPolicy, Verdict
-from core import metrics
-from core.metrics import Dimension, Metric
+from core import metric_names
+from core.metric_names import Dimension, Metric
 from core.records import format_timestamp
 
 #: CloudWatch accepts at most 1,000 metric data per PutMetricData call (and 1 MB; ours are ~200 bytes each).
 MAX_METRICS_PER_CALL: Final = 1000
 #: The CloudWatch metric of each performance metric, by the name `batch_jobs.drift.performance` gives it.
 PERFORMANCE_METRICS: Final = {
-    "auc": metrics.MODEL_AUC,
-    "log_loss": metrics.MODEL_LOG_LOSS,
-    "brier": metrics.MODEL_BRIER_SCORE,
-    "ece": metrics.MODEL_CALIBRATION_ERROR,
+    "auc": metric_names.MODEL_AUC,
+    "log_loss": metric_names.MODEL_LOG_LOSS,
+    "brier": metric_names.MODEL_BRIER_SCORE,
+    "ece": metric_names.MODEL_CALIBRATION_ERROR,
 }
 
 
@@ -147,27 +147,27 @@ def metric_data(result: DriftCheckResult) -> list[dict[str, Any]]:
         }
 
     data = [
-        datum(metrics.ROWS_CHECKED, result.window["n_rows"]),
-        datum(metrics.LABELLED_ROWS, result.matured_window["n_labelled"]),
-        datum(metrics.INSUFFICIENT_DATA, float(result.verdict == "insufficient_data")),
-        datum(metrics.RETRAIN_REQUESTED, float(result.decision.retrain_requested)),
+        datum(metric_names.ROWS_CHECKED, result.window["n_rows"]),
+        datum(metric_names.LABELLED_ROWS, result.matured_window["n_labelled"]),
+        datum(metric_names.INSUFFICIENT_DATA, float(result.verdict == "insufficient_data")),
+        datum(metric_names.RETRAIN_REQUESTED, float(result.decision.retrain_requested)),
     ]
     drift = result.drift
     if drift is not None:
-        data.append(datum(metrics.DATASET_DRIFT, float(drift.dataset_drift)))
-        data.append(datum(metrics.DRIFTED_FEATURES, len(drift.drifted_features)))
+        data.append(datum(metric_names.DATASET_DRIFT, float(drift.dataset_drift)))
+        data.append(datum(metric_names.DRIFTED_FEATURES, len(drift.drifted_features)))
         if drift.prediction is not None:
-            data.append(datum(metrics.PREDICTION_DRIFT, float(drift.prediction.drift)))
+            data.append(datum(metric_names.PREDICTION_DRIFT, float(drift.prediction.drift)))
         if drift.multivariate is not None and drift.multivariate.auc is not None:
-            data.append(datum(metrics.DOMAIN_CLASSIFIER_AUC, drift.multivariate.auc))
+            data.append(datum(metric_names.DOMAIN_CLASSIFIER_AUC, drift.multivariate.auc))
         for feature in drift.features:
-            data.append(datum(metrics.FEATURE_DRIFT, float(feature.drift), feature.name))
+            data.append(datum(metric_names.FEATURE_DRIFT, float(feature.drift), feature.name))
             if feature.distribution.effect_size is not None:
                 effect_size = feature.distribution.effect_size
-                data.append(datum(metrics.FEATURE_DRIFT_EFFECT_SIZE, effect_size, feature.name))
+                data.append(datum(metric_names.FEATURE_DRIFT_EFFECT_SIZE, effect_size, feature.name))
     performance = result.performance
     if performance is not None and result.performance_decay is not None:
-        data.append(datum(metrics.PERFORMANCE_DECAY, float(performance.decay)))
+        data.append(datum(metric_names.PERFORMANCE_DECAY, float(performance.decay)))
         data.extend(
             datum(PERFORMANCE_METRICS[metric.name], metric.value)
             for metric in performance.metrics

@@ -3,7 +3,7 @@ trigger policy -> report, result, metrics and events. `run_drift_check` is a sho
 `batch_jobs.monitoring.ports`; nothing here reads the environment or creates a client.
 
 Windows (`now` is the check's time, normally the schedule's time):
-- current: predictions with `now − window_days <= timestamp < now` (one `Query` per UTC day, no scan);
+- current: predictions with `now − window_days <= timestamp < now` (one `Query` per UTC month, no scan);
 - matured: predictions with `now − label_delay − window_days <= timestamp < now − label_delay` whose label
   arrived by `now` — the performance check's data (a label is only trusted once its delay has passed).
 
@@ -58,11 +58,17 @@ from batch_jobs.monitoring.state import StateConflictError
 from batch_jobs.monitoring.window import Rescorer, ScoredWindow, WindowError, matured, scored_window
 from core.artifacts import LoadedModel
 from core.events import DetailType
-from core.layout import parse_s3_uri, report_object_key, validate_model_name
+from core.layout import (
+    parse_s3_uri,
+    report_object_key,
+    result_object_key,
+    s3_uri,
+    validate_model_name,
+    version_file_key,
+)
 
 logger = logging.getLogger(__name__)
 
-RESULT_FILE = "result.json"
 #: Attempts at the conditional state write before giving up (each re-reads the state and decides again).
 STATE_ATTEMPTS = 3
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -187,7 +193,7 @@ def champion_location(model_name: str, champion: Champion) -> ModelLocation:
         bucket, model_key = parse_s3_uri(champion.artifact_uri)
     except ValueError as error:
         raise DriftCheckError(str(error)) from error
-    return ModelLocation(bucket, model_key.rsplit("/", 1)[0] + "/")
+    return ModelLocation(bucket, version_file_key(model_key, ""))
 
 
 def champion_rescorer(loaded: LoadedModel) -> Rescorer:
@@ -359,8 +365,7 @@ def _summary(
 
 def output_keys(model_name: str, run_id: str) -> tuple[str, str]:
     """The keys of a run's HTML report and of its result JSON, side by side (a retry overwrites its own)."""
-    report_key = report_object_key(model_name, run_id)
-    return report_key, report_key.rsplit("/", 1)[0] + "/" + RESULT_FILE
+    return report_object_key(model_name, run_id), result_object_key(model_name, run_id)
 
 
 def build_result(
@@ -387,8 +392,8 @@ def build_result(
         performance_decay=evaluation.performance_decay,
         decision=decision,
         policy=request.policy,
-        report_uri=f"s3://{bucket}/{report_key}",
-        result_uri=f"s3://{bucket}/{result_key}",
+        report_uri=s3_uri(bucket, report_key),
+        result_uri=s3_uri(bucket, result_key),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,7 +25,7 @@ from batch_jobs.monitoring.policy import (
     Verdict,
 )
 from core.layout import validate_model_name
-from core.records import parse_timestamp
+from core.records import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -56,7 +56,7 @@ def state_to_json(state: PolicyState) -> dict[str, Any]:
         "checks": [
             {
                 "run_id": check.run_id,
-                "at": check.at.isoformat(),
+                "at": format_timestamp(check.at),
                 "champion_version": check.champion_version,
                 "verdict": check.verdict,
                 "performance_decay": check.performance_decay,
@@ -65,7 +65,7 @@ def state_to_json(state: PolicyState) -> dict[str, Any]:
             for check in state.checks
         ],
         "requests": [
-            {"run_id": request.run_id, "at": request.at.isoformat(), "trigger": request.trigger.value}
+            {"run_id": request.run_id, "at": format_timestamp(request.at), "trigger": request.trigger.value}
             for request in state.requests
         ],
     }
@@ -144,7 +144,7 @@ class DriftStateStore:
             "sk": {"S": STATE_SK},
             "version": {"N": str(state.version)},
             "state": {"S": json.dumps(state_to_json(state), sort_keys=True)},
-            "updated_at": {"S": now.astimezone(UTC).isoformat()},
+            "updated_at": {"S": format_timestamp(now)},
         }
         if expected_version == 0:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}

@@ -3,7 +3,11 @@
 Features are parsed from the stored records and coerced to the reference profile's columns: a numeric feature
 becomes float64 (a value that is not a number becomes missing and is counted in `type_mismatches`, so the
 missing-rate check reports it instead of the run failing), a categorical feature becomes text (a number there is
-just another category, reported as unseen). A profiled feature that no record carries is an all-missing column.
+just another category, reported as unseen), a boolean one keeps its booleans (anything else there is a mismatch).
+A profiled feature that no record carries is an all-missing column. A value no column can hold (a number beyond
+the double range, text with a lone surrogate, a nested value: `batch_jobs.drift.values`) becomes missing and is
+counted in `type_mismatches` too, so one accepted record can never stop the daily check; a feature name with a
+lone surrogate is counted there under its escaped text.
 
 Scores are the champion's: a row served by the champion version keeps its logged score; a row served by another
 version (the window spans a deploy) is rescored by the champion through `rescore`, so the score distribution and
@@ -24,6 +28,7 @@ from pandas.api import types as ptypes
 from batch_jobs.drift import FeatureKind, ReferenceProfile
 from batch_jobs.drift._stats import FloatArray
 from batch_jobs.drift.profile import ValueFamily
+from batch_jobs.drift.values import usable_frame
 from core.records import format_timestamp
 from core.segments import LabelledColumns, PredictionColumns
 
@@ -68,9 +73,15 @@ class ScoredWindow:
         return document
 
 
+def read_features(rows: PredictionColumns) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows' feature records as a frame (one column per usable feature name seen, missing where a record lacks
+    it) and the count of unusable values per feature (module docstring)."""
+    return usable_frame(rows.features, len(rows))
+
+
 def raw_features(rows: PredictionColumns) -> pd.DataFrame:
     """The rows' feature records as a frame (one column per feature name seen, missing where a record lacks it)."""
-    return pd.DataFrame(rows.features, index=pd.RangeIndex(len(rows)))
+    return read_features(rows)[0]
 
 
 def _coerce(column: pd.Series[Any] | None, n_rows: int, kind: FeatureKind, family: ValueFamily) -> tuple[Any, int]:
@@ -88,19 +99,25 @@ def _coerce(column: pd.Series[Any] | None, n_rows: int, kind: FeatureKind, famil
         values = np.where(np.isfinite(values), values, np.nan)
         return values, int((np.isnan(values) & present).sum())
     if family is ValueFamily.BOOLEAN:
-        return column.to_numpy(dtype=object), 0
+        values = column.to_numpy(dtype=object)
+        booleans = column.map(lambda value: type(value) is bool).to_numpy(dtype=bool)
+        wrong = column.notna().to_numpy() & ~booleans
+        return np.where(wrong, None, values), int(wrong.sum())
     return column.map(str, na_action="ignore").astype("str"), 0
 
 
-def coerce_to_profile(raw: pd.DataFrame, profile: ReferenceProfile) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The profile's feature columns, in its order, with the value types its checks compare (module docstring)."""
+def coerce_to_profile(
+    raw: pd.DataFrame, profile: ReferenceProfile, unusable: Mapping[str, int] | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The profile's feature columns, in its order, with the value types its checks compare (module docstring);
+    `unusable` (from `read_features`) is added to the mismatch counts."""
     columns: dict[str, Any] = {}
-    mismatches: dict[str, int] = {}
+    mismatches: dict[str, int] = dict(unusable or {})
     for feature in profile.features:
         column = raw[feature.name] if feature.name in raw.columns else None
         columns[feature.name], count = _coerce(column, len(raw), feature.kind, feature.family)
         if count:
-            mismatches[feature.name] = count
+            mismatches[feature.name] = mismatches.get(feature.name, 0) + count
     return pd.DataFrame(columns, index=raw.index), mismatches
 
 
@@ -134,8 +151,8 @@ def scored_window(
     labels: FloatArray | None = None,
 ) -> ScoredWindow:
     """The suite's inputs for one window of rows (module docstring)."""
-    raw = raw_features(rows)
-    features, mismatches = coerce_to_profile(raw, profile)
+    raw, unusable = read_features(rows)
+    features, mismatches = coerce_to_profile(raw, profile, unusable)
     scores, n_rescored = champion_scores(rows, raw, champion_version, rescore)
     return ScoredWindow(
         start=start,

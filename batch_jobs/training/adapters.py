@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
+from core.layout import s3_uri
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -73,7 +75,7 @@ class StoredObject:
     @property
     def uri(self) -> str:
         """`s3://bucket/key`."""
-        return f"s3://{self.bucket}/{self.key}"
+        return s3_uri(self.bucket, self.key)
 
 
 class ObjectStore:

@@ -4,13 +4,19 @@ A training frame has the feature columns, the target column (0/1), `EVENT_TIME` 
 served; NaT for initial rows without a time) and `SOURCE` (`initial` or `production`). Initial training sets may
 carry their own time in a `timestamp` column (ISO 8601 or datetime); without one, their row order is taken as
 time order (the newest rows last), which is what `split_holdout` relies on for the initial model.
+
+Production rows come from stored records: a value no column can hold (a number beyond the double range, text with
+a lone surrogate, a nested value: `batch_jobs.drift.values`) becomes missing, and a feature name with a lone
+surrogate is no column; both are counted per feature in `TrainingData.unusable_values` and, when there are any, in
+total under `counts["unusable_values"]` (the registry record's `rows` evidence), so one accepted record never
+stops a retrain.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from batch_jobs import model_spec
+from batch_jobs.drift.values import usable_frame
 from core.features import InputSchema
 from core.records import format_timestamp
 from core.segments import LabelledColumns
@@ -54,6 +61,13 @@ def initial_frame(raw: pd.DataFrame, target: str) -> pd.DataFrame:
 def production_frame(rows: LabelledColumns, target: str, matured_before: datetime) -> pd.DataFrame:
     """Labelled predictions served before `matured_before` (to the millisecond, as windows are read) as training
     rows; unlabelled ones are dropped, and so is a feature name only dropped rows carry."""
+    return production_rows(rows, target, matured_before)[0]
+
+
+def production_rows(
+    rows: LabelledColumns, target: str, matured_before: datetime
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """`production_frame` and the count of unusable values per feature in it (module docstring)."""
     cutoff = format_timestamp(matured_before)  # canonical timestamps sort as text in time order
     times = rows.predictions.timestamp
     kept = [row for row, label in enumerate(rows.label) if label is not None and times[row] < cutoff]
@@ -64,12 +78,12 @@ def production_frame(rows: LabelledColumns, target: str, matured_before: datetim
         for name, column in predictions.features.items()
         if len(predictions.absent.get(name, ())) < len(kept)
     }
-    features = pd.DataFrame(carried, index=pd.RangeIndex(len(kept)))
+    features, unusable = usable_frame(carried, len(kept))
     features[target] = np.array([rows.label[row] for row in kept], dtype=np.int64)
     features[EVENT_TIME] = pd.to_datetime(predictions.timestamp, utc=True)
     features[SOURCE] = PRODUCTION
     features[ORDER] = np.arange(len(kept), dtype=np.int64)
-    return features
+    return features, unusable
 
 
 def combine(initial: pd.DataFrame | None, production: pd.DataFrame | None) -> pd.DataFrame:
@@ -94,6 +108,7 @@ class TrainingData:
     frame: pd.DataFrame
     schema: InputSchema
     counts: dict[str, int]
+    unusable_values: dict[str, int] = field(default_factory=dict)
 
 
 def assemble(
@@ -107,7 +122,7 @@ def assemble(
     """The initial training set (an `initial_frame`) plus the window's matured, labelled rows, with the serving
     schema: the champion's, or (no champion yet) the one inferred from the initial set. `TrainingDataError` when
     there is no data or neither schema."""
-    production = production_frame(window, target, matured_before) if window else None
+    production, unusable = production_rows(window, target, matured_before) if window else (None, {})
     frame = combine(initial, production)
     if champion_schema is not None:
         schema = champion_schema
@@ -123,7 +138,9 @@ def assemble(
         PRODUCTION: from_production,
         "unlabelled_or_immature": len(window) - from_production,
     }
-    return TrainingData(frame, schema, counts)
+    if unusable:
+        counts["unusable_values"] = sum(unusable.values())
+    return TrainingData(frame, schema, counts, unusable)
 
 
 @dataclass(frozen=True, slots=True)

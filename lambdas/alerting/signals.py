@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,10 @@ from lambdas.alerting.models import AlertPolicy, Band, Signal, SignalResult, Ver
 
 #: How many offending features or values a message lists.
 TOP = 5
+#: Characters of a feature name or value an alert shows.
+SHOWN_CHARS = 100
+_MAX_FLOAT = sys.float_info.max
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NON_FINITE_REASON = re.compile(r"feature '(?P<name>.*)' is not finite")
 
 
@@ -110,8 +115,27 @@ class WindowSummary:
     unseen_values: dict[str, Counter[str]] = field(default_factory=dict)
 
 
+def _is_usable_number(value: object) -> bool:
+    """A number a float column can hold: not a boolean, finite, within the double range (a record stored before the
+    contract refused a 400-digit integer or a `NaN` token is a wrongly typed value, not a crash)."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return type(value) is int and -_MAX_FLOAT <= value <= _MAX_FLOAT
+
+
+def _shown(text: str) -> str:
+    """A key or value as an alert may show it: lone surrogates escaped (UTF-8 and SNS refuse them), at most
+    `SHOWN_CHARS` characters."""
+    if _SURROGATE.search(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
 def summarise(rows: Iterable[Row], baseline: MonitoringBaseline) -> WindowSummary:
-    """One pass over the rows: counts, score moments, latencies, per-feature nulls, schema problems, unseen values."""
+    """One pass over the rows: counts, score moments, latencies, per-feature nulls, schema problems, unseen values.
+
+    Reads whatever a stored record holds without raising: an unusable number (beyond the double range, not finite)
+    counts as a wrongly typed value; unknown keys and unseen values are counted under `_shown` text."""
     summary = WindowSummary()
     specs = [(f.name, f.kind == "numeric", frozenset(f.categories)) for f in baseline.features]
     known = frozenset(f.name for f in baseline.features)
@@ -136,17 +160,17 @@ def summarise(rows: Iterable[Row], baseline: MonitoringBaseline) -> WindowSummar
             if value is None or (not numeric and value == "" and "" not in categories):
                 summary.nulls[name] += 1
             elif numeric:
-                if isinstance(value, bool) or not isinstance(value, int | float):
+                if not _is_usable_number(value):
                     summary.wrong_type[name] += 1
                     bad_schema = True
             elif not isinstance(value, str):
                 summary.wrong_type[name] += 1
                 bad_schema = True
             elif value not in categories:
-                unseen_values.setdefault(name, Counter())[value] += 1
+                unseen_values.setdefault(name, Counter())[_shown(value)] += 1
                 has_unseen = True
         if len(features) > known_here:
-            summary.extra.update(name for name in features if name not in known)
+            summary.extra.update(_shown(name) for name in features if name not in known)
             bad_schema = True
         summary.schema_rows += bad_schema
         summary.unseen_rows += has_unseen

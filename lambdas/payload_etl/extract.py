@@ -2,9 +2,11 @@
 
 An object is JSON Lines, optionally gzip-compressed (detected by the magic bytes `1f 8b`, whatever the key's
 suffix). Every non-blank line is one record; its kind (payload or label) comes from the key's prefix and its
-model must match the key's `model=<m>` partition. A line that is not UTF-8, not JSON, too long, nested too deep
-(`MAX_NESTING`) or violates the contract is quarantined with every reason found and its 1-based line number; the
-object's other records still load. Nothing is dropped silently: blank lines are the only thing skipped, and they
+model must match the key's `model=<m>` partition and its time must lie within `PARTITION_TOLERANCE` of the key's
+`dt=<day>` partition, if it names one. A line that is not UTF-8, not JSON, too long (`MAX_RECORD_CHARS`), nested too
+deep (`MAX_NESTING`) or violates the contract (`core.records`, whose limits are `core.record_limits`, the same the
+serving Lambda checks) is quarantined with every reason found and its 1-based line number; the object's other records
+still load. Nothing is dropped silently: blank lines are the only thing skipped, and they
 are counted.
 
 Memory and work per object are bounded (`lambdas.payload_etl.limits.EtlLimits`, from the function's memory):
@@ -23,10 +25,11 @@ Memory and work per object are bounded (`lambdas.payload_etl.limits.EtlLimits`, 
   are numbered 0, 1, ...; after an early write, the hour's next segment is chunk `n * CHUNKS_PER_GENERATION` for
   the n-th early write (nothing needs remembering per hour).
 
-Within one object a repeated `request_id` is loaded once: the first occurrence wins and the others are counted as
-duplicates. The valid lines are stored verbatim (no re-serialisation, unknown members kept) with their canonical
-times. This path runs at more than half the speed of a bare `json.loads` loop over the same lines
-(`python -m bench --only etl`).
+Within one object a repeated `request_id` is loaded once: the first occurrence wins; a later line identical to it
+(character for character) is counted as a duplicate, a later line with other content is quarantined (a conflict:
+which one is true is unknown, and neither may silently replace the other). The valid lines are stored verbatim (no
+re-serialisation, unknown members kept) with their canonical times. This path runs at more than half the speed of
+a bare `json.loads` loop over the same lines (`python -m bench --only etl`).
 """
 
 from __future__ import annotations
@@ -43,7 +46,16 @@ from itertools import chain
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING, Any
 
-from core.layout import model_partition_of, validate_model_name
+from core.layout import day_partition_of, model_partition_of, validate_model_name
+from core.record_limits import (
+    EARLIEST_EPOCH,
+    LATEST_EPOCH,
+    MAX_RECORD_CHARS,
+    partition_bounds,
+    partition_problem,
+    preview,
+    record_length_problem,
+)
 from core.records import ContractViolationError, RecordKind, validate_label, validate_payload
 from core.segments import BODY_BYTES_PER_RECORD, LABELS_FORMAT, PREDICTIONS_FORMAT, encode_segment
 from core.tables import (
@@ -64,14 +76,8 @@ if TYPE_CHECKING:
 GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _BOM = b"\xef\xbb\xbf"
-#: A record is stored whole in one item (DynamoDB's item limit is 400 KB; 4 bytes per character at worst).
-MAX_RECORD_CHARS = 64 * 1024
 #: A line longer than this (in bytes) cannot be a record of `MAX_RECORD_CHARS`: it is not held, only measured.
 MAX_LINE_BYTES = 4 * MAX_RECORD_CHARS + 1
-#: Deepest nesting of objects and arrays a record may have (unknown members may nest): a reader decodes the record
-#: inside its segment's body, two levels deeper and further down the stack than here, so a record `json.loads` took
-#: near its recursion limit here could not be read back. Deeper records are quarantined.
-MAX_NESTING = 500
 #: How much of a bad line the quarantine keeps.
 MAX_QUARANTINED_RAW_CHARS = 8 * 1024
 #: Distinct reasons the quarantine counts one by one (the rest are counted together), and their length.
@@ -438,39 +444,44 @@ def _refusal(line: Line) -> list[str]:
     if isinstance(line, LongLine):
         if not line.utf8:
             return ["line is not valid UTF-8"]
-        return [f"record is {line.chars} characters long; the limit is {MAX_RECORD_CHARS}"]
+        return [record_length_problem(line.chars)]
     if isinstance(line, bytes):
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as error:
             return [f"line is not valid UTF-8: {error}"]
-    return [f"record is {len(line)} characters long; the limit is {MAX_RECORD_CHARS}"]
+    return [record_length_problem(len(line))]
 
 
-def _too_deep(line: str, document: object) -> bool:
-    """Whether the record has more than `MAX_NESTING` objects and arrays inside one another (the record counts).
+@dataclass(frozen=True, slots=True)
+class _TimeWindow:
+    """The epoch seconds [start, end) the records of an object may have: the key's `dt=<day>` partition widened by
+    `PARTITION_TOLERANCE`, else (no `dt=`, or one that is not a date) the contract's plausible range, which
+    validation has checked already."""
 
-    Only a line with more opening brackets than that can, so only such a line is walked.
-    """
-    if line.count("[") + line.count("{") <= MAX_NESTING:
-        return False
-    pending: list[tuple[object, int]] = [(document, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, dict):
-            children: Iterable[object] = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        if depth > MAX_NESTING:
-            return True
-        pending += [(child, depth + 1) for child in children]
-    return False
+    start: int
+    end: int
+    day: str
+
+    @classmethod
+    def of(cls, key: str) -> _TimeWindow:
+        day = day_partition_of(key)
+        try:
+            start, end = partition_bounds(day or "")
+        except ValueError:
+            return cls(EARLIEST_EPOCH, LATEST_EPOCH, "")
+        return cls(start, end, day or "")
+
+    def refusal(self, member: str, canonical: str) -> list[str]:
+        """Why a record whose time is outside the window is refused."""
+        return [partition_problem(member, canonical, self.day)]
 
 
-def _nesting_problem() -> list[str]:
-    return [f"nested more than {MAX_NESTING} levels deep (objects and arrays): too deep to store"]
+def _conflict(request_id: str) -> list[str]:
+    return [
+        f"'request_id' {preview(request_id)} repeats an earlier record of this object with different content: "
+        "the earlier one is kept"
+    ]
 
 
 def _json_error(error: Exception) -> str:
@@ -644,15 +655,17 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
     limits: EtlLimits = DEFAULT_LIMITS,
 ) -> Iterator[list[Item]]:
     """Payload lines -> prediction segment items, in batches as segments fill (first occurrence of a request id
-    wins)."""
-    seen: set[str] = set()
+    wins; a later one with other content is quarantined)."""
+    seen: dict[str, int] = {}  # request id -> hash of its first line: memory per record, not per line's length
     number = duplicates = blank = 0
+    window = _TimeWindow.of(source.key)
+    earliest, latest = window.start, window.end
     segments = _Segments(source, RecordKind.PAYLOAD, model_name or "", retention_days * _SECONDS_PER_DAY, limits)
     add = segments.add
-    walk_from = 2 * MAX_NESTING  # a shorter line cannot nest deeper than MAX_NESTING
     loads = json.loads
     scan = _SCAN_ONCE
     validate = validate_payload
+    setdefault = seen.setdefault
     quarantine = tally.quarantine.add
     try:
         for number, line in enumerate(lines, 1):  # `number` is read after the loop
@@ -677,25 +690,28 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
                     quarantine(number, line, (_json_error(error),))
                     continue
             try:
-                request_id, model, _, timestamp, epoch, _, _, _ = validate(document)
+                request_id, model, _, timestamp, epoch, _, _, _ = validate(document, line)
             except ContractViolationError as error:
                 quarantine(number, line, error.problems)
                 continue
             if model != model_name:
                 quarantine(number, line, (_model_mismatch(model, model_name),))
                 continue
-            if len(line) > walk_from and _too_deep(line, document):
-                quarantine(number, line, _nesting_problem())
+            if not earliest <= epoch < latest:
+                quarantine(number, line, window.refusal("timestamp", timestamp))
                 continue
-            seen_before = len(seen)
-            seen.add(request_id)
-            if len(seen) == seen_before:  # one hash lookup instead of `in` then `add`
-                duplicates += 1
+            digest = hash(line)
+            first = setdefault(request_id, digest)
+            if first is not digest:  # one lookup: the id was there before
+                if first == digest:
+                    duplicates += 1
+                else:
+                    quarantine(number, line, _conflict(request_id))
                 continue
             state = add(line, timestamp, epoch)
             if state:
                 if state == _REFUSED:
-                    seen.discard(request_id)
+                    del seen[request_id]
                     quarantine(number, line, _too_many_segments(segments.max_segments))
                 else:
                     yield from segments.batches()
@@ -704,7 +720,7 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
     yield from segments.batches(final=True)
 
 
-def label_batches(
+def label_batches(  # noqa: PLR0912  # one inlined loop, as payload_batches
     lines: Iterable[Line],
     *,
     model_name: str | None,
@@ -713,9 +729,11 @@ def label_batches(
     tally: Tally,
     limits: EtlLimits = DEFAULT_LIMITS,
 ) -> Iterator[list[Item]]:
-    """Label lines -> label segment items, in batches as segments fill (first occurrence of a request id wins)."""
-    seen: set[str] = set()
+    """Label lines -> label segment items, in batches as segments fill (first occurrence of a request id wins; a
+    later one with other content is quarantined)."""
+    seen: dict[str, int] = {}  # request id -> hash of its first line
     records = duplicates = blank = 0
+    window = _TimeWindow.of(source.key)
     segments = _Segments(source, RecordKind.LABEL, model_name or "", retention_days * _SECONDS_PER_DAY, limits)
     quarantine = tally.quarantine.add
     try:
@@ -729,7 +747,7 @@ def label_batches(
                 continue
             try:
                 document = json.loads(line)
-                request_id, model, _, observed_at, epoch = validate_label(document)
+                request_id, model, _, observed_at, epoch = validate_label(document, line)
             except (ValueError, RecursionError) as error:
                 problems = error.problems if isinstance(error, ContractViolationError) else (_json_error(error),)
                 quarantine(number, line, problems)
@@ -737,17 +755,21 @@ def label_batches(
             if model != model_name:
                 quarantine(number, line, (_model_mismatch(model, model_name),))
                 continue
-            if len(line) > 2 * MAX_NESTING and _too_deep(line, document):
-                quarantine(number, line, _nesting_problem())
+            if not window.start <= epoch < window.end:
+                quarantine(number, line, window.refusal("observed_at", observed_at))
                 continue
-            if request_id in seen:
-                duplicates += 1
+            digest = hash(line)
+            first = seen.setdefault(request_id, digest)
+            if first is not digest:
+                if first == digest:
+                    duplicates += 1
+                else:
+                    quarantine(number, line, _conflict(request_id))
                 continue
-            seen.add(request_id)
             state = segments.add(line, observed_at, epoch)
             if state:
                 if state == _REFUSED:
-                    seen.discard(request_id)
+                    del seen[request_id]
                     quarantine(number, line, _too_many_segments(segments.max_segments))
                 else:
                     yield from segments.batches()

@@ -14,7 +14,9 @@ or a single instance::
 `features` must name exactly the features of the model's input schema (its manifest): numbers for numeric
 features (finite; booleans are not numbers), strings for categorical ones, null only where the schema says
 the feature is nullable. Categories never seen in training are accepted: the model ignores them and
-monitoring reports them.
+monitoring reports them. The record contract's limits (`core.record_limits`: string lengths, UTF-8, a number's
+range, the whole record's length) are checked before scoring, as the payload ETL checks them, so what is logged
+is what the ETL loads.
 
 Responses::
 
@@ -26,8 +28,9 @@ Responses::
                                       "problems": []}}
 
 `score` is the model's probability of the positive class; `label` is 1 when `score >= decision_threshold`
-(from the manifest). A 400 lists every problem of every instance at once, and nothing of that request is
-scored or logged. The 503 comes from the bootstrap image, built before the first model is released.
+(from the manifest). A 400 lists every problem of every instance at once (up to `MAX_LISTED_PROBLEMS`, names and
+values quoted bounded), and nothing of that request is scored or logged; no JSON input fails the invocation.
+The 503 comes from the bootstrap image, built before the first model is released.
 
 Payload logging. Every scored request is logged as a payload record (core.records) in ONE JSON Lines
 object per invocation at `s3://$AUTORETRAIN_PAYLOAD_BUCKET/payloads/model=<m>/dt=<day>/<invocation uuid>.jsonl`,

@@ -1,11 +1,15 @@
 """Pure serving logic: parse and validate a request, score it, build the payload records.
 
 No boto3 and no environment here: the handler passes in the loaded model, the clock and the ids.
+
+Validation happens before scoring and is the record contract's (`core.record_limits`, through
+`core.features.check_features` and `core.records.payload_line_bound`): whatever JSON arrives, a request either
+fails with `InvalidRequestError` listing its problems (names and values quoted bounded, at most
+`MAX_LISTED_PROBLEMS` of them) or makes payload records the ETL loads.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -17,7 +21,8 @@ import pandas as pd
 
 from core.artifacts import LoadedModel
 from core.features import InputSchema, check_features
-from core.records import MAX_ID_LENGTH, FeatureValue, PayloadRecord, Prediction, format_timestamp
+from core.record_limits import MAX_RECORD_CHARS, identifier_problems, preview, record_length_problem
+from core.records import FeatureValue, PayloadRecord, Prediction, format_timestamp, payload_line, payload_line_bound
 from lambdas.serving.models import (
     Instance,
     InvalidRequestError,
@@ -28,6 +33,10 @@ from lambdas.serving.models import (
 
 #: Largest batch one invocation scores (Lambda's 6 MB payload limit binds at about this size anyway).
 MAX_INSTANCES = 1000
+#: Problems a 400 lists one by one; the rest are counted in one more line.
+MAX_LISTED_PROBLEMS = 1000
+#: Unknown keys an "unknown keys" problem quotes.
+_LISTED_KEYS = 5
 _EVENT_KEYS = frozenset({"instances", "features", "request_id"})
 _INSTANCE_KEYS = frozenset({"request_id", "features"})
 
@@ -49,7 +58,7 @@ def _raw_instances(event: object, problems: list[str]) -> list[tuple[str, object
         return []
     unknown = sorted(set(map(str, event)) - _EVENT_KEYS)
     if unknown:
-        problems.append(f"unknown top-level keys {unknown}; expected 'instances' or 'features' (+ 'request_id')")
+        problems.append(f"unknown top-level keys {_keys(unknown)}; expected 'instances' or 'features' (+ 'request_id')")
     if "instances" in event:
         if "features" in event or "request_id" in event:
             problems.append("give either 'instances' or a single 'features' object, not both")
@@ -67,10 +76,31 @@ def _raw_instances(event: object, problems: list[str]) -> list[tuple[str, object
     return []
 
 
-def parse_request(event: object, schema: InputSchema, invocation_id: str) -> tuple[Instance, ...]:
-    """Validate a request against the schema; raise InvalidRequestError listing every problem found.
+def _keys(names: list[str]) -> str:
+    """Unknown keys as a problem quotes them: the first few, bounded, and how many more."""
+    shown = ", ".join(preview(name) for name in names[:_LISTED_KEYS])
+    more = f" and {len(names) - _LISTED_KEYS} more" if len(names) > _LISTED_KEYS else ""
+    return f"[{shown}]{more}"
+
+
+def _refusal(problems: list[str]) -> InvalidRequestError:
+    """The error listing at most `MAX_LISTED_PROBLEMS` problems, the rest counted (a 400 must stay far below
+    Lambda's 6 MB response limit)."""
+    if len(problems) <= MAX_LISTED_PROBLEMS:
+        return InvalidRequestError(problems)
+    more = f"... and {len(problems) - MAX_LISTED_PROBLEMS} more problems"
+    return InvalidRequestError([*problems[:MAX_LISTED_PROBLEMS], more], total=len(problems))
+
+
+def parse_request(
+    event: object, schema: InputSchema, invocation_id: str, *, model_name: str = "", model_version: str = ""
+) -> tuple[Instance, ...]:
+    """Validate a request against the schema and the record contract; raise InvalidRequestError listing every
+    problem found (never anything else, whatever the JSON).
 
     A missing `request_id` becomes `<invocation_id>-<index>`, so a retried invocation reuses the same ids.
+    `model_name` and `model_version` are what the payload records will carry: with them, the length of each
+    record's line is checked against `MAX_RECORD_CHARS` too.
     """
     problems: list[str] = []
     instances: list[Instance] = []
@@ -82,25 +112,29 @@ def parse_request(event: object, schema: InputSchema, invocation_id: str) -> tup
         if location != "request":
             unknown = sorted(set(map(str, raw)) - _INSTANCE_KEYS)
             if unknown:
-                problems.append(f"{location}: unknown keys {unknown}")
+                problems.append(f"{location}: unknown keys {_keys(unknown)}")
         request_id = raw.get("request_id", f"{invocation_id}-{index}")
-        if not isinstance(request_id, str) or not request_id.strip() or len(request_id) > MAX_ID_LENGTH:
-            problems.append(
-                f"{location}: 'request_id' must be a non-empty string of at most {MAX_ID_LENGTH} characters"
-            )
-        elif request_id in seen:
-            problems.append(f"{location}: duplicate request_id {request_id!r}")
-        else:
+        id_problems = identifier_problems("request_id", request_id)
+        problems.extend(f"{location}: {problem}" for problem in id_problems)
+        if not id_problems:
+            if request_id in seen:
+                problems.append(f"{location}: duplicate request_id {preview(request_id)}")
             seen.add(request_id)
         if "features" not in raw:
             problems.append(f"{location}: missing 'features'")
             continue
-        feature_problems = check_features(schema, raw["features"])
+        features = raw["features"]
+        feature_problems = check_features(schema, features)
         problems.extend(f"{location}: {problem}" for problem in feature_problems)
-        if not feature_problems:
-            instances.append(Instance(str(request_id), cast(Mapping[str, FeatureValue], raw["features"])))
+        if feature_problems or id_problems:
+            continue
+        chars = payload_line_bound(request_id, model_name, model_version, features)
+        if chars > MAX_RECORD_CHARS:
+            problems.append(f"{location}: {record_length_problem(chars)} (its payload record, at most)")
+            continue
+        instances.append(Instance(request_id, cast(Mapping[str, FeatureValue], features)))
     if problems:
-        raise InvalidRequestError(problems)
+        raise _refusal(problems)
     return tuple(instances)
 
 
@@ -148,10 +182,16 @@ def serve(
 ) -> ServeOutcome:
     """Validate, score and describe one invocation. Latency covers validation and scoring of the batch."""
     started = clock()
-    instances = parse_request(event, model.manifest.input_schema, invocation_id)
+    manifest = model.manifest
+    instances = parse_request(
+        event,
+        manifest.input_schema,
+        invocation_id,
+        model_name=model_name,
+        model_version=manifest.model_version,
+    )
     scores = predict_scores(model, instances)
     latency_ms = max((clock() - started) * 1000.0, 0.0)
-    manifest = model.manifest
     labels = (scores >= manifest.decision_threshold).astype(int)
     timestamp = format_timestamp(now)
     predictions: list[ServedPrediction] = []
@@ -173,8 +213,6 @@ def serve(
 
 
 def encode_jsonl(records: Iterable[PayloadRecord]) -> bytes:
-    """JSON Lines, one record per line, UTF-8. Non-finite numbers cannot occur (validated) and would raise."""
-    lines = (
-        json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False) for record in records
-    )
-    return "".join(f"{line}\n" for line in lines).encode()
+    """JSON Lines, one record per line, UTF-8. Non-finite numbers and lone surrogates cannot occur (validated)
+    and would raise."""
+    return "".join(f"{payload_line(record)}\n" for record in records).encode()

@@ -18,11 +18,13 @@ class ErrorCode(StrEnum):
 
 
 class InvalidRequestError(ValueError):
-    """The request does not satisfy the contract; `problems` lists every problem found."""
+    """The request does not satisfy the contract; `problems` lists the problems found (`total` of them: past a cap
+    the list ends with a line counting the rest)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], total: int | None = None) -> None:
         super().__init__("; ".join(problems))
         self.problems = tuple(problems)
+        self.total = len(problems) if total is None else total
 
 
 class ModelOutputError(RuntimeError):
@@ -84,7 +86,7 @@ def error_response(status: int, code: ErrorCode, message: str, problems: tuple[s
 
 def invalid_request_response(error: InvalidRequestError) -> dict[str, Any]:
     """The 400 response listing every problem of the request."""
-    count = len(error.problems)
+    count = error.total
     message = f"the request has {count} problem{'s' if count != 1 else ''}; nothing was scored"
     return error_response(400, ErrorCode.INVALID_REQUEST, message, error.problems)
 

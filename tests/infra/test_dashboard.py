@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core import metrics
+from core import metric_names
 from infra.config import Settings, SettingsError
 from infra.dashboard import alarm_specs, dashboard_body, model_dimensions
 from infra.mocks import RecordedResource, Recording
@@ -50,7 +50,7 @@ def test_dashboard_shows_lambda_errors_and_duration_for_each_function() -> None:
 def test_dashboard_shows_the_failure_queue_drift_and_performance() -> None:
     names = _metric_names(_body())
     assert "ApproximateNumberOfMessagesVisible" in names
-    shown = (*metrics.DRIFT_METRICS, metrics.DOMAIN_CLASSIFIER_AUC, *metrics.PERFORMANCE_METRICS)
+    shown = (*metric_names.DRIFT_METRICS, metric_names.DOMAIN_CLASSIFIER_AUC, *metric_names.PERFORMANCE_METRICS)
     assert {metric.name for metric in shown} <= names
 
 
@@ -62,7 +62,7 @@ def test_dashboard_searches_per_feature_effect_sizes_of_the_model() -> None:
         if isinstance(metric[0], dict)
     ]
     (expression,) = expressions
-    assert metrics.FEATURE_DRIFT_EFFECT_SIZE.name in expression
+    assert metric_names.FEATURE_DRIFT_EFFECT_SIZE.name in expression
     assert "{autoretrain,ModelName,Feature}" in expression
     assert 'ModelName="churn"' in expression
 
@@ -146,4 +146,4 @@ def test_every_alarm_chooses_its_missing_data_treatment() -> None:
 
 def test_a_per_feature_metric_has_no_single_per_model_series() -> None:
     with pytest.raises(ValueError, match="FeatureDrift"):
-        model_dimensions(metrics.FEATURE_DRIFT, "churn")
+        model_dimensions(metric_names.FEATURE_DRIFT, "churn")

@@ -1,5 +1,5 @@
 """The metric contract between the drift-check job and the stack: what the dashboard and the alarms watch is what
-the job publishes (`core.metrics`), with the same dimensions."""
+the job publishes (`core.metric_names`), with the same dimensions."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from batch_jobs.drift import DriftConfig, DriftSuite, ReferenceProfiler
 from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.monitoring.outputs import DriftCheckResult, metric_data
 from batch_jobs.monitoring.policy import Decision, Outcome, TriggerPolicy
-from core.metrics import DRIFT_CHECK_METRICS, METRIC_NAMESPACE
+from core.metric_names import DRIFT_CHECK_METRICS, METRIC_NAMESPACE
 from infra.mocks import Recording
 
 #: A metric as CloudWatch identifies it within our namespace: its name and its dimensions' names.

@@ -359,12 +359,13 @@ def test_an_event_for_a_superseded_version_is_skipped(
     assert segment_items(aws_session, resources.payload_table) == []
 
 
-def test_duplicate_request_ids_in_one_object_are_loaded_once(
+def test_duplicate_request_ids_in_one_object_are_loaded_once_and_a_conflicting_one_is_quarantined(
     aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
 ) -> None:
-    body = jsonl(payload("r-1", model_version="first"), payload("r-1", model_version="second"))
+    first = payload("r-1", model_version="first")
+    body = jsonl(first, payload("r-1", model_version="second"), first)
     result = handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body), None)
-    assert (result["loaded"], result["duplicates"]) == (1, 1)
+    assert (result["loaded"], result["duplicates"], result["quarantined"]) == (1, 1, 1)
     (row,) = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
     assert row.model_version == "first"
 
@@ -420,7 +421,8 @@ def test_labels_are_not_read_as_predictions(
     aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
 ) -> None:
     observed = "2026-11-23T10:00:00.000Z"  # the same day as the prediction window
-    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, jsonl(label("r-1", 1, observed))), None)
+    key = LABEL_KEY.replace("dt=2026-12-20", "dt=2026-11-23")
+    handler(put_object(aws_session, resources.payload_bucket, key, jsonl(label("r-1", 1, observed))), None)
     payloads = store(aws_session, resources)
     assert list(payloads.query_window(MODEL, DAY_START, DAY_END)) == []
     assert payloads.count_window(MODEL, DAY_START, DAY_END) == 0
@@ -634,3 +636,55 @@ def test_an_object_whose_segments_were_written_early_is_written_identically_when
     payloads = store(aws_session, resources)
     end = DAY_END + timedelta(days=1)
     assert payloads.count_window(MODEL, DAY_START, end) == len(payloads.query_window(MODEL, DAY_START, end)) == 20_000
+
+
+def test_a_hostile_object_loads_its_valid_records_and_quarantines_each_hostile_one_with_its_reason(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+) -> None:
+    lines = [
+        json.dumps(payload("ok-1")),
+        json.dumps(payload("r-surrogate", features={"plan": "pro\udc00"})),
+        json.dumps(payload("r-name", features={"\ud800": 1})),
+        json.dumps(payload("r-int", features={"tenure": 10**400})),
+        json.dumps(payload("r-far", timestamp="2026-12-25T10:00:00Z")),
+        json.dumps(payload("r-year", timestamp="9999-12-31T23:59:59Z")),
+        json.dumps(payload("r-precise", timestamp="2026-11-23T10:00:00." + "9" * 1000 + "Z")),
+        json.dumps(payload("ok-1", model_version="other")),
+        json.dumps(payload("ok-1")),
+        json.dumps(payload("ok-2", features={"tenure": 2**53 + 1})),
+    ]
+    body = "".join(f"{line}\n" for line in lines).encode()
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
+    result = handler(event, None)
+    assert (result["loaded"], result["quarantined"]) == (2, 7)
+    assert stored_request_ids(aws_session, resources.payload_table) == ["ok-1", "ok-2"]
+    entries = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    assert [(entry["line"], entry["reasons"]) for entry in entries] == [
+        (2, ["feature 'plan' holds a lone surrogate, which UTF-8 cannot encode"]),
+        (3, ["feature name '\\ud800' holds a lone surrogate, which UTF-8 cannot encode"]),
+        (4, ["feature 'tenure' is not finite: an integer of 1329 bits is beyond the largest double"]),
+        (
+            5,
+            [
+                "'timestamp' 2026-12-25T10:00:00.000Z is more than 1 day outside "
+                "the object key's dt=2026-11-23 partition"
+            ],
+        ),
+        (
+            6,
+            [
+                "'timestamp' 9999-12-31T23:59:59.000Z is outside the plausible range "
+                "[2000-01-01, 2100-01-01) of a record's time"
+            ],
+        ),
+        (7, ["'timestamp' has 1000 fractional digits; the limit is 9"]),
+        (
+            8,
+            [
+                "'request_id' 'ok-1' repeats an earlier record of this object with different content: "
+                "the earlier one is kept"
+            ],
+        ),
+    ]
+    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
+    assert sorted(row.request_id for row in rows) == ["ok-1", "ok-2"]

@@ -78,7 +78,7 @@ def put_training_set(session: boto3.Session, bucket: str, frame: pd.DataFrame) -
 
 def load_production(session: boto3.Session, bucket: str, frame: pd.DataFrame, first_day: datetime) -> None:
     """Serve `frame`'s rows as payloads spread evenly over days from `first_day`, labels a day later, and load
-    both objects through the real payload-ETL handler."""
+    each day's objects through the real payload-ETL handler."""
     per_day = len(frame) // int(frame.attrs["days"])
     times = [first_day + timedelta(days=i // per_day, minutes=i % per_day) for i in range(len(frame))]
     features = frame[list(FEATURES)].astype(object).where(frame[list(FEATURES)].notna(), None).to_dict("records")
@@ -104,10 +104,12 @@ def load_production(session: boto3.Session, bucket: str, frame: pd.DataFrame, fi
         for i, (m, y) in enumerate(zip(times, frame[TARGET], strict=True))
     ]
     s3 = session.client("s3")
-    for key, documents in (
-        (payload_object_key(MODEL, first_day, "replay"), payloads),
-        (label_object_key(MODEL, first_day, "replay"), labels),
-    ):
+    objects: dict[str, list[dict[str, Any]]] = {}  # one object per day: a record's time lies in its key's day
+    for document, moment in zip(payloads, times, strict=True):
+        objects.setdefault(payload_object_key(MODEL, moment, "replay"), []).append(document)
+    for document, moment in zip(labels, times, strict=True):
+        objects.setdefault(label_object_key(MODEL, moment + timedelta(1), "replay"), []).append(document)
+    for key, documents in objects.items():
         body = "".join(json.dumps(document) + "\n" for document in documents).encode()
         etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
         result = etl_handler(

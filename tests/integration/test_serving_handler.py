@@ -20,6 +20,8 @@ from batch_jobs.model_spec import build_model, feature_frame, infer_input_schema
 from core.artifacts import ArtifactIntegrityError, ModelManifest, write_artifact
 from core.layout import MODEL_FILE
 from core.records import parse_payload
+from lambdas.payload_etl import handler as etl_handler
+from lambdas.payload_etl import reset_cold_start as reset_etl_cold_start
 from lambdas.serving import handler as serving
 from lambdas.serving.models import PayloadLogError
 
@@ -175,3 +177,71 @@ def test_prediction_that_cannot_be_logged_is_not_returned(
     monkeypatch.setenv("AUTORETRAIN_PAYLOAD_BUCKET", f"missing-{uuid.uuid4().hex[:8]}")
     with pytest.raises(PayloadLogError, match="NoSuchBucket"):
         serving.handler(_event(traffic.head(1)), LambdaContext())
+
+
+def _hostile(traffic: pd.DataFrame, **changes: Any) -> dict[str, Any]:
+    """One valid instance with `changes` to its features (a key `request_id` changes the request id)."""
+    event: dict[str, Any] = _event(traffic.head(1))["instances"][0]
+    if "request_id" in changes:
+        event["request_id"] = changes.pop("request_id")
+    event["features"].update(changes)
+    return event
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"plan": "pro\udc00"}, "request: feature 'plan' holds a lone surrogate, which UTF-8 cannot encode"),
+        ({"request_id": "r-\udc00"}, "request: 'request_id' holds a lone surrogate, which UTF-8 cannot encode"),
+        ({"plan": "p" * 70_000}, "request: feature 'plan' is 70000 characters long; the limit is 4096"),
+        (
+            {"tenure_months": 10**400},
+            "request: feature 'tenure_months' is not finite: an integer of 1329 bits is beyond the largest double",
+        ),
+        ({"n" * 100_000: 1}, f"request: unknown feature '{'n' * 64}'…(100000 characters)"),
+    ],
+    ids=["surrogate value", "surrogate request_id", "long value", "huge integer", "long unknown name"],
+)
+def test_hostile_request_is_answered_400_in_the_contracts_words_and_logs_nothing(
+    served_model: ModelManifest,
+    traffic: pd.DataFrame,
+    resources: LocalResources,
+    changes: dict[str, Any],
+    problem: str,
+) -> None:
+    response = serving.handler(_hostile(traffic, **changes), LambdaContext())
+    assert (response["statusCode"], response["error"]["problems"]) == (400, [problem])
+    json.dumps(response, ensure_ascii=False).encode("utf-8")
+    assert _payload_objects(resources) == []
+
+
+def test_what_serving_logs_at_the_contracts_edges_the_etl_loads_whole(
+    served_model: ModelManifest, traffic: pd.DataFrame, resources: LocalResources
+) -> None:
+    event = {
+        "instances": [
+            _hostile(traffic, request_id="r-\U0001f600", plan="\u00e9" * 4096),
+            _hostile(traffic, request_id="r-big", tenure_months=2**53 + 1),
+        ]
+    }
+    response = serving.handler(event, LambdaContext())
+    assert response["statusCode"] == 200
+    (key,) = _payload_objects(resources)
+    size = boto3.client("s3").head_object(Bucket=resources.payload_bucket, Key=key)["ContentLength"]
+    notification: dict[str, Any] = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": resources.payload_bucket}, "object": {"key": key, "size": size}},
+            }
+        ]
+    }
+    etag = boto3.client("s3").head_object(Bucket=resources.payload_bucket, Key=key)["ETag"].strip('"')
+    notification["Records"][0]["s3"]["object"]["eTag"] = etag
+    reset_etl_cold_start()
+    try:
+        result = etl_handler(notification, None)
+    finally:
+        reset_etl_cold_start()
+    assert (result["loaded"], result["quarantined"]) == (2, 0)

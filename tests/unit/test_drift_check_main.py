@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from autoretrain.cli import SUBCOMMANDS
+from autoretrain.cli import main as cli_main
 from batch_jobs.drift_check import build_parser, main
 from batch_jobs.monitoring.pipeline import DriftCheckRequest, run_id_for
 from batch_jobs.monitoring.policy import TriggerPolicy
@@ -64,5 +64,8 @@ def test_the_run_id_is_the_check_time_so_a_retry_reuses_it() -> None:
     assert request.run_id == run_id_for(moment) == "20261201T030000Z"
 
 
-def test_the_job_is_an_autoretrain_subcommand() -> None:
-    assert SUBCOMMANDS["drift-check"][0] is main
+def test_the_job_is_an_autoretrain_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["drift-check", "--help"])
+    assert exit_info.value.code == 0
+    assert build_parser().format_usage().split()[1:3] == capsys.readouterr().out.split()[1:3]

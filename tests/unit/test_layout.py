@@ -13,6 +13,9 @@ from core.layout import (
     VERSION_FILES,
     model_version_prefix,
     parse_s3_uri,
+    report_object_key,
+    result_object_key,
+    s3_uri,
     version_file_key,
 )
 
@@ -47,3 +50,12 @@ def test_a_version_file_sits_beside_the_model() -> None:
 def test_the_model_file_is_uploaded_last() -> None:
     assert VERSION_FILES[-1] == MODEL_FILE
     assert len(set(VERSION_FILES)) == len(VERSION_FILES)
+
+
+def test_s3_uri_is_the_inverse_of_parse_s3_uri() -> None:
+    assert parse_s3_uri(s3_uri("models", "reports/churn/r1/result.json")) == ("models", "reports/churn/r1/result.json")
+
+
+def test_a_drift_checks_result_sits_beside_its_report() -> None:
+    report, result = report_object_key("churn", "r1"), result_object_key("churn", "r1")
+    assert (report, result) == ("reports/churn/r1/report.html", "reports/churn/r1/result.json")

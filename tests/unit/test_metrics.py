@@ -23,6 +23,7 @@ from batch_jobs.metrics import (
     expected_calibration_errors,
     multinomial_counts,
     paired_bootstrap_values,
+    percentile_interval,
     poisson_counts,
     roc_auc,
     row_losses,
@@ -222,3 +223,10 @@ def test_poisson_counts_are_independent_poisson_one_draws() -> None:
     assert totals.std() == pytest.approx(np.sqrt(2500), rel=0.15)
     correlations = np.asarray(np.corrcoef(counts[:50]))[np.triu_indices(50, k=1)]
     assert np.abs(correlations).max() < 5 / np.sqrt(2500)
+
+
+def test_percentile_interval_ignores_non_finite_replicates_and_matches_numpy() -> None:
+    replicates = np.array([np.nan, 0.1, 0.2, 0.3, 0.4, np.inf, 0.5])
+    expected = np.percentile([0.1, 0.2, 0.3, 0.4, 0.5], [5, 95])
+    assert percentile_interval(replicates, 0.9) == pytest.approx(tuple(expected))
+    assert all(np.isnan(bound) for bound in percentile_interval([np.nan], 0.95))

@@ -16,6 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.record_limits import (
+    MAX_FEATURE_NAME_CHARS,
+    MAX_INTEGER,
+    MAX_NESTING,
+    MAX_RECORD_CHARS,
+    MAX_STRING_VALUE_CHARS,
+    PREVIEW_CHARS,
+)
 from core.records import PAYLOAD_FIELDS, RecordKind, format_timestamp
 from core.segments import (
     BODY_BYTES_PER_RECORD,
@@ -34,9 +42,7 @@ from core.tables import (
     window_sk,
 )
 from lambdas.payload_etl.extract import (
-    MAX_NESTING,
     MAX_QUARANTINED_RAW_CHARS,
-    MAX_RECORD_CHARS,
     Tally,
     extract,
     object_batches,
@@ -467,30 +473,30 @@ def test_a_nan_feature_is_still_quarantined_by_the_contract() -> None:
     assert bad.reasons == ("feature 'charges' is not finite (nan)",)
 
 
-def test_a_lone_surrogate_escape_is_stored_verbatim_and_reads_back() -> None:
-    # Valid JSON and a valid string to Python, but not encodable in UTF-8 as a raw character.
-    line = json.dumps(payload("r-\ud800", features={"plan": "pro\udfff"}, note="\udbff"))
-    assert "\\ud800" in line
-    items = run((line + "\n").encode() + jsonl(payload("r-2"))).items
-    assert_stored_verbatim(items, [line, json.dumps(payload("r-2"))])
-    assert records_of(items) == [json.loads(line), payload("r-2")]
-    assert body_bytes(items[0]) == len(items[0]["body"]["S"])  # still the escape: UTF-8 cannot hold it raw
-    (item,) = items
-    columns = predictions_of(item)
-    assert columns.request_id == ["r-\ud800", "r-2"]
-    assert columns.row_features(0) == {"plan": "pro\udfff"}
+def test_lone_surrogate_escapes_are_quarantined_with_every_place_named() -> None:
+    # Valid JSON and a valid string to Python, but no UTF-8 text, Parquet column or log line can hold it.
+    line = json.dumps(payload("r-\ud800", features={"plan": "pro\udfff", "\udc00": 1}, note="\udbff"))
+    result = run((line + "\n").encode() + jsonl(payload("r-2")))
+    assert request_ids_of(result.items) == ["r-2"]
+    (bad,) = result.quarantined
+    assert bad.reasons == (
+        "'request_id' holds a lone surrogate, which UTF-8 cannot encode",
+        "feature 'plan' holds a lone surrogate, which UTF-8 cannot encode",
+        "feature name '\\udc00' holds a lone surrogate, which UTF-8 cannot encode",
+        "member 'note' holds a lone surrogate, which UTF-8 cannot encode",
+    )
 
 
-def test_a_label_with_a_lone_surrogate_and_nan_is_stored_verbatim_and_reads_back() -> None:
-    line = json.dumps(label("r-\udc00"))[:-1] + ', "confidence": NaN}'
-    (item,) = run((line + "\n").encode(), key=LABEL_KEY, kind=RecordKind.LABEL).items
-    assert_stored_verbatim([item], [line])
-    item["body"]["S"].encode("utf-8")
+def test_a_label_with_a_lone_surrogate_is_quarantined_and_nan_in_an_unknown_member_is_kept() -> None:
+    refused = json.dumps(label("r-\udc00"))
+    kept = json.dumps(label("r-2"))[:-1] + ', "confidence": NaN}'
+    result = run(f"{refused}\n{kept}\n".encode(), key=LABEL_KEY, kind=RecordKind.LABEL)
+    (item,) = result.items
+    assert_stored_verbatim([item], [kept])
     (record,) = records_of([item])
     assert math.isnan(record.pop("confidence"))
-    assert record == label("r-\udc00")
-    columns = labels_of(item)
-    assert (columns.request_id, columns.label, columns.observed_at) == (["r-\udc00"], [1], ["2026-12-20T00:00:00.000Z"])
+    (bad,) = result.quarantined
+    assert bad.reasons == ("'request_id' holds a lone surrogate, which UTF-8 cannot encode",)
 
 
 def test_a_payload_under_labels_is_quarantined_as_a_label_violation() -> None:
@@ -587,26 +593,44 @@ def test_a_line_with_surrounding_whitespace_still_loads_and_is_stored_as_written
 # --- duplicates ----------------------------------------------------------------------------------------------
 
 
-def test_a_duplicate_request_id_in_one_object_is_loaded_once_first_wins() -> None:
-    result = run(jsonl(payload("r-1", model_version="first"), payload("r-1", model_version="second")))
+def test_an_identical_duplicate_request_id_in_one_object_is_loaded_once() -> None:
+    result = run(jsonl(payload("r-1"), payload("r-2"), payload("r-1")))
+    assert request_ids_of(result.items) == ["r-1", "r-2"]
+    assert (result.records, result.duplicates, result.quarantined) == (3, 1, [])
+
+
+def conflict(request_id: str) -> str:
+    return (
+        f"'request_id' '{request_id}' repeats an earlier record of this object with different content: "
+        "the earlier one is kept"
+    )
+
+
+def test_a_conflicting_duplicate_request_id_is_quarantined_and_the_first_wins() -> None:
+    body = jsonl(payload("r-1", model_version="first"), payload("r-1", model_version="second"), payload("r-1"))
+    result = run(body)
     (document,) = records_of(result.items)
     assert document == payload("r-1", model_version="first")
     assert predictions_of(result.items[0]).model_version == ["first"]
-    assert (result.records, result.duplicates) == (2, 1)
+    assert [(bad.line, bad.reasons) for bad in result.quarantined] == [(2, (conflict("r-1"),)), (3, (conflict("r-1"),))]
+    assert (result.records, result.duplicates) == (3, 0)
 
 
-def test_a_duplicate_in_another_hour_is_still_a_duplicate() -> None:
+def test_a_conflicting_duplicate_in_another_hour_is_quarantined_not_loaded() -> None:
     body = jsonl(payload("r-1"), payload("r-1", timestamp="2026-11-23T15:00:00.000Z"))
     result = run(body)
     assert [item["sk"]["S"] for item in result.items] == [segment_sk(ETAG, "2026-11-23T10", 0)]
-    assert result.duplicates == 1
+    assert [bad.reasons for bad in result.quarantined] == [(conflict("r-1"),)]
 
 
-def test_a_duplicate_label_in_one_object_is_loaded_once_first_wins() -> None:
-    body = jsonl(label("r-1", label=0), label("r-1", label=1, observed_at="2026-12-20T05:00:00Z"))
+def test_a_conflicting_duplicate_label_in_one_object_is_quarantined_and_the_first_wins() -> None:
+    body = jsonl(
+        label("r-1", label=0), label("r-1", label=1, observed_at="2026-12-20T05:00:00Z"), label("r-1", label=0)
+    )
     result = run(body, key=LABEL_KEY, kind=RecordKind.LABEL)
     assert records_of(result.items) == [label("r-1", label=0)]
     assert labels_of(result.items[0]).label == [0]
+    assert [bad.line for bad in result.quarantined] == [2]
     assert result.duplicates == 1
 
 
@@ -684,7 +708,7 @@ def long_payloads(count: int, *, blob_chars: int, start: datetime, step: timedel
             payload(
                 f"r-{index:05d}",
                 timestamp=at(start + index * step),
-                features={"blob": "".join(rng.choices(alphabet, k=blob_chars))},
+                blob="".join(rng.choices(alphabet, k=blob_chars)),
             )
         )
         for index in range(count)
@@ -742,7 +766,7 @@ def test_a_body_of_exactly_the_limit_is_one_segment_and_one_byte_more_closes_it_
     def line(index: int, blob: str) -> str:
         moment = at(start + timedelta(seconds=index))
         if kind is RecordKind.PAYLOAD:
-            return json.dumps(payload(f"r-{index}", timestamp=moment, features={"blob": blob}), ensure_ascii=False)
+            return json.dumps(payload(f"r-{index}", timestamp=moment, blob=blob), ensure_ascii=False)
         return json.dumps(label(f"r-{index}", observed_at=moment, note=blob), ensure_ascii=False)
 
     # Nine records of ~30 KB (UTF-8: three bytes a character), then one sized to end the body at the limit (+ over).
@@ -752,7 +776,7 @@ def test_a_body_of_exactly_the_limit_is_one_segment_and_one_byte_more_closes_it_
     wide, narrow = divmod(last_bytes - len(line(9, "").encode()), 3)
     lines.append(line(9, "€" * wide + "x" * narrow))
     assert len(lines[-1].encode()) == last_bytes
-    key = PAYLOAD_KEY if kind is RecordKind.PAYLOAD else LABEL_KEY
+    key = PAYLOAD_KEY if kind is RecordKind.PAYLOAD else "labels/model=churn/dt=2026-11-23/a.jsonl"
     items = run(("\n".join(lines) + "\n").encode(), key=key, kind=kind).items
     assert_stored_verbatim(items, lines)
     if over:
@@ -781,7 +805,7 @@ def test_a_segment_is_limited_by_its_utf8_bytes_not_its_characters() -> None:
     start = datetime(2026, 11, 23, 10, tzinfo=UTC)
     # 20,000 three-byte characters a line: 60 KB each, 20 of them ~1.2 MB, ~400 KB of characters.
     lines = [
-        json.dumps(payload(f"r-{index}", timestamp=at(start), features={"blob": "€" * 20_000}), ensure_ascii=False)
+        json.dumps(payload(f"r-{index}", timestamp=at(start), blob="€" * 20_000), ensure_ascii=False)
         for index in range(20)
     ]
     items = run(("\n".join(lines) + "\n").encode()).items
@@ -803,9 +827,7 @@ def test_every_segment_item_fits_dynamodbs_item_limit_even_for_incompressible_re
             payload(
                 f"w-{index}",
                 timestamp=at(start + timedelta(minutes=index)),
-                features={
-                    "blob": "".join(chr(rng.randrange(0x10000, 0x110000)) for _ in range(MAX_RECORD_CHARS - 500))
-                },
+                blob="".join(chr(rng.randrange(0x10000, 0x110000)) for _ in range(MAX_RECORD_CHARS - 500)),
             ),
             ensure_ascii=False,
         )
@@ -916,7 +938,7 @@ def test_another_object_with_the_same_records_gets_other_keys() -> None:
 def test_segments_hold_every_valid_record_once_grouped_by_hour(records: list[tuple[int, int]]) -> None:
     start = datetime(2026, 11, 22, tzinfo=UTC)
     documents = [
-        payload(f"r-{index}", timestamp=at(start + timedelta(milliseconds=offset)), features={"blob": "y" * padding})
+        payload(f"r-{index}", timestamp=at(start + timedelta(milliseconds=offset)), blob="y" * padding)
         for index, (offset, padding) in enumerate(records)
     ]
     lines = [json.dumps(document) for document in documents]
@@ -1032,7 +1054,7 @@ def test_any_line_the_contract_accepts_is_stored_verbatim_beside_its_canonical_t
 
 def test_batches_hold_at_most_25_items() -> None:
     tally = Tally()
-    start = datetime(2026, 11, 23, tzinfo=UTC)
+    start = datetime(2026, 11, 22, tzinfo=UTC)  # 60 hours within a day of the key's dt=2026-11-23
     body = jsonl(*(payload(f"r-{index}", timestamp=at(start + timedelta(hours=index))) for index in range(60)))
     sizes = [
         len(batch)
@@ -1058,3 +1080,153 @@ def test_a_bad_object_yields_no_batches_and_one_quarantine_entry() -> None:
     batches = list(object_batches([b""], source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally))
     assert batches == []
     assert [entry.line for entry in tally.quarantined] == [None]
+
+
+# --- hostile input: the record contract's limits (core.record_limits) -------------------------------------------
+
+
+def refused(result: Any) -> list[tuple[int | None, tuple[str, ...]]]:
+    return [(bad.line, bad.reasons) for bad in result.quarantined]
+
+
+def test_an_integer_beyond_the_largest_double_is_quarantined() -> None:
+    line = json.dumps(payload("r-1", features={"tenure": 10**400}))
+    result = run((line + "\n").encode() + jsonl(payload("r-2")))
+    assert request_ids_of(result.items) == ["r-2"]
+    assert refused(result) == [
+        (1, ("feature 'tenure' is not finite: an integer of 1329 bits is beyond the largest double",))
+    ]
+
+
+def test_an_integer_beyond_2_to_the_53_within_a_double_is_stored_verbatim() -> None:
+    line = json.dumps(payload("r-1", features={"tenure": 2**53 + 1, "big": MAX_INTEGER}))
+    result = run((line + "\n").encode())
+    assert_stored_verbatim(result.items, [line])
+    assert result.quarantined == []
+
+
+def test_long_feature_names_and_values_are_quarantined_each_with_its_limit() -> None:
+    name = "n" * (MAX_FEATURE_NAME_CHARS + 1)
+    body = jsonl(
+        payload("r-1", features={"plan": "p" * (MAX_STRING_VALUE_CHARS + 1)}),
+        payload("r-2", features={name: 1}),
+        payload("r-3", features={"plan": "p" * MAX_STRING_VALUE_CHARS, "n" * MAX_FEATURE_NAME_CHARS: 1}),
+    )
+    result = run(body)
+    assert request_ids_of(result.items) == ["r-3"]
+    assert refused(result) == [
+        (
+            1,
+            (f"feature 'plan' is {MAX_STRING_VALUE_CHARS + 1} characters long; the limit is {MAX_STRING_VALUE_CHARS}",),
+        ),
+        (
+            2,
+            (
+                f"feature name '{'n' * PREVIEW_CHARS}'…({MAX_FEATURE_NAME_CHARS + 1} characters) is "
+                f"{MAX_FEATURE_NAME_CHARS + 1} characters long; the limit is {MAX_FEATURE_NAME_CHARS}",
+            ),
+        ),
+    ]
+
+
+def test_a_lone_surrogate_in_an_unknown_nested_member_is_quarantined() -> None:
+    line = json.dumps(payload("r-1", trace={"spans": [{"name": "ok"}, {"\udfff": "x"}]}))
+    (bad,) = run((line + "\n").encode()).quarantined
+    assert bad.reasons == ("member 'trace.spans[1].\\udfff' holds a lone surrogate, which UTF-8 cannot encode",)
+
+
+def test_a_valid_surrogate_pair_escape_is_loaded() -> None:
+    line = json.dumps(payload("r-\U0001f600", features={"plan": "\U0001f600"}))
+    assert "\\ud83d\\ude00" in line
+    result = run((line + "\n").encode())
+    assert result.quarantined == []
+    assert request_ids_of(result.items) == ["r-\U0001f600"]
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "loaded"),
+    [
+        ("2026-11-22T00:00:00.000Z", True),  # a day before the key's day starts
+        ("2026-11-24T23:59:59.999Z", True),  # a day after it ends, less a millisecond
+        ("2026-11-21T23:59:59.999Z", False),
+        ("2026-11-25T00:00:00.000Z", False),
+        ("2026-11-30T10:00:00.000+05:00", False),
+    ],
+)
+def test_a_timestamp_must_lie_within_a_day_of_the_keys_partition(timestamp: str, loaded: bool) -> None:
+    result = run(jsonl(payload("r-1", timestamp=timestamp)))
+    assert (len(result.items) == 1) is loaded
+    if not loaded:
+        (bad,) = result.quarantined
+        canonical = format_timestamp(datetime.fromisoformat(timestamp))
+        assert bad.reasons == (
+            f"'timestamp' {canonical} is more than 1 day outside the object key's dt=2026-11-23 partition",
+        )
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "reason"),
+    [
+        ("0001-01-01T00:00:00Z", "'timestamp' 0001-01-01T00:00:00.000Z is outside the plausible range"),
+        ("9999-12-31T23:59:59.999Z", "'timestamp' 9999-12-31T23:59:59.999Z is outside the plausible range"),
+        ("0001-01-01T00:00:00+01:00", "'timestamp' is not an ISO 8601 timestamp with offset"),
+        ("9999-12-31T23:59:59-01:00", "'timestamp' is not an ISO 8601 timestamp with offset"),
+        ("2026-11-23T10:00:00.1234567890Z", "'timestamp' has 10 fractional digits; the limit is 9"),
+        ("2026-11-23T10:00:00." + "1" * 60_000 + "Z", "'timestamp' has 60000 fractional digits; the limit is 9"),
+    ],
+)
+@pytest.mark.parametrize("key", [PAYLOAD_KEY, "payloads/model=churn/a.jsonl"], ids=["dt=", "no dt="])
+def test_an_implausible_timestamp_is_quarantined_with_a_bounded_reason(timestamp: str, reason: str, key: str) -> None:
+    result = run(jsonl(payload("r-1", timestamp=timestamp), payload("r-2")), key=key)
+    assert request_ids_of(result.items) == ["r-2"]
+    (bad,) = result.quarantined
+    assert bad.reasons[0].startswith(reason)
+    assert len(bad.reasons[0]) < 200
+
+
+def test_nanoseconds_are_accepted_and_read_as_milliseconds() -> None:
+    result = run(jsonl(payload("r-1", timestamp="2026-11-23T10:00:00.123456789Z")))
+    assert result.quarantined == []
+    assert predictions_of(result.items[0]).timestamp == ["2026-11-23T10:00:00.123Z"]
+
+
+def test_without_a_dt_partition_any_plausible_time_loads() -> None:
+    result = run(jsonl(payload("r-1", timestamp="2031-01-01T00:00:00Z")), key="payloads/model=churn/a.jsonl")
+    assert (result.quarantined, request_ids_of(result.items)) == ([], ["r-1"])
+
+
+@pytest.mark.parametrize("day", ["2026-13-45", "x", "2026-W48-1"])
+def test_a_dt_partition_that_is_not_a_date_holds_records_to_the_plausible_range_only(day: str) -> None:
+    body = jsonl(payload("r-1", timestamp="2031-01-01T00:00:00Z"), payload("r-2", timestamp="1999-12-31T23:59:59Z"))
+    result = run(body, key=f"payloads/model=churn/dt={day}/a.jsonl")
+    assert request_ids_of(result.items) == ["r-1"]
+    assert [bad.line for bad in result.quarantined] == [2]
+
+
+def test_a_label_far_from_its_keys_partition_is_quarantined() -> None:
+    body = jsonl(label("r-1", observed_at="2027-06-01T00:00:00Z"), label("r-2"))
+    result = run(body, key=LABEL_KEY, kind=RecordKind.LABEL)
+    assert request_ids_of(result.items) == ["r-2"]
+    assert refused(result) == [
+        (
+            1,
+            (
+                "'observed_at' 2027-06-01T00:00:00.000Z is more than 1 day outside "
+                "the object key's dt=2026-12-20 partition",
+            ),
+        )
+    ]
+
+
+def test_every_quarantine_reason_is_encodable_and_bounded() -> None:
+    hostile = [
+        payload("\udc00" * 300, model_version="v" * 10_000, features={"\ud800" * 5000: "\udfff" * 9000}),
+        payload("r-2", prediction={"score": "s" * 20_000, "label": "l" * 20_000}, latency_ms="x" * 20_000),
+        payload("r-3", timestamp="\udc00" * 20_000),
+    ]
+    result = run(jsonl(*hostile))
+    assert len(result.quarantined) == 3
+    for bad in result.quarantined:
+        for reason in bad.reasons:
+            reason.encode("utf-8")
+            assert len(reason) < 300

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.layout import MAX_KEY_BYTES, quarantine_object_key
+from core.record_limits import MAX_RECORD_CHARS
 from core.records import RecordKind, format_timestamp
 from core.settings import MissingSettingError
 from core.tables import segment_sk
@@ -24,7 +25,6 @@ from lambdas.payload_etl.extract import (
     MAX_LINE_BYTES,
     MAX_QUARANTINED_RAW_CHARS,
     MAX_REASON_KEYS,
-    MAX_RECORD_CHARS,
     LongLine,
     ObjectFormatError,
     ObjectLines,

@@ -316,10 +316,11 @@ def test_nan_and_infinity_in_an_unknown_member_are_kept_and_read_back() -> None:
     assert rows_of(decoded) == [row_of(prediction("r-1")), row_of(prediction("r-2"))]
 
 
-def test_a_lone_surrogate_escape_is_kept_and_read_back() -> None:
-    line = json.dumps(prediction("r-\ud800", features={"plan": "x\udfff"}, note="\udbff!"))
+def test_a_lone_surrogate_escape_stored_before_the_contract_refused_it_is_kept_and_read_back() -> None:
+    document = prediction("r-\ud800", features={"plan": "x\udfff"}, note="\udbff!")
+    line = json.dumps(document)
     assert "r-\\ud800" in line  # an escape: no raw surrogate in the line
-    body = prediction_body(line)
+    body = encode_segment(PREDICTIONS_FORMAT, "timestamp", [document["timestamp"]], [line])  # no contract check
     body.encode("utf-8")  # a body DynamoDB can store
     assert line in body
     decoded = PredictionColumns.decode(body, model_name=MODEL, record_count=1)

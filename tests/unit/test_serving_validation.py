@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.features import FeatureSpec, InputSchema, check_features
+from core.records import ContractViolationError, validate_payload
 from lambdas.serving.logic import MAX_INSTANCES, parse_request
 from lambdas.serving.models import InvalidRequestError
 
@@ -17,6 +18,20 @@ SCHEMA = InputSchema(
     )
 )
 VALID = {"tenure_months": 12, "usage_hours": 3.5, "plan": "basic", "payment_method": "card"}
+
+
+def payload_document(**changes: object) -> dict[str, object]:
+    """A valid payload record of VALID's features, with `changes`."""
+    document: dict[str, object] = {
+        "request_id": "r-1",
+        "model_name": "churn",
+        "model_version": "v1",
+        "timestamp": "2026-11-23T10:00:00.123Z",
+        "features": VALID,
+        "prediction": {"score": 0.31, "label": 0},
+        "latency_ms": 1.5,
+    }
+    return document | changes
 
 
 def _problems(event: object) -> tuple[str, ...]:
@@ -121,10 +136,20 @@ def test_duplicate_request_ids_are_reported() -> None:
     assert _problems(event) == ("instances[1]: duplicate request_id 'r'",)
 
 
-@pytest.mark.parametrize("request_id", ["", "   ", 7, "x" * 257])
-def test_malformed_request_id_is_reported(request_id: object) -> None:
-    problems = _problems({"request_id": request_id, "features": VALID})
-    assert problems == ("request: 'request_id' must be a non-empty string of at most 256 characters",)
+@pytest.mark.parametrize(
+    ("request_id", "problem"),
+    [
+        ("", "'request_id' must be a non-empty string, got str"),
+        ("   ", "'request_id' must be a non-empty string, got str"),
+        (7, "'request_id' must be a non-empty string, got int"),
+        ("x" * 257, "'request_id' is 257 characters long; the limit is 256"),
+    ],
+)
+def test_malformed_request_id_is_reported_as_the_etl_words_it(request_id: object, problem: str) -> None:
+    assert _problems({"request_id": request_id, "features": VALID}) == (f"request: {problem}",)
+    with pytest.raises(ContractViolationError) as caught:
+        validate_payload(payload_document(request_id=request_id))
+    assert caught.value.problems == (problem,)
 
 
 def test_instances_and_single_features_together_are_refused() -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from infra.bundles import ALL_BUNDLES, archive_files
 from infra.code_bundle import code_bundle_files
-from tests.dockerfiles import DOCKERFILES, REPO, context_copies, parse_commands
+from infra.images import REPO_ROOT as REPO
+from infra.images import copied_files
 
 #: Top-level folders of the repository that run only on a developer's machine or CI.
 LOCAL_ONLY = frozenset({"autoretrain", "bench", "tests", "infra"})
@@ -21,19 +22,9 @@ FORBIDDEN_IMPORTS = LOCAL_ONLY | {"moto", "pytest", "hypothesis", "pulumi", "pul
 FORBIDDEN_REQUIREMENTS = ("moto", "pytest", "hypothesis", "pulumi", "awswrangler")
 
 
-def _expand(source: Path) -> list[Path]:
-    return (
-        sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-        if source.is_dir()
-        else [source]
-    )
-
-
 def image_files(dockerfile_path: str) -> dict[str, Path]:
-    """Repository path -> file, for everything a Dockerfile copies from the build context."""
-    case = next(case for case in DOCKERFILES if case.path == dockerfile_path)
-    copied = (REPO / source for sources, _ in context_copies(parse_commands(case)) for source in sources)
-    return {item.relative_to(REPO).as_posix(): item for source in copied for item in _expand(source)}
+    """Repository path -> file, for everything a Dockerfile copies from the build context (as infra tags it)."""
+    return {path.relative_to(REPO).as_posix(): path for path in copied_files(REPO, dockerfile_path)}
 
 
 SHIPPED: dict[str, Callable[[], dict[str, Path]]] = {
