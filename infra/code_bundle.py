@@ -16,10 +16,26 @@ from infra.images import REPO_ROOT
 
 BUILDSPEC = "buildspec.yml"
 CODE_BUNDLE_KEY = "sources/serving-code.zip"
+#: The `core` modules the deploy steps, the serving image and its smoke test import (a test derives the closure).
+CORE_MODULES = (
+    "__init__",
+    "artifacts",
+    "aws",
+    "events",
+    "features",
+    "layout",
+    "model_lifecycle",
+    "record_limits",
+    "records",
+    "registry",
+    "release_bundle",
+    "settings",
+    "tables",
+)
 #: Files and directories of the repository the code bundle carries (what buildspec.yml uses).
 CODE_BUNDLE_SOURCES = (
     BUILDSPEC,
-    "core",
+    *(f"core/{module}.py" for module in CORE_MODULES),
     "lambdas/__init__.py",
     "lambdas/serving",
     "deploy",

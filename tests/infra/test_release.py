@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from core.settings import DeploySettings
-from infra.code_bundle import CODE_BUNDLE_KEY, CodeBundleError, code_bundle_files
+from infra.code_bundle import CODE_BUNDLE_KEY, CORE_MODULES, CodeBundleError, code_bundle_files
 from infra.mocks import RecordedResource, Recording
 from infra.release import BUILD_IMAGE, release_created_pattern
 from tests.infra.grants import role_grants
@@ -82,7 +82,7 @@ def test_code_bundle_carries_the_buildspec_and_the_deploy_code(stack: Recording)
 
 
 def test_code_bundle_files_skip_caches(tmp_path: Path) -> None:
-    for name in ("buildspec.yml", "lambdas/__init__.py"):
+    for name in ("buildspec.yml", "lambdas/__init__.py", *(f"core/{module}.py" for module in CORE_MODULES)):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     for directory in ("core", "lambdas/serving", "deploy"):
@@ -90,7 +90,8 @@ def test_code_bundle_files_skip_caches(tmp_path: Path) -> None:
         (tmp_path / directory / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"")
         (tmp_path / directory / "m.py").write_text("x")
     files = code_bundle_files(tmp_path)
-    assert "core/m.py" in files
+    assert {"core/records.py", "lambdas/serving/m.py", "deploy/m.py"} <= set(files)
+    assert "core/m.py" not in files  # core ships only the modules the steps import
     assert not any("__pycache__" in name for name in files)
 
 

@@ -4,6 +4,9 @@ benchmarks or the tests, and no code that imports them, moto, a test library or 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -72,3 +75,18 @@ def test_the_import_scan_sees_function_local_imports(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("import json\n\n\ndef f() -> None:\n    from moto import mock_aws\n    import autoretrain.demo\n")
     assert imported_packages(module) == {"json", "moto", "autoretrain"}
+
+
+def test_the_codebuild_bundle_holds_every_module_its_steps_import() -> None:
+    """The deploy steps run from the bundle, the serving image is built from it, and its smoke test runs in it."""
+    script = (
+        "import json, sys, deploy.cli, lambdas.serving.handler, lambdas.serving.smoke_test\n"
+        "print(json.dumps(sorted(m.__file__ for n, m in sys.modules.items()"
+        " if n.split('.')[0] in {'core', 'lambdas', 'deploy'} and getattr(m, '__file__', None))))"
+    )
+    imported = json.loads(
+        subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True).stdout
+    )
+    bundle = {path.resolve() for path in code_bundle_files().values()}
+    needed = {Path(path).resolve() for path in imported} | copied_files(REPO, "lambdas/serving/Dockerfile")
+    assert sorted(str(path) for path in needed - bundle) == []
