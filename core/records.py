@@ -192,6 +192,11 @@ def format_timestamp(moment: datetime) -> str:
     )
 
 
+def format_precise_timestamp(moment: datetime) -> str:
+    """Canonical UTC timestamp with microseconds (the registry's history, where two changes may share a millisecond)."""
+    return f"{format_timestamp(moment)[:-1]}{moment.astimezone(UTC).microsecond % 1000:03d}Z"
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse an ISO 8601 timestamp that states its offset (`Z` or `+hh:mm`); naive times are refused."""
     moment = datetime.fromisoformat(text)

@@ -46,7 +46,7 @@ from core.model_lifecycle import (
     validate_sha256,
     validate_version,
 )
-from core.records import parse_timestamp
+from core.records import format_precise_timestamp, parse_timestamp
 from core.tables import BY_STATUS_INDEX
 
 if TYPE_CHECKING:
@@ -549,7 +549,7 @@ def _error_code(error: ClientError) -> str:
 def _format_time(moment: datetime) -> str:
     """Fixed-width UTC timestamp with microseconds, so text order is time order."""
     require_aware(moment, "timestamp")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_precise_timestamp(moment)
 
 
 def _utc_now() -> datetime:

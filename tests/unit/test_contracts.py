@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from core.records import (
     ContractViolationError,
+    format_precise_timestamp,
     format_timestamp,
     parse_label,
     parse_payload,
+    parse_timestamp,
     validate_label,
     validate_payload,
 )
@@ -228,3 +230,10 @@ def test_parse_payload_keeps_unknown_keys_in_extra() -> None:
 def test_epoch_seconds_of_a_canonical_timestamp_round_down() -> None:
     fields = validate_payload(_valid_payload(timestamp="2026-11-23T10:00:00.999Z"))
     assert datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=fields[4]) == datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.just(UTC)))
+def test_the_precise_timestamp_is_fixed_width_utc_with_microseconds(moment: datetime) -> None:
+    text = format_precise_timestamp(moment)
+    assert text == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert parse_timestamp(text) == moment
