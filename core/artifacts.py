@@ -75,14 +75,14 @@ def make_model_version(moment: datetime, content_sha256: str) -> str:
     if moment.tzinfo is None:
         raise ValueError("model version needs a timezone-aware datetime")
     digest = content_sha256.lower()
-    if not _SHA256.match(digest):
+    if not _SHA256.fullmatch(digest):
         raise ValueError("content_sha256 must be 64 hex characters")
     return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:6]}"
 
 
 def validate_model_version(version: str) -> str:
     """Return `version` if it has the model version format, else raise ValueError."""
-    if not _VERSION.match(version):
+    if not _VERSION.fullmatch(version):
         raise ValueError(f"model version {version!r} does not match {_VERSION.pattern}")
     return version
 
@@ -112,7 +112,7 @@ class ModelManifest:
                 check(value)
             except (ValueError, TypeError) as error:
                 problems.append(str(error))
-        if not isinstance(self.artifact_sha256, str) or not _SHA256.match(self.artifact_sha256):
+        if not isinstance(self.artifact_sha256, str) or not _SHA256.fullmatch(self.artifact_sha256):
             problems.append("artifact_sha256 must be 64 lower-case hex characters")
         if isinstance(self.decision_threshold, bool) or not isinstance(self.decision_threshold, int | float):
             problems.append("decision_threshold must be a number")
@@ -279,7 +279,7 @@ def load_verified_model(directory: str | os.PathLike[str], expected_sha256: str 
     unpickled.
     """
     expected = None if expected_sha256 is None else expected_sha256.strip().lower()
-    if expected is not None and not _SHA256.match(expected):
+    if expected is not None and not _SHA256.fullmatch(expected):
         raise ArtifactIntegrityError(f"expected SHA-256 {expected_sha256!r} is not 64 hex characters; not loaded")
     manifest = read_manifest(directory)
     path = Path(directory) / MODEL_FILE

@@ -49,7 +49,7 @@ class UnknownKeyError(ValueError):
 
 def validate_model_name(name: str) -> str:
     """A model name is used in keys and table partitions: letters, digits, `_`, `.`, `-`; 1-64 characters."""
-    if not _MODEL_NAME.match(name):
+    if not _MODEL_NAME.fullmatch(name):
         raise ValueError(f"model name {name!r} must match {_MODEL_NAME.pattern}")
     return name
 

@@ -93,14 +93,14 @@ def check_transition(current: ModelStatus, target: ModelStatus) -> None:
 
 def validate_version(version: str) -> str:
     """A version is used as a sort key and in S3 keys: letters, digits, `_ . : + -`; 1-128 characters."""
-    if not _VERSION.match(version):
+    if not _VERSION.fullmatch(version):
         raise ValueError(f"model version {version!r} must match {_VERSION.pattern}")
     return version
 
 
 def validate_sha256(sha256: str) -> str:
     """An artefact's SHA-256 is 64 lowercase hexadecimal characters; `ValueError` otherwise."""
-    if not _SHA256.match(sha256):
+    if not _SHA256.fullmatch(sha256):
         raise ValueError("sha256 must be 64 lowercase hexadecimal characters")
     return sha256
 

@@ -19,6 +19,7 @@ from core.artifacts import (
     load_verified_model,
     make_model_version,
     read_manifest,
+    validate_model_version,
     write_artifact,
 )
 from core.features import FeatureSpec, InputSchema
@@ -183,3 +184,10 @@ def test_manifest_text_is_canonical(tmp_path: Path) -> None:
     manifest = _write(tmp_path)
     text = (tmp_path / MANIFEST_FILE).read_text()
     assert text == json.dumps(manifest.to_json(), sort_keys=True, indent=2) + "\n"
+
+
+def test_a_model_version_with_a_trailing_line_break_is_refused() -> None:
+    version = make_model_version(CREATED, "a" * 64)
+    assert validate_model_version(version) == version
+    with pytest.raises(ValueError, match="does not match"):
+        validate_model_version(version + "\n")

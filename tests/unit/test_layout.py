@@ -16,6 +16,7 @@ from core.layout import (
     report_object_key,
     result_object_key,
     s3_uri,
+    validate_model_name,
     version_file_key,
 )
 
@@ -59,3 +60,9 @@ def test_s3_uri_is_the_inverse_of_parse_s3_uri() -> None:
 def test_a_drift_checks_result_sits_beside_its_report() -> None:
     report, result = report_object_key("churn", "r1"), result_object_key("churn", "r1")
     assert (report, result) == ("reports/churn/r1/report.html", "reports/churn/r1/result.json")
+
+
+@pytest.mark.parametrize("name", ["churn\n", "churn\r\n", "\nchurn"])
+def test_a_model_name_with_a_line_break_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="model name"):
+        validate_model_name(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import product
@@ -202,3 +203,9 @@ def test_the_lifecycle_imports_no_aws_sdk() -> None:
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = {name.split(".")[0] for name in json.loads(completed.stdout)}
     assert not loaded & {"boto3", "botocore", "numpy", "pandas"}
+
+
+@pytest.mark.parametrize(("check", "value"), [(validate_version, "v1\n"), (validate_sha256, "a" * 64 + "\n")])
+def test_a_trailing_line_break_is_refused(check: Callable[[str], str], value: str) -> None:
+    with pytest.raises(ValueError, match="must"):
+        check(value)
