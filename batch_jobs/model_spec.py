@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -121,14 +122,23 @@ def infer_input_schema(
 
 
 def feature_frame(frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
-    """The schema's columns in model order with the dtypes the model expects (float64; string with NaN)."""
+    """The schema's columns in model order with the dtypes the model expects (float64; string with NaN).
+
+    A numeric feature's value that is not a finite number is missing (NaN): the quality check has counted such
+    values and refused data with too many (`QualityConfig.max_invalid_rate`).
+    """
     missing = [name for name in schema.names if name not in frame.columns]
     if missing:
         raise SchemaError(f"frame lacks feature columns {missing}")
     return pd.DataFrame(
         {
-            spec.name: frame[spec.name].astype("float64" if spec.kind == "numeric" else "str")
+            spec.name: _finite_numbers(frame[spec.name]) if spec.kind == "numeric" else frame[spec.name].astype("str")
             for spec in schema.features
         },
         index=frame.index,
     )
+
+
+def _finite_numbers(column: pd.Series[Any]) -> pd.Series[float]:
+    values = pd.to_numeric(column, errors="coerce").astype("float64")
+    return values.where(np.isfinite(values))

@@ -122,7 +122,7 @@ def run() -> list[Metric]:
             loads(line)
 
     def check(tally: Tally) -> None:
-        if tally.loaded != len(lines) or tally.quarantined:
+        if tally.loaded != len(lines) or tally.quarantine.count:
             raise AssertionError(f"benchmark workload did not load cleanly: {tally}")
 
     def ours() -> None:

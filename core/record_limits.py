@@ -67,6 +67,8 @@ _DAY_S = 86_400
 _FRACTION = re.compile(r"[.,]([0-9]+)")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _LONE_SURROGATE = "holds a lone surrogate, which UTF-8 cannot encode"
+#: The words of a number's refusal, after its label: `core.quarantine` finds non-finite features by them.
+NOT_FINITE = "is not finite"
 
 
 def encodable(text: str) -> bool:
@@ -121,10 +123,10 @@ def feature_name_problems(name: str) -> list[str]:
 def number_problem(value: int | float) -> str | None:
     """Why a number is not a finite double, if it is not (words to follow the feature's label)."""
     if isinstance(value, float):
-        return None if math.isfinite(value) else f"is not finite ({value!r})"
+        return None if math.isfinite(value) else f"{NOT_FINITE} ({value!r})"
     if -MAX_INTEGER <= value <= MAX_INTEGER:
         return None
-    return f"is not finite: an integer of {value.bit_length()} bits is beyond the largest double"
+    return f"{NOT_FINITE}: an integer of {value.bit_length()} bits is beyond the largest double"
 
 
 def scalar_problems(name: str, value: object) -> list[str]:

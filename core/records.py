@@ -45,6 +45,7 @@ from core.record_limits import (
     identifier_problems,
     may_hold_lone_surrogate,
     nesting_problem,
+    number_problem,
     preview,
     scalar_problems,
     time_range_problem,
@@ -276,7 +277,9 @@ def _check_binary_label(value: object, name: str, problems: list[str]) -> int:
 
 
 def _is_finite_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number that is a finite double (an integer beyond the double range is not: `math.isfinite` would
+    raise OverflowError on it)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and number_problem(value) is None
 
 
 def _check_features(value: object, problems: list[str]) -> dict[str, FeatureValue]:

@@ -43,6 +43,11 @@ class MissingSettingError(RuntimeError):
     """A required environment variable is absent or empty."""
 
 
+class InvalidSettingError(MissingSettingError):
+    """An environment variable is set to a value it cannot have (a subclass of `MissingSettingError`, so that
+    whatever treats a missing setting as a configuration failure treats this one so too)."""
+
+
 def require_env(name: EnvVar, environ: Mapping[str, str] | None = None) -> str:
     """Return a required setting, or raise naming the variable that is missing."""
     value = (os.environ if environ is None else environ).get(name.value, "")

@@ -11,6 +11,12 @@ one kind from one S3 object version that fall in one UTC hour (of the prediction
 | ledger       | `OBJECT#<bucket>/<key>`  | `<etag>`                | -                            | -                 |
 | alert state  | `ALERT#<model>#<signal>` | `STATE`                 | -                            | -                 |
 
+`<chunk>` numbers the segments of one hour of an object version (`segment_sk`, at least four digits): 0, 1, 2, ...
+as each fills; when the ETL writes its open segments early (they passed their memory budget, a constant, the same at
+every memory size), an hour's next segment starts at `n * CHUNKS_PER_GENERATION` (`lambdas.payload_etl.extract`)
+for the n-th early write. The numbers follow from the object's records alone, so reprocessing an object re-puts the
+same keys.
+
 A segment also carries `last_ts` (its newest record's time), `record_count`, `body` (its records' lines and their
 canonical times: `core.segments`) and `expires_at` (newest record + retention). Why segments: a client that
 logs predictions in batches writes one item per batch-hour instead of one per prediction (DynamoDB bills writes per

@@ -35,6 +35,7 @@ PAYLOAD_ETL_BUNDLE = LambdaBundle(
         "segments",
         "settings",
         "payload_store",
+        "quarantine",
     ),
     handler="lambdas.payload_etl.handler",
 )
@@ -74,6 +75,7 @@ ALERTING_BUNDLE = LambdaBundle(
         "layout",
         "odds",
         "payload_store",
+        "quarantine",
         "model_lifecycle",
         "registry",
         "segments",

@@ -26,12 +26,17 @@ class QualityConfig:
     - `max_label_rate_odds_ratio` (3.0): the share of positive labels may differ from the reference label rate
       (the champion's training data) by at most this factor in odds (20 % -> between 7.7 % and 43 %); inverted
       or mislabelled ground truth lands far outside.
+    - `max_invalid_rate` (0.01): values of a numeric feature that are not numbers or not finite are treated as
+      missing (counted in the report's `invalid_values`) up to this share of rows; more is a broken upstream.
+      A handful of such records, which the record contract cannot refuse (it does not know the model's schema),
+      must not block every retrain whose look-back holds them.
     """
 
     min_rows: int = 1000
     min_class_rows: int = 50
     max_missing_rate: float = 0.5
     max_label_rate_odds_ratio: float = 3.0
+    max_invalid_rate: float = 0.01
 
     def __post_init__(self) -> None:
         if self.min_rows < 1 or self.min_class_rows < 1:
@@ -40,6 +45,8 @@ class QualityConfig:
             raise ValueError("max_missing_rate must be in (0, 1]")
         if self.max_label_rate_odds_ratio < 1.0:
             raise ValueError("max_label_rate_odds_ratio must be >= 1")
+        if not 0.0 <= self.max_invalid_rate < 1.0:
+            raise ValueError("max_invalid_rate must be in [0, 1)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,7 @@ def check_quality(
     reasons.extend(_label_problems(frame, target, config, reference_label_rate, details))
 
     missing_rates: dict[str, float] = {}
+    invalid_values: dict[str, int] = {}
     for spec in schema.features:
         if spec.name not in frame.columns or n_rows == 0:
             continue
@@ -84,12 +92,15 @@ def check_quality(
         if spec.kind == "numeric":
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             not_numbers = int((column.notna().to_numpy() & np.isnan(values)).sum())
-            if not_numbers:
-                reasons.append(f"schema: numeric feature {spec.name!r} has {not_numbers} values that are not numbers")
             infinite = int(np.isinf(values).sum())
-            if infinite:
+            allowed = config.max_invalid_rate * n_rows
+            if not_numbers > allowed:
+                reasons.append(f"schema: numeric feature {spec.name!r} has {not_numbers} values that are not numbers")
+            if infinite > allowed:
                 reasons.append(f"finite: numeric feature {spec.name!r} has {infinite} non-finite values")
-            rate = float(np.isnan(values).mean())
+            if not_numbers + infinite:
+                invalid_values[spec.name] = not_numbers + infinite
+            rate = float((~np.isfinite(values)).mean())
         else:
             rate = float(column.isna().mean())
         missing_rates[spec.name] = round(rate, 6)
@@ -99,6 +110,8 @@ def check_quality(
                 f"(at most {config.max_missing_rate:.0%} allowed): corrupted upstream data?"
             )
     details["missing_rates"] = missing_rates
+    if invalid_values:
+        details["invalid_values"] = invalid_values
     return QualityReport(passed=not reasons, reasons=tuple(reasons), details=details)
 
 

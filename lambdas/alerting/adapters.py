@@ -4,8 +4,7 @@ constructors; `ClientError` becomes our own errors.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.layout import PayloadPrefix, parse_s3_uri
+from core.quarantine import QuarantineLine, read_lines
 from core.records import format_timestamp, parse_timestamp
 from core.tables import alert_pk
 from lambdas.alerting.logic import AlertingError, DeliveryError
@@ -89,26 +89,19 @@ class S3Quarantine:
                         if start <= item["LastModified"] < end
                     )
             keys.sort(reverse=True)
-            lines: list[dict[str, Any]] = []
-            for _, key in keys[: self._max_objects]:
-                body = self._client.get_object(Bucket=self._bucket, Key=key, Range=f"bytes=0-{self._max_bytes - 1}")
-                lines.extend(_quarantine_lines(body["Body"].read()))
+            read = min(len(keys), self._max_objects)
+            return summarise_quarantine(
+                self._lines(key for _, key in keys[:read]), objects=read, truncated=len(keys) > read
+            )
         except (ClientError, BotoCoreError) as error:
             raise AlertingError(f"reading quarantine objects of {model_name} failed: {error}") from error
-        read = min(len(keys), self._max_objects)
-        return summarise_quarantine(lines, objects=read, truncated=len(keys) > self._max_objects)
 
-
-def _quarantine_lines(body: bytes) -> list[dict[str, Any]]:
-    entries = []
-    for line in body.decode("utf-8", errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by the byte range
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
+    def _lines(self, keys: Iterable[str]) -> Iterator[QuarantineLine]:
+        """The lines of each object's first `max_bytes` (its summary line first), one object at a time; lines that
+        do not parse (one cut by the range) are skipped."""
+        for key in keys:
+            body = self._client.get_object(Bucket=self._bucket, Key=key, Range=f"bytes=0-{self._max_bytes - 1}")
+            yield from read_lines(body["Body"].read())
 
 
 class DynamoAlertStates:

@@ -17,6 +17,14 @@ from typing import Any, Protocol
 
 from core.baseline import MonitoringBaseline
 from core.odds import odds_band
+from core.quarantine import (
+    QuarantineEntry,
+    QuarantineLine,
+    QuarantineSource,
+    QuarantineTotals,
+    non_finite_features,
+)
+from core.records import RecordKind
 from lambdas.alerting import stats
 from lambdas.alerting.models import AlertPolicy, Band, Signal, SignalResult, Verdict
 
@@ -26,7 +34,6 @@ TOP = 5
 SHOWN_CHARS = 100
 _MAX_FLOAT = sys.float_info.max
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_NON_FINITE_REASON = re.compile(r"feature '(?P<name>.*)' is not finite")
 
 
 class Row(Protocol):
@@ -60,41 +67,70 @@ class QuarantineSummary:
     truncated: bool = False
 
 
-def summarise_quarantine(lines: Iterable[Mapping[str, Any]], *, objects: int, truncated: bool) -> QuarantineSummary:
-    """Count refused payload records and those refused for a non-finite feature (from quarantine JSON lines).
+def summarise_quarantine(lines: Iterable[QuarantineLine], *, objects: int, truncated: bool) -> QuarantineSummary:
+    """Count refused payload records and those refused for a non-finite feature, object by object (`core.quarantine`;
+    the lines of one object share their source bucket, key and ETag).
 
-    An object whose refused lines overflowed the ETL's caps starts with a `"summary": true` line that counts every
-    refused line by reason; the lines it did not list are counted from it. A record is counted once however many
-    features were non-finite, so for unlisted records the count is a lower bound (the largest per-feature excess).
+    An object's summary line counts every refused record exactly, listed or not: its listed entries are then not
+    counted again. An object without one (written by older code, within the caps) is counted from its listed entries.
+    An older summary (caps passed, no non-finite counts) gives the object's records; its non-finite records are its
+    listed ones plus, per feature, those its reason counts show beyond them: a lower bound.
     """
-    records = non_finite = 0
-    by_feature: Counter[str] = Counter()
-    counted_by_feature: Counter[str] = Counter()
-    for entry in lines:
-        if entry.get("record_kind") not in (None, "payload"):
+    counts: dict[QuarantineSource, _ObjectCount] = {}
+    for line in lines:
+        if line.source.record_kind not in (None, RecordKind.PAYLOAD):
             continue
-        if entry.get("summary") is True:
-            omitted, reason_counts = entry.get("omitted"), entry.get("reason_counts")
-            records += omitted if type(omitted) is int and omitted > 0 else 0
-            for reason, count in reason_counts.items() if isinstance(reason_counts, dict) else ():
-                if type(count) is int and (match := _NON_FINITE_REASON.search(reason)):
-                    counted_by_feature[match.group("name")] += count
-            continue
-        records += 1
-        names = {
-            match.group("name")
-            for reason in entry.get("reasons", ())
-            if isinstance(reason, str) and (match := _NON_FINITE_REASON.search(reason))
-        }
-        if names:
-            non_finite += 1
-            by_feature.update(names)
-    unlisted = {
-        name: count - by_feature[name] for name, count in counted_by_feature.items() if count > by_feature[name]
-    }
-    by_feature.update(unlisted)
-    non_finite += max(unlisted.values(), default=0)
-    return QuarantineSummary(objects, records, non_finite, dict(by_feature), truncated)
+        count = counts.setdefault(line.source, _ObjectCount())
+        if isinstance(line, QuarantineTotals):
+            count.totals = count.totals or line
+        else:
+            count.add(line)
+    summary = _QuarantineCounts()
+    for count in counts.values():
+        count.add_to(summary)
+    return QuarantineSummary(objects, summary.records, summary.non_finite, dict(summary.by_feature), truncated)
+
+
+@dataclass(slots=True)
+class _QuarantineCounts:
+    records: int = 0
+    non_finite: int = 0
+    by_feature: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class _ObjectCount:
+    """One quarantine object: its summary line if it has one, and its listed entries counted."""
+
+    totals: QuarantineTotals | None = None
+    listed: _QuarantineCounts = field(default_factory=_QuarantineCounts)
+
+    def add(self, entry: QuarantineEntry) -> None:
+        self.listed.records += 1
+        if names := non_finite_features(entry.reasons):
+            self.listed.non_finite += 1
+            self.listed.by_feature.update(names)
+
+    def add_to(self, summary: _QuarantineCounts) -> None:
+        totals, listed = self.totals, self.listed
+        if totals is None:
+            summary.records += listed.records
+            summary.non_finite += listed.non_finite
+            summary.by_feature.update(listed.by_feature)
+            return
+        summary.records += totals.quarantined
+        if totals.non_finite_records is not None:
+            summary.non_finite += totals.non_finite_records
+            summary.by_feature.update(totals.non_finite_by_feature)
+            return
+        counted: Counter[str] = Counter()
+        for reason, count in totals.reason_counts.items():
+            counted.update(dict.fromkeys(non_finite_features((reason,)), count))
+        unlisted = {name: count - listed.by_feature[name] for name, count in counted.items()}
+        unlisted = {name: count for name, count in unlisted.items() if count > 0}
+        summary.non_finite += listed.non_finite + max(unlisted.values(), default=0)
+        summary.by_feature.update(listed.by_feature)
+        summary.by_feature.update(unlisted)
 
 
 @dataclass(slots=True)

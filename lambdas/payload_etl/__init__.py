@@ -18,7 +18,8 @@ Storage decisions (item layout: `core.tables`):
   duplicate.
 - Bad records go to `quarantine/<source key>.<etag>.errors.jsonl` (`core.layout.quarantine_object_key`, valid
   whatever the key's length) with their reasons, line numbers and raw text (bounded); the rest of the object still
-  loads. Past the caps, the rest are counted by reason in a summary line, the object's first.
+  loads. The object's first line is its summary (`core.quarantine`): every refused record counted, by reason and
+  by non-finite feature, including those past the listing caps.
 - Memory and work per object are bounded, whatever the object: it is streamed (never held whole, decompressed or
   not), its segments are written as they fill, and one that is too large, too long in lines, a gzip bomb or a
   corrupt gzip stream is quarantined as a whole with its reason, before anything of it is written. Every limit

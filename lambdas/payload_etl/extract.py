@@ -15,15 +15,17 @@ Memory and work per object are bounded (`lambdas.payload_etl.limits.EtlLimits`, 
   and quarantined without being held;
 - an object that is too large, decompresses to too much (a gzip bomb), has too many lines or is a corrupt gzip
   stream is quarantined as a whole, before anything of it is written: `screen_object` reads it once for that
-  (only gzip objects and plain objects with more bytes than lines allowed need it);
+  (only objects that can pass a limit need it, `needs_screening`: gzip objects, and plain objects with more bytes
+  than lines allowed; see `lambdas.payload_etl.limits` for what the second read costs);
 - the quarantine lists its first entries in full (`max_quarantine_entries`, `max_quarantine_bytes`) and counts
   the rest by reason (`QuarantineLog`);
 - valid lines wait in open segments (`core.segments`, one per UTC hour of their timestamps and size chunk); a
   segment is written as soon as it is full, and when the open ones hold `open_segment_bytes` they are all written
-  early. Segment keys are deterministic (the object's bucket, key and ETag, the hour and the chunk number), so
-  reprocessing an object with the same limits re-puts the same items instead of adding new ones. Chunks of an hour
-  are numbered 0, 1, ...; after an early write, the hour's next segment is chunk `n * CHUNKS_PER_GENERATION` for
-  the n-th early write (nothing needs remembering per hour).
+  early. Segment keys are deterministic (the object's bucket, key and ETag, the hour and the chunk number): where
+  segments close depends on the object's records and on `open_segment_bytes`, which is the same at every memory
+  size, so reprocessing an object, with any memory, re-puts the same items instead of adding new ones. Chunks of an
+  hour are numbered 0, 1, ...; after an early write, the hour's next segment is chunk `n * CHUNKS_PER_GENERATION`
+  for the n-th early write (nothing needs remembering per hour).
 
 Within one object a repeated `request_id` is loaded once: the first occurrence wins; a later line identical to it
 (character for character) is counted as a duplicate, a later line with other content is quarantined (a conflict:
@@ -47,6 +49,7 @@ from json.scanner import make_scanner
 from typing import TYPE_CHECKING, Any
 
 from core.layout import day_partition_of, model_partition_of, validate_model_name
+from core.quarantine import MAX_NON_FINITE_FEATURES, non_finite_features
 from core.record_limits import (
     EARLIEST_EPOCH,
     LATEST_EPOCH,
@@ -141,7 +144,8 @@ def _reason_key(reason: str) -> str:
 
 @dataclass(slots=True)
 class QuarantineLog:
-    """An object's refused lines: the first ones in full, up to the caps; every one counted by reason."""
+    """An object's refused lines: the first ones in full, up to the caps; every one counted by reason and, if a
+    feature was not finite, by feature (the summary of `core.quarantine`)."""
 
     max_entries: int
     max_bytes: int
@@ -156,6 +160,12 @@ class QuarantineLog:
     reason_counts: dict[str, int] = field(default_factory=dict)
     #: Reasons of refused lines that did not fit `reason_counts`.
     other_reasons: int = 0
+    #: Refused lines with at least one non-finite feature, listed or not.
+    non_finite_records: int = 0
+    #: Those lines by feature (a line counts under each); at most `MAX_NON_FINITE_FEATURES` names.
+    non_finite_by_feature: dict[str, int] = field(default_factory=dict)
+    #: Non-finite features of refused lines that did not fit `non_finite_by_feature`.
+    other_non_finite_features: int = 0
     _keys: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # reason -> its count key
 
     @classmethod
@@ -184,6 +194,8 @@ class QuarantineLog:
                 counts[key] = 1
             else:
                 self.other_reasons += 1
+        if names := non_finite_features(reasons):
+            self._count_non_finite(names)
         if self.full:
             return
         entry = _entry(number, line, reasons)
@@ -197,6 +209,17 @@ class QuarantineLog:
     def refuse_object(self, reason: str) -> None:
         """Quarantine the object as a whole."""
         self.add(None, "", (reason,))
+
+    def _count_non_finite(self, names: Iterable[str]) -> None:
+        self.non_finite_records += 1
+        by_feature = self.non_finite_by_feature
+        for name in names:
+            if name in by_feature:
+                by_feature[name] += 1
+            elif len(by_feature) < MAX_NON_FINITE_FEATURES:
+                by_feature[name] = 1
+            else:
+                self.other_non_finite_features += 1
 
 
 def _entry(number: int | None, line: Line, reasons: Sequence[str]) -> QuarantinedLine:
@@ -222,29 +245,12 @@ class Tally:
         """A tally whose quarantine has the limits' caps."""
         return cls(quarantine=QuarantineLog.for_limits(limits))
 
-    @property
-    def quarantined(self) -> list[QuarantinedLine]:
-        """The quarantine entries listed in full (`quarantine.count` counts every refused line)."""
-        return self.quarantine.entries
-
     def add(self, *, records: int, loaded: int, duplicates: int, blank_lines: int) -> None:
         """Add one pass's counts."""
         self.records += records
         self.loaded += loaded
         self.duplicates += duplicates
         self.blank_lines += blank_lines
-
-
-@dataclass(frozen=True, slots=True)
-class Extraction:
-    """What one object yields: items to put (in key order), the quarantine and counts."""
-
-    items: list[Item] = field(default_factory=list)
-    quarantined: list[QuarantinedLine] = field(default_factory=list)
-    records: int = 0
-    duplicates: int = 0
-    blank_lines: int = 0
-    quarantine: QuarantineLog = field(default_factory=lambda: QuarantineLog.for_limits(DEFAULT_LIMITS))
 
 
 # --- reading: pieces of bytes -> lines ---------------------------------------------------------------------------
@@ -523,8 +529,18 @@ class _Segments:
     item, at most `write_batch_bytes` of bodies.
     """
 
-    def __init__(self, source: ObjectRef, kind: RecordKind, model_name: str, retention_s: int, limits: EtlLimits):
+    def __init__(
+        self,
+        source: ObjectRef,
+        kind: RecordKind,
+        model_name: str,
+        retention_s: int,
+        limits: EtlLimits,
+        *,
+        quarantine: QuarantineLog,
+    ) -> None:
         self._etag = source.etag
+        self._quarantine = quarantine
         self._pk = segment_pk(source.bucket, source.key)
         self._window = window_pk if kind is RecordKind.PAYLOAD else label_window_pk
         self._format, self._time_member = _BODY_FORMATS[kind]
@@ -543,16 +559,12 @@ class _Segments:
         # commas): what a segment's size starts at, so that it is its body's size.
         self._envelope = len(encode_segment(self._format, self._time_member, [], [])) - 2
 
-    @property
-    def max_segments(self) -> int:
-        """Segments the object may produce."""
-        return self._max_segments
-
     def add(self, line: str, timestamp: str, epoch: int) -> int | None:
         """Add one valid line with its canonical timestamp and epoch seconds.
 
         Returns `_READY` when segments closed (`batches` may have a batch), `_REFUSED` when the line would start a
-        segment past `max_segments` (it was not added), else None.
+        segment past `EtlLimits.max_segments` (it was not added), else None: a caller hands any other result to
+        `settle`.
         """
         hour = timestamp[:13]
         if line.isascii():
@@ -591,6 +603,15 @@ class _Segments:
             self._generation += 1
             state = _READY
         return state
+
+    def settle(self, state: int, number: int, line: str, request_id: str, seen: dict[str, int]) -> Iterator[list[Item]]:
+        """What follows `add` returning `state` (`_READY` or `_REFUSED`) for line `number`: the batches now full;
+        or, the line refused, its quarantine entry, its request id forgotten in `seen` (it was not loaded)."""
+        if state == _REFUSED:
+            del seen[request_id]
+            self._quarantine.add(number, line, _too_many_segments(self._max_segments))
+        else:
+            yield from self.batches()
 
     def _close_open(self) -> None:
         for segment in sorted(self._open.values(), key=lambda open_segment: open_segment.hour):
@@ -660,7 +681,14 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
     number = duplicates = blank = 0
     window = _TimeWindow.of(source.key)
     earliest, latest = window.start, window.end
-    segments = _Segments(source, RecordKind.PAYLOAD, model_name or "", retention_days * _SECONDS_PER_DAY, limits)
+    segments = _Segments(
+        source,
+        RecordKind.PAYLOAD,
+        model_name or "",
+        retention_days * _SECONDS_PER_DAY,
+        limits,
+        quarantine=tally.quarantine,
+    )
     add = segments.add
     loads = json.loads
     scan = _SCAN_ONCE
@@ -710,17 +738,13 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
                 continue
             state = add(line, timestamp, epoch)
             if state:
-                if state == _REFUSED:
-                    del seen[request_id]
-                    quarantine(number, line, _too_many_segments(segments.max_segments))
-                else:
-                    yield from segments.batches()
+                yield from segments.settle(state, number, line, request_id, seen)
     finally:
         tally.add(records=number - blank, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
     yield from segments.batches(final=True)
 
 
-def label_batches(  # noqa: PLR0912  # one inlined loop, as payload_batches
+def label_batches(
     lines: Iterable[Line],
     *,
     model_name: str | None,
@@ -734,7 +758,14 @@ def label_batches(  # noqa: PLR0912  # one inlined loop, as payload_batches
     seen: dict[str, int] = {}  # request id -> hash of its first line
     records = duplicates = blank = 0
     window = _TimeWindow.of(source.key)
-    segments = _Segments(source, RecordKind.LABEL, model_name or "", retention_days * _SECONDS_PER_DAY, limits)
+    segments = _Segments(
+        source,
+        RecordKind.LABEL,
+        model_name or "",
+        retention_days * _SECONDS_PER_DAY,
+        limits,
+        quarantine=tally.quarantine,
+    )
     quarantine = tally.quarantine.add
     try:
         for number, line in enumerate(lines, 1):
@@ -768,11 +799,7 @@ def label_batches(  # noqa: PLR0912  # one inlined loop, as payload_batches
                 continue
             state = segments.add(line, observed_at, epoch)
             if state:
-                if state == _REFUSED:
-                    del seen[request_id]
-                    quarantine(number, line, _too_many_segments(segments.max_segments))
-                else:
-                    yield from segments.batches()
+                yield from segments.settle(state, number, line, request_id, seen)
     finally:
         tally.add(records=records, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
     yield from segments.batches(final=True)
@@ -820,37 +847,3 @@ def object_batches(
             tally.quarantine.refuse_object(f"object is empty ({detail})")
         else:
             tally.quarantine.refuse_object("object holds only blank lines")
-
-
-def whole_object_refusal(body: bytes, limits: EtlLimits) -> str | None:
-    """Why an object held in memory is quarantined as a whole before it is loaded (`screen_object`), if it is."""
-    refusal = stored_size_refusal(len(body), limits)
-    if refusal is None and needs_screening(body[: len(GZIP_MAGIC)], len(body), limits):
-        refusal = screen_object((body,), limits=limits)
-    return refusal
-
-
-def _hour_and_chunk(item: Item) -> tuple[str, int]:
-    prefix, _, chunk = item["sk"]["S"].rpartition("#")
-    return prefix, int(chunk)
-
-
-def extract(
-    body: bytes, *, source: ObjectRef, kind: RecordKind, retention_days: int, limits: EtlLimits = DEFAULT_LIMITS
-) -> Extraction:
-    """Everything one object yields, at once (for callers that want a value rather than a stream)."""
-    tally = Tally.for_limits(limits)
-    refusal = whole_object_refusal(body, limits)
-    items: list[Item] = []
-    if refusal is not None:
-        tally.quarantine.refuse_object(refusal)
-    else:
-        pieces = (body[start : start + limits.read_bytes] for start in range(0, len(body), limits.read_bytes))
-        for batch in object_batches(
-            pieces, source=source, kind=kind, retention_days=retention_days, tally=tally, limits=limits
-        ):
-            items += batch
-    items.sort(key=_hour_and_chunk)
-    return Extraction(
-        items, list(tally.quarantined), tally.records, tally.duplicates, tally.blank_lines, tally.quarantine
-    )

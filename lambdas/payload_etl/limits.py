@@ -1,9 +1,9 @@
-"""The payload-ETL's limits, all derived from one number: the function's memory size (MB).
+"""The payload-ETL's limits, derived from one number: the function's memory size (MB).
 
 The Lambda runtime sets `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` to the memory infra gives the function
 (`infra/payload_etl.py`); the handler reads it once, at cold start. Where it is absent (the emulator, the demo, the
 tests) the ETL assumes `DEFAULT_MEMORY_MB`, what infra sets. Changing the function's memory moves every limit
-with it; nothing here is set beside it.
+with it (but for the open segments' budget, the same at every size: see below); nothing here is set beside it.
 
 The budget. `RUNTIME_RESERVE_MB` is what the interpreter, boto3 and two clients take before any object is read
 (about 55 MB measured locally; the Lambda runtime adds its own). The rest, the *working memory* W, is shared out:
@@ -11,8 +11,11 @@ The budget. `RUNTIME_RESERVE_MB` is what the interpreter, boto3 and two clients 
 - the object: at most W / 2.5 decompressed bytes (`max_object_bytes`). What grows with an object's size is the
   set of its request ids (first wins within an object): about 100 bytes a record, at most 1.2 bytes per byte
   for the smallest records a contract accepts (a label is ~80 bytes), so at most half of W;
-- open segments (valid lines waiting for their segment to fill): W / 8, counted in Python's memory, not in
-  UTF-8 bytes; past it every open segment is written early (`open_segment_bytes`);
+- open segments (valid lines waiting for their segment to fill): `OPEN_SEGMENT_BYTES`, W / 8 of the smallest
+  function (6 MiB) at every memory size, counted in Python's memory, not in UTF-8 bytes; past it every open segment
+  is written early (`open_segment_bytes`). It is the one share that does not grow with memory: where open segments
+  are written early decides the chunk numbers in the segments' keys, and a retry with another memory setting must
+  re-put the same keys (other keys would store the object's records twice);
 - the items of one BatchWriteItem call: W / 64 (botocore holds a few serialised copies while sending);
 - the quarantine object: W / 64 of entries in full, then counts per reason only;
 - reading: pieces of W / 1024 (64 KiB to 1 MiB) at a time. A piece of tiny lines is a list of small strings
@@ -24,6 +27,16 @@ full vCPU at 1,769 MB; a line costs about 4 us of a full core, a refused one as 
 about 90 seconds of the 300-second timeout at any memory size), and at most `MAX_SEGMENTS` items to write. An
 object over the first two is quarantined as a whole, before anything of it is written; past the third, the
 records that would start another segment are quarantined.
+
+What the first two cost: an object that may pass one is read twice. One stored larger than `max_object_bytes` is
+refused unread; a plain object of at most `max_object_lines` bytes cannot have more lines than that, so it is read
+once. Every other one is screened first (`extract.needs_screening`, `extract.screen_object`: read to its end or to
+the first limit it passes, counting bytes and newlines, no parsing) and then, within the limits, read again to be
+loaded: every gzip object (its size decompressed is unknown until it is read; it is decompressed twice), and a
+plain object larger than `max_object_lines` bytes (6.4 MB at 512 MB). That is a second GetObject and the object's
+bytes transferred twice; the screening pass costs a small fraction of the parsing pass's CPU (gzip: the
+decompression once more). It is what refusing an object before any of it is written takes without holding it:
+the alternative, loading while counting, would leave a partial load behind an object refused halfway.
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.settings import PAYLOAD_ETL_MEMORY_MB, MissingSettingError
+from core.settings import PAYLOAD_ETL_MEMORY_MB, InvalidSettingError
 
 #: Set by the Lambda runtime: the function's memory in MB.
 MEMORY_SIZE_VARIABLE = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
@@ -51,6 +64,9 @@ MAX_READ_BYTES = 1024 * 1024
 #: The room one full quarantine entry may take (a raw line of up to 8 Ki characters and its reasons).
 QUARANTINE_ENTRY_BYTES = 16 * 1024
 _MIB = 1024 * 1024
+#: Python memory the open segments may hold before every one is written early: W / 8 of the smallest function, the
+#: same at every memory size, so that the segments' keys do not depend on the memory (see the module docstring).
+OPEN_SEGMENT_BYTES = (MIN_MEMORY_MB - RUNTIME_RESERVE_MB) * _MIB // 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +82,8 @@ class EtlLimits:
     max_segments: int
     #: Bytes read from S3, and decompressed, at a time.
     read_bytes: int
-    #: Python memory that open segments may hold before all of them are written.
+    #: Python memory that open segments may hold before all of them are written (`OPEN_SEGMENT_BYTES` at every
+    #: memory size: segment keys must not depend on the memory).
     open_segment_bytes: int
     #: Body bytes of the items sent in one BatchWriteItem call (at most 25 items; one item if it is larger).
     write_batch_bytes: int
@@ -88,7 +105,7 @@ class EtlLimits:
             max_object_lines=memory_mb * LINES_PER_MB,
             max_segments=MAX_SEGMENTS,
             read_bytes=min(max(working // 1024, MIN_READ_BYTES), MAX_READ_BYTES),
-            open_segment_bytes=working // 8,
+            open_segment_bytes=OPEN_SEGMENT_BYTES,
             write_batch_bytes=working // 64,
             max_quarantine_entries=quarantine_bytes // QUARANTINE_ENTRY_BYTES,
             max_quarantine_bytes=quarantine_bytes,
@@ -101,7 +118,7 @@ class EtlLimits:
         if not value:
             return cls.for_memory(DEFAULT_MEMORY_MB)
         if not value.isdigit() or int(value) < MIN_MEMORY_MB:
-            raise MissingSettingError(f"{MEMORY_SIZE_VARIABLE} must be an integer >= {MIN_MEMORY_MB}, got {value!r}")
+            raise InvalidSettingError(f"{MEMORY_SIZE_VARIABLE} must be an integer >= {MIN_MEMORY_MB}, got {value!r}")
         return cls.for_memory(int(value))
 
 

@@ -11,10 +11,10 @@ or doubling anything:
    decompressed is unknown; a plain one with more bytes than lines allowed) is screened first: read once, to its
    end or to the first limit it passes, then, if within the limits, opened again to be loaded. One past a limit
    is quarantined as a whole: nothing of it is written, and it never fails the invocation;
-3. stream it, putting its segments in the table as they fill (deterministic keys: a retry with the same limits
+3. stream it, putting its segments in the table as they fill (deterministic keys: a retry, whatever its memory,
    re-puts the same items);
-4. write the quarantine object (one per source object version, deterministic content: a retry overwrites it),
-   its first entries in full and, past the caps, a summary that counts the rest by reason;
+4. write the quarantine object (one per source object version, deterministic content: a retry overwrites it): a
+   summary that counts every refused record, then its first entries in full, up to the caps;
 5. mark the object loaded in the ledger, with its counts.
 
 A bad record or object never fails the invocation; a transient AWS error always does.
@@ -22,13 +22,13 @@ A bad record or object never fails the invocation; a transient AWS error always 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.layout import UnknownKeyError, quarantine_object_key, record_kind_of
+from core.quarantine import QuarantineEntry, QuarantineSource, QuarantineTotals
 from core.records import RecordKind
 from lambdas.payload_etl.extract import (
     GZIP_MAGIC,
@@ -85,43 +85,27 @@ class PayloadSink(Protocol):
 
 
 def render_quarantine(ref: ObjectRef, kind: RecordKind | None, log: QuarantineLog) -> bytes:
-    """The quarantine object, deterministic: one JSON line per listed refused record (or one for the whole
-    object). When the caps left some out, a line `"summary": true` comes first (a reader of the object's first
-    bytes has it): it counts every refused record (`quarantined`, `listed`, `omitted`) and them by reason
-    (`reason_counts`, `other_reasons`)."""
-    source: dict[str, Any] = {
-        "source_bucket": ref.bucket,
-        "source_key": ref.key,
-        "source_etag": ref.etag,
-        "record_kind": None if kind is None else kind.value,
-    }
-    entries: list[str] = []
-    if log.omitted:
-        summary = {
-            "line": None,
-            "summary": True,
-            "quarantined": log.count,
-            "listed": len(log.entries),
-            "omitted": log.omitted,
-            "reason_counts": log.reason_counts,
-            "other_reasons": log.other_reasons,
-        }
-        entries.append(json.dumps(source | summary, ensure_ascii=False))
-    entries += [
-        json.dumps(
-            source
-            | {
-                "line": entry.line,
-                "reasons": list(entry.reasons),
-                "raw": entry.raw,
-                "raw_chars": entry.raw_chars,
-                "raw_truncated": entry.raw_chars > len(entry.raw),
-            },
-            ensure_ascii=False,
-        )
+    """The quarantine object (`core.quarantine`), deterministic: first the summary line, which counts every refused
+    record (`quarantined`, `listed`, `omitted`), them by reason and those with a non-finite feature, then one JSON
+    line per listed refused record (or one for the whole object)."""
+    source = QuarantineSource(ref.bucket, ref.key, ref.etag, kind)
+    totals = QuarantineTotals(
+        source,
+        quarantined=log.count,
+        listed=len(log.entries),
+        omitted=log.omitted,
+        reason_counts=log.reason_counts,
+        other_reasons=log.other_reasons,
+        non_finite_records=log.non_finite_records,
+        non_finite_by_feature=log.non_finite_by_feature,
+        other_non_finite_features=log.other_non_finite_features,
+    )
+    lines = [totals.to_json()]
+    lines += (
+        QuarantineEntry(source, entry.line, entry.reasons, entry.raw, entry.raw_chars).to_json()
         for entry in log.entries
-    ]
-    return ("\n".join(entries) + "\n").encode("utf-8")
+    )
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def _skipped(ref: ObjectRef, reason: str) -> ObjectResult:

@@ -19,13 +19,12 @@ import pytest
 from autoretrain.emulator import LocalResources
 from core.layout import MAX_KEY_BYTES, quarantine_object_key
 from core.payload_store import PayloadStore, TransientStoreError
-from core.records import RecordKind, format_timestamp
+from core.records import format_timestamp
 from core.segments import LabelRow, PredictionColumns
 from core.tables import SEGMENT_MAX_BYTES, object_pk, segment_pk, segment_sk
 from lambdas.payload_etl import handler, reset_cold_start
-from lambdas.payload_etl.extract import extract
 from lambdas.payload_etl.limits import MEMORY_SIZE_VARIABLE, EtlLimits
-from lambdas.payload_etl.models import ObjectRef
+from tests.payload_etl_fakes import load_object
 
 pytestmark = pytest.mark.integration
 
@@ -115,9 +114,16 @@ def store(session: boto3.Session, resources: LocalResources) -> PayloadStore:
     return PayloadStore(session.client("dynamodb"), resources.payload_table)
 
 
-def quarantine_entries(session: boto3.Session, bucket: str, key: str, etag: str) -> list[dict[str, Any]]:
+def quarantine_lines(session: boto3.Session, bucket: str, key: str, etag: str) -> list[dict[str, Any]]:
     body = session.client("s3").get_object(Bucket=bucket, Key=quarantine_object_key(key, etag))["Body"].read()
     return [json.loads(line) for line in body.decode().splitlines()]
+
+
+def quarantine_entries(session: boto3.Session, bucket: str, key: str, etag: str) -> list[dict[str, Any]]:
+    """The refused records a quarantine object lists, after its summary line (always its first)."""
+    summary, *entries = quarantine_lines(session, bucket, key, etag)
+    assert (summary["summary"], summary["listed"]) == (True, len(entries))
+    return entries
 
 
 def etag_of(event: dict[str, Any]) -> str:
@@ -286,8 +292,7 @@ def test_a_retry_after_a_partial_load_stores_each_record_once(
     body = jsonl(payload("r-1"), payload("r-2", timestamp="2026-11-23T15:00:00.000Z"))
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
     # A first invocation put the segments, then died before marking the object loaded.
-    source = ObjectRef(resources.payload_bucket, PAYLOAD_KEY, etag_of(event), len(body))
-    segments = extract(body, source=source, kind=RecordKind.PAYLOAD, retention_days=90).items
+    segments = load_object(body, key=PAYLOAD_KEY, bucket=resources.payload_bucket, etag=etag_of(event)).items
     store(aws_session, resources).put_items(segments)
     assert handler(event, None)["objects"][0]["status"] == "loaded"
     assert len(segment_items(aws_session, resources.payload_table)) == len(segments) == 2
@@ -523,7 +528,7 @@ def quarantine_keys(session: boto3.Session, bucket: str) -> list[str]:
     return [entry["Key"] for entry in listed.get("Contents", [])]
 
 
-def test_a_poisoned_gzip_object_ends_with_one_bounded_quarantine_summary_and_its_valid_lines_loaded(
+def test_a_poisoned_gzip_object_starts_with_one_bounded_quarantine_summary_and_its_valid_lines_loaded(
     aws_session: boto3.Session,
     resources: LocalResources,
     deployed_env: dict[str, str],
@@ -542,7 +547,7 @@ def test_a_poisoned_gzip_object_ends_with_one_bounded_quarantine_summary_and_its
     assert key == quarantine_object_key(PAYLOAD_KEY, etag_of(event))
     stored = aws_session.client("s3").head_object(Bucket=resources.payload_bucket, Key=key)["ContentLength"]
     assert stored <= 2 * limits.max_quarantine_bytes
-    summary, *listed = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
+    summary, *listed = quarantine_lines(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
     assert [entry["line"] for entry in listed] == list(range(2, 2 + limits.max_quarantine_entries))
     assert listed[0]["reasons"] == ["not valid JSON: Expecting value: line 1 column 1 (char 0)"]
     assert {name: summary[name] for name in ("summary", "quarantined", "listed", "omitted", "reason_counts")} == {

@@ -22,8 +22,7 @@ from core.payload_store import (
     TransientStoreError,
 )
 from core.records import RecordKind, format_timestamp
-from lambdas.payload_etl.extract import extract
-from lambdas.payload_etl.models import ObjectRef
+from tests.payload_etl_fakes import load_object
 
 pytestmark = pytest.mark.integration
 
@@ -107,8 +106,8 @@ def segments(documents: Sequence[object], *, name: str = "a", kind: RecordKind =
     """The items the ETL builds for one object holding `documents`."""
     prefix = "payloads" if kind is RecordKind.PAYLOAD else "labels"
     body = jsonl(documents)
-    source = ObjectRef(BUCKET, f"{prefix}/model={MODEL}/dt=x/{name}.jsonl", f"etag-{name}", len(body))
-    extraction = extract(body, source=source, kind=kind, retention_days=30)
+    key = f"{prefix}/model={MODEL}/dt=x/{name}.jsonl"
+    extraction = load_object(body, key=key, bucket=BUCKET, etag=f"etag-{name}", retention_days=30)
     assert extraction.quarantined == []
     return extraction.items
 
@@ -389,12 +388,7 @@ def test_another_models_records_are_not_in_the_window(aws_session: boto3.Session
     start = datetime(2026, 11, 23, tzinfo=UTC)
     documents = [prediction("r-1", start) | {"model_name": "fraud"}]
     body = jsonl(documents)
-    other = extract(
-        body,
-        source=ObjectRef(BUCKET, "payloads/model=fraud/a.jsonl", "etag", len(body)),
-        kind=RecordKind.PAYLOAD,
-        retention_days=30,
-    )
+    other = load_object(body, key="payloads/model=fraud/a.jsonl", bucket=BUCKET, etag="etag", retention_days=30)
     payloads.put_items(other.items)
     assert list(payloads.query_window(MODEL, start, start + timedelta(days=1))) == []
     assert payloads.count_window(MODEL, start, start + timedelta(days=1)) == 0

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from core.baseline import MonitoringBaseline
 from core.odds import odds_band
+from core.quarantine import QuarantineEntry, QuarantineLine, QuarantineSource, QuarantineTotals
+from core.records import RecordKind
 from core.segments import PredictionColumns, PredictionRow
 from lambdas.alerting import handler, signals, stats
 from lambdas.alerting.logic import AlertingError, baseline_uri, next_notice, next_state
@@ -131,31 +133,42 @@ def test_wrong_types_and_unseen_categories_are_told_apart() -> None:
     assert summary.unseen_values == {"plan": {"max": 1}}
 
 
-def test_quarantine_summary_counts_only_non_finite_feature_reasons() -> None:
+def _source(name: str = "a", kind: RecordKind | None = RecordKind.PAYLOAD) -> QuarantineSource:
+    return QuarantineSource("payloads", f"payloads/model=churn/dt=2024-01-02/{name}.jsonl", f"etag-{name}", kind)
+
+
+def _entry(source: QuarantineSource, *reasons: str) -> QuarantineEntry:
+    return QuarantineEntry(source, 1, reasons, "{}", 2)
+
+
+NAN_TENURE = "feature 'tenure' is not finite (nan)"
+
+
+def test_quarantine_summary_counts_only_non_finite_feature_reasons_of_payload_records() -> None:
     lines = [
-        {"record_kind": "payload", "reasons": ["feature 'tenure' is not finite (nan)"]},
-        {"record_kind": "payload", "reasons": ["missing field 'timestamp'"]},
-        {"record_kind": "label", "reasons": ["feature 'tenure' is not finite (nan)"]},
+        _entry(_source(), NAN_TENURE),
+        _entry(_source(), "missing field 'timestamp'"),
+        _entry(_source("b", RecordKind.LABEL), NAN_TENURE),
     ]
 
-    summary = signals.summarise_quarantine(lines, objects=1, truncated=False)
+    summary = signals.summarise_quarantine(lines, objects=2, truncated=False)
 
     assert (summary.records, summary.non_finite_records, dict(summary.non_finite_by_feature)) == (2, 1, {"tenure": 1})
 
 
-def test_quarantine_summary_counts_the_records_an_overflowing_object_did_not_list() -> None:
-    summary_line: dict[str, Any] = {
-        "record_kind": "payload",
-        "summary": True,
-        "quarantined": 1000,
-        "listed": 2,
-        "omitted": 998,
-        "reason_counts": {"feature 'tenure' is not finite (inf)": 600, "feature 'tenure' is not finite (nan)": 1},
-    }
-    lines = [
-        summary_line,
-        {"record_kind": "payload", "reasons": ["feature 'tenure' is not finite (inf)"]},
-        {"record_kind": "payload", "reasons": ["missing field 'timestamp'"]},
+def test_an_objects_summary_line_counts_it_and_its_listed_entries_are_not_counted_again() -> None:
+    totals = QuarantineTotals(
+        _source(),
+        quarantined=1000,
+        listed=2,
+        omitted=998,
+        non_finite_records=601,
+        non_finite_by_feature={"tenure": 601},
+    )
+    lines: list[QuarantineLine] = [
+        totals,
+        _entry(_source(), NAN_TENURE),
+        _entry(_source(), "missing field 'timestamp'"),
     ]
 
     summary = signals.summarise_quarantine(lines, objects=1, truncated=False)
@@ -164,6 +177,54 @@ def test_quarantine_summary_counts_the_records_an_overflowing_object_did_not_lis
         1000,
         601,
         {"tenure": 601},
+    )
+
+
+def test_objects_are_counted_each_from_its_own_summary_or_entries() -> None:
+    overflowing = QuarantineTotals(
+        _source("a"),
+        quarantined=400,
+        listed=1,
+        omitted=399,
+        non_finite_records=400,
+        non_finite_by_feature={"tenure": 400},
+    )
+    lines: list[QuarantineLine] = [
+        overflowing,
+        _entry(_source("a"), NAN_TENURE),
+        *(_entry(_source("b"), NAN_TENURE) for _ in range(5)),  # an older object: no summary
+    ]
+
+    summary = signals.summarise_quarantine(lines, objects=2, truncated=False)
+
+    assert (summary.records, summary.non_finite_records, dict(summary.non_finite_by_feature)) == (
+        405,
+        405,
+        {"tenure": 405},
+    )
+
+
+def test_an_older_summary_without_non_finite_counts_adds_what_its_reason_counts_show_beyond_its_entries() -> None:
+    older = QuarantineTotals(
+        _source(),
+        quarantined=1000,
+        listed=2,
+        omitted=998,
+        reason_counts={"feature 'tenure' is not finite (inf)": 600, NAN_TENURE: 1},
+    )
+    lines: list[QuarantineLine] = [
+        older,
+        _entry(_source(), "feature 'tenure' is not finite (inf)"),
+        _entry(_source(), "missing field 'timestamp'"),
+        _entry(_source("b"), NAN_TENURE),
+    ]
+
+    summary = signals.summarise_quarantine(lines, objects=2, truncated=False)
+
+    assert (summary.records, summary.non_finite_records, dict(summary.non_finite_by_feature)) == (
+        1001,
+        602,
+        {"tenure": 602},
     )
 
 

@@ -28,13 +28,13 @@ from batch_jobs.training.frames import assemble, fingerprint
 from batch_jobs.training.quality import QualityConfig, check_quality
 from core.baseline import MonitoringBaseline
 from core.features import FeatureSpec, InputSchema
-from core.records import RecordKind, format_timestamp
+from core.records import format_timestamp
 from core.segments import PREDICTIONS_FORMAT, LabelledColumns, PredictionColumns, encode_segment
 from lambdas.alerting.signals import WindowSummary, summarise
-from lambdas.payload_etl.extract import extract
 from lambdas.payload_etl.models import ObjectRef
 from lambdas.serving.logic import parse_request
 from lambdas.serving.models import InvalidRequestError
+from tests.payload_etl_fakes import load_object
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 TARGET = "churned"
@@ -285,7 +285,8 @@ def test_any_record_is_refused_at_the_edge_with_a_reason_or_read_back_by_every_r
 
     documents = [record(index, features) for index, features in enumerate(rows)]
     body = "".join(json.dumps(document) + "\n" for document in documents).encode()
-    extraction = extract(body, source=_source(len(body)), kind=RecordKind.PAYLOAD, retention_days=90)
+    source = _source(len(body))
+    extraction = load_object(body, key=source.key, bucket=source.bucket, etag=source.etag, retention_days=90)
     assert all(entry.reasons for entry in extraction.quarantined)
     for item in extraction.items:  # what the ETL stored, read as every reader reads it
         columns = PredictionColumns.decode(

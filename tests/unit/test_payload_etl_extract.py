@@ -1,4 +1,4 @@
-"""Pure extraction: object bytes -> segment items and quarantined lines, without AWS."""
+"""Object bytes -> segment items and quarantined lines, through the real `process_object` over in-memory ports."""
 
 from __future__ import annotations
 
@@ -41,15 +41,9 @@ from core.tables import (
     window_pk,
     window_sk,
 )
-from lambdas.payload_etl.extract import (
-    MAX_QUARANTINED_RAW_CHARS,
-    Tally,
-    extract,
-    object_batches,
-    screen_object,
-)
+from lambdas.payload_etl.extract import MAX_QUARANTINED_RAW_CHARS, screen_object
 from lambdas.payload_etl.limits import EtlLimits
-from lambdas.payload_etl.models import ObjectRef
+from tests.payload_etl_fakes import Loaded, load_object
 
 BUCKET = "payload-bucket"
 ETAG = "0123456789abcdef0123456789abcdef"
@@ -90,12 +84,9 @@ def jsonl(*documents: object) -> bytes:
     return "".join(json.dumps(document) + "\n" for document in documents).encode()
 
 
-def source(key: str = PAYLOAD_KEY, etag: str = ETAG, size: int = 0) -> ObjectRef:
-    return ObjectRef(BUCKET, key, etag, size)
-
-
-def run(body: bytes, key: str = PAYLOAD_KEY, kind: RecordKind = RecordKind.PAYLOAD, etag: str = ETAG) -> Any:
-    return extract(body, source=source(key, etag, len(body)), kind=kind, retention_days=90)
+def run(body: bytes, key: str = PAYLOAD_KEY, etag: str = ETAG) -> Loaded:
+    """The object processed as the handler processes it (the key's prefix gives its kind)."""
+    return load_object(body, key=key, etag=etag, bucket=BUCKET)
 
 
 def record_count(item: dict[str, Any]) -> int:
@@ -168,7 +159,7 @@ def envelope_bytes(kind: RecordKind = RecordKind.PAYLOAD) -> int:
     """A body's bytes besides its records' lines and `BODY_BYTES_PER_RECORD` each, measured on one record."""
     line = json.dumps(payload() if kind is RecordKind.PAYLOAD else label())
     key = PAYLOAD_KEY if kind is RecordKind.PAYLOAD else LABEL_KEY
-    (item,) = run((line + "\n").encode(), key=key, kind=kind).items
+    (item,) = run((line + "\n").encode(), key=key).items
     return body_bytes(item) - len(line) - BODY_BYTES_PER_RECORD
 
 
@@ -258,7 +249,7 @@ def test_a_null_or_missing_latency_reads_back_missing() -> None:
 
 def test_a_label_becomes_a_label_segment_indexed_by_its_observation_time() -> None:
     line = json.dumps(label())
-    (item,) = run((line + "\n").encode(), key=LABEL_KEY, kind=RecordKind.LABEL).items
+    (item,) = run((line + "\n").encode(), key=LABEL_KEY).items
     pk, sk = segment_pk(BUCKET, LABEL_KEY), segment_sk(ETAG, "2026-12-20T00", 0)
     assert (item["pk"], item["sk"]) == ({"S": pk}, {"S": sk})
     assert item["gsi1pk"] == {"S": label_window_pk("churn", "2026-12-20")}
@@ -276,7 +267,7 @@ def test_a_label_becomes_a_label_segment_indexed_by_its_observation_time() -> No
 
 def test_a_labels_observation_time_with_an_offset_is_stored_canonical_beside_its_verbatim_record() -> None:
     line = json.dumps(label(observed_at="2026-12-20T09:30:00+09:30", source="crm", batch={"id": 7}))
-    (item,) = run((line + "\n").encode(), key=LABEL_KEY, kind=RecordKind.LABEL).items
+    (item,) = run((line + "\n").encode(), key=LABEL_KEY).items
     assert body_of(item)["observed_at"] == ["2026-12-20T00:00:00.000Z"]
     assert records_of([item]) == [json.loads(line)]
     assert records_of([item])[0]["observed_at"] == "2026-12-20T09:30:00+09:30"
@@ -286,7 +277,7 @@ def test_a_labels_observation_time_with_an_offset_is_stored_canonical_beside_its
 
 def test_a_label_written_as_a_float_reads_back_as_an_integer() -> None:
     line = json.dumps(label(label=1.0))
-    (item,) = run((line + "\n").encode(), key=LABEL_KEY, kind=RecordKind.LABEL).items
+    (item,) = run((line + "\n").encode(), key=LABEL_KEY).items
     assert '"label": 1.0' in item["body"]["S"]
     assert labels_of(item).label == [1]
     assert type(labels_of(item).label[0]) is int
@@ -431,7 +422,7 @@ def test_a_record_nested_deeper_than_the_limit_is_quarantined_and_the_rest_loads
 def test_a_label_nested_deeper_than_the_limit_is_quarantined() -> None:
     deepest = label("r-0", trace={"a": nested(MAX_NESTING - 2)})
     body = jsonl(label("r-1", trace={"a": nested(MAX_NESTING - 1)}), label("r-2"), deepest)
-    result = run(body, key=LABEL_KEY, kind=RecordKind.LABEL)
+    result = run(body, key=LABEL_KEY)
     assert [record["request_id"] for record in records_of(result.items)] == ["r-2", "r-0"]
     assert request_ids_of(result.items) == ["r-2", "r-0"]
     (bad,) = result.quarantined
@@ -490,7 +481,7 @@ def test_lone_surrogate_escapes_are_quarantined_with_every_place_named() -> None
 def test_a_label_with_a_lone_surrogate_is_quarantined_and_nan_in_an_unknown_member_is_kept() -> None:
     refused = json.dumps(label("r-\udc00"))
     kept = json.dumps(label("r-2"))[:-1] + ', "confidence": NaN}'
-    result = run(f"{refused}\n{kept}\n".encode(), key=LABEL_KEY, kind=RecordKind.LABEL)
+    result = run(f"{refused}\n{kept}\n".encode(), key=LABEL_KEY)
     (item,) = result.items
     assert_stored_verbatim([item], [kept])
     (record,) = records_of([item])
@@ -500,13 +491,13 @@ def test_a_label_with_a_lone_surrogate_is_quarantined_and_nan_in_an_unknown_memb
 
 
 def test_a_payload_under_labels_is_quarantined_as_a_label_violation() -> None:
-    (bad,) = run(jsonl(payload()), key=LABEL_KEY, kind=RecordKind.LABEL).quarantined
+    (bad,) = run(jsonl(payload()), key=LABEL_KEY).quarantined
     assert bad.reasons == ("missing field 'label'", "missing field 'observed_at'")
 
 
 def test_a_bad_label_line_is_quarantined_with_its_line_number_and_the_rest_loads() -> None:
     body = jsonl(label("r-1")) + b"not json\n" + jsonl(label("r-3", label=2), label("r-4"))
-    result = run(body, key=LABEL_KEY, kind=RecordKind.LABEL)
+    result = run(body, key=LABEL_KEY)
     assert request_ids_of(result.items) == ["r-1", "r-4"]
     assert [(bad.line, bad.reasons[0][:14]) for bad in result.quarantined] == [
         (2, "not valid JSON"),
@@ -544,8 +535,8 @@ def test_a_gzip_bomb_is_refused_as_a_whole() -> None:
     assert screen_object([body], limits=limits) == (
         f"object decompresses to more than {limits.max_object_bytes:,} bytes"
     )
-    result = extract(body, source=source(), kind=RecordKind.PAYLOAD, retention_days=90, limits=limits)
-    assert result.items == []
+    result = load_object(body, key=PAYLOAD_KEY, limits=limits)
+    assert (result.items, result.reads) == ([], 1)  # screened, never loaded
     assert [(bad.line, bad.reasons) for bad in result.quarantined] == [
         (None, (f"object decompresses to more than {limits.max_object_bytes:,} bytes",))
     ]
@@ -563,7 +554,7 @@ def test_blank_lines_are_skipped_and_counted() -> None:
 
 
 def test_blank_lines_among_labels_are_skipped_and_counted() -> None:
-    result = run(b"\n" + jsonl(label("r-1")) + b"\t\n", key=LABEL_KEY, kind=RecordKind.LABEL)
+    result = run(b"\n" + jsonl(label("r-1")) + b"\t\n", key=LABEL_KEY)
     assert (request_ids_of(result.items), result.blank_lines, result.records) == (["r-1"], 2, 1)
 
 
@@ -627,7 +618,7 @@ def test_a_conflicting_duplicate_label_in_one_object_is_quarantined_and_the_firs
     body = jsonl(
         label("r-1", label=0), label("r-1", label=1, observed_at="2026-12-20T05:00:00Z"), label("r-1", label=0)
     )
-    result = run(body, key=LABEL_KEY, kind=RecordKind.LABEL)
+    result = run(body, key=LABEL_KEY)
     assert records_of(result.items) == [label("r-1", label=0)]
     assert labels_of(result.items[0]).label == [0]
     assert [bad.line for bad in result.quarantined] == [2]
@@ -677,7 +668,7 @@ def test_labels_are_split_by_the_utc_hour_of_their_observation() -> None:
         label("r-2", observed_at="2026-12-19T23:50:00Z"),
         label("r-3", observed_at="2026-12-20T00:20:00Z"),
     )
-    items = run(body, key=LABEL_KEY, kind=RecordKind.LABEL).items
+    items = run(body, key=LABEL_KEY).items
     assert [(item["gsi1pk"]["S"], request_ids_of([item])) for item in items] == [
         (label_window_pk("churn", "2026-12-19"), ["r-2"]),
         (label_window_pk("churn", "2026-12-20"), ["r-1", "r-3"]),
@@ -777,7 +768,7 @@ def test_a_body_of_exactly_the_limit_is_one_segment_and_one_byte_more_closes_it_
     lines.append(line(9, "€" * wide + "x" * narrow))
     assert len(lines[-1].encode()) == last_bytes
     key = PAYLOAD_KEY if kind is RecordKind.PAYLOAD else "labels/model=churn/dt=2026-11-23/a.jsonl"
-    items = run(("\n".join(lines) + "\n").encode(), key=key, kind=kind).items
+    items = run(("\n".join(lines) + "\n").encode(), key=key).items
     assert_stored_verbatim(items, lines)
     if over:
         assert [record_count(item) for item in items] == [9, 1]
@@ -902,7 +893,7 @@ def test_window_sk_differs_for_segments_that_start_at_the_same_time() -> None:
     )
 
 
-def test_extracting_the_same_object_twice_gives_identical_items() -> None:
+def test_processing_the_same_object_twice_gives_identical_items() -> None:
     start = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
     lines = long_payloads(120, blob_chars=5_000, start=start, step=timedelta(minutes=1))
     random.Random(9).shuffle(lines)
@@ -1053,39 +1044,33 @@ def test_any_line_the_contract_accepts_is_stored_verbatim_beside_its_canonical_t
 
 
 def test_batches_hold_at_most_25_items() -> None:
-    tally = Tally()
     start = datetime(2026, 11, 22, tzinfo=UTC)  # 60 hours within a day of the key's dt=2026-11-23
     body = jsonl(*(payload(f"r-{index}", timestamp=at(start + timedelta(hours=index))) for index in range(60)))
-    sizes = [
-        len(batch)
-        for batch in object_batches([body], source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally)
-    ]
-    assert sizes == [25, 25, 10]  # one segment an hour, 60 hours
-    assert (tally.records, tally.loaded) == (60, 60)
+    result = run(body)
+    assert [len(batch) for batch in result.batches] == [25, 25, 10]  # one segment an hour, 60 hours
+    assert (result.records, result.result.loaded, result.result.write_calls) == (60, 60, 3)
 
 
 def test_a_batch_has_distinct_keys() -> None:
-    tally = Tally()
     start = datetime(2026, 11, 23, 10, tzinfo=UTC)
     lines = long_payloads(300, blob_chars=3_000, start=start, step=timedelta(seconds=30))
-    body = ("\n".join(lines) + "\n").encode()
-    for batch in object_batches([body], source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally):
+    result = run(("\n".join(lines) + "\n").encode())
+    for batch in result.batches:
         keys = [(item["pk"]["S"], item["sk"]["S"]) for item in batch]
         assert len(set(keys)) == len(keys)
-    assert tally.loaded == 300
+    assert result.result.loaded == 300
 
 
 def test_a_bad_object_yields_no_batches_and_one_quarantine_entry() -> None:
-    tally = Tally()
-    batches = list(object_batches([b""], source=source(), kind=RecordKind.PAYLOAD, retention_days=1, tally=tally))
-    assert batches == []
-    assert [entry.line for entry in tally.quarantined] == [None]
+    result = run(b"")
+    assert result.batches == []
+    assert [entry.line for entry in result.quarantined] == [None]
 
 
 # --- hostile input: the record contract's limits (core.record_limits) -------------------------------------------
 
 
-def refused(result: Any) -> list[tuple[int | None, tuple[str, ...]]]:
+def refused(result: Loaded) -> list[tuple[int | None, tuple[str, ...]]]:
     return [(bad.line, bad.reasons) for bad in result.quarantined]
 
 
@@ -1205,7 +1190,7 @@ def test_a_dt_partition_that_is_not_a_date_holds_records_to_the_plausible_range_
 
 def test_a_label_far_from_its_keys_partition_is_quarantined() -> None:
     body = jsonl(label("r-1", observed_at="2027-06-01T00:00:00Z"), label("r-2"))
-    result = run(body, key=LABEL_KEY, kind=RecordKind.LABEL)
+    result = run(body, key=LABEL_KEY)
     assert request_ids_of(result.items) == ["r-2"]
     assert refused(result) == [
         (

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from core.layout import MAX_KEY_BYTES, quarantine_object_key
 from core.record_limits import MAX_RECORD_CHARS
 from core.records import RecordKind, format_timestamp
-from core.settings import MissingSettingError
+from core.settings import InvalidSettingError
 from core.tables import segment_sk
 from lambdas.payload_etl.extract import (
     CHUNKS_PER_GENERATION,
@@ -30,7 +30,6 @@ from lambdas.payload_etl.extract import (
     ObjectLines,
     QuarantineLog,
     Tally,
-    extract,
     inflate,
     needs_screening,
     object_batches,
@@ -42,11 +41,12 @@ from lambdas.payload_etl.limits import (
     DEFAULT_LIMITS,
     DEFAULT_MEMORY_MB,
     MEMORY_SIZE_VARIABLE,
+    OPEN_SEGMENT_BYTES,
     RUNTIME_RESERVE_MB,
     EtlLimits,
 )
-from lambdas.payload_etl.logic import render_quarantine
 from lambdas.payload_etl.models import ObjectRef
+from tests.payload_etl_fakes import load_object
 
 BUCKET = "payload-bucket"
 ETAG = "0123456789abcdef0123456789abcdef"
@@ -101,7 +101,7 @@ def stored_request_ids(batches: list[list[dict[str, Any]]]) -> list[str]:
 
 
 def quarantine_of(tally: Tally) -> list[tuple[int | None, tuple[str, ...], str, int]]:
-    return [(entry.line, entry.reasons, entry.raw, entry.raw_chars) for entry in tally.quarantined]
+    return [(entry.line, entry.reasons, entry.raw, entry.raw_chars) for entry in tally.quarantine.entries]
 
 
 # --- streaming: the pieces an object arrives in change nothing -------------------------------------------------
@@ -167,7 +167,7 @@ def test_a_crlf_split_between_two_pieces_ends_its_line() -> None:
     cut = len(record) + 1  # "\r" ends the first piece, "\n" starts the second
     batches, tally = load([data[:cut], data[cut:]])
     assert stored_request_ids(batches) == ["r-1", "r-2"]
-    assert tally.quarantined == []
+    assert tally.quarantine.entries == []
     assert json.loads(batches[0][0]["body"]["S"])["records"][0] == payload("r-1")
 
 
@@ -175,7 +175,7 @@ def test_a_byte_order_mark_split_across_pieces_is_dropped() -> None:
     data = b"\xef\xbb\xbf" + body_of(line_of(payload("r-1")))
     batches, tally = load([data[:1], data[1:2], data[2:]])
     assert stored_request_ids(batches) == ["r-1"]
-    assert tally.quarantined == []
+    assert tally.quarantine.entries == []
 
 
 def test_a_last_line_without_a_newline_is_a_line() -> None:
@@ -241,7 +241,7 @@ def test_a_long_line_that_is_not_utf8_is_quarantined_as_such() -> None:
 def test_a_long_blank_line_is_a_blank_line() -> None:
     data = body_of(line_of(payload("r-1"))) + b" " * (MAX_LINE_BYTES + 5000) + b"\n"
     batches, tally = load(pieces(data, 1000), replace(DEFAULT_LIMITS, read_bytes=1000))
-    assert (stored_request_ids(batches), tally.blank_lines, tally.quarantined) == (["r-1"], 1, [])
+    assert (stored_request_ids(batches), tally.blank_lines, tally.quarantine.entries) == (["r-1"], 1, [])
 
 
 # --- gzip --------------------------------------------------------------------------------------------------------
@@ -296,8 +296,8 @@ def test_a_gzip_bomb_with_valid_lines_first_is_quarantined_whole_and_nothing_loa
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     bomb = compressor.compress(body_of(line_of(payload("r-1"))))
     bomb += compressor.compress(b" " * (SMALL.max_object_bytes + 1)) + compressor.flush()
-    result = extract(bomb, source=SOURCE, kind=RecordKind.PAYLOAD, retention_days=30, limits=SMALL)
-    assert result.items == []
+    result = load_object(bomb, key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30, limits=SMALL)
+    assert (result.items, result.reads) == ([], 1)  # screened, never loaded
     assert [(entry.line, entry.reasons) for entry in result.quarantined] == [
         (None, (f"object decompresses to more than {SMALL.max_object_bytes:,} bytes",))
     ]
@@ -352,12 +352,12 @@ def test_a_json_error_is_counted_without_its_position_and_a_long_reason_is_cut()
     )
 
 
-def test_the_quarantine_object_of_a_poisoned_object_is_bounded_and_ends_with_a_summary() -> None:
+def test_the_quarantine_object_of_a_poisoned_object_is_bounded_and_starts_with_its_summary() -> None:
     poisoned = gzip.compress(body_of(line_of(payload("r-1"))) + b"x\n" * 500_000 + body_of(line_of(payload("r-2"))))
     assert len(poisoned) < 2048
-    result = extract(poisoned, source=SOURCE, kind=RecordKind.PAYLOAD, retention_days=30, limits=SMALL)
+    result = load_object(poisoned, key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30, limits=SMALL)
     assert sorted(stored_request_ids([result.items])) == ["r-1", "r-2"]
-    rendered = render_quarantine(SOURCE, RecordKind.PAYLOAD, result.quarantine)
+    rendered = result.quarantine_object  # as process_object wrote it
     assert len(rendered) <= 2 * SMALL.max_quarantine_bytes
     summary, *entries = [json.loads(line) for line in rendered.decode().splitlines()]
     assert len(entries) == SMALL.max_quarantine_entries
@@ -373,16 +373,18 @@ def test_the_quarantine_object_of_a_poisoned_object_is_bounded_and_ends_with_a_s
         "quarantined": 500_000,
         "listed": SMALL.max_quarantine_entries,
         "omitted": 500_000 - SMALL.max_quarantine_entries,
+        "non_finite_records": 0,
+        "non_finite_by_feature": {},
+        "other_non_finite_features": 0,
         "reason_counts": {"not valid JSON: Expecting value": 500_000},
         "other_reasons": 0,
     }
 
 
-def test_a_quarantine_within_its_caps_has_no_summary() -> None:
-    result = extract(body_of("nope"), source=SOURCE, kind=RecordKind.PAYLOAD, retention_days=30)
-    (entry,) = [
-        json.loads(line) for line in render_quarantine(SOURCE, RecordKind.PAYLOAD, result.quarantine).splitlines()
-    ]
+def test_a_quarantine_within_its_caps_also_starts_with_its_summary() -> None:
+    result = load_object(body_of("nope"), key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30)
+    summary, entry = [json.loads(line) for line in result.quarantine_object.splitlines()]
+    assert (summary["summary"], summary["quarantined"], summary["omitted"]) == (True, 1, 0)
     assert (entry["line"], "summary" in entry) == (1, False)
 
 
@@ -411,14 +413,30 @@ def test_open_segments_past_their_budget_are_written_early_and_every_record_is_s
     assert again == batches  # deterministic: a retry re-puts the same items
 
 
+def test_an_object_written_early_is_written_identically_with_any_memory_setting() -> None:
+    # 48 hours of records, no hour's segment full: the open segments pass their budget and are written early.
+    documents = [
+        payload(f"r-{index:05d}", START + timedelta(hours=index % 48), features={"notes": "n" * 300})
+        for index in range(24_000)
+    ]
+    body = body_of(*map(line_of, documents))
+    small, large = EtlLimits.for_memory(128), EtlLimits.for_memory(3008)
+    assert small.open_segment_bytes < len(body) < small.max_object_bytes
+    first = load_object(body, key=KEY, retention_days=30, limits=small)
+    again = load_object(body, key=KEY, retention_days=30, limits=large)  # a retry after the memory was raised
+    assert max(int(item["sk"]["S"].rsplit("#", 1)[1]) for item in first.items) >= CHUNKS_PER_GENERATION
+    assert again.items == first.items
+    assert first.result.loaded == again.result.loaded == len(documents)
+
+
 def test_records_that_would_start_a_segment_past_the_limit_are_quarantined() -> None:
     limits = replace(DEFAULT_LIMITS, max_segments=3)
     hours = [0, 1, 2, 3, 0, 4]
     lines = [line_of(payload(f"r-{index}", START + timedelta(hours=hour))) for index, hour in enumerate(hours)]
     batches, tally = load([body_of(*lines)], limits)
     assert sorted(stored_request_ids(batches)) == ["r-0", "r-1", "r-2", "r-4"]  # r-4 joins hour 0's segment
-    assert [entry.line for entry in tally.quarantined] == [4, 6]
-    assert tally.quarantined[0].reasons[0].startswith("the object's records need more than 3 segments")
+    assert [entry.line for entry in tally.quarantine.entries] == [4, 6]
+    assert tally.quarantine.entries[0].reasons[0].startswith("the object's records need more than 3 segments")
     assert (tally.loaded, tally.records) == (4, 6)
 
 
@@ -427,8 +445,9 @@ def test_records_that_would_start_a_segment_past_the_limit_are_quarantined() -> 
 
 def test_every_limit_grows_with_the_functions_memory() -> None:
     small, large = EtlLimits.for_memory(128), EtlLimits.for_memory(1024)
-    for name in ("max_object_bytes", "max_object_lines", "open_segment_bytes", "write_batch_bytes"):
+    for name in ("max_object_bytes", "max_object_lines", "write_batch_bytes"):
         assert 0 < getattr(small, name) < getattr(large, name)
+    assert small.open_segment_bytes == large.open_segment_bytes == OPEN_SEGMENT_BYTES  # segment keys depend on it
     assert 0 < small.max_quarantine_entries < large.max_quarantine_entries
     assert small.read_bytes <= large.read_bytes
     with pytest.raises(ValueError, match="at least 128 MB"):
@@ -447,7 +466,7 @@ def test_the_worst_case_state_of_an_object_fits_the_working_memory(memory_mb: in
 def test_the_memory_size_is_read_from_the_lambda_runtime_and_defaults_to_infras() -> None:
     assert EtlLimits.from_env({}) == EtlLimits.for_memory(DEFAULT_MEMORY_MB) == DEFAULT_LIMITS
     assert EtlLimits.from_env({MEMORY_SIZE_VARIABLE: "1024"}) == EtlLimits.for_memory(1024)
-    with pytest.raises(MissingSettingError, match=MEMORY_SIZE_VARIABLE):
+    with pytest.raises(InvalidSettingError, match=MEMORY_SIZE_VARIABLE):
         EtlLimits.from_env({MEMORY_SIZE_VARIABLE: "lots"})
 
 

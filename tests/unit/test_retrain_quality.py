@@ -45,11 +45,26 @@ def test_inverted_labels_fall_outside_the_label_rate_band() -> None:
     assert "inverted" in reason
 
 
-def test_non_finite_values_are_refused() -> None:
+def test_non_finite_values_beyond_the_tolerated_share_are_refused() -> None:
     data = frame()
-    data.loc[data.index[:3], "usage_hours"] = np.inf
+    data.loc[data.index[:30], "usage_hours"] = np.inf  # 1.5 % of 2,000 rows
 
-    assert reasons(data) == ("finite: numeric feature 'usage_hours' has 3 non-finite values",)
+    assert reasons(data) == ("finite: numeric feature 'usage_hours' has 30 non-finite values",)
+
+
+def test_a_few_invalid_numeric_values_count_as_missing_and_do_not_block_the_retrain() -> None:
+    data = frame()
+    data["usage_hours"] = data["usage_hours"].astype(object)
+    data.loc[data.index[:3], "usage_hours"] = np.inf
+    data.loc[data.index[3:5], "usage_hours"] = ["", "1e400x"]
+
+    report = check_quality(data, schema=SCHEMA, target=TARGET, config=CONFIG, reference_label_rate=0.2)
+
+    assert report.passed, report.reasons
+    assert report.details["invalid_values"] == {"usage_hours": 5}
+    features = model_spec.feature_frame(data, SCHEMA)["usage_hours"]
+    assert features.iloc[:5].isna().all()
+    assert features.iloc[5:].notna().sum() == data["usage_hours"].iloc[5:].notna().sum()
 
 
 @pytest.mark.parametrize(
