@@ -31,27 +31,12 @@ from lambdas.alerting.models import (
     SignalResult,
     Verdict,
 )
+from tests.baselines import BASELINE
 from tests.columns import prediction_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = AlertPolicy()
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
-BASELINE = MonitoringBaseline.from_json(
-    {
-        "model_name": "churn",
-        "model_version": "v1",
-        "decision_threshold": 0.5,
-        "positive_rate": 0.3,
-        "score_mean": 0.45,
-        "score_std": 0.25,
-        "n_reference": 5000,
-        "features": [
-            {"name": "tenure", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
-            {"name": "plan", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": ["pro"]},
-        ],
-        "latency_ms_p99": None,
-    }
-)
 
 
 def _row(features: dict[str, Any], score: float = 0.5, label: int = 0) -> PredictionRow:

@@ -26,7 +26,6 @@ from batch_jobs.model_spec import feature_frame
 from batch_jobs.monitoring.window import Rescorer, ScoredWindow, scored_window
 from batch_jobs.training.frames import assemble, fingerprint
 from batch_jobs.training.quality import QualityConfig, check_quality
-from core.baseline import MonitoringBaseline
 from core.features import FeatureSpec, InputSchema
 from core.records import format_timestamp
 from core.segments import PREDICTIONS_FORMAT, LabelledColumns, PredictionColumns, encode_segment
@@ -34,6 +33,7 @@ from lambdas.alerting.signals import WindowSummary, summarise
 from lambdas.payload_etl.models import ObjectRef
 from lambdas.serving.logic import parse_request
 from lambdas.serving.models import InvalidRequestError
+from tests.baselines import BASELINE
 from tests.payload_etl_fakes import load_object
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -43,22 +43,6 @@ SCHEMA = InputSchema(
         FeatureSpec("tenure", "numeric", nullable=True),
         FeatureSpec("plan", "categorical", nullable=True, categories=("basic", "pro")),
     )
-)
-BASELINE = MonitoringBaseline.from_json(
-    {
-        "model_name": "churn",
-        "model_version": "v1",
-        "decision_threshold": 0.5,
-        "positive_rate": 0.3,
-        "score_mean": 0.45,
-        "score_std": 0.25,
-        "n_reference": 5000,
-        "features": [
-            {"name": "tenure", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
-            {"name": "plan", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": ["pro"]},
-        ],
-        "latency_ms_p99": None,
-    }
 )
 HUGE = 10**400
 SURROGATE = "\udc00"
