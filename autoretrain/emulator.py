@@ -25,6 +25,7 @@ from moto import backends
 from moto.server import ThreadedMotoServer
 
 from core.buckets import MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
+from core.lake import LakeTable, glue_database_name, glue_table_input
 from core.settings import EnvVar
 from core.tables import PAYLOAD_TABLE, REGISTRY_TABLE, TableSpec
 
@@ -45,6 +46,7 @@ class LocalResources:
     registry_table: str
     alert_topic_arn: str
     event_bus: str
+    lake_database: str
 
     def environment(self, model_name: str, payload_retention_days: int = 90) -> dict[str, str]:
         """The deployment contract's environment variables, as infra sets them on AWS."""
@@ -57,6 +59,8 @@ class LocalResources:
             EnvVar.EVENT_BUS.value: self.event_bus,
             EnvVar.MODEL_NAME.value: model_name,
             EnvVar.PAYLOAD_RETENTION_DAYS.value: str(payload_retention_days),
+            EnvVar.LAKE_DATABASE.value: self.lake_database,
+            EnvVar.LAKE_ENGINE.value: "duckdb",
         }
 
 
@@ -152,16 +156,27 @@ def create_table(session: boto3.Session, spec: TableSpec, name: str) -> str:
     return name
 
 
+def create_lake(session: boto3.Session, bucket: str, database: str) -> str:
+    """Create the lake's Glue database and its tables from the same definitions infra uses (`core.lake`)."""
+    glue = session.client("glue")
+    glue.create_database(DatabaseInput={"Name": database})
+    for table in LakeTable:
+        glue.create_table(DatabaseName=database, TableInput=glue_table_input(bucket, table))  # type: ignore[arg-type]
+    return database
+
+
 def provision(session: boto3.Session, prefix: str = "autoretrain") -> LocalResources:
-    """Create the stack's buckets, tables, topic and bus on the emulator and return their names."""
+    """Create the stack's buckets, tables, lake catalog, topic and bus on the emulator and return their names."""
     topic_arn = session.client("sns").create_topic(Name=f"{prefix}-alerts")["TopicArn"]
     bus_name = f"{prefix}-bus"
     session.client("events").create_event_bus(Name=bus_name)
+    payload_bucket = create_bucket(session, PAYLOAD_BUCKET, f"{prefix}-{PAYLOAD_BUCKET.logical_name}")
     return LocalResources(
-        payload_bucket=create_bucket(session, PAYLOAD_BUCKET, f"{prefix}-{PAYLOAD_BUCKET.logical_name}"),
+        payload_bucket=payload_bucket,
         model_bucket=create_bucket(session, MODEL_BUCKET, f"{prefix}-{MODEL_BUCKET.logical_name}"),
         payload_table=create_table(session, PAYLOAD_TABLE, f"{prefix}-{PAYLOAD_TABLE.logical_name}"),
         registry_table=create_table(session, REGISTRY_TABLE, f"{prefix}-{REGISTRY_TABLE.logical_name}"),
         alert_topic_arn=topic_arn,
         event_bus=bus_name,
+        lake_database=create_lake(session, payload_bucket, glue_database_name(prefix)),
     )

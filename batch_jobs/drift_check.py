@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from batch_jobs.lake.engine import LakeQueryError
+from batch_jobs.lake.windows import open_lake
 from batch_jobs.monitoring.adapters import MetricsError, MetricsPublisher, ModelBucket, ModelBucketError
 from batch_jobs.monitoring.pipeline import DriftCheckError, DriftCheckRequest, run_drift_check
 from batch_jobs.monitoring.policy import TriggerPolicy
@@ -25,10 +27,10 @@ from batch_jobs.monitoring.state import DriftStateStore, StateStoreError
 from core.aws import shared_session
 from core.events import EventBus, EventPublishError
 from core.model_lifecycle import RegistryError
-from core.payload_store import PayloadStore, PayloadStoreError
+from core.payload_store import PayloadStoreError
 from core.records import parse_timestamp
 from core.registry import Registry
-from core.settings import DriftCheckSettings, MissingSettingError
+from core.settings import DriftCheckSettings, LakeSettings, MissingSettingError
 
 logger = logging.getLogger("batch_jobs.drift_check")
 
@@ -40,6 +42,7 @@ FAILURES = (
     MissingSettingError,
     ModelBucketError,
     PayloadStoreError,
+    LakeQueryError,
     RegistryError,
     StateStoreError,
 )
@@ -106,7 +109,7 @@ def build_ports(settings: DriftCheckSettings) -> DriftCheckPorts:
     return DriftCheckPorts(
         registry=Registry(dynamodb, settings.registry_table),
         champion_files=model_bucket,
-        payloads=PayloadStore(dynamodb, settings.payload_table),
+        payloads=open_lake(LakeSettings.from_env(), session),
         reports=model_bucket,
         report_bucket=settings.model_bucket,
         metrics=MetricsPublisher(session.client("cloudwatch")),

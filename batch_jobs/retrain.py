@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from batch_jobs.lake.windows import open_lake
 from batch_jobs.release import Publisher
 from batch_jobs.training.adapters import ObjectStore, TrainingSetReader
 from batch_jobs.training.job import (
@@ -39,10 +40,9 @@ from batch_jobs.training.ports import RetrainDeps
 from core.aws import shared_session
 from core.events import EventBus
 from core.model_lifecycle import Trigger
-from core.payload_store import PayloadStore
 from core.records import parse_timestamp
 from core.registry import Registry
-from core.settings import RetrainSettings
+from core.settings import LakeSettings, RetrainSettings
 
 __all__ = [
     "RETRAIN_TRIGGERS",
@@ -99,7 +99,7 @@ def build_deps(settings: RetrainSettings, workdir: Path) -> RetrainDeps:
     return RetrainDeps(
         model_name=settings.model_name,
         registry=registry,
-        payloads=PayloadStore(session.client("dynamodb"), settings.payload_table),
+        payloads=open_lake(LakeSettings.from_env(), session),
         training_sets=TrainingSetReader(s3, settings.payload_bucket),
         models=models,
         publisher=Publisher(models, registry, bus, settings.model_name),

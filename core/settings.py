@@ -37,6 +37,10 @@ class EnvVar(StrEnum):
     ALERT_HISTORY_DAYS = "AUTORETRAIN_ALERT_HISTORY_DAYS"
     ALERT_COOLDOWN_MINUTES = "AUTORETRAIN_ALERT_COOLDOWN_MINUTES"
     ALERT_LATENCY_BUDGET_MS = "AUTORETRAIN_ALERT_LATENCY_BUDGET_MS"
+    LAKE_DATABASE = "AUTORETRAIN_LAKE_DATABASE"
+    LAKE_ENGINE = "AUTORETRAIN_LAKE_ENGINE"
+    ATHENA_WORKGROUP = "AUTORETRAIN_ATHENA_WORKGROUP"
+    LAKE_SAMPLE_ROWS = "AUTORETRAIN_LAKE_SAMPLE_ROWS"
 
 
 class MissingSettingError(RuntimeError):
@@ -63,10 +67,12 @@ PAYLOAD_ETL_MEMORY_MB = 512
 
 @dataclass(frozen=True, slots=True)
 class PayloadEtlSettings:
-    """What the payload-ETL Lambda needs."""
+    """What the payload-ETL Lambda needs. The lake's files go to the source object's bucket (the payload bucket);
+    `lake_database` is the Glue database whose predictions table types their feature columns."""
 
     payload_table: str
     payload_retention_days: int
+    lake_database: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PayloadEtlSettings:
@@ -74,7 +80,50 @@ class PayloadEtlSettings:
         days = require_env(EnvVar.PAYLOAD_RETENTION_DAYS, environ)
         if not days.isdigit() or int(days) < 1:
             raise MissingSettingError(f"{EnvVar.PAYLOAD_RETENTION_DAYS.value} must be a positive integer")
-        return cls(payload_table=require_env(EnvVar.PAYLOAD_TABLE, environ), payload_retention_days=int(days))
+        return cls(
+            payload_table=require_env(EnvVar.PAYLOAD_TABLE, environ),
+            payload_retention_days=int(days),
+            lake_database=require_env(EnvVar.LAKE_DATABASE, environ),
+        )
+
+
+#: The engines the jobs can query the lake with: Athena in AWS, DuckDB embedded (over the same Parquet files).
+LAKE_ENGINES = ("athena", "duckdb")
+
+
+@dataclass(frozen=True, slots=True)
+class LakeSettings:
+    """Where the payload lake is and how the jobs query it (`core.lake`).
+
+    `bucket` is the payload bucket (the lake is its `lake/` prefix); `database` the Glue database holding the
+    `predictions` and `labels` tables; `engine` `athena` (the default where infra deploys the jobs, with
+    `workgroup`) or `duckdb` (embedded: the demo, the tests, one machine); `sample_rows` caps the rows a job reads
+    from one window (its memory is set by this, not by the window's size).
+    """
+
+    bucket: str
+    database: str
+    engine: str = "duckdb"
+    workgroup: str = ""
+    sample_rows: int = 200_000
+
+    def __post_init__(self) -> None:
+        if self.engine not in LAKE_ENGINES:
+            raise InvalidSettingError(f"{EnvVar.LAKE_ENGINE.value} must be one of {LAKE_ENGINES}, not {self.engine!r}")
+        if self.engine == "athena" and not self.workgroup:
+            raise InvalidSettingError(f"the athena engine needs {EnvVar.ATHENA_WORKGROUP.value}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LakeSettings:
+        """Read the settings once."""
+        source = os.environ if environ is None else environ
+        return cls(
+            bucket=require_env(EnvVar.PAYLOAD_BUCKET, environ),
+            database=require_env(EnvVar.LAKE_DATABASE, environ),
+            engine=source.get(EnvVar.LAKE_ENGINE.value, "") or "duckdb",
+            workgroup=source.get(EnvVar.ATHENA_WORKGROUP.value, ""),
+            sample_rows=_optional_int(EnvVar.LAKE_SAMPLE_ROWS, 200_000, environ, minimum=1_000),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
+from batch_jobs.lake.frame import WindowFrame
 from core.segments import (
     PREDICTIONS_FORMAT,
     LabelledColumns,
@@ -66,3 +68,24 @@ def labelled_columns(rows: Iterable[LabelledPrediction], *, model_name: str = "c
     if list(columns) != rows:
         raise AssertionError("the labelled columns do not read back as the rows they were built from")
     return columns
+
+
+def window_frame(
+    rows: Iterable[PredictionRow] | PredictionColumns | WindowFrame, *, model_name: str = "churn"
+) -> WindowFrame:
+    """The window a read returns for `rows` (`batch_jobs.lake.frame.WindowFrame`), through the record columns."""
+    if isinstance(rows, WindowFrame):
+        return rows
+    columns = rows if isinstance(rows, PredictionColumns) else prediction_columns(rows, model_name=model_name)
+    return WindowFrame.from_columns(columns)
+
+
+def labelled_frame(
+    rows: Iterable[LabelledPrediction] | LabelledColumns,
+    *,
+    labels_until: datetime | None = None,
+    model_name: str = "churn",
+) -> WindowFrame:
+    """The labelled window a read returns for `rows`: their rows labelled by `labels_until` (all labelled if None)."""
+    columns = rows if isinstance(rows, LabelledColumns) else labelled_columns(rows, model_name=model_name)
+    return WindowFrame.from_columns(columns, labels_until=labels_until)

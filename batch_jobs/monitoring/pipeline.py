@@ -232,12 +232,12 @@ def read_windows(
 ) -> tuple[ScoredWindow, ScoredWindow]:
     """The current window and the matured (labelled) window, as the suite's inputs scored by the champion."""
     bounds = WindowBounds.of(request)
-    rows = payloads.query_window(request.model_name, bounds.start, bounds.end)
-    matured_rows, labels = matured(
-        payloads.labelled_window(request.model_name, bounds.matured_start, bounds.matured_end, labels_until=bounds.end),
-        bounds.end,
+    rows = payloads.prediction_frame(request.model_name, bounds.start, bounds.end)
+    labelled_rows = payloads.labelled_frame(
+        request.model_name, bounds.matured_start, bounds.matured_end, labels_until=bounds.end
     )
     try:
+        matured_rows, labels = matured(labelled_rows)
         current = scored_window(
             rows, start=bounds.start, end=bounds.end, profile=profile, champion_version=version, rescore=rescore
         )

@@ -2,7 +2,7 @@
 (named in its docstring), which the entry point `batch_jobs.drift_check` wires in; tests use in-memory fakes.
 
 Errors are the adapters' own: a port raises what its adapter raises (`RegistryError`, `ModelBucketError`,
-`PayloadStoreError`, `MetricsError`, `EventPublishError`, `StateStoreError`); the pipeline lets them propagate,
+`LakeQueryError`, `MetricsError`, `EventPublishError`, `StateStoreError`); the pipeline lets them propagate,
 except `StateConflictError` from `PolicyStateStore.save`, which it answers by reading the state and deciding again.
 """
 
@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from batch_jobs.drift import ReferenceProfile
+from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.monitoring.policy import PolicyState
 from core.artifacts import LoadedModel
 from core.events import DetailType
-from core.segments import LabelledColumns, PredictionColumns
 
 
 class Champion(Protocol):
@@ -54,16 +54,14 @@ class ChampionFiles(Protocol):
 
 
 class PredictionWindows(Protocol):
-    """Stored predictions and labels by time window (`core.payload_store.PayloadStore`)."""
+    """Stored predictions and labels by time window (`batch_jobs.lake.windows.LakeWindows`)."""
 
-    def query_window(self, model_name: str, start: datetime, end: datetime) -> PredictionColumns:
-        """Predictions with `start <= timestamp < end`, one per request id."""
+    def prediction_frame(self, model_name: str, start: datetime, end: datetime) -> WindowFrame:
+        """Predictions with `start <= timestamp < end`, one per request id (a bounded sample of a large window)."""
         ...
 
-    def labelled_window(
-        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
-    ) -> LabelledColumns:
-        """The window's predictions, each with its label if one was observed before `labels_until`."""
+    def labelled_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
+        """The window's predictions that have a label observed by `labels_until`, with their latest labels."""
         ...
 
 

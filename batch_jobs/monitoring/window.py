@@ -1,6 +1,7 @@
-"""From payload-table rows to the suite's inputs: the feature frame, the champion's scores and matured labels. Pure.
+"""From a window's rows (`batch_jobs.lake.frame.WindowFrame`) to the suite's inputs: the feature frame, the
+champion's scores and matured labels. Pure.
 
-Features are parsed from the stored records and coerced to the reference profile's columns: a numeric feature
+Features are coerced to the reference profile's columns: a numeric feature
 becomes float64 (a value that is not a number becomes missing and is counted in `type_mismatches`, so the
 missing-rate check reports it instead of the run failing), a categorical feature becomes text (a number there is
 just another category, reported as unseen), a boolean one keeps its booleans (anything else there is a mismatch).
@@ -28,9 +29,8 @@ from pandas.api import types as ptypes
 from batch_jobs.drift import FeatureKind, ReferenceProfile
 from batch_jobs.drift._stats import FloatArray
 from batch_jobs.drift.profile import ValueFamily
-from batch_jobs.drift.values import usable_frame
+from batch_jobs.lake.frame import WindowFrame
 from core.records import format_timestamp
-from core.segments import LabelledColumns, PredictionColumns
 
 #: Scores raw feature records (one row per prediction, the record's `features`) with the champion model.
 Rescorer = Callable[[pd.DataFrame], FloatArray]
@@ -52,6 +52,8 @@ class ScoredWindow:
     labels: FloatArray | None
     n_rescored: int
     type_mismatches: Mapping[str, int] = field(default_factory=dict)
+    #: Prediction records in the whole window (exact), when the rows are read from a count (None: not counted).
+    window_records: int | None = None
 
     @property
     def n_rows(self) -> int:
@@ -68,18 +70,20 @@ class ScoredWindow:
             "predicted_positive_rate": float(self.predicted_labels.mean()) if self.n_rows else None,
             "type_mismatches": dict(self.type_mismatches),
         }
+        if self.window_records is not None:
+            document["records_in_window"] = self.window_records
         if self.labels is not None:
             document["n_labelled"] = int(self.labels.size)
         return document
 
 
-def read_features(rows: PredictionColumns) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The rows' feature records as a frame (one column per usable feature name seen, missing where a record lacks
-    it) and the count of unusable values per feature (module docstring)."""
-    return usable_frame(rows.features, len(rows))
+def read_features(rows: WindowFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows' features (one column per usable feature name seen, missing where a record lacks it) and the count
+    of unusable values per feature (module docstring)."""
+    return rows.features, dict(rows.unusable)
 
 
-def raw_features(rows: PredictionColumns) -> pd.DataFrame:
+def raw_features(rows: WindowFrame) -> pd.DataFrame:
     """The rows' feature records as a frame (one column per feature name seen, missing where a record lacks it)."""
     return read_features(rows)[0]
 
@@ -122,7 +126,7 @@ def coerce_to_profile(
 
 
 def champion_scores(
-    rows: PredictionColumns,
+    rows: WindowFrame,
     raw: pd.DataFrame,
     champion_version: str,
     rescore: Callable[[], Rescorer],
@@ -130,7 +134,7 @@ def champion_scores(
     """The champion's score per row: logged where it served the row, else rescored (`rescore()` is called lazily,
     at most once, and only when some row needs it). Returns the scores and how many rows were rescored."""
     scores = np.array(rows.score, dtype=np.float64)
-    others = np.array(rows.model_version, dtype=object) != champion_version
+    others = np.asarray(rows.model_version != champion_version, dtype=bool)
     n_others = int(others.sum())
     if n_others:
         rescored = np.asarray(rescore()(raw.loc[others].reset_index(drop=True)), dtype=np.float64)
@@ -141,7 +145,7 @@ def champion_scores(
 
 
 def scored_window(
-    rows: PredictionColumns,
+    rows: WindowFrame,
     *,
     start: datetime,
     end: datetime,
@@ -163,10 +167,12 @@ def scored_window(
         labels=labels,
         n_rescored=n_rescored,
         type_mismatches=mismatches,
+        window_records=rows.records,
     )
 
 
-def matured(rows: LabelledColumns, now: datetime) -> tuple[PredictionColumns, FloatArray]:
-    """The predictions whose label has arrived by `now`, and those labels (0/1 as float64)."""
-    kept = rows.labelled_by(format_timestamp(now))  # canonical timestamps sort as text in time order
-    return kept.predictions, np.array(kept.label, dtype=np.float64)
+def matured(rows: WindowFrame) -> tuple[WindowFrame, FloatArray]:
+    """A labelled window (labels observed by its read's `labels_until`) and its labels (0/1 as float64)."""
+    if rows.label is None:
+        raise WindowError("the matured window was read without labels")
+    return rows, rows.label.astype(np.float64)

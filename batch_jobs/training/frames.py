@@ -24,10 +24,8 @@ import numpy as np
 import pandas as pd
 
 from batch_jobs import model_spec
-from batch_jobs.drift.values import usable_frame
+from batch_jobs.lake.frame import WindowFrame
 from core.features import InputSchema
-from core.records import format_timestamp
-from core.segments import LabelledColumns
 
 EVENT_TIME = "__event_time__"
 SOURCE = "__source__"
@@ -58,32 +56,24 @@ def initial_frame(raw: pd.DataFrame, target: str) -> pd.DataFrame:
     return frame
 
 
-def production_frame(rows: LabelledColumns, target: str, matured_before: datetime) -> pd.DataFrame:
+def production_frame(rows: WindowFrame, target: str, matured_before: datetime) -> pd.DataFrame:
     """Labelled predictions served before `matured_before` (to the millisecond, as windows are read) as training
-    rows; unlabelled ones are dropped, and so is a feature name only dropped rows carry."""
+    rows; a feature name only dropped rows carry is no column."""
     return production_rows(rows, target, matured_before)[0]
 
 
-def production_rows(
-    rows: LabelledColumns, target: str, matured_before: datetime
-) -> tuple[pd.DataFrame, dict[str, int]]:
+def production_rows(rows: WindowFrame, target: str, matured_before: datetime) -> tuple[pd.DataFrame, dict[str, int]]:
     """`production_frame` and the count of unusable values per feature in it (module docstring)."""
-    cutoff = format_timestamp(matured_before)  # canonical timestamps sort as text in time order
-    times = rows.predictions.timestamp
-    kept = [row for row, label in enumerate(rows.label) if label is not None and times[row] < cutoff]
-    predictions = rows.predictions.take(kept)
-    # A name no kept record carries (only dropped rows logged it) is not a column of the training data.
-    carried = {
-        name: column
-        for name, column in predictions.features.items()
-        if len(predictions.absent.get(name, ())) < len(kept)
-    }
-    features, unusable = usable_frame(carried, len(kept))
-    features[target] = np.array([rows.label[row] for row in kept], dtype=np.int64)
-    features[EVENT_TIME] = pd.to_datetime(predictions.timestamp, utc=True)
+    if rows.label is None:
+        raise TrainingDataError("the training window was read without labels")
+    kept = rows.served_before(matured_before)
+    features = kept.features.loc[:, kept.features.notna().any(axis=0)] if len(kept) else kept.features.iloc[:, :0]
+    features = features.copy()
+    features[target] = np.asarray(kept.label, dtype=np.int64)
+    features[EVENT_TIME] = kept.time
     features[SOURCE] = PRODUCTION
     features[ORDER] = np.arange(len(kept), dtype=np.int64)
-    return features, unusable
+    return features, dict(rows.unusable)
 
 
 def combine(initial: pd.DataFrame | None, production: pd.DataFrame | None) -> pd.DataFrame:
@@ -113,7 +103,7 @@ class TrainingData:
 
 def assemble(
     initial: pd.DataFrame | None,
-    window: LabelledColumns,
+    window: WindowFrame,
     *,
     target: str,
     matured_before: datetime,
@@ -122,7 +112,7 @@ def assemble(
     """The initial training set (an `initial_frame`) plus the window's matured, labelled rows, with the serving
     schema: the champion's, or (no champion yet) the one inferred from the initial set. `TrainingDataError` when
     there is no data or neither schema."""
-    production, unusable = production_rows(window, target, matured_before) if window else (None, {})
+    production, unusable = production_rows(window, target, matured_before) if len(window) else (None, {})
     frame = combine(initial, production)
     if champion_schema is not None:
         schema = champion_schema
@@ -136,8 +126,9 @@ def assemble(
     counts = {
         INITIAL: int((frame[SOURCE] == INITIAL).sum()),
         PRODUCTION: from_production,
-        "unlabelled_or_immature": len(window) - from_production,
     }
+    if window.records is not None:  # the look-back's predictions (exact), of which `production` were read
+        counts["window_records"] = window.records
     if unusable:
         counts["unusable_values"] = sum(unusable.values())
     return TrainingData(frame, schema, counts, unusable)

@@ -150,7 +150,7 @@ def read_training_data(
     raw = deps.training_sets.read(training_prefix(deps.model_name))
     initial = None if raw is None else initial_frame(raw, target)
     matured_before = request.now - config.label_delay
-    window = deps.payloads.labelled_window(
+    window = deps.payloads.labelled_frame(
         deps.model_name, request.now - config.lookback, matured_before, labels_until=request.now
     )
     return assemble(

@@ -5,7 +5,7 @@ The concrete adapters satisfy them structurally (`batch_jobs.retrain.build_deps`
 | port                  | adapter                                        |
 |-----------------------|------------------------------------------------|
 | `InitialTrainingSets` | `batch_jobs.training.adapters.TrainingSetReader` |
-| `LabelledWindows`     | `core.payload_store.PayloadStore`              |
+| `LabelledWindows`     | `batch_jobs.lake.windows.LakeWindows`          |
 | `ModelObjects`        | `batch_jobs.training.adapters.ObjectStore`     |
 | `VersionRegistry`     | `core.registry.Registry`                       |
 | `ReleasePublisher`    | `batch_jobs.release.Publisher`                 |
@@ -22,9 +22,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from batch_jobs.lake.frame import WindowFrame
 from core.events import DetailType
 from core.model_lifecycle import ModelStatus, ModelVersionRecord
-from core.segments import LabelledColumns
 
 
 class InitialTrainingSets(Protocol):
@@ -36,12 +36,11 @@ class InitialTrainingSets(Protocol):
 
 
 class LabelledWindows(Protocol):
-    """Production predictions with the labels joined to them (the payload table)."""
+    """Production predictions with the labels joined to them (the lake: `batch_jobs.lake.windows.LakeWindows`)."""
 
-    def labelled_window(
-        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
-    ) -> LabelledColumns:
-        """Predictions with start <= timestamp < end, each with its label if observed before `labels_until`."""
+    def labelled_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
+        """Predictions with start <= timestamp < end that have a label observed by `labels_until` (their latest),
+        a sample stratified by day when the look-back holds more than the job reads."""
         ...
 
 

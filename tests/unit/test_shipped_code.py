@@ -22,7 +22,7 @@ from infra.images import copied_files
 LOCAL_ONLY = frozenset({"autoretrain", "bench", "tests", "infra"})
 #: Packages no shipped module may import (the emulator, test tools, the infrastructure SDK, and our own top).
 FORBIDDEN_IMPORTS = LOCAL_ONLY | {"moto", "pytest", "hypothesis", "pulumi", "pulumi_aws", "pulumi_docker_build"}
-FORBIDDEN_REQUIREMENTS = ("moto", "pytest", "hypothesis", "pulumi", "awswrangler")
+FORBIDDEN_REQUIREMENTS = ("moto", "pytest", "hypothesis", "pulumi")
 
 
 def image_files(dockerfile_path: str) -> dict[str, Path]:

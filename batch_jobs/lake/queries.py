@@ -1,0 +1,168 @@
+"""The lake's queries: one SQL text per question, written in DuckDB's dialect and transpiled for Athena (`for_athena`),
+never kept twice. Pure: builders return text; the engines (`batch_jobs.lake.engine`) run it.
+
+Every query names the model and a `dt` range, so Athena's partition projection (and DuckDB's file list) reads only
+those days. Rules the queries implement, the same as the payload table's readers before them:
+
+- a request logged twice (in two objects) is read once: its earliest record wins;
+- a label joins its prediction by request id; of several labels the latest `observed_at` wins (a corrected label
+  replaces a wrong one); labels observed after `labels_until` do not exist yet (maturity), and a label may be
+  observed up to `LABEL_CLOCK_SKEW` before its prediction (clients' clocks disagree);
+- a sample keeps the requests whose `sample_key` is below a threshold (per day when the days are strata): a
+  Bernoulli sample by a hash of the request id, so a prediction, its labels and its duplicates are kept or dropped
+  together, and both engines keep the same rows.
+
+Values in the text are ours: the model name is validated (`core.layout.validate_model_name`), days and times are
+formatted here, and columns come from `core.lake.feature_column`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlglot
+
+from core.lake import DAY_PARTITION, MODEL_PARTITION, LakeTable, day_of
+from core.layout import validate_model_name
+
+#: A label may be observed this long before its prediction's timestamp and still join.
+LABEL_CLOCK_SKEW = timedelta(days=1)
+#: The source dialect of every query; Athena's engine (Trino) gets them through sqlglot.
+SOURCE_DIALECT = "duckdb"
+#: The prediction columns every sample returns, before the features (not the request id: only the queries need it).
+PREDICTION_COLUMNS = ("model_version", "ts", "score", "predicted_label", "unparsed_features")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Predictions of one model with `start <= ts < end` (UTC)."""
+
+    model_name: str
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        validate_model_name(self.model_name)
+        if self.end <= self.start:
+            raise ValueError(f"an empty window: {self.start} .. {self.end}")
+
+    @property
+    def days(self) -> tuple[str, ...]:
+        """The `dt` partitions the window touches, in order."""
+        return days_between(self.start, self.end - timedelta(milliseconds=1))
+
+
+def days_between(first: datetime, last: datetime) -> tuple[str, ...]:
+    """Every day from `first`'s to `last`'s, inclusive."""
+    day, end = _utc(first).date(), _utc(last).date()
+    days = []
+    while day <= end:
+        days.append(day_of(day))
+        day += timedelta(days=1)
+    return tuple(days)
+
+
+def label_days(window: Window, labels_until: datetime) -> tuple[str, ...]:
+    """The label partitions a window's labels can be in: from a day of clock skew before it to `labels_until`."""
+    return days_between(window.start - LABEL_CLOCK_SKEW, max(labels_until, window.start))
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"a naive time: {moment}")
+    return moment.astimezone(UTC)
+
+
+def timestamp_literal(moment: datetime) -> str:
+    """A UTC time as a SQL timestamp literal (the lake stores naive UTC milliseconds)."""
+    text = _utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return f"TIMESTAMP '{text}'"
+
+
+def _partition_filter(model_name: str, days: Sequence[str]) -> str:
+    return f"{MODEL_PARTITION} = '{model_name}' AND {DAY_PARTITION} BETWEEN '{days[0]}' AND '{days[-1]}'"
+
+
+def _window_filter(window: Window) -> str:
+    return (
+        f"{_partition_filter(window.model_name, window.days)}"
+        f" AND ts >= {timestamp_literal(window.start)} AND ts < {timestamp_literal(window.end)}"
+    )
+
+
+def _sample_filter(thresholds: Mapping[str, int] | int | None) -> str:
+    """`sample_key < k`, with `k` per day when `thresholds` maps days to bounds (days not named keep nothing)."""
+    if thresholds is None:
+        return ""
+    if isinstance(thresholds, int):
+        return f" AND sample_key < {thresholds}"
+    cases = " ".join(f"WHEN '{day}' THEN {bound}" for day, bound in sorted(thresholds.items()))
+    return f" AND sample_key < CASE {DAY_PARTITION} {cases} ELSE 0 END"
+
+
+def _widest(thresholds: Mapping[str, int] | int | None) -> int | None:
+    """One bound that keeps every label a per-day sample of predictions can join (a label's `dt` is its own day)."""
+    if thresholds is None or isinstance(thresholds, int):
+        return thresholds
+    return max(thresholds.values(), default=0)
+
+
+def daily_counts(window: Window) -> str:
+    """Exact prediction records per day of the window (duplicates of a request counted: a bound, not a census)."""
+    return (
+        f"SELECT {DAY_PARTITION} AS day, COUNT(*) AS n FROM {LakeTable.PREDICTIONS.value}"
+        f" WHERE {_window_filter(window)} GROUP BY {DAY_PARTITION} ORDER BY {DAY_PARTITION}"
+    )
+
+
+def _deduplicated_predictions(
+    window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None
+) -> str:
+    columns = ", ".join(("request_id", *PREDICTION_COLUMNS, *features))
+    return (
+        f"SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY ts, model_version, score) AS copy"
+        f" FROM {LakeTable.PREDICTIONS.value} WHERE {_window_filter(window)}{_sample_filter(thresholds)}"
+    )
+
+
+def prediction_sample(window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None) -> str:
+    """The window's predictions (one per request, the earliest), sampled by `thresholds` (None: all), with the
+    given feature columns, in time order."""
+    selected = ", ".join((*PREDICTION_COLUMNS, *features))
+    return (
+        f"WITH p AS ({_deduplicated_predictions(window, features, thresholds)})"
+        f" SELECT {selected} FROM p WHERE copy = 1 ORDER BY ts, request_id"
+    )
+
+
+def labelled_sample(
+    window: Window,
+    features: Sequence[str],
+    thresholds: Mapping[str, int] | int | None,
+    *,
+    labels_until: datetime,
+) -> str:
+    """The window's predictions that have a label observed by `labels_until` (one per request, the earliest; its
+    latest label), sampled like `prediction_sample`, with `label`, in time order."""
+    days = label_days(window, labels_until)
+    label_filter = (
+        f"{_partition_filter(window.model_name, days)}"
+        f" AND observed_at >= {timestamp_literal(window.start - LABEL_CLOCK_SKEW)}"
+        f" AND observed_at <= {timestamp_literal(labels_until)}"
+    )
+    selected = ", ".join((*(f"p.{name}" for name in (*PREDICTION_COLUMNS, *features)), "l.label"))
+    return (
+        f"WITH p AS ({_deduplicated_predictions(window, features, thresholds)}),"
+        f" l AS (SELECT request_id, label, observed_at,"
+        f" ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY observed_at DESC, label DESC) AS latest"
+        f" FROM {LakeTable.LABELS.value} WHERE {label_filter}{_sample_filter(_widest(thresholds))})"
+        f" SELECT {selected} FROM p JOIN l ON l.request_id = p.request_id AND l.latest = 1"
+        f" WHERE p.copy = 1 ORDER BY p.ts, p.request_id"
+    )
+
+
+def for_athena(sql: str) -> str:
+    """The query in Athena's dialect (Trino), transpiled from the source dialect."""
+    return sqlglot.transpile(sql, read=SOURCE_DIALECT, write="athena")[0]

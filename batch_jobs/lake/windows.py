@@ -1,0 +1,194 @@
+"""The jobs' windows read from the lake: the adapter behind the drift check's `PredictionWindows` and the retrain's
+`LabelledWindows` ports, over either engine (`batch_jobs.lake.engine`).
+
+Memory is set by `sample_rows`, not by the window: an exact count per day comes first (an aggregate in SQL), then
+at most about `sample_rows` rows are read, stratified by day: each day keeps every row when the window fits, else
+the days share the cap by water-filling (a quiet day keeps all its rows, busy days an equal share) and a day's rows
+are a Bernoulli sample by `sample_key` at its rate (`queries` module docstring). Within a day the sample keeps
+labels in their proportion (the key is independent of the label), so a model fitted on it keeps its calibration;
+the sample's per-day rates are logged and returned (`SampleDesign`) so a verdict can state its sample size.
+
+The result is a `batch_jobs.lake.frame.WindowFrame`: numpy and pandas columns, never one Python object per value;
+a feature value the lake keeps in `unparsed_features` (no typed column, or another type) is put back as the value
+the record carried, so the jobs' coercions and type-mismatch counts are what they were.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pandas as pd
+
+from batch_jobs.lake.engine import AthenaEngine, DuckDBEngine, LakeEngine, S3LakeFiles, Scope
+from batch_jobs.lake.frame import WindowFrame, from_lake
+from batch_jobs.lake.queries import Window, daily_counts, label_days, labelled_sample, prediction_sample
+from core.lake import FEATURE_COLUMN_PREFIX, Column, LakeTable, sample_threshold
+from core.settings import LakeSettings
+
+if TYPE_CHECKING:
+    import boto3
+
+logger = logging.getLogger(__name__)
+
+
+class FeatureCatalog(Protocol):
+    """The predictions table's typed feature columns (`batch_jobs.lake.catalog` over Glue)."""
+
+    def feature_columns(self) -> Sequence[tuple[str, Column]]:
+        """Every `(feature name, column)` the table has."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SampleDesign:
+    """How a window was sampled: exact records per day, the rate kept per day, and the rows read."""
+
+    records_per_day: Mapping[str, int]
+    rates: Mapping[str, float]
+    rows_read: int
+
+    @property
+    def records(self) -> int:
+        """Exact prediction records in the window (a request logged twice counts twice)."""
+        return sum(self.records_per_day.values())
+
+    @property
+    def sampled(self) -> bool:
+        """Whether any day was sampled below rate 1."""
+        return any(rate < 1.0 for rate in self.rates.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """For a job's result and evidence."""
+        return {
+            "records": self.records,
+            "rows_read": self.rows_read,
+            "sampled": self.sampled,
+            "rates": {day: round(rate, 6) for day, rate in self.rates.items()},
+        }
+
+
+def allocate(counts: Mapping[str, int], cap: int) -> dict[str, float]:
+    """Per-day sampling rates that keep about `cap` rows in all: every row when the total fits, else water-filling
+    (the level `L` with sum(min(n_d, L)) = cap; a day keeps min(1, L / n_d))."""
+    total = sum(counts.values())
+    if total <= cap:
+        return dict.fromkeys(counts, 1.0)
+    remaining, left = cap, sorted(counts.items(), key=lambda item: item[1])
+    level = 0.0
+    for index, (_, n) in enumerate(left):
+        share = remaining / (len(left) - index)
+        if n <= share:
+            remaining -= n
+            continue
+        level = share
+        break
+    return {day: 1.0 if n <= level or level == 0.0 else level / n for day, n in counts.items()}
+
+
+@dataclass
+class LakeWindows:
+    """Windows of one lake (module docstring). `last_design` is the design of the latest read."""
+
+    engine: LakeEngine
+    catalog: FeatureCatalog
+    sample_rows: int = 200_000
+    last_design: SampleDesign | None = field(default=None, init=False)
+
+    def _plan(self, window: Window) -> tuple[dict[str, int] | None, SampleDesign]:
+        scope = Scope(window.model_name, {LakeTable.PREDICTIONS: window.days})
+        counts = self.engine.query(daily_counts(window), scope)
+        per_day = {str(day): int(n) for day, n in zip(counts["day"], counts["n"], strict=True)}
+        rates = allocate(per_day, self.sample_rows)
+        thresholds = (
+            None
+            if all(rate >= 1.0 for rate in rates.values())
+            else {day: sample_threshold(rate) for day, rate in rates.items()}
+        )
+        return thresholds, SampleDesign(per_day, rates, 0)
+
+    def _features(self) -> tuple[tuple[str, Column], ...]:
+        return tuple(self.catalog.feature_columns())
+
+    def prediction_frame(self, model_name: str, start: datetime, end: datetime) -> WindowFrame:
+        """Predictions with `start <= ts < end`, one per request id (sampled by day above `sample_rows`)."""
+        window = Window(model_name, start, end)
+        features = self._features()
+        thresholds, design = self._plan(window)
+        if not design.records:
+            self.last_design = design
+            return WindowFrame.empty()
+        scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, tuple(column for _, column in features))
+        result = self.engine.query(prediction_sample(window, [c.name for _, c in features], thresholds), scope)
+        return self._frame(result, features, design, labelled=False)
+
+    def labelled_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
+        """The window's predictions that have a label observed by `labels_until`, each with its latest label
+        (sampled by day above `sample_rows` predictions)."""
+        window = Window(model_name, start, end)
+        features = self._features()
+        thresholds, design = self._plan(window)
+        if not design.records:
+            self.last_design = design
+            return WindowFrame.empty(labelled=True)
+        scope = Scope(
+            model_name,
+            {LakeTable.PREDICTIONS: window.days, LakeTable.LABELS: label_days(window, labels_until)},
+            tuple(column for _, column in features),
+        )
+        sql = labelled_sample(window, [c.name for _, c in features], thresholds, labels_until=labels_until)
+        return self._frame(self.engine.query(sql, scope), features, design, labelled=True)
+
+    def _frame(
+        self, result: pd.DataFrame, features: Sequence[tuple[str, Column]], design: SampleDesign, *, labelled: bool
+    ) -> WindowFrame:
+        self.last_design = SampleDesign(design.records_per_day, design.rates, len(result))
+        logger.info("lake read (%s): %s", self.engine.name, self.last_design.to_json())
+        pairs = [(name, column.name) for name, column in features]
+        return from_lake(result, pairs, labelled=labelled, records=design.records)
+
+
+def is_feature_column(name: str) -> bool:
+    """Whether a table column holds a feature."""
+    return name.startswith(FEATURE_COLUMN_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class StaticFeatureCatalog:
+    """Feature columns given up front (the bench, a lake on disk without a catalog)."""
+
+    columns: tuple[tuple[str, Column], ...]
+
+    def feature_columns(self) -> Sequence[tuple[str, Column]]:
+        """The given columns."""
+        return self.columns
+
+
+@dataclass(frozen=True, slots=True)
+class GlueFeatureCatalog:
+    """The predictions table's feature columns from the Glue catalog: a column's comment is its feature's name."""
+
+    glue: Any  # mypy_boto3_glue.GlueClient
+    database: str
+
+    def feature_columns(self) -> Sequence[tuple[str, Column]]:
+        """Every typed feature column of the predictions table, in table order."""
+        table = self.glue.get_table(DatabaseName=self.database, Name=LakeTable.PREDICTIONS.value)["Table"]
+        return tuple(
+            (column.get("Comment") or column["Name"], Column(column["Name"], column["Type"], column.get("Comment", "")))
+            for column in table["StorageDescriptor"]["Columns"]
+            if is_feature_column(column["Name"])
+        )
+
+
+def open_lake(settings: LakeSettings, session: boto3.Session) -> LakeWindows:
+    """The lake's windows on the configured engine: Athena in its workgroup, or DuckDB over the payload bucket."""
+    engine: LakeEngine
+    if settings.engine == "athena":
+        engine = AthenaEngine(settings.database, settings.workgroup, session)
+    else:
+        engine = DuckDBEngine(S3LakeFiles(settings.bucket, session), session)
+    return LakeWindows(engine, GlueFeatureCatalog(session.client("glue"), settings.database), settings.sample_rows)
