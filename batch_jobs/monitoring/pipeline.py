@@ -356,11 +356,16 @@ def _summary(
         )
     elif verdict == "drift":
         named = ", ".join(drifted) if drifted else "the prediction or the joint distribution"
-        head = f"Drift found in {named} over {window.n_rows:,} predictions."
+        head = f"Drift found in {named} over {window.n_rows:,} predictions{_sampled(window)}."
     else:
-        head = f"No drift over {window.n_rows:,} predictions."
+        head = f"No drift over {window.n_rows:,} predictions{_sampled(window)}."
     tail = "Retrain requested" if decision.retrain_requested else "No retrain requested"
     return f"{head} {tail}: {decision.reason}."
+
+
+def _sampled(window: ScoredWindow) -> str:
+    records = window.window_records
+    return "" if records is None or records <= window.n_rows else f" (a day-stratified sample of {records:,} records)"
 
 
 def output_keys(model_name: str, run_id: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -439,6 +439,24 @@ def test_a_check_writes_its_report_and_result_publishes_metrics_and_completes(st
     assert stack.events.sent[0][2] == NOW
     assert outcome.message == result.summary
     assert stack.state.saves == [NOW + timedelta(minutes=5)]
+
+
+@dataclass
+class SampledPayloads(FakePayloads):
+    """Reads as a sample of a window ten times its size, as the lake reads a window above its cap."""
+
+    def prediction_frame(self, model_name: str, start: datetime, end: datetime) -> WindowFrame:
+        frame = super().prediction_frame(model_name, start, end)
+        return replace(frame, records=10 * len(frame))
+
+
+def test_a_verdict_on_a_sample_states_the_sample_and_the_window_it_came_from() -> None:
+    stack = Stack(payloads=SampledPayloads())
+    quiet(stack)
+    outcome = stack.check()
+    assert outcome.result is not None
+    assert outcome.message.startswith("No drift over 250 predictions (a day-stratified sample of 2,500 records).")
+    assert outcome.result.to_json()["window"]["records_in_window"] == 2_500
 
 
 def test_one_drifting_check_alone_requests_no_retrain(stack: Stack) -> None:
