@@ -59,6 +59,7 @@ KEY_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
         ("arch", "architectures"),
         ("memory MB", "memorySize"),
         ("timeout s", "timeout"),
+        ("layers", "layers"),
         ("env", "environment.variables"),
     ),
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": (
@@ -108,6 +109,21 @@ KEY_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
         ("timeout s", "timeout.attemptDurationSeconds"),
     ),
     "aws:ec2/securityGroup:SecurityGroup": (("egress ports", "egress.*.fromPort"),),
+    "aws:glue/catalogDatabase:CatalogDatabase": (("database", "name"),),
+    "aws:glue/catalogTable:CatalogTable": (
+        ("type", "tableType"),
+        ("location", "storageDescriptor.location"),
+        ("serde", "storageDescriptor.serDeInfo.serializationLibrary"),
+        ("partition keys", "partitionKeys.*.name"),
+    ),
+    "aws:athena/workgroup:Workgroup": (
+        ("enforced", "configuration.enforceWorkgroupConfiguration"),
+        ("bytes scanned cutoff", "configuration.bytesScannedCutoffPerQuery"),
+        ("results", "configuration.resultConfiguration.outputLocation"),
+        ("encryption", "configuration.resultConfiguration.encryptionConfiguration.encryptionOption"),
+        ("engine", "configuration.engineVersion.selectedEngineVersion"),
+        ("metrics", "configuration.publishCloudwatchMetricsEnabled"),
+    ),
     "aws:cloudwatch/metricAlarm:MetricAlarm": (
         ("metric", "metricName"),
         ("threshold", "threshold"),

@@ -1,4 +1,4 @@
-"""BatchJobs: the drift-check and retrain jobs on AWS Batch with Fargate.
+"""BatchJobs: the drift-check, retrain and lake-compaction jobs on AWS Batch with Fargate.
 
 A managed Fargate compute environment in the jobs' network (`infra.network`) and its queue; the jobs image
 (`infra.jobs_image`); one job definition per job (`infra.job_specs`) running that image with its own command and
@@ -19,8 +19,9 @@ import pulumi_aws as aws
 
 from infra.fargate import FargateResources, fargate_resources
 from infra.job_policies import JOB_ROLE_POLICIES, JobResources, execution_role_policy
-from infra.job_specs import JOB_SPECS, Job, JobSpec, job_environment
+from infra.job_specs import JOB_SPECS, Job, JobNames, JobSpec, job_environment
 from infra.jobs_image import jobs_image
+from infra.lake_policies import GlueCatalog, LakeAccess
 from infra.network import NetworkArgs, job_network
 from infra.roles import ServiceRole, service_role
 
@@ -49,6 +50,12 @@ class BatchJobsArgs:
     registry_table_arn: pulumi.Input[str]
     event_bus_name: pulumi.Input[str]
     event_bus_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    lake_database_name: pulumi.Input[str]
+    athena_workgroup_name: pulumi.Input[str]
+    athena_workgroup_arn: pulumi.Input[str]
+    athena_results_bucket_arn: pulumi.Input[str]
+    lake_sample_rows: int
     network: NetworkArgs
     max_vcpus: int
     job_vcpu: float
@@ -92,7 +99,7 @@ def container_properties(
 
 
 class BatchJobs(pulumi.ComponentResource):
-    """Network (or the configured one), compute environment, queue, jobs image and the two job definitions."""
+    """Network (or the configured one), compute environment, queue, jobs image and a definition per job."""
 
     queue: aws.batch.JobQueue
     repository: aws.ecr.Repository
@@ -143,7 +150,9 @@ class BatchJobs(pulumi.ComponentResource):
                 payload_table=args.payload_table_name,
                 registry_table=args.registry_table_name,
                 event_bus=args.event_bus_name,
-            ).apply(functools.partial(_environment_of, job, args.model_name, image.code_version))
+                lake_database=args.lake_database_name,
+                athena_workgroup=args.athena_workgroup_name,
+            ).apply(functools.partial(_environment_of, job, args, image.code_version))
             properties = pulumi.Output.all(
                 image.uri, role.role.arn, execution.role.arn, environment, self.log_group.name
             ).apply(functools.partial(_properties_of, job, resources, args))
@@ -177,12 +186,41 @@ class BatchJobs(pulumi.ComponentResource):
             payload_table_arn=args.payload_table_arn,
             registry_table_arn=args.registry_table_arn,
             event_bus_arn=args.event_bus_arn,
-        ).apply(lambda arns: JOB_ROLE_POLICIES[job](JobResources(model_name=args.model_name, **arns)))
+            account_id=args.account_id,
+            database=args.lake_database_name,
+            workgroup_arn=args.athena_workgroup_arn,
+            results_bucket_arn=args.athena_results_bucket_arn,
+        ).apply(functools.partial(_job_role_policy, job, args))
         return service_role(f"{self._name}-{job.value}", TASK_SERVICE, document, parent=self)
 
 
-def _environment_of(job: Job, model_name: str, code_version: str, names: Mapping[str, str]) -> dict[str, str]:
-    return job_environment(job, model_name=model_name, code_version=code_version, **names)
+def _job_role_policy(job: Job, args: BatchJobsArgs, values: Mapping[str, str]) -> str:
+    lake = LakeAccess(
+        payload_bucket_arn=values["payload_bucket_arn"],
+        catalog=GlueCatalog(region=args.region, account_id=values["account_id"], database=values["database"]),
+        workgroup_arn=values["workgroup_arn"],
+        results_bucket_arn=values["results_bucket_arn"],
+    )
+    resources = JobResources(
+        model_name=args.model_name,
+        payload_bucket_arn=values["payload_bucket_arn"],
+        model_bucket_arn=values["model_bucket_arn"],
+        payload_table_arn=values["payload_table_arn"],
+        registry_table_arn=values["registry_table_arn"],
+        event_bus_arn=values["event_bus_arn"],
+        lake=lake,
+    )
+    return JOB_ROLE_POLICIES[job](resources)
+
+
+def _environment_of(job: Job, args: BatchJobsArgs, code_version: str, names: Mapping[str, str]) -> dict[str, str]:
+    return job_environment(
+        job,
+        JobNames(**names),
+        model_name=args.model_name,
+        code_version=code_version,
+        lake_sample_rows=args.lake_sample_rows,
+    )
 
 
 def _properties_of(job: Job, resources: FargateResources, args: BatchJobsArgs, values: Sequence[Any]) -> str:

@@ -4,6 +4,21 @@ Every field maps to one stack config key: `autoretrain:<fieldInCamelCase>` unles
 namespace (the region is `aws:region`). To add a setting, add a field (with a default unless it is required) and,
 if it has a constraint, a check in `_problems`; `load_settings`, `autoretrain plan` and the tests pick it up.
 Values arrive as the strings Pulumi stores (structured values as JSON) and are parsed by the field's type.
+
+Retention against look-back (no silent truncation): the retrain job reads `RETRAIN_LOOKBACK_DAYS` of matured
+predictions, which are `LABEL_DELAY_DAYS` old at least, from the lake; so the raw payloads and labels (the durable
+record the lake is rebuilt from) and the lake's own files expire after `objectRetentionDays` >= look-back + label
+delay. The payload table's TTL (`payloadRetentionDays`) now only feeds the alerting Lambda, whose volume baseline
+looks `ALERT_HISTORY_DAYS` back from the current hour: it must cover that history plus the day in progress.
+
+Job size (`jobVcpu`, `jobMemoryMib`; one size for every job). With the lake a job's memory is set by its sample
+cap, never by the window: each window query returns at most `lakeSampleRows` rows (200,000 by default), whatever the
+traffic, and Athena does the scanning and aggregation. A job holds a few copies of at most two such samples (the
+window and the reference or holdout: the frame, the feature matrix, the model's working copies, bootstrap
+resamples); at 100 features a sample row is ~1 KB as doubles, so `JOB_MEMORY_PER_SAMPLE_ROW` (8 KiB) covers those
+copies and `JOB_BASE_MEMORY_MIB` the interpreter, pandas, scikit-learn, pyarrow and awswrangler. 200,000 rows need
+1,536 + 1,563 = 3,099 MiB, so the default 1 vCPU / 4,096 MiB suffices at 10 million predictions a day as at 10
+thousand; a larger sample cap is refused below its estimate (`jobMemoryMib` must grow with it).
 """
 
 from __future__ import annotations
@@ -19,8 +34,11 @@ import pulumi
 
 from core.layout import validate_model_name
 from core.routing import SCHEDULES, ScheduleExpressionError, validate_schedule_expression
-from core.settings import DEFAULT_RUNBOOK_URL
+from core.settings import DEFAULT_RUNBOOK_URL, AlertingSettings, LakeSettings, RetrainSettings
 from infra.fargate import FargateSizeError, fargate_resources
+from infra.job_specs import MAINTENANCE_SCHEDULES
+from infra.lake import DEFAULT_BYTES_SCANNED_CUTOFF, MIN_BYTES_SCANNED_CUTOFF
+from infra.layers import AWS_SDK_PANDAS_LAYER_ACCOUNTS, DEFAULT_AWS_SDK_PANDAS_LAYER_VERSION
 
 NAMESPACE = "autoretrain"
 
@@ -39,6 +57,29 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_BATCH_VCPUS = 256
 
 
+def code_default(settings_class: type[Any], name: str) -> Any:
+    """The default a runtime settings class (`core.settings`) gives a field: what the deployed code uses when infra
+    does not set the variable."""
+    (spec,) = [spec for spec in fields(settings_class) if spec.name == name]
+    return spec.default
+
+
+#: The retrain job's look-back (`batch_jobs.training.job.RetrainConfig.lookback`, 120 days; infra may not import the
+#: jobs, so a test pins this copy to it).
+RETRAIN_LOOKBACK_DAYS = 120
+#: A prediction is training data once its label matured (`AUTORETRAIN_LABEL_DELAY_DAYS`, which infra does not set).
+LABEL_DELAY_DAYS: int = code_default(RetrainSettings, "label_delay_days")
+#: How far back the alerting Lambda's volume baseline looks (`AUTORETRAIN_ALERT_HISTORY_DAYS`, not set by infra).
+ALERT_HISTORY_DAYS: int = code_default(AlertingSettings, "history_days")
+#: The jobs' default sample cap (`AUTORETRAIN_LAKE_SAMPLE_ROWS`) and the smallest `LakeSettings.from_env` accepts.
+DEFAULT_LAKE_SAMPLE_ROWS: int = code_default(LakeSettings, "sample_rows")
+MIN_LAKE_SAMPLE_ROWS = 1_000
+#: The job memory estimate (module docstring): a fixed base plus a budget per sample row.
+JOB_BASE_MEMORY_MIB = 1_536
+JOB_MEMORY_PER_SAMPLE_ROW = 8 * 1024
+MIB = 1024 * 1024
+
+
 class SettingsError(ValueError):
     """The stack configuration is invalid; `problems` lists every problem found, each naming its key."""
 
@@ -51,10 +92,27 @@ def _key(namespace: str = NAMESPACE) -> dict[str, str]:
     return {"namespace": namespace}
 
 
+def _schedule_defaults() -> dict[str, str]:
+    """Override key -> default expression of every schedule the stack creates (routing's and infra's)."""
+    defaults = {route.config_key: route.default_expression for route in SCHEDULES}
+    defaults.update({schedule.config_key: schedule.default_expression for schedule in MAINTENANCE_SCHEDULES})
+    return defaults
+
+
 def _schedule_default(config_key: str) -> str:
-    """The default expression routing gives the schedule whose override is `config_key`."""
-    (route,) = [route for route in SCHEDULES if route.config_key == config_key]
-    return route.default_expression
+    """The default expression routing (or infra's maintenance schedules) gives the schedule whose override is
+    `config_key`."""
+    return _schedule_defaults()[config_key]
+
+
+def schedule_config_keys() -> tuple[str, ...]:
+    """The override keys of every schedule the stack creates."""
+    return tuple(_schedule_defaults())
+
+
+def job_memory_estimate_mib(sample_rows: int) -> int:
+    """The memory a job needs for samples of `sample_rows` rows (module docstring), in MiB."""
+    return JOB_BASE_MEMORY_MIB + -(-sample_rows * JOB_MEMORY_PER_SAMPLE_ROW // MIB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +136,7 @@ class Settings:
     alerting_schedule: str = field(default=_schedule_default("alertingSchedule"), metadata=_key())
     drift_check_schedule: str = field(default=_schedule_default("driftCheckSchedule"), metadata=_key())
     retrain_schedule: str = field(default=_schedule_default("retrainSchedule"), metadata=_key())
+    compact_lake_schedule: str = field(default=_schedule_default("compactLakeSchedule"), metadata=_key())
     batch_max_vcpus: int = field(default=16, metadata=_key())
     job_vcpu: float = field(default=1.0, metadata=_key())
     job_memory_mib: int = field(default=4096, metadata=_key())
@@ -86,6 +145,9 @@ class Settings:
     security_group_ids: tuple[str, ...] = field(default=(), metadata=_key())
     assign_public_ip: bool = field(default=True, metadata=_key())
     auc_alarm_floor: float = field(default=0.7, metadata=_key())
+    lake_sample_rows: int = field(default=DEFAULT_LAKE_SAMPLE_ROWS, metadata=_key())
+    athena_bytes_scanned_cutoff: int = field(default=DEFAULT_BYTES_SCANNED_CUTOFF, metadata=_key())
+    aws_sdk_pandas_layer_version: int = field(default=DEFAULT_AWS_SDK_PANDAS_LAYER_VERSION, metadata=_key())
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -187,11 +249,9 @@ def _problems(settings: Settings) -> list[str]:
         validate_model_name(settings.model_name)
     except ValueError as error:
         problems.append(f"{NAMESPACE}:modelName: {error}")
-    _at_least(problems, "payloadRetentionDays", settings.payload_retention_days, 1)
     _at_least(problems, "quarantineRetentionDays", settings.quarantine_retention_days, 1)
     _at_least(problems, "noncurrentVersionDays", settings.noncurrent_version_days, 1)
-    # The raw objects are the durable record: they must outlive the table's queryable window.
-    _at_least(problems, "objectRetentionDays", settings.object_retention_days, settings.payload_retention_days)
+    problems.extend(_retention_problems(settings))
     # The image the live alias runs must never be the one the lifecycle policy expires.
     _at_least(problems, "servingKeepImages", settings.serving_keep_images, 2)
     if settings.log_retention_days not in LOG_RETENTION_DAYS:
@@ -207,6 +267,7 @@ def _problems(settings: Settings) -> list[str]:
         )
     problems.extend(_alerting_problems(settings))
     problems.extend(_batch_problems(settings))
+    problems.extend(_lake_problems(settings))
     for key, value in settings.tags.items():
         if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or key.lower().startswith("aws:"):
             problems.append(f"{NAMESPACE}:tags key {key!r} must be 1-{MAX_TAG_KEY_LENGTH} characters, not 'aws:...'")
@@ -228,13 +289,24 @@ def _alerting_problems(settings: Settings) -> list[str]:
     )
     if not settings.runbook_url.strip():
         problems.append(f"{NAMESPACE}:runbookUrl must not be empty")
-    for route in SCHEDULES:
+    for key in schedule_config_keys():
         try:
-            validate_schedule_expression(settings.schedule_expression(route.config_key))
+            validate_schedule_expression(settings.schedule_expression(key))
         except ScheduleExpressionError as error:
-            problems.append(f"{NAMESPACE}:{route.config_key}: {error}")
+            problems.append(f"{NAMESPACE}:{key}: {error}")
     if not 0.0 < settings.auc_alarm_floor < 1.0:
         problems.append(f"{NAMESPACE}:aucAlarmFloor must be between 0 and 1, got {settings.auc_alarm_floor}")
+    return problems
+
+
+def _retention_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    # The alerting Lambda's volume baseline reads the table ALERT_HISTORY_DAYS back from the current hour.
+    _at_least(problems, "payloadRetentionDays", settings.payload_retention_days, ALERT_HISTORY_DAYS + 1)
+    # The raw objects (and the lake made from them) hold the retrain window: look-back of matured predictions.
+    _at_least(problems, "objectRetentionDays", settings.object_retention_days, RETRAIN_LOOKBACK_DAYS + LABEL_DELAY_DAYS)
+    # ... and, as the durable record, outlive the table's queryable window.
+    _at_least(problems, "objectRetentionDays", settings.object_retention_days, settings.payload_retention_days)
     return problems
 
 
@@ -244,6 +316,13 @@ def _batch_problems(settings: Settings) -> list[str]:
         fargate_resources(settings.job_vcpu, settings.job_memory_mib)
     except FargateSizeError as error:
         problems.append(f"{NAMESPACE}:jobVcpu/jobMemoryMib: {error}")
+    needed = job_memory_estimate_mib(settings.lake_sample_rows)
+    if settings.job_memory_mib < needed:
+        problems.append(
+            f"{NAMESPACE}:jobMemoryMib must be at least {needed} for lakeSampleRows {settings.lake_sample_rows} "
+            f"({JOB_BASE_MEMORY_MIB} MiB + {JOB_MEMORY_PER_SAMPLE_ROW // 1024} KiB a sample row), "
+            f"got {settings.job_memory_mib}"
+        )
     if not settings.job_vcpu <= settings.batch_max_vcpus <= MAX_BATCH_VCPUS:
         problems.append(
             f"{NAMESPACE}:batchMaxVcpus must be between jobVcpu ({settings.job_vcpu:g}) and {MAX_BATCH_VCPUS}, "
@@ -254,6 +333,20 @@ def _batch_problems(settings: Settings) -> list[str]:
         problems.append(
             f"{NAMESPACE}:subnetIds and {NAMESPACE}:securityGroupIds go together: set both (your network) or neither "
             "(the stack creates a minimal VPC)"
+        )
+    return problems
+
+
+def _lake_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    _at_least(problems, "lakeSampleRows", settings.lake_sample_rows, MIN_LAKE_SAMPLE_ROWS)
+    # Athena's minimum is 10,000,000 bytes; the provider's is 10 MiB (infra.lake.MIN_BYTES_SCANNED_CUTOFF).
+    _at_least(problems, "athenaBytesScannedCutoff", settings.athena_bytes_scanned_cutoff, MIN_BYTES_SCANNED_CUTOFF)
+    _at_least(problems, "awsSdkPandasLayerVersion", settings.aws_sdk_pandas_layer_version, 1)
+    if settings.region and settings.region not in AWS_SDK_PANDAS_LAYER_ACCOUNTS:
+        problems.append(
+            f"aws:region {settings.region!r} has no AWS SDK for pandas managed layer, which the payload ETL needs "
+            f"(regions with one: {', '.join(sorted(AWS_SDK_PANDAS_LAYER_ACCOUNTS))})"
         )
     return problems
 

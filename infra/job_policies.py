@@ -8,8 +8,14 @@ from dataclasses import dataclass
 
 from core.layout import release_object_key, training_prefix
 from core.metric_names import METRIC_NAMESPACE
-from core.tables import BY_STATUS_INDEX, BY_TIME_INDEX
+from core.tables import BY_STATUS_INDEX
 from infra.job_specs import Job
+from infra.lake_policies import (
+    LakeAccess,
+    compact_lake_statements,
+    evolve_predictions_schema_statement,
+    query_lake_statements,
+)
 from infra.policies import (
     Statement,
     any_resource_statement,
@@ -19,8 +25,9 @@ from infra.policies import (
     table_and_index_arns,
 )
 
-#: What the drift-check job does with the payload table: read labels by key, keep its drift state (Get/PutItem).
-DRIFT_PAYLOAD_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem")
+#: What the drift-check job does with the payload table: keep its drift state (consistent GetItem, conditional
+#: PutItem). Its windows come from the lake; the table's items are the alerting Lambda's.
+DRIFT_PAYLOAD_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
 #: Registry writes of the retrain job; TransactWriteItems authorises each item with these per-item actions.
 REGISTRY_WRITE_ACTIONS = ("dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
@@ -28,7 +35,7 @@ ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr
 
 @dataclass(frozen=True, slots=True)
 class JobResources:
-    """What the job roles are scoped to: the model and the ARNs of the stack's data and bus."""
+    """What the job roles are scoped to: the model and the ARNs of the stack's data, lake and bus."""
 
     model_name: str
     payload_bucket_arn: str
@@ -36,6 +43,7 @@ class JobResources:
     payload_table_arn: str
     registry_table_arn: str
     event_bus_arn: str
+    lake: LakeAccess
 
 
 def execution_role_policy(*, repository_arn: str, log_group_arn: str) -> str:
@@ -51,8 +59,9 @@ def execution_role_policy(*, repository_arn: str, log_group_arn: str) -> str:
 
 
 def drift_check_job_policy(resources: JobResources) -> str:
-    """The drift-check job: read the champion's files and the payload window, keep its state, write the report,
-    publish metrics in our namespace and events on our bus (it reads no payload objects)."""
+    """The drift-check job: read the champion's files and the window from the lake (Athena in the workgroup), keep
+    its state, write the report, publish metrics in our namespace and events on our bus (of the payload bucket it
+    reads only `lake/`)."""
     model_name, model_bucket_arn = resources.model_name, resources.model_bucket_arn
     return policy_document(
         [
@@ -60,12 +69,7 @@ def drift_check_job_policy(resources: JobResources) -> str:
             # Without ListBucket a missing object reads as AccessDenied; with it, as NoSuchKey (a clear error).
             Statement("TellMissingObjects", ["s3:ListBucket"], [model_bucket_arn]),
             Statement("WriteReports", ["s3:PutObject"], object_arns(model_bucket_arn, [f"reports/{model_name}/"])),
-            Statement(
-                "QueryPayloadWindow",
-                ["dynamodb:Query"],
-                table_and_index_arns(resources.payload_table_arn, BY_TIME_INDEX),
-            ),
-            Statement("ReadLabelsKeepDriftState", DRIFT_PAYLOAD_ACTIONS, [resources.payload_table_arn]),
+            Statement("KeepDriftState", DRIFT_PAYLOAD_ACTIONS, [resources.payload_table_arn]),
             Statement(
                 "ReadRegistry",
                 ["dynamodb:GetItem", "dynamodb:Query"],
@@ -78,15 +82,17 @@ def drift_check_job_policy(resources: JobResources) -> str:
                 {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
             ),
             Statement("PublishEvents", ["events:PutEvents"], [resources.event_bus_arn]),
+            *query_lake_statements(resources.lake),
         ]
     )
 
 
 def retrain_job_policy(resources: JobResources) -> str:
-    """The retrain job: read the initial training set and matured payloads, read the champion and write new
-    versions and the release object, record versions in the registry, publish events."""
+    """The retrain job: read the initial training set and the matured window from the lake, add the release's
+    feature columns to the predictions table, read the champion and write new versions and the release object,
+    record versions in the registry, publish events (the payload table it no longer reads)."""
     model_name, model_bucket_arn = resources.model_name, resources.model_bucket_arn
-    payload_bucket_arn, payload_table_arn = resources.payload_bucket_arn, resources.payload_table_arn
+    payload_bucket_arn = resources.payload_bucket_arn
     registry_table_arn = resources.registry_table_arn
     training = training_prefix(model_name)
     model_objects = [
@@ -106,17 +112,23 @@ def retrain_job_policy(resources: JobResources) -> str:
             Statement("ReadWriteModelVersions", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], model_objects),
             # Without ListBucket a release object that does not exist yet reads as AccessDenied instead of 404.
             Statement("TellMissingObjects", ["s3:ListBucket"], [model_bucket_arn]),
-            Statement("QueryPayloads", ["dynamodb:Query"], table_and_index_arns(payload_table_arn, BY_TIME_INDEX)),
-            Statement("ReadLabels", ["dynamodb:BatchGetItem"], [payload_table_arn]),
             Statement("QueryRegistry", ["dynamodb:Query"], table_and_index_arns(registry_table_arn, BY_STATUS_INDEX)),
             Statement("RecordVersions", REGISTRY_WRITE_ACTIONS, [registry_table_arn]),
             Statement("PublishEvents", ["events:PutEvents"], [resources.event_bus_arn]),
+            *query_lake_statements(resources.lake),
+            evolve_predictions_schema_statement(resources.lake.catalog),
         ]
     )
+
+
+def compact_lake_job_policy(resources: JobResources) -> str:
+    """The compaction job: rewrite the lake's small files as large ones, under `lake/` only (no catalog, no query)."""
+    return policy_document(compact_lake_statements(resources.payload_bucket_arn))
 
 
 #: Each job role's policy document.
 JOB_ROLE_POLICIES: dict[Job, Callable[[JobResources], str]] = {
     Job.DRIFT_CHECK: drift_check_job_policy,
     Job.RETRAIN: retrain_job_policy,
+    Job.COMPACT_LAKE: compact_lake_job_policy,
 }

@@ -1,25 +1,35 @@
-"""The two Batch jobs as their submitters and definitions see them: what each runs, which `Ref::` parameters its
-command takes, and the deployment contract's variables it reads (pure; unit-tested without Pulumi).
+"""The Batch jobs as their submitters and definitions see them: what each runs, which `Ref::` parameters its
+command takes, which schedules submit it, and the deployment contract's variables it reads (pure; unit-tested
+without Pulumi).
 
 Commands take `Ref::` parameters that every submitter fills: the schedules pass the scheduled time as `now`, the
 RetrainRequested rule passes the event's trigger, reason and request time.
+
+Routing (`core.routing.SCHEDULES`) schedules the drift check and the proactive retrain, which the local runner fires
+too. The lake's compaction is maintenance of AWS's copy of the lake only (the embedded engine reads the part files
+as they are), so infra schedules it itself (`MAINTENANCE_SCHEDULES`); should the local runner ever compact, the
+schedule moves to routing with a target of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.routing import Target
+from core.routing import SCHEDULES, Target
 from core.settings import EnvVar
+
+#: The engine the deployed jobs query the lake with (`core.settings.LAKE_ENGINES`): Athena, in the stack's workgroup.
+LAKE_ENGINE = "athena"
 
 
 class Job(StrEnum):
-    """The two jobs; the values name their resources and log streams."""
+    """The jobs; the values name their resources and log streams."""
 
     DRIFT_CHECK = "drift-check"
     RETRAIN = "retrain"
+    COMPACT_LAKE = "compact-lake"
 
 
 #: Routing's targets that are Batch jobs.
@@ -47,7 +57,37 @@ JOB_SPECS: dict[Job, JobSpec] = {
         ("--trigger", "Ref::trigger", "--reason", "Ref::reason", "--now", "Ref::now"),
         {"trigger": "on_demand", "reason": "submitted by hand"},
     ),
+    Job.COMPACT_LAKE: JobSpec("batch_jobs.compact_lake", ("--now", "Ref::now"), {}),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class JobSchedule:
+    """A schedule that submits a job: `payload` are SubmitJob parameters; `config_key` names the stack setting that
+    may override the expression."""
+
+    name: str
+    default_expression: str
+    config_key: str
+    job: Job
+    payload: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Schedules infra owns (module docstring): the lake's compaction, hourly (a day's part files are merged within the
+#: hour, so the next queries open a few large files instead of one per payload object).
+MAINTENANCE_SCHEDULES: tuple[JobSchedule, ...] = (
+    JobSchedule("compact-lake", "rate(1 hour)", "compactLakeSchedule", Job.COMPACT_LAKE),
+)
+
+
+def job_schedules() -> tuple[JobSchedule, ...]:
+    """Every schedule that submits a job: routing's and the maintenance ones."""
+    routed = tuple(
+        JobSchedule(route.name, route.default_expression, route.config_key, JOB_OF_TARGET[route.target], route.payload)
+        for route in SCHEDULES
+        if route.target in JOB_OF_TARGET
+    )
+    return routed + MAINTENANCE_SCHEDULES
 
 
 def referenced_parameters(command: Sequence[str]) -> set[str]:
@@ -61,26 +101,43 @@ def parameters_to_supply(job: Job) -> set[str]:
     return referenced_parameters(spec.command) - set(spec.default_parameters)
 
 
+@dataclass(frozen=True, slots=True)
+class JobNames:
+    """The deployed names the jobs' environment carries."""
+
+    payload_bucket: str
+    model_bucket: str
+    payload_table: str
+    registry_table: str
+    event_bus: str
+    lake_database: str
+    athena_workgroup: str
+
+
 def job_environment(
-    job: Job,
-    *,
-    payload_bucket: str,
-    model_bucket: str,
-    payload_table: str,
-    registry_table: str,
-    event_bus: str,
-    model_name: str,
-    code_version: str,
+    job: Job, names: JobNames, *, model_name: str, code_version: str, lake_sample_rows: int
 ) -> dict[str, str]:
-    """The deployment contract's variables each job reads (core.settings DriftCheckSettings/RetrainSettings)."""
-    common = {
-        EnvVar.MODEL_BUCKET.value: model_bucket,
-        EnvVar.PAYLOAD_TABLE.value: payload_table,
-        EnvVar.REGISTRY_TABLE.value: registry_table,
-        EnvVar.EVENT_BUS.value: event_bus,
+    """The deployment contract's variables each job reads (core.settings: DriftCheckSettings, RetrainSettings and
+    LakeSettings for the two that query the lake; LakeSettings for the compaction, which only rewrites its files).
+    The label delay is not set: `infra.config` validates retention against the code's default."""
+    lake = {
+        EnvVar.PAYLOAD_BUCKET.value: names.payload_bucket,
+        EnvVar.LAKE_DATABASE.value: names.lake_database,
         EnvVar.MODEL_NAME.value: model_name,
+    }
+    if job is Job.COMPACT_LAKE:
+        return lake
+    querying = {
+        **lake,
+        EnvVar.LAKE_ENGINE.value: LAKE_ENGINE,
+        EnvVar.ATHENA_WORKGROUP.value: names.athena_workgroup,
+        EnvVar.LAKE_SAMPLE_ROWS.value: str(lake_sample_rows),
+        EnvVar.MODEL_BUCKET.value: names.model_bucket,
+        EnvVar.PAYLOAD_TABLE.value: names.payload_table,
+        EnvVar.REGISTRY_TABLE.value: names.registry_table,
+        EnvVar.EVENT_BUS.value: names.event_bus,
     }
     if job is Job.RETRAIN:
         # The image's content tag is the code's version: the job needs no git checkout to record lineage.
-        return {**common, EnvVar.PAYLOAD_BUCKET.value: payload_bucket, EnvVar.CODE_VERSION.value: code_version}
-    return common
+        return {**querying, EnvVar.CODE_VERSION.value: code_version}
+    return querying

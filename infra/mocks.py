@@ -100,7 +100,8 @@ class Recording:
         return policy
 
 
-#: Types whose outputs are their name and an ARN `arn:aws:<service>:<region>:<account>:<template>`.
+#: Types whose outputs are their name and an ARN `arn:aws:<service>:<region>:<account>:<template>` (the template
+#: may name the resource's inputs too, e.g. a table's `databaseName`).
 NAMED_ARNS: dict[str, tuple[str, str]] = {
     "aws:dynamodb/table:Table": ("dynamodb", "table/{name}"),
     "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}"),
@@ -112,6 +113,9 @@ NAMED_ARNS: dict[str, tuple[str, str]] = {
     "aws:codebuild/project:Project": ("codebuild", "project/{name}"),
     "aws:codepipeline/pipeline:Pipeline": ("codepipeline", "{name}"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch", "alarm:{name}"),
+    "aws:glue/catalogDatabase:CatalogDatabase": ("glue", "database/{name}"),
+    "aws:athena/workgroup:Workgroup": ("athena", "workgroup/{name}"),
+    "aws:glue/catalogTable:CatalogTable": ("glue", "table/{databaseName}/{name}"),
 }
 
 
@@ -135,7 +139,8 @@ class StackMocks(Mocks):
         physical = state.get("name") or f"{args.name}-{_suffix(args.name)}"
         if args.typ in NAMED_ARNS:
             service, template = NAMED_ARNS[args.typ]
-            extra: dict[str, Any] = {"name": physical, "arn": self._arn(service, template.format(name=physical))}
+            resource = template.format_map({**state, "name": physical})
+            extra: dict[str, Any] = {"name": physical, "arn": self._arn(service, resource)}
         else:
             physical, extra = self._special(args, state, physical)
         return f"{physical}-id" if args.typ.startswith(PROVIDER_TYPE_PREFIX) else physical, {**state, **extra}

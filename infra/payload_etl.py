@@ -1,4 +1,8 @@
-"""PayloadEtl: the Lambda that loads new payload and label objects into the payload table."""
+"""PayloadEtl: the Lambda that loads new payload and label objects into the lake and the payload table.
+
+It writes the lake's Parquet files through awswrangler, which the function gets from the AWS SDK for pandas managed
+layer for its runtime and architecture (`infra.layers`); its zip carries only our code.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,12 @@ from core.layout import ETL_PREFIXES, PayloadPrefix
 from core.settings import PAYLOAD_ETL_MEMORY_MB, EnvVar
 from infra.bundles import PAYLOAD_ETL_BUNDLE
 from infra.dead_letters import dead_letter_queue
+from infra.lake_policies import GlueCatalog, write_lake_statements
+from infra.layers import aws_sdk_pandas_layer_arn
 from infra.policies import payload_etl_policy
-from infra.zip_lambda import AsyncInvocation, zip_lambda
+from infra.zip_lambda import ARCHITECTURE, RUNTIME, AsyncInvocation, zip_lambda
 
+#: The ETL sizes its work from this (core.settings); another engineer may raise it, so it is read, never copied.
 MEMORY_MB = PAYLOAD_ETL_MEMORY_MB
 TIMEOUT_SECONDS = 300
 #: S3 invokes asynchronously: retry twice, give up on events older than an hour, and keep what failed.
@@ -30,19 +37,23 @@ class PayloadEtlArgs:
     payload_bucket_arn: pulumi.Input[str]
     payload_table_name: pulumi.Input[str]
     payload_table_arn: pulumi.Input[str]
+    lake_database_name: pulumi.Input[str]
     account_id: pulumi.Input[str]
+    region: str
     model_name: str
     payload_retention_days: int
     log_retention_days: int
+    aws_sdk_pandas_layer_version: int
 
 
 def etl_environment(
-    *, payload_bucket: str, payload_table: str, model_name: str, payload_retention_days: int
+    *, payload_bucket: str, payload_table: str, lake_database: str, model_name: str, payload_retention_days: int
 ) -> dict[str, str]:
     """The deployment contract's variables the ETL reads."""
     return {
         EnvVar.PAYLOAD_BUCKET.value: payload_bucket,
         EnvVar.PAYLOAD_TABLE.value: payload_table,
+        EnvVar.LAKE_DATABASE.value: lake_database,
         EnvVar.MODEL_NAME.value: model_name,
         EnvVar.PAYLOAD_RETENTION_DAYS.value: str(payload_retention_days),
     }
@@ -66,14 +77,14 @@ class PayloadEtl(pulumi.ComponentResource):
                 payload_table_arn=args.payload_table_arn,
                 log_group_arn=log_group_arn,
                 failure_queue_arn=failure_queue_arn,
-            ).apply(
-                lambda arns: payload_etl_policy(
-                    read_prefixes=ETL_PREFIXES, quarantine_prefix=PayloadPrefix.QUARANTINE.value, **arns
-                )
-            )
+                account_id=args.account_id,
+                database=args.lake_database_name,
+            ).apply(lambda values: _policy_of(args.region, values))
 
         environment = pulumi.Output.all(
-            payload_bucket=args.payload_bucket_name, payload_table=args.payload_table_name
+            payload_bucket=args.payload_bucket_name,
+            payload_table=args.payload_table_name,
+            lake_database=args.lake_database_name,
         ).apply(
             lambda names: etl_environment(
                 model_name=args.model_name, payload_retention_days=args.payload_retention_days, **names
@@ -89,6 +100,7 @@ class PayloadEtl(pulumi.ComponentResource):
             log_retention_days=args.log_retention_days,
             invocation=AsyncInvocation(MAX_RETRY_ATTEMPTS, MAX_EVENT_AGE_SECONDS, on_failure_arn=failure_queue_arn),
             parent=self,
+            layers=[aws_sdk_pandas_layer_arn(args.region, RUNTIME, ARCHITECTURE, args.aws_sdk_pandas_layer_version)],
         )
         self.function, self.log_group = etl.function, etl.log_group
         child = pulumi.ResourceOptions(parent=self)
@@ -118,3 +130,16 @@ class PayloadEtl(pulumi.ComponentResource):
                 "log_group": self.log_group.name,
             }
         )
+
+
+def _policy_of(region: str, values: dict[str, str]) -> str:
+    catalog = GlueCatalog(region=region, account_id=values["account_id"], database=values["database"])
+    return payload_etl_policy(
+        payload_bucket_arn=values["payload_bucket_arn"],
+        read_prefixes=ETL_PREFIXES,
+        quarantine_prefix=PayloadPrefix.QUARANTINE.value,
+        lake_statements=write_lake_statements(catalog, values["payload_bucket_arn"]),
+        payload_table_arn=values["payload_table_arn"],
+        log_group_arn=values["log_group_arn"],
+        failure_queue_arn=values["failure_queue_arn"],
+    )

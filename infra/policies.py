@@ -130,15 +130,18 @@ def payload_etl_policy(
     payload_bucket_arn: str,
     read_prefixes: Iterable[str],
     quarantine_prefix: str,
+    lake_statements: Iterable[Statement],
     payload_table_arn: str,
     log_group_arn: str,
     failure_queue_arn: str,
 ) -> str:
-    """The payload-ETL Lambda: read new payload and label objects, quarantine bad records, load the table."""
+    """The payload-ETL Lambda: read new payload and label objects, quarantine bad records, write the lake's files
+    (`lake_statements`, `infra.lake_policies.write_lake_statements`), load the table."""
     return policy_document(
         [
             Statement("ReadNewObjects", ["s3:GetObject"], object_arns(payload_bucket_arn, read_prefixes)),
             Statement("WriteQuarantine", ["s3:PutObject"], object_arns(payload_bucket_arn, [quarantine_prefix])),
+            *lake_statements,
             # The table only: the ETL neither queries nor writes the indexes (DynamoDB maintains them).
             Statement("LoadPayloadTable", PAYLOAD_TABLE_ACTIONS, [payload_table_arn]),
             Statement("ReportFailedEvents", ["sqs:SendMessage"], [failure_queue_arn]),

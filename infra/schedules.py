@@ -1,6 +1,7 @@
-"""Schedules: EventBridge Scheduler schedules built from `core.routing.SCHEDULES`.
+"""Schedules: EventBridge Scheduler schedules built from `core.routing.SCHEDULES` and infra's maintenance schedules
+(`infra.job_specs.MAINTENANCE_SCHEDULES`: the lake's compaction).
 
-Expressions come from the stack config keys routing names (validated in `infra.config`). Each schedule passes its
+Expressions come from the stack config keys the schedules name (validated in `infra.config`). Each schedule passes its
 scheduled time (`<aws.scheduler.scheduled-time>`) so a run that is retried or late still works on the window it
 was meant for: to the alerting Lambda as `{"scheduled_time": ...}`, to a Batch job as its `now` parameter
 through the universal target `arn:aws:scheduler:::aws-sdk:batch:submitJob` (Scheduler's templated Batch target
@@ -19,9 +20,9 @@ from typing import Any, cast
 import pulumi
 import pulumi_aws as aws
 
-from core.routing import SCHEDULES, ScheduleRoute, Target
+from core.routing import SCHEDULES, Target
 from infra.dead_letters import dead_letter_queue
-from infra.job_specs import JOB_OF_TARGET, JOB_SPECS, Job, referenced_parameters
+from infra.job_specs import JOB_OF_TARGET, JOB_SPECS, Job, JobSchedule, job_schedules, referenced_parameters
 from infra.policies import Statement, policy_document
 from infra.roles import service_role
 
@@ -34,9 +35,9 @@ MAX_RETRY_ATTEMPTS = 5
 TIMEZONE = "UTC"
 
 
-def job_name(route: ScheduleRoute) -> str:
+def job_name(schedule: JobSchedule) -> str:
     """The Batch job name of a scheduled submission (letters, digits, '-', '_')."""
-    return f"autoretrain-{route.name}"
+    return f"autoretrain-{schedule.name}"
 
 
 def lambda_input() -> str:
@@ -44,24 +45,23 @@ def lambda_input() -> str:
     return json.dumps({"scheduled_time": SCHEDULED_TIME})
 
 
-def job_parameters(route: ScheduleRoute, expression: str) -> dict[str, str]:
-    """SubmitJob `Parameters` for a scheduled job: the route's payload, the scheduled time as `now`, and a reason
+def job_parameters(schedule: JobSchedule, expression: str) -> dict[str, str]:
+    """SubmitJob `Parameters` for a scheduled job: the schedule's payload, the scheduled time as `now`, and a reason
     when the job records one."""
-    job = JOB_OF_TARGET[route.target]
-    referenced = referenced_parameters(JOB_SPECS[job].command)
-    parameters = {**route.payload, "now": SCHEDULED_TIME}
+    referenced = referenced_parameters(JOB_SPECS[schedule.job].command)
+    parameters = {**schedule.payload, "now": SCHEDULED_TIME}
     if "reason" in referenced:
-        parameters["reason"] = f"schedule {route.name}: {expression}"
+        parameters["reason"] = f"schedule {schedule.name}: {expression}"
     return {name: value for name, value in parameters.items() if name in referenced}
 
 
-def submit_job_input(route: ScheduleRoute, expression: str, *, queue_arn: str, definition_arn: str) -> str:
+def submit_job_input(schedule: JobSchedule, expression: str, *, queue_arn: str, definition_arn: str) -> str:
     """The universal target's input: SubmitJob's request parameters (PascalCase, as the Batch API names them)."""
     request = {
-        "JobName": job_name(route),
+        "JobName": job_name(schedule),
         "JobQueue": queue_arn,
         "JobDefinition": definition_arn,
-        "Parameters": job_parameters(route, expression),
+        "Parameters": job_parameters(schedule, expression),
     }
     return json.dumps(request, sort_keys=True)
 
@@ -91,14 +91,15 @@ class SchedulesArgs:
     """Inputs of the Schedules component."""
 
     account_id: pulumi.Input[str]
-    expressions: Mapping[str, str]  # routing config key -> expression (already validated)
+    expressions: Mapping[str, str]  # schedule config key -> expression (already validated)
     alerting_function_arn: pulumi.Input[str]
     job_queue_arn: pulumi.Input[str]
     definition_arns: Mapping[Job, pulumi.Input[str]]
 
 
 class Schedules(pulumi.ComponentResource):
-    """A schedule group, a schedule per routing schedule, one role per target type, and a dead-letter queue."""
+    """A schedule group, a schedule per routing and maintenance schedule, one role per target type, and a
+    dead-letter queue."""
 
     group: aws.scheduler.ScheduleGroup
     schedules: dict[str, aws.scheduler.Schedule]
@@ -106,6 +107,7 @@ class Schedules(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SchedulesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("autoretrain:schedules:Schedules", name, None, opts)
+        self._name = name
         self.group = aws.scheduler.ScheduleGroup(f"{name}-group", opts=pulumi.ResourceOptions(parent=self))
         self.dead_letter_queue = dead_letter_queue(f"{name}-dead-letters", self)
         invoker = service_role(
@@ -132,38 +134,29 @@ class Schedules(pulumi.ComponentResource):
         )
         self.schedules = {}
         for route in SCHEDULES:
-            expression = args.expressions[route.config_key]
-            target: dict[str, Any] = {
-                "retry_policy": {
-                    "maximum_event_age_in_seconds": MAX_EVENT_AGE_SECONDS,
-                    "maximum_retry_attempts": MAX_RETRY_ATTEMPTS,
-                },
-                "dead_letter_config": {"arn": self.dead_letter_queue.arn},
-            }
-            if route.target is Target.ALERTING_FUNCTION:
-                target.update(arn=args.alerting_function_arn, role_arn=invoker.role.arn, input=lambda_input())
-                policy = invoker.policy
-            elif route.target in JOB_OF_TARGET:
-                definition = args.definition_arns[JOB_OF_TARGET[route.target]]
-                target.update(
-                    arn=BATCH_SUBMIT_JOB_TARGET,
-                    role_arn=submitter.role.arn,
-                    input=pulumi.Output.all(args.job_queue_arn, definition).apply(
-                        functools.partial(_submit_job_input_of, route, expression)
-                    ),
-                )
-                policy = submitter.policy
-            else:
+            if route.target in JOB_OF_TARGET:
+                continue  # below, with the other job schedules
+            if route.target is not Target.ALERTING_FUNCTION:
                 raise ValueError(f"routing schedules {route.target.value}, which infra does not build a target for")
-            self.schedules[route.name] = aws.scheduler.Schedule(
-                f"{name}-{route.name}",
-                group_name=self.group.name,
-                description=f"autoretrain: {route.name} -> {route.target.value}",
-                schedule_expression=expression,
-                schedule_expression_timezone=TIMEZONE,
-                flexible_time_window={"mode": "OFF"},
-                target=cast(aws.scheduler.ScheduleTargetArgsDict, target),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            self._schedule(
+                route.name,
+                f"{route.name} -> {route.target.value}",
+                args.expressions[route.config_key],
+                {"arn": args.alerting_function_arn, "role_arn": invoker.role.arn, "input": lambda_input()},
+                invoker.policy,
+            )
+        for schedule in job_schedules():
+            expression = args.expressions[schedule.config_key]
+            definition = args.definition_arns[schedule.job]
+            target = {
+                "arn": BATCH_SUBMIT_JOB_TARGET,
+                "role_arn": submitter.role.arn,
+                "input": pulumi.Output.all(args.job_queue_arn, definition).apply(
+                    functools.partial(_submit_job_input_of, schedule, expression)
+                ),
+            }
+            self._schedule(
+                schedule.name, f"{schedule.name} -> {schedule.job.value}-job", expression, target, submitter.policy
             )
         self.register_outputs(
             {
@@ -173,6 +166,34 @@ class Schedules(pulumi.ComponentResource):
             }
         )
 
+    def _schedule(
+        self,
+        name: str,
+        description: str,
+        expression: str,
+        target: Mapping[str, Any],
+        policy: aws.iam.RolePolicy,
+    ) -> None:
+        """`{component}-{name}`: retried, dead-lettered, anchored to its scheduled time (no flexible window)."""
+        settings: dict[str, Any] = {
+            **target,
+            "retry_policy": {
+                "maximum_event_age_in_seconds": MAX_EVENT_AGE_SECONDS,
+                "maximum_retry_attempts": MAX_RETRY_ATTEMPTS,
+            },
+            "dead_letter_config": {"arn": self.dead_letter_queue.arn},
+        }
+        self.schedules[name] = aws.scheduler.Schedule(
+            f"{self._name}-{name}",
+            group_name=self.group.name,
+            description=f"autoretrain: {description}",
+            schedule_expression=expression,
+            schedule_expression_timezone=TIMEZONE,
+            flexible_time_window={"mode": "OFF"},
+            target=cast(aws.scheduler.ScheduleTargetArgsDict, settings),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
 
-def _submit_job_input_of(route: ScheduleRoute, expression: str, arns: Sequence[str]) -> str:
-    return submit_job_input(route, expression, queue_arn=arns[0], definition_arn=arns[1])
+
+def _submit_job_input_of(schedule: JobSchedule, expression: str, arns: Sequence[str]) -> str:
+    return submit_job_input(schedule, expression, queue_arn=arns[0], definition_arn=arns[1])

@@ -8,14 +8,14 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from core.routing import SCHEDULES
 from infra.alert_topic import AlertTopic, AlertTopicArgs
 from infra.alerting import Alerting, AlertingArgs
 from infra.batch import BatchJobs, BatchJobsArgs
-from infra.config import Settings
+from infra.config import Settings, schedule_config_keys
 from infra.dashboard import Dashboard, DashboardArgs
 from infra.events import EventBus, EventBusArgs, EventRules, EventRulesArgs
 from infra.job_specs import Job
+from infra.lake import PayloadLake, PayloadLakeArgs, lake_database_name
 from infra.network import NetworkArgs
 from infra.outputs import StackOutput
 from infra.payload_etl import PayloadEtl, PayloadEtlArgs
@@ -46,6 +46,16 @@ def build(settings: Settings) -> None:
         ),
         with_provider,
     )
+    lake = PayloadLake(
+        f"{PROJECT}-lake",
+        PayloadLakeArgs(
+            payload_bucket_name=storage.payload_bucket.bucket,
+            account_id=account_id,
+            database_name=lake_database_name(PROJECT, settings.model_name, pulumi.get_stack()),
+            bytes_scanned_cutoff=settings.athena_bytes_scanned_cutoff,
+        ),
+        with_provider,
+    )
     etl = PayloadEtl(
         f"{PROJECT}-etl",
         PayloadEtlArgs(
@@ -53,10 +63,13 @@ def build(settings: Settings) -> None:
             payload_bucket_arn=storage.payload_bucket.arn,
             payload_table_name=storage.payload_table.name,
             payload_table_arn=storage.payload_table.arn,
+            lake_database_name=lake.database.name,
             account_id=account_id,
+            region=settings.region,
             model_name=settings.model_name,
             payload_retention_days=settings.payload_retention_days,
             log_retention_days=settings.log_retention_days,
+            aws_sdk_pandas_layer_version=settings.aws_sdk_pandas_layer_version,
         ),
         with_provider,
     )
@@ -101,6 +114,12 @@ def build(settings: Settings) -> None:
             registry_table_arn=storage.registry_table.arn,
             event_bus_name=bus.name,
             event_bus_arn=bus.arn,
+            account_id=account_id,
+            lake_database_name=lake.database.name,
+            athena_workgroup_name=lake.workgroup.name,
+            athena_workgroup_arn=lake.workgroup.arn,
+            athena_results_bucket_arn=lake.results_bucket.arn,
+            lake_sample_rows=settings.lake_sample_rows,
             network=NetworkArgs(
                 subnet_ids=settings.subnet_ids,
                 security_group_ids=settings.security_group_ids,
@@ -149,7 +168,7 @@ def build(settings: Settings) -> None:
         f"{PROJECT}-schedules",
         SchedulesArgs(
             account_id=account_id,
-            expressions={route.config_key: settings.schedule_expression(route.config_key) for route in SCHEDULES},
+            expressions={key: settings.schedule_expression(key) for key in schedule_config_keys()},
             alerting_function_arn=alerting.function.arn,
             job_queue_arn=jobs.queue.arn,
             definition_arns={job: definition.arn for job, definition in jobs.definitions.items()},
@@ -208,6 +227,10 @@ def build(settings: Settings) -> None:
         StackOutput.JOB_QUEUE_ARN: jobs.queue.arn,
         StackOutput.DRIFT_CHECK_JOB_DEFINITION_ARN: jobs.definitions[Job.DRIFT_CHECK].arn,
         StackOutput.RETRAIN_JOB_DEFINITION_ARN: jobs.definitions[Job.RETRAIN].arn,
+        StackOutput.COMPACT_LAKE_JOB_DEFINITION_ARN: jobs.definitions[Job.COMPACT_LAKE].arn,
+        StackOutput.LAKE_DATABASE: lake.database.name,
+        StackOutput.ATHENA_WORKGROUP: lake.workgroup.name,
+        StackOutput.ATHENA_RESULTS_BUCKET: lake.results_bucket.bucket,
         StackOutput.JOBS_REPOSITORY_URL: jobs.repository.repository_url,
         StackOutput.DASHBOARD: dashboard.dashboard.dashboard_name,
         StackOutput.RELEASE_PIPELINE: release.pipeline.name,

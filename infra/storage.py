@@ -1,4 +1,5 @@
-"""Storage: the three buckets and two tables, created from the same specs the emulator provisions."""
+"""Storage: the three buckets and two tables, created from the same specs the emulator provisions, and the secure
+bucket every bucket of the stack is (`secure_bucket`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from core.buckets import ARTIFACT_BUCKET, MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
+from core.lake import LAKE_PREFIX
 from core.layout import PayloadPrefix
 from core.tables import PAYLOAD_TABLE, REGISTRY_TABLE, KeySchema, TableSpec
 from infra.policies import tls_only_bucket_policy
@@ -36,15 +38,9 @@ class StorageArgs:
 
 
 def lifecycle_rules(spec: BucketSpec, retention: Retention) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
-    """Lifecycle rules of a bucket: clean up failed uploads and old versions; expire the payload bucket's data."""
-    rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
-        {
-            "id": "abort-incomplete-multipart-uploads",
-            "status": "Enabled",
-            "filter": {"prefix": ""},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_MULTIPART_AFTER_DAYS},
-        }
-    ]
+    """Lifecycle rules of a bucket: clean up failed uploads and old versions; expire the payload bucket's data (raw
+    payloads and labels, and their lake copy under `lake/`, after `retention.objects` days; quarantine sooner)."""
+    rules = [abort_multipart_rule()]
     if spec.versioned:
         rules.append(
             {
@@ -56,15 +52,16 @@ def lifecycle_rules(spec: BucketSpec, retention: Retention) -> list[aws.s3.Bucke
         )
     if spec == PAYLOAD_BUCKET:
         expiring = {
-            PayloadPrefix.PAYLOADS: retention.objects,
-            PayloadPrefix.LABELS: retention.objects,
-            PayloadPrefix.QUARANTINE: retention.quarantine,
+            PayloadPrefix.PAYLOADS.value: retention.objects,
+            PayloadPrefix.LABELS.value: retention.objects,
+            PayloadPrefix.QUARANTINE.value: retention.quarantine,
+            LAKE_PREFIX: retention.objects,
         }
         rules.extend(
             {
-                "id": f"expire-{prefix.value.rstrip('/')}",
+                "id": f"expire-{prefix.rstrip('/')}",
                 "status": "Enabled",
-                "filter": {"prefix": prefix.value},
+                "filter": {"prefix": prefix},
                 "expiration": {"days": days},
             }
             for prefix, days in expiring.items()
@@ -80,6 +77,67 @@ def table_key_schema(keys: KeySchema) -> list[aws.dynamodb.TableGlobalSecondaryI
     if keys.sort is not None:
         schema.append({"attribute_name": keys.sort, "key_type": "RANGE"})
     return schema
+
+
+def abort_multipart_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgsDict:
+    """Clean up uploads that never completed (every bucket has this rule)."""
+    return {
+        "id": "abort-incomplete-multipart-uploads",
+        "status": "Enabled",
+        "filter": {"prefix": ""},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_MULTIPART_AFTER_DAYS},
+    }
+
+
+def secure_bucket(
+    name: str,
+    *,
+    rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict],
+    versioned: bool,
+    parent: pulumi.Resource,
+) -> aws.s3.Bucket:
+    """A bucket `name` as every bucket of the stack is: encrypted (SSE-S3), public access blocked, ACLs disabled, a
+    TLS-only bucket policy, versioned if asked, with these lifecycle rules (`name-encryption`, `name-public-access`,
+    `name-ownership`, `name-tls-only`, `name-versioning`, `name-lifecycle`, all children of `parent`)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(name, opts=child)
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": SSE_ALGORITHM}}],
+        opts=child,
+    )
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
+    )
+    aws.s3.BucketPolicy(
+        f"{name}-tls-only",
+        bucket=bucket.id,
+        policy=bucket.arn.apply(tls_only_bucket_policy),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access]),
+    )
+    versioning = None
+    if versioned:
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
+        )
+    # S3 refuses noncurrent-version rules until versioning is on, hence the dependency.
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=rules,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning] if versioning else []),
+    )
+    return bucket
 
 
 class Storage(pulumi.ComponentResource):
@@ -117,46 +175,12 @@ class Storage(pulumi.ComponentResource):
         )
 
     def _bucket(self, spec: BucketSpec, retention: Retention) -> aws.s3.Bucket:
-        role = f"{self._name}-{spec.logical_name}"
-        child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(role, opts=child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{role}-encryption",
-            bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": SSE_ALGORITHM}}],
-            opts=child,
-        )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{role}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{role}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
-        )
-        aws.s3.BucketPolicy(
-            f"{role}-tls-only",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(tls_only_bucket_policy),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
-        )
-        versioning = None
-        if spec.versioned:
-            versioning = aws.s3.BucketVersioning(
-                f"{role}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
-            )
-        # S3 refuses noncurrent-version rules until versioning is on, hence the dependency.
-        aws.s3.BucketLifecycleConfiguration(
-            f"{role}-lifecycle",
-            bucket=bucket.id,
+        return secure_bucket(
+            f"{self._name}-{spec.logical_name}",
             rules=lifecycle_rules(spec, retention),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []),
+            versioned=spec.versioned,
+            parent=self,
         )
-        return bucket
 
     def _table(self, spec: TableSpec, deletion_protection: bool) -> aws.dynamodb.Table:
         ttl: aws.dynamodb.TableTtlArgsDict | None = (

@@ -3,7 +3,7 @@ and how its asynchronous invocations are retried."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -51,10 +51,12 @@ def zip_lambda(
     log_retention_days: int,
     invocation: AsyncInvocation,
     parent: pulumi.Resource,
+    layers: Sequence[pulumi.Input[str]] = (),
 ) -> ZipLambda:
     """A Lambda function `{name}-function` running `bundle`, logging JSON to its own log group `{name}-logs`, with its
     own role `{name}-role` whose policy (`policy` of the log group's ARN, so it can be scoped to that group) exists
-    before the first invocation reads or writes anything, and its asynchronous-invocation settings `{name}-async`.
+    before the first invocation reads or writes anything, and its asynchronous-invocation settings `{name}-async`;
+    `layers` are layer version ARNs the function runs with (the zip itself carries only our code).
     """
     child = pulumi.ResourceOptions(parent=parent)
     log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=log_retention_days, opts=child)
@@ -68,6 +70,7 @@ def zip_lambda(
         role=role.role.arn,
         memory_size=memory_mb,
         timeout=timeout_seconds,
+        layers=list(layers) or None,
         environment={"variables": environment},
         logging_config={"log_format": "JSON", "log_group": log_group.name},
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[role.policy]),

@@ -38,6 +38,9 @@ ALTERNATIVE_CONFIG = {
     "autoretrain:securityGroupIds": '["sg-1"]',
     "autoretrain:assignPublicIp": "false",
     "autoretrain:runbookUrl": "https://wiki.example.com/autoretrain/runbook",
+    "autoretrain:athenaBytesScannedCutoff": "50000000000",
+    "autoretrain:awsSdkPandasLayerVersion": "15",
+    "autoretrain:lakeSampleRows": "300000",
 }
 
 

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
-from core.settings import DriftCheckSettings, RetrainSettings
+from core.lake import LakeTable
+from core.settings import LAKE_ENGINES, DriftCheckSettings, EnvVar, LakeSettings, RetrainSettings
 from infra.config import Settings, SettingsError
 from infra.fargate import FARGATE_SIZES, FargateSizeError, fargate_resources
-from infra.job_policies import JobResources, drift_check_job_policy, retrain_job_policy
-from infra.job_specs import Job
+from infra.job_policies import JobResources, compact_lake_job_policy, drift_check_job_policy, retrain_job_policy
+from infra.job_specs import LAKE_ENGINE, Job
+from infra.lake_policies import GlueCatalog, LakeAccess
 from infra.mocks import RecordedResource, Recording
 from tests.infra.grants import grants, role_grants
 
@@ -22,6 +24,9 @@ PAYLOADS = "arn:aws:s3:::payloads-abc"
 PAYLOAD_TABLE = "arn:aws:dynamodb:eu-west-1:1:table/payloads"
 REGISTRY = "arn:aws:dynamodb:eu-west-1:1:table/registry"
 BUS = "arn:aws:events:eu-west-1:1:event-bus/bus"
+WORKGROUP = "arn:aws:athena:eu-west-1:1:workgroup/lake"
+RESULTS = "arn:aws:s3:::results-abc"
+CATALOG = GlueCatalog(region="eu-west-1", account_id="1", database="autoretrain_churn_dev")
 RESOURCES = JobResources(
     model_name="churn",
     payload_bucket_arn=PAYLOADS,
@@ -29,7 +34,14 @@ RESOURCES = JobResources(
     payload_table_arn=PAYLOAD_TABLE,
     registry_table_arn=REGISTRY,
     event_bus_arn=BUS,
+    lake=LakeAccess(payload_bucket_arn=PAYLOADS, catalog=CATALOG, workgroup_arn=WORKGROUP, results_bucket_arn=RESULTS),
 )
+#: Every ARN of the catalog, the database and both tables, which a table action authorises on.
+LAKE_TABLES = {
+    "arn:aws:glue:eu-west-1:1:catalog",
+    "arn:aws:glue:eu-west-1:1:database/autoretrain_churn_dev",
+    *(f"arn:aws:glue:eu-west-1:1:table/autoretrain_churn_dev/{table}" for table in LakeTable),
+}
 
 
 def _definition(stack: Recording, job: Job) -> RecordedResource:
@@ -102,6 +114,7 @@ def test_subnets_without_security_groups_are_refused() -> None:
             Job.RETRAIN,
             ["-m", "batch_jobs.retrain", "--trigger", "Ref::trigger", "--reason", "Ref::reason", "--now", "Ref::now"],
         ),
+        (Job.COMPACT_LAKE, ["-m", "batch_jobs.compact_lake", "--now", "Ref::now"]),
     ],
 )
 def test_job_definitions_run_the_entry_points(stack: Recording, job: Job, command: list[str]) -> None:
@@ -174,10 +187,45 @@ def test_execution_role_only_pulls_the_jobs_image_and_writes_logs(stack: Recordi
     assert allowed["ecr:GetAuthorizationToken"] == {"*"}
 
 
+def _environment(stack: Recording, job: Job) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in _container(stack, job)["environment"]}
+
+
 @pytest.mark.parametrize(("job", "settings"), [(Job.DRIFT_CHECK, DriftCheckSettings), (Job.RETRAIN, RetrainSettings)])
 def test_job_environment_satisfies_the_jobs_settings(stack: Recording, job: Job, settings: Any) -> None:
-    environment = {item["name"]: item["value"] for item in _container(stack, job)["environment"]}
-    assert settings.from_env(environment).model_name == "churn"
+    assert settings.from_env(_environment(stack, job)).model_name == "churn"
+
+
+@pytest.mark.parametrize("job", [Job.DRIFT_CHECK, Job.RETRAIN])
+def test_querying_jobs_use_athena_in_the_stacks_workgroup_and_database(
+    stack: Recording, dev_config: dict[str, str], job: Job
+) -> None:
+    lake = LakeSettings.from_env(_environment(stack, job))
+    workgroup = stack.find("aws:athena/workgroup:Workgroup", "autoretrain-lake-workgroup").outputs["name"]
+    database = stack.find("aws:glue/catalogDatabase:CatalogDatabase", "autoretrain-lake-database").outputs["name"]
+    payloads = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["bucket"]
+    assert (lake.engine, lake.workgroup, lake.database, lake.bucket) == ("athena", workgroup, database, payloads)
+    assert lake.sample_rows == int(dev_config["autoretrain:lakeSampleRows"])
+
+
+def test_the_deployed_engine_is_one_the_code_knows() -> None:
+    assert LAKE_ENGINE in LAKE_ENGINES
+
+
+def test_compaction_environment_names_the_lake_and_no_query_engine(stack: Recording) -> None:
+    environment = _environment(stack, Job.COMPACT_LAKE)
+    lake = LakeSettings.from_env(environment)
+    assert (lake.database, environment[EnvVar.MODEL_NAME]) == (
+        _environment(stack, Job.DRIFT_CHECK)[EnvVar.LAKE_DATABASE],
+        "churn",
+    )
+    assert EnvVar.ATHENA_WORKGROUP not in environment
+
+
+@pytest.mark.parametrize("job", list(Job))
+def test_no_job_overrides_a_default_the_retention_checks_assume(stack: Recording, job: Job) -> None:
+    # infra.config validates retention against the code's label delay; setting it here would bypass that check.
+    assert EnvVar.LABEL_DELAY_DAYS not in _environment(stack, job)
 
 
 def test_retrain_records_the_image_content_tag_as_its_code_version(stack: Recording) -> None:
@@ -188,25 +236,106 @@ def test_retrain_records_the_image_content_tag_as_its_code_version(stack: Record
 
 def test_drift_check_policy_grants_what_the_job_does() -> None:
     allowed = grants(drift_check_job_policy(RESOURCES))
-    assert allowed["s3:GetObject"] == {f"{MODELS}/models/churn/*"}
-    assert allowed["s3:PutObject"] == {f"{MODELS}/reports/churn/*"}
-    assert allowed["dynamodb:Query"] == {
-        PAYLOAD_TABLE,
-        f"{PAYLOAD_TABLE}/index/by_time",
-        REGISTRY,
-        f"{REGISTRY}/index/by_status",
+    assert allowed["s3:GetObject"] == {f"{MODELS}/models/churn/*", f"{PAYLOADS}/lake/*", f"{RESULTS}/results/*"}
+    assert allowed["s3:PutObject"] == {f"{MODELS}/reports/churn/*", f"{RESULTS}/results/*"}
+    assert allowed["dynamodb:Query"] == {REGISTRY, f"{REGISTRY}/index/by_status"}
+    # The window comes from the lake: of the payload table, only the drift state's item.
+    assert {action for action, resources in allowed.items() if PAYLOAD_TABLE in resources} == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
     }
-    assert allowed["dynamodb:PutItem"] == {PAYLOAD_TABLE}
+    assert not any(resource.startswith(f"{PAYLOAD_TABLE}/") for resources in allowed.values() for resource in resources)
     assert allowed["events:PutEvents"] == {BUS}
     assert allowed["cloudwatch:PutMetricData"] == {"*"}
     assert not any(action.startswith(("sns:", "kms:")) for action in allowed)
-    assert not any(resource.startswith(PAYLOADS) for resources in allowed.values() for resource in resources)
+    assert {resource for resources in allowed.values() for resource in resources if resource.startswith(PAYLOADS)} == {
+        PAYLOADS,
+        f"{PAYLOADS}/lake/*",
+    }
 
 
-def test_drift_check_role_is_given_nothing_on_the_payload_bucket(stack: Recording) -> None:
+def test_drift_check_role_reads_only_the_lake_of_the_payload_bucket(stack: Recording) -> None:
     payloads = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["arn"]
     allowed = role_grants(stack, _container(stack, Job.DRIFT_CHECK)["jobRoleArn"])
-    assert not any(resource.startswith(payloads) for resources in allowed.values() for resource in resources)
+    reached = {(action, resource) for action, resources in allowed.items() for resource in resources}
+    assert {(action, resource) for action, resource in reached if resource.startswith(payloads)} == {
+        ("s3:GetObject", f"{payloads}/lake/*"),
+        ("s3:ListBucket", payloads),
+        ("s3:GetBucketLocation", payloads),
+    }
+
+
+@pytest.mark.parametrize("policy", [drift_check_job_policy, retrain_job_policy])
+def test_querying_jobs_read_the_lake_and_query_only_in_the_workgroup(policy: Any) -> None:
+    document = policy(RESOURCES)
+    allowed = grants(document)
+    assert allowed["glue:GetDatabase"] == allowed["glue:GetTable"] == LAKE_TABLES
+    assert "glue:GetPartitions" not in allowed  # partition projection: Athena does not call it
+    athena = {action: resources for action, resources in allowed.items() if action.startswith("athena:")}
+    assert athena == {
+        action: {WORKGROUP}
+        for action in (
+            "athena:StartQueryExecution",
+            "athena:GetQueryExecution",
+            "athena:GetQueryResults",
+            "athena:StopQueryExecution",
+            "athena:GetWorkGroup",
+        )
+    }
+    for action in ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"):
+        assert {resource for resource in allowed[action] if resource.startswith(RESULTS)} == {f"{RESULTS}/results/*"}
+    assert allowed["s3:DeleteObject"] == {f"{RESULTS}/results/*"}
+    assert {RESULTS, PAYLOADS} <= allowed["s3:GetBucketLocation"]
+    (listing,) = [s for s in json.loads(document)["Statement"] if s["Sid"] == "ListLakeFiles"]
+    assert listing["Resource"] == [PAYLOADS]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["lake/", "lake/*"]}}
+
+
+def test_only_the_retrain_job_changes_the_catalog_and_only_the_predictions_columns() -> None:
+    retrain = grants(retrain_job_policy(RESOURCES))
+    assert retrain["glue:UpdateTable"] == {
+        "arn:aws:glue:eu-west-1:1:catalog",
+        "arn:aws:glue:eu-west-1:1:database/autoretrain_churn_dev",
+        "arn:aws:glue:eu-west-1:1:table/autoretrain_churn_dev/predictions",
+    }
+    for policy in (drift_check_job_policy, compact_lake_job_policy):
+        assert not any(
+            action.startswith("glue:") and action not in ("glue:GetDatabase", "glue:GetTable")
+            for action in grants(policy(RESOURCES))
+        )
+
+
+def test_compaction_policy_rewrites_files_under_lake_only() -> None:
+    document = compact_lake_job_policy(RESOURCES)
+    lake = {f"{PAYLOADS}/lake/*"}
+    assert grants(document) == {
+        "s3:GetObject": lake,
+        "s3:PutObject": lake,
+        "s3:DeleteObject": lake,
+        "s3:ListBucket": {PAYLOADS},
+    }
+    (listing,) = [s for s in json.loads(document)["Statement"] if s["Action"] == ["s3:ListBucket"]]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["lake/", "lake/*"]}}
+
+
+def test_compaction_role_is_its_own(stack: Recording) -> None:
+    role = _container(stack, Job.COMPACT_LAKE)["jobRoleArn"]
+    payloads = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["arn"]
+    assert set(role_grants(stack, role)) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
+    assert role_grants(stack, role)["s3:DeleteObject"] == {f"{payloads}/lake/*"}
+
+
+def test_job_roles_name_the_deployed_lake(stack: Recording) -> None:
+    allowed = role_grants(stack, _container(stack, Job.RETRAIN)["jobRoleArn"])
+    workgroup = stack.find("aws:athena/workgroup:Workgroup", "autoretrain-lake-workgroup").outputs["arn"]
+    database = stack.find("aws:glue/catalogDatabase:CatalogDatabase", "autoretrain-lake-database").outputs["arn"]
+    tables = {
+        stack.find("aws:glue/catalogTable:CatalogTable", f"autoretrain-lake-{t}").outputs["arn"] for t in LakeTable
+    }
+    results = stack.find("aws:s3/bucket:Bucket", "autoretrain-lake-athena-results").outputs["arn"]
+    assert allowed["athena:StartQueryExecution"] == {workgroup}
+    assert {database, *tables} <= allowed["glue:GetTable"]
+    assert f"{results}/results/*" in allowed["s3:PutObject"]
 
 
 def test_retrain_policy_grants_what_the_job_does() -> None:
@@ -214,13 +343,21 @@ def test_retrain_policy_grants_what_the_job_does() -> None:
     allowed = grants(document)
     assert allowed["s3:GetObject"] == {
         f"{PAYLOADS}/training/churn/*",
+        f"{PAYLOADS}/lake/*",
         f"{MODELS}/models/churn/*",
         f"{MODELS}/release/churn.zip",
+        f"{RESULTS}/results/*",
     }
-    assert allowed["s3:PutObject"] == {f"{MODELS}/models/churn/*", f"{MODELS}/release/churn.zip"}
+    assert allowed["s3:PutObject"] == {
+        f"{MODELS}/models/churn/*",
+        f"{MODELS}/release/churn.zip",
+        f"{RESULTS}/results/*",
+    }
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} <= set(allowed)
     assert allowed["dynamodb:UpdateItem"] == {REGISTRY}
     assert allowed["dynamodb:PutItem"] == {REGISTRY}
+    # The training window comes from the lake: nothing on the payload table.
+    assert not any(resource.startswith(PAYLOAD_TABLE) for resources in allowed.values() for resource in resources)
     (listing,) = [s for s in json.loads(document)["Statement"] if s["Sid"] == "ListTrainingSet"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["training/churn/", "training/churn/*"]}}
 

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from infra.config import LOG_RETENTION_DAYS, Settings, SettingsError, config_keys
+from batch_jobs.training.job import RetrainConfig
+from core.settings import AlertingSettings, DriftCheckSettings, LakeSettings, MissingSettingError, RetrainSettings
+from infra.config import (
+    ALERT_HISTORY_DAYS,
+    LABEL_DELAY_DAYS,
+    LOG_RETENTION_DAYS,
+    MIN_LAKE_SAMPLE_ROWS,
+    RETRAIN_LOOKBACK_DAYS,
+    Settings,
+    SettingsError,
+    config_keys,
+    job_memory_estimate_mib,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_STACK_CONFIG = REPO_ROOT / "Pulumi.dev.yaml"
@@ -118,3 +131,98 @@ def test_settings_are_validated_when_changed_too() -> None:
 def test_project_and_model_tags_cannot_be_overridden_by_user_tags() -> None:
     settings = Settings.from_mapping({**MINIMAL, "autoretrain:tags": '{"project": "other", "team": "ml"}'})
     assert settings.default_tags == {"project": "autoretrain", "model": "churn", "team": "ml"}
+
+
+# --- Look-back, retention and TTL, validated against each other -----------------------------------------------------
+
+
+def test_retrain_look_back_is_the_retrain_jobs() -> None:
+    # infra may not import the jobs (the layers contract); the copy in infra.config is pinned here.
+    assert RetrainConfig().lookback == timedelta(days=RETRAIN_LOOKBACK_DAYS)
+
+
+def test_label_delay_and_alert_history_are_the_codes_defaults() -> None:
+    environment = {
+        "AUTORETRAIN_PAYLOAD_BUCKET": "b",
+        "AUTORETRAIN_MODEL_BUCKET": "m",
+        "AUTORETRAIN_PAYLOAD_TABLE": "p",
+        "AUTORETRAIN_REGISTRY_TABLE": "r",
+        "AUTORETRAIN_EVENT_BUS": "e",
+        "AUTORETRAIN_MODEL_NAME": "churn",
+        "AUTORETRAIN_ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:1:t",
+    }
+    assert RetrainSettings.from_env(environment).label_delay_days == LABEL_DELAY_DAYS
+    assert DriftCheckSettings.from_env(environment).label_delay_days == LABEL_DELAY_DAYS
+    assert AlertingSettings.from_env(environment).history_days == ALERT_HISTORY_DAYS
+
+
+def test_objects_and_lake_must_hold_the_retrain_window() -> None:
+    window = RETRAIN_LOOKBACK_DAYS + LABEL_DELAY_DAYS
+    values = {**MINIMAL, "autoretrain:payloadRetentionDays": "30"}
+    with pytest.raises(SettingsError, match=f"objectRetentionDays must be at least {window}, got {window - 1}"):
+        Settings.from_mapping({**values, "autoretrain:objectRetentionDays": str(window - 1)})
+    assert (
+        Settings.from_mapping({**values, "autoretrain:objectRetentionDays": str(window)}).object_retention_days
+        == window
+    )
+
+
+def test_payload_table_ttl_must_cover_the_alerting_history() -> None:
+    with pytest.raises(SettingsError, match=f"payloadRetentionDays must be at least {ALERT_HISTORY_DAYS + 1}"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:payloadRetentionDays": str(ALERT_HISTORY_DAYS)})
+    settings = Settings.from_mapping({**MINIMAL, "autoretrain:payloadRetentionDays": str(ALERT_HISTORY_DAYS + 1)})
+    assert settings.payload_retention_days == ALERT_HISTORY_DAYS + 1
+
+
+def test_defaults_hold_every_window() -> None:
+    settings = Settings.from_mapping(MINIMAL)
+    assert settings.object_retention_days >= RETRAIN_LOOKBACK_DAYS + LABEL_DELAY_DAYS
+    assert settings.payload_retention_days >= ALERT_HISTORY_DAYS + 1
+
+
+# --- The lake's sample cap and the jobs' memory ----------------------------------------------------------------------
+
+
+def test_sample_rows_default_and_minimum_are_the_codes() -> None:
+    environment = {"AUTORETRAIN_PAYLOAD_BUCKET": "b", "AUTORETRAIN_LAKE_DATABASE": "d"}
+    assert Settings.from_mapping(MINIMAL).lake_sample_rows == LakeSettings.from_env(environment).sample_rows
+    assert LakeSettings.from_env({**environment, "AUTORETRAIN_LAKE_SAMPLE_ROWS": str(MIN_LAKE_SAMPLE_ROWS)})
+    with pytest.raises(MissingSettingError):
+        LakeSettings.from_env({**environment, "AUTORETRAIN_LAKE_SAMPLE_ROWS": str(MIN_LAKE_SAMPLE_ROWS - 1)})
+
+
+def test_sample_rows_below_what_the_jobs_accept_are_refused() -> None:
+    with pytest.raises(SettingsError, match=f"lakeSampleRows must be at least {MIN_LAKE_SAMPLE_ROWS}"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:lakeSampleRows": str(MIN_LAKE_SAMPLE_ROWS - 1)})
+
+
+def test_default_job_size_holds_the_default_sample() -> None:
+    settings = Settings.from_mapping(MINIMAL)
+    assert (settings.job_vcpu, settings.job_memory_mib, settings.lake_sample_rows) == (1.0, 4096, 200_000)
+    assert job_memory_estimate_mib(settings.lake_sample_rows) <= settings.job_memory_mib
+
+
+def test_a_sample_cap_the_job_memory_cannot_hold_is_refused() -> None:
+    values = {**MINIMAL, "autoretrain:lakeSampleRows": "1000000"}
+    with pytest.raises(SettingsError, match="jobMemoryMib must be at least 9349 for lakeSampleRows 1000000"):
+        Settings.from_mapping(values)
+    sized = {**values, "autoretrain:jobVcpu": "2", "autoretrain:jobMemoryMib": "10240"}
+    assert Settings.from_mapping(sized).lake_sample_rows == 1_000_000
+
+
+def test_job_memory_grows_with_the_sample_not_the_traffic() -> None:
+    assert job_memory_estimate_mib(200_000) == 1536 + 1563
+    assert job_memory_estimate_mib(400_000) - job_memory_estimate_mib(200_000) == 1562
+
+
+# --- The ETL's managed layer -----------------------------------------------------------------------------------------
+
+
+def test_a_region_without_the_managed_layer_is_refused() -> None:
+    with pytest.raises(SettingsError, match="'us-gov-west-1' has no AWS SDK for pandas managed layer"):
+        Settings.from_mapping({**MINIMAL, "aws:region": "us-gov-west-1"})
+
+
+def test_layer_version_must_be_positive() -> None:
+    with pytest.raises(SettingsError, match="awsSdkPandasLayerVersion must be at least 1"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:awsSdkPandasLayerVersion": "0"})

@@ -8,11 +8,14 @@ import re
 import pulumi
 import pytest
 
+from core.lake import LakeTable
 from core.layout import ETL_PREFIXES
-from core.settings import EnvVar
+from core.settings import PAYLOAD_ETL_MEMORY_MB, EnvVar
 from infra.bundles import PAYLOAD_ETL_BUNDLE, archive_files
 from infra.config import LOG_RETENTION_DAYS
+from infra.layers import LayerError, aws_sdk_pandas_layer_arn
 from infra.mocks import RecordedResource, Recording
+from tests.infra.grants import role_grants
 
 FUNCTION = "aws:lambda/function:Function"
 ETL_FUNCTION = "autoretrain-etl-function"
@@ -200,3 +203,104 @@ def test_etl_code_is_the_packaged_archive(stack: Recording) -> None:
     assert {name: getattr(asset, "path", None) for name, asset in code.assets.items()} == {
         name: str(path) for name, path in archive_files(PAYLOAD_ETL_BUNDLE).items()
     }
+
+
+# --- The ETL and the lake ------------------------------------------------------------------------------------------
+
+
+def _layer_name(runtime: str, architecture: str) -> str:
+    """The managed layer's name for a runtime and architecture, spelled out as the AWS SDK for pandas docs do."""
+    version = runtime.removeprefix("python").replace(".", "")
+    return f"AWSSDKPandas-Python{version}" + ("-Arm64" if architecture == "arm64" else "")
+
+
+def test_etl_runs_with_the_aws_sdk_for_pandas_layer_of_its_region_runtime_and_architecture(
+    stack: Recording, dev_config: dict[str, str]
+) -> None:
+    inputs = stack.find(FUNCTION, ETL_FUNCTION).inputs
+    (provider,) = stack.of_type("pulumi:providers:aws")
+    (architecture,) = inputs["architectures"]
+    (layer,) = inputs["layers"]
+    region = provider.inputs["region"]
+    version = dev_config["autoretrain:awsSdkPandasLayerVersion"]
+    assert layer == (
+        f"arn:aws:lambda:{region}:336392948345:layer:{_layer_name(inputs['runtime'], architecture)}:{version}"
+    )
+    assert layer == "arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python313-Arm64:14"
+
+
+def test_layer_version_comes_from_config(alternative_stack: Recording) -> None:
+    (layer,) = alternative_stack.find(FUNCTION, ETL_FUNCTION).inputs["layers"]
+    assert layer.endswith(":layer:AWSSDKPandas-Python313-Arm64:15")
+
+
+@pytest.mark.parametrize(
+    ("region", "runtime", "architecture", "expected"),
+    [
+        (
+            "us-east-1",
+            "python3.13",
+            "arm64",
+            "arn:aws:lambda:us-east-1:336392948345:layer:AWSSDKPandas-Python313-Arm64:14",
+        ),
+        (
+            "eu-central-1",
+            "python3.12",
+            "x86_64",
+            "arn:aws:lambda:eu-central-1:336392948345:layer:AWSSDKPandas-Python312:14",
+        ),
+        (
+            "ap-east-1",
+            "python3.13",
+            "arm64",
+            "arn:aws:lambda:ap-east-1:839552336658:layer:AWSSDKPandas-Python313-Arm64:14",
+        ),
+    ],
+)
+def test_layer_arn_follows_the_published_format(region: str, runtime: str, architecture: str, expected: str) -> None:
+    assert aws_sdk_pandas_layer_arn(region, runtime, architecture, 14) == expected
+
+
+@pytest.mark.parametrize(
+    ("region", "runtime", "architecture", "version"),
+    [
+        ("cn-north-1", "python3.13", "arm64", 14),  # another partition
+        ("us-east-1", "nodejs22.x", "arm64", 14),
+        ("us-east-1", "python3.13", "riscv", 14),
+        ("us-east-1", "python3.13", "arm64", 0),
+    ],
+)
+def test_layer_arn_refuses_what_has_no_layer(region: str, runtime: str, architecture: str, version: int) -> None:
+    with pytest.raises(LayerError):
+        aws_sdk_pandas_layer_arn(region, runtime, architecture, version)
+
+
+def test_etl_memory_is_the_one_the_etl_sizes_its_work_by(stack: Recording) -> None:
+    memory = stack.find(FUNCTION, ETL_FUNCTION).inputs["memorySize"]
+    assert memory == PAYLOAD_ETL_MEMORY_MB
+    # The AWS SDK for pandas docs warn that less than 512 MB may not do with the layer.
+    assert memory >= 512
+
+
+def test_etl_environment_names_the_lake_database(stack: Recording) -> None:
+    variables = stack.find(FUNCTION, ETL_FUNCTION).inputs["environment"]["variables"]
+    database = stack.find("aws:glue/catalogDatabase:CatalogDatabase", "autoretrain-lake-database").outputs["name"]
+    assert variables[EnvVar.LAKE_DATABASE] == database
+
+
+def test_etl_may_write_only_lake_files_and_read_only_the_lake_tables(stack: Recording) -> None:
+    allowed = role_grants(stack, stack.find(FUNCTION, ETL_FUNCTION).inputs["role"])
+    bucket = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["arn"]
+    database = stack.find("aws:glue/catalogDatabase:CatalogDatabase", "autoretrain-lake-database").outputs["arn"]
+    tables = {
+        stack.find("aws:glue/catalogTable:CatalogTable", f"autoretrain-lake-{table}").outputs["arn"]
+        for table in LakeTable
+    }
+    assert allowed["s3:PutObject"] == {f"{bucket}/quarantine/*", f"{bucket}/lake/*"}
+    assert allowed["glue:GetTable"] == {"arn:aws:glue:eu-west-1:123456789012:catalog", database, *tables}
+    assert [action for action in allowed if action.startswith(("glue:", "athena:"))] == ["glue:GetTable"]
+
+
+def test_alerting_uses_the_history_the_table_ttl_is_validated_against(stack: Recording) -> None:
+    variables = stack.find(FUNCTION, "autoretrain-alerting-function").inputs["environment"]["variables"]
+    assert EnvVar.ALERT_HISTORY_DAYS not in variables

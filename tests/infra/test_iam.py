@@ -27,6 +27,7 @@ ROLE_POLICIES = {
     "autoretrain-jobs-execution-policy",
     "autoretrain-jobs-drift-check-policy",
     "autoretrain-jobs-retrain-policy",
+    "autoretrain-jobs-compact-lake-policy",
     "autoretrain-rules-retrain-submitter-policy",
     "autoretrain-schedules-invoke-policy",
     "autoretrain-schedules-submit-policy",

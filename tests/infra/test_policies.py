@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.lake import LakeTable
+from infra.lake_policies import GlueCatalog, write_lake_statements
 from infra.policies import (
     PAYLOAD_TABLE_ACTIONS,
     assume_role_policy,
@@ -19,6 +21,7 @@ BUCKET = "arn:aws:s3:::payloads-abc"
 TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/payloads-abc"
 LOGS = "arn:aws:logs:eu-west-1:123456789012:log-group:etl-logs-abc"
 QUEUE = "arn:aws:sqs:eu-west-1:123456789012:etl-failures-abc"
+CATALOG = GlueCatalog(region="eu-west-1", account_id="123456789012", database="autoretrain_churn_dev")
 
 
 def _etl_policy() -> str:
@@ -26,6 +29,7 @@ def _etl_policy() -> str:
         payload_bucket_arn=BUCKET,
         read_prefixes=["payloads/", "labels/"],
         quarantine_prefix="quarantine/",
+        lake_statements=write_lake_statements(CATALOG, BUCKET),
         payload_table_arn=TABLE,
         log_group_arn=LOGS,
         failure_queue_arn=QUEUE,
@@ -39,7 +43,12 @@ def test_object_arns_cover_the_objects_under_each_prefix() -> None:
 def test_etl_policy_grants_exactly_what_the_etl_does() -> None:
     expected: dict[str, set[str]] = {
         "s3:GetObject": {f"{BUCKET}/payloads/*", f"{BUCKET}/labels/*"},
-        "s3:PutObject": {f"{BUCKET}/quarantine/*"},
+        "s3:PutObject": {f"{BUCKET}/quarantine/*", f"{BUCKET}/lake/*"},
+        "glue:GetTable": {
+            "arn:aws:glue:eu-west-1:123456789012:catalog",
+            "arn:aws:glue:eu-west-1:123456789012:database/autoretrain_churn_dev",
+            *(f"arn:aws:glue:eu-west-1:123456789012:table/autoretrain_churn_dev/{table}" for table in LakeTable),
+        },
         "sqs:SendMessage": {QUEUE},
         "logs:CreateLogStream": {f"{LOGS}:*"},
         "logs:PutLogEvents": {f"{LOGS}:*"},

@@ -7,15 +7,19 @@ from typing import Any
 
 import pytest
 
-from core.routing import SCHEDULES, ScheduleRoute, Target
-from infra.config import Settings, SettingsError
-from infra.job_specs import JOB_OF_TARGET, Job, parameters_to_supply
+from core.routing import SCHEDULES, Target
+from infra.config import Settings, SettingsError, schedule_config_keys
+from infra.job_specs import JOB_OF_TARGET, MAINTENANCE_SCHEDULES, Job, JobSchedule, job_schedules, parameters_to_supply
 from infra.mocks import RecordedResource, Recording
 from infra.schedules import BATCH_SUBMIT_JOB_TARGET, SCHEDULED_TIME, job_parameters, submit_job_input
 
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 MINIMAL = {"aws:region": "eu-west-1", "autoretrain:modelName": "churn"}
-ROUTES = {route.name: route for route in SCHEDULES}
+JOB_SCHEDULES = {schedule.name: schedule for schedule in job_schedules()}
+#: Every schedule the stack creates: (name, config key, default expression).
+ALL_SCHEDULES = [(route.name, route.config_key, route.default_expression) for route in SCHEDULES] + [
+    (schedule.name, schedule.config_key, schedule.default_expression) for schedule in MAINTENANCE_SCHEDULES
+]
 
 
 def _schedule(stack: Recording, route: str) -> RecordedResource:
@@ -27,38 +31,55 @@ def _policy_of(stack: Recording, role_arn: str) -> list[dict[str, Any]]:
     return statements
 
 
-def test_there_is_one_schedule_per_route_in_the_group(stack: Recording) -> None:
+def test_there_is_one_schedule_per_route_and_maintenance_schedule_in_the_group(stack: Recording) -> None:
     group = stack.find("aws:scheduler/scheduleGroup:ScheduleGroup", "autoretrain-schedules-group").outputs["name"]
     schedules = stack.of_type(SCHEDULE)
-    assert len(schedules) == len(SCHEDULES)
+    assert sorted(schedule.name for schedule in schedules) == sorted(
+        f"autoretrain-schedules-{name}" for name, _, _ in ALL_SCHEDULES
+    )
     assert {schedule.inputs["groupName"] for schedule in schedules} == {group}
 
 
-@pytest.mark.parametrize("route", SCHEDULES, ids=lambda route: route.name)
+@pytest.mark.parametrize(("name", "config_key", "default"), ALL_SCHEDULES, ids=[name for name, _, _ in ALL_SCHEDULES])
 def test_expression_comes_from_its_config_key(
-    stack: Recording, dev_config: dict[str, str], route: ScheduleRoute
+    stack: Recording, dev_config: dict[str, str], name: str, config_key: str, default: str
 ) -> None:
-    expected = dev_config.get(f"autoretrain:{route.config_key}", route.default_expression)
-    assert _schedule(stack, route.name).inputs["scheduleExpression"] == expected
+    expected = dev_config.get(f"autoretrain:{config_key}", default)
+    assert _schedule(stack, name).inputs["scheduleExpression"] == expected
+
+
+def test_schedule_config_keys_are_unique() -> None:
+    assert len(set(schedule_config_keys())) == len(ALL_SCHEDULES)
+
+
+def test_every_job_has_a_schedule_or_an_event_that_submits_it() -> None:
+    # The retrain job is also submitted by RetrainRequested (infra.events); every job is scheduled somewhere.
+    assert {schedule.job for schedule in job_schedules()} == set(Job)
+
+
+def test_lake_compaction_runs_hourly_by_default() -> None:
+    (compaction,) = [schedule for schedule in MAINTENANCE_SCHEDULES if schedule.job is Job.COMPACT_LAKE]
+    assert Settings.from_mapping(MINIMAL).compact_lake_schedule == compaction.default_expression == "rate(1 hour)"
 
 
 def test_changed_expression_reaches_the_schedule(alternative_stack: Recording) -> None:
     assert _schedule(alternative_stack, "drift-check").inputs["scheduleExpression"] == "cron(30 1 * * ? *)"
 
 
-def test_defaults_are_routings_expressions() -> None:
+def test_defaults_are_the_schedules_expressions() -> None:
     settings = Settings.from_mapping(MINIMAL)
-    assert {route.config_key: settings.schedule_expression(route.config_key) for route in SCHEDULES} == {
-        route.config_key: route.default_expression for route in SCHEDULES
+    assert {key: settings.schedule_expression(key) for _, key, _ in ALL_SCHEDULES} == {
+        key: default for _, key, default in ALL_SCHEDULES
     }
 
 
 @pytest.mark.parametrize(
     "expression", ["every 10 minutes", "rate(1 minutes)", "cron(0 3 * * *)", "cron(0 3 * * MON *)", "rate(0 hours)"]
 )
-def test_invalid_expressions_are_refused_by_key(expression: str) -> None:
-    with pytest.raises(SettingsError, match="autoretrain:alertingSchedule"):
-        Settings.from_mapping({**MINIMAL, "autoretrain:alertingSchedule": expression})
+@pytest.mark.parametrize("key", ["alertingSchedule", "compactLakeSchedule"])
+def test_invalid_expressions_are_refused_by_key(expression: str, key: str) -> None:
+    with pytest.raises(SettingsError, match=f"autoretrain:{key}"):
+        Settings.from_mapping({**MINIMAL, f"autoretrain:{key}": expression})
 
 
 def test_flexible_time_windows_are_off(stack: Recording) -> None:
@@ -80,7 +101,10 @@ def test_alerting_schedule_invokes_the_function_with_its_scheduled_time(stack: R
     assert json.loads(target["input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
 
 
-@pytest.mark.parametrize(("route", "job"), [("drift-check", Job.DRIFT_CHECK), ("proactive-retrain", Job.RETRAIN)])
+@pytest.mark.parametrize(
+    ("route", "job"),
+    [("drift-check", Job.DRIFT_CHECK), ("proactive-retrain", Job.RETRAIN), ("compact-lake", Job.COMPACT_LAKE)],
+)
 def test_job_schedules_submit_through_the_batch_universal_target(stack: Recording, route: str, job: Job) -> None:
     target = _schedule(stack, route).inputs["target"]
     queue = stack.find("aws:batch/jobQueue:JobQueue", "autoretrain-jobs-queue").outputs["arn"]
@@ -98,15 +122,22 @@ def test_scheduled_retrain_says_it_was_the_schedule(stack: Recording) -> None:
     assert "proactive-retrain" in parameters["reason"]
 
 
-@pytest.mark.parametrize("route", [route for route in SCHEDULES if route.target in JOB_OF_TARGET])
-def test_job_schedules_supply_every_parameter_without_a_default(route: ScheduleRoute) -> None:
-    supplied = set(job_parameters(route, route.default_expression))
-    assert parameters_to_supply(JOB_OF_TARGET[route.target]) <= supplied
+def test_routed_job_schedules_keep_routings_job_and_payload() -> None:
+    for route in SCHEDULES:
+        if route.target in JOB_OF_TARGET:
+            schedule = JOB_SCHEDULES[route.name]
+            assert (schedule.job, dict(schedule.payload)) == (JOB_OF_TARGET[route.target], dict(route.payload))
+
+
+@pytest.mark.parametrize("schedule", job_schedules(), ids=lambda schedule: schedule.name)
+def test_job_schedules_supply_every_parameter_without_a_default(schedule: JobSchedule) -> None:
+    supplied = set(job_parameters(schedule, schedule.default_expression))
+    assert parameters_to_supply(schedule.job) <= supplied
 
 
 def test_submit_job_input_uses_submitjob_request_names() -> None:
     request = json.loads(
-        submit_job_input(ROUTES["drift-check"], "cron(0 3 * * ? *)", queue_arn="q", definition_arn="d")
+        submit_job_input(JOB_SCHEDULES["drift-check"], "cron(0 3 * * ? *)", queue_arn="q", definition_arn="d")
     )
     assert set(request) == {"JobName", "JobQueue", "JobDefinition", "Parameters"}
 
@@ -121,6 +152,7 @@ def test_alerting_role_may_only_invoke_the_alerting_function(stack: Recording) -
 def test_job_role_may_only_submit_our_jobs_to_our_queue(stack: Recording) -> None:
     target = _schedule(stack, "drift-check").inputs["target"]
     assert _schedule(stack, "proactive-retrain").inputs["target"]["roleArn"] == target["roleArn"]
+    assert _schedule(stack, "compact-lake").inputs["target"]["roleArn"] == target["roleArn"]
     (submit,) = [s for s in _policy_of(stack, target["roleArn"]) if s["Action"] == ["batch:SubmitJob"]]
     queue = stack.find("aws:batch/jobQueue:JobQueue", "autoretrain-jobs-queue").outputs["arn"]
     definitions = {d.outputs["arn"] for d in stack.of_type("aws:batch/jobDefinition:JobDefinition")}

@@ -16,6 +16,7 @@ from infra.outputs import StackOutput
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = {
     "autoretrain:storage:Storage",
+    "autoretrain:lake:PayloadLake",
     "autoretrain:payload_etl:PayloadEtl",
     "autoretrain:serving:Serving",
     "autoretrain:alert_topic:AlertTopic",
@@ -113,6 +114,9 @@ def test_plan_lists_every_resource_with_its_key_settings(capsys: pytest.CaptureF
     assert "runtime: python3.13" in out
     assert "billing: PAY_PER_REQUEST" in out
     assert "ignore changes: imageUri" in out
+    assert "ignore changes: storageDescriptor.columns" in out
+    assert "bytes scanned cutoff: " in out
+    assert "layers: arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python313-Arm64:" in out
 
 
 def test_plan_reads_another_stack_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

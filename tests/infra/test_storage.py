@@ -1,4 +1,5 @@
-"""Buckets and tables: secure by default, and built from the same specs the emulator uses."""
+"""Buckets and tables: secure by default, and built from the same specs the emulator uses. The security invariants
+(encryption, public access, ACLs, TLS, lifecycle) hold for every bucket of the stack, the lake's results bucket too."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import pytest
 
 from core.buckets import ALL_BUCKETS, MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
+from core.lake import LAKE_PREFIX
+from core.layout import ETL_PREFIXES
 from core.tables import ALL_TABLES, PAYLOAD_TABLE, TableSpec
 from infra.mocks import RecordedResource, Recording
 from infra.storage import Retention, lifecycle_rules
@@ -15,14 +18,16 @@ from infra.storage import Retention, lifecycle_rules
 BUCKET = "aws:s3/bucket:Bucket"
 TABLE = "aws:dynamodb/table:Table"
 RETENTION = Retention(objects=400, quarantine=30, noncurrent_versions=30)
+#: The buckets outside Storage's specs, by logical name (the lake's query results).
+OTHER_BUCKETS = {"autoretrain-lake-athena-results"}
 
 
 def _bucket_names(stack: Recording) -> dict[str, str]:
-    """Physical bucket name -> spec logical name."""
+    """Physical bucket name -> its spec's logical name (Storage's buckets) or its logical resource name (others)."""
     names = {}
     for resource in stack.of_type(BUCKET):
-        (spec,) = [spec for spec in ALL_BUCKETS if resource.name.endswith(f"-{spec.logical_name}")]
-        names[resource.outputs["bucket"]] = spec.logical_name
+        specs = [spec.logical_name for spec in ALL_BUCKETS if resource.name == f"autoretrain-{spec.logical_name}"]
+        names[resource.outputs["bucket"]] = specs[0] if specs else resource.name
     return names
 
 
@@ -38,7 +43,7 @@ def _per_bucket(stack: Recording, type_token: str) -> dict[str, RecordedResource
 
 
 def _all_buckets() -> set[str]:
-    return {spec.logical_name for spec in ALL_BUCKETS}
+    return {spec.logical_name for spec in ALL_BUCKETS} | OTHER_BUCKETS
 
 
 def _table(stack: Recording, spec: TableSpec) -> RecordedResource:
@@ -46,7 +51,7 @@ def _table(stack: Recording, spec: TableSpec) -> RecordedResource:
     return table
 
 
-def test_stack_creates_one_bucket_per_spec(stack: Recording) -> None:
+def test_stack_creates_one_bucket_per_spec_and_the_results_bucket(stack: Recording) -> None:
     assert sorted(_bucket_names(stack).values()) == sorted(_all_buckets())
 
 
@@ -86,6 +91,7 @@ def test_every_bucket_policy_denies_requests_without_tls(stack: Recording) -> No
 
 
 def test_versioning_is_on_exactly_where_the_specs_ask(stack: Recording) -> None:
+    # The results bucket is not versioned: an expired result must go, not linger as a noncurrent version.
     versioning = _per_bucket(stack, "aws:s3/bucketVersioning:BucketVersioning")
     assert set(versioning) == {spec.logical_name for spec in ALL_BUCKETS if spec.versioned}
     assert {resource.inputs["versioningConfiguration"]["status"] for resource in versioning.values()} == {"Enabled"}
@@ -126,7 +132,23 @@ def test_payload_bucket_expires_data_by_prefix_from_config(stack: Recording, dev
         "payloads/": objects,
         "labels/": objects,
         "quarantine/": int(dev_config["autoretrain:quarantineRetentionDays"]),
+        LAKE_PREFIX: objects,
     }
+
+
+def test_lake_files_expire_with_the_raw_objects_they_are_made_from() -> None:
+    expiry = {
+        rule["filter"]["prefix"]: rule["expiration"]["days"] for rule in _rules(PAYLOAD_BUCKET) if "expiration" in rule
+    }
+    assert expiry[LAKE_PREFIX] == expiry["payloads/"] == expiry["labels/"] == RETENTION.objects
+
+
+def test_lake_writes_do_not_trigger_the_etl(stack: Recording) -> None:
+    # The ETL writes under lake/: an S3 trigger there would invoke it on its own output, without end.
+    notification = stack.find("aws:s3/bucketNotification:BucketNotification", "autoretrain-etl-notification")
+    prefixes = [item["filterPrefix"] for item in notification.inputs["lambdaFunctions"]]
+    assert sorted(prefixes) == sorted(ETL_PREFIXES)
+    assert not any(prefix.startswith(LAKE_PREFIX) or LAKE_PREFIX.startswith(prefix) for prefix in prefixes)
 
 
 def _rules(spec: BucketSpec) -> list[dict[str, Any]]:
