@@ -27,9 +27,10 @@ def write_predictions(
     source: str = "source",
     model_name: str = MODEL,
     features: Sequence[str] = ("age",),
+    categorical: Sequence[str] = (),
 ) -> list[str]:
-    """One part file per day of `rows` (each: request_id, ts, and optionally score, model_version, unparsed and
-    the named numeric features); returns the keys written."""
+    """One part file per day of `rows` (each: request_id, ts, and optionally score, model_version, unparsed, the
+    named numeric `features` and `categorical` ones); returns the keys written."""
     records = [
         {
             "request_id": row["request_id"],
@@ -40,12 +41,13 @@ def write_predictions(
             "latency_ms": row.get("latency_ms", 5.0),
             "sample_key": sample_key(str(row["request_id"])),
             "unparsed_features": row.get("unparsed"),
-            **{feature_column(name): row.get(name) for name in features},
+            **{feature_column(name): row.get(name) for name in (*features, *categorical)},
         }
         for row in rows
     ]
     dtype = {"predicted_label": "int", "sample_key": "bigint", "unparsed_features": "string", "latency_ms": "double"}
     dtype |= {feature_column(name): "double" for name in features}
+    dtype |= {feature_column(name): "string" for name in categorical}
     return _write(session, bucket, LakeTable.PREDICTIONS, pd.DataFrame(records), "ts", dtype, source, model_name)
 
 

@@ -132,21 +132,22 @@ class DuckDBEngine:
     files: LakeFiles
     session: boto3.Session | None = None
     memory_limit: str = "1GB"
-    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    threads: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))  # the task's CPUs, not the host's
     name: str = "duckdb"
     _connection: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
+    _spill: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._connection is not None:
             return self._connection
-        spill = tempfile.mkdtemp(prefix="autoretrain-duckdb-")
+        self._spill = tempfile.TemporaryDirectory(prefix="autoretrain-duckdb-")  # removed at close or exit
         connection = duckdb.connect(
             config={
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
                 "memory_limit": self.memory_limit,
                 "threads": self.threads,
-                "temp_directory": spill,
+                "temp_directory": self._spill.name,
             }
         )
         if self.session is not None:
@@ -171,6 +172,9 @@ class DuckDBEngine:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
 
 
 def _quote(text: str) -> str:

@@ -29,6 +29,22 @@ FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
+class WindowAggregates:
+    """Exact counts over a whole window, however it was sampled (aggregates in SQL): per feature the records
+    without a typed value, and per categorical feature its most frequent values' records."""
+
+    missing: Mapping[str, int]
+    top_categories: Mapping[str, Mapping[str, int]]
+
+    def to_json(self) -> dict[str, Any]:
+        """For a job's result."""
+        return {
+            "missing": dict(self.missing),
+            "top_categories": {name: dict(counts) for name, counts in self.top_categories.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class WindowFrame:
     """One window's rows, aligned: features, the logged score, the serving version, the predicted label, the
     prediction's time (UTC) and, for a labelled window, the label (0/1)."""
@@ -42,6 +58,8 @@ class WindowFrame:
     unusable: Mapping[str, int] = field(default_factory=dict)
     #: Prediction records in the whole window (exact, counted in SQL), of which these rows are all or a sample.
     records: int | None = None
+    #: Exact per-feature counts over the whole window (the lake's current windows; None otherwise).
+    exact: WindowAggregates | None = None
 
     def __post_init__(self) -> None:
         n_rows = len(self.features)
@@ -77,6 +95,7 @@ class WindowFrame:
             label=None if self.label is None else self.label[mask],
             unusable=self.unusable,
             records=self.records,
+            exact=self.exact,
         )
 
     def served_before(self, moment: datetime) -> WindowFrame:

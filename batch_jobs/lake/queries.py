@@ -117,6 +117,31 @@ def daily_counts(window: Window) -> str:
     )
 
 
+#: The most frequent categories `window_aggregates` lists per categorical feature.
+TOP_CATEGORIES = 20
+
+
+def window_counts(window: Window, features: Sequence[str]) -> str:
+    """Exact counts over the whole window: its records, and per feature column the records holding a typed value."""
+    counted = "".join(f", COUNT({column}) AS {column}" for column in features)
+    return f"SELECT COUNT(*) AS records{counted} FROM {LakeTable.PREDICTIONS.value} WHERE {_window_filter(window)}"
+
+
+def category_counts(window: Window, columns: Sequence[str], top: int = TOP_CATEGORIES) -> str:
+    """Exact record counts of each categorical column's `top` most frequent values over the whole window (ties by
+    value), as rows `(feature, value, n)`; `feature` is the column's name."""
+    counted = " UNION ALL ".join(
+        f"SELECT '{column}' AS feature, {column} AS value, COUNT(*) AS n FROM {LakeTable.PREDICTIONS.value}"
+        f" WHERE {_window_filter(window)} AND {column} IS NOT NULL GROUP BY {column}"
+        for column in columns
+    )
+    return (
+        "SELECT feature, value, n FROM (SELECT feature, value, n,"
+        " ROW_NUMBER() OVER (PARTITION BY feature ORDER BY n DESC, value) AS place"
+        f" FROM ({counted}) AS counted) AS ranked WHERE place <= {top} ORDER BY feature, n DESC, value"
+    )
+
+
 def _deduplicated_predictions(
     window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None
 ) -> str:

@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from batch_jobs.lake.engine import AthenaEngine, DuckDBEngine, LakeEngine, S3LakeFiles, Scope
-from batch_jobs.lake.frame import WindowFrame, from_lake
-from batch_jobs.lake.queries import Window, daily_counts, label_days, labelled_sample, prediction_sample
+from batch_jobs.lake.frame import WindowAggregates, WindowFrame, from_lake
+from batch_jobs.lake.queries import (
+    Window,
+    category_counts,
+    daily_counts,
+    label_days,
+    labelled_sample,
+    prediction_sample,
+    window_counts,
+)
 from core.lake import FEATURE_COLUMN_PREFIX, Column, LakeTable, sample_threshold
 from core.settings import LakeSettings
 
@@ -123,7 +131,22 @@ class LakeWindows:
             return WindowFrame.empty()
         scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, tuple(column for _, column in features))
         result = self.engine.query(prediction_sample(window, [c.name for _, c in features], thresholds), scope)
-        return self._frame(result, features, design, labelled=False)
+        return replace(
+            self._frame(result, features, design, labelled=False), exact=self._aggregates(window, features, scope)
+        )
+
+    def _aggregates(self, window: Window, features: Sequence[tuple[str, Column]], scope: Scope) -> WindowAggregates:
+        names = {column.name: name for name, column in features}
+        counts = self.engine.query(window_counts(window, list(names)), scope)
+        records = int(counts["records"].iloc[0])
+        missing = {name: records - int(counts[column].iloc[0]) for column, name in names.items()}
+        categorical = [column.name for _, column in features if column.glue_type == "string"]
+        top: dict[str, dict[str, int]] = {names[column]: {} for column in categorical}
+        if categorical:
+            ranked = self.engine.query(category_counts(window, categorical), scope)
+            for column, value, n in zip(ranked["feature"], ranked["value"], ranked["n"], strict=True):
+                top[names[str(column)]][str(value)] = int(n)
+        return WindowAggregates(missing, top)
 
     def labelled_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
         """The window's predictions that have a label observed by `labels_until`, each with its latest label

@@ -29,7 +29,7 @@ from pandas.api import types as ptypes
 from batch_jobs.drift import FeatureKind, ReferenceProfile
 from batch_jobs.drift._stats import FloatArray
 from batch_jobs.drift.profile import ValueFamily
-from batch_jobs.lake.frame import WindowFrame
+from batch_jobs.lake.frame import WindowAggregates, WindowFrame
 from core.records import format_timestamp
 
 #: Scores raw feature records (one row per prediction, the record's `features`) with the champion model.
@@ -54,6 +54,8 @@ class ScoredWindow:
     type_mismatches: Mapping[str, int] = field(default_factory=dict)
     #: Prediction records in the whole window (exact), when the rows are read from a count (None: not counted).
     window_records: int | None = None
+    #: Exact per-feature counts over the whole window, when the read made them.
+    exact: WindowAggregates | None = None
 
     @property
     def n_rows(self) -> int:
@@ -72,6 +74,8 @@ class ScoredWindow:
         }
         if self.window_records is not None:
             document["records_in_window"] = self.window_records
+        if self.exact is not None:
+            document["exact"] = self.exact.to_json()
         if self.labels is not None:
             document["n_labelled"] = int(self.labels.size)
         return document
@@ -168,6 +172,7 @@ def scored_window(
         n_rescored=n_rescored,
         type_mismatches=mismatches,
         window_records=rows.records,
+        exact=rows.exact,
     )
 
 

@@ -183,3 +183,29 @@ def test_a_window_larger_than_the_cap_is_sampled_by_day_within_binomial_bounds(
 def test_an_empty_lake_reads_an_empty_window(lake: LakeWindows) -> None:
     assert len(lake.prediction_frame(MODEL, T0, T0 + timedelta(days=1))) == 0
     assert len(lake.labelled_frame(MODEL, T0, T0 + timedelta(days=1), labels_until=T0 + timedelta(days=2))) == 0
+
+
+def test_counts_and_category_frequencies_are_exact_over_the_whole_window_however_it_is_sampled(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    add_feature_columns(aws_session, resources.lake_database, [("age", "double"), ("plan", "string")])
+    engine = DuckDBEngine(S3LakeFiles(resources.payload_bucket, aws_session), aws_session)
+    lake = LakeWindows(engine, GlueFeatureCatalog(aws_session.client("glue"), resources.lake_database), 1_000)
+    plans = ["basic", "pro", "pro", "gold", None]
+    rows = [
+        {
+            "request_id": f"r{i}",
+            "ts": T0 + timedelta(seconds=10 * i),
+            "age": None if i % 4 == 0 else 1.0,
+            "plan": plans[i % 5],
+        }
+        for i in range(5_000)
+    ]
+    write_predictions(aws_session, resources.payload_bucket, rows, categorical=("plan",))
+
+    window = lake.prediction_frame(MODEL, T0, T0 + timedelta(days=1))
+
+    assert len(window) < 1_500  # a sample ...
+    assert window.exact is not None  # ... but exact counts of every record
+    assert window.exact.missing == {"age": 1_250, "plan": 1_000}
+    assert window.exact.top_categories == {"plan": {"pro": 2_000, "basic": 1_000, "gold": 1_000}}

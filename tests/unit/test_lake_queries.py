@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from batch_jobs.lake.queries import (
     Window,
+    category_counts,
     daily_counts,
     days_between,
     for_athena,
@@ -19,6 +20,7 @@ from batch_jobs.lake.queries import (
     labelled_sample,
     prediction_sample,
     timestamp_literal,
+    window_counts,
 )
 from batch_jobs.lake.windows import allocate
 
@@ -33,6 +35,8 @@ def _all_queries() -> list[str]:
         prediction_sample(WINDOW, ["f_age"], 12345),
         prediction_sample(WINDOW, ["f_age", "f_plan"], {"2026-12-31": 10, "2027-01-01": 20}),
         labelled_sample(WINDOW, ["f_age"], {"2026-12-31": 10, "2027-01-01": 20}, labels_until=T0 + timedelta(days=8)),
+        window_counts(WINDOW, ["f_age", "f_plan"]),
+        category_counts(WINDOW, ["f_plan", "f_region"]),
     ]
 
 
@@ -65,7 +69,7 @@ def test_a_per_day_sample_bounds_each_day_and_labels_by_the_widest_bound() -> No
     assert "ORDER BY observed_at DESC" in sql  # the latest label wins
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_every_query_transpiles_to_athena_sql_that_parses_and_keeps_its_meaning(index: int) -> None:
     sql = _all_queries()[index]
     athena = for_athena(sql)
