@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from batch_jobs.lake.catalog import GlueLakeCatalog
 from batch_jobs.lake.windows import open_lake
 from batch_jobs.release import Publisher
 from batch_jobs.training.adapters import ObjectStore, TrainingSetReader
@@ -96,16 +97,18 @@ def build_deps(settings: RetrainSettings, workdir: Path) -> RetrainDeps:
     registry = Registry(session.client("dynamodb"), settings.registry_table)
     models = ObjectStore(s3, settings.model_bucket)
     bus = EventBus(session.client("events"), settings.event_bus)
+    lake = LakeSettings.from_env()
     return RetrainDeps(
         model_name=settings.model_name,
         registry=registry,
-        payloads=open_lake(LakeSettings.from_env(), session),
+        payloads=open_lake(lake, session),
         training_sets=TrainingSetReader(s3, settings.payload_bucket),
         models=models,
         publisher=Publisher(models, registry, bus, settings.model_name),
         bus=bus,
         code_version=code_version(settings.code_version),
         workdir=workdir,
+        lake_catalog=GlueLakeCatalog(session.client("glue"), lake.database),
     )
 
 

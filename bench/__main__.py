@@ -23,6 +23,7 @@ ENTRIES: dict[str, str] = {
     "etl": "bench.etl",
     "demo": "bench.demo",
     "drift": "bench.drift",
+    "lake": "bench.lake",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

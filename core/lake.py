@@ -7,6 +7,7 @@ Layout, in the payload bucket beside the raw JSON Lines (which stay the durable 
     lake/predictions/model=<m>/dt=<YYYY-MM-DD>/part-<source>-<n>.parquet    one per source object, day and chunk
     lake/predictions/model=<m>/dt=<YYYY-MM-DD>/compacted-<digest>-<n>.parquet   written by the compaction step
     lake/labels/model=<m>/dt=<YYYY-MM-DD>/...                                 the same, `dt` the label's day
+    lake/_compaction/<table>/model=<m>/dt=<YYYY-MM-DD>/<digest>.json  a compaction under way: its inputs, outputs
 
 `dt` is the UTC day of the prediction's `timestamp` (of a label's `observed_at`). File names are deterministic
 (`source` is a digest of the source object's bucket, key and ETag), so a redelivered object overwrites its own
@@ -159,6 +160,17 @@ def part_file_key(table: LakeTable, model_name: str, day: str, source: str, chun
 def compacted_file_key(table: LakeTable, model_name: str, day: str, digest: str, chunk: int) -> str:
     """A compacted file of one day; `digest` names the set of files it replaces."""
     return f"{partition_prefix(table, model_name, day)}compacted-{digest}-{chunk:05d}.parquet"
+
+
+def compaction_manifest_prefix(table: LakeTable, model_name: str) -> str:
+    """`lake/_compaction/<table>/model=<m>/`: the manifests of one model's compactions under way (outside every
+    table's location: no reader sees them)."""
+    return f"{LAKE_PREFIX}_compaction/{table.value}/{MODEL_PARTITION}={model_name}/"
+
+
+def compaction_manifest_key(table: LakeTable, model_name: str, day: str, digest: str) -> str:
+    """The manifest of the compaction of one day's files named by `digest` (`compacted_file_key`)."""
+    return f"{compaction_manifest_prefix(table, model_name)}{DAY_PARTITION}={day}/{digest}.json"
 
 
 def is_part_file(key: str) -> bool:

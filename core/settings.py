@@ -61,8 +61,10 @@ def require_env(name: EnvVar, environ: Mapping[str, str] | None = None) -> str:
 
 
 #: The payload-ETL function's memory (MB): infra gives the function this much, and the ETL derives every limit of
-#: its per-object work from the memory the runtime announces (this number where no runtime announces one).
-PAYLOAD_ETL_MEMORY_MB = 512
+#: its per-object work from the memory the runtime announces (this number where no runtime announces one). 768, not
+#: the 512 it had before the lake: the AWS SDK for pandas layer's imports and one lake file being written take about
+#: 240 MB more, and this keeps the per-object limits near what 512 MB gave (`lambdas.payload_etl.limits`).
+PAYLOAD_ETL_MEMORY_MB = 768
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ PAYLOAD_ETL_BUNDLE = LambdaBundle(
         "settings",
         "payload_store",
         "quarantine",
+        "lake",
     ),
     handler="lambdas.payload_etl.handler",
 )

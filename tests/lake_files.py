@@ -89,7 +89,11 @@ def _write(  # noqa: PLR0917  # one private helper of the two writers above
             index=False,
             dtype=dtype,
             boto3_session=session,
-            pyarrow_additional_kwargs={"coerce_timestamps": "ms", "allow_truncated_timestamps": True},
+            pyarrow_additional_kwargs={
+                "coerce_timestamps": "ms",
+                "allow_truncated_timestamps": True,
+                "use_deprecated_int96_timestamps": False,
+            },
         )
         keys.append(key)
     return keys

@@ -1,14 +1,15 @@
 """Test helpers: the payload-ETL's ports in memory, and one object run through the real `process_object`.
 
-`MemoryObjectStore` and `MemoryPayloadSink` implement `lambdas.payload_etl.logic.ObjectStore` and `PayloadSink`
-with dicts; `load_object` puts one body in a fresh pair and processes it as the handler would (ledger check,
-stored-size check, screening, streaming, quarantine object, ledger mark), returning what was written.
+`MemoryObjectStore`, `MemoryPayloadSink` and `MemoryLake` implement `lambdas.payload_etl.logic.ObjectStore`,
+`PayloadSink` and `LakeSink` with dicts; `load_object` puts one body in a fresh set and processes it as the handler
+would (ledger check, stored-size check, screening, streaming, lake files, quarantine object, ledger mark), returning
+what was written.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from core.payload_store import Item
 from lambdas.payload_etl.extract import QuarantinedLine
 from lambdas.payload_etl.limits import DEFAULT_LIMITS, EtlLimits
 from lambdas.payload_etl.logic import ObjectUnavailableError, process_object
-from lambdas.payload_etl.models import ObjectBody, ObjectRef, ObjectResult
+from lambdas.payload_etl.models import LakeChunk, ObjectBody, ObjectRef, ObjectResult
 
 BUCKET = "payload-bucket"
 ETAG = "0123456789abcdef0123456789abcdef"
@@ -83,6 +84,35 @@ class MemoryPayloadSink:
         }
 
 
+@dataclass
+class MemoryLake:
+    """The lake: the predictions table's feature columns, and every file written by key (a write replaces)."""
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    files: dict[str, LakeChunk] = field(default_factory=dict)
+    #: How often the ETL asked for the columns, and said some were missing.
+    column_reads: int = 0
+    missing_reports: int = 0
+
+    def feature_types(self) -> Mapping[str, str]:
+        """The feature columns (column name -> Glue type)."""
+        self.column_reads += 1
+        return self.columns
+
+    def columns_missing(self) -> None:
+        """Count the report."""
+        self.missing_reports += 1
+
+    def write(self, chunk: LakeChunk) -> None:
+        """Keep the file."""
+        self.files[chunk.key] = chunk
+
+    @property
+    def rows(self) -> int:
+        """Rows in every file."""
+        return sum(chunk.rows for chunk in self.files.values())
+
+
 def _hour_and_chunk(item: Item) -> tuple[str, int]:
     prefix, _, chunk = str(item["sk"]["S"]).rpartition("#")
     return prefix, int(chunk)
@@ -100,6 +130,8 @@ class Loaded:
     quarantine_object: bytes
     #: The objects opened (twice for a screened object).
     reads: int
+    #: The lake's files.
+    lake: MemoryLake
 
     @property
     def records(self) -> int:
@@ -139,11 +171,13 @@ def load_object(
     retention_days: int = 90,
     limits: EtlLimits = DEFAULT_LIMITS,
     bucket: str = BUCKET,
+    feature_types: Mapping[str, str] | None = None,
 ) -> Loaded:
-    """Process `body`, stored under `key`, with fresh in-memory ports, as the handler processes an event's object."""
-    objects, store = MemoryObjectStore(), MemoryPayloadSink()
+    """Process `body`, stored under `key`, with fresh in-memory ports, as the handler processes an event's object
+    (`feature_types`: the lake's feature columns, none by default)."""
+    objects, store, lake = MemoryObjectStore(), MemoryPayloadSink(), MemoryLake(dict(feature_types or {}))
     ref = objects.put(bucket, key, body, etag)
-    result = process_object(ref, objects=objects, store=store, retention_days=retention_days, limits=limits)
+    result = process_object(ref, objects=objects, store=store, lake=lake, retention_days=retention_days, limits=limits)
     quarantine = b"".join(objects.quarantine.values())
     put = [item for batch in store.batches for item in batch]
-    return Loaded(result, sorted(put, key=_hour_and_chunk), store.batches, quarantine, len(objects.opened))
+    return Loaded(result, sorted(put, key=_hour_and_chunk), store.batches, quarantine, len(objects.opened), lake)

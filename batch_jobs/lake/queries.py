@@ -99,7 +99,10 @@ def _sample_filter(thresholds: Mapping[str, int] | int | None) -> str:
     if isinstance(thresholds, int):
         return f" AND sample_key < {thresholds}"
     cases = " ".join(f"WHEN '{day}' THEN {bound}" for day, bound in sorted(thresholds.items()))
-    return f" AND sample_key < CASE {DAY_PARTITION} {cases} ELSE 0 END"
+    # The constant bound first: engines push it into the Parquet scan (row groups, late materialisation); the
+    # per-day CASE alone is evaluated only after every row is decoded.
+    widest = max(thresholds.values(), default=0)
+    return f" AND sample_key < {widest} AND sample_key < CASE {DAY_PARTITION} {cases} ELSE 0 END"
 
 
 def _widest(thresholds: Mapping[str, int] | int | None) -> int | None:

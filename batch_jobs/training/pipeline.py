@@ -115,6 +115,7 @@ def run_retrain(request: RetrainRequest, deps: RetrainDeps, config: RetrainConfi
     record_decision(deps.registry, record, verdict.decision)
     if not verdict.decision.passed:
         return reject(request, deps, record.version, verdict.decision.reasons)
+    add_lake_columns(deps, challenger.schema)
     return release(deps, record.version, challenger.directory, verdict.decision.reasons)
 
 
@@ -291,6 +292,14 @@ def record_decision(registry: VersionRegistry, record: ModelVersionRecord, decis
         reasons=decision.reasons,
         details=decision.to_json(),
     )
+
+
+def add_lake_columns(deps: RetrainDeps, schema: InputSchema) -> None:
+    """Give the lake's predictions table the typed columns of the version's features before it is published: the
+    model is deployed, and its records carry them, only after its release."""
+    if deps.lake_catalog is not None:
+        added = deps.lake_catalog.ensure_feature_columns(schema)
+        LOGGER.info("lake columns added for %s: %s", deps.model_name, list(added))
 
 
 def release(deps: RetrainDeps, version: str, directory: Path, reasons: tuple[str, ...]) -> RetrainResult:

@@ -10,6 +10,7 @@ The concrete adapters satisfy them structurally (`batch_jobs.retrain.build_deps`
 | `VersionRegistry`     | `core.registry.Registry`                       |
 | `ReleasePublisher`    | `batch_jobs.release.Publisher`                 |
 | `EventPublisher`      | `core.events.EventBus`                         |
+| `LakeCatalog`         | `batch_jobs.lake.catalog.GlueLakeCatalog`      |
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 
 from batch_jobs.lake.frame import WindowFrame
 from core.events import DetailType
+from core.features import InputSchema
 from core.model_lifecycle import ModelStatus, ModelVersionRecord
 
 
@@ -146,6 +148,14 @@ class EventPublisher(Protocol):
         ...
 
 
+class LakeCatalog(Protocol):
+    """The lake's catalog, whose predictions table types the features of the records the ETL loads."""
+
+    def ensure_feature_columns(self, schema: InputSchema) -> Sequence[str]:
+        """Add the typed columns of `schema`'s features the predictions table lacks; the columns added."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RetrainDeps:
     """The ports the retrain pipeline talks to the world through, and where it may write local files."""
@@ -159,3 +169,5 @@ class RetrainDeps:
     bus: EventPublisher
     code_version: str
     workdir: Path
+    #: None where there is no lake catalog to keep up (tests over in-memory ports).
+    lake_catalog: LakeCatalog | None = None

@@ -1,7 +1,8 @@
 """The payload-ETL Lambda's handler: S3 ObjectCreated notifications in, counts per object out.
 
 Settings are read once, and clients created once, on the first invocation of a container (not at import: boto3
-alone takes a quarter of a second to import, and an import must not need AWS settings).
+alone takes a quarter of a second to import, the AWS SDK for pandas behind the lake writer (`lake`) two seconds and
+a hundred MB, and an import must not need AWS settings).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from core.settings import PayloadEtlSettings
 from lambdas.payload_etl.adapters import S3ObjectStore
 from lambdas.payload_etl.events import parse_s3_event
 from lambdas.payload_etl.limits import EtlLimits
-from lambdas.payload_etl.logic import process_object
+from lambdas.payload_etl.logic import LakeSink, process_object
 from lambdas.payload_etl.models import InvocationResult
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class EtlRuntime:
     limits: EtlLimits
     objects: S3ObjectStore
     store: PayloadStore
+    lake: LakeSink
 
 
 @functools.cache
@@ -40,6 +42,8 @@ def cold_start() -> EtlRuntime:
     container."""
     import boto3  # noqa: PLC0415  # deferred: ~250 ms of import that a bare import of this module must not pay
     from botocore.config import Config  # noqa: PLC0415
+
+    from lambdas.payload_etl.lake import GlueFeatureColumns, S3Lake  # noqa: PLC0415  # deferred, as boto3: ~2 s
 
     settings = PayloadEtlSettings.from_env()
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
@@ -53,6 +57,7 @@ def cold_start() -> EtlRuntime:
             settings.payload_table,
             ledger_retention_days=settings.payload_retention_days,
         ),
+        lake=S3Lake(session, GlueFeatureColumns(session.client("glue", config=config), settings.lake_database)),
     )
 
 
@@ -73,6 +78,7 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
             ref,
             objects=runtime.objects,
             store=runtime.store,
+            lake=runtime.lake,
             retention_days=runtime.settings.payload_retention_days,
             limits=runtime.limits,
         )

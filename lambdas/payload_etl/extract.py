@@ -1,4 +1,5 @@
-"""Object bytes -> payload-table items and quarantined lines, streamed. Pure: no AWS, no environment, no clock.
+"""Object bytes -> payload-table items, lake rows and quarantined lines, streamed. Pure: no AWS, no environment, no
+clock.
 
 An object is JSON Lines, optionally gzip-compressed (detected by the magic bytes `1f 8b`, whatever the key's
 suffix). Every non-blank line is one record; its kind (payload or label) comes from the key's prefix and its
@@ -27,17 +28,24 @@ Memory and work per object are bounded (`lambdas.payload_etl.limits.EtlLimits`, 
   hour are numbered 0, 1, ...; after an early write, the hour's next segment is chunk `n * CHUNKS_PER_GENERATION`
   for the n-th early write (nothing needs remembering per hour).
 
+Every loaded record also becomes a row of the lake (`LakeRows`, given by the caller): one Parquet file per object,
+UTC day and chunk, written as its chunk fills, so the lake's memory is one chunk (`EtlLimits.lake_chunk_*`), never
+the object. A record is loaded into both stores or neither: one refused for either (too many segments, too many days)
+is quarantined before it reaches the other.
+
 Within one object a repeated `request_id` is loaded once: the first occurrence wins; a later line identical to it
 (character for character) is counted as a duplicate, a later line with other content is quarantined (a conflict:
 which one is true is unknown, and neither may silently replace the other). The valid lines are stored verbatim (no
 re-serialisation, unknown members kept) with their canonical times. This path runs at more than half the speed of
-a bare `json.loads` loop over the same lines (`python -m bench --only etl`).
+a bare `json.loads` loop over the same lines (`python -m bench --only etl`); building the lake rows (typing each
+feature, the sampling key's hash) costs about as much again, measured locally.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import math
 import re
 import sys
 import zlib
@@ -48,11 +56,20 @@ from itertools import chain
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING, Any
 
+from core.lake import (
+    BASE_COLUMNS,
+    LakeTable,
+    feature_column,
+    part_file_key,
+    sample_key,
+    source_digest,
+)
 from core.layout import day_partition_of, model_partition_of, validate_model_name
 from core.quarantine import MAX_NON_FINITE_FEATURES, non_finite_features
 from core.record_limits import (
     EARLIEST_EPOCH,
     LATEST_EPOCH,
+    MAX_INTEGER,
     MAX_RECORD_CHARS,
     partition_bounds,
     partition_problem,
@@ -70,7 +87,7 @@ from core.tables import (
     window_sk,
 )
 from lambdas.payload_etl.limits import DEFAULT_LIMITS, EtlLimits
-from lambdas.payload_etl.models import ObjectRef
+from lambdas.payload_etl.models import LakeChunk, LakeOutput, ObjectRef
 
 if TYPE_CHECKING:
     from core.payload_store import Item
@@ -653,6 +670,211 @@ class _Segments:
             yield batch
 
 
+# --- the lake: accepted records -> Parquet files, in chunks ------------------------------------------------------
+
+#: Feature names whose column `LakeRows` remembers (a hostile object may carry any number of distinct names).
+_MAX_REMEMBERED_FEATURES = 10_000
+#: The lake column types a feature value can be typed as; a feature column of another type gets no values.
+_DOUBLE = "double"
+_STRING = "string"
+_FEATURE_TYPES = frozenset({_DOUBLE, _STRING})
+#: A feature with no typed column (its values go to `unparsed_features`), and a value that does not fit its column.
+_NO_COLUMN = (-1, "")
+_NO_VALUE = object()
+#: What a row's memory is estimated at besides its record's characters (`LakeRows`): per row, per feature.
+_ROW_WEIGHT = 256
+_FEATURE_WEIGHT = 64
+#: `unparsed_features` as compact JSON (a bound encoder: `json.dumps` adds a call and its keyword handling per row).
+_ENCODE_UNPARSED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class _DayRows:
+    """One day's rows waiting for their chunk to be written: the base columns' values row by row, each feature
+    column's values (filled with nulls up to a row only once the column has a value in it: a table's many columns a
+    record lacks take no memory), and the rows' estimated memory."""
+
+    __slots__ = ("base", "chunk", "day", "features", "weight")
+
+    def __init__(self, day: str, features: int) -> None:
+        self.day = day
+        self.chunk = 0
+        self.base: list[tuple[Any, ...]] = []
+        self.features: list[list[Any]] = [[] for _ in range(features)]
+        self.weight = 0
+
+
+class LakeRows:
+    """An object's accepted records as the lake's rows (`core.lake`), written one file per day and chunk as they fill.
+
+    A record goes to the `dt` partition of its time's UTC day, in file `core.lake.part_file_key(table, model, day,
+    source_digest(bucket, key, etag), n)`. A day's chunks are numbered 0, 1, ... in the order they fill; a chunk is
+    written when its day holds `EtlLimits.lake_chunk_rows` rows, and every open chunk when together they weigh
+    `lake_chunk_bytes`: a row's weight estimates its memory from its record alone (the line's characters, its
+    features, a constant), never from the table's columns, and the limits are the same at every memory size, so a
+    retry writes the same keys with the same rows, overwriting instead of adding. An object's records may span at
+    most `max_lake_days` days (`admits`): each open day is a file to write at every flush.
+
+    A feature becomes its typed column (`core.lake.feature_column`) of `LakeOutput.feature_types` when the value fits
+    the column's type: a finite number in a `double` column, a string in a `string` column, or null. Any other value,
+    and every value of a feature without a column, goes into `unparsed_features` as a JSON object `{name: value}`
+    (null when the record has none): nothing the ETL accepted is lost. A file has the base columns and the feature
+    columns with a value in it (a column a file lacks reads as null).
+    """
+
+    def __init__(self, source: ObjectRef, kind: RecordKind, output: LakeOutput, limits: EtlLimits) -> None:
+        self._bucket = source.bucket
+        self._source = source_digest(source.bucket, source.key, source.etag)
+        self._table = LakeTable.PREDICTIONS if kind is RecordKind.PAYLOAD else LakeTable.LABELS
+        self._model = model_partition_of(source.key) or ""
+        self._write = output.write
+        base = BASE_COLUMNS[self._table]
+        features = (
+            [(name, glue_type) for name, glue_type in output.feature_types.items() if glue_type in _FEATURE_TYPES]
+            if self._table is LakeTable.PREDICTIONS
+            else []
+        )
+        self._base_names = [column.name for column in base]
+        self._feature_names = [name for name, _ in features]
+        self._glue_types = {column.name: column.glue_type for column in base} | dict(features)
+        self._feature_slots = {name: (index, glue_type) for index, (name, glue_type) in enumerate(features)}
+        self._slots: dict[str, tuple[int, str]] = {}  # feature name -> (feature column index, type) or _NO_COLUMN
+        self._versions: dict[str, str] = {}  # model versions, one string object each
+        self._days: dict[str, _DayRows] = {}
+        self._open_weight = 0
+        self._max_rows = limits.lake_chunk_rows
+        self._max_weight = limits.lake_chunk_bytes
+        self._max_days = limits.max_lake_days
+        #: Files written, records with a value in `unparsed_features`, and whether a feature had no column at all.
+        self.files = 0
+        self.unparsed_records = 0
+        self.unknown_features = False
+
+    def admits(self, timestamp: str) -> bool:
+        """Whether a record of this (canonical) time may be added: its day is one of the object's first
+        `max_lake_days` days."""
+        return timestamp[:10] in self._days or len(self._days) < self._max_days
+
+    def too_many_days(self) -> list[str]:
+        """The refusal of a record `admits` refused."""
+        return [f"the object's records span more than {self._max_days} UTC days (one lake file each): not loaded"]
+
+    def _rows_of(self, day: str) -> _DayRows:
+        rows = self._days.get(day)
+        if rows is None:
+            rows = self._days[day] = _DayRows(day, len(self._feature_names))
+        return rows
+
+    def add_prediction(  # noqa: PLR0912, PLR0917  # a record's fields, checked inline: the hot path
+        self,
+        request_id: str,
+        model_version: str,
+        timestamp: str,
+        epoch: int,
+        score: float,
+        label: int,
+        latency_ms: float | None,
+        features: dict[str, Any],
+        chars: int,
+    ) -> None:
+        """Add one accepted payload (its canonical fields, its features as decoded, its line's characters)."""
+        rows = self._rows_of(timestamp[:10])
+        row = len(rows.base)
+        columns = rows.features
+        unparsed: dict[str, Any] | None = None
+        slots = self._slots
+        # A Python loop per record: records arrive one JSON line at a time, and this runs once per accepted record.
+        for name, value in features.items():
+            slot = slots.get(name)
+            if slot is None:
+                slot = self._slot(name)
+            index, kind = slot
+            if index >= 0:
+                if value is None:
+                    continue
+                value_type = type(value)
+                if kind == _DOUBLE:
+                    if value_type is float and math.isfinite(value):
+                        typed = value
+                    elif value_type is int and -MAX_INTEGER <= value <= MAX_INTEGER:
+                        typed = float(value)
+                    else:
+                        typed = _NO_VALUE
+                else:
+                    typed = value if value_type is str else _NO_VALUE
+                if typed is not _NO_VALUE:
+                    column = columns[index]
+                    if len(column) < row:
+                        column.extend([None] * (row - len(column)))
+                    column.append(typed)
+                    continue
+            else:
+                self.unknown_features = True
+            if unparsed is None:
+                unparsed = {}
+            unparsed[name] = value
+        version = self._versions.get(model_version)
+        if version is None:
+            version = self._versions[model_version] = model_version
+        if unparsed is not None:
+            self.unparsed_records += 1
+        rows.base.append(
+            (
+                request_id,
+                version,
+                epoch * 1000 + int(timestamp[20:23]),
+                score,
+                label,
+                latency_ms,
+                sample_key(request_id),
+                None if unparsed is None else _ENCODE_UNPARSED(unparsed),
+            )
+        )
+        self._added(rows, chars + _ROW_WEIGHT + _FEATURE_WEIGHT * len(features))
+
+    def add_label(self, request_id: str, label: int, observed_at: str, epoch: int, chars: int) -> None:
+        """Add one accepted label (its canonical fields, its line's characters)."""
+        rows = self._rows_of(observed_at[:10])
+        rows.base.append((request_id, label, epoch * 1000 + int(observed_at[20:23]), sample_key(request_id)))
+        self._added(rows, chars + _ROW_WEIGHT)
+
+    def _slot(self, name: str) -> tuple[int, str]:
+        slot = self._feature_slots.get(feature_column(name), _NO_COLUMN)
+        if len(self._slots) < _MAX_REMEMBERED_FEATURES:
+            self._slots[name] = slot
+        return slot
+
+    def _added(self, rows: _DayRows, weight: int) -> None:
+        rows.weight += weight
+        self._open_weight += weight
+        if len(rows.base) >= self._max_rows:
+            self._flush(rows)
+        elif self._open_weight >= self._max_weight:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every open chunk, in day order (at the object's end, or when the open chunks hold too much)."""
+        for day in sorted(self._days):
+            self._flush(self._days[day])
+
+    def _flush(self, rows: _DayRows) -> None:
+        count = len(rows.base)
+        if not count:
+            return
+        columns: dict[str, Sequence[Any]] = dict(zip(self._base_names, zip(*rows.base, strict=True), strict=True))
+        for name, values in zip(self._feature_names, rows.features, strict=True):
+            if values:
+                values.extend([None] * (count - len(values)))
+                columns[name] = values
+        types = {name: self._glue_types[name] for name in columns}
+        key = part_file_key(self._table, self._model, rows.day, self._source, rows.chunk)
+        rows.base, rows.features = [], [[] for _ in self._feature_names]  # the columns hold the values now
+        self._write(LakeChunk(self._bucket, key, columns, types, count))
+        self.files += 1
+        self._open_weight -= rows.weight
+        rows.chunk += 1
+        rows.weight = 0
+
+
 def _model_mismatch(model: str, expected: str | None) -> str:
     if expected is None:
         return "the object key has no valid model=<name> partition, so no record in it can be attributed to a model"
@@ -674,9 +896,10 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
     retention_days: int,
     tally: Tally,
     limits: EtlLimits = DEFAULT_LIMITS,
+    lake: LakeRows | None = None,
 ) -> Iterator[list[Item]]:
     """Payload lines -> prediction segment items, in batches as segments fill (first occurrence of a request id
-    wins; a later one with other content is quarantined)."""
+    wins; a later one with other content is quarantined); each loaded record also goes to `lake`, if given."""
     seen: dict[str, int] = {}  # request id -> hash of its first line: memory per record, not per line's length
     number = duplicates = blank = 0
     window = _TimeWindow.of(source.key)
@@ -718,7 +941,7 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
                     quarantine(number, line, (_json_error(error),))
                     continue
             try:
-                request_id, model, _, timestamp, epoch, _, _, _ = validate(document, line)
+                request_id, model, version, timestamp, epoch, score, label, latency = validate(document, line)
             except ContractViolationError as error:
                 quarantine(number, line, error.problems)
                 continue
@@ -727,6 +950,9 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
                 continue
             if not earliest <= epoch < latest:
                 quarantine(number, line, window.refusal("timestamp", timestamp))
+                continue
+            if lake is not None and not lake.admits(timestamp):
+                quarantine(number, line, lake.too_many_days())
                 continue
             digest = hash(line)
             first = setdefault(request_id, digest)
@@ -737,14 +963,20 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
                     quarantine(number, line, _conflict(request_id))
                 continue
             state = add(line, timestamp, epoch)
+            if lake is not None and state != _REFUSED:
+                lake.add_prediction(
+                    request_id, version, timestamp, epoch, score, label, latency, document["features"], len(line)
+                )
             if state:
                 yield from segments.settle(state, number, line, request_id, seen)
     finally:
         tally.add(records=number - blank, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
     yield from segments.batches(final=True)
+    if lake is not None:
+        lake.flush()
 
 
-def label_batches(
+def label_batches(  # noqa: PLR0912  # one inlined loop, as payload_batches
     lines: Iterable[Line],
     *,
     model_name: str | None,
@@ -752,9 +984,10 @@ def label_batches(
     retention_days: int,
     tally: Tally,
     limits: EtlLimits = DEFAULT_LIMITS,
+    lake: LakeRows | None = None,
 ) -> Iterator[list[Item]]:
     """Label lines -> label segment items, in batches as segments fill (first occurrence of a request id wins; a
-    later one with other content is quarantined)."""
+    later one with other content is quarantined); each loaded label also goes to `lake`, if given."""
     seen: dict[str, int] = {}  # request id -> hash of its first line
     records = duplicates = blank = 0
     window = _TimeWindow.of(source.key)
@@ -778,7 +1011,7 @@ def label_batches(
                 continue
             try:
                 document = json.loads(line)
-                request_id, model, _, observed_at, epoch = validate_label(document, line)
+                request_id, model, label, observed_at, epoch = validate_label(document, line)
             except (ValueError, RecursionError) as error:
                 problems = error.problems if isinstance(error, ContractViolationError) else (_json_error(error),)
                 quarantine(number, line, problems)
@@ -789,6 +1022,9 @@ def label_batches(
             if not window.start <= epoch < window.end:
                 quarantine(number, line, window.refusal("observed_at", observed_at))
                 continue
+            if lake is not None and not lake.admits(observed_at):
+                quarantine(number, line, lake.too_many_days())
+                continue
             digest = hash(line)
             first = seen.setdefault(request_id, digest)
             if first is not digest:
@@ -798,11 +1034,15 @@ def label_batches(
                     quarantine(number, line, _conflict(request_id))
                 continue
             state = segments.add(line, observed_at, epoch)
+            if lake is not None and state != _REFUSED:
+                lake.add_label(request_id, label, observed_at, epoch, len(line))
             if state:
                 yield from segments.settle(state, number, line, request_id, seen)
     finally:
         tally.add(records=records, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
     yield from segments.batches(final=True)
+    if lake is not None:
+        lake.flush()
 
 
 def _is_valid_model_name(name: str) -> bool:
@@ -821,9 +1061,10 @@ def object_batches(
     retention_days: int,
     tally: Tally,
     limits: EtlLimits = DEFAULT_LIMITS,
+    lake: LakeRows | None = None,
 ) -> Iterator[list[Item]]:
     """The items of one object streamed in `chunks` of its stored bytes, in batches as its segments fill; counts
-    and the quarantine accumulate in `tally`.
+    and the quarantine accumulate in `tally`, and every loaded record also goes to `lake`, if given.
 
     Never raises for bad content: that is what the quarantine is for. An object that is empty, holds only blank
     lines or is a corrupt gzip stream is quarantined as a whole. The caller screens an object first
@@ -836,7 +1077,13 @@ def object_batches(
     batches = payload_batches if kind is RecordKind.PAYLOAD else label_batches
     try:
         yield from batches(
-            lines, model_name=model_name, source=source, retention_days=retention_days, tally=tally, limits=limits
+            lines,
+            model_name=model_name,
+            source=source,
+            retention_days=retention_days,
+            tally=tally,
+            limits=limits,
+            lake=lake,
         )
     except ObjectFormatError as error:  # only an unscreened object: what came before its corruption was loaded
         tally.quarantine.refuse_object(str(error))

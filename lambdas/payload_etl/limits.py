@@ -3,16 +3,21 @@
 The Lambda runtime sets `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` to the memory infra gives the function
 (`infra/payload_etl.py`); the handler reads it once, at cold start. Where it is absent (the emulator, the demo, the
 tests) the ETL assumes `DEFAULT_MEMORY_MB`, what infra sets. Changing the function's memory moves every limit
-with it (but for the open segments' budget, the same at every size: see below); nothing here is set beside it.
+with it (but for the open segments' and the lake chunks' budgets, the same at every size: see below); nothing here
+is set beside it.
 
-The budget. `RUNTIME_RESERVE_MB` is what the interpreter, boto3 and two clients take before any object is read
-(about 55 MB measured locally; the Lambda runtime adds its own). The rest, the *working memory* W, is shared out:
+The budget. `RUNTIME_RESERVE_MB` is what the interpreter, boto3, the AWS SDK for pandas layer (awswrangler, pandas,
+pyarrow: about 110 MB more than boto3 alone) and the clients take before any object is read (about 190 MB measured
+locally; the Lambda runtime adds its own). `LAKE_CHUNK_MB` is one lake file being built and written (`LakeRows`: at
+most `LAKE_CHUNK_BYTES` of rows by their estimated memory, 32 MiB, which take up to about 85 MB at their peak as
+Python values, Arrow columns and a Parquet file measured locally for long strings, 35-65 MB for numbers). The rest,
+the *working memory* W, is shared out:
 
 - the object: at most W / 2.5 decompressed bytes (`max_object_bytes`). What grows with an object's size is the
   set of its request ids (first wins within an object): about 100 bytes a record, at most 1.2 bytes per byte
   for the smallest records a contract accepts (a label is ~80 bytes), so at most half of W;
-- open segments (valid lines waiting for their segment to fill): `OPEN_SEGMENT_BYTES`, W / 8 of the smallest
-  function (6 MiB) at every memory size, counted in Python's memory, not in UTF-8 bytes; past it every open segment
+- open segments (valid lines waiting for their segment to fill): `OPEN_SEGMENT_BYTES`, 6 MiB (what W / 8 of a
+  128 MB function was) at every memory size, counted in Python's memory, not in UTF-8 bytes; past it every open segment
   is written early (`open_segment_bytes`). It is the one share that does not grow with memory: where open segments
   are written early decides the chunk numbers in the segments' keys, and a retry with another memory setting must
   re-put the same keys (other keys would store the object's records twice);
@@ -23,17 +28,18 @@ The budget. `RUNTIME_RESERVE_MB` is what the interpreter, boto3 and two clients 
 
 Work is bounded too, so that an object ends within the function's timeout instead of in a retry loop: at most
 `max_object_bytes`, at most `LINES_PER_MB` lines per MB of memory (Lambda gives CPU in proportion to memory, a
-full vCPU at 1,769 MB; a line costs about 4 us of a full core, a refused one as much as a valid one, so that is
-about 90 seconds of the 300-second timeout at any memory size), and at most `MAX_SEGMENTS` items to write. An
-object over the first two is quarantined as a whole, before anything of it is written; past the third, the
-records that would start another segment are quarantined.
+full vCPU at 1,769 MB; a line costs about 8 us of a full core with its lake row and file, twice what it did without
+the lake, a refused one somewhat less, so that is under 90 seconds of the 300-second timeout at any memory size), at
+most `MAX_SEGMENTS` items to write and at most `MAX_LAKE_DAYS` UTC days of records (each open day is a lake file to
+write whenever the open files are written). An object over the first two is quarantined as a whole, before anything
+of it is written; past the last two, the records that would start another segment or day are quarantined.
 
 What the first two cost: an object that may pass one is read twice. One stored larger than `max_object_bytes` is
 refused unread; a plain object of at most `max_object_lines` bytes cannot have more lines than that, so it is read
 once. Every other one is screened first (`extract.needs_screening`, `extract.screen_object`: read to its end or to
 the first limit it passes, counting bytes and newlines, no parsing) and then, within the limits, read again to be
 loaded: every gzip object (its size decompressed is unknown until it is read; it is decompressed twice), and a
-plain object larger than `max_object_lines` bytes (6.4 MB at 512 MB). That is a second GetObject and the object's
+plain object larger than `max_object_lines` bytes (4.6 MB at 768 MB). That is a second GetObject and the object's
 bytes transferred twice; the screening pass costs a small fraction of the parsing pass's CPU (gzip: the
 decompression once more). It is what refusing an object before any of it is written takes without holding it:
 the alternative, loading while counting, would leave a partial load behind an object refused halfway.
@@ -50,12 +56,18 @@ from core.settings import PAYLOAD_ETL_MEMORY_MB, InvalidSettingError
 MEMORY_SIZE_VARIABLE = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 #: What infra gives the function (one number in core); assumed where the runtime's variable is absent (local runs).
 DEFAULT_MEMORY_MB = PAYLOAD_ETL_MEMORY_MB
-#: Lambda's smallest memory size.
-MIN_MEMORY_MB = 128
-#: The interpreter, boto3 and the S3 and DynamoDB clients, before any object is read.
-RUNTIME_RESERVE_MB = 80
+#: The interpreter, boto3, the AWS SDK for pandas layer (awswrangler, pandas, pyarrow) and the clients, before any
+#: object is read.
+RUNTIME_RESERVE_MB = 224
+#: The lake's chunk at its largest: its rows as Python values, then as Arrow columns, a pandas frame and a Parquet
+#: file while it is written (`LAKE_CHUNK_ROWS`, `LAKE_CHUNK_BYTES`).
+LAKE_CHUNK_MB = 128
+#: The least working memory the shares below make sense with.
+MIN_WORKING_MB = 48
+#: The smallest memory the ETL runs in.
+MIN_MEMORY_MB = RUNTIME_RESERVE_MB + LAKE_CHUNK_MB + MIN_WORKING_MB
 #: Lines an object may have per MB of the function's memory (the CPU Lambda gives grows with memory).
-LINES_PER_MB = 12_500
+LINES_PER_MB = 6_000
 #: Segments one object may produce: each is one item to write (about 4,000 BatchWriteItem calls at most).
 MAX_SEGMENTS = 100_000
 #: The smallest and largest piece read (or decompressed) at a time.
@@ -64,9 +76,16 @@ MAX_READ_BYTES = 1024 * 1024
 #: The room one full quarantine entry may take (a raw line of up to 8 Ki characters and its reasons).
 QUARANTINE_ENTRY_BYTES = 16 * 1024
 _MIB = 1024 * 1024
-#: Python memory the open segments may hold before every one is written early: W / 8 of the smallest function, the
-#: same at every memory size, so that the segments' keys do not depend on the memory (see the module docstring).
-OPEN_SEGMENT_BYTES = (MIN_MEMORY_MB - RUNTIME_RESERVE_MB) * _MIB // 8
+#: Python memory the open segments may hold before every one is written early: the same at every memory size, so
+#: that the segments' keys do not depend on the memory (see the module docstring). Never change it: objects loaded
+#: before would get other keys on a retry.
+OPEN_SEGMENT_BYTES = 6 * _MIB
+#: Rows of one lake file, and the estimated memory of the rows of an object's open lake files before all of them are
+#: written (`extract.LakeRows`): the same at every memory size, so that a retry writes the same files.
+LAKE_CHUNK_ROWS = 100_000
+LAKE_CHUNK_BYTES = 32 * _MIB
+#: UTC days an object's records may span (one lake file each, written at every flush).
+MAX_LAKE_DAYS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +110,19 @@ class EtlLimits:
     max_quarantine_entries: int
     #: Bytes of the quarantine entries listed in full.
     max_quarantine_bytes: int
+    #: Rows of one lake file; estimated memory the open lake files' rows may hold before all are written (both
+    #: `LAKE_CHUNK_*` at every memory size: file keys must not depend on the memory).
+    lake_chunk_rows: int = LAKE_CHUNK_ROWS
+    lake_chunk_bytes: int = LAKE_CHUNK_BYTES
+    #: Valid records of a UTC day past an object's first this many days are quarantined.
+    max_lake_days: int = MAX_LAKE_DAYS
 
     @classmethod
     def for_memory(cls, memory_mb: int) -> EtlLimits:
         """The limits of a function with `memory_mb` of memory (at least `MIN_MEMORY_MB`)."""
         if memory_mb < MIN_MEMORY_MB:
             raise ValueError(f"the payload-ETL needs at least {MIN_MEMORY_MB} MB of memory, got {memory_mb}")
-        working = (memory_mb - RUNTIME_RESERVE_MB) * _MIB
+        working = (memory_mb - RUNTIME_RESERVE_MB - LAKE_CHUNK_MB) * _MIB
         quarantine_bytes = working // 64
         return cls(
             memory_mb=memory_mb,

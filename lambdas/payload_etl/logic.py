@@ -1,9 +1,9 @@
-"""One S3 object version -> payload-table items, quarantine entries and a ledger mark. Pure orchestration.
+"""One S3 object version -> payload-table items, lake files, quarantine entries and a ledger mark. Pure orchestration.
 
-No boto3 and no environment here: the adapters come in as arguments (`ObjectStore`, `PayloadSink` below) and
-raise our own errors; the limits (`EtlLimits`, from the function's memory) too. Order of effects, chosen so that
-every step is idempotent and a failure anywhere makes the whole invocation fail (Lambda retries it) without losing
-or doubling anything:
+No boto3 and no environment here: the adapters come in as arguments (`ObjectStore`, `PayloadSink`, `LakeSink`
+below) and raise our own errors; the limits (`EtlLimits`, from the function's memory) too. Order of effects, chosen
+so that every step is idempotent and a failure anywhere makes the whole invocation fail (Lambda retries it) without
+losing or doubling anything:
 
 1. ledger check: if this bucket/key/ETag was loaded before (S3 delivers at least once), write nothing;
 2. open the object (if it was deleted or overwritten since the event, skip it: a newer version has its own event).
@@ -12,10 +12,13 @@ or doubling anything:
    end or to the first limit it passes, then, if within the limits, opened again to be loaded. One past a limit
    is quarantined as a whole: nothing of it is written, and it never fails the invocation;
 3. stream it, putting its segments in the table as they fill (deterministic keys: a retry, whatever its memory,
-   re-puts the same items);
+   re-puts the same items) and its loaded records in the lake, one Parquet file per day and chunk as they fill
+   (`extract.LakeRows`; deterministic keys too: a retry overwrites the same files). A payload object's feature
+   columns come from the lake's catalog first (cached by the adapter for a few minutes);
 4. write the quarantine object (one per source object version, deterministic content: a retry overwrites it): a
    summary that counts every refused record, then its first entries in full, up to the caps;
-5. mark the object loaded in the ledger, with its counts.
+5. mark the object loaded in the ledger, with its counts: only once its lake files are written, so a crash before
+   the mark writes them again on the retry.
 
 A bad record or object never fails the invocation; a transient AWS error always does.
 """
@@ -23,7 +26,7 @@ A bad record or object never fails the invocation; a transient AWS error always 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,6 +35,7 @@ from core.quarantine import QuarantineEntry, QuarantineSource, QuarantineTotals
 from core.records import RecordKind
 from lambdas.payload_etl.extract import (
     GZIP_MAGIC,
+    LakeRows,
     QuarantineLog,
     Tally,
     needs_screening,
@@ -41,7 +45,7 @@ from lambdas.payload_etl.extract import (
     stored_size_refusal,
 )
 from lambdas.payload_etl.limits import DEFAULT_LIMITS, EtlLimits
-from lambdas.payload_etl.models import ObjectBody, ObjectRef, ObjectResult, ObjectStatus
+from lambdas.payload_etl.models import LakeChunk, LakeOutput, ObjectBody, ObjectRef, ObjectResult, ObjectStatus
 
 if TYPE_CHECKING:
     from core.payload_store import Item
@@ -81,6 +85,23 @@ class PayloadSink(Protocol):
         self, bucket: str, key: str, etag: str, *, records: int, loaded: int, duplicates: int, quarantined: int
     ) -> None:
         """Record that this object version was loaded."""
+        ...
+
+
+class LakeSink(Protocol):
+    """The payload lake (`core.lake`), as the ETL writes it (`lambdas.payload_etl.lake.S3Lake`)."""
+
+    def feature_types(self) -> Mapping[str, str]:
+        """The predictions table's feature columns (column name -> Glue type), as the catalog held them at most a
+        few minutes ago."""
+        ...
+
+    def columns_missing(self) -> None:
+        """Records carried a feature without a column: read the catalog again sooner (a release may have added it)."""
+        ...
+
+    def write(self, chunk: LakeChunk) -> None:
+        """Write (or overwrite) one Parquet file."""
         ...
 
 
@@ -128,13 +149,15 @@ def _load(
     retention_days: int,
     limits: EtlLimits,
     tally: Tally,
+    lake: LakeRows,
 ) -> int:
-    """Screen the object if it needs it, then stream it into the table; returns the write calls made."""
+    """Screen the object if it needs it, then stream it into the table and the lake; returns the write calls made
+    to the table."""
 
     def put(chunks: Iterable[bytes]) -> int:
         calls = 0
         for batch in object_batches(
-            chunks, source=ref, kind=kind, retention_days=retention_days, tally=tally, limits=limits
+            chunks, source=ref, kind=kind, retention_days=retention_days, tally=tally, limits=limits, lake=lake
         ):
             calls += store.put_items(batch)
         return calls
@@ -158,10 +181,12 @@ def process_object(
     *,
     objects: ObjectStore,
     store: PayloadSink,
+    lake: LakeSink,
     retention_days: int,
     limits: EtlLimits = DEFAULT_LIMITS,
 ) -> ObjectResult:
-    """Load one object version into the payload table (see the module docstring for the order of effects)."""
+    """Load one object version into the payload table and the lake (see the module docstring for the order of
+    effects)."""
     try:
         kind = record_kind_of(ref.key)
     except UnknownKeyError as error:
@@ -176,12 +201,23 @@ def process_object(
         )
         return ObjectResult(ref.bucket, ref.key, ref.etag, ObjectStatus.ALREADY_LOADED)
     tally = Tally.for_limits(limits)
+    feature_types = lake.feature_types() if kind is RecordKind.PAYLOAD else {}
+    rows = LakeRows(ref, kind, LakeOutput(feature_types, lake.write), limits)
     try:
         write_calls = _load(
-            ref, kind, objects=objects, store=store, retention_days=retention_days, limits=limits, tally=tally
+            ref,
+            kind,
+            objects=objects,
+            store=store,
+            retention_days=retention_days,
+            limits=limits,
+            tally=tally,
+            lake=rows,
         )
     except ObjectUnavailableError as error:
         return _skipped(ref, str(error))
+    if rows.unknown_features:
+        lake.columns_missing()
     quarantined = tally.quarantine.count
     if quarantined:
         objects.put_quarantine(
@@ -207,6 +243,7 @@ def process_object(
         quarantined=quarantined,
         blank_lines=tally.blank_lines,
         write_calls=write_calls,
+        lake_files=rows.files,
     )
     logger.info(
         "loaded s3://%s/%s: %d loaded, %d duplicates, %d quarantined, %d blank lines skipped",
@@ -229,6 +266,8 @@ def process_object(
             "quarantine_omitted": tally.quarantine.omitted,
             "blank_lines": result.blank_lines,
             "write_calls": write_calls,
+            "lake_files": rows.files,
+            "lake_unparsed_records": rows.unparsed_records,
         },
     )
     return result

@@ -1,8 +1,8 @@
-"""Typed values the payload-ETL passes between its layers: object references in, counts out."""
+"""Typed values the payload-ETL passes between its layers: object references in, lake chunks and counts out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,6 +24,29 @@ class ObjectBody:
 
     size: int
     chunks: Iterator[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class LakeChunk:
+    """One lake file's rows (`core.lake`): at `key` in `bucket`, the columns in file order, each with its Glue type.
+
+    Values are plain Python: `timestamp` columns hold epoch milliseconds (UTC), the others their value or None.
+    """
+
+    bucket: str
+    key: str
+    columns: Mapping[str, Sequence[Any]]
+    glue_types: Mapping[str, str]
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class LakeOutput:
+    """Where an object's accepted records go besides the payload table: `feature_types` are the predictions table's
+    feature columns (column name -> Glue type), `write` writes (or overwrites) one file."""
+
+    feature_types: Mapping[str, str]
+    write: Callable[[LakeChunk], None]
 
 
 class ObjectStatus(StrEnum):
@@ -48,6 +71,7 @@ class ObjectResult:
     quarantined: int = 0
     blank_lines: int = 0
     write_calls: int = 0
+    lake_files: int = 0
     reason: str | None = None
 
 

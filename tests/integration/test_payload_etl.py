@@ -23,7 +23,7 @@ from core.records import format_timestamp
 from core.segments import LabelRow, PredictionColumns
 from core.tables import SEGMENT_MAX_BYTES, object_pk, segment_pk, segment_sk
 from lambdas.payload_etl import handler, reset_cold_start
-from lambdas.payload_etl.limits import MEMORY_SIZE_VARIABLE, EtlLimits
+from lambdas.payload_etl.limits import MEMORY_SIZE_VARIABLE, MIN_MEMORY_MB, EtlLimits
 from tests.payload_etl_fakes import load_object
 
 pytestmark = pytest.mark.integration
@@ -534,8 +534,8 @@ def test_a_poisoned_gzip_object_starts_with_one_bounded_quarantine_summary_and_i
     deployed_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, "128")
-    limits = EtlLimits.for_memory(128)
+    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, str(MIN_MEMORY_MB))
+    limits = EtlLimits.for_memory(MIN_MEMORY_MB)
     bad_lines = 524_288  # 1 MiB of "x\n"
     body = gzip.compress(jsonl(payload("r-1")) + b"x\n" * bad_lines + jsonl(payload("r-2")), 9)
     assert len(body) < 2048
@@ -570,8 +570,8 @@ def test_a_gzip_bomb_is_quarantined_whole_and_nothing_of_it_is_loaded(
     deployed_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, "128")
-    limits = EtlLimits.for_memory(128)
+    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, str(MIN_MEMORY_MB))
+    limits = EtlLimits.for_memory(MIN_MEMORY_MB)
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     body = compressor.compress(jsonl(payload("r-1")))  # a valid line first: it must not load either
     zeros = b"\0" * (1 << 20)
@@ -613,8 +613,8 @@ def test_an_object_whose_segments_were_written_early_is_written_identically_when
     deployed_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, "128")
-    limits = EtlLimits.for_memory(128)
+    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, str(MIN_MEMORY_MB))
+    limits = EtlLimits.for_memory(MIN_MEMORY_MB)
     # 48 hours of records, each hour short of a full segment: the open ones pass their budget and are written early.
     documents = [
         payload(

@@ -1,9 +1,10 @@
 """The payload-ETL handler's peak memory, in a process of its own, within the memory it is configured with.
 
-The function is scaled down to Lambda's smallest size (128 MB), and the objects with it: a poisoned 1 KB gzip
-object (1 MiB of invalid lines) and a valid object just under that size's object limit. The peak is the child's
-own high-water mark (`VmHWM` in /proc/self/status): `ru_maxrss` would report the test process's size, which a
-forked child inherits, instead.
+The function is scaled down to the smallest size the ETL runs in (`MIN_MEMORY_MB`: the runtime with the AWS SDK for
+pandas layer, one lake file being written and a little working memory), and the objects with it: a poisoned 1 KB
+gzip object (1 MiB of invalid lines) and a valid object just under that size's object limit, whose records all go
+to the lake as well. The peak is the child's own high-water mark (`VmHWM` in /proc/self/status): `ru_maxrss` would
+report the test process's size, which a forked child inherits, instead.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import pytest
 
 from autoretrain.emulator import LocalResources
 from core.records import format_timestamp
-from lambdas.payload_etl.limits import MEMORY_SIZE_VARIABLE, EtlLimits
+from lambdas.payload_etl.limits import MEMORY_SIZE_VARIABLE, MIN_MEMORY_MB, EtlLimits
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MEMORY_MB = 128
+MEMORY_MB = MIN_MEMORY_MB
 PROC_STATUS = Path("/proc/self/status")
 #: Runs the handler on every event read from stdin; prints the results and the process's peak resident memory.
 CHILD = """
@@ -111,4 +112,5 @@ def test_the_handler_stays_within_its_memory_on_a_poisoned_and_a_large_valid_obj
     poisoned_result, large_result = report["results"]
     assert (poisoned_result["loaded"], poisoned_result["quarantined"]) == (1, bad_lines)
     assert (large_result["loaded"], large_result["quarantined"]) == (records, 0)
+    assert large_result["objects"][0]["lake_files"] >= 1
     assert report["peak_kib"] <= MEMORY_MB * 1024

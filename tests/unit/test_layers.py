@@ -18,7 +18,9 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 def tree(tmp_path: Path) -> Path:
     """A copy of the project's Python sources and its contracts, to break on purpose."""
     for package in PACKAGES:
-        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "results")
+        )
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 

@@ -42,7 +42,7 @@ from core.tables import (
     window_sk,
 )
 from lambdas.payload_etl.extract import MAX_QUARANTINED_RAW_CHARS, screen_object
-from lambdas.payload_etl.limits import EtlLimits
+from lambdas.payload_etl.limits import MIN_MEMORY_MB, EtlLimits
 from tests.payload_etl_fakes import Loaded, load_object
 
 BUCKET = "payload-bucket"
@@ -529,7 +529,7 @@ def test_a_corrupt_gzip_object_is_quarantined_as_a_whole() -> None:
 
 
 def test_a_gzip_bomb_is_refused_as_a_whole() -> None:
-    limits = EtlLimits.for_memory(128)
+    limits = EtlLimits.for_memory(MIN_MEMORY_MB)
     body = gzip.compress(b"x" * (limits.max_object_bytes + 1))
     assert len(body) < 100_000
     assert screen_object([body], limits=limits) == (

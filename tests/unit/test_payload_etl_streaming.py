@@ -40,7 +40,9 @@ from lambdas.payload_etl.extract import (
 from lambdas.payload_etl.limits import (
     DEFAULT_LIMITS,
     DEFAULT_MEMORY_MB,
+    LAKE_CHUNK_MB,
     MEMORY_SIZE_VARIABLE,
+    MIN_MEMORY_MB,
     OPEN_SEGMENT_BYTES,
     RUNTIME_RESERVE_MB,
     EtlLimits,
@@ -53,8 +55,8 @@ ETAG = "0123456789abcdef0123456789abcdef"
 KEY = "payloads/model=churn/dt=2026-11-23/a.jsonl"
 SOURCE = ObjectRef(BUCKET, KEY, ETAG, 0)
 START = datetime(2026, 11, 23, tzinfo=UTC)
-#: The limits of Lambda's smallest function: small enough to pass in a test.
-SMALL = EtlLimits.for_memory(128)
+#: The limits of the smallest function the ETL runs in: small enough to pass in a test.
+SMALL = EtlLimits.for_memory(MIN_MEMORY_MB)
 
 
 def payload(request_id: str, moment: datetime = START, **changes: Any) -> dict[str, Any]:
@@ -420,7 +422,7 @@ def test_an_object_written_early_is_written_identically_with_any_memory_setting(
         for index in range(24_000)
     ]
     body = body_of(*map(line_of, documents))
-    small, large = EtlLimits.for_memory(128), EtlLimits.for_memory(3008)
+    small, large = EtlLimits.for_memory(MIN_MEMORY_MB), EtlLimits.for_memory(3008)
     assert small.open_segment_bytes < len(body) < small.max_object_bytes
     first = load_object(body, key=KEY, retention_days=30, limits=small)
     again = load_object(body, key=KEY, retention_days=30, limits=large)  # a retry after the memory was raised
@@ -444,20 +446,21 @@ def test_records_that_would_start_a_segment_past_the_limit_are_quarantined() -> 
 
 
 def test_every_limit_grows_with_the_functions_memory() -> None:
-    small, large = EtlLimits.for_memory(128), EtlLimits.for_memory(1024)
+    small, large = EtlLimits.for_memory(MIN_MEMORY_MB), EtlLimits.for_memory(1024)
     for name in ("max_object_bytes", "max_object_lines", "write_batch_bytes"):
         assert 0 < getattr(small, name) < getattr(large, name)
     assert small.open_segment_bytes == large.open_segment_bytes == OPEN_SEGMENT_BYTES  # segment keys depend on it
     assert 0 < small.max_quarantine_entries < large.max_quarantine_entries
     assert small.read_bytes <= large.read_bytes
-    with pytest.raises(ValueError, match="at least 128 MB"):
-        EtlLimits.for_memory(127)
+    assert (small.lake_chunk_rows, small.lake_chunk_bytes) == (large.lake_chunk_rows, large.lake_chunk_bytes)
+    with pytest.raises(ValueError, match=f"at least {MIN_MEMORY_MB} MB"):
+        EtlLimits.for_memory(MIN_MEMORY_MB - 1)
 
 
-@pytest.mark.parametrize("memory_mb", [128, 512, 1769, 10_240])
+@pytest.mark.parametrize("memory_mb", [MIN_MEMORY_MB, 768, 1769, 10_240])
 def test_the_worst_case_state_of_an_object_fits_the_working_memory(memory_mb: int) -> None:
     limits = EtlLimits.for_memory(memory_mb)
-    working = (memory_mb - RUNTIME_RESERVE_MB) * 1024 * 1024
+    working = (memory_mb - RUNTIME_RESERVE_MB - LAKE_CHUNK_MB) * 1024 * 1024
     request_ids = limits.max_object_bytes * 1.2  # ~100 bytes of set per ~80-byte label, the smallest record
     state = request_ids + limits.open_segment_bytes + 4 * limits.write_batch_bytes + 3 * limits.max_quarantine_bytes
     assert state + 32 * limits.read_bytes < working

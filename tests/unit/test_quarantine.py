@@ -23,12 +23,12 @@ from core.record_limits import PREVIEW_CHARS, scalar_problems
 from core.records import RecordKind
 from lambdas.alerting.signals import QuarantineSummary, summarise_quarantine
 from lambdas.payload_etl.extract import QuarantineLog, Tally, object_batches
-from lambdas.payload_etl.limits import EtlLimits
+from lambdas.payload_etl.limits import MIN_MEMORY_MB, EtlLimits
 from lambdas.payload_etl.logic import render_quarantine
 from lambdas.payload_etl.models import ObjectRef
 
 SOURCE = QuarantineSource("payloads", "payloads/model=churn/dt=2024-01-02/a.jsonl", "etag-a", RecordKind.PAYLOAD)
-AT_128_MB = EtlLimits.for_memory(128)
+AT_MIN_MEMORY = EtlLimits.for_memory(MIN_MEMORY_MB)
 
 
 def record(request_id: str, *, score: float = 0.5, tenure: float = 3.0) -> str:
@@ -45,12 +45,12 @@ def record(request_id: str, *, score: float = 0.5, tenure: float = 3.0) -> str:
 
 
 def quarantine_object(name: str, lines: list[str]) -> bytes:
-    """What the ETL writes for an object of these lines, at 128 MB."""
+    """What the ETL writes for an object of these lines, at the smallest memory it runs in."""
     ref = ObjectRef("payloads", f"payloads/model=churn/dt=2024-01-02/{name}.jsonl", f"etag-{name}", 0)
-    tally = Tally.for_limits(AT_128_MB)
+    tally = Tally.for_limits(AT_MIN_MEMORY)
     body = ("\n".join(lines) + "\n").encode()
     for _ in object_batches(
-        [body], source=ref, kind=RecordKind.PAYLOAD, retention_days=30, tally=tally, limits=AT_128_MB
+        [body], source=ref, kind=RecordKind.PAYLOAD, retention_days=30, tally=tally, limits=AT_MIN_MEMORY
     ):
         pass
     return render_quarantine(ref, RecordKind.PAYLOAD, tally.quarantine)
