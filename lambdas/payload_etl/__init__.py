@@ -1,8 +1,11 @@
-"""The payload-ETL Lambda: S3 JSON Lines objects (payloads and labels) -> the DynamoDB payload table.
+"""The payload-ETL Lambda: S3 JSON Lines objects (payloads and labels) -> the payload lake (Parquet, `core.lake`;
+written by `lake`, the one module that uses the AWS SDK for pandas layer) and the DynamoDB payload table (the
+alerting window).
 
 Entry point `lambdas.payload_etl.handler` (configured as `lambdas.payload_etl.handler`). Layers:
 `entry` (handler, cold start) -> `logic` (one object, pure orchestration) -> `extract` (pure parsing, validation
-and item building, the hot path) and the adapters (`adapters.S3ObjectStore`, `core.payload_store`).
+and item and lake-row building, the hot path) and the adapters (`adapters.S3ObjectStore`, `core.payload_store`,
+`lake.S3Lake`).
 
 Storage decisions (item layout: `core.tables`):
 - The valid records of an object are stored verbatim (unknown keys included) in segments: one per kind and UTC
