@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pyarrow as pa
@@ -37,6 +36,7 @@ from lambdas.payload_etl.lake import COLUMNS_TTL_S, MISSING_TTL_S, GlueFeatureCo
 from lambdas.payload_etl.limits import DEFAULT_LIMITS
 from lambdas.payload_etl.logic import process_object
 from lambdas.payload_etl.models import ObjectRef
+from tests.integration.test_payload_etl import jsonl, put_object
 
 pytestmark = pytest.mark.integration
 
@@ -88,20 +88,6 @@ def payload(request_id: str, **changes: Any) -> dict[str, Any]:
 
 def label(request_id: str, value: int = 1, observed_at: str = "2026-12-20T08:30:00.250Z") -> dict[str, Any]:
     return {"request_id": request_id, "model_name": MODEL, "label": value, "observed_at": observed_at}
-
-
-def jsonl(*documents: object) -> bytes:
-    return "".join(json.dumps(document) + "\n" for document in documents).encode()
-
-
-def put_object(session: boto3.Session, bucket: str, key: str, body: bytes) -> dict[str, Any]:
-    """Put a real object and return the S3 notification S3 would send for it."""
-    etag = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
-    event: dict[str, Any] = json.loads((EVENTS / "s3_object_created.json").read_text())
-    record = event["Records"][0]["s3"]
-    record["bucket"]["name"] = bucket
-    record["object"].update(key=quote_plus(key, safe="/"), eTag=etag.strip('"'), size=len(body))
-    return event
 
 
 def etag_of(event: dict[str, Any]) -> str:
