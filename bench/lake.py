@@ -20,8 +20,10 @@ figure is `ru_maxrss` after the work minus that RSS. Time: `time.perf_counter()`
   schema (N numeric features): the training set.
   Both on `DuckDBEngine(LocalLakeFiles(DATA))` with its defaults (threads, memory_limit: recorded) and
   `sample_rows` = `SAMPLE_ROWS`, the jobs' default.
-- floor: `pyarrow.parquet.read_table` of the window's prediction files, only the columns a window needs (score,
-  model_version, ts, predicted_label, the features): the least a reader of the whole window does.
+- floor: `pyarrow.parquet.read_table` of the window's files, only the columns its queries need (`FLOOR_COLUMNS`:
+  of the predictions the request id, sample key, score, version, time, predicted label, unparsed values and the
+  features; of the labels the request id, label, time observed and sample key, over the days its labels can be
+  in), once: the least any reader of a labelled window does, before deduplicating, joining or sampling.
 - current path: the payload table on moto's server (`autoretrain.emulator`), filled with real segments built by
   the payload ETL (`payload_batches`, `label_batches`; one object per day, so one segment per hour: the fewest
   items, the most favourable case for this path), read as the jobs did: `PayloadStore.labelled_window` and
@@ -310,14 +312,33 @@ def _write(
         )
 
 
-def window_files(root: Path, spec: LakeSpec) -> list[Path]:
-    """The window's prediction files (every day of it: windows are whole days)."""
-    days = [day_of(spec.start + timedelta(days=index)) for index in range(spec.days)]
+def window_files(root: Path, spec: LakeSpec, table: LakeTable = LakeTable.PREDICTIONS) -> list[Path]:
+    """The window's files of `table`: its days' predictions, or the labels of the days its labels can be in."""
+    from batch_jobs.lake.queries import Window, label_days
+
+    window = Window(spec.model_name, spec.start, spec.end)
+    days = window.days if table is LakeTable.PREDICTIONS else label_days(window, spec.labels_until)
     return [
         path
         for day in days
-        for path in sorted((root / partition_prefix(LakeTable.PREDICTIONS, spec.model_name, day)).glob("*.parquet"))
+        for path in sorted((root / partition_prefix(table, spec.model_name, day)).glob("*.parquet"))
     ]
+
+
+#: What a reader of a labelled window must read of each table: the columns the window's queries name (the
+#: request id deduplicates and joins, the sample key samples), whatever engine runs them.
+FLOOR_COLUMNS: dict[LakeTable, tuple[str, ...]] = {
+    LakeTable.PREDICTIONS: (
+        "request_id",
+        "model_version",
+        "ts",
+        "score",
+        "predicted_label",
+        "sample_key",
+        "unparsed_features",
+    ),
+    LakeTable.LABELS: ("request_id", "label", "observed_at", "sample_key"),
+}
 
 
 def _stamp_path(root: Path, spec: LakeSpec) -> Path:
@@ -537,18 +558,26 @@ def _measure_floor(args: argparse.Namespace) -> dict[str, Any]:
     import pyarrow.dataset  # noqa: F401  # read_table's first call imports it (~2 s here): not reading time
 
     spec = LakeSpec(Job(args.job), args.features, args.rows)
-    files = window_files(args.root, spec)
-    columns = ["score", "model_version", "ts", "predicted_label", *(c.name for _, c in feature_catalog(spec.features))]
+    features = tuple(column.name for _, column in feature_catalog(spec.features))
+    files = {table: window_files(args.root, spec, table) for table in LakeTable}
     baseline = reset_peak_rss()
     started = time.perf_counter()
-    table = pq.read_table(files, columns=columns, partitioning=None)
+    tables = {
+        table: pq.read_table(
+            files[table],
+            columns=[*FLOOR_COLUMNS[table], *(features if table is LakeTable.PREDICTIONS else ())],
+            partitioning=None,
+        )
+        for table in LakeTable
+    }
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
         "baseline_kib": baseline,
         "peak_kib": peak_rss_kib(),
-        "rows": table.num_rows,
-        "files": len(files),
+        "rows": tables[LakeTable.PREDICTIONS].num_rows,
+        "label_rows": tables[LakeTable.LABELS].num_rows,
+        "files": sum(len(paths) for paths in files.values()),
     }
 
 

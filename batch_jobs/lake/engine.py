@@ -26,9 +26,10 @@ from urllib.parse import urlsplit
 import awswrangler as wr
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from batch_jobs.lake.queries import for_athena
-from core.lake import BASE_COLUMNS, DAY_PARTITION, MODEL_PARTITION, Column, LakeTable, partition_prefix
+from core.lake import BASE_COLUMNS, DAY_PARTITION, MODEL_PARTITION, Column, LakeTable, partition_prefix, table_prefix
 
 if TYPE_CHECKING:
     import boto3
@@ -84,17 +85,33 @@ class LakeFiles(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class S3LakeFiles:
-    """The lake in the payload bucket, listed with awswrangler."""
+    """The lake in the payload bucket, listed with awswrangler: each table's files of a model are listed once (one
+    paginated listing of its prefix, not one per day) and kept for the life of this object, a job's run, so all
+    its queries read the same files. A file the compaction deletes meanwhile fails the query (`LakeQueryError`)
+    and the job, which its retry reads afresh."""
 
     bucket: str
     session: boto3.Session
+    _listed: dict[tuple[LakeTable, str], dict[str, list[str]]] = field(default_factory=dict, init=False, repr=False)
 
     def files(self, table: LakeTable, model_name: str, day: str) -> list[str]:
         """One partition's `.parquet` objects."""
-        path = f"s3://{self.bucket}/{partition_prefix(table, model_name, day)}"
-        return list(wr.s3.list_objects(path, suffix=".parquet", boto3_session=self.session))
+        if (table, model_name) not in self._listed:
+            prefix = f"s3://{self.bucket}/{table_prefix(table)}{MODEL_PARTITION}={model_name}/"
+            by_day: dict[str, list[str]] = {}
+            for path in wr.s3.list_objects(prefix, suffix=".parquet", boto3_session=self.session):
+                by_day.setdefault(_day_of_path(path), []).append(path)
+            self._listed[(table, model_name)] = by_day
+        return list(self._listed[(table, model_name)].get(day, ()))
+
+
+def _day_of_path(path: str) -> str:
+    """The `dt` partition a lake object's path names (empty when it names none)."""
+    marker = f"/{DAY_PARTITION}="
+    start = path.find(marker)
+    return "" if start < 0 else path[start + len(marker) :].split("/", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +153,10 @@ class DuckDBEngine:
     name: str = "duckdb"
     _connection: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False)
     _spill: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
+    #: Each table's current view: the files and columns it was created over.
+    _views: dict[LakeTable, tuple[tuple[str, ...], tuple[Column, ...]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._connection is not None:
@@ -150,20 +171,27 @@ class DuckDBEngine:
                 "temp_directory": self._spill.name,
             }
         )
+        # A job's queries read the same files several times (counts, then the sample): their Parquet footers and
+        # HTTP metadata are read once. Lake files are never rewritten with other content.
+        connection.execute("SET parquet_metadata_cache = true")
         if self.session is not None:
             connection.execute(f"LOAD '{httpfs_extension()}'")
+            connection.execute("SET enable_http_metadata_cache = true")
             connection.execute(_s3_secret(self.session))
         self._connection = connection
         return connection
 
     def query(self, sql: str, scope: Scope) -> pd.DataFrame:
-        """Create the scope's views, run `sql`, return its result."""
+        """Create the scope's views (unless the same views are there), run `sql`, return its result."""
         connection = self._connect()
         try:
             for table, days in scope.days.items():
-                paths = [path for day in days for path in self.files.files(table, scope.model_name, day)]
-                connection.execute(_view(connection, table, paths, scope.columns(table)))
-            return connection.execute(sql).df()
+                paths = tuple(path for day in days for path in self.files.files(table, scope.model_name, day))
+                columns = scope.columns(table)
+                if self._views.get(table) != (paths, columns):
+                    connection.execute(_view(connection, table, paths, columns))
+                    self._views[table] = (paths, columns)
+            return _fetch(connection.execute(sql).to_arrow_reader(FETCH_ROWS))
         except duckdb.Error as error:
             raise LakeQueryError(f"DuckDB failed on the lake: {error}") from error
 
@@ -172,9 +200,28 @@ class DuckDBEngine:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+            self._views.clear()
         if self._spill is not None:
             self._spill.cleanup()
             self._spill = None
+
+
+#: Rows per batch fetched from DuckDB: the result streams out in batches this size.
+FETCH_ROWS = 65_536
+
+
+def _fetch(reader: pa.RecordBatchReader) -> pd.DataFrame:
+    """A streamed result as a frame of one block per column (no consolidating copy): each column's batches are
+    kept as Arrow arrays while the result streams, then converted one column at a time, its batches freed as it
+    goes, so the peak is the result once plus one column. Text columns stay Arrow-backed."""
+    chunks: dict[str, list[pa.Array]] = {name: [] for name in reader.schema.names}
+    for batch in reader:
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            chunks[name].append(column)
+    columns: dict[str, pd.Series] = {}
+    for name, field_ in zip(reader.schema.names, reader.schema, strict=True):
+        columns[name] = pa.chunked_array(chunks.pop(name), type=field_.type).to_pandas()
+    return pd.DataFrame(columns, copy=False)
 
 
 def _quote(text: str) -> str:

@@ -143,11 +143,23 @@ class WindowFrame:
 def from_lake(
     result: pd.DataFrame, features: Sequence[tuple[str, str]], *, labelled: bool, records: int | None = None
 ) -> WindowFrame:
-    """A window from a lake query's result (`batch_jobs.lake.queries`): feature columns `(name, column)` renamed to
-    their names, the values kept in `unparsed_features` restored (module docstring)."""
-    frame = pd.DataFrame({name: result[column] for name, column in features}, index=pd.RangeIndex(len(result)))
+    """A window from a lake query's result (`batch_jobs.lake.queries`), in time order (ties by sample key):
+    feature columns `(name, column)` renamed to their names, the values kept in `unparsed_features` restored
+    (module docstring). Consumes `result`: each column is dropped from it once its ordered copy is made, so the
+    window is never held twice."""
+    times = pd.DatetimeIndex(pd.to_datetime(result["ts"])).as_unit("ms")
+    order = np.lexsort((result["sample_key"].to_numpy(dtype=np.float64, na_value=np.nan), times.asi8))
+    del result["sample_key"]
+
+    def ordered(column: str) -> pd.Series:
+        values = result.pop(column)
+        return values.take(order).reset_index(drop=True)
+
+    frame = pd.DataFrame(
+        {name: ordered(column) for name, column in features}, index=pd.RangeIndex(len(order)), copy=False
+    )
     unusable: dict[str, int] = {}
-    unparsed = result["unparsed_features"]
+    unparsed = ordered("unparsed_features")
     present = unparsed.notna().to_numpy()
     if present.any():
         restored: dict[str, dict[int, Any]] = {}
@@ -163,14 +175,14 @@ def from_lake(
             frame[name], count = usable_values(column.tolist())
             if count:
                 unusable[name] = count
-    times = pd.DatetimeIndex(pd.to_datetime(result["ts"])).as_unit("ms")
+    times = times[order]
     return WindowFrame(
         features=frame,
-        score=result["score"].to_numpy(dtype=np.float64),
-        model_version=pd.Categorical(result["model_version"]),
-        predicted_label=result["predicted_label"].to_numpy(dtype=np.int8),
+        score=ordered("score").to_numpy(dtype=np.float64),
+        model_version=pd.Categorical(ordered("model_version")),
+        predicted_label=ordered("predicted_label").to_numpy(dtype=np.int8),
         time=times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC"),
-        label=result["label"].to_numpy(dtype=np.int8) if labelled else None,
+        label=ordered("label").to_numpy(dtype=np.int8) if labelled else None,
         unusable=unusable,
         records=records,
     )

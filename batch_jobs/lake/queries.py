@@ -4,13 +4,18 @@ never kept twice. Pure: builders return text; the engines (`batch_jobs.lake.engi
 Every query names the model and a `dt` range, so Athena's partition projection (and DuckDB's file list) reads only
 those days. Rules the queries implement, the same as the payload table's readers before them:
 
-- a request logged twice (in two objects) is read once: its earliest record wins;
+- a request logged twice (in two objects) is read once: its earliest record wins. Only requests whose sample key
+  repeats are ranked (a window function over the few rows that share a key); every other row streams through,
+  so the embedded engine holds no copy of the sample while it reads it;
 - a label joins its prediction by request id; of several labels the latest `observed_at` wins (a corrected label
   replaces a wrong one); labels observed after `labels_until` do not exist yet (maturity), and a label may be
   observed up to `LABEL_CLOCK_SKEW` before its prediction (clients' clocks disagree);
 - a sample keeps the requests whose `sample_key` is below a threshold (per day when the days are strata): a
   Bernoulli sample by a hash of the request id, so a prediction, its labels and its duplicates are kept or dropped
   together, and both engines keep the same rows.
+
+Samples come back in no particular order (an ORDER BY would hold the whole sample in the engine): the adapter
+orders them by `ts`, then `sample_key` (`batch_jobs.lake.frame.from_lake`).
 
 Values in the text are ours: the model name is validated (`core.layout.validate_model_name`), days and times are
 formatted here, and columns come from `core.lake.feature_column`.
@@ -31,8 +36,9 @@ from core.layout import validate_model_name
 LABEL_CLOCK_SKEW = timedelta(days=1)
 #: The source dialect of every query; Athena's engine (Trino) gets them through sqlglot.
 SOURCE_DIALECT = "duckdb"
-#: The prediction columns every sample returns, before the features (not the request id: only the queries need it).
-PREDICTION_COLUMNS = ("model_version", "ts", "score", "predicted_label", "unparsed_features")
+#: The prediction columns every sample returns, before the features (not the request id: only the queries need it;
+#: the sample key orders the rows).
+PREDICTION_COLUMNS = ("model_version", "ts", "score", "predicted_label", "sample_key", "unparsed_features")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +118,18 @@ def _widest(thresholds: Mapping[str, int] | int | None) -> int | None:
     return max(thresholds.values(), default=0)
 
 
-def daily_counts(window: Window) -> str:
-    """Exact prediction records per day of the window (duplicates of a request counted: a bound, not a census)."""
+def daily_counts(window: Window, features: Sequence[str] = ()) -> str:
+    """Exact prediction records per day of the window (duplicates of a request counted: a bound, not a census) and,
+    per feature column, the day's records holding a typed value."""
+    counted = "".join(f", COUNT({column}) AS {column}" for column in features)
     return (
-        f"SELECT {DAY_PARTITION} AS day, COUNT(*) AS n FROM {LakeTable.PREDICTIONS.value}"
+        f"SELECT {DAY_PARTITION} AS day, COUNT(*) AS n{counted} FROM {LakeTable.PREDICTIONS.value}"
         f" WHERE {_window_filter(window)} GROUP BY {DAY_PARTITION} ORDER BY {DAY_PARTITION}"
     )
 
 
 #: The most frequent categories `window_aggregates` lists per categorical feature.
 TOP_CATEGORIES = 20
-
-
-def window_counts(window: Window, features: Sequence[str]) -> str:
-    """Exact counts over the whole window: its records, and per feature column the records holding a typed value."""
-    counted = "".join(f", COUNT({column}) AS {column}" for column in features)
-    return f"SELECT COUNT(*) AS records{counted} FROM {LakeTable.PREDICTIONS.value} WHERE {_window_filter(window)}"
 
 
 def category_counts(window: Window, columns: Sequence[str], top: int = TOP_CATEGORIES) -> str:
@@ -145,24 +147,27 @@ def category_counts(window: Window, columns: Sequence[str], top: int = TOP_CATEG
     )
 
 
-def _deduplicated_predictions(
-    window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None
-) -> str:
+def _first_predictions(window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None) -> str:
+    """One row per request, its earliest (module docstring): the rows whose sample key no other row shares, then the
+    first of each request among those that share one."""
     columns = ", ".join(("request_id", *PREDICTION_COLUMNS, *features))
-    return (
+    scanned = f"FROM {LakeTable.PREDICTIONS.value} WHERE {_window_filter(window)}{_sample_filter(thresholds)}"
+    repeated = f"SELECT sample_key {scanned} AND sample_key IS NOT NULL GROUP BY sample_key HAVING COUNT(*) > 1"
+    ranked = (
         f"SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY ts, model_version, score) AS copy"
-        f" FROM {LakeTable.PREDICTIONS.value} WHERE {_window_filter(window)}{_sample_filter(thresholds)}"
+        f" {scanned} AND sample_key IN ({repeated})"
+    )
+    return (
+        f"SELECT {columns} {scanned} AND COALESCE(sample_key, -1) NOT IN ({repeated})"
+        f" UNION ALL SELECT {columns} FROM ({ranked}) AS ranked WHERE copy = 1"
     )
 
 
 def prediction_sample(window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None) -> str:
     """The window's predictions (one per request, the earliest), sampled by `thresholds` (None: all), with the
-    given feature columns, in time order."""
+    given feature columns."""
     selected = ", ".join((*PREDICTION_COLUMNS, *features))
-    return (
-        f"WITH p AS ({_deduplicated_predictions(window, features, thresholds)})"
-        f" SELECT {selected} FROM p WHERE copy = 1 ORDER BY ts, request_id"
-    )
+    return f"SELECT {selected} FROM ({_first_predictions(window, features, thresholds)}) AS p"
 
 
 def labelled_sample(
@@ -173,7 +178,7 @@ def labelled_sample(
     labels_until: datetime,
 ) -> str:
     """The window's predictions that have a label observed by `labels_until` (one per request, the earliest; its
-    latest label), sampled like `prediction_sample`, with `label`, in time order."""
+    latest label), sampled like `prediction_sample`, with `label`."""
     days = label_days(window, labels_until)
     label_filter = (
         f"{_partition_filter(window.model_name, days)}"
@@ -182,12 +187,11 @@ def labelled_sample(
     )
     selected = ", ".join((*(f"p.{name}" for name in (*PREDICTION_COLUMNS, *features)), "l.label"))
     return (
-        f"WITH p AS ({_deduplicated_predictions(window, features, thresholds)}),"
-        f" l AS (SELECT request_id, label, observed_at,"
+        f"SELECT {selected} FROM ({_first_predictions(window, features, thresholds)}) AS p"
+        f" JOIN (SELECT request_id, label,"
         f" ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY observed_at DESC, label DESC) AS latest"
-        f" FROM {LakeTable.LABELS.value} WHERE {label_filter}{_sample_filter(_widest(thresholds))})"
-        f" SELECT {selected} FROM p JOIN l ON l.request_id = p.request_id AND l.latest = 1"
-        f" WHERE p.copy = 1 ORDER BY p.ts, p.request_id"
+        f" FROM {LakeTable.LABELS.value} WHERE {label_filter}{_sample_filter(_widest(thresholds))}) AS l"
+        f" ON l.request_id = p.request_id AND l.latest = 1"
     )
 
 

@@ -32,7 +32,6 @@ from batch_jobs.lake.queries import (
     label_days,
     labelled_sample,
     prediction_sample,
-    window_counts,
 )
 from core.lake import FEATURE_COLUMN_PREFIX, Column, LakeTable, sample_threshold
 from core.settings import LakeSettings
@@ -106,9 +105,13 @@ class LakeWindows:
     sample_rows: int = 200_000
     last_design: SampleDesign | None = field(default=None, init=False)
 
-    def _plan(self, window: Window) -> tuple[dict[str, int] | None, SampleDesign]:
-        scope = Scope(window.model_name, {LakeTable.PREDICTIONS: window.days})
-        counts = self.engine.query(daily_counts(window), scope)
+    def _plan(self, window: Window, scope: Scope) -> tuple[pd.DataFrame, dict[str, int] | None, SampleDesign]:
+        """The window's exact counts per day (`daily_counts` over `scope`'s features), the sample's per-day bounds
+        (None: every row) and its design."""
+        features = [column.name for column in scope.features]
+        counts = self.engine.query(
+            daily_counts(window, features), replace(scope, days={LakeTable.PREDICTIONS: window.days})
+        )
         per_day = {str(day): int(n) for day, n in zip(counts["day"], counts["n"], strict=True)}
         rates = allocate(per_day, self.sample_rows)
         thresholds = (
@@ -116,7 +119,7 @@ class LakeWindows:
             if all(rate >= 1.0 for rate in rates.values())
             else {day: sample_threshold(rate) for day, rate in rates.items()}
         )
-        return thresholds, SampleDesign(per_day, rates, 0)
+        return counts, thresholds, SampleDesign(per_day, rates, 0)
 
     def _features(self) -> tuple[tuple[str, Column], ...]:
         return tuple(self.catalog.feature_columns())
@@ -125,21 +128,24 @@ class LakeWindows:
         """Predictions with `start <= ts < end`, one per request id (sampled by day above `sample_rows`)."""
         window = Window(model_name, start, end)
         features = self._features()
-        thresholds, design = self._plan(window)
+        scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, tuple(column for _, column in features))
+        counts, thresholds, design = self._plan(window, scope)
         if not design.records:
             self.last_design = design
             return WindowFrame.empty()
-        scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, tuple(column for _, column in features))
         result = self.engine.query(prediction_sample(window, [c.name for _, c in features], thresholds), scope)
         return replace(
-            self._frame(result, features, design, labelled=False), exact=self._aggregates(window, features, scope)
+            self._frame(result, features, design, labelled=False),
+            exact=self._aggregates(window, features, scope, counts),
         )
 
-    def _aggregates(self, window: Window, features: Sequence[tuple[str, Column]], scope: Scope) -> WindowAggregates:
+    def _aggregates(
+        self, window: Window, features: Sequence[tuple[str, Column]], scope: Scope, counts: pd.DataFrame
+    ) -> WindowAggregates:
+        """Missing values per feature from the plan's per-day counts; the top categories from their own query."""
+        records = int(counts["n"].sum())
+        missing = {name: records - int(counts[column.name].sum()) for name, column in features}
         names = {column.name: name for name, column in features}
-        counts = self.engine.query(window_counts(window, list(names)), scope)
-        records = int(counts["records"].iloc[0])
-        missing = {name: records - int(counts[column].iloc[0]) for column, name in names.items()}
         categorical = [column.name for _, column in features if column.glue_type == "string"]
         top: dict[str, dict[str, int]] = {names[column]: {} for column in categorical}
         if categorical:
@@ -153,15 +159,15 @@ class LakeWindows:
         (sampled by day above `sample_rows` predictions)."""
         window = Window(model_name, start, end)
         features = self._features()
-        thresholds, design = self._plan(window)
-        if not design.records:
-            self.last_design = design
-            return WindowFrame.empty(labelled=True)
         scope = Scope(
             model_name,
             {LakeTable.PREDICTIONS: window.days, LakeTable.LABELS: label_days(window, labels_until)},
             tuple(column for _, column in features),
         )
+        _, thresholds, design = self._plan(window, replace(scope, features=()))
+        if not design.records:
+            self.last_design = design
+            return WindowFrame.empty(labelled=True)
         sql = labelled_sample(window, [c.name for _, c in features], thresholds, labels_until=labels_until)
         return self._frame(self.engine.query(sql, scope), features, design, labelled=True)
 

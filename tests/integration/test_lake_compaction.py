@@ -288,3 +288,21 @@ def test_the_job_compacts_the_configured_model_and_prints_its_summary(
     assert main(["--now", later().isoformat()]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["model_name"], summary["files_in"], summary["files_out"]) == (MODEL, 2, 1)
+
+
+def test_the_job_merges_fresh_files_only_when_told_no_writer_runs_meanwhile(
+    aws_session: boto3.Session,
+    resources: LocalResources,
+    deployed_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for source in "ab":
+        write_part(aws_session, resources.payload_bucket, LakeTable.PREDICTIONS, source, [prediction(f"r-{source}")])
+    time.sleep(1.1)  # S3 times are in whole seconds: both files are now strictly older than `now`
+    now = datetime.now(UTC).isoformat()
+    assert main(["--now", now]) == 0
+    assert json.loads(capsys.readouterr().out)["files_in"] == 0  # younger than the default 15 minutes
+    assert main(["--now", now, "--settle-seconds", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["files_in"] == 2
+    with pytest.raises(SystemExit):
+        main(["--now", now, "--settle-seconds", "-1"])

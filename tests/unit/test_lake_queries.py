@@ -20,7 +20,6 @@ from batch_jobs.lake.queries import (
     labelled_sample,
     prediction_sample,
     timestamp_literal,
-    window_counts,
 )
 from batch_jobs.lake.windows import allocate
 
@@ -35,7 +34,7 @@ def _all_queries() -> list[str]:
         prediction_sample(WINDOW, ["f_age"], 12345),
         prediction_sample(WINDOW, ["f_age", "f_plan"], {"2026-12-31": 10, "2027-01-01": 20}),
         labelled_sample(WINDOW, ["f_age"], {"2026-12-31": 10, "2027-01-01": 20}, labels_until=T0 + timedelta(days=8)),
-        window_counts(WINDOW, ["f_age", "f_plan"]),
+        daily_counts(WINDOW, ["f_age", "f_plan"]),
         category_counts(WINDOW, ["f_plan", "f_region"]),
     ]
 
@@ -67,6 +66,14 @@ def test_a_per_day_sample_bounds_each_day_and_labels_by_the_widest_bound() -> No
     assert "sample_key < CASE dt WHEN '2026-12-31' THEN 10 WHEN '2027-01-01' THEN 20 ELSE 0 END" in sql
     assert "sample_key < 20)" in sql  # labels are in their own day's partition: only the widest bound applies
     assert "ORDER BY observed_at DESC" in sql  # the latest label wins
+
+
+def test_only_requests_whose_sample_key_repeats_are_ranked_and_nothing_is_sorted_at_the_end() -> None:
+    sql = prediction_sample(WINDOW, ["f_age"], 12345)
+    assert "GROUP BY sample_key HAVING COUNT(*) > 1" in sql
+    assert "COALESCE(sample_key, -1) NOT IN (" in sql  # a null key must not turn NOT IN into unknown
+    assert "PARTITION BY request_id ORDER BY ts, model_version, score" in sql  # the earliest record wins
+    assert "ORDER BY ts, request_id" not in sql  # no final sort: the engine streams the rows out
 
 
 @pytest.mark.parametrize("index", range(7))
