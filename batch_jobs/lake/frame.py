@@ -22,6 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from batch_jobs.drift.values import usable_frame, usable_values
+from batch_jobs.lake.queries import DUPLICATE_OF
 from core.records import format_timestamp
 from core.segments import LabelledColumns, PredictionColumns
 
@@ -140,16 +141,39 @@ class WindowFrame:
         )
 
 
+def first_records(result: pd.DataFrame, times: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Which rows of a lake sample to keep: all but the later records of a request its `duplicate_of` names (the
+    earliest by time, then model version, then score, wins, as `batch_jobs.lake.queries` rules)."""
+    keep = np.ones(len(result), dtype=bool)
+    marked = np.flatnonzero(result[DUPLICATE_OF].notna().to_numpy())
+    if not len(marked):
+        return keep
+    requests = result[DUPLICATE_OF].to_numpy(dtype=object)[marked]
+    versions = result["model_version"].to_numpy(dtype=object)[marked]
+    scores = result["score"].to_numpy(dtype=np.float64)[marked]
+    ranked = sorted(
+        range(len(marked)), key=lambda i: (str(requests[i]), int(times[marked[i]]), str(versions[i]), scores[i])
+    )
+    seen: set[str] = set()
+    for i in ranked:
+        if requests[i] in seen:
+            keep[marked[i]] = False
+        seen.add(requests[i])
+    return keep
+
+
 def from_lake(
     result: pd.DataFrame, features: Sequence[tuple[str, str]], *, labelled: bool, records: int | None = None
 ) -> WindowFrame:
-    """A window from a lake query's result (`batch_jobs.lake.queries`), in time order (ties by sample key):
+    """A window from a lake query's result (`batch_jobs.lake.queries`), one row per request (`first_records`), in
+    time order (ties by sample key):
     feature columns `(name, column)` renamed to their names, the values kept in `unparsed_features` restored
     (module docstring). Consumes `result`: each column is dropped from it once its ordered copy is made, so the
     window is never held twice."""
     times = pd.DatetimeIndex(pd.to_datetime(result["ts"])).as_unit("ms")
     order = np.lexsort((result["sample_key"].to_numpy(dtype=np.float64, na_value=np.nan), times.asi8))
-    del result["sample_key"]
+    order = order[first_records(result, times.asi8)[order]]
+    del result["sample_key"], result[DUPLICATE_OF]
 
     def ordered(column: str) -> pd.Series:
         values = result.pop(column)

@@ -4,9 +4,10 @@ never kept twice. Pure: builders return text; the engines (`batch_jobs.lake.engi
 Every query names the model and a `dt` range, so Athena's partition projection (and DuckDB's file list) reads only
 those days. Rules the queries implement, the same as the payload table's readers before them:
 
-- a request logged twice (in two objects) is read once: its earliest record wins. Only requests whose sample key
-  repeats are ranked (a window function over the few rows that share a key); every other row streams through,
-  so the embedded engine holds no copy of the sample while it reads it;
+- a request logged twice (in two objects) is read once: its earliest record wins. A sample marks each row whose
+  sample key another row of the sample shares with its request id (`duplicate_of`, null for every other row) and
+  the adapter keeps the earliest record of each marked request (`batch_jobs.lake.frame.from_lake`): no window
+  function or sort over the sample, so it streams out of the engine, which holds no copy of it;
 - a label joins its prediction by request id; of several labels the latest `observed_at` wins (a corrected label
   replaces a wrong one); labels observed after `labels_until` do not exist yet (maturity), and a label may be
   observed up to `LABEL_CLOCK_SKEW` before its prediction (clients' clocks disagree);
@@ -147,27 +148,23 @@ def category_counts(window: Window, columns: Sequence[str], top: int = TOP_CATEG
     )
 
 
-def _first_predictions(window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None) -> str:
-    """One row per request, its earliest (module docstring): the rows whose sample key no other row shares, then the
-    first of each request among those that share one."""
+#: The column that names the request of a row whose sample key repeats in the sample (null otherwise).
+DUPLICATE_OF = "duplicate_of"
+
+
+def _marked_predictions(window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None) -> str:
+    """The sample's predictions, each row whose sample key repeats marked with its request id (module docstring)."""
     columns = ", ".join(("request_id", *PREDICTION_COLUMNS, *features))
     scanned = f"FROM {LakeTable.PREDICTIONS.value} WHERE {_window_filter(window)}{_sample_filter(thresholds)}"
     repeated = f"SELECT sample_key {scanned} AND sample_key IS NOT NULL GROUP BY sample_key HAVING COUNT(*) > 1"
-    ranked = (
-        f"SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY ts, model_version, score) AS copy"
-        f" {scanned} AND sample_key IN ({repeated})"
-    )
-    return (
-        f"SELECT {columns} {scanned} AND COALESCE(sample_key, -1) NOT IN ({repeated})"
-        f" UNION ALL SELECT {columns} FROM ({ranked}) AS ranked WHERE copy = 1"
-    )
+    return f"SELECT {columns}, CASE WHEN sample_key IN ({repeated}) THEN request_id END AS {DUPLICATE_OF} {scanned}"
 
 
 def prediction_sample(window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None) -> str:
-    """The window's predictions (one per request, the earliest), sampled by `thresholds` (None: all), with the
-    given feature columns."""
-    selected = ", ".join((*PREDICTION_COLUMNS, *features))
-    return f"SELECT {selected} FROM ({_first_predictions(window, features, thresholds)}) AS p"
+    """The window's predictions, sampled by `thresholds` (None: all), with the given feature columns and
+    `duplicate_of` (the adapter keeps a request's earliest record)."""
+    selected = ", ".join((*PREDICTION_COLUMNS, *features, DUPLICATE_OF))
+    return f"SELECT {selected} FROM ({_marked_predictions(window, features, thresholds)}) AS p"
 
 
 def labelled_sample(
@@ -177,17 +174,17 @@ def labelled_sample(
     *,
     labels_until: datetime,
 ) -> str:
-    """The window's predictions that have a label observed by `labels_until` (one per request, the earliest; its
-    latest label), sampled like `prediction_sample`, with `label`."""
+    """The window's predictions that have a label observed by `labels_until`, each with its latest label, sampled
+    like `prediction_sample` (with `duplicate_of`), with `label`."""
     days = label_days(window, labels_until)
     label_filter = (
         f"{_partition_filter(window.model_name, days)}"
         f" AND observed_at >= {timestamp_literal(window.start - LABEL_CLOCK_SKEW)}"
         f" AND observed_at <= {timestamp_literal(labels_until)}"
     )
-    selected = ", ".join((*(f"p.{name}" for name in (*PREDICTION_COLUMNS, *features)), "l.label"))
+    selected = ", ".join((*(f"p.{name}" for name in (*PREDICTION_COLUMNS, *features, DUPLICATE_OF)), "l.label"))
     return (
-        f"SELECT {selected} FROM ({_first_predictions(window, features, thresholds)}) AS p"
+        f"SELECT {selected} FROM ({_marked_predictions(window, features, thresholds)}) AS p"
         f" JOIN (SELECT request_id, label,"
         f" ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY observed_at DESC, label DESC) AS latest"
         f" FROM {LakeTable.LABELS.value} WHERE {label_filter}{_sample_filter(_widest(thresholds))}) AS l"

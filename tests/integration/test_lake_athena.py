@@ -116,11 +116,12 @@ def test_a_window_read_through_athena_counts_first_then_reads_typed_rows(
         ("sample_key", "bigint"),
         ("unparsed_features", "varchar"),
         ("f_age", "double"),
+        ("duplicate_of", "varchar"),
         ("label", "integer"),
     ]
     rows = [
-        ["v2", "2026-03-10 12:00:01.500", "0.75", "1", "7", None, None, "0"],
-        ["v1", "2026-03-10 12:00:00.000", "0.25", "0", "9", None, "41.0", "1"],
+        ["v2", "2026-03-10 12:00:01.500", "0.75", "1", "7", None, None, None, "0"],
+        ["v1", "2026-03-10 12:00:00.000", "0.25", "0", "9", None, "41.0", None, "1"],
     ]  # in no order (the query sorts nothing); no JSON in `unparsed_features`: moto's CSV does not escape quotes
     seed(emulator, ([("day", "varchar"), ("n", "bigint")], [["2026-03-10", "2"]]), (columns, rows))
 

@@ -68,12 +68,13 @@ def test_a_per_day_sample_bounds_each_day_and_labels_by_the_widest_bound() -> No
     assert "ORDER BY observed_at DESC" in sql  # the latest label wins
 
 
-def test_only_requests_whose_sample_key_repeats_are_ranked_and_nothing_is_sorted_at_the_end() -> None:
+def test_a_sample_marks_the_rows_whose_sample_key_repeats_and_neither_ranks_nor_sorts_them() -> None:
     sql = prediction_sample(WINDOW, ["f_age"], 12345)
     assert "GROUP BY sample_key HAVING COUNT(*) > 1" in sql
-    assert "COALESCE(sample_key, -1) NOT IN (" in sql  # a null key must not turn NOT IN into unknown
-    assert "PARTITION BY request_id ORDER BY ts, model_version, score" in sql  # the earliest record wins
-    assert "ORDER BY ts, request_id" not in sql  # no final sort: the engine streams the rows out
+    assert "CASE WHEN sample_key IN (" in sql
+    assert "THEN request_id END AS duplicate_of" in sql
+    assert "ROW_NUMBER" not in sql  # the engine streams the rows out: no window function, no sort
+    assert "ORDER BY" not in sql
 
 
 @pytest.mark.parametrize("index", range(7))
