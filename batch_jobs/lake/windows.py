@@ -105,12 +105,14 @@ class LakeWindows:
     sample_rows: int = 200_000
     last_design: SampleDesign | None = field(default=None, init=False)
 
-    def _plan(self, window: Window, scope: Scope) -> tuple[pd.DataFrame, dict[str, int] | None, SampleDesign]:
-        """The window's exact counts per day (`daily_counts` over `scope`'s features), the sample's per-day bounds
-        (None: every row) and its design."""
-        features = [column.name for column in scope.features]
+    def _plan(
+        self, window: Window, scope: Scope, counted: Sequence[Column] = ()
+    ) -> tuple[pd.DataFrame, dict[str, int] | None, SampleDesign]:
+        """The window's exact counts per day (with the `counted` features' typed values), the sample's per-day bounds
+        (None: every row) and its design. The predictions' view is `scope`'s, so the sample that follows reuses it."""
         counts = self.engine.query(
-            daily_counts(window, features), replace(scope, days={LakeTable.PREDICTIONS: window.days})
+            daily_counts(window, [column.name for column in counted]),
+            replace(scope, days={LakeTable.PREDICTIONS: window.days}),
         )
         per_day = {str(day): int(n) for day, n in zip(counts["day"], counts["n"], strict=True)}
         rates = allocate(per_day, self.sample_rows)
@@ -129,7 +131,7 @@ class LakeWindows:
         window = Window(model_name, start, end)
         features = self._features()
         scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, tuple(column for _, column in features))
-        counts, thresholds, design = self._plan(window, scope)
+        counts, thresholds, design = self._plan(window, scope, scope.features)
         if not design.records:
             self.last_design = design
             return WindowFrame.empty()
@@ -164,7 +166,7 @@ class LakeWindows:
             {LakeTable.PREDICTIONS: window.days, LakeTable.LABELS: label_days(window, labels_until)},
             tuple(column for _, column in features),
         )
-        _, thresholds, design = self._plan(window, replace(scope, features=()))
+        _, thresholds, design = self._plan(window, scope)
         if not design.records:
             self.last_design = design
             return WindowFrame.empty(labelled=True)
