@@ -165,15 +165,14 @@ def first_records(result: pd.DataFrame, times: NDArray[np.int64]) -> NDArray[np.
 def from_lake(
     result: pd.DataFrame, features: Sequence[tuple[str, str]], *, labelled: bool, records: int | None = None
 ) -> WindowFrame:
-    """A window from a lake query's result (`batch_jobs.lake.queries`), one row per request (`first_records`), in
-    time order (ties by sample key):
-    feature columns `(name, column)` renamed to their names, the values kept in `unparsed_features` restored
-    (module docstring). Consumes `result`: each column is dropped from it once its ordered copy is made, so the
-    window is never held twice."""
+    """A window from a lake query's result (`batch_jobs.lake.queries`): one row per request (`first_records`), in
+    time order (ties by sample key), feature columns `(name, column)` renamed to their names, the values kept in
+    `unparsed_features` restored (module docstring). Consumes `result`: each column is dropped from it once its
+    ordered copy is made, so the window is never held twice."""
     times = pd.DatetimeIndex(pd.to_datetime(result["ts"])).as_unit("ms")
     order = np.lexsort((result["sample_key"].to_numpy(dtype=np.float64, na_value=np.nan), times.asi8))
     order = order[first_records(result, times.asi8)[order]]
-    del result["sample_key"], result[DUPLICATE_OF]
+    del result["sample_key"], result[DUPLICATE_OF], result["ts"]
 
     def ordered(column: str) -> pd.Series:
         values = result.pop(column)

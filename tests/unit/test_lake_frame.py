@@ -1,0 +1,60 @@
+"""A lake sample's rows as the jobs get them (`batch_jobs.lake.frame.from_lake`), pure: a request's earliest record
+wins among the rows its sample key marks, and rows come out in time order whatever order the engine returned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from batch_jobs.lake.frame import first_records, from_lake
+
+T = pd.Timestamp("2026-03-10 12:00:00")
+
+
+def _result(rows: list[tuple[str, int, str | None, float, int]]) -> pd.DataFrame:
+    """Rows `(model_version, seconds after T, the request `duplicate_of` names or None, score, sample_key)`."""
+    return pd.DataFrame(
+        {
+            "model_version": [row[0] for row in rows],
+            "ts": [T + pd.Timedelta(seconds=row[1]) for row in rows],
+            "score": [row[3] for row in rows],
+            "predicted_label": [int(row[3] >= 0.5) for row in rows],
+            "sample_key": [row[4] for row in rows],
+            "unparsed_features": [None] * len(rows),
+            "f_age": [float(index) for index in range(len(rows))],
+            "duplicate_of": [row[2] for row in rows],
+            "label": [1] * len(rows),
+        }
+    )
+
+
+def test_the_earliest_record_of_a_marked_request_wins_ties_by_version_then_score() -> None:
+    result = _result(
+        [
+            ("v1", 5, "a", 0.9, 7),  # a: later
+            ("v1", 1, "a", 0.8, 7),  # a: earliest -> kept
+            ("v2", 3, "b", 0.1, 7),  # b: same time as the next, later version
+            ("v1", 3, "b", 0.2, 7),  # b: kept
+            ("v1", 4, "c", 0.3, 7),  # c shares the key but is its own request -> kept
+            ("v1", 2, None, 0.4, 9),  # unmarked -> kept
+        ]
+    )
+    keep = first_records(result, pd.DatetimeIndex(result["ts"]).as_unit("ms").asi8)
+    assert keep.tolist() == [False, True, False, True, True, True]
+
+
+def test_a_frame_is_in_time_order_then_sample_key_and_holds_one_row_per_request() -> None:
+    result = _result(
+        [
+            ("v1", 9, None, 0.9, 1),
+            ("v1", 2, "a", 0.6, 5),
+            ("v1", 2, None, 0.7, 3),
+            ("v1", 1, "a", 0.2, 5),
+        ]
+    )
+    frame = from_lake(result, [("age", "f_age")], labelled=True, records=4)
+    assert frame.score.tolist() == [0.2, 0.7, 0.9]  # request a's earliest, then by time, ties by sample key
+    assert frame.features["age"].tolist() == [3.0, 2.0, 0.0]  # features follow their rows
+    assert np.array_equal(frame.predicted_label, np.array([0, 1, 1], dtype=np.int8))
+    assert frame.records == 4
+    assert list(result.columns) == []  # consumed: the result's columns are dropped as the frame is built
