@@ -152,6 +152,13 @@ def source_digest(bucket: str, key: str, etag: str) -> str:
     return hashlib.sha256(f"{bucket}/{key}\n{etag}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def partition_day(key: str) -> str | None:
+    """The `dt` partition a lake key or URI lies in (`partition_prefix`), None outside a day's partition."""
+    folder = key.rpartition("/")[0]
+    marker = f"/{DAY_PARTITION}="
+    return folder.rsplit(marker, 1)[1] if marker in folder else None
+
+
 def part_file_key(table: LakeTable, model_name: str, day: str, source: str, chunk: int) -> str:
     """The file holding chunk `chunk` of one source object's rows of one day (deterministic: a retry overwrites)."""
     return f"{partition_prefix(table, model_name, day)}part-{source}-{chunk:05d}.parquet"

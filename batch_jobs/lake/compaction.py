@@ -55,13 +55,13 @@ import pyarrow.compute as pc
 
 from core.lake import (
     BASE_COLUMNS,
-    DAY_PARTITION,
     MODEL_PARTITION,
     LakeTable,
     compacted_file_key,
     compaction_manifest_key,
     compaction_manifest_prefix,
     is_part_file,
+    partition_day,
     table_prefix,
 )
 
@@ -286,11 +286,10 @@ def recover(
 
 def _by_day(objects: Sequence[LakeObject]) -> dict[str, list[LakeObject]]:
     days: dict[str, list[LakeObject]] = {}
-    marker = f"/{DAY_PARTITION}="
     for obj in objects:
-        folder, _, name = obj.key.rpartition("/")
-        if marker in folder and name.endswith(".parquet"):
-            days.setdefault(folder.rsplit(marker, 1)[1], []).append(obj)
+        day = partition_day(obj.key)
+        if day is not None and obj.key.endswith(".parquet"):
+            days.setdefault(day, []).append(obj)
     return days
 
 

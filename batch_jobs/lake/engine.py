@@ -29,7 +29,16 @@ import pandas as pd
 import pyarrow as pa
 
 from batch_jobs.lake.queries import for_athena
-from core.lake import BASE_COLUMNS, DAY_PARTITION, MODEL_PARTITION, Column, LakeTable, partition_prefix, table_prefix
+from core.lake import (
+    BASE_COLUMNS,
+    DAY_PARTITION,
+    MODEL_PARTITION,
+    Column,
+    LakeTable,
+    partition_day,
+    partition_prefix,
+    table_prefix,
+)
 
 if TYPE_CHECKING:
     import boto3
@@ -102,16 +111,11 @@ class S3LakeFiles:
             prefix = f"s3://{self.bucket}/{table_prefix(table)}{MODEL_PARTITION}={model_name}/"
             by_day: dict[str, list[str]] = {}
             for path in wr.s3.list_objects(prefix, suffix=".parquet", boto3_session=self.session):
-                by_day.setdefault(_day_of_path(path), []).append(path)
+                listed_day = partition_day(path)
+                if listed_day is not None:
+                    by_day.setdefault(listed_day, []).append(path)
             self._listed[(table, model_name)] = by_day
         return list(self._listed[(table, model_name)].get(day, ()))
-
-
-def _day_of_path(path: str) -> str:
-    """The `dt` partition a lake object's path names (empty when it names none)."""
-    marker = f"/{DAY_PARTITION}="
-    start = path.find(marker)
-    return "" if start < 0 else path[start + len(marker) :].split("/", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,19 +146,17 @@ def first_records(result: pd.DataFrame, times: NDArray[np.int64]) -> NDArray[np.
     earliest by time, then model version, then score, wins, as `batch_jobs.lake.queries` rules)."""
     keep = np.ones(len(result), dtype=bool)
     marked = np.flatnonzero(result[DUPLICATE_OF].notna().to_numpy())
-    if not len(marked):
-        return keep
-    requests = result[DUPLICATE_OF].to_numpy(dtype=object)[marked]
-    versions = result["model_version"].to_numpy(dtype=object)[marked]
-    scores = result["score"].to_numpy(dtype=np.float64)[marked]
-    ranked = sorted(
-        range(len(marked)), key=lambda i: (str(requests[i]), int(times[marked[i]]), str(versions[i]), scores[i])
-    )
-    seen: set[str] = set()
-    for i in ranked:
-        if requests[i] in seen:
-            keep[marked[i]] = False
-        seen.add(requests[i])
+    if len(marked):
+        rows = pd.DataFrame(
+            {
+                "request": result[DUPLICATE_OF].to_numpy(dtype=object)[marked],
+                "time": times[marked],
+                "version": result["model_version"].to_numpy(dtype=object)[marked],
+                "score": result["score"].to_numpy(dtype=np.float64)[marked],
+            }
+        )
+        later = rows.sort_values(["request", "time", "version", "score"], kind="stable").duplicated("request")
+        keep[marked[later.index[later.to_numpy()]]] = False
     return keep
 
 

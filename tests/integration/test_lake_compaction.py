@@ -277,14 +277,18 @@ def test_a_young_manifest_is_a_run_under_way_and_its_day_is_left_alone(
     assert set(inputs) <= set(keys_of(aws_session, bucket, "lake/"))
 
 
+def _two_part_files(aws_session: boto3.Session, bucket: str) -> None:
+    for source in "ab":
+        write_part(aws_session, bucket, LakeTable.PREDICTIONS, source, [prediction(f"r-{source}")])
+
+
 def test_the_job_compacts_the_configured_model_and_prints_its_summary(
     aws_session: boto3.Session,
     resources: LocalResources,
     deployed_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for source in "ab":
-        write_part(aws_session, resources.payload_bucket, LakeTable.PREDICTIONS, source, [prediction(f"r-{source}")])
+    _two_part_files(aws_session, resources.payload_bucket)
     assert main(["--now", later().isoformat()]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["model_name"], summary["files_in"], summary["files_out"]) == (MODEL, 2, 1)
@@ -296,8 +300,7 @@ def test_the_job_merges_fresh_files_only_when_told_no_writer_runs_meanwhile(
     deployed_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for source in "ab":
-        write_part(aws_session, resources.payload_bucket, LakeTable.PREDICTIONS, source, [prediction(f"r-{source}")])
+    _two_part_files(aws_session, resources.payload_bucket)
     time.sleep(1.1)  # S3 times are in whole seconds: both files are now strictly older than `now`
     now = datetime.now(UTC).isoformat()
     assert main(["--now", now]) == 0
