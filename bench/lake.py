@@ -690,6 +690,11 @@ class WindowResult:
         return self.lake.peak_bytes / min(self.rows, self.sample_rows)
 
     @property
+    def held_bytes_per_row(self) -> float:
+        """Peak bytes per row the job holds: every window it read, each at most the cap (the drift check reads two)."""
+        return self.lake.peak_bytes / sum(int(value) for value in self.lake.best["rows_read"].values())
+
+    @property
     def rows_read(self) -> str:
         """Rows the lake's queries returned (the sample): each read's (the drift check reads two windows)."""
         return " + ".join(f"{int(value):,}" for value in self.lake.best["rows_read"].values())
@@ -757,6 +762,7 @@ def markdown_table(results: Sequence[WindowResult]) -> str:
         "lake peak",
         "peak B/row",
         "rows read",
+        "peak B/row read",
         "floor time",
         "floor B/row",
         "current rows/s",
@@ -774,6 +780,7 @@ def markdown_table(results: Sequence[WindowResult]) -> str:
             _mib(item.lake.peak_bytes),
             f"{item.lake_bytes_per_row:,.1f}",
             item.rows_read,
+            f"{item.held_bytes_per_row:,.0f}",
             f"{item.floor.seconds:.2f} s",
             f"{item.floor.peak_bytes / item.rows:,.0f}",
             f"{item.current_rows_per_s:,.0f}",

@@ -13,6 +13,8 @@ the same SQL text; both return a pandas frame of the (sampled, so bounded) resul
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib.util
 import logging
 import os
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 
 import awswrangler as wr
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -42,6 +45,7 @@ from core.lake import (
 
 if TYPE_CHECKING:
     import boto3
+    from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +133,25 @@ class LocalLakeFiles:
         return sorted(str(path) for path in (self.root / partition_prefix(table, model_name, day)).glob("*.parquet"))
 
 
+#: glibc's `mallopt` parameter for the size from which a block is its own mapping (`M_MMAP_THRESHOLD`).
+_M_MMAP_THRESHOLD = -3
+#: 128 KiB, glibc's default, fixed: every column or batch the lake reads is its own mapping, returned on free.
+LARGE_BLOCK_BYTES = 128 * 1024
+
+
+def return_large_blocks() -> bool:
+    """Make this process give large freed blocks back to the system at once (glibc only; False elsewhere).
+
+    glibc raises its mapping threshold to the size of each large block freed (up to 32 MiB), so after a query's
+    result is freed the next results' columns come from the heap, where freed memory stays in the process: a job
+    reading two windows would peak at several times what it holds. A fixed threshold ends that adjustment."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
 def httpfs_extension() -> Path:
     """The httpfs extension binary shipped by the `duckdb-extension-httpfs` wheel for this DuckDB version."""
     spec = importlib.util.find_spec("duckdb_extension_httpfs")
@@ -165,6 +188,7 @@ class DuckDBEngine:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._connection is not None:
             return self._connection
+        return_large_blocks()
         self._spill = tempfile.TemporaryDirectory(prefix="autoretrain-duckdb-")  # removed at close or exit
         connection = duckdb.connect(
             config={
@@ -178,6 +202,9 @@ class DuckDBEngine:
         # A job's queries read the same files several times (counts, then the sample): their Parquet footers and
         # HTTP metadata are read once. Lake files are never rewritten with other content.
         connection.execute("SET parquet_metadata_cache = true")
+        # DuckDB otherwise keeps every byte range it reads (up to `memory_limit`), so a job's memory would follow its
+        # window's files rather than its sample.
+        connection.execute("SET enable_external_file_cache = false")
         if self.session is not None:
             connection.execute(f"LOAD '{httpfs_extension()}'")
             connection.execute("SET enable_http_metadata_cache = true")
@@ -214,17 +241,51 @@ class DuckDBEngine:
 FETCH_ROWS = 65_536
 
 
+class _TextCodes:
+    """A text column collected as category codes (int32, -1 for null) over the values seen so far: a model version
+    or a request id repeated on many rows is kept once."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, int] = {}
+        self._chunks: list[NDArray[np.int32]] = []
+
+    def add(self, column: pa.Array) -> None:
+        encoded = column.dictionary_encode()
+        codes = [self._values.setdefault(value, len(self._values)) for value in encoded.dictionary.to_pylist()]
+        local = np.array([*codes, -1], dtype=np.int32)
+        self._chunks.append(local[encoded.indices.fill_null(len(codes)).to_numpy()])
+
+    def series(self) -> pd.Series:
+        codes = np.concatenate(self._chunks) if self._chunks else np.empty(0, dtype=np.int32)
+        self._chunks.clear()
+        categories = pd.Index(list(self._values), dtype=object)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=categories), copy=False)
+
+
 def _fetch(reader: pa.RecordBatchReader) -> pd.DataFrame:
-    """A streamed result as a frame of one block per column (no consolidating copy): each column's batches are
-    kept as Arrow arrays while the result streams, then converted one column at a time, its batches freed as it
-    goes, so the peak is the result once plus one column. Text columns stay Arrow-backed."""
-    chunks: dict[str, list[pa.Array]] = {name: [] for name in reader.schema.names}
+    """A streamed result as a frame of one block per column, each batch converted as it arrives: numbers to numpy
+    (copied out of the batch, so Arrow's allocator reuses the batch's memory for the next one instead of keeping
+    every batch alive behind a zero-copy view), text to categories. The peak is the result once, in its compact
+    form, plus one column while its pieces are joined."""
+    text = {field_.name for field_ in reader.schema if pa.types.is_string(field_.type)}
+    codes = {name: _TextCodes() for name in text}
+    pieces: dict[str, list[np.ndarray]] = {name: [] for name in reader.schema.names if name not in text}
     for batch in reader:
         for name, column in zip(batch.schema.names, batch.columns, strict=True):
-            chunks[name].append(column)
+            if name in text:
+                codes[name].add(column)
+            else:
+                pieces[name].append(np.array(column.to_numpy(zero_copy_only=False), copy=True))
     columns: dict[str, pd.Series] = {}
-    for name, field_ in zip(reader.schema.names, reader.schema, strict=True):
-        columns[name] = pa.chunked_array(chunks.pop(name), type=field_.type).to_pandas()
+    for field_ in reader.schema:
+        if field_.name in text:
+            columns[field_.name] = codes.pop(field_.name).series()
+        else:
+            parts = pieces.pop(field_.name)
+            columns[field_.name] = (
+                pd.Series(np.concatenate(parts), copy=False) if parts else pa.array([], field_.type).to_pandas()
+            )
+            del parts
     return pd.DataFrame(columns, copy=False)
 
 

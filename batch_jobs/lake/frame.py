@@ -100,8 +100,9 @@ class WindowFrame:
         )
 
     def served_before(self, moment: datetime) -> WindowFrame:
-        """The rows served before `moment` (to the millisecond, as windows are read)."""
-        return self.take(np.asarray(self.time < pd.Timestamp(moment).floor("ms"), dtype=bool))
+        """The rows served before `moment` (to the millisecond, as windows are read); this window when that is all."""
+        before = np.asarray(self.time < pd.Timestamp(moment).floor("ms"), dtype=bool)
+        return self if before.all() else self.take(before)
 
     @classmethod
     def from_columns(
@@ -149,10 +150,10 @@ def first_records(result: pd.DataFrame, times: NDArray[np.int64]) -> NDArray[np.
     if len(marked):
         rows = pd.DataFrame(
             {
-                "request": result[DUPLICATE_OF].to_numpy(dtype=object)[marked],
+                "request": result[DUPLICATE_OF].take(marked).to_numpy(dtype=object),
                 "time": times[marked],
-                "version": result["model_version"].to_numpy(dtype=object)[marked],
-                "score": result["score"].to_numpy(dtype=np.float64)[marked],
+                "version": result["model_version"].take(marked).to_numpy(dtype=object),
+                "score": result["score"].take(marked).to_numpy(dtype=np.float64),
             }
         )
         later = rows.sort_values(["request", "time", "version", "score"], kind="stable").duplicated("request")

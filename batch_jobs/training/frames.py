@@ -35,10 +35,17 @@ PRODUCTION = "production"
 #: A column of the initial training set that holds each row's time, if it has one.
 INITIAL_TIME_COLUMN = "timestamp"
 META_COLUMNS = (EVENT_TIME, SOURCE, ORDER)
+SOURCES = (INITIAL, PRODUCTION)
 
 
 class TrainingDataError(ValueError):
     """The training data cannot be assembled (e.g. no rows at all, or a target that is not a column)."""
+
+
+def _source(rows: int, source: str) -> pd.Categorical:
+    """`SOURCE` for `rows` rows of one source: a category, one byte a row (both sources share the categories, so a
+    combined frame keeps them)."""
+    return pd.Categorical.from_codes(np.full(rows, SOURCES.index(source), dtype=np.int8), categories=SOURCES)
 
 
 def initial_frame(raw: pd.DataFrame, target: str) -> pd.DataFrame:
@@ -51,7 +58,7 @@ def initial_frame(raw: pd.DataFrame, target: str) -> pd.DataFrame:
     else:
         times = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     frame[EVENT_TIME] = times
-    frame[SOURCE] = INITIAL
+    frame[SOURCE] = _source(len(frame), INITIAL)
     frame[ORDER] = np.arange(len(frame), dtype=np.int64)
     return frame
 
@@ -67,11 +74,12 @@ def production_rows(rows: WindowFrame, target: str, matured_before: datetime) ->
     if rows.label is None:
         raise TrainingDataError("the training window was read without labels")
     kept = rows.served_before(matured_before)
-    features = kept.features.loc[:, kept.features.notna().any(axis=0)] if len(kept) else kept.features.iloc[:, :0]
-    features = features.copy()
+    carried = [name for name in kept.features.columns if kept.features[name].notna().any()] if len(kept) else []
+    # A new frame over the window's own columns (copy-on-write: the window is never changed through it).
+    features = pd.DataFrame({name: kept.features[name] for name in carried}, index=kept.features.index, copy=False)
     features[target] = np.asarray(kept.label, dtype=np.int64)
     features[EVENT_TIME] = kept.time
-    features[SOURCE] = PRODUCTION
+    features[SOURCE] = _source(len(kept), PRODUCTION)
     features[ORDER] = np.arange(len(kept), dtype=np.int64)
     return features, dict(rows.unusable)
 
@@ -81,7 +89,7 @@ def combine(initial: pd.DataFrame | None, production: pd.DataFrame | None) -> pd
     parts = [part for part in (initial, production) if part is not None and len(part)]
     if not parts:
         raise TrainingDataError("there is no training data: no initial training set and no matured production rows")
-    frame = pd.concat(parts, ignore_index=True, sort=False)
+    frame = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0].reset_index(drop=True)
     frame[ORDER] = np.arange(len(frame), dtype=np.int64)
     return frame
 

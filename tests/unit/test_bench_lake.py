@@ -108,3 +108,5 @@ def test_peak_constancy_compares_the_largest_window_with_the_smallest_above_the_
     table = lake.markdown_table(results)
     assert "| drift check (14 days), N=10 | 10,000,000 |" in table
     assert "FAIL 350" in table
+    assert results[1].held_bytes_per_row == pytest.approx(40_000.0)  # 40e6 over the 1,000 rows read
+    assert "| 1,000 | 40,000 |" in table

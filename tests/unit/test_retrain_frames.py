@@ -201,3 +201,19 @@ def test_the_monitoring_baseline_has_exactly_the_agreed_fields() -> None:
     assert plan["categories"] == ["basic", "premium", "standard"]
     assert "categories" not in usage
     assert 0 < usage["missing_rate"] < 0.2
+
+
+def test_a_production_frame_shares_the_window_s_columns_and_never_changes_the_window() -> None:
+    first = NOW - timedelta(days=20)
+    rows = labelled_frame([served(i, first + timedelta(hours=i), i % 2, {"x": float(i)}) for i in range(4)])
+    window_x = rows.features["x"].to_numpy()
+
+    frame = combine(None, production_frame(rows, TARGET, NOW))
+
+    assert np.shares_memory(frame["x"].to_numpy(), window_x)  # no copy of the window's features
+    frame.loc[0, "x"] = -1.0
+    assert rows.features["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert str(frame[SOURCE].dtype) == "category"
+    both = combine(initial_frame(pd.DataFrame({"x": [9.0], TARGET: [0]}), TARGET), frame)
+    assert str(both[SOURCE].dtype) == "category"
+    assert both[SOURCE].tolist() == ["initial", *[PRODUCTION] * 4]
