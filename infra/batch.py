@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 from infra.fargate import FargateResources, fargate_resources
 from infra.job_policies import JOB_ROLE_POLICIES, JobResources, execution_role_policy
-from infra.job_specs import JOB_SPECS, Job, JobNames, JobSpec, job_environment
+from infra.job_specs import JOB_SPECS, Job, JobNames, JobSpec, job_environment, job_spec
 from infra.jobs_image import jobs_image
 from infra.lake_policies import GlueCatalog, LakeAccess
 from infra.network import NetworkArgs, job_network
@@ -63,6 +63,7 @@ class BatchJobsArgs:
     timeout_minutes: int
     keep_images: int
     log_retention_days: int
+    incremental_retrain: bool
 
 
 def container_properties(
@@ -226,7 +227,7 @@ def _environment_of(job: Job, args: BatchJobsArgs, code_version: str, names: Map
 def _properties_of(job: Job, resources: FargateResources, args: BatchJobsArgs, values: Sequence[Any]) -> str:
     return container_properties(
         image=values[0],
-        spec=JOB_SPECS[job],
+        spec=job_spec(job, incremental_retrain=args.incremental_retrain),
         job_role_arn=values[1],
         execution_role_arn=values[2],
         resources=resources,

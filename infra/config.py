@@ -19,6 +19,11 @@ resamples); at 100 features a sample row is ~1 KB as doubles, so `JOB_MEMORY_PER
 copies and `JOB_BASE_MEMORY_MIB` the interpreter, pandas, scikit-learn, pyarrow and awswrangler. 200,000 rows need
 1,536 + 1,563 = 3,099 MiB, so the default 1 vCPU / 4,096 MiB suffices at 10 million predictions a day as at 10
 thousand; a larger sample cap is refused below its estimate (`jobMemoryMib` must grow with it).
+
+Canary deploys (`canaryPercent`, `canaryMinutes`): the release build sends that share of the serving alias's traffic
+to the new version for that long and rolls back if a serving alarm fires (`deploy.alias`); percent 0 moves the alias
+all at once. The build's time limit grows by the bake time (`infra.release.build_timeout_minutes`), within
+CodeBuild's maximum.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from infra.fargate import FargateSizeError, fargate_resources
 from infra.job_specs import MAINTENANCE_SCHEDULES
 from infra.lake import DEFAULT_BYTES_SCANNED_CUTOFF, MIN_BYTES_SCANNED_CUTOFF
 from infra.layers import AWS_SDK_PANDAS_LAYER_ACCOUNTS, DEFAULT_AWS_SDK_PANDAS_LAYER_VERSION
+from infra.release import MAX_CANARY_MINUTES
 
 NAMESPACE = "autoretrain"
 
@@ -145,6 +151,9 @@ class Settings:
     security_group_ids: tuple[str, ...] = field(default=(), metadata=_key())
     assign_public_ip: bool = field(default=True, metadata=_key())
     auc_alarm_floor: float = field(default=0.7, metadata=_key())
+    canary_percent: int = field(default=10, metadata=_key())
+    canary_minutes: int = field(default=10, metadata=_key())
+    incremental_retrain: bool = field(default=False, metadata=_key())
     lake_sample_rows: int = field(default=DEFAULT_LAKE_SAMPLE_ROWS, metadata=_key())
     athena_bytes_scanned_cutoff: int = field(default=DEFAULT_BYTES_SCANNED_CUTOFF, metadata=_key())
     aws_sdk_pandas_layer_version: int = field(default=DEFAULT_AWS_SDK_PANDAS_LAYER_VERSION, metadata=_key())
@@ -268,6 +277,7 @@ def _problems(settings: Settings) -> list[str]:
     problems.extend(_alerting_problems(settings))
     problems.extend(_batch_problems(settings))
     problems.extend(_lake_problems(settings))
+    problems.extend(_canary_problems(settings))
     for key, value in settings.tags.items():
         if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or key.lower().startswith("aws:"):
             problems.append(f"{NAMESPACE}:tags key {key!r} must be 1-{MAX_TAG_KEY_LENGTH} characters, not 'aws:...'")
@@ -333,6 +343,23 @@ def _batch_problems(settings: Settings) -> list[str]:
         problems.append(
             f"{NAMESPACE}:subnetIds and {NAMESPACE}:securityGroupIds go together: set both (your network) or neither "
             "(the stack creates a minimal VPC)"
+        )
+    return problems
+
+
+def _canary_problems(settings: Settings) -> list[str]:
+    if settings.canary_percent == 0:
+        return []  # no canary: the alias moves all at once and the bake time is not used
+    problems: list[str] = []
+    if not 0 < settings.canary_percent < 100:
+        problems.append(
+            f"{NAMESPACE}:canaryPercent must be between 1 and 99 (0 turns the canary off), "
+            f"got {settings.canary_percent}"
+        )
+    if not 0 < settings.canary_minutes <= MAX_CANARY_MINUTES:
+        problems.append(
+            f"{NAMESPACE}:canaryMinutes must be between 1 and {MAX_CANARY_MINUTES} (the release build's time limit), "
+            f"got {settings.canary_minutes}"
         )
     return problems
 

@@ -1,5 +1,10 @@
 """Dashboard: one CloudWatch dashboard for the loop, and alarms that notify the alert topic.
 
+Every alarm notifies the topic but `dataset-drift`: one drifting check is as likely a blip as a change, so people
+hear of drift only when the trigger policy asks for a retrain (`RetrainRequested`, routed to the topic by
+`core.routing`); the alarm still shows each check's verdict in CloudWatch. The alarms on the serving function
+(`deploy_guard`) are the ones a canary deploy watches (`infra.release`).
+
 The drift-check job's metrics (namespace, names, dimensions) come from `core.metric_names`, which the job publishes
 from too. The dashboard body is built by a pure function; per-feature effect sizes use a SEARCH expression, so
 features need no listing here.
@@ -38,11 +43,14 @@ DRIFT_PERIOD_SECONDS = 86400
 WIDGET_WIDTH = 12
 WIDGET_HEIGHT = 6
 TreatMissing = Literal["breaching", "notBreaching", "ignore", "missing"]
+#: The label of the serving function in `DashboardArgs.functions`: its alarms guard a canary deploy.
+SERVING_FUNCTION = "serving"
 
 
 @dataclass(frozen=True, slots=True)
 class AlarmSpec:
-    """One alarm, with why missing data counts the way it does."""
+    """One alarm, with why missing data counts the way it does; `notifies`: its state changes go to the alert topic;
+    `deploy_guard`: a canary deploy of the serving function rolls back while it is in ALARM."""
 
     key: str
     description: str
@@ -54,6 +62,8 @@ class AlarmSpec:
     comparison: str
     threshold: float
     treat_missing_data: TreatMissing
+    notifies: bool = True
+    deploy_guard: bool = False
 
 
 def _widget(title: str, metrics: list[list[Any]], region: str, *, stat: str, period: int, index: int) -> dict[str, Any]:
@@ -171,6 +181,7 @@ def alarm_specs(
             "GreaterThanOrEqualToThreshold",
             1,
             "notBreaching",
+            deploy_guard=label == SERVING_FUNCTION,
         )
         for label, name in functions.items()
     ]
@@ -189,9 +200,10 @@ def alarm_specs(
             "notBreaching",
         ),
         # Between daily checks there is no point: missing data keeps the last state instead of flapping to OK.
+        # It notifies no one (module docstring): a single drifting check only starts the trigger policy's streak.
         AlarmSpec(
             "dataset-drift",
-            "The drift check found dataset drift",
+            "The drift check found dataset drift (no notification: a retrain request is what reaches people)",
             METRIC_NAMESPACE,
             DATASET_DRIFT.name,
             model_dimensions(DATASET_DRIFT, model_name),
@@ -200,6 +212,7 @@ def alarm_specs(
             "GreaterThanOrEqualToThreshold",
             1,
             "ignore",
+            notifies=False,
         ),
         # No AUC means too few matured labels, which the drift report says; it is not a performance alarm.
         AlarmSpec(
@@ -231,10 +244,12 @@ class DashboardArgs:
 
 
 class Dashboard(pulumi.ComponentResource):
-    """The dashboard and the alarms (each notifies the alert topic when it fires and when it recovers)."""
+    """The dashboard and the alarms (each that `notifies` tells the alert topic when it fires and when it recovers);
+    `deploy_alarms` are those a canary deploy watches."""
 
     dashboard: aws.cloudwatch.Dashboard
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    deploy_alarms: list[aws.cloudwatch.MetricAlarm]
 
     def __init__(self, name: str, args: DashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         renamed = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=FORMER_TYPE)])
@@ -258,12 +273,14 @@ class Dashboard(pulumi.ComponentResource):
             opts=child,
         )
         self.alarms = {}
+        self.deploy_alarms = []
         for spec in alarm_specs(
             model_name=args.model_name,
             functions=args.functions,
             etl_failure_queue=args.etl_failure_queue_name,
             auc_floor=args.auc_floor,
         ):
+            actions = [args.topic_arn] if spec.notifies else []
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key}",
                 alarm_description=spec.description,
@@ -276,8 +293,10 @@ class Dashboard(pulumi.ComponentResource):
                 comparison_operator=spec.comparison,
                 threshold=spec.threshold,
                 treat_missing_data=spec.treat_missing_data,
-                alarm_actions=[args.topic_arn],
-                ok_actions=[args.topic_arn],
+                alarm_actions=actions,
+                ok_actions=actions,
                 opts=child,
             )
+            if spec.deploy_guard:
+                self.deploy_alarms.append(self.alarms[spec.key])
         self.register_outputs({"dashboard": self.dashboard.dashboard_name})

@@ -109,10 +109,13 @@ def keep_last_images_policy(count: int) -> str:
 
 
 def private_repository(name: str, keep_images: int, parent: pulumi.Resource) -> aws.ecr.Repository:
-    """An ECR repository that scans on push, refuses tag overwrites, encrypts, and keeps the newest images."""
+    """An ECR repository that scans on push, refuses tag overwrites, encrypts, and keeps the newest images. `pulumi
+    destroy` deletes it with its images (they are built from the code and the model bucket's verified artefacts, which
+    hold the record)."""
     child = pulumi.ResourceOptions(parent=parent)
     repository = aws.ecr.Repository(
         name,
+        force_delete=True,
         image_tag_mutability="IMMUTABLE",
         image_scanning_configuration={"scan_on_push": True},
         encryption_configurations=[{"encryption_type": "AES256"}],

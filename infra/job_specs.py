@@ -3,7 +3,9 @@ command takes, which schedules submit it, and the deployment contract's variable
 without Pulumi).
 
 Commands take `Ref::` parameters that every submitter fills: the schedules pass the scheduled time as `now`, the
-RetrainRequested rule passes the event's trigger, reason and request time.
+RetrainRequested rule passes the event's trigger, reason and request time. No submitter overrides the command, so
+what the job definition runs (`job_spec`: the retrain with `--incremental` when the stack's `incrementalRetrain` is
+on) is what every run runs.
 
 Routing (`core.routing.SCHEDULES`) schedules the drift check and the proactive retrain, which the local runner fires
 too. The lake's compaction is maintenance of AWS's copy of the lake only (the embedded engine reads the part files
@@ -14,7 +16,7 @@ schedule moves to routing with a target of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from core.routing import SCHEDULES, Target
@@ -22,6 +24,8 @@ from core.settings import EnvVar
 
 #: The engine the deployed jobs query the lake with (`core.settings.LAKE_ENGINES`): Athena, in the stack's workgroup.
 LAKE_ENGINE = "athena"
+#: `batch_jobs.retrain`'s switch: update the champion's final estimator instead of refitting from the model spec.
+INCREMENTAL_FLAG = "--incremental"
 
 
 class Job(StrEnum):
@@ -59,6 +63,15 @@ JOB_SPECS: dict[Job, JobSpec] = {
     ),
     Job.COMPACT_LAKE: JobSpec("batch_jobs.compact_lake", ("--now", "Ref::now"), {}),
 }
+
+
+def job_spec(job: Job, *, incremental_retrain: bool) -> JobSpec:
+    """The job as the stack's definition runs it: `JOB_SPECS`, the retrain updating the champion incrementally
+    (`--incremental`) when `incremental_retrain` is set."""
+    spec = JOB_SPECS[job]
+    if job is Job.RETRAIN and incremental_retrain:
+        return replace(spec, arguments=(*spec.arguments, INCREMENTAL_FLAG))
+    return spec
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,6 +218,8 @@ class PayloadLake(pulumi.ComponentResource):
         self.workgroup = aws.athena.Workgroup(
             f"{name}-workgroup",
             description="autoretrain: the jobs' lake queries (enforced: encrypted results, bytes-scanned cutoff)",
+            # Athena refuses to delete a workgroup with query history unless asked to; the history is not the record.
+            force_destroy=True,
             configuration=pulumi.Output.all(self.results_bucket.bucket, args.account_id).apply(
                 lambda values: workgroup_configuration(
                     results_bucket=values[0], account_id=values[1], bytes_scanned_cutoff=args.bytes_scanned_cutoff

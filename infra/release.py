@@ -6,11 +6,15 @@ uploads to the artifact bucket). The model bucket sends its object events to Eve
 a rule on the default bus starts the pipeline when the release object is created. One CodeBuild action (privileged:
 it builds the serving image) runs `buildspec.yml` from the `code` artifact, its primary source (CodeBuild reads
 the buildspec from the primary source only); the release files are in `$CODEBUILD_SRC_DIR_release`.
+
+Canary: the build's environment names the serving alarms (`infra.dashboard`), the share of traffic and the bake time
+(`deploy.alias.shift_alias`); its role may read those alarms' state, and its time limit grows by the bake time.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -32,7 +36,10 @@ from infra.roles import service_role
 
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"  # Amazon Linux 2023, x86_64, Docker included
 COMPUTE_TYPE = "BUILD_GENERAL1_MEDIUM"  # 7 GB: the serving image build and its smoke test load the numeric stack
-BUILD_TIMEOUT_MINUTES = 60
+BUILD_TIMEOUT_MINUTES = 60  # the build without a canary: verify, image build, smoke test, push, deploy
+#: CodeBuild's largest build timeout (36 hours); a canary's bake time comes on top of BUILD_TIMEOUT_MINUTES.
+MAX_BUILD_TIMEOUT_MINUTES = 2160
+MAX_CANARY_MINUTES = MAX_BUILD_TIMEOUT_MINUTES - BUILD_TIMEOUT_MINUTES
 RELEASE_ARTIFACT = "release"
 CODE_ARTIFACT = "code"
 CODEBUILD_SERVICE = "codebuild.amazonaws.com"
@@ -60,6 +67,26 @@ LAMBDA_DEPLOY_ACTIONS = (
 )
 #: Registry writes; TransactWriteItems authorises each item with these per-item actions.
 REGISTRY_ACTIONS = ("dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+#: The canary polls its alarms' state (`deploy.alias.ServingFunction.firing`); IAM scopes it to alarm ARNs.
+ALARM_READ_ACTIONS = ("cloudwatch:DescribeAlarms",)
+
+
+@dataclass(frozen=True, slots=True)
+class Canary:
+    """A canary deploy: `percent` % of the alias's traffic on the new version for `minutes` (percent 0: off)."""
+
+    percent: int
+    minutes: int
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the alias shifts through a canary (else all at once)."""
+        return self.percent > 0
+
+
+def build_timeout_minutes(canary: Canary) -> int:
+    """The build's time limit: the build itself plus the canary's bake time when there is one."""
+    return BUILD_TIMEOUT_MINUTES + (canary.minutes if canary.enabled else 0)
 
 
 def release_created_pattern(*, bucket: str, model_name: str) -> str:
@@ -81,9 +108,11 @@ def build_environment(
     function_name: str,
     alias: str,
     account_id: str,
+    canary: Canary,
+    deploy_alarms: Sequence[str],
 ) -> dict[str, str]:
-    """CodeBuild's environment: the deploy entry points' settings (core.settings.DeploySettings) and the
-    plain names buildspec users expect."""
+    """CodeBuild's environment: the deploy entry points' settings (core.settings.DeploySettings, the canary's
+    included) and the plain names buildspec users expect."""
     return {
         EnvVar.MODEL_NAME.value: model_name,
         EnvVar.REGISTRY_TABLE.value: registry_table,
@@ -91,6 +120,9 @@ def build_environment(
         EnvVar.SERVING_FUNCTION.value: function_name,
         EnvVar.SERVING_ALIAS.value: alias,
         EnvVar.ECR_REPOSITORY_URI.value: repository_url,
+        EnvVar.DEPLOY_ALARMS.value: ",".join(deploy_alarms),
+        EnvVar.CANARY_PERCENT.value: str(canary.percent),
+        EnvVar.CANARY_MINUTES.value: str(canary.minutes),
         "SERVING_REPOSITORY_URL": repository_url,
         "SERVING_FUNCTION_NAME": function_name,
         "SERVING_ALIAS": alias,
@@ -106,9 +138,10 @@ def build_policy(
     event_bus_arn: str,
     artifact_bucket_arn: str,
     log_group_arn: str,
+    alarm_arns: Sequence[str],
 ) -> str:
     """CodeBuild's role: read the pipeline's artefacts, push the serving image, deploy the serving function and
-    move its alias, record the deploy in the registry and on the bus, write its logs."""
+    move its alias, watch the canary's alarms, record the deploy in the registry and on the bus, write its logs."""
     return policy_document(
         [
             Statement("ReadPipelineArtifacts", ["s3:GetObject", "s3:GetObjectVersion"], [f"{artifact_bucket_arn}/*"]),
@@ -118,6 +151,7 @@ def build_policy(
             Statement("PushServingImage", ECR_PUSH_ACTIONS, [repository_arn]),
             # The function, its versions and its aliases (`function:name:*`), not any other function.
             Statement("DeployServingFunction", LAMBDA_DEPLOY_ACTIONS, [function_arn, f"{function_arn}:*"]),
+            *([Statement("WatchCanaryAlarms", ALARM_READ_ACTIONS, alarm_arns)] if alarm_arns else []),
             Statement("RecordDeploy", REGISTRY_ACTIONS, [registry_table_arn]),
             Statement("QueryRegistry", ["dynamodb:Query"], table_and_index_arns(registry_table_arn, BY_STATUS_INDEX)),
             Statement("PublishEvents", ["events:PutEvents"], [event_bus_arn]),
@@ -215,6 +249,10 @@ class ReleasePipelineArgs:
     function_arn: pulumi.Input[str]
     alias: str
     log_retention_days: int
+    canary: Canary
+    #: The alarms a canary watches (`infra.dashboard.Dashboard.deploy_alarms`): names for the build, ARNs for its role.
+    deploy_alarm_names: Sequence[pulumi.Input[str]]
+    deploy_alarm_arns: Sequence[pulumi.Input[str]]
 
 
 class ReleasePipeline(pulumi.ComponentResource):
@@ -273,6 +311,7 @@ class ReleasePipeline(pulumi.ComponentResource):
                 event_bus_arn=args.event_bus_arn,
                 artifact_bucket_arn=args.artifact_bucket_arn,
                 log_group_arn=log_group.arn,
+                alarm_arns=pulumi.Output.all(*args.deploy_alarm_arns),
             ).apply(lambda arns: build_policy(**arns)),
             parent=self,
             source_account=args.account_id,
@@ -283,10 +322,13 @@ class ReleasePipeline(pulumi.ComponentResource):
             repository_url=args.repository_url,
             function_name=args.function_name,
             account_id=args.account_id,
+            deploy_alarms=pulumi.Output.all(*args.deploy_alarm_names),
         ).apply(
             lambda values: [
                 {"name": key, "value": value, "type": "PLAINTEXT"}
-                for key, value in build_environment(model_name=args.model_name, alias=args.alias, **values).items()
+                for key, value in build_environment(
+                    model_name=args.model_name, alias=args.alias, canary=args.canary, **values
+                ).items()
             ]
         )
         return aws.codebuild.Project(
@@ -306,7 +348,7 @@ class ReleasePipeline(pulumi.ComponentResource):
                     "environment_variables": variables,
                 },
             ),
-            build_timeout=BUILD_TIMEOUT_MINUTES,
+            build_timeout=build_timeout_minutes(args.canary),
             logs_config={
                 "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
                 "s3_logs": {"status": "DISABLED"},

@@ -12,14 +12,14 @@ from infra.alert_topic import AlertTopic, AlertTopicArgs
 from infra.alerting import Alerting, AlertingArgs
 from infra.batch import BatchJobs, BatchJobsArgs
 from infra.config import Settings, schedule_config_keys
-from infra.dashboard import Dashboard, DashboardArgs
+from infra.dashboard import SERVING_FUNCTION, Dashboard, DashboardArgs
 from infra.events import EventBus, EventBusArgs, EventRules, EventRulesArgs
 from infra.job_specs import Job
 from infra.lake import PayloadLake, PayloadLakeArgs, lake_database_name
 from infra.network import NetworkArgs
 from infra.outputs import StackOutput
 from infra.payload_etl import PayloadEtl, PayloadEtlArgs
-from infra.release import ReleasePipeline, ReleasePipelineArgs
+from infra.release import Canary, ReleasePipeline, ReleasePipelineArgs
 from infra.schedules import Schedules, SchedulesArgs
 from infra.serving import ALIAS_NAME, Serving, ServingArgs
 from infra.storage import Retention, Storage, StorageArgs
@@ -131,6 +131,7 @@ def build(settings: Settings) -> None:
             timeout_minutes=settings.job_timeout_minutes,
             keep_images=settings.serving_keep_images,
             log_retention_days=settings.log_retention_days,
+            incremental_retrain=settings.incremental_retrain,
         ),
         with_provider,
     )
@@ -180,7 +181,11 @@ def build(settings: Settings) -> None:
         DashboardArgs(
             region=settings.region,
             model_name=settings.model_name,
-            functions={"etl": etl.function.name, "serving": serving.function.name, "alerting": alerting.function.name},
+            functions={
+                "etl": etl.function.name,
+                SERVING_FUNCTION: serving.function.name,
+                "alerting": alerting.function.name,
+            },
             etl_failure_queue_name=etl.failure_queue.name,
             topic_arn=alerts.topic.arn,
             auc_floor=settings.auc_alarm_floor,
@@ -206,6 +211,9 @@ def build(settings: Settings) -> None:
             function_arn=serving.function.arn,
             alias=ALIAS_NAME,
             log_retention_days=settings.log_retention_days,
+            canary=Canary(percent=settings.canary_percent, minutes=settings.canary_minutes),
+            deploy_alarm_names=[alarm.name for alarm in dashboard.deploy_alarms],
+            deploy_alarm_arns=[alarm.arn for alarm in dashboard.deploy_alarms],
         ),
         with_provider,
     )

@@ -41,6 +41,9 @@ ALTERNATIVE_CONFIG = {
     "autoretrain:athenaBytesScannedCutoff": "50000000000",
     "autoretrain:awsSdkPandasLayerVersion": "15",
     "autoretrain:lakeSampleRows": "300000",
+    "autoretrain:canaryPercent": "25",
+    "autoretrain:canaryMinutes": "30",
+    "autoretrain:incrementalRetrain": "true",
 }
 
 

@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
+from batch_jobs import retrain
 from core.lake import LakeTable
+from core.routing import EVENT_ROUTES, Target
 from core.settings import LAKE_ENGINES, DriftCheckSettings, EnvVar, LakeSettings, RetrainSettings
 from infra.config import Settings, SettingsError
 from infra.fargate import FARGATE_SIZES, FargateSizeError, fargate_resources
 from infra.job_policies import JobResources, compact_lake_job_policy, drift_check_job_policy, retrain_job_policy
-from infra.job_specs import LAKE_ENGINE, Job
+from infra.job_specs import JOB_SPECS, LAKE_ENGINE, Job, job_schedules, job_spec
 from infra.lake_policies import GlueCatalog, LakeAccess
 from infra.mocks import RecordedResource, Recording
 from tests.infra.grants import grants, role_grants
@@ -119,6 +121,42 @@ def test_subnets_without_security_groups_are_refused() -> None:
 )
 def test_job_definitions_run_the_entry_points(stack: Recording, job: Job, command: list[str]) -> None:
     assert _container(stack, job)["command"] == command
+
+
+def test_retrain_updates_the_champion_incrementally_when_the_stack_says_so(alternative_stack: Recording) -> None:
+    command = _container(alternative_stack, Job.RETRAIN)["command"]
+    assert command == [*JOB_SPECS[Job.RETRAIN].command, "--incremental"]
+    assert _container(alternative_stack, Job.DRIFT_CHECK)["command"] == JOB_SPECS[Job.DRIFT_CHECK].command
+
+
+def test_the_incremental_flag_is_one_the_retrain_job_reads() -> None:
+    spec = job_spec(Job.RETRAIN, incremental_retrain=True)
+    filled = [
+        word.replace("Ref::trigger", "schedule").replace("Ref::now", "2026-11-23T00:00:00Z") for word in spec.command
+    ]
+    assert retrain.build_parser().parse_args(filled[2:]).incremental is True
+    assert job_spec(Job.RETRAIN, incremental_retrain=False) == JOB_SPECS[Job.RETRAIN]
+
+
+def test_every_submitter_of_the_retrain_runs_the_definitions_command(alternative_stack: Recording) -> None:
+    # The incremental fit lives in the job definition's command: a submitter that overrode the command would lose it.
+    schedules = [
+        alternative_stack.find("aws:scheduler/schedule:Schedule", f"autoretrain-schedules-{schedule.name}")
+        for schedule in job_schedules()
+        if schedule.job is Job.RETRAIN
+    ]
+    targets = [
+        alternative_stack.find("aws:cloudwatch/eventTarget:EventTarget", f"autoretrain-rules-{route.name}-target")
+        for route in EVENT_ROUTES
+        if route.target is Target.RETRAIN_JOB
+    ]
+    definition = _definition(alternative_stack, Job.RETRAIN).outputs["arn"]
+    assert schedules
+    assert targets
+    for submitter in [*schedules, *targets]:
+        submission = json.dumps(submitter.inputs)
+        assert definition in submission
+        assert "overrides" not in submission.lower()
 
 
 def test_retrain_has_default_trigger_and_reason(stack: Recording) -> None:

@@ -12,6 +12,7 @@ import yaml
 
 from batch_jobs.training.job import RetrainConfig
 from core.settings import AlertingSettings, DriftCheckSettings, LakeSettings, MissingSettingError, RetrainSettings
+from deploy.alias import CanaryPlan
 from infra.config import (
     ALERT_HISTORY_DAYS,
     LABEL_DELAY_DAYS,
@@ -23,6 +24,7 @@ from infra.config import (
     config_keys,
     job_memory_estimate_mib,
 )
+from infra.release import MAX_CANARY_MINUTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_STACK_CONFIG = REPO_ROOT / "Pulumi.dev.yaml"
@@ -226,3 +228,35 @@ def test_a_region_without_the_managed_layer_is_refused() -> None:
 def test_layer_version_must_be_positive() -> None:
     with pytest.raises(SettingsError, match="awsSdkPandasLayerVersion must be at least 1"):
         Settings.from_mapping({**MINIMAL, "autoretrain:awsSdkPandasLayerVersion": "0"})
+
+
+def test_the_canary_is_on_by_default_and_the_incremental_fit_off() -> None:
+    settings = Settings.from_mapping(MINIMAL)
+    assert (settings.canary_percent, settings.canary_minutes) == (10, 10)
+    assert settings.incremental_retrain is False
+
+
+@pytest.mark.parametrize("percent", ["100", "150", "-5"])
+def test_a_canary_share_outside_1_to_99_is_refused(percent: str) -> None:
+    with pytest.raises(SettingsError, match="canaryPercent must be between 1 and 99"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:canaryPercent": percent})
+
+
+@pytest.mark.parametrize("minutes", ["0", "-1", str(MAX_CANARY_MINUTES + 1)])
+def test_a_canary_needs_a_bake_time_the_build_can_wait_for(minutes: str) -> None:
+    with pytest.raises(SettingsError, match=f"canaryMinutes must be between 1 and {MAX_CANARY_MINUTES}"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:canaryMinutes": minutes})
+
+
+def test_canary_percent_zero_turns_the_canary_off_and_ignores_the_bake_time() -> None:
+    values = {**MINIMAL, "autoretrain:canaryPercent": "0", "autoretrain:canaryMinutes": "0"}
+    assert Settings.from_mapping(values).canary_percent == 0
+
+
+def test_every_canary_the_config_accepts_is_one_the_deploy_code_runs() -> None:
+    for percent, minutes in ((1, 1), (99, MAX_CANARY_MINUTES)):
+        settings = Settings.from_mapping(
+            {**MINIMAL, "autoretrain:canaryPercent": str(percent), "autoretrain:canaryMinutes": str(minutes)}
+        )
+        plan = CanaryPlan(settings.canary_percent, settings.canary_minutes * 60.0, ("serving-errors",))
+        assert plan.percent == percent

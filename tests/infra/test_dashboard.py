@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from infra.mocks import RecordedResource, Recording
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 FUNCTIONS = {"etl": "etl-fn", "serving": "serving-fn", "alerting": "alerting-fn"}
+RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 
 
 def _body() -> dict[str, Any]:
@@ -123,13 +126,37 @@ def test_auc_floor_outside_zero_and_one_is_refused(floor: str) -> None:
         )
 
 
-def test_every_alarm_notifies_the_topic_when_it_fires_and_recovers(stack: Recording) -> None:
+def test_every_alarm_but_dataset_drift_notifies_the_topic_when_it_fires_and_recovers(stack: Recording) -> None:
     topic = stack.find("aws:sns/topic:Topic", "autoretrain-alerts-topic").outputs["arn"]
-    alarms = stack.of_type(ALARM)
-    assert len(alarms) == len(FUNCTIONS) + 3
+    alarms = [alarm for alarm in stack.of_type(ALARM) if alarm.name != "autoretrain-monitoring-dataset-drift"]
+    assert len(alarms) == len(FUNCTIONS) + 2
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [topic]
         assert alarm.inputs["okActions"] == [topic]
+
+
+def test_a_single_drifting_check_notifies_no_one(stack: Recording) -> None:
+    # README and runbook: only RetrainRequested (trigger drift/performance) reaches people, not one drifting check.
+    topic = stack.find("aws:sns/topic:Topic", "autoretrain-alerts-topic").outputs["arn"]
+    alarm = _alarm(stack, "dataset-drift").inputs
+    actions = [*alarm.get("alarmActions", []), *alarm.get("okActions", []), *alarm.get("insufficientDataActions", [])]
+    assert topic not in actions
+    assert actions == []
+
+
+def test_the_runbook_names_exactly_the_alarms_that_notify_the_topic() -> None:
+    section = RUNBOOK.read_text().split("## What reaches the alert topic", 1)[1].split("\n## ", 1)[0]
+    items = [item.split("\n\n", 1)[0] for item in section.split("\n- ")]
+    (alarms,) = [item for item in items if item.startswith("CloudWatch alarms")]
+    specs = alarm_specs(model_name="churn", functions=FUNCTIONS, etl_failure_queue="q", auc_floor=0.7)
+    named = set(re.findall(r"`([a-z-]+)`", alarms)) & {spec.key for spec in specs}
+    assert named == {spec.key for spec in specs if spec.notifies}
+    assert "`dataset-drift` alarm" in section  # and what it does instead
+
+
+def test_only_the_serving_functions_alarms_guard_a_deploy() -> None:
+    specs = alarm_specs(model_name="churn", functions=FUNCTIONS, etl_failure_queue="q", auc_floor=0.7)
+    assert [spec.key for spec in specs if spec.deploy_guard] == ["serving-errors"]
 
 
 def test_every_alarm_chooses_its_missing_data_treatment() -> None:

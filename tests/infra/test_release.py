@@ -1,22 +1,36 @@
-"""Release pipeline: S3 sources, event-driven start, CodeBuild settings and the roles of each part."""
+"""Release pipeline: S3 sources, event-driven start, CodeBuild settings (the canary's too) and the roles of each
+part."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pulumi
 import pytest
+from botocore import xform_name
 
 from core.settings import DeploySettings
 from infra.code_bundle import CODE_BUNDLE_KEY, CORE_MODULES, CodeBundleError, code_bundle_files
 from infra.mocks import RecordedResource, Recording
-from infra.release import BUILD_IMAGE, release_created_pattern
+from infra.release import (
+    BUILD_IMAGE,
+    BUILD_TIMEOUT_MINUTES,
+    MAX_BUILD_TIMEOUT_MINUTES,
+    MAX_CANARY_MINUTES,
+    Canary,
+    build_environment,
+    build_timeout_minutes,
+    release_created_pattern,
+)
 from tests.infra.grants import role_grants
 
 PIPELINE = "aws:codepipeline/pipeline:Pipeline"
 PROJECT = "aws:codebuild/project:Project"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -206,3 +220,86 @@ def test_release_rule_dead_letters_into_a_queue_only_that_rule_may_write_to(stac
     assert target.inputs["deadLetterConfig"] == {"arn": queue}
     assert (statement["Principal"], statement["Resource"]) == ({"Service": "events.amazonaws.com"}, [queue])
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
+
+
+def _variables(stack: Recording) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in _project(stack).inputs["environment"]["environmentVariables"]}
+
+
+def _serving_alarm(stack: Recording) -> RecordedResource:
+    return stack.find(ALARM, "autoretrain-monitoring-serving-errors")
+
+
+def test_codebuild_runs_the_canary_by_default_watching_the_serving_alarm(stack: Recording) -> None:
+    variables = _variables(stack)
+    alarm = _serving_alarm(stack).outputs["name"]
+    assert (variables["AUTORETRAIN_CANARY_PERCENT"], variables["AUTORETRAIN_CANARY_MINUTES"]) == ("10", "10")
+    assert variables["AUTORETRAIN_DEPLOY_ALARMS"] == alarm
+    settings = DeploySettings.from_env(variables)
+    assert (settings.canary_percent, settings.canary_minutes, settings.deploy_alarms) == (10, 10, (alarm,))
+
+
+def test_every_deploy_alarm_is_an_alarm_the_stack_creates(stack: Recording) -> None:
+    created = {alarm.outputs["name"] for alarm in stack.of_type(ALARM)}
+    deploy_alarms = DeploySettings.from_env(_variables(stack)).deploy_alarms
+    assert deploy_alarms
+    assert set(deploy_alarms) <= created
+
+
+def test_the_canary_follows_the_stack_config(alternative_stack: Recording) -> None:
+    settings = DeploySettings.from_env(_variables(alternative_stack))
+    assert (settings.canary_percent, settings.canary_minutes) == (25, 30)
+
+
+def test_the_build_time_limit_grows_by_the_canarys_bake_time(stack: Recording, alternative_stack: Recording) -> None:
+    assert _project(stack).inputs["buildTimeout"] == BUILD_TIMEOUT_MINUTES + 10
+    assert _project(alternative_stack).inputs["buildTimeout"] == BUILD_TIMEOUT_MINUTES + 30
+    assert build_timeout_minutes(Canary(percent=0, minutes=30)) == BUILD_TIMEOUT_MINUTES
+
+
+def test_the_longest_canary_fits_codebuilds_time_limit() -> None:
+    assert build_timeout_minutes(Canary(percent=50, minutes=MAX_CANARY_MINUTES)) == MAX_BUILD_TIMEOUT_MINUTES == 2160
+
+
+def test_without_a_canary_the_build_moves_the_alias_all_at_once() -> None:
+    environment = build_environment(
+        model_name="churn",
+        registry_table="registry",
+        event_bus="bus",
+        repository_url="1.dkr.ecr.eu-west-1.amazonaws.com/serving",
+        function_name="serving",
+        alias="live",
+        account_id="123456789012",
+        canary=Canary(percent=0, minutes=10),
+        deploy_alarms=["serving-errors"],
+    )
+    assert DeploySettings.from_env(environment).canary_percent == 0  # deploy.cli runs no canary at 0 %
+
+
+def test_codebuild_role_may_read_only_the_serving_alarms_state(stack: Recording) -> None:
+    allowed = role_grants(stack, _project(stack).inputs["serviceRole"])
+    assert allowed["cloudwatch:DescribeAlarms"] == {_serving_alarm(stack).outputs["arn"]}
+
+
+def _alias_shift_actions() -> set[str]:
+    """The IAM action of every AWS call `deploy/alias.py` makes (a waiter polls the operation it is built on)."""
+    source = (REPO_ROOT / "deploy" / "alias.py").read_text()
+    services = {"_lambda": "lambda", "_cloudwatch": "cloudwatch", "_ecr": "ecr"}
+    calls = re.findall(r"self\.(_lambda|_cloudwatch|_ecr)\.(\w+)\(", source)
+    actions = {
+        f"{services[client]}:{''.join(part.title() for part in operation.split('_'))}"
+        for client, operation in calls
+        if operation != "get_waiter"
+    }
+    waiters = re.findall(r'self\._lambda\.get_waiter\("(\w+)"\)', source)
+    model = botocore.session.get_session().get_waiter_model("lambda")
+    names = {xform_name(name): name for name in model.waiter_names}
+    actions.update(f"lambda:{model.get_waiter(names[waiter]).operation}" for waiter in waiters)
+    return actions
+
+
+def test_codebuild_role_allows_every_call_the_alias_shift_makes(stack: Recording) -> None:
+    actions = _alias_shift_actions()
+    assert {"cloudwatch:DescribeAlarms", "lambda:UpdateAlias", "lambda:GetFunction"} <= actions
+    allowed = role_grants(stack, _project(stack).inputs["serviceRole"])
+    assert sorted(actions - set(allowed)) == []

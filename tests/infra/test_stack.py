@@ -138,3 +138,38 @@ def test_plan_reports_invalid_config_and_exits_non_zero(tmp_path: Path, capsys: 
 def test_plan_reports_a_missing_stack_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert plan.main(["--stack-config", str(tmp_path / "absent.yaml")]) == 2
     assert "cannot read stack config" in capsys.readouterr().err
+
+
+def _teardown() -> str:
+    """The README's teardown note."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    return readme.split("- **Tear down**", 1)[1].split("\n\n", 1)[0]
+
+
+def test_every_ecr_repository_is_deleted_with_its_images(stack: Recording) -> None:
+    repositories = stack.of_type("aws:ecr/repository:Repository")
+    assert len(repositories) == 2  # serving and jobs
+    assert all(repository.inputs.get("forceDelete") is True for repository in repositories)
+
+
+def test_the_athena_workgroup_is_deleted_with_its_query_history(stack: Recording) -> None:
+    workgroup = stack.find("aws:athena/workgroup:Workgroup", "autoretrain-lake-workgroup")
+    assert workgroup.inputs.get("forceDestroy") is True
+
+
+def test_buckets_are_kept_from_destroy_until_emptied_as_the_readme_says(stack: Recording) -> None:
+    buckets = stack.of_type("aws:s3/bucket:Bucket")
+    assert not any(bucket.inputs.get("forceDestroy") for bucket in buckets)
+    assert "buckets are not force-destroyed" in _teardown()
+
+
+def test_the_readme_teardown_empties_every_bucket_of_the_stack(stack: Recording) -> None:
+    (loop,) = [line for line in _teardown().splitlines() if line.strip().startswith("for output in")]
+    emptied = {stack.exports[name] for name in loop.split(" in ", 1)[1].split(";", 1)[0].split()}
+    assert emptied == {bucket.outputs["bucket"] for bucket in stack.of_type("aws:s3/bucket:Bucket")}
+    assert "object_versions.delete()" in _teardown()  # every version and delete marker, not only current objects
+
+
+def test_the_readme_teardown_lifts_deletion_protection_before_destroy() -> None:
+    steps = _teardown()
+    assert steps.index("autoretrain:deletionProtection") < steps.index("pulumi up") < steps.index("pulumi destroy")
