@@ -1,22 +1,31 @@
-"""The release gate: may a challenger replace the champion? Pure decision logic over scores on one holdout.
+"""The release gate: may a challenger replace the champion, and should it? Pure decision logic over scores on one
+holdout.
 
-Challenger and champion are scored on the same out-of-time holdout, which the challenger never saw. The gate
-passes only if every check passes:
+Challenger and champion are scored on the same out-of-time holdout, which the challenger never saw. Safety first:
+the challenger is refused (`reject`) unless every check passes:
 
 - `holdout_size`, `holdout_classes`: the holdout is large enough and has enough rows of both classes;
 - `finite`: the challenger's scores are finite probabilities in [0, 1];
 - `not_constant`: they take enough distinct values and their standard deviation is above a floor;
 - `schema`: the challenger's input schema equals the serving contract (names, kinds and order);
-- `positive_rate`: the share of rows it labels positive is within a band around the holdout's prevalence: the
-  prevalence's Wilson interval, widened on the odds scale by a tolerated odds ratio;
-- `calibration`: its expected calibration error (ECE, equal-width bins) is below what a perfectly calibrated
-  model with the same scores would reach by chance (consistency resampling: labels drawn from the scores
-  themselves, the `calibration_confidence` quantile of their ECE) plus a tolerance;
+- `positive_rate` and `calibration`, the secondary checks, judge like with like: with a champion, the challenger
+  must stay inside an absolute catastrophic band only a broken model leaves, and either meet the initial model's
+  limit below or be no worse than the champion on the same holdout beyond a margin (the upper bound of a
+  paired-bootstrap interval of the difference). A challenger clearly better on the primary metric is never
+  refused for a limit the champion misses by far, nor one indistinguishable from a calibrated model for noise.
+  Without a champion (the initial model) they are absolute: the positive rate within the prevalence's Wilson
+  interval widened in odds; the expected calibration error (ECE) below what a perfectly calibrated model with the
+  same scores reaches by chance (consistency resampling) plus a tolerance;
 - `non_inferiority`: a paired bootstrap of (challenger − champion) on the primary metric: rows are resampled
-  once per replicate and both models are scored on the same replicate; the bound of the two-sided
-  `confidence` interval on the challenger's worse side must stay within `margin` (for AUC: lower bound > −margin).
+  once per replicate and both models are scored on the same replicate; the two-sided `confidence` interval must
+  lie within `margin` on the challenger's worse side and must not lie wholly on it (significantly worse).
 
-Every decision carries its numbers: the per-check results, both models' metrics and the bootstrap interval.
+Then a reason: a safe challenger is released (`release`) when there is no champion, when it is better beyond
+noise (the interval of the primary metric's difference above `min_gain`), or when the champion is known to be
+failing (`champion_failing`: decay on matured labels, the drift the policy acts on, its age); otherwise it is
+`not_needed`, and nothing is released.
+
+Every decision carries its numbers: the per-check results, both models' metrics and the bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -67,6 +76,14 @@ class CheckName(StrEnum):
     NON_INFERIORITY = "non_inferiority"
 
 
+class GateOutcome(StrEnum):
+    """What the gate decided: release the challenger, keep the champion without a reason to replace it, or refuse."""
+
+    RELEASE = "release"
+    NOT_NEEDED = "not_needed"
+    REJECT = "reject"
+
+
 @dataclass(frozen=True, slots=True)
 class GateConfig:
     """The gate's thresholds. Defaults suit a binary classifier scored on a holdout of a few thousand rows.
@@ -90,6 +107,16 @@ class GateConfig:
     - `calibration_bins`, `calibration_confidence`, `ece_tolerance`: 10 equal-width bins (the usual ECE); the
       limit is the 99% quantile of the ECE a perfectly calibrated model with the same scores shows by chance,
       plus 0.02. A fixed limit would reject well-calibrated models on small holdouts (ECE noise ~ 1/sqrt(n)).
+      These are the initial model's limits; with a champion, the next item's comparison may stand in for them.
+    - `ece_margin`, `rate_margin_odds_ratio`: with a champion, the challenger's ECE may exceed the champion's by
+      at most 0.02 and its positive rate may sit further from the prevalence than the champion's by at most a
+      factor of 1.25 in odds (log-odds distance), each judged on the upper bound of the paired-bootstrap interval
+      of the difference (`confidence`): noise on a few thousand rows is ~0.01 of ECE.
+    - `catastrophic_ece_tolerance`, `catastrophic_rate_odds_ratio`: the absolute band only a broken model leaves,
+      whatever the champion does: an ECE more than 0.10 above a calibrated model's chance level, a positive rate
+      outside the prevalence's Wilson interval widened by an odds ratio of 4.
+    - `min_gain`: better beyond noise means the lower bound of the primary metric's interval above this (0: above
+      zero), in the metric's units and direction.
     """
 
     primary_metric: Metric = Metric.AUC
@@ -106,6 +133,11 @@ class GateConfig:
     calibration_bins: int = 10
     calibration_confidence: float = 0.99
     ece_tolerance: float = 0.02
+    ece_margin: float = 0.02
+    rate_margin_odds_ratio: float = 1.25
+    catastrophic_ece_tolerance: float = 0.10
+    catastrophic_rate_odds_ratio: float = 4.0
+    min_gain: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "primary_metric", Metric(self.primary_metric))
@@ -121,10 +153,14 @@ class GateConfig:
         )
         if self.min_holdout_rows < 1 or self.min_class_rows < 1 or self.min_distinct_predictions < 2:
             problems.append("min_holdout_rows and min_class_rows must be >= 1, min_distinct_predictions >= 2")
-        if self.min_prediction_std < 0 or self.ece_tolerance < 0:
-            problems.append("min_prediction_std and ece_tolerance must be >= 0")
-        if self.max_rate_odds_ratio < 1:
-            problems.append("max_rate_odds_ratio must be >= 1")
+        if min(self.min_prediction_std, self.ece_tolerance, self.ece_margin, self.min_gain) < 0:
+            problems.append("min_prediction_std, ece_tolerance, ece_margin and min_gain must be >= 0")
+        if min(self.max_rate_odds_ratio, self.rate_margin_odds_ratio) < 1:
+            problems.append("max_rate_odds_ratio and rate_margin_odds_ratio must be >= 1")
+        if self.catastrophic_ece_tolerance < self.ece_tolerance:
+            problems.append("catastrophic_ece_tolerance must be >= ece_tolerance")
+        if self.catastrophic_rate_odds_ratio < self.max_rate_odds_ratio:
+            problems.append("catastrophic_rate_odds_ratio must be >= max_rate_odds_ratio")
         if self.calibration_bins < 2:
             problems.append("calibration_bins must be >= 2")
         if problems:
@@ -185,9 +221,9 @@ class ModelMetrics:
 
 @dataclass(frozen=True, slots=True)
 class BootstrapInterval:
-    """The paired bootstrap of (challenger − champion) on one metric."""
+    """The paired bootstrap of (challenger − champion) on one metric (`Metric`, or a secondary check's measure)."""
 
-    metric: Metric
+    metric: str
     difference: float
     lower: float
     upper: float
@@ -211,6 +247,16 @@ class GateDecision:
     holdout_positives: int
     prevalence: float | None
     config: GateConfig
+    outcome: GateOutcome
+    #: Why the champion is known to be failing (None: it is not), which makes a challenger that is not worse enough.
+    champion_failing: str | None = None
+    #: (challenger − champion) ECE and positive-rate log-odds distance on the same resamples; None without a champion.
+    secondary: tuple[BootstrapInterval, ...] = ()
+
+    @property
+    def releases(self) -> bool:
+        """Whether the challenger is to be released."""
+        return self.outcome is GateOutcome.RELEASE
 
     def to_json(self) -> dict[str, Any]:
         """The decision as a JSON-serialisable dict (strict JSON: no NaN or infinity anywhere)."""
@@ -272,6 +318,72 @@ def _null_ece_quantile(scores: FloatArray, config: GateConfig, rng: np.random.Ge
         labels = rng.random((min(chunk, config.n_bootstrap - start), n)) < scores  # drawn from the scores
         eces.append(metrics.expected_calibration_errors(labels, scores, config.calibration_bins))
     return float(np.quantile(np.concatenate(eces), config.calibration_confidence))
+
+
+#: The secondary checks' measures compared with the champion's (`GateDecision.secondary`).
+ECE_MEASURE: Final = "ece"
+RATE_MEASURE: Final = "positive_rate_log_odds_distance"
+
+
+def _log_odds_distance(rates: FloatArray, prevalence: FloatArray, n: int) -> FloatArray:
+    """|logit(rate) − logit(prevalence)|, both kept half a row away from 0 and 1."""
+    low, high = 0.5 / n, 1.0 - 0.5 / n
+    rate, base = np.clip(rates, low, high), np.clip(prevalence, low, high)
+    distance: FloatArray = np.abs(np.log(rate / (1 - rate)) - np.log(base / (1 - base)))
+    return distance
+
+
+def _secondary_differences(
+    config: GateConfig,
+    y: NDArray[np.bool_],
+    champion: tuple[FloatArray, float],
+    challenger: tuple[FloatArray, float],
+    rng: np.random.Generator,
+) -> tuple[BootstrapInterval, BootstrapInterval]:
+    """(challenger − champion) ECE and positive-rate log-odds distance from the prevalence, each with its paired
+    bootstrap interval: both models and the prevalence on the same resamples of the rows."""
+    n, bins = int(y.size), config.calibration_bins
+    labels = y.astype(np.float64)
+    # Per row: (score − label) in its ECE bin's column for each model, each model's positive call, the label.
+    columns = np.zeros((n, 2 * bins + 3))
+    for index, (scores, threshold) in enumerate((champion, challenger)):
+        columns[np.arange(n), index * bins + metrics.calibration_bins(scores, bins)] = scores - labels
+        columns[:, 2 * bins + index] = scores >= threshold
+    columns[:, 2 * bins + 2] = labels
+
+    def measures(sums: FloatArray) -> tuple[FloatArray, FloatArray]:
+        ece = np.abs(sums[:, bins : 2 * bins]).sum(axis=1) - np.abs(sums[:, :bins]).sum(axis=1)
+        prevalence = sums[:, 2 * bins + 2]
+        distance = _log_odds_distance(sums[:, 2 * bins + 1], prevalence, n) - _log_odds_distance(
+            sums[:, 2 * bins], prevalence, n
+        )
+        return ece, distance
+
+    point = measures(columns.sum(axis=0, keepdims=True) / n)
+    block = max(1, _CHUNK_CELLS // max(n, 1))
+    replicates = [
+        np.stack(measures(metrics.multinomial_counts(rng, min(block, config.n_bootstrap - start), n) @ columns / n))
+        for start in range(0, config.n_bootstrap, block)
+    ]
+    values = np.concatenate(replicates, axis=1)
+    intervals = []
+    for row, (name, margin) in enumerate(
+        ((ECE_MEASURE, config.ece_margin), (RATE_MEASURE, math.log(config.rate_margin_odds_ratio)))
+    ):
+        lower, upper = metrics.percentile_interval(values[row], config.confidence)
+        intervals.append(
+            BootstrapInterval(
+                name,
+                float(point[row][0]),
+                lower,
+                upper,
+                config.confidence,
+                config.n_bootstrap,
+                int(np.isfinite(values[row]).sum()),
+                margin,
+            )
+        )
+    return intervals[0], intervals[1]
 
 
 def _metrics(y: NDArray[np.bool_], scores: FloatArray, threshold: float, bins: int) -> ModelMetrics:
@@ -360,12 +472,14 @@ def _non_inferiority(
         valid_resamples=int(valid.size),
         margin=config.margin,
     )
+    # Within the margin on the worse side, and not wholly on it: a significantly worse model is refused however
+    # small the difference.
     if metric.higher_is_better:
-        bound, threshold, passed = lower, -config.margin, lower > -config.margin
-        rule = f"lower bound must be above {_signed(threshold)}"
+        bound, threshold, passed = lower, -config.margin, lower > -config.margin and upper >= 0
+        rule = f"lower bound must be above {_signed(threshold)} and the upper bound not below zero"
     else:
-        bound, threshold, passed = upper, config.margin, upper < config.margin
-        rule = f"upper bound must be below {_signed(threshold)}"
+        bound, threshold, passed = upper, config.margin, upper < config.margin and lower <= 0
+        rule = f"upper bound must be below {_signed(threshold)} and the lower bound not above zero"
     detail = (
         f"{metric}: challenger {_point_metric(metric, y, challenger):.4f} vs champion "
         f"{_point_metric(metric, y, champion):.4f}, difference {_signed(point)} "
@@ -391,8 +505,10 @@ def evaluate_gate(
     serving_schema: SchemaLike,
     champion_threshold: float = 0.5,
     challenger_threshold: float = 0.5,
+    champion_failing: str | None = None,
 ) -> GateDecision:
-    """Decide whether the challenger may be released; both models are scored on the same holdout rows.
+    """Decide whether the challenger is released, not needed or refused; both models are scored on the same holdout
+    rows. `champion_failing` says why the champion is known to be failing (None: it is not known to be).
 
     `champion_scores` is None when there is no champion yet (the initial model): the non-inferiority check then
     passes with a note, and every other check still applies. Inputs of the wrong shape or labels other than
@@ -402,7 +518,8 @@ def evaluate_gate(
     n = int(y.size)
     challenger = _as_scores(challenger_scores, n, "challenger_scores")
     champion = None if champion_scores is None else _as_scores(champion_scores, n, "champion_scores")
-    calibration_seed, bootstrap_seed = np.random.SeedSequence(config.random_state).spawn(2)
+    # Children by index: adding the third left the first two (and so every earlier decision's numbers) unchanged.
+    calibration_seed, bootstrap_seed, secondary_seed = np.random.SeedSequence(config.random_state).spawn(3)
     positives = int(y.sum())
     prevalence = positives / n if n else None
     minority = min(positives, n - positives)
@@ -464,32 +581,42 @@ def evaluate_gate(
             else "input schema differs from the serving contract: " + "; ".join(differences),
         )
     )
+    comparable = champion is not None and bool(
+        (np.isfinite(champion) & (champion >= 0) & (champion <= 1)).all() and minority > 0
+    )
+    secondary: tuple[BootstrapInterval, ...] = ()
     if scores_ok and prevalence is not None:
-        rate = float((challenger >= challenger_threshold).mean())
-        low, high = positive_rate_band(prevalence, n, config)
-        checks.append(
-            CheckResult(
-                CheckName.POSITIVE_RATE,
-                low <= rate <= high,
-                rate,
-                None,
-                f"challenger positive rate {rate:.4f} at threshold {challenger_threshold:g}; band "
-                f"[{low:.4f}, {high:.4f}] around prevalence {prevalence:.4f}",
-                band=(low, high),
+        calibration_rng = np.random.default_rng(calibration_seed)
+        if comparable and champion is not None:
+            secondary = _secondary_differences(
+                config,
+                y,
+                (champion, champion_threshold),
+                (challenger, challenger_threshold),
+                np.random.default_rng(secondary_seed),
             )
-        )
-        ece = metrics.expected_calibration_error(y, challenger, config.calibration_bins)
-        limit = _null_ece_quantile(challenger, config, np.random.default_rng(calibration_seed)) + config.ece_tolerance
-        checks.append(
-            CheckResult(
-                CheckName.CALIBRATION,
-                ece <= limit,
-                ece,
-                limit,
-                f"challenger expected calibration error {ece:.4f}, at most {limit:.4f} allowed "
-                f"({config.calibration_confidence:.0%} chance level of a calibrated model + {config.ece_tolerance})",
+            checks.extend(
+                _relative_secondary_checks(
+                    config,
+                    y,
+                    challenger=challenger,
+                    threshold=challenger_threshold,
+                    prevalence=prevalence,
+                    differences=secondary,
+                    rng=calibration_rng,
+                )
             )
-        )
+        else:
+            checks.extend(
+                _absolute_secondary_checks(
+                    config,
+                    y,
+                    challenger=challenger,
+                    threshold=challenger_threshold,
+                    prevalence=prevalence,
+                    rng=calibration_rng,
+                )
+            )
     else:
         checks.append(_skipped(CheckName.POSITIVE_RATE, "challenger scores are invalid"))
         checks.append(_skipped(CheckName.CALIBRATION, "challenger scores are invalid"))
@@ -514,7 +641,105 @@ def evaluate_gate(
         interval=interval,
         champion_threshold=champion_threshold,
         challenger_threshold=challenger_threshold,
+        champion_failing=champion_failing,
+        secondary=secondary,
     )
+
+
+def _absolute_secondary_checks(
+    config: GateConfig,
+    y: NDArray[np.bool_],
+    *,
+    challenger: FloatArray,
+    threshold: float,
+    prevalence: float,
+    rng: np.random.Generator,
+) -> list[CheckResult]:
+    """Positive rate and calibration against absolute limits (no champion to compare with)."""
+    n = int(y.size)
+    rate = float((challenger >= threshold).mean())
+    low, high = positive_rate_band(prevalence, n, config)
+    ece = metrics.expected_calibration_error(y, challenger, config.calibration_bins)
+    limit = _null_ece_quantile(challenger, config, rng) + config.ece_tolerance
+    return [
+        CheckResult(
+            CheckName.POSITIVE_RATE,
+            low <= rate <= high,
+            rate,
+            None,
+            f"challenger positive rate {rate:.4f} at threshold {threshold:g}; band "
+            f"[{low:.4f}, {high:.4f}] around prevalence {prevalence:.4f}",
+            band=(low, high),
+        ),
+        CheckResult(
+            CheckName.CALIBRATION,
+            ece <= limit,
+            ece,
+            limit,
+            f"challenger expected calibration error {ece:.4f}, at most {limit:.4f} allowed "
+            f"({config.calibration_confidence:.0%} chance level of a calibrated model + {config.ece_tolerance})",
+        ),
+    ]
+
+
+def _relative_secondary_checks(
+    config: GateConfig,
+    y: NDArray[np.bool_],
+    *,
+    challenger: FloatArray,
+    threshold: float,
+    prevalence: float,
+    differences: tuple[BootstrapInterval, BootstrapInterval],
+    rng: np.random.Generator,
+) -> list[CheckResult]:
+    """Positive rate and calibration with a champion: inside the absolute catastrophic band, and either within the
+    initial model's absolute limit or not worse than the champion on the same holdout beyond the margin (the upper
+    bound of the paired interval). Noise cannot refuse a challenger indistinguishable from a calibrated model, and a
+    limit the champion misses by far cannot refuse one better than the champion."""
+    n = int(y.size)
+    ece_difference, rate_difference = differences
+    interval = f"{config.confidence:.0%} paired bootstrap CI"
+    rate = float((challenger >= threshold).mean())
+    usual_low, usual_high = positive_rate_band(prevalence, n, config)
+    low, high = positive_rate_band(
+        prevalence, n, dataclasses.replace(config, max_rate_odds_ratio=config.catastrophic_rate_odds_ratio)
+    )
+    rate_inside = low <= rate <= high
+    rate_usual = usual_low <= rate <= usual_high
+    rate_no_worse = rate_difference.upper < rate_difference.margin
+    ece = metrics.expected_calibration_error(y, challenger, config.calibration_bins)
+    chance = _null_ece_quantile(challenger, config, rng)
+    ece_usual, ece_limit = chance + config.ece_tolerance, chance + config.catastrophic_ece_tolerance
+    ece_no_worse = ece_difference.upper < ece_difference.margin
+    return [
+        CheckResult(
+            CheckName.POSITIVE_RATE,
+            rate_inside and (rate_usual or rate_no_worse),
+            rate,
+            None,
+            f"challenger positive rate {rate:.4f} at threshold {threshold:g} (prevalence {prevalence:.4f}), "
+            f"{'inside' if rate_usual else 'outside'} the band [{usual_low:.4f}, {usual_high:.4f}]; its log-odds "
+            f"distance from the prevalence minus the champion's {_signed(rate_difference.difference)} ({interval} "
+            f"{_signed(rate_difference.lower)} to {_signed(rate_difference.upper)}; no worse when the upper bound is "
+            f"below {_signed(rate_difference.margin)}, odds ratio {config.rate_margin_odds_ratio:g}): "
+            f"{'no worse' if rate_no_worse else 'worse'}; catastrophic band [{low:.4f}, {high:.4f}] "
+            f"{'kept' if rate_inside else 'LEFT'}",
+            band=(low, high),
+        ),
+        CheckResult(
+            CheckName.CALIBRATION,
+            ece <= ece_limit and (ece <= ece_usual or ece_no_worse),
+            ece,
+            ece_usual,
+            f"challenger expected calibration error {ece:.4f} ({'within' if ece <= ece_usual else 'above'} "
+            f"{ece_usual:.4f}: {config.calibration_confidence:.0%} chance level of a calibrated model + "
+            f"{config.ece_tolerance}), champion's {ece - ece_difference.difference:.4f}: difference "
+            f"{_signed(ece_difference.difference)} ({interval} {_signed(ece_difference.lower)} to "
+            f"{_signed(ece_difference.upper)}; no worse when the upper bound is below "
+            f"{_signed(ece_difference.margin)}): {'no worse' if ece_no_worse else 'worse'}; catastrophic limit "
+            f"{ece_limit:.4f} (+ {config.catastrophic_ece_tolerance}) {'kept' if ece <= ece_limit else 'EXCEEDED'}",
+        ),
+    ]
 
 
 def _decide(
@@ -527,6 +752,8 @@ def _decide(
     interval: BootstrapInterval | None,
     champion_threshold: float,
     challenger_threshold: float,
+    champion_failing: str | None,
+    secondary: tuple[BootstrapInterval, ...],
 ) -> GateDecision:
     passed = all(check.passed for check in checks)
     failed = [f"{check.name}: {check.detail}" for check in checks if check.evaluated and not check.passed]
@@ -538,15 +765,11 @@ def _decide(
 
     challenger_metrics = metrics_of(challenger, challenger_threshold)
     champion_metrics = None if champion is None else metrics_of(champion, champion_threshold)
-    if passed:
-        summary = next(check.detail for check in checks if check.name is CheckName.NON_INFERIORITY)
-        reasons: tuple[str, ...] = (f"passed all {len(checks)} checks; {summary}",)
-    else:
-        reasons = tuple(failed)
+    outcome, reasons = _reason(config, checks, interval, champion_failing) if passed else (GateOutcome.REJECT, failed)
     positives = int(y.sum())
     return GateDecision(
         passed=passed,
-        reasons=reasons,
+        reasons=tuple(reasons),
         checks=tuple(checks),
         challenger=challenger_metrics,
         champion=champion_metrics,
@@ -555,4 +778,32 @@ def _decide(
         holdout_positives=positives,
         prevalence=positives / y.size if y.size else None,
         config=config,
+        outcome=outcome,
+        champion_failing=champion_failing,
+        secondary=secondary,
     )
+
+
+def _reason(
+    config: GateConfig, checks: list[CheckResult], interval: BootstrapInterval | None, champion_failing: str | None
+) -> tuple[GateOutcome, list[str]]:
+    """Whether a challenger that passed every check replaces the champion, and the rule that decided."""
+    summary = next(check.detail for check in checks if check.name is CheckName.NON_INFERIORITY)
+    passed = f"passed all {len(checks)} checks"
+    if interval is None:
+        return GateOutcome.RELEASE, [f"{passed}; {summary}"]
+    metric = Metric(interval.metric)
+    gain = interval.lower if metric.higher_is_better else -interval.upper
+    if gain > config.min_gain:
+        return GateOutcome.RELEASE, [
+            f"{passed}; better beyond noise: the whole interval is more than {config.min_gain:.4f} {metric} in the "
+            f"challenger's favour; {summary}"
+        ]
+    if champion_failing is not None:
+        return GateOutcome.RELEASE, [
+            f"{passed}; the champion is failing ({champion_failing}) and the challenger is not worse; {summary}"
+        ]
+    return GateOutcome.NOT_NEEDED, [
+        f"not needed: the challenger is not better beyond noise (the whole interval more than {config.min_gain:.4f} "
+        f"{metric} in its favour) and the champion is not known to be failing, so the champion stays; {summary}"
+    ]

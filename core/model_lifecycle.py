@@ -7,10 +7,12 @@ Lifecycle:
 
     candidate ──► released ──► champion ──► retired
         │             │                        │
-        └► rejected   └──────► retired ◄───────┘   retired ──► released (a rollback re-releases an artefact)
+        ├► rejected   └──────► retired ◄───────┘   retired ──► released (a rollback re-releases an artefact)
+        └► not_needed
 
 A new version starts as a candidate. A version can be released only once its gate decision passed and its
-artefact (URI and SHA-256) is recorded. A model has at most one champion.
+artefact (URI and SHA-256) is recorded. A candidate that passed the gate's checks without a reason to replace the
+champion is `not_needed` (nothing is released). A model has at most one champion.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ModelStatus(StrEnum):
 
     CANDIDATE = "candidate"
     REJECTED = "rejected"
+    NOT_NEEDED = "not_needed"
     RELEASED = "released"
     CHAMPION = "champion"
     RETIRED = "retired"
@@ -52,11 +55,12 @@ class Trigger(StrEnum):
 
 #: The only status changes the registry performs.
 ALLOWED_TRANSITIONS: Final[Mapping[ModelStatus, frozenset[ModelStatus]]] = {
-    ModelStatus.CANDIDATE: frozenset({ModelStatus.RELEASED, ModelStatus.REJECTED}),
+    ModelStatus.CANDIDATE: frozenset({ModelStatus.RELEASED, ModelStatus.REJECTED, ModelStatus.NOT_NEEDED}),
     ModelStatus.RELEASED: frozenset({ModelStatus.CHAMPION, ModelStatus.RETIRED}),
     ModelStatus.CHAMPION: frozenset({ModelStatus.RETIRED}),
     ModelStatus.RETIRED: frozenset({ModelStatus.RELEASED}),
     ModelStatus.REJECTED: frozenset(),
+    ModelStatus.NOT_NEEDED: frozenset(),
 }
 
 

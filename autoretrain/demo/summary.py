@@ -290,8 +290,9 @@ def terminal_summary(summary: Mapping[str, Any], report_path: str) -> str:
         lines.append(f"  {event['kind']:<22} {when}  ->  {found}")
     gates = summary["gate_decisions"]
     rejected = sum(1 for gate in gates if gate["passed"] is False)
+    not_needed = sum(1 for gate in gates if gate["status"] == "not_needed")
     lines.append(
-        f"  {len(summary['retrains'])} retrains, {len(gates)} versions ({rejected} rejected), "
+        f"  {len(summary['retrains'])} retrains, {len(gates)} versions ({rejected} rejected, {not_needed} not needed), "
         f"{len(summary['releases'])} deploys, {len(summary['alerts'])} alert notices"
     )
     lines.append(f"  report: {report_path}")

@@ -193,6 +193,13 @@ def fingerprint(frame: pd.DataFrame, columns: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def initial_fingerprint(frame: pd.DataFrame, target: str) -> str:
+    """The fingerprint of a training frame's initial rows (features and target): whether a later retrain reads the
+    same initial training set."""
+    rows = frame.loc[frame[SOURCE] == INITIAL]
+    return fingerprint(rows, [*feature_columns(rows, target), target])
+
+
 def time_span(frame: pd.DataFrame, fallback: datetime) -> tuple[datetime, datetime]:
     """First and last event time of the rows (both `fallback` when no row has a time)."""
     times = frame[EVENT_TIME].dropna()

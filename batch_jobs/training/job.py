@@ -35,6 +35,8 @@ class RetrainConfig:
     - `incremental` (False): update the champion's final estimator (partial_fit / warm_start) instead of a refit,
       when it supports that.
     - `sample_rows` (50): reference rows shipped in the release for the pipeline's smoke test.
+    - `max_champion_age` (None: off): a champion older than this counts as failing, so a challenger that is not
+      worse replaces it (`batch_jobs.gate`).
     """
 
     governance: GovernanceConfig = field(default_factory=GovernanceConfig)
@@ -48,6 +50,7 @@ class RetrainConfig:
     initial_holdout_fraction: float = 0.2
     incremental: bool = False
     sample_rows: int = 50
+    max_champion_age: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ class Outcome(StrEnum):
 
     REFUSED = "refused"
     REJECTED = "rejected"
+    NOT_NEEDED = "not_needed"
     RELEASED = "released"
 
 

@@ -8,11 +8,14 @@ from typing import Any
 import pandas as pd
 
 from batch_jobs.training import fitting
-from batch_jobs.training.frames import HoldoutSplit, TrainingData, fingerprint, time_span
+from batch_jobs.training.frames import HoldoutSplit, TrainingData, fingerprint, initial_fingerprint, time_span
 from batch_jobs.training.job import Challenger, RetrainRequest
 from batch_jobs.training.quality import QualityReport
 from core.artifacts import make_model_version
 from core.model_lifecycle import ModelVersionRecord
+
+#: The evidence key of the initial training set's fingerprint (`no_new_data` compares it with a later retrain's).
+INITIAL_FINGERPRINT = "initial_fingerprint"
 
 
 def candidate_record(
@@ -63,6 +66,7 @@ def candidate_evidence(
         "window": {"name": choice.window.name, "strategy": choice.strategy, **choice.evidence},
         "holdout": {"basis": split.basis, "rows": len(holdout), "positives": int(holdout[target].sum())},
         "rows": {**data.counts, "train": len(train)},
+        INITIAL_FINGERPRINT: initial_fingerprint(data.frame, target),
         "label_rate": float(labels.mean()) if labels.size else None,
         "fit": "incremental" if challenger.incremental else "refit",
         "decision_threshold": challenger.threshold.to_json(),

@@ -5,7 +5,8 @@ request); `batch_jobs.retrain` is the entry point that wires the real adapters.
 1. Governance (`batch_jobs.governance`): the registry's versions are the history of retrains; a refused retrain
    is logged with its reason and the job exits 0 without writing anything.
 2. Data: the initial training set (`s3://<payload bucket>/training/<m>/`, Parquet or CSV) plus production
-   predictions whose labels have matured (served more than the label delay ago) from the payload table.
+   predictions whose labels have matured (served more than the label delay ago) from the lake. No production row
+   matured since the champion's own retrain read its data: refused, saying so (`no_new_data`).
 3. Quality (`batch_jobs.training.quality`): on failure a `rejected` version is recorded with the reasons (no
    model is trained) and `ModelRejected` is emitted.
 4. Out-of-time holdout: the newest matured production days (for the first model: the newest slice of the
@@ -16,13 +17,16 @@ request); `batch_jobs.retrain` is the entry point that wires the real adapters.
    threshold is the spec's, or (the default) the one that labels the training prevalence positive on
    out-of-fold scores (`fitting.choose_threshold`); it goes into the manifest, baseline and reference profile.
 7. Gate (`batch_jobs.gate`): challenger and champion (loaded only after its SHA-256 matches the registry) on the
-   same holdout. Registered with lineage, metrics and the full decision.
-8. Pass: reference profile, monitoring baseline and smoke-test sample are built and the release publisher
-   (`batch_jobs.release`) publishes the version. Fail: `rejected` with the gate's reasons and `ModelRejected`.
+   same holdout, with why the champion is known to be failing if it is (`champion_failing`: the trigger, or its
+   age beyond `max_champion_age`). Registered with lineage, metrics and the full decision.
+8. Release: reference profile, monitoring baseline and smoke-test sample are built and the release publisher
+   (`batch_jobs.release`) publishes the version. Refused: `rejected` with the gate's reasons and `ModelRejected`.
+   Safe but without a reason to replace the champion, or byte-identical to it: `not_needed` with the reasons,
+   and nothing is released.
 
-Every decided outcome (refused, rejected, released) is a `RetrainResult`; errors of the ports propagate, so the
-job fails and Batch retries it. A retry with the same `now` and data produces the same version and finishes
-whatever the failed run left undone.
+Every decided outcome (refused, rejected, not needed, released) is a `RetrainResult`; errors of the ports
+propagate, so the job fails and Batch retries it. A retry with the same `now` and data produces the same version
+and finishes whatever the failed run left undone.
 """
 
 from __future__ import annotations
@@ -44,15 +48,19 @@ from batch_jobs.gate import GateDecision, evaluate_gate
 from batch_jobs.governance import RetrainPermission, may_retrain
 from batch_jobs.training import fitting
 from batch_jobs.training.frames import (
+    EVENT_TIME,
+    PRODUCTION,
+    SOURCE,
     HoldoutSplit,
     TrainingData,
     TrainingDataError,
     assemble,
+    initial_fingerprint,
     initial_frame,
     split_holdout,
 )
 from batch_jobs.training.job import Challenger, Outcome, RetrainConfig, RetrainRequest, RetrainResult
-from batch_jobs.training.lineage import candidate_record, quality_record
+from batch_jobs.training.lineage import INITIAL_FINGERPRINT, candidate_record, quality_record
 from batch_jobs.training.ports import Release, RetrainDeps, VersionRegistry
 from batch_jobs.training.quality import QualityReport, check_quality
 from batch_jobs.training.release_files import write_release_files
@@ -61,7 +69,8 @@ from core.artifacts import LoadedModel, load_verified_model, write_artifact
 from core.events import DetailType
 from core.features import InputSchema
 from core.layout import MANIFEST_FILE, MODEL_FILE, parse_s3_uri, training_prefix, version_file_key
-from core.model_lifecycle import ModelStatus, ModelVersionRecord, VersionExistsError
+from core.model_lifecycle import ModelStatus, ModelVersionRecord, Trigger, VersionExistsError
+from core.records import format_timestamp
 
 #: The entry point's logger: the job's log lines keep one name whichever module of the job writes them.
 LOGGER = logging.getLogger("batch_jobs.retrain")
@@ -88,16 +97,22 @@ def run_retrain(request: RetrainRequest, deps: RetrainDeps, config: RetrainConfi
         data = read_training_data(request, deps, config, champion)
     except TrainingDataError as error:
         return reject_data(request, deps, None, QualityReport(False, (f"data: {error}",), {}))
+    stale = no_new_data(data, champion_record, config)
+    if stale is not None:
+        LOGGER.warning("retrain refused: %s", stale, extra={"trigger": request.trigger})
+        return RetrainResult(Outcome.REFUSED, deps.model_name, None, (stale,))
     quality = check_data_quality(data, champion_record, config)
     if not quality.passed:
         return reject_data(request, deps, data, quality)
     split = split_holdout(
         data.frame, holdout_days=config.holdout_days, holdout_fraction=config.initial_holdout_fraction
     )
+    failing = champion_failing(request, champion_record, config)
     with threadpool_limits(1):
         challenger = train_challenger(request, deps, config, rows=split.train, serving=data.schema, champion=champion)
-        verdict = judge(challenger, champion, split.holdout, data.schema, config)
-        if verdict.decision.passed:
+        verdict = judge(challenger, champion, split.holdout, data.schema, config, champion_failing=failing)
+        identical = identical_to(challenger, champion_record)
+        if verdict.decision.releases and identical is None:
             add_release_files(challenger, split, verdict, config)
     candidate = candidate_record(
         request,
@@ -113,10 +128,27 @@ def run_retrain(request: RetrainRequest, deps: RetrainDeps, config: RetrainConfi
     if record.status is not ModelStatus.CANDIDATE:
         return resume(request, deps, record, challenger.directory)
     record_decision(deps.registry, record, verdict.decision)
-    if not verdict.decision.passed:
-        return reject(request, deps, record.version, verdict.decision.reasons)
+    return conclude(request, deps, record.version, verdict.decision, challenger=challenger, identical=identical)
+
+
+def conclude(
+    request: RetrainRequest,
+    deps: RetrainDeps,
+    version: str,
+    decision: GateDecision,
+    *,
+    challenger: Challenger,
+    identical: str | None,
+) -> RetrainResult:
+    """Act on the recorded gate decision: reject, keep the champion (`not_needed`) or release."""
+    if not decision.passed:
+        return reject(request, deps, version, decision.reasons)
+    if identical is not None:
+        return not_needed(deps, version, (identical,))
+    if not decision.releases:
+        return not_needed(deps, version, decision.reasons)
     add_lake_columns(deps, challenger.schema)
-    return release(deps, record.version, challenger.directory, verdict.decision.reasons)
+    return release(deps, version, challenger.directory, decision.reasons)
 
 
 # -- the steps ------------------------------------------------------------------------------------------------------
@@ -160,6 +192,55 @@ def read_training_data(
         target=target,
         matured_before=matured_before,
         champion_schema=None if champion is None else champion.manifest.input_schema,
+    )
+
+
+def no_new_data(data: TrainingData, champion: ModelVersionRecord | None, config: RetrainConfig) -> str | None:
+    """Why a retrain would learn nothing new: the same initial training set as the champion's retrain read and no
+    production row matured since that retrain read its data (its creation less the label delay). None when there
+    is something new, or no champion."""
+    if champion is None:
+        return None
+    recorded = champion.evidence.get(INITIAL_FINGERPRINT)
+    if recorded is not None and recorded != initial_fingerprint(data.frame, config.spec.target):
+        return None
+    seen_until = champion.created_at - config.label_delay
+    production = data.frame[SOURCE] == PRODUCTION
+    newest = data.frame.loc[production, EVENT_TIME].max() if production.any() else None
+    if newest is not None and newest >= seen_until:
+        return None
+    found = "none" if newest is None else f"from {format_timestamp(newest.to_pydatetime())}"
+    return (
+        f"no new matured data since the champion {champion.version} was trained: the same initial training set, "
+        f"and its retrain read rows matured before {format_timestamp(seen_until)}; the newest matured production "
+        f"row now: {found}"
+    )
+
+
+def champion_failing(request: RetrainRequest, champion: ModelVersionRecord | None, config: RetrainConfig) -> str | None:
+    """Why the champion is known to be failing, which makes a challenger that is not worse reason enough to replace
+    it: the trigger (decay on matured labels, the drift the policy acted on) or its age; None otherwise."""
+    if champion is None:
+        return None
+    if request.trigger is Trigger.PERFORMANCE:
+        return f"performance decay on matured labels: {request.reason}"
+    if request.trigger is Trigger.DRIFT:
+        return f"drift the trigger policy acted on: {request.reason}"
+    if config.max_champion_age is not None:
+        since = max((change.at for change in champion.history if change.status is ModelStatus.CHAMPION), default=None)
+        age = request.now - (since or champion.created_at)
+        if age > config.max_champion_age:
+            return f"champion for {age.days} days, more than the {config.max_champion_age.days} allowed"
+    return None
+
+
+def identical_to(challenger: Challenger, champion: ModelVersionRecord | None) -> str | None:
+    """Why the challenger is no new model: its artefact is byte-identical to the champion's (same SHA-256)."""
+    if champion is None or champion.sha256 != challenger.manifest.artifact_sha256:
+        return None
+    return (
+        f"not needed: the challenger's artefact is byte-identical to the champion {champion.version}'s "
+        f"(SHA-256 {champion.sha256})"
     )
 
 
@@ -232,8 +313,11 @@ def judge(
     holdout: pd.DataFrame,
     serving: InputSchema,
     config: RetrainConfig,
+    *,
+    champion_failing: str | None = None,
 ) -> Verdict:
-    """The gate: challenger and champion (if any) scored on the same out-of-time holdout."""
+    """The gate: challenger and champion (if any) scored on the same out-of-time holdout; `champion_failing` is why
+    the champion is known to be failing, if it is."""
     challenger_scores = fitting.score(challenger.model, holdout, challenger.schema)
     champion_scores = (
         None if champion is None else fitting.score(champion.estimator, holdout, champion.manifest.input_schema)
@@ -247,6 +331,7 @@ def judge(
         serving_schema=serving.features,
         champion_threshold=0.5 if champion is None else champion.manifest.decision_threshold,
         challenger_threshold=challenger.manifest.decision_threshold,
+        champion_failing=champion_failing,
     )
     return Verdict(decision, challenger_scores)
 
@@ -313,6 +398,8 @@ def resume(request: RetrainRequest, deps: RetrainDeps, record: ModelVersionRecor
     """Finish what an earlier run of the same request left undone (its version was decided already)."""
     if record.status is ModelStatus.REJECTED:
         return reject(request, deps, record.version, record.gate_reasons)
+    if record.status is ModelStatus.NOT_NEEDED:
+        return not_needed(deps, record.version, record.gate_reasons)
     if record.status is ModelStatus.RELEASED:
         return _released(deps, record.version, record.gate_reasons, deps.publisher.release(record, directory))
     return RetrainResult(Outcome.RELEASED, deps.model_name, record.version, record.gate_reasons)
@@ -334,6 +421,18 @@ def reject(request: RetrainRequest, deps: RetrainDeps, version: str, reasons: Se
     deps.bus.publish(DetailType.MODEL_REJECTED, detail)
     LOGGER.warning("rejected %s %s: %s", deps.model_name, version, "; ".join(reasons))
     return RetrainResult(Outcome.REJECTED, deps.model_name, version, tuple(reasons))
+
+
+def not_needed(deps: RetrainDeps, version: str, reasons: Sequence[str]) -> RetrainResult:
+    """Mark the version `not_needed` (unless a previous run did): it passed the gate's checks but gives no reason to
+    replace the champion, so nothing is released."""
+    current = deps.registry.get(deps.model_name, version)
+    if current.status is ModelStatus.CANDIDATE:
+        deps.registry.transition(
+            deps.model_name, version, ModelStatus.NOT_NEEDED, "; ".join(reasons), expected_from=ModelStatus.CANDIDATE
+        )
+    LOGGER.info("not needed %s %s: %s", deps.model_name, version, "; ".join(reasons))
+    return RetrainResult(Outcome.NOT_NEEDED, deps.model_name, version, tuple(reasons))
 
 
 def reject_data(

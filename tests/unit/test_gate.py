@@ -15,6 +15,7 @@ from batch_jobs.gate import (
     CheckName,
     GateConfig,
     GateDecision,
+    GateOutcome,
     Metric,
     evaluate_gate,
     schema_differences,
@@ -98,10 +99,11 @@ def test_worse_challenger_is_rejected_with_metric_and_interval_in_the_reason(hol
     decision = _gate(holdout.y, holdout.champion, holdout.weak)
 
     assert not decision.passed
+    assert decision.outcome is GateOutcome.REJECT
     assert _failed(decision) == {CheckName.NON_INFERIORITY}
     assert decision.difference is not None
     assert decision.difference.upper < -0.01
-    (reason,) = decision.reasons
+    reason = next(reason for reason in decision.reasons if reason.startswith("non_inferiority"))
     assert reason.startswith("non_inferiority: auc: challenger")
     assert f"{decision.difference.lower:+.4f} to {decision.difference.upper:+.4f}" in reason
 
@@ -110,17 +112,36 @@ def test_better_challenger_is_accepted(holdout: Holdout) -> None:
     decision = _gate(holdout.y, holdout.champion, holdout.better)
 
     assert decision.passed, decision.reasons
+    assert decision.outcome is GateOutcome.RELEASE
     assert decision.difference is not None
     assert decision.difference.lower > 0
-    assert decision.reasons[0].startswith("passed all 8 checks; auc: challenger")
+    assert decision.reasons[0].startswith("passed all 8 checks; better beyond noise")
+    assert "auc: challenger" in decision.reasons[0]
 
 
-def test_equal_challenger_is_accepted_within_the_margin(holdout: Holdout) -> None:
+def test_an_equal_challenger_is_safe_but_not_needed_unless_the_champion_is_failing(holdout: Holdout) -> None:
     decision = _gate(holdout.y, holdout.champion, holdout.retrained)
 
     assert decision.passed, decision.reasons
+    assert decision.outcome is GateOutcome.NOT_NEEDED
+    assert not decision.releases
     assert decision.difference is not None
     assert -0.01 < decision.difference.lower < 0 < decision.difference.upper
+    assert decision.reasons[0].startswith("not needed: the challenger is not better beyond noise")
+
+    failing = evaluate_gate(
+        GateConfig(n_bootstrap=RESAMPLES),
+        holdout.y,
+        holdout.champion,
+        holdout.retrained,
+        challenger_schema=SCHEMA,
+        serving_schema=SCHEMA,
+        champion_threshold=THRESHOLD,
+        challenger_threshold=THRESHOLD,
+        champion_failing="performance decay on matured labels",
+    )
+    assert failing.outcome is GateOutcome.RELEASE
+    assert "the champion is failing (performance decay on matured labels)" in failing.reasons[0]
 
 
 def test_equal_challenger_is_rejected_when_no_margin_is_allowed(holdout: Holdout) -> None:
@@ -134,11 +155,12 @@ def test_worse_challenger_is_rejected_on_log_loss(holdout: Holdout) -> None:
         holdout.y, holdout.champion, holdout.weak, GateConfig(n_bootstrap=RESAMPLES, primary_metric=Metric.LOG_LOSS)
     )
 
-    assert _failed(decision) == {CheckName.NON_INFERIORITY}
+    assert CheckName.NON_INFERIORITY in _failed(decision)
     assert decision.difference is not None
     assert decision.difference.lower > 0.01
-    assert "log_loss" in decision.reasons[0]
-    assert "upper bound must be below +0.0100" in decision.reasons[0]
+    reason = next(reason for reason in decision.reasons if reason.startswith("non_inferiority"))
+    assert "log_loss" in reason
+    assert "upper bound must be below +0.0100" in reason
 
 
 def test_better_challenger_is_accepted_on_brier(holdout: Holdout) -> None:
@@ -388,3 +410,50 @@ def test_decision_serialises_to_strict_json(holdout: Holdout) -> None:
         assert document["passed"] is decision.passed
         assert document["config"]["primary_metric"] == "auc"
         assert [check["name"] for check in document["checks"]] == [name.value for name in CheckName]
+
+
+def test_a_much_better_slightly_miscalibrated_challenger_replaces_a_worse_calibrated_champion(
+    holdout: Holdout,
+) -> None:
+    # The champion is the weak model pushed towards the middle (badly calibrated, near chance); the challenger
+    # the better model with its scores pushed up a little: too miscalibrated for the initial model's limit.
+    champion = 0.5 + 0.3 * (holdout.weak - 0.5)
+    challenger = np.clip(holdout.better + 0.06, 0.0, 1.0)
+
+    initial = _gate(holdout.y, None, challenger)
+    decision = _gate(holdout.y, champion, challenger)
+
+    assert CheckName.CALIBRATION in _failed(initial)
+    assert decision.outcome is GateOutcome.RELEASE, decision.reasons
+    calibration = decision.check(CheckName.CALIBRATION)
+    assert calibration.passed
+    assert "champion's" in calibration.detail
+    ece, rate = decision.secondary
+    assert ece.upper < 0  # better calibrated than the champion, significantly
+    assert rate.metric == "positive_rate_log_odds_distance"
+
+
+def test_a_significantly_worse_challenger_is_refused_even_within_the_margin(holdout: Holdout) -> None:
+    rng = np.random.default_rng(5)
+    worse = np.clip(holdout.champion + rng.normal(0.0, 0.03, holdout.y.size), 0.0, 1.0)  # a small, real loss
+
+    decision = _gate(holdout.y, holdout.champion, worse, GateConfig(n_bootstrap=1000))
+
+    assert decision.difference is not None
+    assert -0.01 < decision.difference.lower < decision.difference.upper < 0
+    assert decision.outcome is GateOutcome.REJECT
+    assert _failed(decision) == {CheckName.NON_INFERIORITY}
+
+
+def test_the_catastrophic_band_refuses_a_broken_challenger_whatever_the_champion(holdout: Holdout) -> None:
+    champion = np.clip(holdout.champion + 0.6, 0.0, 1.0)  # broken: almost everyone scored near certain churn
+    challenger = np.clip(holdout.better + 0.4, 0.0, 1.0)  # better ranked, better calibrated than that, still broken
+
+    decision = _gate(holdout.y, champion, challenger)
+
+    ece, _ = decision.secondary
+    assert ece.upper < 0  # better calibrated than the champion...
+    assert decision.outcome is GateOutcome.REJECT  # ...but outside the band only a broken model leaves
+    assert {CheckName.CALIBRATION, CheckName.POSITIVE_RATE} <= _failed(decision)
+    assert "EXCEEDED" in decision.check(CheckName.CALIBRATION).detail
+    assert "LEFT" in decision.check(CheckName.POSITIVE_RATE).detail

@@ -40,6 +40,7 @@ SHA = "ab" * 32
 LEGAL = {
     ("candidate", "released"),
     ("candidate", "rejected"),
+    ("candidate", "not_needed"),
     ("released", "champion"),
     ("released", "retired"),
     ("champion", "retired"),
@@ -66,7 +67,14 @@ def _record(**overrides: Any) -> ModelVersionRecord:
 
 
 def test_stored_status_and_trigger_values_are_stable() -> None:
-    assert [status.value for status in ModelStatus] == ["candidate", "rejected", "released", "champion", "retired"]
+    assert [status.value for status in ModelStatus] == [
+        "candidate",
+        "rejected",
+        "not_needed",
+        "released",
+        "champion",
+        "retired",
+    ]
     assert [trigger.value for trigger in Trigger] == [
         "schedule",
         "drift",
@@ -95,7 +103,7 @@ def test_illegal_transition_is_refused(current: ModelStatus, target: ModelStatus
 
 
 def test_illegal_transition_names_the_allowed_targets_in_order() -> None:
-    with pytest.raises(IllegalTransitionError, match=r"\(allowed: rejected, released\)$"):
+    with pytest.raises(IllegalTransitionError, match=r"\(allowed: not_needed, rejected, released\)$"):
         check_transition(ModelStatus.CANDIDATE, ModelStatus.CHAMPION)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,9 @@ from batch_jobs import model_spec
 from batch_jobs.gate import GateConfig
 from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.training import fitting
-from batch_jobs.training.frames import initial_frame
+from batch_jobs.training.frames import initial_fingerprint, initial_frame
 from batch_jobs.training.job import Outcome, RetrainConfig, RetrainRequest, RetrainResult
-from batch_jobs.training.pipeline import run_retrain
+from batch_jobs.training.pipeline import champion_failing, identical_to, run_retrain
 from batch_jobs.training.ports import RetrainDeps
 from batch_jobs.training.quality import QualityConfig
 from core.artifacts import ArtifactIntegrityError, write_artifact
@@ -57,6 +58,8 @@ SMALL = RetrainConfig(
     gate=GateConfig(min_holdout_rows=120, min_class_rows=15, n_bootstrap=200),
 )
 NO_WINDOW = WindowFrame.empty(labelled=True)
+#: A 300-row holdout cannot show two models of the same data within 0.01 AUC: a margin that it can.
+LOOSE = replace(SMALL, gate=replace(SMALL.gate, margin=0.05))
 
 
 # --- fakes of the ports ------------------------------------------------------------------------------------------
@@ -320,7 +323,7 @@ def add_champion(world: World, frame: pd.DataFrame, created_at: datetime) -> Mod
         sha256=manifest.artifact_sha256,
         s3_version_id=version_id,
         gate_passed=True,
-        evidence={"label_rate": float(rows[TARGET].mean())},
+        evidence={"label_rate": float(rows[TARGET].mean()), "initial_fingerprint": initial_fingerprint(rows, TARGET)},
     )
     world.registry.add(record)
     return record
@@ -514,3 +517,82 @@ def test_a_retried_release_finishes_through_the_publisher_without_a_second_versi
         (first.version, ModelStatus.CANDIDATE),
         (first.version, ModelStatus.RELEASED),
     ]
+
+
+# --- a reason to retrain and to deploy ----------------------------------------------------------------------------
+
+
+def test_without_new_matured_data_since_the_champion_no_retrain_runs(world: World) -> None:
+    champion = add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=3))
+    writes = len(world.registry.writes)
+
+    result = world.run()
+
+    assert result.outcome is Outcome.REFUSED
+    (reason,) = result.reasons
+    assert reason.startswith(f"no new matured data since the champion {champion.version} was trained")
+    assert "the newest matured production row now: none" in reason
+    assert len(world.registry.writes) == writes
+    assert world.publisher.calls == []
+
+
+def test_a_new_initial_set_or_newly_matured_rows_let_the_retrain_run(world: World) -> None:
+    add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=3))
+    # One day of production served after the champion's data cut-off (NOW - 3 days - the 7-day label delay).
+    world.payloads = FakeWindows(served(generate_churn(40, seed=8), NOW - timedelta(days=9), 40, [True] * 40))
+
+    assert world.run().outcome is not Outcome.REFUSED
+
+    fresh = World(world.root / "other", FakeTrainingSets(generate_churn(1500, seed=2)))
+    add_champion(fresh, generate_churn(1500, seed=1), NOW - timedelta(days=3))
+    assert fresh.run().outcome is not Outcome.REFUSED
+
+
+def test_a_challenger_no_better_than_a_healthy_champion_is_not_needed_and_nothing_is_released(world: World) -> None:
+    add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=30))
+    world.training_sets = FakeTrainingSets(generate_churn(1500, seed=9))  # new data, same process
+
+    result = world.run(trigger=Trigger.SCHEDULE, config=LOOSE)
+
+    record = world.registry.get(MODEL, str(result.version))
+    assert result.outcome is Outcome.NOT_NEEDED, result.reasons
+    assert record.status is ModelStatus.NOT_NEEDED
+    assert record.gate_passed is True
+    assert result.reasons[0].startswith("not needed: the challenger is not better beyond noise")
+    assert record.history[-1].reason == "; ".join(result.reasons)
+    assert world.publisher.calls == []
+    assert events_of(world, DetailType.MODEL_REJECTED) == []
+
+
+def test_the_same_challenger_replaces_a_champion_known_to_be_failing(world: World) -> None:
+    add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=30))
+    world.training_sets = FakeTrainingSets(generate_churn(1500, seed=9))
+
+    result = world.run(trigger=Trigger.PERFORMANCE, config=LOOSE)
+
+    assert result.outcome is Outcome.RELEASED, result.reasons
+    assert "the champion is failing (performance decay on matured labels" in result.reasons[0]
+    assert len(world.publisher.calls) == 1
+
+
+def test_an_old_champion_counts_as_failing_only_with_a_maximum_age(world: World) -> None:
+    champion = add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=30))
+    request = RetrainRequest(Trigger.SCHEDULE, "weekly", NOW)
+
+    assert champion_failing(request, champion, SMALL) is None
+    aged = champion_failing(request, champion, replace(SMALL, max_champion_age=timedelta(days=28)))
+    assert aged == "champion for 30 days, more than the 28 allowed"
+    assert champion_failing(replace(request, trigger=Trigger.DRIFT), champion, SMALL) is not None
+
+
+def test_a_byte_identical_challenger_is_named_as_such(world: World) -> None:
+    champion = add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=30))
+    same = SimpleNamespace(manifest=SimpleNamespace(artifact_sha256=champion.sha256))
+    other = SimpleNamespace(manifest=SimpleNamespace(artifact_sha256="1" * 64))
+
+    assert identical_to(same, champion) == (  # type: ignore[arg-type]
+        f"not needed: the challenger's artefact is byte-identical to the champion {champion.version}'s "
+        f"(SHA-256 {champion.sha256})"
+    )
+    assert identical_to(other, champion) is None  # type: ignore[arg-type]
+    assert identical_to(same, None) is None  # type: ignore[arg-type]
