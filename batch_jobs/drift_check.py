@@ -87,16 +87,18 @@ def build_request(args: argparse.Namespace, settings: DriftCheckSettings) -> Dri
     window_days = settings.window_days if args.window_days is None else args.window_days
     if window_days < 1:
         raise DriftCheckError("--window-days must be at least 1")
+    label_delay_days = settings.label_delay_days if args.label_delay_days is None else args.label_delay_days
     return DriftCheckRequest(
         model_name=settings.model_name,
         now=args.now if args.now is not None else datetime.now(UTC),
         window_days=window_days,
-        label_delay_days=settings.label_delay_days if args.label_delay_days is None else args.label_delay_days,
+        label_delay_days=label_delay_days,
         policy=TriggerPolicy(
             consecutive_checks=settings.consecutive_checks,
             cooldown=timedelta(days=settings.cooldown_days),
             max_requests=settings.max_retrains,
             period=timedelta(days=settings.cap_period_days),
+            label_delay=timedelta(days=label_delay_days),
         ),
     )
 

@@ -4,7 +4,12 @@ A retrain is requested when either signal fires and neither brake holds:
 
 - **drift**: the last `consecutive_checks` *completed* checks of the current champion all drifted. A check with
   too little data (`insufficient_data`) makes no decision: it neither counts as drifting nor resets the streak.
-  A new champion starts a new streak (the old one's drift says nothing about it).
+  A new champion starts a new streak (the old one's drift says nothing about it). Drift is acted on only when a
+  retrain can learn it: once labels of `adapt_days` of drifted traffic have matured (the drift episode's first
+  drifting check plus `label_delay` plus `adapt_days`); until then the check says it waits for labels. A drift
+  episode (drifting checks, whichever champion, until a check without drift) leads to one drift request per
+  champion: when drift persists after the champion that request produced is released, it is reported as
+  persisting, with the versions, and is no fresh reason to retrain (performance decay still is).
 - **performance**: the check found performance decay on matured labels (the suite's verdict: the bootstrap
   interval of current − baseline lies beyond the metric's margin). One such check is enough: decay is measured
   on ground truth, not inferred from inputs. Performance is the named trigger when both fire.
@@ -49,6 +54,8 @@ class Outcome(StrEnum):
     NO_DECISION = "no_decision"
     COOLDOWN = "cooldown"
     CAP = "cap"
+    WAITING_FOR_LABELS = "waiting_for_labels"
+    PERSISTING = "persisting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,9 @@ class TriggerPolicy:
     cooldown: timedelta = timedelta(days=3)
     max_requests: int = 2
     period: timedelta = timedelta(days=14)
+    label_delay: timedelta = timedelta(days=7)
+    #: Matured days of drifted traffic a retrain needs to learn a drift (the retrain's holdout is its newest week).
+    adapt_days: timedelta = timedelta(days=7)
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +80,8 @@ class TriggerPolicy:
             problems.append("cooldown must not be negative")
         if self.period <= timedelta(0):
             problems.append("period must be positive")
+        if self.label_delay < timedelta(0) or self.adapt_days < timedelta(0):
+            problems.append("label_delay and adapt_days must not be negative")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -80,6 +92,8 @@ class TriggerPolicy:
             "cooldown_days": self.cooldown / timedelta(days=1),
             "max_requests": self.max_requests,
             "period_days": self.period / timedelta(days=1),
+            "label_delay_days": self.label_delay / timedelta(days=1),
+            "adapt_days": self.adapt_days / timedelta(days=1),
         }
 
 
@@ -113,6 +127,11 @@ class PolicyState:
     streak: int = 0
     checks: tuple[CheckRecord, ...] = ()
     requests: tuple[RequestRecord, ...] = ()
+    #: The current drift episode: its first drifting check, the champions it was seen under (in order), and the
+    #: champion under which it led to a drift request (None: not yet).
+    drift_since: datetime | None = None
+    drift_versions: tuple[str, ...] = ()
+    drift_requested_by: str | None = None
 
     def check(self, run_id: str) -> CheckRecord | None:
         """The recorded check of a run, if this run was already decided."""
@@ -169,17 +188,58 @@ def _streak(state: PolicyState, observation: Observation) -> tuple[int, str]:
     return base, note  # insufficient data: no decision either way
 
 
-def _signal(observation: Observation, streak: int, policy: TriggerPolicy) -> tuple[RetrainTrigger | None, str]:
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """The drift episode as of this check (`PolicyState.drift_since` and the rest)."""
+
+    since: datetime | None
+    versions: tuple[str, ...]
+    requested_by: str | None
+
+    @classmethod
+    def after(cls, state: PolicyState, observation: Observation) -> Episode:
+        """The episode once this check is counted: a drifting check starts or extends it, a clean one ends it."""
+        if observation.verdict == "no_drift":
+            return cls(None, (), None)
+        if observation.verdict != "drift":
+            return cls(state.drift_since, state.drift_versions, state.drift_requested_by)
+        versions = state.drift_versions
+        if observation.champion_version not in versions:
+            versions = (*versions, observation.champion_version)
+        return cls(state.drift_since or observation.at, versions, state.drift_requested_by)
+
+
+def _signal(
+    observation: Observation, streak: int, episode: Episode, policy: TriggerPolicy
+) -> tuple[RetrainTrigger | None, Outcome | None, str]:
+    """The trigger that fires (if any), or the outcome that holds drift back, and why."""
     drifting = observation.verdict == "drift" and streak >= policy.consecutive_checks
     streak_text = f"{streak} consecutive drifting check(s), {policy.consecutive_checks} needed"
     if observation.performance_decay:
         extra = f"; also {streak_text}" if drifting else ""
-        return RetrainTrigger.PERFORMANCE, f"performance decayed beyond its margin on matured labels{extra}"
-    if drifting:
-        return RetrainTrigger.DRIFT, streak_text
+        return RetrainTrigger.PERFORMANCE, None, f"performance decayed beyond its margin on matured labels{extra}"
+    if drifting and episode.since is not None:
+        since = episode.since.isoformat()
+        if episode.requested_by not in (None, observation.champion_version):
+            versions = " -> ".join(episode.versions)
+            return (
+                None,
+                Outcome.PERSISTING,
+                f"{streak_text}: drift persisting since {since} across versions {versions}; the release its retrain "
+                "produced did not clear it, so it is no fresh reason to retrain (performance decay still is)",
+            )
+        learnable = episode.since + policy.label_delay + policy.adapt_days
+        if observation.at < learnable:
+            return (
+                None,
+                Outcome.WAITING_FOR_LABELS,
+                f"{streak_text}: drift since {since}; a retrain waits until labels of "
+                f"{policy.adapt_days.days} drifted days have matured, from {learnable.isoformat()}",
+            )
+        return RetrainTrigger.DRIFT, None, f"{streak_text}, drift since {since}"
     if observation.verdict == "insufficient_data":
-        return None, f"insufficient data: no decision (the streak stays at {streak})"
-    return None, f"no retrain signal: {streak_text}, no performance decay"
+        return None, None, f"insufficient data: no decision (the streak stays at {streak})"
+    return None, None, f"no retrain signal: {streak_text}, no performance decay"
 
 
 def decide(state: PolicyState, observation: Observation, policy: TriggerPolicy) -> tuple[Decision, PolicyState]:
@@ -210,8 +270,9 @@ def decide(state: PolicyState, observation: Observation, policy: TriggerPolicy) 
         )
 
     streak, note = _streak(state, observation)
-    trigger, reason = _signal(observation, streak, policy)
-    outcome = Outcome.NO_DECISION if observation.verdict == "insufficient_data" else Outcome.NO_SIGNAL
+    episode = Episode.after(state, observation)
+    trigger, held, reason = _signal(observation, streak, episode, policy)
+    outcome = held or (Outcome.NO_DECISION if observation.verdict == "insufficient_data" else Outcome.NO_SIGNAL)
     requests = recent_requests
     if trigger is not None:
         if last is not None and observation.at - last < policy.cooldown:
@@ -239,6 +300,13 @@ def decide(state: PolicyState, observation: Observation, policy: TriggerPolicy) 
         streak=streak,
         checks=(*state.checks, record)[-RECENT_CHECKS:],
         requests=requests,
+        drift_since=episode.since,
+        drift_versions=episode.versions,
+        drift_requested_by=(
+            observation.champion_version
+            if outcome is Outcome.REQUESTED and trigger is RetrainTrigger.DRIFT
+            else episode.requested_by
+        ),
     )
     decision = Decision(
         retrain_requested=requested,

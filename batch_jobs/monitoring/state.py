@@ -68,6 +68,9 @@ def state_to_json(state: PolicyState) -> dict[str, Any]:
             {"run_id": request.run_id, "at": format_timestamp(request.at), "trigger": request.trigger.value}
             for request in state.requests
         ],
+        "drift_since": None if state.drift_since is None else format_timestamp(state.drift_since),
+        "drift_versions": list(state.drift_versions),
+        "drift_requested_by": state.drift_requested_by,
     }
 
 
@@ -105,6 +108,10 @@ def state_from_json(document: Mapping[str, Any], version: int) -> PolicyState:
                 )
                 for request in document["requests"]
             ),
+            # States written before drift episodes were kept have none: the next drifting check starts one.
+            drift_since=None if document.get("drift_since") is None else parse_timestamp(document["drift_since"]),
+            drift_versions=tuple(str(version) for version in document.get("drift_versions", ())),
+            drift_requested_by=document.get("drift_requested_by"),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise StateStoreError(f"malformed policy state: {error}") from error

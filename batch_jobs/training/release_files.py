@@ -18,6 +18,17 @@ from core.features import InputSchema
 from core.layout import BASELINE_FILE, REFERENCE_FILE, SAMPLE_FILE
 from core.release_bundle import SmokeSample
 
+#: A holdout smaller than this is too few rows to be the drift reference alone: the training rows join it.
+REFERENCE_MIN_ROWS = 1000
+
+
+def reference_rows(train: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:
+    """The rows the drift reference is built from: the holdout (the newest matured days, what the model was
+    validated on), with the training rows when the holdout alone is under `REFERENCE_MIN_ROWS`."""
+    if len(holdout) >= REFERENCE_MIN_ROWS:
+        return holdout
+    return pd.concat([train, holdout], ignore_index=True, sort=False)
+
 
 def write_release_files(
     directory: Path,
@@ -35,17 +46,19 @@ def write_release_files(
 ) -> None:
     """reference.parquet, baseline.json and sample.json beside the artefact in `directory`.
 
-    The reference profile is of the training rows (with the challenger's holdout metrics); the baseline's score
-    statistics and the sample (its first `sample_rows` rows, with the scores the smoke test must reproduce) come
-    from the holdout.
+    The reference profile (with the challenger's holdout metrics) is of the newest data the model was validated
+    on, its holdout (`reference_rows`), so that the drift check compares traffic with what the model was last
+    shown to handle and a release that adapts to a drift clears it; the baseline's score statistics and the sample
+    (its first `sample_rows` rows, with the scores the smoke test must reproduce) come from the holdout too.
     """
     features = model_spec.feature_frame(train, schema)
+    reference = reference_rows(train, holdout)
     metrics = {name: value for name, value in decision.challenger.as_mapping().items() if value is not None}
     threshold = decision.challenger.threshold
     profiler = ReferenceProfiler(decision_threshold=threshold).fit(
-        features,
-        scores=fitting.score(model, train, schema),
-        target=fitting.labels_of(train, target),
+        model_spec.feature_frame(reference, schema),
+        scores=fitting.score(model, reference, schema),
+        target=fitting.labels_of(reference, target),
         holdout_metrics=metrics,
         schema={spec.name: spec.kind for spec in schema.features},
     )

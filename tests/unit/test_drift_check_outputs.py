@@ -157,6 +157,13 @@ def test_the_report_leads_with_the_decision_and_escapes_text(suite_result: Any) 
 def test_the_result_json_is_strict_and_names_the_policy(suite_result: Any) -> None:
     drift, performance = suite_result
     document = result(drift, performance).to_json()
-    assert document["policy"] == {"consecutive_checks": 2, "cooldown_days": 3.0, "max_requests": 2, "period_days": 14.0}
+    assert document["policy"] == {
+        "consecutive_checks": 2,
+        "cooldown_days": 3.0,
+        "max_requests": 2,
+        "period_days": 14.0,
+        "label_delay_days": 7.0,
+        "adapt_days": 7.0,
+    }
     assert document["checked_at"] == "2026-12-01T03:00:00.000Z"
     assert document["performance"]["n_labels"] == 400

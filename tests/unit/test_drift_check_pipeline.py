@@ -41,6 +41,9 @@ from core.records import format_timestamp
 from core.segments import LabelledPrediction, LabelRow, PredictionRow
 from tests.columns import labelled_frame, window_frame
 
+#: The policy's streak, cooldown and cap on their own (no drift waits for labels; `test_drift_check_policy` has those).
+NOW_LEARNABLE: dict[str, Any] = {"label_delay": timedelta(0), "adapt_days": timedelta(0)}
+
 MODEL = "churn"
 SHA256 = "ab" * 32
 VERSION = "20261101T000000Z-ababab"
@@ -299,7 +302,7 @@ class Stack:
 
     def check(self, now: datetime = NOW, policy: TriggerPolicy | None = None) -> DriftCheckOutcome:
         request = DriftCheckRequest(
-            MODEL, now, WINDOW_DAYS, LABEL_DELAY_DAYS, policy or TriggerPolicy(), drift_config=CONFIG
+            MODEL, now, WINDOW_DAYS, LABEL_DELAY_DAYS, policy or TriggerPolicy(**NOW_LEARNABLE), drift_config=CONFIG
         )
         return run_drift_check(request, self.ports(), clock=lambda: now + timedelta(minutes=5))
 
@@ -493,7 +496,9 @@ def test_a_drifting_check_within_the_cooldown_requests_nothing(stack: Stack) -> 
 
 
 def test_the_cap_blocks_requests_beyond_it_in_its_period(stack: Stack) -> None:
-    policy = TriggerPolicy(consecutive_checks=1, cooldown=timedelta(0), max_requests=1, period=timedelta(days=14))
+    policy = TriggerPolicy(
+        consecutive_checks=1, cooldown=timedelta(0), max_requests=1, period=timedelta(days=14), **NOW_LEARNABLE
+    )
     drifting(stack, end=NOW + DAY)
     first = stack.check(NOW, policy)
     second = stack.check(NOW + DAY, policy)
@@ -534,7 +539,7 @@ def test_a_retried_run_counts_its_check_once(stack: Stack) -> None:
 
 
 def test_a_retried_requesting_run_repeats_its_request_without_recording_another(stack: Stack) -> None:
-    policy = TriggerPolicy(consecutive_checks=1)
+    policy = TriggerPolicy(consecutive_checks=1, **NOW_LEARNABLE)
     drifting(stack, end=NOW)
     first = stack.check(NOW, policy)
     retry = stack.check(NOW, policy)
@@ -550,7 +555,7 @@ def test_a_retried_requesting_run_repeats_its_request_without_recording_another(
 
 
 def test_a_concurrent_state_write_is_answered_by_deciding_again(stack: Stack) -> None:
-    policy = TriggerPolicy(consecutive_checks=1)
+    policy = TriggerPolicy(consecutive_checks=1, **NOW_LEARNABLE)
     drifting(stack, end=NOW)
 
     def another_run_requests_first(store: FakeStateStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +22,9 @@ from batch_jobs.monitoring.state import StateStoreError, state_from_json, state_
 
 START = datetime(2026, 12, 1, 3, tzinfo=UTC)
 DAY = timedelta(days=1)
-POLICY = TriggerPolicy(consecutive_checks=2, cooldown=3 * DAY, max_requests=2, period=14 * DAY)
+#: The streak, cooldown and cap on their own: drift acted on as soon as the streak allows (no labels to wait for).
+NOW_LEARNABLE: dict[str, Any] = {"label_delay": timedelta(0), "adapt_days": timedelta(0)}
+POLICY = TriggerPolicy(consecutive_checks=2, cooldown=3 * DAY, max_requests=2, period=14 * DAY, **NOW_LEARNABLE)
 
 
 def run(
@@ -102,7 +105,7 @@ def test_sustained_drift_asks_again_once_the_cooldown_has_passed() -> None:
 
 
 def test_the_cap_per_period_blocks_a_request_the_cooldown_would_allow() -> None:
-    policy = TriggerPolicy(consecutive_checks=1, cooldown=DAY, max_requests=2, period=14 * DAY)
+    policy = TriggerPolicy(consecutive_checks=1, cooldown=DAY, max_requests=2, period=14 * DAY, **NOW_LEARNABLE)
     outcomes, _ = run(["drift"] * 4, policy=policy)
     assert outcomes == [Outcome.REQUESTED, Outcome.REQUESTED, Outcome.CAP, Outcome.CAP]
 
@@ -154,7 +157,9 @@ def test_requests_never_exceed_the_cap_per_period_nor_break_the_cooldown(
     cap: int,
     period_days: int,
 ) -> None:
-    policy = TriggerPolicy(consecutive, timedelta(hours=cooldown_hours), cap, timedelta(days=period_days))
+    policy = TriggerPolicy(
+        consecutive, timedelta(hours=cooldown_hours), cap, timedelta(days=period_days), **NOW_LEARNABLE
+    )
     state, at, requested = PolicyState(), START, []
     for index, (verdict, decay, hours, version) in enumerate(checks):
         at += timedelta(hours=hours)
@@ -178,3 +183,79 @@ def test_the_state_survives_its_json_form() -> None:
 def test_a_stored_state_of_an_unknown_format_is_refused() -> None:
     with pytest.raises(StateStoreError, match="format"):
         state_from_json({"format": 99}, 1)
+
+
+# --- drift acted on only when a retrain can learn it, once per release ---------------------------------------------
+
+LABELLED = TriggerPolicy(consecutive_checks=2, cooldown=3 * DAY, max_requests=2, period=14 * DAY)  # 7 + 7 days
+
+
+def test_drift_waits_for_labels_of_a_week_of_drifted_traffic_then_asks() -> None:
+    outcomes, state = run(["drift"] * 16, policy=LABELLED)
+
+    assert outcomes[0] is Outcome.NO_SIGNAL  # the streak is 1
+    assert outcomes[1:14] == [Outcome.WAITING_FOR_LABELS] * 13  # labels of days 0-6 mature by day 14
+    assert outcomes[14] is Outcome.REQUESTED
+    assert outcomes[15] is Outcome.COOLDOWN
+    assert state.drift_since == START
+    assert state.drift_requested_by == "v1"
+    decision, _ = decide(PolicyState(), Observation("x", START, "v1", "drift", None), LABELLED)
+    assert "a retrain waits until labels of 7 drifted days have matured" not in decision.reason  # streak 1
+    waiting, _ = decide(state, Observation("y", START + 16 * DAY, "v1", "drift", None), LABELLED)
+    assert waiting.outcome is Outcome.COOLDOWN
+
+
+def test_decay_on_matured_labels_does_not_wait() -> None:
+    outcomes, _ = run(["drift", "drift"], policy=LABELLED, decay=True)
+
+    assert outcomes == [Outcome.REQUESTED, Outcome.COOLDOWN]
+
+
+def test_drift_that_persists_after_the_release_it_asked_for_is_reported_not_retrained_on() -> None:
+    _, state = run(["drift", "drift"], version="v1")  # requested under v1
+    outcomes, state = run(["drift"] * 6, version="v2", state=state, start=START + 2 * DAY)
+
+    assert outcomes[0] is Outcome.NO_SIGNAL  # a new champion's streak starts again
+    assert outcomes[1:] == [Outcome.PERSISTING] * 5
+    decision, _ = decide(state, Observation("z", START + 9 * DAY, "v2", "drift", None), POLICY)
+    assert f"drift persisting since {START.isoformat()} across versions v1 -> v2" in decision.reason
+    assert not decision.retrain_requested
+
+
+def test_decay_still_triggers_while_drift_persists() -> None:
+    _, state = run(["drift", "drift"], version="v1")
+    outcomes, _ = run(["drift", "drift"], version="v2", state=state, start=START + 5 * DAY, decay=True)
+
+    assert outcomes[0] is Outcome.REQUESTED
+
+
+def test_a_check_without_drift_ends_the_episode_and_the_next_drift_may_ask_again() -> None:
+    _, state = run(["drift", "drift"], version="v1")
+    outcomes, state = run(["no_drift", "drift", "drift"], version="v2", state=state, start=START + 5 * DAY)
+
+    assert outcomes == [Outcome.NO_SIGNAL, Outcome.NO_SIGNAL, Outcome.REQUESTED]
+    assert state.drift_since == START + 6 * DAY
+    assert state.drift_versions == ("v2",)
+
+
+def test_a_drift_request_that_changed_nothing_may_be_repeated_after_the_cooldown() -> None:
+    outcomes, _ = run(["drift"] * 6, version="v1")  # v1 stays champion: its retrain was not needed or rejected
+
+    assert outcomes == [
+        Outcome.NO_SIGNAL,
+        Outcome.REQUESTED,
+        *[Outcome.COOLDOWN] * 2,
+        Outcome.REQUESTED,
+        Outcome.COOLDOWN,
+    ]
+
+
+def test_the_drift_episode_survives_the_state_s_json_form() -> None:
+    _, state = run(["drift", "drift"], version="v1")
+    _, state = run(["drift"], version="v2", state=state, start=START + 2 * DAY)
+
+    again = state_from_json(state_to_json(state), state.version)
+
+    assert (again.drift_since, again.drift_versions, again.drift_requested_by) == (START, ("v1", "v2"), "v1")
+    older = {key: value for key, value in state_to_json(state).items() if not key.startswith("drift_")}
+    assert state_from_json(older, 3).drift_since is None  # a state written before episodes were kept

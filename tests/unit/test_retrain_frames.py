@@ -25,6 +25,7 @@ from batch_jobs.training.frames import (
     split_holdout,
 )
 from batch_jobs.training.quality import QualityConfig, check_quality
+from batch_jobs.training.release_files import REFERENCE_MIN_ROWS, reference_rows
 from core.records import format_timestamp
 from core.segments import LabelledPrediction, LabelRow, PredictionRow
 from tests.columns import labelled_frame
@@ -217,3 +218,13 @@ def test_a_production_frame_shares_the_window_s_columns_and_never_changes_the_wi
     both = combine(initial_frame(pd.DataFrame({"x": [9.0], TARGET: [0]}), TARGET), frame)
     assert str(both[SOURCE].dtype) == "category"
     assert both[SOURCE].tolist() == ["initial", *[PRODUCTION] * 4]
+
+
+def test_the_drift_reference_is_the_holdout_unless_it_is_too_small() -> None:
+    train = pd.DataFrame({"x": np.zeros(3000)})
+    holdout = pd.DataFrame({"x": np.ones(REFERENCE_MIN_ROWS)})
+
+    assert reference_rows(train, holdout)["x"].tolist() == [1.0] * REFERENCE_MIN_ROWS
+    small = reference_rows(train, holdout.iloc[:10])
+    assert len(small) == 3010
+    assert small["x"].sum() == 10
