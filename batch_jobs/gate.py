@@ -9,7 +9,8 @@ the challenger is refused (`reject`) unless every check passes:
 - `not_constant`: they take enough distinct values and their standard deviation is above a floor;
 - `schema`: the challenger's input schema equals the serving contract (names, kinds and order);
 - `positive_rate` and `calibration`, the secondary checks, judge like with like: with a champion, the challenger
-  must stay inside an absolute catastrophic band only a broken model leaves, and either meet the initial model's
+  must stay inside an absolute catastrophic band only a broken model leaves (or be significantly less far out
+  than the champion, so a broken champion is never kept for it), and either meet the initial model's
   limit below or be no worse than the champion on the same holdout beyond a margin (the upper bound of a
   paired-bootstrap interval of the difference). A challenger clearly better on the primary metric is never
   refused for a limit the champion misses by far, nor one indistinguishable from a calibrated model for noise.
@@ -682,6 +683,14 @@ def _absolute_secondary_checks(
     ]
 
 
+def _band_verdict(inside: bool, difference: BootstrapInterval) -> str:
+    if inside:
+        return "kept"
+    if difference.upper < 0:
+        return "left, but significantly less than by the champion"
+    return "LEFT"
+
+
 def _relative_secondary_checks(
     config: GateConfig,
     y: NDArray[np.bool_],
@@ -704,13 +713,16 @@ def _relative_secondary_checks(
     low, high = positive_rate_band(
         prevalence, n, dataclasses.replace(config, max_rate_odds_ratio=config.catastrophic_rate_odds_ratio)
     )
-    rate_inside = low <= rate <= high
+    # Outside the catastrophic band passes only when significantly closer to the prevalence than the champion,
+    # which is then further out still: a broken champion is replaced by a less broken challenger, never kept.
+    rate_inside = low <= rate <= high or rate_difference.upper < 0
     rate_usual = usual_low <= rate <= usual_high
     rate_no_worse = rate_difference.upper < rate_difference.margin
     ece = metrics.expected_calibration_error(y, challenger, config.calibration_bins)
     chance = _null_ece_quantile(challenger, config, rng)
     ece_usual, ece_limit = chance + config.ece_tolerance, chance + config.catastrophic_ece_tolerance
     ece_no_worse = ece_difference.upper < ece_difference.margin
+    ece_inside = ece <= ece_limit or ece_difference.upper < 0
     return [
         CheckResult(
             CheckName.POSITIVE_RATE,
@@ -723,12 +735,12 @@ def _relative_secondary_checks(
             f"{_signed(rate_difference.lower)} to {_signed(rate_difference.upper)}; no worse when the upper bound is "
             f"below {_signed(rate_difference.margin)}, odds ratio {config.rate_margin_odds_ratio:g}): "
             f"{'no worse' if rate_no_worse else 'worse'}; catastrophic band [{low:.4f}, {high:.4f}] "
-            f"{'kept' if rate_inside else 'LEFT'}",
+            f"{_band_verdict(low <= rate <= high, rate_difference)}",
             band=(low, high),
         ),
         CheckResult(
             CheckName.CALIBRATION,
-            ece <= ece_limit and (ece <= ece_usual or ece_no_worse),
+            ece_inside and (ece <= ece_usual or ece_no_worse),
             ece,
             ece_usual,
             f"challenger expected calibration error {ece:.4f} ({'within' if ece <= ece_usual else 'above'} "
@@ -737,7 +749,8 @@ def _relative_secondary_checks(
             f"{_signed(ece_difference.difference)} ({interval} {_signed(ece_difference.lower)} to "
             f"{_signed(ece_difference.upper)}; no worse when the upper bound is below "
             f"{_signed(ece_difference.margin)}): {'no worse' if ece_no_worse else 'worse'}; catastrophic limit "
-            f"{ece_limit:.4f} (+ {config.catastrophic_ece_tolerance}) {'kept' if ece <= ece_limit else 'EXCEEDED'}",
+            f"{ece_limit:.4f} (+ {config.catastrophic_ece_tolerance}) "
+            f"{_band_verdict(ece <= ece_limit, ece_difference)}",
         ),
     ]
 

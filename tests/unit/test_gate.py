@@ -445,15 +445,28 @@ def test_a_significantly_worse_challenger_is_refused_even_within_the_margin(hold
     assert _failed(decision) == {CheckName.NON_INFERIORITY}
 
 
-def test_the_catastrophic_band_refuses_a_broken_challenger_whatever_the_champion(holdout: Holdout) -> None:
-    champion = np.clip(holdout.champion + 0.6, 0.0, 1.0)  # broken: almost everyone scored near certain churn
-    challenger = np.clip(holdout.better + 0.4, 0.0, 1.0)  # better ranked, better calibrated than that, still broken
+def test_the_catastrophic_band_refuses_a_broken_challenger_no_better_than_its_broken_champion(
+    holdout: Holdout,
+) -> None:
+    champion = np.clip(holdout.champion + 0.3, 0.0, 1.0)  # broken: everyone scored 0.3 too high
+    challenger = np.clip(
+        holdout.better + 0.3, 0.0, 1.0
+    )  # better ranked, as broken: within the margins, outside the band
 
     decision = _gate(holdout.y, champion, challenger)
 
     ece, _ = decision.secondary
-    assert ece.upper < 0  # better calibrated than the champion...
+    assert ece.lower < 0 < ece.upper < ece.margin  # no worse than the champion...
     assert decision.outcome is GateOutcome.REJECT  # ...but outside the band only a broken model leaves
     assert {CheckName.CALIBRATION, CheckName.POSITIVE_RATE} <= _failed(decision)
-    assert "EXCEEDED" in decision.check(CheckName.CALIBRATION).detail
-    assert "LEFT" in decision.check(CheckName.POSITIVE_RATE).detail
+    assert "LEFT" in decision.check(CheckName.CALIBRATION).detail
+
+
+def test_a_broken_challenger_significantly_less_broken_than_the_champion_replaces_it(holdout: Holdout) -> None:
+    champion = np.clip(holdout.weak + 0.45, 0.0, 1.0)  # near chance and far too high
+    challenger = np.clip(holdout.better + 0.25, 0.0, 1.0)  # much better ranked, still outside the band, less so
+
+    decision = _gate(holdout.y, champion, challenger)
+
+    assert decision.outcome is GateOutcome.RELEASE, decision.reasons
+    assert "significantly less than by the champion" in decision.check(CheckName.CALIBRATION).detail
