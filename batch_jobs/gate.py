@@ -18,13 +18,14 @@ the challenger is refused (`reject`) unless every check passes:
   interval widened in odds; the expected calibration error (ECE) below what a perfectly calibrated model with the
   same scores reaches by chance (consistency resampling) plus a tolerance;
 - `non_inferiority`: a paired bootstrap of (challenger − champion) on the primary metric: rows are resampled
-  once per replicate and both models are scored on the same replicate; the two-sided `confidence` interval must
-  lie within `margin` on the challenger's worse side and must not lie wholly on it (significantly worse).
+  once per replicate and both models are scored on the same replicate; the bound of the two-sided `confidence`
+  interval on the challenger's worse side must stay within `margin`.
 
-Then a reason: a safe challenger is released (`release`) when there is no champion, when it is better beyond
-noise (the interval of the primary metric's difference above `min_gain`), or when the champion is known to be
-failing (`champion_failing`: decay on matured labels, the drift the policy acts on, its age); otherwise it is
-`not_needed`, and nothing is released.
+Then a reason: a safe challenger significantly worse than the champion (the whole interval on its worse side,
+if within the margin) is never released (`not_needed`); otherwise it is released (`release`) when there is no
+champion, when it is better beyond noise (the interval of the primary metric's difference above `min_gain`), or
+when the champion is known to be failing (`champion_failing`: decay on matured labels, the drift the policy acts
+on, its age); otherwise it is `not_needed`, and nothing is released.
 
 Every decision carries its numbers: the per-check results, both models' metrics and the bootstrap intervals.
 """
@@ -473,14 +474,12 @@ def _non_inferiority(
         valid_resamples=int(valid.size),
         margin=config.margin,
     )
-    # Within the margin on the worse side, and not wholly on it: a significantly worse model is refused however
-    # small the difference.
     if metric.higher_is_better:
-        bound, threshold, passed = lower, -config.margin, lower > -config.margin and upper >= 0
-        rule = f"lower bound must be above {_signed(threshold)} and the upper bound not below zero"
+        bound, threshold, passed = lower, -config.margin, lower > -config.margin
+        rule = f"lower bound must be above {_signed(threshold)}"
     else:
-        bound, threshold, passed = upper, config.margin, upper < config.margin and lower <= 0
-        rule = f"upper bound must be below {_signed(threshold)} and the lower bound not above zero"
+        bound, threshold, passed = upper, config.margin, upper < config.margin
+        rule = f"upper bound must be below {_signed(threshold)}"
     detail = (
         f"{metric}: challenger {_point_metric(metric, y, challenger):.4f} vs champion "
         f"{_point_metric(metric, y, champion):.4f}, difference {_signed(point)} "
@@ -807,6 +806,12 @@ def _reason(
         return GateOutcome.RELEASE, [f"{passed}; {summary}"]
     metric = Metric(interval.metric)
     gain = interval.lower if metric.higher_is_better else -interval.upper
+    loss = -interval.upper if metric.higher_is_better else interval.lower
+    if loss > 0:
+        return GateOutcome.NOT_NEEDED, [
+            f"not needed: the challenger is significantly worse than the champion, if by less than the margin (the "
+            f"whole interval on its worse side), so the champion stays whatever its state; {summary}"
+        ]
     if gain > config.min_gain:
         return GateOutcome.RELEASE, [
             f"{passed}; better beyond noise: the whole interval is more than {config.min_gain:.4f} {metric} in the "
