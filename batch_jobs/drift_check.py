@@ -1,4 +1,4 @@
-"""`python -m batch_jobs.drift_check [--now ISO8601] [--window-days N] [--label-delay-days N]`
+"""`python -m batch_jobs.drift_check [--now ISO8601] [--window-days N] [--label-delay-days N] [--adapt-days N]`
 (also `autoretrain drift-check`): check the champion's recent traffic for drift and decay, write the report, publish
 metrics and events, and request a retrain when the trigger policy says so.
 
@@ -21,7 +21,7 @@ from batch_jobs.lake.engine import LakeQueryError
 from batch_jobs.lake.windows import open_lake
 from batch_jobs.monitoring.adapters import MetricsError, MetricsPublisher, ModelBucket, ModelBucketError
 from batch_jobs.monitoring.pipeline import DriftCheckError, DriftCheckRequest, run_drift_check
-from batch_jobs.monitoring.policy import TriggerPolicy
+from batch_jobs.monitoring.policy import ADAPT_DAYS, TriggerPolicy
 from batch_jobs.monitoring.ports import DriftCheckPorts
 from batch_jobs.monitoring.state import DriftStateStore, StateStoreError
 from core.aws import shared_session
@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_days,
         help="age in days at which labels count as matured (default: $AUTORETRAIN_LABEL_DELAY_DAYS, else 7)",
     )
+    parser.add_argument(
+        "--adapt-days",
+        type=_days,
+        default=ADAPT_DAYS,
+        help="matured days of drifted traffic before drift is acted on (default 7; 0: as soon as labels mature)",
+    )
     return parser
 
 
@@ -99,6 +105,7 @@ def build_request(args: argparse.Namespace, settings: DriftCheckSettings) -> Dri
             max_requests=settings.max_retrains,
             period=timedelta(days=settings.cap_period_days),
             label_delay=timedelta(days=label_delay_days),
+            adapt_days=timedelta(days=args.adapt_days),
         ),
     )
 

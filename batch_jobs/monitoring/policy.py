@@ -35,6 +35,8 @@ from typing import Any, Literal
 
 Verdict = Literal["drift", "no_drift", "insufficient_data"]
 VERDICTS: tuple[Verdict, ...] = ("drift", "no_drift", "insufficient_data")
+#: Matured days of drifted traffic a retrain needs to learn a drift (the retrain's holdout is its newest week).
+ADAPT_DAYS = 7
 #: Check verdicts kept in the state, newest last (for the result and for people reading the item).
 RECENT_CHECKS = 20
 
@@ -67,8 +69,7 @@ class TriggerPolicy:
     max_requests: int = 2
     period: timedelta = timedelta(days=14)
     label_delay: timedelta = timedelta(days=7)
-    #: Matured days of drifted traffic a retrain needs to learn a drift (the retrain's holdout is its newest week).
-    adapt_days: timedelta = timedelta(days=7)
+    adapt_days: timedelta = timedelta(days=ADAPT_DAYS)
 
     def __post_init__(self) -> None:
         problems = []

@@ -62,15 +62,17 @@ def deployed_versions(
 ) -> list[str]:
     """`count` retrains, each deployed: the last is champion, the earlier ones retired."""
     s3 = session.client("s3")
-    s3.put_object(
-        Bucket=resources.payload_bucket,
-        Key=f"training/{MODEL}/initial.csv",
-        Body=generate_churn(3000, seed=11).to_csv(index=False).encode(),
-    )
     registry = Registry(session.client("dynamodb"), resources.registry_table)
     bus = EventBus(session.client("events"), resources.event_bus)
     versions = []
-    for trigger, now in (("initial", NOW - timedelta(days=3)), ("on_demand", NOW))[:count]:
+    # The second retrain has new data (a new initial set) and a reason to replace the champion (decay), as a
+    # retrain must to be released.
+    for seed, (trigger, now) in enumerate((("initial", NOW - timedelta(days=3)), ("performance", NOW))[:count], 11):
+        s3.put_object(
+            Bucket=resources.payload_bucket,
+            Key=f"training/{MODEL}/initial.csv",
+            Body=generate_churn(3000, seed=seed).to_csv(index=False).encode(),
+        )
         assert retrain.main(["--trigger", trigger, "--now", now.isoformat()], config=FAST) == 0
         result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert result["outcome"] == "released", result
