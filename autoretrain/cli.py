@@ -15,6 +15,12 @@ Main = Callable[[Sequence[str] | None], int]
 
 
 # ruff: noqa: PLC0415 - deferred on purpose, see the module docstring
+def _backtest(argv: Sequence[str] | None) -> int:
+    from autoretrain.backtest import cli
+
+    return cli.main(argv)
+
+
 def _demo(argv: Sequence[str] | None) -> int:
     from autoretrain import demo
 
@@ -53,6 +59,7 @@ def _rollback(argv: Sequence[str] | None) -> int:
 
 #: Subcommand -> (what runs it, one-line help).
 SUBCOMMANDS: dict[str, tuple[Main, str]] = {
+    "backtest": (_backtest, "replay a retraining policy over a history beside never/scheduled/drift-always/oracle"),
     "demo": (_demo, "replay production traffic through the whole loop on an embedded emulator"),
     "drift-check": (_drift_check, "check the champion for drift and decay; request retrains by policy"),
     "drift-report": (_drift_report, "run the drift suite on two CSV or Parquet files (JSON, optional HTML)"),
