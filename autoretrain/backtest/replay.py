@@ -22,7 +22,6 @@ always produces the candidate of day d (`candidates`), so every replay deploys t
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -123,8 +122,6 @@ class ReplayTrace:
 
 # -- the gate -------------------------------------------------------------------------------------------------------
 
-_GATE_TAKES_FAILING = "champion_failing" in inspect.signature(evaluate_gate).parameters
-
 
 def _policy_deploys(decision: GateDecision) -> bool:
     """Whether the policy deploys the challenger the gate judged: the gate's `outcome` is `release` (the gate with
@@ -149,12 +146,8 @@ def judge(
     *,
     champion_failing: str | None = None,
 ) -> GateDecision:
-    """The gate: both models' scores on the challenger's holdout; `champion_failing` (why the champion is known to be
-    failing) is passed to a gate that takes it."""
+    """The gate: both models' scores on the challenger's holdout, with why the champion is known to be failing."""
     rows = challenger.holdout_rows
-    keywords: dict[str, Any] = {}
-    if champion_failing is not None and _GATE_TAKES_FAILING:
-        keywords["champion_failing"] = champion_failing
     return evaluate_gate(
         settings.gate,
         data.label[rows].astype(np.int64),
@@ -164,7 +157,7 @@ def judge(
         serving_schema=champion.schema.features,
         champion_threshold=champion.threshold,
         challenger_threshold=challenger.threshold,
-        **keywords,
+        champion_failing=champion_failing,
     )
 
 
@@ -172,7 +165,7 @@ def _gate_summary(decision: GateDecision) -> dict[str, Any]:
     interval = decision.difference
     return {
         "passed": decision.passed,
-        "outcome": str(getattr(decision, "outcome", "release" if decision.passed else "reject")),
+        "outcome": str(decision.outcome),
         "challenger_auc": decision.challenger.auc,
         "champion_auc": None if decision.champion is None else decision.champion.auc,
         "difference": None if interval is None else [interval.lower, interval.difference, interval.upper],

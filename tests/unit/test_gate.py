@@ -78,6 +78,8 @@ def _gate(
     challenger: NDArray[np.float64],
     config: GateConfig | None = None,
     challenger_schema: tuple[tuple[str, str], ...] = SCHEMA,
+    *,
+    champion_failing: str | None = None,
 ) -> GateDecision:
     return evaluate_gate(
         config or GateConfig(n_bootstrap=RESAMPLES),
@@ -88,6 +90,7 @@ def _gate(
         serving_schema=SCHEMA,
         champion_threshold=THRESHOLD,
         challenger_threshold=THRESHOLD,
+        champion_failing=champion_failing,
     )
 
 
@@ -129,16 +132,8 @@ def test_an_equal_challenger_is_safe_but_not_needed_unless_the_champion_is_faili
     assert -0.01 < decision.difference.lower < 0 < decision.difference.upper
     assert decision.reasons[0].startswith("not needed: the challenger is not better beyond noise")
 
-    failing = evaluate_gate(
-        GateConfig(n_bootstrap=RESAMPLES),
-        holdout.y,
-        holdout.champion,
-        holdout.retrained,
-        challenger_schema=SCHEMA,
-        serving_schema=SCHEMA,
-        champion_threshold=THRESHOLD,
-        challenger_threshold=THRESHOLD,
-        champion_failing="performance decay on matured labels",
+    failing = _gate(
+        holdout.y, holdout.champion, holdout.retrained, champion_failing="performance decay on matured labels"
     )
     assert failing.outcome is GateOutcome.RELEASE
     assert "the champion is failing (performance decay on matured labels)" in failing.reasons[0]
@@ -437,15 +432,11 @@ def test_a_significantly_worse_challenger_is_never_released_even_within_the_marg
     rng = np.random.default_rng(5)
     worse = np.clip(holdout.champion + rng.normal(0.0, 0.03, holdout.y.size), 0.0, 1.0)  # a small, real loss
 
-    decision = evaluate_gate(
-        GateConfig(n_bootstrap=1000),
+    decision = _gate(
         holdout.y,
         holdout.champion,
         worse,
-        challenger_schema=SCHEMA,
-        serving_schema=SCHEMA,
-        champion_threshold=THRESHOLD,
-        challenger_threshold=THRESHOLD,
+        GateConfig(n_bootstrap=1000),
         champion_failing="drift the trigger policy acted on",
     )
 
