@@ -39,7 +39,7 @@ from batch_jobs.training.job import (
 from batch_jobs.training.pipeline import run_retrain
 from batch_jobs.training.ports import RetrainDeps
 from core.aws import shared_session
-from core.events import EventBus
+from core.events import NO_REGIME, EventBus
 from core.model_lifecycle import Trigger
 from core.records import parse_timestamp
 from core.registry import Registry
@@ -67,9 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reason", default="", help="why the retrain was requested (recorded in the registry)")
     parser.add_argument("--now", type=parse_timestamp, default=None, help="ISO 8601 time with offset (default: now)")
     parser.add_argument(
+        "--regime-start",
+        type=_optional_timestamp,
+        default=None,
+        help="recovery after decay: train and judge on rows served since this ISO 8601 time ('none': not a recovery)",
+    )
+    parser.add_argument(
         "--incremental", action="store_true", help="update the champion incrementally when its estimator allows"
     )
     return parser
+
+
+def _optional_timestamp(text: str) -> datetime | None:
+    """`none` or empty (what Batch passes when the event names no regime) as None, else an ISO 8601 time."""
+    return None if text.strip().lower() in ("", NO_REGIME) else parse_timestamp(text)
 
 
 def code_version(configured: str) -> str:
@@ -127,6 +138,7 @@ def main(argv: Sequence[str] | None = None, config: RetrainConfig | None = None)
         trigger=Trigger(arguments.trigger),
         reason=arguments.reason or f"{arguments.trigger} retrain",
         now=arguments.now or datetime.now(UTC),
+        regime_start=arguments.regime_start,
     )
     with tempfile.TemporaryDirectory(prefix="autoretrain-") as workdir:
         result = run_retrain(request, build_deps(settings, Path(workdir)), config)

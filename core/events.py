@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 EVENT_SOURCE = "autoretrain"
+#: `RetrainRequested`'s `regime_start` when the request is no recovery after decay (the field is always present:
+#: the rule's input transformer passes it to the retrain job as a Batch parameter, `--regime-start`).
+NO_REGIME = "none"
 
 
 class DetailType(StrEnum):

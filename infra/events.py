@@ -39,10 +39,18 @@ RETRAIN_JOB_NAME = "autoretrain-retrain"
 #: names, EventBridge's timestamp); free text goes in unquoted, which EventBridge inserts as a JSON value.
 ALERT_INPUT_PATHS = {"type": "$.detail-type", "model": "$.detail.model_name", "time": "$.time", "detail": "$.detail"}
 ALERT_TEMPLATE = '{"subject": "autoretrain <type> for model <model> at <time>", "detail": <detail>}'
-#: RetrainRequested -> SubmitJob parameters (the retrain job definition's Ref::trigger, Ref::reason, Ref::now),
+#: RetrainRequested -> SubmitJob parameters (the retrain job definition's Ref::trigger, Ref::reason, Ref::now,
+#: Ref::regime_start: the detail always carries it, `none` unless the request is a recovery after decay),
 #: as in the AWS Batch guide's input-transformer tutorial: `{"Parameters": {"name": <value>, ...}}`.
-RETRAIN_INPUT_PATHS = {"trigger": "$.detail.trigger", "reason": "$.detail.reason", "now": "$.detail.requested_at"}
-RETRAIN_TEMPLATE = '{"Parameters": {"trigger": <trigger>, "reason": <reason>, "now": <now>}}'
+RETRAIN_INPUT_PATHS = {
+    "trigger": "$.detail.trigger",
+    "reason": "$.detail.reason",
+    "now": "$.detail.requested_at",
+    "regime_start": "$.detail.regime_start",
+}
+RETRAIN_TEMPLATE = (
+    '{"Parameters": {"trigger": <trigger>, "reason": <reason>, "now": <now>, "regime_start": <regime_start>}}'
+)
 FAILED_JOB_INPUT_PATHS = {
     "job": "$.detail.jobName",
     "id": "$.detail.jobId",

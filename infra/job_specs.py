@@ -3,9 +3,9 @@ command takes, which schedules submit it, and the deployment contract's variable
 without Pulumi).
 
 Commands take `Ref::` parameters that every submitter fills: the schedules pass the scheduled time as `now`, the
-RetrainRequested rule passes the event's trigger, reason and request time. No submitter overrides the command, so
-what the job definition runs (`job_spec`: the retrain with `--incremental` when the stack's `incrementalRetrain` is
-on) is what every run runs.
+RetrainRequested rule passes the event's trigger, reason, request time and regime start (a recovery's, else
+`none`). No submitter overrides the command, so what the job definition runs (`job_spec`: the retrain with
+`--incremental` when the stack's `incrementalRetrain` is on) is what every run runs.
 
 Routing (`core.routing.SCHEDULES`) schedules the drift check and the proactive retrain, which the local runner fires
 too. The lake's compaction is maintenance of AWS's copy of the lake only (the embedded engine reads the part files
@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from core.events import NO_REGIME
 from core.routing import SCHEDULES, Target
 from core.settings import EnvVar
 
@@ -58,8 +59,17 @@ JOB_SPECS: dict[Job, JobSpec] = {
     Job.DRIFT_CHECK: JobSpec("batch_jobs.drift_check", ("--now", "Ref::now"), {}),
     Job.RETRAIN: JobSpec(
         "batch_jobs.retrain",
-        ("--trigger", "Ref::trigger", "--reason", "Ref::reason", "--now", "Ref::now"),
-        {"trigger": "on_demand", "reason": "submitted by hand"},
+        (
+            "--trigger",
+            "Ref::trigger",
+            "--reason",
+            "Ref::reason",
+            "--now",
+            "Ref::now",
+            "--regime-start",
+            "Ref::regime_start",
+        ),
+        {"trigger": "on_demand", "reason": "submitted by hand", "regime_start": NO_REGIME},
     ),
     Job.COMPACT_LAKE: JobSpec("batch_jobs.compact_lake", ("--now", "Ref::now"), {}),
 }

@@ -18,6 +18,7 @@ performance baseline) is built on first use and cached.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -31,6 +32,8 @@ from autoretrain.backtest.settings import BacktestSettings
 from batch_jobs import metrics, model_spec
 from batch_jobs.drift import ReferenceProfile, ReferenceProfiler
 from batch_jobs.training import fitting, frames, window
+from batch_jobs.training.job import RetrainConfig
+from batch_jobs.training.pipeline import REGIME_WINDOW, regime_minimums
 from batch_jobs.training.release_files import REFERENCE_MIN_ROWS
 from core.features import InputSchema, SchemaError
 
@@ -56,6 +59,13 @@ class Candidate:
     window: dict[str, Any]
     label_rate: float
     holdout_metrics: dict[str, float]
+    #: A recovery's candidate: the regime start (ns since the epoch) it trained and was judged on.
+    regime_start: int | None = None
+
+    @property
+    def key(self) -> CandidateKey:
+        """What identifies it among every candidate of a backtest: its day, and its regime start for a recovery's."""
+        return (self.day, self.regime_start)
 
     def summary(self) -> dict[str, Any]:
         """What the result records of it."""
@@ -71,6 +81,9 @@ class Candidate:
             "threshold_rule": self.threshold_rule,
             "label_rate": self.label_rate,
             "holdout_metrics": self.holdout_metrics,
+            "regime_start": None
+            if self.regime_start is None
+            else pd.Timestamp(self.regime_start, tz="UTC").isoformat(),
         }
 
 
@@ -81,6 +94,8 @@ class CandidateFailure:
     day: int
     name: str
     reason: str
+    #: A recovery's candidate waiting for more labels of its regime (the retrain job refuses it: nothing registered).
+    waiting: bool = False
 
     def summary(self) -> dict[str, Any]:
         """What the result records of it."""
@@ -88,6 +103,10 @@ class CandidateFailure:
 
 
 Trained = Candidate | CandidateFailure
+#: A candidate's day and, for a recovery's candidate, its regime start (ns).
+CandidateKey = tuple[int, int | None]
+#: The retrain job's recovery settings (`RetrainConfig.regime_holdout_fraction`, `min_regime_rows`, ...).
+RECOVERY = RetrainConfig()
 
 
 def candidate_name(data: ReplayData, day: int) -> str:
@@ -139,26 +158,38 @@ def _threshold(
     return fitting.prevalence_threshold(in_sample, labels), "training_prevalence_in_sample"
 
 
-def train_candidate(data: ReplayData, settings: BacktestSettings, day: int) -> Trained:
-    """The candidate trained at the end of `day` (module docstring), or why there is none."""
-    name = candidate_name(data, day)
+def train_candidate(data: ReplayData, settings: BacktestSettings, day: int, regime_start: int | None = None) -> Trained:
+    """The candidate trained at the end of `day` (module docstring), or why there is none; with `regime_start`, a
+    recovery's (the retrain job's with `RetrainRequest.regime_start`): trained and judged on the rows served since
+    then (`frames.split_regime`), or none while they are too few (`frames.regime_shortfall`)."""
+    name = candidate_name(data, day) if regime_start is None else f"r{data.date(day)}"
     initial, production = matured_rows(data, settings, day)
     ids = np.concatenate([initial, production])
     target = settings.spec.target
+    serving = data.schema
     try:
         frame = _frame(data, initial, production)
-        split = frames.split_holdout(
-            frame, holdout_days=settings.holdout_days, holdout_fraction=settings.initial_holdout_fraction
-        )
-        serving = data.schema
         with threadpool_limits(1):
-            choice = window.select_window(
-                split.train,
-                target=target,
-                config=settings.window,
-                fit=lambda rows: fitting.fit_model(rows, serving, settings.spec),
-                score=lambda model, rows: fitting.score(model, rows, serving),
-            )
+            if regime_start is None:
+                split = frames.split_holdout(
+                    frame, holdout_days=settings.holdout_days, holdout_fraction=settings.initial_holdout_fraction
+                )
+                choice = window.select_window(
+                    split.train,
+                    target=target,
+                    config=settings.window,
+                    fit=lambda rows: fitting.fit_model(rows, serving, settings.spec),
+                    score=lambda model, rows: fitting.score(model, rows, serving),
+                )
+            else:
+                start = pd.Timestamp(regime_start, tz="UTC").to_pydatetime()
+                split = frames.split_regime(
+                    frame, regime_start=start, holdout_fraction=RECOVERY.regime_holdout_fraction
+                )
+                short = frames.regime_shortfall(split, target=target, **regime_minimums(RECOVERY))
+                if short is not None:
+                    return CandidateFailure(day, name, f"waiting for labels of the new regime: {short}", waiting=True)
+                choice = window.WindowChoice(REGIME_WINDOW, "regime", {"regime_start": start.isoformat()})
             train = window.window_rows(split.train, choice.window)
             labels = fitting.labels_of(train, target)
             if not 0 < int(labels.sum()) < labels.size:
@@ -198,6 +229,7 @@ def train_candidate(data: ReplayData, settings: BacktestSettings, day: int) -> T
         window={"name": choice.window.name, "strategy": choice.strategy, **choice.evidence},
         label_rate=float(labels.mean()),
         holdout_metrics=holdout,
+        regime_start=regime_start,
     )
 
 
@@ -235,10 +267,34 @@ class Profiles:
     """Reference profiles built on first use, one per candidate."""
 
     data: ReplayData
-    _cache: dict[int, ReferenceProfile] = field(default_factory=dict)
+    _cache: dict[CandidateKey, ReferenceProfile] = field(default_factory=dict)
 
     def of(self, candidate: Candidate) -> ReferenceProfile:
         """The candidate's reference profile."""
-        if candidate.day not in self._cache:
-            self._cache[candidate.day] = reference_profile(self.data, candidate)
-        return self._cache[candidate.day]
+        if candidate.key not in self._cache:
+            self._cache[candidate.key] = reference_profile(self.data, candidate)
+        return self._cache[candidate.key]
+
+
+@dataclass
+class Recoveries:
+    """Recovery candidates (`train_candidate` with a regime start), trained on first use and kept."""
+
+    data: ReplayData
+    settings: BacktestSettings
+    trained: dict[CandidateKey, Trained] = field(default_factory=dict)
+
+    def of(self, day: int, regime_start: int) -> Trained:
+        """The recovery candidate trained at the end of `day` on the regime since `regime_start` (ns)."""
+        key = (day, regime_start)
+        if key not in self.trained:
+            self.trained[key] = train_candidate(self.data, self.settings, day, regime_start)
+        return self.trained[key]
+
+    def candidate(self, key: CandidateKey, daily: Mapping[int, Trained]) -> Candidate:
+        """The candidate of `key`: a daily one, or a recovery's; `KeyError` for one that failed to train."""
+        day, regime_start = key
+        found = daily[day] if regime_start is None else self.of(day, regime_start)
+        if not isinstance(found, Candidate):
+            raise KeyError(f"no candidate {key}: {found.reason}")
+        return found

@@ -6,8 +6,10 @@ the project's own drift suite, trigger policy, retraining, gate and model spec, 
 
 HISTORY: a `.csv` or `.parquet` file with one row per prediction — a `timestamp` column, the features, the label
 (`churned` by default) and optionally `label_arrived_at` (else a label arrives `label_delay_days` after its
-prediction) and `true_label` (scores the replay where the received labels are wrong) — or a lake directory laid out
-like `core.lake` (`--model` names the model when it holds several). `--policy`: a `.json` or `.toml` file of settings
+prediction) and `true_label` (scores the replay where the received labels are wrong); the serving columns
+`request_id`, `model_version`, `score`, `predicted_label` and `label_observed_at` are kept but never features (the
+demo's `history.parquet` has them) — or a lake directory laid out like `core.lake` (`--model` names the model when
+it holds several). `--policy`: a `.json` or `.toml` file of settings
 (`autoretrain.backtest.settings.settings_from_mapping`); the project's defaults otherwise.
 
 Prints the summary table on stdout and writes `backtest.json` and a self-contained `backtest.html` to `--out`

@@ -37,7 +37,8 @@ class ReplayData:
     - `time`, `arrival`: nanoseconds since the epoch (UTC) of the prediction and of its label's arrival;
     - `label`: 0/1 as received (NaN: never labelled); `truth`: 0/1 the replay is scored on (NaN: unknown);
     - `day`: the row's day (0 = the first prediction's UTC day); `bounds[d]:bounds[d + 1]` are day d's rows;
-    - `start_ns`: the start of day 0; `n_days` days in all, of which the first `initial_days` are the initial set.
+    - `start_ns`: the start of day 0; `n_days` days in all, of which the first `initial_days` are the initial set;
+    - `source_rows`: each row's position in the history as given (before sorting).
     """
 
     features: pd.DataFrame
@@ -52,6 +53,7 @@ class ReplayData:
     start_ns: int
     n_days: int
     initial_days: int
+    source_rows: IntArray
 
     @property
     def n_rows(self) -> int:
@@ -177,4 +179,5 @@ def prepare_history(history: pd.DataFrame, settings: BacktestSettings) -> Replay
         start_ns=start_ns,
         n_days=n_days,
         initial_days=settings.initial_days,
+        source_rows=order.astype(np.int64),
     )

@@ -22,7 +22,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -30,7 +30,15 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from autoretrain.backtest.candidates import Candidate, Profiles, Trained, candidate_days, train_candidate
+from autoretrain.backtest.candidates import (
+    Candidate,
+    CandidateKey,
+    Profiles,
+    Recoveries,
+    Trained,
+    candidate_days,
+    train_candidate,
+)
 from autoretrain.backtest.data import ReplayData, prepare_history
 from autoretrain.backtest.evaluate import (
     Scoreboard,
@@ -52,7 +60,7 @@ from autoretrain.backtest.replay import (
     replay_scheduled,
     run_steps,
 )
-from autoretrain.backtest.result import BacktestResult, ReplayDetail, ReplaySummary
+from autoretrain.backtest.result import BacktestResult, CandidateScores, ReplayDetail, ReplaySummary
 from autoretrain.backtest.settings import BacktestSettings
 
 logger = logging.getLogger(__name__)
@@ -99,11 +107,12 @@ def _train(day: int) -> Trained:
     return train_candidate(_WORKER["data"], _WORKER["settings"], day)
 
 
-def _check(champion_day: int, day: int) -> Check:
+def _check(champion: CandidateKey, day: int) -> Check:
     checks = _WORKER.get("checks")
-    if checks is None:  # each worker caches the reference profiles it builds
+    if checks is None:  # each worker caches the reference profiles it builds, and the recovery candidates it trains
         checks = _WORKER["checks"] = Checks(_WORKER["data"], _WORKER["settings"], Profiles(_WORKER["data"]))
-    checked: Check = checks.of(_WORKER["candidates"][champion_day], day)
+        _WORKER["recoveries"] = Recoveries(_WORKER["data"], _WORKER["settings"])
+    checked: Check = checks.of(_WORKER["recoveries"].candidate(champion, _WORKER["candidates"]), day)
     return checked
 
 
@@ -114,8 +123,8 @@ def drive_in_parallel(
     champion on the same day) is computed once, and while a worker is free the check of each replay's champion on
     the next `LOOKAHEAD_DAYS` days (up to `last_day`) is computed ahead, since a champion usually stays; the
     replays' own work (the policy's gate) runs here meanwhile."""
-    futures: dict[tuple[int, int], Future[Check]] = {}
-    pending: dict[ReplayName, tuple[int, int]] = {}
+    futures: dict[tuple[CandidateKey, int], Future[Check]] = {}
+    pending: dict[ReplayName, tuple[CandidateKey, int]] = {}
     traces: dict[ReplayName, ReplayTrace] = {}
 
     def advance(name: ReplayName, check: Check | None) -> None:
@@ -125,9 +134,9 @@ def drive_in_parallel(
             traces[name] = stop.value
             pending.pop(name, None)
         else:
-            pending[name] = (champion.day, day)
+            pending[name] = (champion.key, day)
 
-    def submit(key: tuple[int, int]) -> None:
+    def submit(key: tuple[CandidateKey, int]) -> None:
         if key not in futures:
             futures[key] = pool.submit(_check, *key)
 
@@ -137,9 +146,9 @@ def drive_in_parallel(
         for key in pending.values():
             submit(key)
         for ahead in range(1, LOOKAHEAD_DAYS + 1):
-            for champion_day, day in list(pending.values()):
+            for champion, day in list(pending.values()):
                 if day + ahead <= last_day and sum(not future.done() for future in futures.values()) < workers:
-                    submit((champion_day, day + ahead))
+                    submit((champion, day + ahead))
         wait([futures[key] for key in pending.values()], return_when=FIRST_COMPLETED)
         for name, key in list(pending.items()):
             if futures[key].done():
@@ -199,10 +208,9 @@ def run_backtest(history: pd.DataFrame, settings: BacktestSettings | None = None
         ReplayName.NEVER: replay_never(data, trained),
         ReplayName.SCHEDULED: replay_scheduled(data, settings, trained),
     }
-    board = scoreboard(data, settings, [item for item in trained.values() if isinstance(item, Candidate)])
-    traces[ReplayName.ORACLE] = oracle_trace(board, settings)[0]
+    recoveries = Recoveries(data, settings)
     steps: dict[ReplayName, ReplaySteps] = {
-        ReplayName.POLICY: policy_steps(data, settings, trained),
+        ReplayName.POLICY: policy_steps(data, settings, trained, recoveries.of),
         ReplayName.DRIFT_ALWAYS: drift_always_steps(data, trained),
     }
     if workers <= 1:
@@ -211,9 +219,14 @@ def run_backtest(history: pd.DataFrame, settings: BacktestSettings | None = None
     else:
         with _pool(workers, data=data, settings=settings, candidates=trained) as pool:
             traces |= drive_in_parallel(pool, workers, steps, last_day=data.n_days - 2)
+    # The oracle chooses among every candidate trained: the daily ones and the policy's recoveries'.
+    every = [item for item in [*trained.values(), *recoveries.trained.values()] if isinstance(item, Candidate)]
+    board = scoreboard(data, settings, every)
+    traces[ReplayName.ORACLE] = oracle_trace(board, settings)[0]
     timings["replays"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    result = _result(data, settings, trained, board, traces)
+    everything = [*trained.values(), *(item for _, item in sorted(recoveries.trained.items()))]
+    result = _result(data, settings, everything, board, traces)
     timings["evaluation"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     return dataclasses.replace(result, timings=timings)
@@ -222,7 +235,7 @@ def run_backtest(history: pd.DataFrame, settings: BacktestSettings | None = None
 def _result(
     data: ReplayData,
     settings: BacktestSettings,
-    trained: Mapping[int, Trained],
+    trained: Sequence[Trained],
     board: Scoreboard,
     traces: Mapping[ReplayName, ReplayTrace],
 ) -> BacktestResult:
@@ -256,7 +269,7 @@ def _result(
         details.append(
             ReplayDetail(
                 name=name,
-                served=tuple(board.candidates[board.index[day]].name for day in trace.served),
+                served=tuple(board.candidates[board.index[key]].name for key in trace.served),
                 daily_metric=tuple(float(sign * value) for value in utility),
                 retrains=trace.retrains,
                 deploys=tuple(found),
@@ -270,7 +283,7 @@ def _result(
         details=tuple(details),
         best_daily_metric=tuple(float(sign * value) for value in board.best),
         detected_changes=tuple(day - data.initial_days for day in changes),
-        candidates=tuple(item.summary() for _, item in sorted(trained.items())),
+        candidates=tuple(item.summary() for item in trained),
         history={
             "rows": data.n_rows,
             "days": data.n_days,
@@ -283,4 +296,10 @@ def _result(
         settings=settings.to_json(),
         definitions=DEFINITIONS,
         timings={},
+        candidate_scores=CandidateScores(
+            history_rows=data.source_rows,
+            time=data.time,
+            scores={item.name: item.scores for item in board.candidates},
+            trained_at={item.name: data.day_start(item.day + 1) for item in board.candidates},
+        ),
     )

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from autoretrain.backtest.candidates import Candidate
+from autoretrain.backtest.candidates import Candidate, CandidateKey
 from autoretrain.backtest.data import FloatArray, IntArray, ReplayData
 from autoretrain.backtest.monitor import Check
 from autoretrain.backtest.oracle import Schedule, best_schedule
@@ -60,11 +60,11 @@ class Scoreboard:
     candidates: tuple[Candidate, ...]
     utility: FloatArray
     available_from: IntArray
-    index: Mapping[int, int]
+    index: Mapping[CandidateKey, int]
 
-    def of(self, served: Sequence[int]) -> FloatArray:
-        """The utility each day of a replay that served these candidates (by training day)."""
-        rows = np.array([self.index[day] for day in served], dtype=np.int64)
+    def of(self, served: Sequence[CandidateKey]) -> FloatArray:
+        """The utility each day of a replay that served these candidates (by key)."""
+        rows = np.array([self.index[key] for key in served], dtype=np.int64)
         values: FloatArray = self.utility[rows, np.arange(len(served))]
         return values
 
@@ -85,7 +85,7 @@ def _labelled(data: ReplayData, rows: slice) -> IntArray:
 
 def scoreboard(data: ReplayData, settings: BacktestSettings, candidates: Sequence[Candidate]) -> Scoreboard:
     """Every candidate's utility on every replayed day it could serve."""
-    ordered = tuple(sorted(candidates, key=lambda candidate: candidate.day))
+    ordered = tuple(sorted(candidates, key=lambda candidate: (candidate.day, candidate.regime_start or -1)))
     days = list(data.replay_days)
     utility = np.full((len(ordered), len(days)), np.nan)
     available = np.array([candidate.day + 1 - data.initial_days for candidate in ordered], dtype=np.int64)
@@ -96,14 +96,14 @@ def scoreboard(data: ReplayData, settings: BacktestSettings, candidates: Sequenc
             if available[position] <= column:
                 value = metric_value(settings.metric, labels, candidate.scores[rows])
                 utility[position, column] = utility_of(settings.metric, value)
-    index = {candidate.day: position for position, candidate in enumerate(ordered)}
+    index = {candidate.key: position for position, candidate in enumerate(ordered)}
     return Scoreboard(ordered, utility, available, index)
 
 
 def oracle_trace(board: Scoreboard, settings: BacktestSettings) -> tuple[ReplayTrace, Schedule]:
     """The oracle's schedule as a replay."""
     schedule = best_schedule(board.utility, board.available_from, settings.cost_per_deploy, initial=0)
-    served = tuple(board.candidates[position].day for position in schedule.served)
+    served = tuple(board.candidates[position].key for position in schedule.served)
     return ReplayTrace(ReplayName.ORACLE, served), schedule
 
 
@@ -130,7 +130,9 @@ class Deploy:
         }
 
 
-def deploys(data: ReplayData, settings: BacktestSettings, board: Scoreboard, served: Sequence[int]) -> list[Deploy]:
+def deploys(
+    data: ReplayData, settings: BacktestSettings, board: Scoreboard, served: Sequence[CandidateKey]
+) -> list[Deploy]:
     """Every change of the served model, each judged on the next `harm_days` days (module docstring)."""
     found = []
     for offset in range(1, len(served)):

@@ -7,23 +7,27 @@ Both are scored by the champion (its scores on every row are computed once, with
 (`batch_jobs.drift.DriftSuite`, the project's `DriftConfig`) runs on the current window when it holds at least
 `min_samples` rows, else the verdict is `insufficient_data`; performance on the matured labels
 (`batch_jobs.drift.performance.evaluate_performance`) against the champion's holdout metrics gives the decay flag
-(None unless it could be judged), as the job reports it to the trigger policy.
+(None unless it could be judged), as the job reports it to the trigger policy; with decay, where it began
+(`batch_jobs.monitoring.regime.estimate_regime` on the matured window), which a recovery trains from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from autoretrain.backtest.candidates import Candidate, Profiles
+from autoretrain.backtest.candidates import Candidate, CandidateKey, Profiles
 from autoretrain.backtest.data import DAY_NS, ReplayData
 from autoretrain.backtest.settings import BacktestSettings
 from batch_jobs.drift import DriftSuite, PerformanceVerdict
 from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.monitoring.policy import Verdict
+from batch_jobs.monitoring.regime import estimate_regime
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,8 @@ class Check:
     matured_auc: float | None = None
     current_rows: int = 0
     matured_rows: int = 0
+    #: With decay: the estimated regime start (ns since the epoch).
+    regime_start: int | None = None
 
     @property
     def flagged(self) -> bool:
@@ -57,6 +63,7 @@ class Check:
             "matured_auc": self.matured_auc,
             "current_rows": self.current_rows,
             "matured_rows": self.matured_rows,
+            "regime_start": None if self.regime_start is None else pd.Timestamp(self.regime_start, tz=UTC).isoformat(),
         }
 
 
@@ -84,9 +91,20 @@ def run_check(data: ReplayData, settings: BacktestSettings, champion: Candidate,
     matured_auc = None
     if performance is not None:
         matured_auc = next((item.value for item in performance.metrics if item.name == "auc"), None)
+    regime = None
+    if decay:
+        estimate = estimate_regime(
+            pd.DatetimeIndex(pd.to_datetime(data.time[matured], unit="ns", utc=True)),
+            data.label[matured],
+            champion.scores[matured],
+            window_start=pd.Timestamp(start, tz=UTC).to_pydatetime(),
+        )
+        regime = int(pd.Timestamp(estimate.start).value)
     n_current = current.stop - current.start
     if n_current < config.min_samples:
-        return Check(day, champion.name, "insufficient_data", decay, (), None, matured_auc, n_current, matured.size)
+        return Check(
+            day, champion.name, "insufficient_data", decay, (), None, matured_auc, n_current, matured.size, regime
+        )
     features = data.features.iloc[current].reset_index(drop=True)[list(profile.feature_names)]
     with threadpool_limits(1):
         result = DriftSuite(config).run(profile, features, champion.scores[current])
@@ -100,6 +118,7 @@ def run_check(data: ReplayData, settings: BacktestSettings, champion: Candidate,
         matured_auc=matured_auc,
         current_rows=n_current,
         matured_rows=int(matured.size),
+        regime_start=regime,
     )
 
 
@@ -110,11 +129,11 @@ class Checks:
     data: ReplayData
     settings: BacktestSettings
     profiles: Profiles
-    _cache: dict[tuple[int, int], Check] = field(default_factory=dict)
+    _cache: dict[tuple[CandidateKey, int], Check] = field(default_factory=dict)
 
     def of(self, champion: Candidate, day: int) -> Check:
         """The check of `champion` at the end of `day`."""
-        key = (champion.day, day)
+        key = (champion.key, day)
         if key not in self._cache:
             self._cache[key] = run_check(self.data, self.settings, champion, self.profiles, day)
         return self._cache[key]

@@ -5,8 +5,9 @@ day d); at the end of day d the replay may check the champion, retrain and deplo
 always produces the candidate of day d (`candidates`), so every replay deploys the same models.
 
 - `policy`: the project's loop. The daily check (`monitor`) feeds the trigger policy
-  (`batch_jobs.monitoring.policy.decide`: learnable drift or performance decay, with its cooldown and cap); the
-  weekly scheduled retrain runs too when `policy_schedule`. A retrain then goes the retrain job's way
+  (`batch_jobs.monitoring.policy.decide`: learnable drift or performance decay, with its cooldown and cap, and the
+  recovery decay starts, whose retrains train on the estimated regime: `candidates.train_candidate` with a regime
+  start); the weekly scheduled retrain runs too when `policy_schedule`. A retrain then goes the retrain job's way
   (`batch_jobs.training.pipeline.run_retrain`): governance (`batch_jobs.governance.may_retrain`: cooldown and cap,
   over the retrains that were registered), no retrain without production rows matured since the champion's own
   retrain (`no_new_data`), the quality checks (`batch_jobs.training.quality`), the gate
@@ -22,15 +23,16 @@ always produces the candidate of day d (`candidates`), so every replay deploys t
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from autoretrain.backtest.candidates import Candidate, CandidateFailure, Trained
+from autoretrain.backtest.candidates import Candidate, CandidateFailure, CandidateKey, Trained
 from autoretrain.backtest.data import DAY_NS, HistoryError, ReplayData
 from autoretrain.backtest.monitor import Check, Checks
 from autoretrain.backtest.settings import BacktestSettings
@@ -71,10 +73,11 @@ class Outcome(StrEnum):
     NO_CANDIDATE = "no_candidate"
     GOVERNANCE_REFUSED = "governance_refused"
     NO_NEW_DATA = "no_new_data"
+    WAITING_FOR_LABELS = "waiting_for_labels"
 
 
 #: Outcomes of retrains that never trained (nothing is registered, so governance does not count them).
-NOT_TRAINED = frozenset({Outcome.GOVERNANCE_REFUSED, Outcome.NO_NEW_DATA})
+NOT_TRAINED = frozenset({Outcome.GOVERNANCE_REFUSED, Outcome.NO_NEW_DATA, Outcome.WAITING_FOR_LABELS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,7 @@ class ReplayTrace:
     """What one replay did: the candidate (by its training day) serving each replayed day, its retrains and checks."""
 
     name: ReplayName
-    served: tuple[int, ...]
+    served: tuple[CandidateKey, ...]
     retrains: tuple[Retrain, ...] = ()
     checks: tuple[Check, ...] = ()
 
@@ -196,7 +199,7 @@ class _Run:
 
     name: ReplayName
     champion: Candidate
-    served: list[int] = field(default_factory=list)
+    served: list[CandidateKey] = field(default_factory=list)
     retrains: list[Retrain] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
 
@@ -221,20 +224,29 @@ def run_steps(steps: ReplaySteps, checks: Checks) -> ReplayTrace:
         return trace
 
 
-def policy_steps(data: ReplayData, settings: BacktestSettings, candidates: Mapping[int, Trained]) -> ReplaySteps:
-    """The project's loop (module docstring), as steps."""
+#: Trains (or finds) a recovery's candidate: the day it is trained at the end of, and the regime start (ns).
+Recover = Callable[[int, int], Trained]
+
+
+def policy_steps(
+    data: ReplayData, settings: BacktestSettings, candidates: Mapping[int, Trained], recover: Recover
+) -> ReplaySteps:
+    """The project's loop (module docstring), as steps; a recovery's retrain trains its candidate with `recover`."""
     run = _Run(ReplayName.POLICY, first_champion(candidates, data))
     state = PolicyState()
     # The registry's versions are governance's history of retrains: the first champion's is the first.
     history: list[datetime] = [data.timestamp(data.initial_days).to_pydatetime()]
     for day in data.replay_days:
-        run.served.append(run.champion.day)
+        run.served.append(run.champion.key)
         if day == data.n_days - 1:
             break
         now = data.timestamp(day + 1).to_pydatetime()
         check = yield run.champion, day
         run.checks.append(check)
-        observation = Observation(f"day-{day}", now, run.champion.name, check.verdict, check.performance_decay)
+        regime = None if check.regime_start is None else pd.Timestamp(check.regime_start, tz=UTC).to_pydatetime()
+        observation = Observation(
+            f"day-{day}", now, run.champion.name, check.verdict, check.performance_decay, regime_start=regime
+        )
         decision, state = decide(state, observation, settings.trigger)
         if decision.retrain_requested and decision.trigger is not None:
             trigger = Trigger(decision.trigger.value)
@@ -246,7 +258,9 @@ def policy_steps(data: ReplayData, settings: BacktestSettings, candidates: Mappi
         if not permission.allowed:
             run.retrains.append(Retrain(day, trigger, None, Outcome.GOVERNANCE_REFUSED, (permission.reason,)))
             continue
-        retrain = _gated_retrain(data, settings, run, trained=candidates[day], day=day, trigger=trigger)
+        regime_start = None if decision.regime_start is None else int(pd.Timestamp(decision.regime_start).value)
+        trained = candidates[day] if regime_start is None else recover(day, regime_start)
+        retrain = _gated_retrain(data, settings, run, trained=trained, day=day, trigger=trigger)
         if retrain.trained:
             history.append(now)
         run.retrains.append(retrain)
@@ -264,9 +278,12 @@ def no_new_data(data: ReplayData, settings: BacktestSettings, champion: Candidat
 
 
 def champion_failing(
-    data: ReplayData, settings: BacktestSettings, champion: Candidate, trigger: Trigger, day: int
+    settings: BacktestSettings, champion: Candidate, trigger: Trigger, day: int, challenger_regime: int | None = None
 ) -> str | None:
-    """Why the champion is known to be failing (`pipeline.champion_failing`): the trigger, or its age."""
+    """Why the champion is known to be failing (`pipeline.champion_failing`): the trigger, or its age; a champion a
+    recovery trained on the challenger's regime is not failing for it."""
+    if trigger is Trigger.PERFORMANCE and challenger_regime is not None and champion.regime_start == challenger_regime:
+        return None
     if trigger is Trigger.PERFORMANCE:
         return "performance decay on matured labels"
     if trigger is Trigger.DRIFT:
@@ -282,7 +299,8 @@ def _gated_retrain(
 ) -> Retrain:
     """One retrain of the policy, from the data to the gate's outcome (deploying the challenger it releases)."""
     if isinstance(trained, CandidateFailure):
-        return Retrain(day, trigger, trained.name, Outcome.NO_CANDIDATE, (trained.reason,))
+        outcome = Outcome.WAITING_FOR_LABELS if trained.waiting else Outcome.NO_CANDIDATE
+        return Retrain(day, trigger, trained.name, outcome, (trained.reason,))
     champion = run.champion
     stale = no_new_data(data, settings, champion, trained)
     if stale is not None:
@@ -296,7 +314,7 @@ def _gated_retrain(
     )
     if not quality.passed:
         return Retrain(day, trigger, trained.name, Outcome.QUALITY_REFUSED, quality.reasons)
-    failing = champion_failing(data, settings, champion, trigger, day)
+    failing = champion_failing(settings, champion, trigger, day, trained.regime_start)
     decision = judge(data, settings, champion, trained, champion_failing=failing)
     outcome, reasons = _gate_outcome(decision), decision.reasons
     if outcome is Outcome.DEPLOYED and np.array_equal(champion.scores, trained.scores):
@@ -312,7 +330,7 @@ def _gated_retrain(
 def replay_never(data: ReplayData, candidates: Mapping[int, Trained]) -> ReplayTrace:
     """The first champion throughout."""
     champion = first_champion(candidates, data)
-    return ReplayTrace(ReplayName.NEVER, tuple(champion.day for _ in data.replay_days))
+    return ReplayTrace(ReplayName.NEVER, tuple(champion.key for _ in data.replay_days))
 
 
 def _deploy_always(run: _Run, trained: Trained, day: int, trigger: Trigger) -> None:
@@ -327,7 +345,7 @@ def replay_scheduled(data: ReplayData, settings: BacktestSettings, candidates: M
     """A retrain every `schedule_days` replayed days, always deployed."""
     run = _Run(ReplayName.SCHEDULED, first_champion(candidates, data))
     for day in data.replay_days:
-        run.served.append(run.champion.day)
+        run.served.append(run.champion.key)
         if day < data.n_days - 1 and is_scheduled(data, settings, day):
             _deploy_always(run, candidates[day], day, Trigger.SCHEDULE)
     return run.trace()
@@ -337,7 +355,7 @@ def drift_always_steps(data: ReplayData, candidates: Mapping[int, Trained]) -> R
     """A retrain, always deployed, after every check that finds drift or performance decay, as steps."""
     run = _Run(ReplayName.DRIFT_ALWAYS, first_champion(candidates, data))
     for day in data.replay_days:
-        run.served.append(run.champion.day)
+        run.served.append(run.champion.key)
         if day == data.n_days - 1:
             break
         check = yield run.champion, day

@@ -1,6 +1,7 @@
 """`backtest.html`: one self-contained page (inline CSS and SVG, no script, no external asset) with the summary table,
 each replay's daily metric and its 7-day mean as curves, the deploys and detected changes marked, and the policy's
-retrains with the gate's reasons. Pure: `render_html(result) -> str`."""
+retrains with the gate's reasons. Pure: `render_html(result) -> str`; `comparison_html(result)` is the table and the
+curves alone (the demo's report embeds them, with `STYLE`)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,24 @@ WIDTH, HEIGHT = 980, 320
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
 ROLLING_DAYS = 7
 
-_CSS = """
+#: The CSS of the comparison (`comparison_html`), scoped to its `div.backtest`.
+STYLE = """
+.backtest table{border-collapse:collapse;font-size:13px}
+.backtest th,.backtest td{border:1px solid #ddd;padding:4px 8px;text-align:right}.backtest th{background:#f5f5f5}
+.backtest td:first-child,.backtest th:first-child{text-align:left}
+.backtest .note{color:#555;font-size:13px}.backtest .legend span{display:inline-block;margin-right:14px;font-size:13px}
+.backtest .swatch{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}
+"""
+_CSS = (
+    """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1040px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f5f5f5}
-td:first-child,th:first-child{text-align:left}
-.note{color:#555;font-size:13px}.legend span{display:inline-block;margin-right:14px;font-size:13px}
-.swatch{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}
+td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:13px}
 dt{font-weight:600;font-size:13px}dd{margin:0 0 6px 16px;font-size:13px;color:#444}
 """
+    + STYLE
+)
 
 
 def _rolling(values: Sequence[float | None], days: int) -> list[float | None]:
@@ -45,7 +55,9 @@ def _finite(values: Sequence[float | None]) -> list[float]:
     return [value for value in values if value is not None and math.isfinite(value)]
 
 
-def _chart(result: BacktestResult, series: Mapping[str, Sequence[float | None]], title: str) -> str:
+def _chart(
+    result: BacktestResult, series: Mapping[str, Sequence[float | None]], title: str, svg_id: str | None = None
+) -> str:
     days = len(result.days)
     values = [value for line in series.values() for value in _finite(line)]
     if not days or not values:
@@ -61,9 +73,10 @@ def _chart(result: BacktestResult, series: Mapping[str, Sequence[float | None]],
     def y(value: float) -> float:
         return TOP + (1 - (value - low) / (high - low)) * plot_h
 
+    identity = "" if svg_id is None else f' id="{escape(svg_id)}"'
     parts = [
-        f'<svg width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f'<svg{identity} width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" style="max-width:100%;height:auto">',
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#ccc"/>',
     ]
     ticks = [low + (high - low) * tick / 4 for tick in range(5)]
@@ -170,8 +183,9 @@ def _retrains(result: BacktestResult, detail: ReplayDetail) -> str:
     )
 
 
-def render_html(result: BacktestResult) -> str:
-    """The report (module docstring)."""
+def comparison_html(result: BacktestResult, *, plot_id: str | None = None) -> str:
+    """Every replay's row of the summary table (every column), then its daily metric and 7-day mean as curves beside
+    the best candidate's, in a `div.backtest` (`STYLE`); the charts' ids are `plot_id`-daily and -rolling."""
     daily = {detail.name.value: detail.daily_metric for detail in result.details}
     series = {**daily, "best candidate": result.best_daily_metric}
     smooth = {name: _rolling(values, ROLLING_DAYS) for name, values in series.items()}
@@ -179,6 +193,18 @@ def render_html(result: BacktestResult) -> str:
         f'<span><span class="swatch" style="background:{COLOURS.get(name, BEST_COLOUR)}"></span>{escape(name)}</span>'
         for name in series
     )
+    ids = (None, None) if plot_id is None else (f"{plot_id}-daily", f"{plot_id}-rolling")
+    return (
+        f"<div class='backtest'>{_table(result)}"
+        f"<h3>Daily {escape(result.metric)}</h3><div class='legend'>{legend}</div>"
+        f"{_chart(result, series, f'daily {result.metric} of the served model', ids[0])}"
+        f"<h3>{ROLLING_DAYS}-day mean</h3>"
+        f"{_chart(result, smooth, f'{ROLLING_DAYS}-day mean of the daily {result.metric}', ids[1])}</div>"
+    )
+
+
+def render_html(result: BacktestResult) -> str:
+    """The report (module docstring)."""
     history = result.history
     definitions = "".join(
         f"<dt>{escape(name)}</dt><dd>{escape(text)}</dd>" for name, text in result.definitions.items()
@@ -199,11 +225,7 @@ def render_html(result: BacktestResult) -> str:
         f"{len(result.days)} days replayed. Settings: {settings}; training window "
         f"{escape(str(result.settings['window']['strategy']))}. Metric: {escape(result.metric)}, per day on every "
         "label of that day's predictions, in hindsight.</p>"
-        f"{_table(result)}"
-        f"<h2>Daily {escape(result.metric)}</h2><div class='legend'>{legend}</div>"
-        f"{_chart(result, series, f'daily {result.metric} of the served model')}"
-        f"<h2>{ROLLING_DAYS}-day mean</h2>"
-        f"{_chart(result, smooth, f'{ROLLING_DAYS}-day mean of the daily {result.metric}')}"
+        f"{comparison_html(result)}"
         f"<h2>The policy's retrains</h2>{_retrains(result, policy)}"
         f"<h2>Definitions</h2><dl>{definitions}</dl>"
         "</body></html>\n"

@@ -5,8 +5,12 @@ command prints."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from autoretrain.backtest.evaluate import Deploy, Recovery
 from autoretrain.backtest.monitor import Check
@@ -123,6 +127,22 @@ class ReplayDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class CandidateScores:
+    """Every daily candidate's score on every prediction of the history, for analyses beyond the replays (kept in
+    memory, never written: `BacktestResult.to_json` leaves it out). Arrays are in replay (time) order.
+
+    - `history_rows`: each row's position in the history as given; `time`: its prediction time (ns since the epoch);
+    - `scores`: candidate name -> its scores; `trained_at`: candidate name -> the end of the day it was trained at
+      (ns since the epoch): it was trained on labels that had arrived by then and can serve from then on.
+    """
+
+    history_rows: NDArray[np.int64]
+    time: NDArray[np.int64]
+    scores: Mapping[str, NDArray[np.float64]]
+    trained_at: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class BacktestResult:
     """Everything a backtest found (module docstring)."""
 
@@ -137,6 +157,7 @@ class BacktestResult:
     settings: dict[str, Any]
     definitions: dict[str, str]
     timings: dict[str, float]
+    candidate_scores: CandidateScores | None = field(default=None, repr=False, compare=False)
 
     def summary(self, name: ReplayName | str) -> ReplaySummary:
         """One replay's summary."""

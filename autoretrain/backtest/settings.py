@@ -42,6 +42,9 @@ THRESHOLD_RULES: tuple[ThresholdRule, ...] = ("in_sample", "out_of_fold")
 
 #: The training window the backtest uses unless told otherwise (module docstring).
 DEFAULT_WINDOW = WindowConfig(strategy="fixed")
+#: Columns that describe how a prediction was served or its label recorded (as `autoretrain demo` writes its
+#: `history.parquet`): read and kept, never features (a served score as a feature would leak the old model).
+PROVENANCE_COLUMNS = ("request_id", "model_version", "score", "predicted_label", "label_observed_at")
 
 
 class SettingsError(ValueError):
@@ -58,7 +61,10 @@ class HistoryColumns:
       `label_delay_days` after its prediction);
     - `evaluation_label`: optional column of the true outcome used to *score* the replay where it differs from what
       the system received (a corrupted label feed); absent: the replay is scored on `label`;
-    - `features`: the model's features (None: every other column but `ignore`).
+    - `features`: the model's features (None: every other column but `provenance` and `ignore`);
+    - `provenance`: columns describing the served prediction or its label's record (`PROVENANCE_COLUMNS`: the
+      request id, the serving model's version, its score and predicted label, when the latest label record was
+      observed), never features, wherever they are present.
     """
 
     timestamp: str = "timestamp"
@@ -67,10 +73,11 @@ class HistoryColumns:
     evaluation_label: str = "true_label"
     features: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
+    provenance: tuple[str, ...] = PROVENANCE_COLUMNS
 
     def reserved(self) -> tuple[str, ...]:
         """The columns that are never features."""
-        return (self.timestamp, self.label, self.arrival, self.evaluation_label, *self.ignore)
+        return (self.timestamp, self.label, self.arrival, self.evaluation_label, *self.provenance, *self.ignore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +238,7 @@ def _fields(cls: Any) -> set[str]:
 
 def _columns(section: dict[str, Any]) -> HistoryColumns:
     values = _take(section, "columns", _fields(HistoryColumns))
-    for name in ("features", "ignore"):
+    for name in ("features", "ignore", "provenance"):
         if name in values and values[name] is not None:
             values[name] = tuple(str(item) for item in values[name])
     return HistoryColumns(**values)

@@ -29,7 +29,9 @@ from typing import Any, Final
 from batch_jobs.drift import DriftResult, PerformanceResult
 from batch_jobs.drift.report import render_html
 from batch_jobs.monitoring.policy import Decision, TriggerPolicy, Verdict
+from batch_jobs.monitoring.regime import RegimeEstimate
 from core import metric_names
+from core.events import NO_REGIME
 from core.metric_names import Dimension, Metric
 from core.records import format_timestamp
 
@@ -64,6 +66,8 @@ class DriftCheckResult:
     policy: TriggerPolicy
     report_uri: str
     result_uri: str
+    #: Where the decay began, when the check found decay (`batch_jobs.monitoring.regime`).
+    regime: RegimeEstimate | None = None
 
     @property
     def dataset_drift(self) -> bool:
@@ -96,6 +100,7 @@ class DriftCheckResult:
             "result_uri": self.result_uri,
             "drift": None if self.drift is None else self.drift.to_dict(),
             "performance": None if self.performance is None else self.performance.to_dict(),
+            "regime": None if self.regime is None else self.regime.to_json(),
         }
 
 
@@ -120,7 +125,7 @@ def completed_detail(result: DriftCheckResult) -> dict[str, Any]:
 
 def retrain_detail(result: DriftCheckResult) -> dict[str, Any]:
     """The `RetrainRequested` event's detail; only for a check whose decision requested a retrain."""
-    trigger = result.decision.trigger
+    trigger, regime_start = result.decision.trigger, result.decision.regime_start
     if not result.decision.retrain_requested or trigger is None:
         raise ValueError("this check did not request a retrain")
     return {
@@ -128,6 +133,7 @@ def retrain_detail(result: DriftCheckResult) -> dict[str, Any]:
         "trigger": trigger.value,
         "reason": f"drift check {result.run_id} of {result.champion_version}: {result.decision.reason}",
         "requested_at": format_timestamp(result.checked_at),
+        "regime_start": NO_REGIME if regime_start is None else format_timestamp(regime_start),
     }
 
 

@@ -54,6 +54,7 @@ from batch_jobs.monitoring.ports import (
     PolicyStateStore,
     PredictionWindows,
 )
+from batch_jobs.monitoring.regime import RegimeEstimate, estimate_regime
 from batch_jobs.monitoring.state import StateConflictError
 from batch_jobs.monitoring.window import Rescorer, ScoredWindow, WindowError, matured, scored_window
 from core.artifacts import LoadedModel
@@ -151,6 +152,7 @@ class Evaluation:
     drift: DriftResult | None
     performance: PerformanceResult | None
     performance_decay: bool | None
+    regime: RegimeEstimate | None = None
 
 
 def _utc_now() -> datetime:
@@ -309,15 +311,19 @@ def judge_drift(
 def evaluate(
     config: DriftConfig, version: str, profile: ReferenceProfile, current: ScoredWindow, labelled: ScoredWindow
 ) -> Evaluation:
-    """Both judgements, and the verdict the policy sees (`insufficient_data` when the suite did not run)."""
+    """Both judgements, the verdict the policy sees (`insufficient_data` when the suite did not run) and, with decay,
+    where it began."""
     performance = judge_performance(config, profile, labelled)
     decay = performance_decay(performance)
+    regime = None
+    if decay and labelled.times is not None and labelled.labels is not None:
+        regime = estimate_regime(labelled.times, labelled.labels, labelled.scores, window_start=labelled.start)
     drift = judge_drift(config, version, profile, current)
     verdict: Verdict = "insufficient_data"
     if drift is not None:
         drift = replace(drift, performance=performance, performance_decay=decay)
         verdict = "drift" if drift.dataset_drift else "no_drift"
-    return Evaluation(current, labelled, verdict, drift, performance, decay)
+    return Evaluation(current, labelled, verdict, drift, performance, decay, regime)
 
 
 def record_decision(
@@ -331,7 +337,14 @@ def record_decision(
 
     A run already in the state (a retry of the same run id) gets its recorded decision and writes nothing.
     """
-    observation = Observation(request.run_id, request.now, version, evaluation.verdict, evaluation.performance_decay)
+    observation = Observation(
+        request.run_id,
+        request.now,
+        version,
+        evaluation.verdict,
+        evaluation.performance_decay,
+        None if evaluation.regime is None else evaluation.regime.start,
+    )
     for attempt in range(1, STATE_ATTEMPTS + 1):
         state = store.load(request.model_name)
         decision, next_state = decide(state, observation, request.policy)
@@ -399,6 +412,7 @@ def build_result(
         policy=request.policy,
         report_uri=s3_uri(bucket, report_key),
         result_uri=s3_uri(bucket, result_key),
+        regime=evaluation.regime,
     )
 
 

@@ -14,7 +14,15 @@ A retrain is requested when either signal fires and neither brake holds:
   interval of current − baseline lies beyond the metric's margin). One such check is enough: decay is measured
   on ground truth, not inferred from inputs. Performance is the named trigger when both fire.
 
-Brakes (they count every request this policy made, whatever its trigger):
+**Recovery**: decay starts a recovery of `recovery_days` (7). Its first request goes out at once (neither brake
+holds it: a champion failing on ground truth is the one thing that must not wait), and every later check of the
+recovery requests again, at most once a day (`RECOVERY_INTERVAL`), outside the cap: each day adds matured labels of
+the new regime, so the retrain can learn more of it. Every recovery request names the regime start the check
+estimated when the decay was found (`batch_jobs.monitoring.regime`), so the retrain trains and judges on the rows
+served since then, and replaces a champion it already trained on that regime only when better beyond noise
+(`batch_jobs.training.pipeline`). Decay after a recovery ends starts a new one.
+
+Brakes (the cooldown counts every request this policy made; the cap, those made outside a recovery):
 
 - **cooldown**: no request within `cooldown` of the previous one (a retrain takes time to land; asking again
   meanwhile only queues duplicates).
@@ -39,6 +47,8 @@ VERDICTS: tuple[Verdict, ...] = ("drift", "no_drift", "insufficient_data")
 ADAPT_DAYS = 7
 #: Check verdicts kept in the state, newest last (for the result and for people reading the item).
 RECENT_CHECKS = 20
+#: A recovery requests at most once in this span (the daily check's period).
+RECOVERY_INTERVAL = timedelta(hours=20)
 
 
 class RetrainTrigger(StrEnum):
@@ -70,6 +80,7 @@ class TriggerPolicy:
     period: timedelta = timedelta(days=14)
     label_delay: timedelta = timedelta(days=7)
     adapt_days: timedelta = timedelta(days=ADAPT_DAYS)
+    recovery_days: timedelta = timedelta(days=7)
 
     def __post_init__(self) -> None:
         problems = []
@@ -81,8 +92,8 @@ class TriggerPolicy:
             problems.append("cooldown must not be negative")
         if self.period <= timedelta(0):
             problems.append("period must be positive")
-        if self.label_delay < timedelta(0) or self.adapt_days < timedelta(0):
-            problems.append("label_delay and adapt_days must not be negative")
+        if self.label_delay < timedelta(0) or self.adapt_days < timedelta(0) or self.recovery_days < timedelta(0):
+            problems.append("label_delay, adapt_days and recovery_days must not be negative")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -95,6 +106,7 @@ class TriggerPolicy:
             "period_days": self.period / timedelta(days=1),
             "label_delay_days": self.label_delay / timedelta(days=1),
             "adapt_days": self.adapt_days / timedelta(days=1),
+            "recovery_days": self.recovery_days / timedelta(days=1),
         }
 
 
@@ -117,6 +129,8 @@ class RequestRecord:
     run_id: str
     at: datetime
     trigger: RetrainTrigger
+    #: Made by a recovery (outside the cap).
+    recovery: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +147,9 @@ class PolicyState:
     drift_since: datetime | None = None
     drift_versions: tuple[str, ...] = ()
     drift_requested_by: str | None = None
+    #: The current or last recovery: when the decay that started it was found, and the regime start it trains on.
+    recovery_since: datetime | None = None
+    regime_start: datetime | None = None
 
     def check(self, run_id: str) -> CheckRecord | None:
         """The recorded check of a run, if this run was already decided."""
@@ -154,6 +171,8 @@ class Decision:
     streak: int
     requests_in_period: int
     last_request_at: datetime | None
+    #: For a recovery's request: the regime start the retrain trains on.
+    regime_start: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The decision as JSON (in the result and the `DriftCheckCompleted` event)."""
@@ -165,6 +184,7 @@ class Decision:
             "drift_streak": self.streak,
             "requests_in_period": self.requests_in_period,
             "last_request_at": None if self.last_request_at is None else self.last_request_at.isoformat(),
+            "regime_start": None if self.regime_start is None else self.regime_start.isoformat(),
         }
 
 
@@ -177,6 +197,8 @@ class Observation:
     champion_version: str
     verdict: Verdict
     performance_decay: bool | None
+    #: Where the decay began, as the check estimated it (with decay only).
+    regime_start: datetime | None = None
 
 
 def _streak(state: PolicyState, observation: Observation) -> tuple[int, str]:
@@ -208,6 +230,44 @@ class Episode:
         if observation.champion_version not in versions:
             versions = (*versions, observation.champion_version)
         return cls(state.drift_since or observation.at, versions, state.drift_requested_by)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """The recovery as of this check (`PolicyState.recovery_since` and `regime_start`)."""
+
+    since: datetime | None
+    regime_start: datetime | None
+    active: bool
+    new: bool
+
+    @classmethod
+    def after(cls, state: PolicyState, observation: Observation, policy: TriggerPolicy) -> Recovery:
+        """A decay outside a recovery starts one; a recovery is active until `recovery_days` after it started."""
+        at = observation.at
+        if state.recovery_since is not None and at < state.recovery_since + policy.recovery_days:
+            return cls(state.recovery_since, state.regime_start, active=True, new=False)
+        if observation.performance_decay:
+            regime = observation.regime_start or at - policy.label_delay
+            return cls(at, regime, active=True, new=True)
+        return cls(state.recovery_since, state.regime_start, active=False, new=False)
+
+    def reason(self, observation: Observation, policy: TriggerPolicy) -> str:
+        """Why this check requests (or would request) a recovery retrain."""
+        if self.since is None or self.regime_start is None:
+            raise ValueError("no recovery is under way")
+        until = (self.since + policy.recovery_days).isoformat()
+        regime = self.regime_start.isoformat()
+        if self.new:
+            return (
+                f"performance decayed beyond its margin on matured labels; recovery until {until}: daily retrains on "
+                f"the rows served since the estimated regime start {regime}"
+            )
+        decay = "decay still found" if observation.performance_decay else "no decay found on this check"
+        return (
+            f"recovering from the decay found at {self.since.isoformat()} ({decay}): a daily retrain on the rows "
+            f"served since {regime}, until {until}"
+        )
 
 
 def _signal(
@@ -253,7 +313,9 @@ def decide(state: PolicyState, observation: Observation, policy: TriggerPolicy) 
         raise ValueError("the observation time must be timezone-aware")
     keep_from = observation.at - max(policy.period, policy.cooldown)
     recent_requests = tuple(request for request in state.requests if request.at > keep_from)
-    in_period = [request for request in recent_requests if observation.at - policy.period < request.at]
+    in_period = [
+        request for request in recent_requests if observation.at - policy.period < request.at and not request.recovery
+    ]
     last = max((request.at for request in state.requests), default=None)
     if (previous := state.check(observation.run_id)) is not None:
         made = state.request(observation.run_id)
@@ -266,16 +328,32 @@ def decide(state: PolicyState, observation: Observation, policy: TriggerPolicy) 
                 streak=state.streak,
                 requests_in_period=len(in_period),
                 last_request_at=last,
+                regime_start=state.regime_start if made is not None and made.recovery else None,
             ),
             state,
         )
 
     streak, note = _streak(state, observation)
     episode = Episode.after(state, observation)
-    trigger, held, reason = _signal(observation, streak, episode, policy)
+    recovery = Recovery.after(state, observation, policy)
+    trigger: RetrainTrigger | None
+    if recovery.active:
+        trigger, held, reason = RetrainTrigger.PERFORMANCE, None, recovery.reason(observation, policy)
+    else:
+        trigger, held, reason = _signal(observation, streak, episode, policy)
     outcome = held or (Outcome.NO_DECISION if observation.verdict == "insufficient_data" else Outcome.NO_SIGNAL)
     requests = recent_requests
-    if trigger is not None:
+    if recovery.active:
+        if not recovery.new and last is not None and observation.at - last < RECOVERY_INTERVAL:
+            outcome = Outcome.COOLDOWN
+            reason += f"; already requested at {last.isoformat()} (at most one a day)"
+        else:
+            outcome = Outcome.REQUESTED
+            requests = (
+                *recent_requests,
+                RequestRecord(observation.run_id, observation.at, RetrainTrigger.PERFORMANCE, recovery=True),
+            )
+    elif trigger is not None:
         if last is not None and observation.at - last < policy.cooldown:
             outcome = Outcome.COOLDOWN
             reason += f"; blocked: cooldown of {policy.cooldown} since the last request at {last.isoformat()}"
@@ -308,6 +386,8 @@ def decide(state: PolicyState, observation: Observation, policy: TriggerPolicy) 
             if outcome is Outcome.REQUESTED and trigger is RetrainTrigger.DRIFT
             else episode.requested_by
         ),
+        recovery_since=recovery.since,
+        regime_start=recovery.regime_start,
     )
     decision = Decision(
         retrain_requested=requested,
@@ -315,7 +395,8 @@ def decide(state: PolicyState, observation: Observation, policy: TriggerPolicy) 
         trigger=trigger if requested else None,
         reason=reason + note,
         streak=streak,
-        requests_in_period=len(in_period) + (1 if requested else 0),
+        requests_in_period=len(in_period) + (1 if requested and not recovery.active else 0),
         last_request_at=observation.at if requested else last,
+        regime_start=recovery.regime_start if requested and recovery.active else None,
     )
     return decision, next_state

@@ -65,13 +65,28 @@ def state_to_json(state: PolicyState) -> dict[str, Any]:
             for check in state.checks
         ],
         "requests": [
-            {"run_id": request.run_id, "at": format_timestamp(request.at), "trigger": request.trigger.value}
+            {
+                "run_id": request.run_id,
+                "at": format_timestamp(request.at),
+                "trigger": request.trigger.value,
+                "recovery": request.recovery,
+            }
             for request in state.requests
         ],
-        "drift_since": None if state.drift_since is None else format_timestamp(state.drift_since),
+        "drift_since": _optional_timestamp(state.drift_since),
         "drift_versions": list(state.drift_versions),
         "drift_requested_by": state.drift_requested_by,
+        "recovery_since": _optional_timestamp(state.recovery_since),
+        "regime_start": _optional_timestamp(state.regime_start),
     }
+
+
+def _optional_timestamp(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+def _parse_optional(value: object) -> datetime | None:
+    return None if value is None else parse_timestamp(str(value))
 
 
 def _verdict(value: object) -> Verdict:
@@ -105,13 +120,17 @@ def state_from_json(document: Mapping[str, Any], version: int) -> PolicyState:
                     run_id=str(request["run_id"]),
                     at=parse_timestamp(request["at"]),
                     trigger=RetrainTrigger(request["trigger"]),
+                    recovery=bool(request.get("recovery", False)),
                 )
                 for request in document["requests"]
             ),
             # States written before drift episodes were kept have none: the next drifting check starts one.
-            drift_since=None if document.get("drift_since") is None else parse_timestamp(document["drift_since"]),
+            drift_since=_parse_optional(document.get("drift_since")),
             drift_versions=tuple(str(version) for version in document.get("drift_versions", ())),
             drift_requested_by=document.get("drift_requested_by"),
+            # ... nor recoveries: the next decay starts one.
+            recovery_since=_parse_optional(document.get("recovery_since")),
+            regime_start=_parse_optional(document.get("regime_start")),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise StateStoreError(f"malformed policy state: {error}") from error

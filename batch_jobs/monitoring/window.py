@@ -56,6 +56,8 @@ class ScoredWindow:
     window_records: int | None = None
     #: Exact per-feature counts over the whole window, when the read made them.
     exact: WindowAggregates | None = None
+    #: When each row was served (UTC), aligned with the rows.
+    times: pd.DatetimeIndex | None = None
 
     @property
     def n_rows(self) -> int:
@@ -173,6 +175,7 @@ def scored_window(
         type_mismatches=mismatches,
         window_records=rows.records,
         exact=rows.exact,
+        times=rows.time,
     )
 
 

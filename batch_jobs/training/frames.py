@@ -178,6 +178,38 @@ def split_holdout(frame: pd.DataFrame, *, holdout_days: int, holdout_fraction: f
     )
 
 
+def split_regime(frame: pd.DataFrame, *, regime_start: datetime, holdout_fraction: float) -> HoldoutSplit:
+    """Recovery after decay: only the production rows served since `regime_start` (before it, the relation between
+    features and label no longer holds, so neither the older rows nor the initial set are trained or judged on); the
+    newest `holdout_fraction` of them, by time, are the holdout."""
+    regime = frame.loc[(frame[SOURCE] == PRODUCTION) & (frame[EVENT_TIME] >= pd.Timestamp(regime_start))]
+    ordered = regime.sort_values([EVENT_TIME, ORDER], kind="stable")
+    n_holdout = round(len(ordered) * holdout_fraction)
+    holdout = ordered.iloc[len(ordered) - n_holdout :]
+    return HoldoutSplit(
+        train=ordered.iloc[: len(ordered) - n_holdout].reset_index(drop=True),
+        holdout=holdout.reset_index(drop=True),
+        holdout_start=holdout[EVENT_TIME].min().to_pydatetime() if n_holdout else None,
+        basis=f"newest {holdout_fraction:.0%} of the production rows served since {regime_start.isoformat()}",
+    )
+
+
+def regime_shortfall(
+    split: HoldoutSplit, *, target: str, min_train: tuple[int, int], min_holdout: tuple[int, int]
+) -> str | None:
+    """What a regime split lacks to train and to judge on: each side's minimum (rows, rows of each class); None when
+    it has them."""
+    short = []
+    for name, part, (min_rows, min_class) in (
+        ("training", split.train, min_train),
+        ("holdout", split.holdout, min_holdout),
+    ):
+        rows, positives = len(part), int(part[target].sum())
+        if rows < min_rows or min(positives, rows - positives) < min_class:
+            short.append(f"{name} {rows} rows ({positives} positive), needs {min_rows} with {min_class} of each class")
+    return "; ".join(short) or None
+
+
 def fingerprint(frame: pd.DataFrame, columns: Sequence[str]) -> str:
     """SHA-256 of the frame's values in `columns` (in that order), row order included; index ignored.
 

@@ -37,6 +37,10 @@ class RetrainConfig:
     - `sample_rows` (50): reference rows shipped in the release for the pipeline's smoke test.
     - `max_champion_age` (None: off): a champion older than this counts as failing, so a challenger that is not
       worse replaces it (`batch_jobs.gate`).
+    - `regime_holdout_fraction` (0.4), `min_regime_rows` (300), `min_regime_class_rows` (20): a recovery retrain
+      (the request names the regime start, `RetrainRequest.regime_start`) trains on the regime's rows and holds out
+      their newest 40 %; it waits for more labels (refused) until it has 300 rows to train on with 20 of each class
+      and a holdout the gate accepts (`GateConfig.min_holdout_rows`, `min_class_rows`).
     """
 
     governance: GovernanceConfig = field(default_factory=GovernanceConfig)
@@ -51,15 +55,20 @@ class RetrainConfig:
     incremental: bool = False
     sample_rows: int = 50
     max_champion_age: timedelta | None = None
+    regime_holdout_fraction: float = 0.4
+    min_regime_rows: int = 300
+    min_regime_class_rows: int = 20
 
 
 @dataclass(frozen=True, slots=True)
 class RetrainRequest:
-    """Why and when a retrain was asked for."""
+    """Why and when a retrain was asked for; `regime_start`, for a recovery after performance decay, is when the
+    drift check estimated the change began (`batch_jobs.monitoring.regime`)."""
 
     trigger: Trigger
     reason: str
     now: datetime
+    regime_start: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,12 @@ from batch_jobs.training.job import Challenger, RetrainRequest
 from batch_jobs.training.quality import QualityReport
 from core.artifacts import make_model_version
 from core.model_lifecycle import ModelVersionRecord
+from core.records import format_timestamp
 
 #: The evidence key of the initial training set's fingerprint (`no_new_data` compares it with a later retrain's).
 INITIAL_FINGERPRINT = "initial_fingerprint"
+#: Evidence key: the regime start a recovery retrain trained on (ISO 8601), None for any other retrain.
+REGIME_START = "regime_start"
 
 
 def candidate_record(
@@ -67,6 +70,7 @@ def candidate_evidence(
         "holdout": {"basis": split.basis, "rows": len(holdout), "positives": int(holdout[target].sum())},
         "rows": {**data.counts, "train": len(train)},
         INITIAL_FINGERPRINT: initial_fingerprint(data.frame, target),
+        REGIME_START: None if request.regime_start is None else format_timestamp(request.regime_start),
         "label_rate": float(labels.mean()) if labels.size else None,
         "fit": "incremental" if challenger.incremental else "refit",
         "decision_threshold": challenger.threshold.to_json(),

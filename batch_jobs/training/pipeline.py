@@ -10,9 +10,11 @@ request); `batch_jobs.retrain` is the entry point that wires the real adapters.
 3. Quality (`batch_jobs.training.quality`): on failure a `rejected` version is recorded with the reasons (no
    model is trained) and `ModelRejected` is emitted.
 4. Out-of-time holdout: the newest matured production days (for the first model: the newest slice of the
-   initial set); the challenger never sees it.
-5. Window (`batch_jobs.training.window`): fixed, expanding or backtested; the choice and each candidate's AUC go
-   into the version's evidence.
+   initial set); the challenger never sees it. A recovery after performance decay (the request names the regime
+   start the drift check estimated) keeps only the rows served since then, holds out their newest share, and waits
+   (refused, saying so) until both sides have enough labelled rows.
+5. Window (`batch_jobs.training.window`): fixed, expanding or backtested (a recovery: the whole regime); the
+   choice and each candidate's AUC go into the version's evidence.
 6. Fit from the model spec, or (config `incremental`) update the champion's final estimator. The decision
    threshold is the spec's, or (the default) the one that labels the training prevalence positive on
    out-of-fold scores (`fitting.choose_threshold`); it goes into the manifest, baseline and reference profile.
@@ -57,14 +59,16 @@ from batch_jobs.training.frames import (
     assemble,
     initial_fingerprint,
     initial_frame,
+    regime_shortfall,
     split_holdout,
+    split_regime,
 )
 from batch_jobs.training.job import Challenger, Outcome, RetrainConfig, RetrainRequest, RetrainResult
-from batch_jobs.training.lineage import INITIAL_FINGERPRINT, candidate_record, quality_record
+from batch_jobs.training.lineage import INITIAL_FINGERPRINT, REGIME_START, candidate_record, quality_record
 from batch_jobs.training.ports import Release, RetrainDeps, VersionRegistry
 from batch_jobs.training.quality import QualityReport, check_quality
 from batch_jobs.training.release_files import write_release_files
-from batch_jobs.training.window import select_window, window_rows
+from batch_jobs.training.window import CandidateWindow, WindowChoice, select_window, window_rows
 from core.artifacts import LoadedModel, load_verified_model, write_artifact
 from core.events import DetailType
 from core.features import InputSchema
@@ -72,6 +76,8 @@ from core.layout import MANIFEST_FILE, MODEL_FILE, parse_s3_uri, training_prefix
 from core.model_lifecycle import ModelStatus, ModelVersionRecord, Trigger, VersionExistsError
 from core.records import format_timestamp
 
+#: A recovery's window: every production row the regime split left for training (no initial set).
+REGIME_WINDOW = CandidateWindow(None, include_initial=False)
 #: The entry point's logger: the job's log lines keep one name whichever module of the job writes them.
 LOGGER = logging.getLogger("batch_jobs.retrain")
 
@@ -97,16 +103,14 @@ def run_retrain(request: RetrainRequest, deps: RetrainDeps, config: RetrainConfi
         data = read_training_data(request, deps, config, champion)
     except TrainingDataError as error:
         return reject_data(request, deps, None, QualityReport(False, (f"data: {error}",), {}))
-    stale = no_new_data(data, champion_record, config)
-    if stale is not None:
-        LOGGER.warning("retrain refused: %s", stale, extra={"trigger": request.trigger})
-        return RetrainResult(Outcome.REFUSED, deps.model_name, None, (stale,))
+    split = holdout_split(request, data.frame, config)
+    refusal = no_new_data(data, champion_record, config) or regime_wait(request, split, config)
+    if refusal is not None:
+        LOGGER.warning("retrain refused: %s", refusal, extra={"trigger": request.trigger})
+        return RetrainResult(Outcome.REFUSED, deps.model_name, None, (refusal,))
     quality = check_data_quality(data, champion_record, config)
     if not quality.passed:
         return reject_data(request, deps, data, quality)
-    split = split_holdout(
-        data.frame, holdout_days=config.holdout_days, holdout_fraction=config.initial_holdout_fraction
-    )
     failing = champion_failing(request, champion_record, config)
     with threadpool_limits(1):
         challenger = train_challenger(request, deps, config, rows=split.train, serving=data.schema, champion=champion)
@@ -217,12 +221,46 @@ def no_new_data(data: TrainingData, champion: ModelVersionRecord | None, config:
     )
 
 
+def holdout_split(request: RetrainRequest, frame: pd.DataFrame, config: RetrainConfig) -> HoldoutSplit:
+    """The out-of-time holdout: of the regime's rows for a recovery (`frames.split_regime`), else the newest matured
+    days (`frames.split_holdout`)."""
+    if request.regime_start is not None:
+        return split_regime(frame, regime_start=request.regime_start, holdout_fraction=config.regime_holdout_fraction)
+    return split_holdout(frame, holdout_days=config.holdout_days, holdout_fraction=config.initial_holdout_fraction)
+
+
+def regime_wait(request: RetrainRequest, split: HoldoutSplit, config: RetrainConfig) -> str | None:
+    """Why a recovery retrain waits for more labels: too few matured rows of the new regime to train on and to judge
+    on (`RetrainConfig.min_regime_rows`, `min_regime_class_rows`). None when it can go ahead, or for any other
+    retrain."""
+    if request.regime_start is None:
+        return None
+    short = regime_shortfall(split, target=config.spec.target, **regime_minimums(config))
+    if short is None:
+        return None
+    return f"waiting for labels of the new regime (served since {format_timestamp(request.regime_start)}): {short}"
+
+
+def regime_minimums(config: RetrainConfig) -> dict[str, tuple[int, int]]:
+    """A recovery's minimum (rows, rows of each class): to train on (`min_regime_rows`, `min_regime_class_rows`) and
+    to judge on (the gate's own `min_holdout_rows`, `min_class_rows`)."""
+    return {
+        "min_train": (config.min_regime_rows, config.min_regime_class_rows),
+        "min_holdout": (config.gate.min_holdout_rows, config.gate.min_class_rows),
+    }
+
+
 def champion_failing(request: RetrainRequest, champion: ModelVersionRecord | None, config: RetrainConfig) -> str | None:
     """Why the champion is known to be failing, which makes a challenger that is not worse reason enough to replace
-    it: the trigger (decay on matured labels, the drift the policy acted on) or its age; None otherwise."""
+    it: the trigger (decay on matured labels, the drift the policy acted on) or its age; None otherwise. A champion
+    a recovery already trained on the same regime is not failing for that recovery's later retrains: they replace it
+    only when better beyond noise."""
     if champion is None:
         return None
     if request.trigger is Trigger.PERFORMANCE:
+        regime = None if request.regime_start is None else format_timestamp(request.regime_start)
+        if regime is not None and champion.evidence.get(REGIME_START) == regime:
+            return None
         return f"performance decay on matured labels: {request.reason}"
     if request.trigger is Trigger.DRIFT:
         return f"drift the trigger policy acted on: {request.reason}"
@@ -267,14 +305,22 @@ def train_challenger(
     serving: InputSchema,
     champion: LoadedModel | None,
 ) -> Challenger:
-    """Choose the window among `rows`, fit the challenger on it, choose its threshold and write its artefact."""
-    choice = select_window(
-        rows,
-        target=config.spec.target,
-        config=config.window,
-        fit=lambda window: fitting.fit_model(window, serving, config.spec),
-        score=lambda model, window: fitting.score(model, window, serving),
-    )
+    """Choose the window among `rows` (a recovery takes every row of its regime), fit the challenger on it, choose
+    its threshold and write its artefact."""
+    if request.regime_start is not None:
+        choice = WindowChoice(
+            REGIME_WINDOW,
+            "regime",
+            {"regime_start": format_timestamp(request.regime_start), "reason": "recovery after performance decay"},
+        )
+    else:
+        choice = select_window(
+            rows,
+            target=config.spec.target,
+            config=config.window,
+            fit=lambda window: fitting.fit_model(window, serving, config.spec),
+            score=lambda model, window: fitting.score(model, window, serving),
+        )
     train = window_rows(rows, choice.window)
     incremental = bool(config.incremental and champion and fitting.supports_incremental(champion.estimator))
     schema, fit = challenger_fit(train, serving, champion if incremental else None, config.spec)

@@ -114,7 +114,18 @@ def test_subnets_without_security_groups_are_refused() -> None:
         (Job.DRIFT_CHECK, ["-m", "batch_jobs.drift_check", "--now", "Ref::now"]),
         (
             Job.RETRAIN,
-            ["-m", "batch_jobs.retrain", "--trigger", "Ref::trigger", "--reason", "Ref::reason", "--now", "Ref::now"],
+            [
+                "-m",
+                "batch_jobs.retrain",
+                "--trigger",
+                "Ref::trigger",
+                "--reason",
+                "Ref::reason",
+                "--now",
+                "Ref::now",
+                "--regime-start",
+                "Ref::regime_start",
+            ],
         ),
         (Job.COMPACT_LAKE, ["-m", "batch_jobs.compact_lake", "--now", "Ref::now"]),
     ],
@@ -131,10 +142,11 @@ def test_retrain_updates_the_champion_incrementally_when_the_stack_says_so(alter
 
 def test_the_incremental_flag_is_one_the_retrain_job_reads() -> None:
     spec = job_spec(Job.RETRAIN, incremental_retrain=True)
-    filled = [
-        word.replace("Ref::trigger", "schedule").replace("Ref::now", "2026-11-23T00:00:00Z") for word in spec.command
-    ]
-    assert retrain.build_parser().parse_args(filled[2:]).incremental is True
+    values = {**spec.default_parameters, "trigger": "schedule", "now": "2026-11-23T00:00:00Z"}
+    filled = [values[word.removeprefix("Ref::")] if word.startswith("Ref::") else word for word in spec.command]
+    arguments = retrain.build_parser().parse_args(filled[2:])
+    assert arguments.incremental is True
+    assert arguments.regime_start is None  # the default parameter: no recovery
     assert job_spec(Job.RETRAIN, incremental_retrain=False) == JOB_SPECS[Job.RETRAIN]
 
 
@@ -163,6 +175,7 @@ def test_retrain_has_default_trigger_and_reason(stack: Recording) -> None:
     assert _definition(stack, Job.RETRAIN).inputs["parameters"] == {
         "trigger": "on_demand",
         "reason": "submitted by hand",
+        "regime_start": "none",
     }
 
 

@@ -158,6 +158,7 @@ def test_retrain_target_passes_trigger_reason_and_time_as_job_parameters(stack: 
         "trigger": "$.detail.trigger",
         "reason": "$.detail.reason",
         "now": "$.detail.requested_at",
+        "regime_start": "$.detail.regime_start",
     }
     filled = transformer["inputTemplate"]
     for name in transformer["inputPaths"]:

@@ -87,10 +87,10 @@ def test_a_deploy_is_worse_when_it_scores_below_the_model_it_replaced_on_the_nex
         candidates=(cast(Candidate, good), cast(Candidate, bad)),
         utility=np.zeros((2, 4)),
         available_from=np.array([0, 2], dtype=np.int64),
-        index={1: 0, 3: 1},
+        index={(1, None): 0, (3, None): 1},
     )
 
-    found = deploys(data, SETTINGS, board, [1, 1, 3, 3])
+    found = deploys(data, SETTINGS, board, [(1, None), (1, None), (3, None), (3, None)])
 
     assert len(found) == 1
     assert found[0].day == 4

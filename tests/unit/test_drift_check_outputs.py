@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from batch_jobs.monitoring.outputs import (
     retrain_detail,
 )
 from batch_jobs.monitoring.policy import Decision, Outcome, RetrainTrigger, TriggerPolicy
+from core.events import NO_REGIME
 
 NOW = datetime(2026, 12, 1, 3, tzinfo=UTC)
 WINDOW = {"start": "2026-11-29T03:00:00.000Z", "end": "2026-12-01T03:00:00.000Z", "n_rows": 400}
@@ -137,8 +139,16 @@ def test_the_completed_event_follows_the_contract_and_adds_the_decision(suite_re
 
 def test_a_retrain_request_follows_the_contract() -> None:
     detail = retrain_detail(result(requested=True))
-    assert set(detail) == {"model_name", "trigger", "reason", "requested_at"}
+    assert set(detail) == {"model_name", "trigger", "reason", "requested_at", "regime_start"}
     assert (detail["trigger"], detail["requested_at"]) == ("drift", "2026-12-01T03:00:00.000Z")
+    assert detail["regime_start"] == NO_REGIME  # always present: the rule passes it to the job as a parameter
+
+
+def test_a_recovery_request_names_its_regime_start() -> None:
+    checked = result(requested=True)
+    recovery = replace(checked.decision, trigger=RetrainTrigger.PERFORMANCE, regime_start=NOW - timedelta(days=9))
+    detail = retrain_detail(replace(checked, decision=recovery))
+    assert (detail["trigger"], detail["regime_start"]) == ("performance", "2026-11-22T03:00:00.000Z")
 
 
 def test_no_retrain_request_can_be_built_for_a_check_that_did_not_request() -> None:
@@ -164,6 +174,7 @@ def test_the_result_json_is_strict_and_names_the_policy(suite_result: Any) -> No
         "period_days": 14.0,
         "label_delay_days": 7.0,
         "adapt_days": 7.0,
+        "recovery_days": 7.0,
     }
     assert document["checked_at"] == "2026-12-01T03:00:00.000Z"
     assert document["performance"]["n_labels"] == 400

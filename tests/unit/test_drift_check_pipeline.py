@@ -585,3 +585,76 @@ def test_a_state_that_keeps_changing_fails_the_check_without_writing_or_sending(
     assert stack.reports.objects == {}
     assert stack.metrics.data == []
     assert stack.events.sent == []
+
+
+# --- where a decay began ----------------------------------------------------------------------------------------
+
+#: The matured window's span, and the moment within it when the world turned (its middle).
+MATURED_START = NOW - LABEL_DELAY_DAYS * DAY - WINDOW
+TURNED = MATURED_START + WINDOW / 2
+
+
+def turned(stack: Stack, count: int = 600) -> list[PredictionRow]:
+    """`count` matured predictions over the matured window whose outcomes follow the champion's scores in its first
+    half and the opposite of them from `TURNED` on; a quiet current window."""
+    past = stack.serve(served(customers(count, seed=21), MATURED_START, MATURED_START + WINDOW, prefix="t-"))
+    scores = np.array([row.score for row in past])
+    before = np.arange(count) < count // 2
+    stack.payloads.label(past, np.where(before, outcomes(scores, seed=22), outcomes(1.0 - scores, seed=23)), delay=DAY)
+    quiet(stack, seed=24)
+    return past
+
+
+def test_with_decay_the_regime_is_estimated_and_its_start_goes_with_the_request(stack: Stack) -> None:
+    turned(stack)
+
+    outcome = stack.check()
+
+    result = outcome.result
+    assert result is not None
+    assert result.performance_decay is True
+    assert result.regime is not None
+    assert result.regime.found_change is True
+    assert result.regime.n_before + result.regime.n_after == 600
+    assert (result.decision.retrain_requested, result.decision.regime_start) == (True, result.regime.start)
+    assert stack.state.state.regime_start == result.regime.start
+    (request,) = stack.events.of_type(DetailType.RETRAIN_REQUESTED)
+    assert request["regime_start"] == format_timestamp(result.regime.start)
+    assert result.to_json()["regime"]["start"] == result.regime.start.isoformat()
+
+
+def test_the_estimated_regime_start_is_within_a_few_rows_of_the_turn(stack: Stack) -> None:
+    turned(stack)
+    step = WINDOW / 600
+
+    result = stack.check().result
+
+    assert result is not None
+    assert result.regime is not None
+    assert abs(result.regime.start - TURNED) <= 10 * step
+
+
+def test_without_decay_no_regime_is_estimated(stack: Stack) -> None:
+    past = quiet(stack, count=300, seed=25, start=MATURED_START)
+    stack.payloads.label(past, outcomes(np.array([row.score for row in past]), seed=26), delay=DAY)
+    quiet(stack, seed=27)
+
+    result = stack.check().result
+
+    assert result is not None
+    assert result.matured_window["n_labelled"] == 300
+    assert (result.performance_decay, result.regime, result.decision.regime_start) == (False, None, None)
+    assert result.to_json()["regime"] is None
+
+
+def test_a_retried_recovery_run_repeats_its_request_with_the_regime_start(stack: Stack) -> None:
+    turned(stack)
+    first = stack.check()
+    assert first.result is not None
+
+    retry = stack.check()
+
+    assert retry.result is not None
+    assert retry.result.decision.regime_start == first.result.decision.regime_start
+    sent, resent = stack.events.of_type(DetailType.RETRAIN_REQUESTED)
+    assert resent["regime_start"] == sent["regime_start"] != "none"

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch_jobs.monitoring.policy import (
+    RECOVERY_INTERVAL,
     Observation,
     Outcome,
     PolicyState,
@@ -150,7 +151,7 @@ checks = st.lists(
     cap=st.integers(1, 3),
     period_days=st.integers(1, 20),
 )
-def test_requests_never_exceed_the_cap_per_period_nor_break_the_cooldown(
+def test_drift_requests_keep_the_cap_and_the_cooldown_and_recoveries_ask_at_most_daily(
     checks: list[tuple[Verdict, bool | None, int, str]],
     consecutive: int,
     cooldown_hours: int,
@@ -160,19 +161,29 @@ def test_requests_never_exceed_the_cap_per_period_nor_break_the_cooldown(
     policy = TriggerPolicy(
         consecutive, timedelta(hours=cooldown_hours), cap, timedelta(days=period_days), **NOW_LEARNABLE
     )
-    state, at, requested = PolicyState(), START, []
+    state, at = PolicyState(), START
+    requested: list[datetime] = []  # every request's time
+    capped: list[datetime] = []  # those under the cap (not a recovery's)
     for index, (verdict, decay, hours, version) in enumerate(checks):
         at += timedelta(hours=hours)
         decision, state = decide(state, Observation(str(index), at, version, verdict, decay), policy)
-        if decision.retrain_requested:
-            requested.append(at)
-            assert decision.trigger is not None
-            assert decay is True or (verdict == "drift" and state.streak >= consecutive)
-    for index, moment in enumerate(requested):
-        within = [other for other in requested[: index + 1] if moment - other < policy.period]
+        if not decision.retrain_requested:
+            continue
+        assert decision.trigger is not None
+        if state.requests[-1].recovery:  # outside the brakes: a decay, or a day since the last request
+            assert decision.trigger is RetrainTrigger.PERFORMANCE
+            assert state.recovery_since is not None
+            assert at < state.recovery_since + policy.recovery_days
+            assert state.recovery_since == at or not requested or at - requested[-1] >= RECOVERY_INTERVAL
+        else:
+            assert verdict == "drift"
+            assert state.streak >= consecutive
+            assert not requested or at - requested[-1] >= policy.cooldown
+            capped.append(at)
+        requested.append(at)
+    for index, moment in enumerate(capped):
+        within = [other for other in capped[: index + 1] if moment - other < policy.period]
         assert len(within) <= cap
-        if index:
-            assert moment - requested[index - 1] >= policy.cooldown
 
 
 def test_the_state_survives_its_json_form() -> None:
@@ -208,7 +219,7 @@ def test_drift_waits_for_labels_of_a_week_of_drifted_traffic_then_asks() -> None
 def test_decay_on_matured_labels_does_not_wait() -> None:
     outcomes, _ = run(["drift", "drift"], policy=LABELLED, decay=True)
 
-    assert outcomes == [Outcome.REQUESTED, Outcome.COOLDOWN]
+    assert outcomes == [Outcome.REQUESTED, Outcome.REQUESTED]  # the second: the recovery's daily request
 
 
 def test_drift_that_persists_after_the_release_it_asked_for_is_reported_not_retrained_on() -> None:
@@ -259,3 +270,133 @@ def test_the_drift_episode_survives_the_state_s_json_form() -> None:
     assert (again.drift_since, again.drift_versions, again.drift_requested_by) == (START, ("v1", "v2"), "v1")
     older = {key: value for key, value in state_to_json(state).items() if not key.startswith("drift_")}
     assert state_from_json(older, 3).drift_since is None  # a state written before episodes were kept
+
+
+# --- recovery after performance decay ------------------------------------------------------------------------------
+
+#: Where the first check with decay estimated the new regime began, and a later decay's estimate.
+REGIME = START - 4 * DAY
+LATER_REGIME = START + 10 * DAY
+
+
+def observe(at: datetime, verdict: Verdict = "no_drift", regime_start: datetime | None = None) -> Observation:
+    """A check at `at`; with `regime_start` it found decay and estimated where it began."""
+    decay = regime_start is not None
+    return Observation(f"{at:%Y%m%dT%H%M%SZ}", at, "v1", verdict, decay, regime_start)
+
+
+def drifted_into_both_brakes() -> PolicyState:
+    """Six daily drifting checks (days 0-5): requests on days 1 and 4, so on day 6 the cooldown still holds and the
+    cap is spent."""
+    outcomes, state = run(["drift"] * 6)
+    assert outcomes[4:] == [Outcome.REQUESTED, Outcome.COOLDOWN]
+    assert len(state.requests) == POLICY.max_requests
+    return state
+
+
+def test_decay_starts_a_recovery_that_requests_through_the_cooldown_and_the_cap() -> None:
+    state = drifted_into_both_brakes()
+    held, _ = decide(state, observe(START + 6 * DAY, "drift"), POLICY)
+    assert held.outcome is Outcome.COOLDOWN  # the same check without decay
+
+    decision, state = decide(state, observe(START + 6 * DAY, "drift", REGIME), POLICY)
+
+    assert (decision.outcome, decision.trigger) == (Outcome.REQUESTED, RetrainTrigger.PERFORMANCE)
+    assert decision.regime_start == REGIME
+    assert (state.recovery_since, state.regime_start) == (START + 6 * DAY, REGIME)
+    assert state.requests[-1].recovery is True
+    assert decision.requests_in_period == 2  # the two drift requests; the recovery's is outside the cap
+
+
+def test_a_recovery_requests_once_a_day_with_its_regime_start_until_it_ends() -> None:
+    _, state = decide(PolicyState(), observe(START, regime_start=REGIME), POLICY)
+    decisions = []
+    for at in (START + 6 * timedelta(hours=1), *(START + day * DAY for day in range(1, 9))):
+        decision, state = decide(state, observe(at), POLICY)  # no decay on these checks
+        decisions.append(decision)
+
+    same_day, *daily, ended, after = decisions
+    assert (same_day.outcome, same_day.retrain_requested, same_day.regime_start) == (Outcome.COOLDOWN, False, None)
+    assert "at most one a day" in same_day.reason
+    assert [decision.outcome for decision in daily] == [Outcome.REQUESTED] * 6  # days 1-6
+    assert {decision.trigger for decision in daily} == {RetrainTrigger.PERFORMANCE}
+    assert {decision.regime_start for decision in daily} == {REGIME}
+    assert {decision.requests_in_period for decision in daily} == {0}
+    assert [(decision.outcome, decision.regime_start) for decision in (ended, after)] == [
+        (Outcome.NO_SIGNAL, None)
+    ] * 2  # day 7: the recovery of 7 days is over
+    assert sum(request.recovery for request in state.requests) == 7
+
+
+def test_a_recovery_s_requests_do_not_count_against_the_cap_of_a_later_drift_request() -> None:
+    state = PolicyState()
+    outcomes = []
+    for day in range(10):
+        verdict: Verdict = "drift" if day >= 7 else "no_drift"
+        decision, state = decide(state, observe(START + day * DAY, verdict, REGIME if day == 0 else None), POLICY)
+        outcomes.append(decision.outcome)
+
+    assert outcomes[:7] == [Outcome.REQUESTED] * 7  # the recovery, days 0-6
+    # Day 8: two drifting checks, but within the cooldown of day 6's request; day 9: requested, though 7 recovery
+    # requests lie within the period and the cap is 2.
+    assert outcomes[7:] == [Outcome.NO_SIGNAL, Outcome.COOLDOWN, Outcome.REQUESTED]
+    assert decision.trigger is RetrainTrigger.DRIFT
+    assert (decision.requests_in_period, decision.regime_start) == (1, None)
+
+
+def test_decay_after_a_recovery_ended_starts_a_new_one_with_the_new_regime_start() -> None:
+    _, state = decide(PolicyState(), observe(START, regime_start=REGIME), POLICY)
+    _, state = decide(state, observe(START + 3 * DAY, regime_start=START + 2 * DAY), POLICY)  # within: no new one
+    assert (state.recovery_since, state.regime_start) == (START, REGIME)
+
+    decision, state = decide(state, observe(START + 12 * DAY, regime_start=LATER_REGIME), POLICY)
+
+    assert (decision.outcome, decision.regime_start) == (Outcome.REQUESTED, LATER_REGIME)
+    assert (state.recovery_since, state.regime_start) == (START + 12 * DAY, LATER_REGIME)
+    assert "recovery until" in decision.reason
+
+
+def test_a_retried_recovery_run_gets_its_decision_back_and_changes_nothing() -> None:
+    state = drifted_into_both_brakes()
+    observation = observe(START + 6 * DAY, "drift", REGIME)
+    first, state = decide(state, observation, POLICY)
+
+    again, after = decide(state, observation, POLICY)
+
+    assert after is state
+    assert (again.retrain_requested, again.outcome, again.trigger) == (True, Outcome.REQUESTED, first.trigger)
+    assert "already decided" in again.reason
+
+
+def test_a_retried_recovery_run_keeps_its_regime_start() -> None:
+    observation = observe(START, regime_start=REGIME)
+    first, state = decide(PolicyState(), observation, POLICY)
+
+    again, _ = decide(state, observation, POLICY)
+
+    assert again.regime_start == first.regime_start == REGIME
+
+
+def test_a_recovery_survives_the_state_s_json_form() -> None:
+    state = drifted_into_both_brakes()
+    _, state = decide(state, observe(START + 6 * DAY, regime_start=REGIME), POLICY)
+
+    again = state_from_json(state_to_json(state), state.version)
+
+    assert again == state
+    assert (again.recovery_since, again.regime_start) == (START + 6 * DAY, REGIME)
+    assert [request.recovery for request in again.requests] == [False, False, True]
+
+
+def test_a_state_written_before_recoveries_were_kept_loads_without_one() -> None:
+    state = drifted_into_both_brakes()
+    _, state = decide(state, observe(START + 6 * DAY, regime_start=REGIME), POLICY)
+    older = {key: value for key, value in state_to_json(state).items() if key not in ("recovery_since", "regime_start")}
+    older["requests"] = [
+        {key: value for key, value in request.items() if key != "recovery"} for request in older["requests"]
+    ]
+
+    loaded = state_from_json(older, state.version)
+
+    assert (loaded.recovery_since, loaded.regime_start) == (None, None)
+    assert [request.recovery for request in loaded.requests] == [False, False, False]

@@ -23,6 +23,7 @@ from batch_jobs.training.frames import (
     initial_frame,
     production_frame,
     split_holdout,
+    split_regime,
 )
 from batch_jobs.training.quality import QualityConfig, check_quality
 from batch_jobs.training.release_files import REFERENCE_MIN_ROWS, reference_rows
@@ -228,3 +229,30 @@ def test_the_drift_reference_is_the_holdout_unless_it_is_too_small() -> None:
     small = reference_rows(train, holdout.iloc[:10])
     assert len(small) == 3010
     assert small["x"].sum() == 10
+
+
+def test_a_regime_split_keeps_only_production_rows_served_since_the_regime_start() -> None:
+    regime_start = NOW - timedelta(days=20)
+    # 30 production rows a day apart, days 30..1 before NOW: rows 10-29 are served at or after the regime start.
+    production = production_frame(labelled_frame([row(i, 30 - i, i % 2) for i in range(30)]), TARGET, NOW)
+    initial = generate_churn(50, seed=1).assign(x=1.0, timestamp=format_timestamp(NOW - timedelta(days=2)))
+    frame = combine(initial_frame(initial, TARGET), production)  # initial rows timed after the regime start
+
+    split = split_regime(frame, regime_start=regime_start, holdout_fraction=0.3)
+
+    assert split.train["x"].tolist() == [float(i) for i in range(10, 24)]  # from the row at the regime start on
+    assert split.holdout["x"].tolist() == [float(i) for i in range(24, 30)]  # the newest 30 % of 20 rows
+    assert set(split.train[SOURCE]) | set(split.holdout[SOURCE]) == {PRODUCTION}
+    assert split.holdout_start == NOW - timedelta(days=6)
+    assert split.basis == f"newest 30% of the production rows served since {regime_start.isoformat()}"
+
+
+def test_a_regime_split_orders_its_rows_by_time_before_holding_out_the_newest() -> None:
+    production = production_frame(labelled_frame([row(i, 30 - i, i % 2) for i in range(30)]), TARGET, NOW)
+    shuffled = production.sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+    split = split_regime(combine(None, shuffled), regime_start=NOW - timedelta(days=10), holdout_fraction=0.5)
+
+    assert sorted(split.train["x"].tolist()) == [20.0, 21.0, 22.0, 23.0, 24.0]
+    assert sorted(split.holdout["x"].tolist()) == [25.0, 26.0, 27.0, 28.0, 29.0]
+    assert split.train[EVENT_TIME].max() < split.holdout[EVENT_TIME].min()

@@ -24,10 +24,12 @@ from autoretrain.synthetic import FEATURES, TARGET, generate_churn
 from batch_jobs import model_spec
 from batch_jobs.gate import GateConfig
 from batch_jobs.lake.frame import WindowFrame
+from batch_jobs.retrain import build_parser
 from batch_jobs.training import fitting
-from batch_jobs.training.frames import initial_fingerprint, initial_frame
+from batch_jobs.training.frames import HoldoutSplit, initial_fingerprint, initial_frame
 from batch_jobs.training.job import Outcome, RetrainConfig, RetrainRequest, RetrainResult
-from batch_jobs.training.pipeline import champion_failing, identical_to, run_retrain
+from batch_jobs.training.lineage import REGIME_START as REGIME_START_KEY
+from batch_jobs.training.pipeline import champion_failing, identical_to, regime_wait, run_retrain
 from batch_jobs.training.ports import RetrainDeps
 from batch_jobs.training.quality import QualityConfig
 from core.artifacts import ArtifactIntegrityError, write_artifact
@@ -254,7 +256,11 @@ class World:
         self.publisher = FakePublisher(self.registry, self.models)
 
     def run(
-        self, now: datetime = NOW, trigger: Trigger = Trigger.SCHEDULE, config: RetrainConfig = SMALL
+        self,
+        now: datetime = NOW,
+        trigger: Trigger = Trigger.SCHEDULE,
+        config: RetrainConfig = SMALL,
+        regime_start: datetime | None = None,
     ) -> RetrainResult:
         self.runs += 1
         deps = RetrainDeps(
@@ -268,7 +274,7 @@ class World:
             code_version="v1-test",
             workdir=self.root / f"run-{self.runs}",
         )
-        return run_retrain(RetrainRequest(trigger, "test", now), deps, config)
+        return run_retrain(RetrainRequest(trigger, "test", now, regime_start), deps, config)
 
     def workdir(self, run: int) -> Path:
         return self.root / f"run-{run}"
@@ -596,3 +602,147 @@ def test_a_byte_identical_challenger_is_named_as_such(world: World) -> None:
     )
     assert identical_to(other, champion) is None  # type: ignore[arg-type]
     assert identical_to(same, None) is None  # type: ignore[arg-type]
+
+
+# --- recovery after performance decay: the rows of the new regime ------------------------------------------------
+
+#: 1,600 production rows, 100 a day from `FIRST` (all matured by NOW); the regime starts with row 600.
+FIRST = NOW - timedelta(days=25)
+REGIME_START = FIRST + timedelta(days=6)
+PRODUCTION = generate_churn(1600, seed=31)
+#: A recovery's holdout: the newest 30 % of the regime's rows (stated, whatever the default).
+RECOVERY = replace(LOOSE, regime_holdout_fraction=0.3)
+
+
+def recovering(world: World, *, regime_evidence: datetime | None = None) -> ModelVersionRecord:
+    """A 30-day-old champion (its evidence naming the regime it was trained on, if any) and the production rows."""
+    champion = add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=30))
+    if regime_evidence is not None:
+        evidence = {**champion.evidence, REGIME_START_KEY: format_timestamp(regime_evidence)}
+        champion = replace(champion, evidence=evidence)
+        world.registry.add(champion)
+    world.payloads = FakeWindows(served(PRODUCTION, FIRST, 100, [True] * len(PRODUCTION)))
+    return champion
+
+
+def test_a_recovery_with_too_few_rows_of_the_new_regime_waits_and_registers_nothing(world: World) -> None:
+    recovering(world)
+    late = FIRST + timedelta(days=13)  # 300 regime rows: 210 to train on (300 needed), a holdout of 90 (120 needed)
+
+    result = world.run(trigger=Trigger.PERFORMANCE, config=RECOVERY, regime_start=late)
+
+    assert result.outcome is Outcome.REFUSED
+    assert result.version is None
+    (reason,) = result.reasons
+    assert reason.startswith(f"waiting for labels of the new regime (served since {format_timestamp(late)}): ")
+    assert "training 210 rows" in reason
+    assert "holdout 90 rows" in reason
+    assert world.registry.writes == []
+    assert world.publisher.calls == []
+    assert world.bus.events == []
+
+
+def test_a_recovery_trains_on_the_regime_s_rows_and_holds_out_their_newest_30_percent(world: World) -> None:
+    recovering(world)
+
+    result = world.run(trigger=Trigger.PERFORMANCE, config=RECOVERY, regime_start=REGIME_START)
+
+    assert result.outcome is not Outcome.REFUSED, result.reasons
+    record = world.registry.get(MODEL, str(result.version))
+    assert (record.train_rows, record.holdout_rows) == (700, 300)  # rows 600-1299 and 1300-1599; no initial row
+    assert record.training_start == REGIME_START  # none older
+    assert record.training_end == FIRST + timedelta(days=12, minutes=99)  # row 1299
+    assert record.evidence["rows"]["train"] == 700
+    assert record.evidence["holdout"]["rows"] == 300
+    assert record.evidence["holdout"]["positives"] == int(PRODUCTION[TARGET].iloc[1300:].sum())
+    assert record.evidence["holdout"]["basis"].startswith("newest 30% of the production rows served since")
+    assert record.evidence[REGIME_START_KEY] == format_timestamp(REGIME_START)
+    assert record.evidence["window"]["strategy"] == "regime"
+
+
+def test_a_retrain_without_a_regime_records_none_and_chooses_its_window_as_before(world: World) -> None:
+    recovering(world)
+
+    result = world.run(trigger=Trigger.PERFORMANCE, config=RECOVERY)
+
+    record = world.registry.get(MODEL, str(result.version))
+    assert record.evidence[REGIME_START_KEY] is None
+    assert record.evidence["window"]["strategy"] != "regime"
+    assert record.train_rows > 1500  # the initial set and production rows
+
+
+def test_a_champion_trained_on_the_same_regime_is_replaced_only_by_a_better_challenger(world: World) -> None:
+    recovering(world, regime_evidence=REGIME_START)
+
+    result = world.run(trigger=Trigger.PERFORMANCE, config=RECOVERY, regime_start=REGIME_START)
+
+    assert result.outcome is Outcome.NOT_NEEDED, result.reasons
+    assert result.reasons[0].startswith("not needed: the challenger is not better beyond noise")
+    assert world.publisher.calls == []
+
+
+def test_the_same_recovery_challenger_replaces_a_champion_of_the_old_regime(world: World) -> None:
+    recovering(world)
+
+    result = world.run(trigger=Trigger.PERFORMANCE, config=RECOVERY, regime_start=REGIME_START)
+
+    assert result.outcome is Outcome.RELEASED, result.reasons
+    assert "the champion is failing (performance decay on matured labels" in result.reasons[0]
+
+
+def test_only_a_champion_of_the_request_s_own_regime_is_not_failing(world: World) -> None:
+    champion = add_champion(world, generate_churn(1500, seed=1), NOW - timedelta(days=30))
+    of_the_regime = replace(champion, evidence={**champion.evidence, REGIME_START_KEY: format_timestamp(REGIME_START)})
+    recovery = RetrainRequest(Trigger.PERFORMANCE, "decay", NOW, REGIME_START)
+
+    assert champion_failing(recovery, champion, SMALL) is not None  # no regime evidence
+    assert champion_failing(recovery, of_the_regime, SMALL) is None
+    assert champion_failing(replace(recovery, regime_start=REGIME_START + timedelta(days=1)), of_the_regime, SMALL)
+    assert champion_failing(replace(recovery, regime_start=None), of_the_regime, SMALL) is not None
+    drift = RetrainRequest(Trigger.DRIFT, "drift", NOW)
+    assert champion_failing(drift, of_the_regime, SMALL) == "drift the trigger policy acted on: drift"
+
+
+def regime_split(train: tuple[int, int] = (300, 20), holdout: tuple[int, int] = (120, 15)) -> HoldoutSplit:
+    """A regime split of (rows, positives) on each side; by default just what `SMALL` needs."""
+    train_rows, holdout_rows = (
+        pd.DataFrame({TARGET: (np.arange(rows) < positives).astype(np.int64)}) for rows, positives in (train, holdout)
+    )
+    return HoldoutSplit(train_rows, holdout_rows, None, "test")
+
+
+def test_a_recovery_waits_for_enough_rows_and_of_each_class_on_each_side() -> None:
+    recovery = RetrainRequest(Trigger.PERFORMANCE, "decay", NOW, REGIME_START)
+    assert (SMALL.min_regime_rows, SMALL.min_regime_class_rows) == (300, 20)
+    assert (SMALL.gate.min_holdout_rows, SMALL.gate.min_class_rows) == (120, 15)
+
+    assert regime_wait(recovery, regime_split(), SMALL) is None
+    assert regime_wait(recovery, regime_split(train=(300, 280), holdout=(120, 105)), SMALL) is None
+    short = {
+        "training 299 rows": regime_split(train=(299, 150)),
+        "training 300 rows (19 positive)": regime_split(train=(300, 19)),
+        "training 300 rows (281 positive)": regime_split(train=(300, 281)),  # 19 negative
+        "holdout 119 rows": regime_split(holdout=(119, 60)),
+        "holdout 120 rows (14 positive)": regime_split(holdout=(120, 14)),
+    }
+    for named, split in short.items():
+        reason = regime_wait(recovery, split, SMALL)
+        assert reason is not None, named
+        assert reason.startswith("waiting for labels of the new regime")
+        assert named in reason
+    assert regime_wait(replace(recovery, regime_start=None), regime_split(train=(0, 0)), SMALL) is None
+
+
+# --- the command line -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["none", "", "None"])
+def test_no_regime_start_on_the_command_line_is_no_recovery(text: str) -> None:
+    assert build_parser().parse_args(["--regime-start", text]).regime_start is None
+    assert build_parser().parse_args([]).regime_start is None
+
+
+def test_a_regime_start_on_the_command_line_is_an_aware_time() -> None:
+    arguments = build_parser().parse_args(["--regime-start", "2026-10-20T06:30:00+02:00"])
+
+    assert arguments.regime_start == datetime(2026, 10, 20, 4, 30, tzinfo=UTC)
