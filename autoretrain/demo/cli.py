@@ -1,7 +1,11 @@
-"""`autoretrain demo [--days N] [--seed S] [--out DIR]`: replay, then write the report and the summary.
+"""`autoretrain demo [--days N] [--seed S] [--out DIR]`: replay, then backtest the replay's history, then write the
+report and the summary.
 
-Writes `DIR/report.html` (self-contained), `DIR/summary.json` and `DIR/demo.log` (the components' warnings), shows
-a progress bar on stderr and prints a short summary on stdout. Exit code 0 when the replay ran to the end.
+Writes `DIR/report.html` (self-contained), `DIR/summary.json`, `DIR/demo.log` (the components' warnings),
+`DIR/history.parquet` (every served prediction with its label as finally known, read back from the demo's lake:
+`autoretrain backtest DIR/history.parquet` replays it) and the backtest of that history with the demo's settings,
+`DIR/backtest.json` and `DIR/backtest.html`; shows a progress bar on stderr and prints a short summary on stdout.
+Exit code 0 when the replay ran to the end.
 """
 
 from __future__ import annotations
@@ -12,10 +16,21 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from autoretrain.backtest import BacktestResult, HistoryError, run_backtest
+from autoretrain.backtest.io import HTML_FILE, JSON_FILE, write_outputs
+from autoretrain.demo.history import (
+    HISTORY_FILE,
+    backtest_section,
+    decay_response,
+    demo_deploys,
+    demo_settings,
+    write_history,
+)
 from autoretrain.demo.progress import ProgressBar
 from autoretrain.demo.report import render_report
-from autoretrain.demo.runner import DemoConfig, DemoRunner
+from autoretrain.demo.runner import DemoConfig, DemoLog, DemoRunner
 from autoretrain.demo.summary import build_summary, terminal_summary
 from autoretrain.synthetic import FEATURES
 
@@ -58,10 +73,34 @@ def run_demo(config: DemoConfig, out: Path, *, progress: ProgressBar | None = No
         root.removeHandler(handler)
         root.setLevel(previous_level)
         handler.close()
-    summary = build_summary(config, runner.scenario, log, wall_seconds=time.perf_counter() - started)
+    if progress is not None:
+        progress.update(config.days, "backtesting the run's history")
+    result, sections = replay_history(config, log, out)
+    summary = build_summary(config, runner.scenario, log, wall_seconds=time.perf_counter() - started, **sections)
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
-    (out / REPORT_FILE).write_text(render_report(runner.scenario, summary, log, FEATURES))
+    (out / REPORT_FILE).write_text(render_report(runner.scenario, summary, log, FEATURES, backtest=result))
     return summary
+
+
+def replay_history(
+    config: DemoConfig, log: DemoLog, out: Path
+) -> tuple[BacktestResult | None, dict[str, dict[str, Any] | None]]:
+    """Write the run's history, backtest it with the demo's settings (`backtest.json`, `backtest.html` beside the
+    report) and measure the decay target on the run; the result and summary.json's `backtest` and `decay_response`
+    sections (a history that cannot be replayed is reported, not raised)."""
+    write_history(log.history, out / HISTORY_FILE)
+    started = time.perf_counter()
+    try:
+        result = run_backtest(log.history, demo_settings(config.label_delay_days, config.decision_threshold))
+    except HistoryError as error:
+        return None, {"backtest": {"error": str(error)}, "decay_response": None}
+    write_outputs(result, out)
+    files = {"history": HISTORY_FILE, "json": JSON_FILE, "html": HTML_FILE}
+    backtest = backtest_section(result, wall_seconds=time.perf_counter() - started, files=files)
+    decay = decay_response(
+        log.history, result, log.drift_checks, log.events, label_delay_days=config.label_delay_days
+    ) | {"demo_deploys": demo_deploys(log.deploys)}
+    return result, {"backtest": backtest, "decay_response": decay}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

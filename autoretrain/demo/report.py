@@ -16,6 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from autoretrain.backtest import BacktestResult
+from autoretrain.backtest.report import STYLE as BACKTEST_STYLE
+from autoretrain.backtest.report import comparison_html
 from autoretrain.demo.scenario import Scenario
 from autoretrain.demo.summary import daily_frame, feature_effects, matured_auc
 
@@ -45,6 +48,8 @@ SECTIONS = (
     ("alerts", "Alerts"),
     ("retrains", "Retrains and gate decisions"),
     ("releases", "Releases"),
+    ("backtest", "Backtest of this run's history: the policy beside every baseline"),
+    ("decay-response", "After a decay is detected: how long a lagging champion survives (this run)"),
 )
 
 
@@ -297,8 +302,144 @@ def _short(moment: str | None) -> str:
     return "" if not moment else moment[:16].replace("T", " ")
 
 
-def render_report(scenario: Scenario, summary: Mapping[str, Any], log: Any, features: Sequence[str]) -> str:
-    """The report's HTML."""
+def _number(value: object, digits: int = 4) -> str:
+    return "–" if value is None else f"{float(value):.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def backtest_html(result: BacktestResult | None, section: Mapping[str, Any] | None) -> str:
+    """The backtest of the run's history: every replay's row (every column of the table) and curves, the targets,
+    and what the figures assume."""
+    if result is None or not section or section.get("error"):
+        reason = (section or {}).get("error") or "the backtest was not run"
+        return f"<p>Not available: {escape(str(reason))}.</p>"
+    aims = section["targets"]
+    ratio = aims["regret_vs_never"]
+    verdict = {True: "met", False: "NOT met", None: "undefined"}
+    history = section["history"]
+    settings = section["settings"]
+    intro = (
+        f"<p>The run's {history['rows']:,} served predictions ({escape(str(history['first_day']))} to "
+        f"{escape(str(history['last_day']))}, <code>history.parquet</code>, read back from the demo's lake) replayed "
+        f"by <code>autoretrain backtest</code>: the project's policy (daily drift check, trigger policy, weekly "
+        "schedule, governance, quality checks, gate) beside never retraining, a weekly retrain always deployed, a "
+        "retrain on every drift or decay verdict always deployed, and the hindsight oracle. Label delay "
+        f"{settings['label_delay_days']} days, decision threshold {settings['model']['decision_threshold']}, "
+        f"training window {escape(str(settings['training_window']))} ({escape(str(settings['window_strategy']))}), "
+        f"{settings['initial_days']} initial days; replayed in {section['wall_seconds']:.0f} s "
+        "(<code>backtest.html</code>, <code>backtest.json</code> beside this report).</p>"
+    )
+    goals = _table(
+        ["target (the issue's)", "figure", "verdict"],
+        [
+            [
+                "policy's regret at most 25 % of never-retrain's",
+                "–" if ratio is None else f"{ratio:.0%}",
+                verdict[aims["regret_at_most_quarter_of_never"]],
+            ],
+            [
+                "policy's regret at most the scheduled always-deploy baseline's",
+                " vs ".join(
+                    _number(replay["regret"])
+                    for replay in section["replays"]
+                    if replay["name"] in ("policy", "scheduled")
+                ),
+                verdict[aims["regret_at_most_scheduled"]],
+            ],
+            [
+                "policy's deploys at most half the scheduled baseline's",
+                f"{aims['deploys']['policy']} vs {aims['deploys']['scheduled']}",
+                verdict[aims["deploys_at_most_half_of_scheduled"]],
+            ],
+        ],
+    )
+    assumptions = "".join(f"<li>{escape(text)}</li>" for text in section["assumptions"])
+    definitions = "".join(
+        f"<li><b>{escape(name)}</b>: {escape(text)}</li>" for name, text in section["definitions"].items()
+    )
+    return (
+        intro
+        + comparison_html(result, plot_id="plot-backtest")
+        + goals
+        + f"<p>What the figures assume:</p><ul>{assumptions}</ul><p>Definitions:</p><ul>{definitions}</ul>"
+    )
+
+
+def decay_html(decay: Mapping[str, Any] | None, deploys: int) -> str:
+    """The decay target's figure on this run: per detection, the checks a lagging champion survived."""
+    if not decay:
+        return "<p>Not available: the backtest of the run's history was not run.</p>"
+    detections = decay["detections"]
+    daily_only = decay.get("detections_daily_candidates_only") or []
+    verdict = {True: "met", False: "NOT met"}
+    summary = (
+        f"<p>{len(detections)} performance-decay detection(s) in this run; target: no champion more than "
+        f"{decay['margin']} AUC below the best candidate available survives more than {decay['allowed_checks']} "
+        f"daily checks after the detection — <b>{verdict[decay['meets_target']]}</b> against every candidate "
+        f"(daily and recovery), <b>{verdict[decay.get('meets_target_daily_candidates_only', True)]}</b> against the "
+        f"daily candidates alone. {deploys} deploys in this run "
+        f"({decay['demo_deploys']['deploys_after_first']} after the first champion's).</p>"
+    )
+    table = _table(
+        [
+            "detected",
+            "candidates",
+            "champion then",
+            "gap then",
+            "checks until next",
+            "lagging checks per champion",
+            "survived",
+            "target",
+        ],
+        [
+            [
+                _short(item["detected_at"]),
+                among,
+                item["champion_version"],
+                _number(item["gap_at_detection"]),
+                item["checks"],
+                ", ".join(f"{version}: {count}" for version, count in item["lagging_checks"].items()) or "none",
+                str(item["survived_checks"]) + (" (still lagging at the end)" * item["lagging_when_the_run_ended"]),
+                verdict[item["meets_target"]],
+            ]
+            for among, items in (("daily and recovery", detections), ("daily only", daily_only))
+            for item in items
+        ],
+    )
+    checks = _table(
+        ["check", "champion", "decay", "champion AUC", "best candidate", "its AUC", "gap", "best daily", "gap", "rows"],
+        [
+            [
+                _short(item["at"]),
+                item["champion_version"],
+                item["performance_decay"],
+                _number(item["champion_auc"]),
+                item["best_candidate"],
+                _number(item["best_candidate_auc"]),
+                _number(item["gap"]),
+                item.get("best_candidate_daily"),
+                _number(item.get("gap_daily")),
+                item["rows"],
+            ]
+            for item in decay["checks"]
+        ],
+    )
+    return (
+        summary
+        + table
+        + f"<p>How it is measured: {escape(decay['definition'])}</p>"
+        + f"<details><summary>Every check</summary>{checks}</details>"
+    )
+
+
+def render_report(
+    scenario: Scenario,
+    summary: Mapping[str, Any],
+    log: Any,
+    features: Sequence[str],
+    *,
+    backtest: BacktestResult | None = None,
+) -> str:
+    """The report's HTML; `backtest` is the backtest of the run's history (its section says so when None)."""
     daily = daily_frame(log.predictions, scenario.start, scenario.days)
     run = summary["run"]
     events = summary["injected_events"]
@@ -458,6 +599,10 @@ def render_report(scenario: Scenario, summary: Mapping[str, Any], log: Any, feat
                 for r in summary["releases"]
             ],
         ),
+        "backtest": backtest_html(backtest, summary.get("backtest")),
+        "decay-response": decay_html(
+            summary.get("decay_response"), sum(1 for r in summary["releases"] if not r.get("failed"))
+        ),
     }
     sections = "".join(
         f'<section id="{anchor}"><h2>{escape(title)}</h2>{body[anchor]}</section>' for anchor, title in SECTIONS
@@ -475,6 +620,8 @@ td, th {{ border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-a
 th {{ background: #f4f4f4; }}
 .legend span {{ margin-right: 14px; font-size: 12px; white-space: nowrap; }}
 .legend i {{ display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }}
+h3 {{ font-size: 14px; margin: 14px 0 4px; }}
+{BACKTEST_STYLE}
 </style></head>
 <body><h1>autoretrain demo report</h1>{sections}</body></html>
 """

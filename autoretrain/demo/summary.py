@@ -204,8 +204,17 @@ def releases(log: DemoLog, scenario: Scenario) -> list[dict[str, Any]]:
     return entries
 
 
-def build_summary(config: DemoConfig, scenario: Scenario, log: DemoLog, *, wall_seconds: float) -> dict[str, Any]:
-    """The whole summary.json document."""
+def build_summary(
+    config: DemoConfig,
+    scenario: Scenario,
+    log: DemoLog,
+    *,
+    wall_seconds: float,
+    backtest: Mapping[str, Any] | None = None,
+    decay_response: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole summary.json document; `backtest` and `decay_response` are the sections of the backtest of the run's
+    history (`autoretrain.demo.history`), None when it was not run."""
     quiet_end = scenario.day(scenario.covariate_day)
     quiet_checks = [check for check in log.drift_checks if _time(check["at"]) < quiet_end]
     quiet_alerts = [alert for alert in log.alerts if _time(alert["at"]) < quiet_end]
@@ -267,6 +276,8 @@ def build_summary(config: DemoConfig, scenario: Scenario, log: DemoLog, *, wall_
             }
             for check in log.drift_checks
         ],
+        "backtest": None if backtest is None else dict(backtest),
+        "decay_response": None if decay_response is None else dict(decay_response),
     }
 
 
@@ -295,6 +306,12 @@ def terminal_summary(summary: Mapping[str, Any], report_path: str) -> str:
         f"  {len(summary['retrains'])} retrains, {len(gates)} versions ({rejected} rejected, {not_needed} not needed), "
         f"{len(summary['releases'])} deploys, {len(summary['alerts'])} alert notices"
     )
+    backtest = summary.get("backtest") or {}
+    if backtest.get("table"):
+        lines.append(f"  backtest of the run's history ({backtest['wall_seconds']:.0f} s):")
+        lines.extend(f"    {line}" for line in str(backtest["table"]).splitlines())
+    elif backtest.get("error"):
+        lines.append(f"  backtest of the run's history: not run ({backtest['error']})")
     lines.append(f"  report: {report_path}")
     return "\n".join(lines)
 

@@ -205,6 +205,7 @@ class DuckDBEngine:
         # DuckDB otherwise keeps every byte range it reads (up to `memory_limit`), so a job's memory would follow its
         # window's files rather than its sample.
         connection.execute("SET enable_external_file_cache = false")
+        connection.execute("SET enable_progress_bar = false")  # a job's log is no terminal
         if self.session is not None:
             connection.execute(f"LOAD '{httpfs_extension()}'")
             connection.execute("SET enable_http_metadata_cache = true")

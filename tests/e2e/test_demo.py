@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from autoretrain.backtest.cli import main as backtest_main
+from autoretrain.backtest.result import COLUMNS
 from autoretrain.demo.report import SECTIONS
 from autoretrain.demo.schedule import Schedule
 from tests.e2e.conftest import DemoRun
@@ -164,3 +166,63 @@ def test_report_screenshot_is_written(demo_run: DemoRun, tmp_path: Path) -> None
     )
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     assert shot.stat().st_size > 20_000
+
+
+# --- the backtest of the run's history ----------------------------------------------------------------------
+
+REPLAYS = ("policy", "never", "scheduled", "drift_always", "oracle")
+
+
+def test_the_backtest_command_replays_the_runs_history(
+    demo_run: DemoRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = backtest_main([str(demo_run.out / "history.parquet"), "--out", str(tmp_path)])
+
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert [line.split()[0] for line in printed.out.strip().splitlines()[2:]] == list(REPLAYS)
+    assert (tmp_path / "backtest.html").exists()
+
+
+def test_the_summary_holds_the_backtest_of_the_run_and_the_decay_figure(demo_run: DemoRun) -> None:
+    backtest = demo_run.summary["backtest"]
+    assert [replay["name"] for replay in backtest["replays"]] == list(REPLAYS)
+    assert backtest["history"]["rows"] == demo_run.summary["run"]["predictions"]
+    assert {"regret_vs_never", "regret_at_most_scheduled", "deploys_at_most_half_of_scheduled"} <= set(
+        backtest["targets"]
+    )
+    assert (demo_run.out / "backtest.json").exists()
+    assert (demo_run.out / "backtest.html").exists()
+    decay = demo_run.summary["decay_response"]
+    assert decay["definition"]
+    assert len(decay["checks"]) == len(demo_run.summary["drift_checks"])
+
+
+def test_the_report_compares_every_replay_on_every_column(demo_run: DemoRun) -> None:
+    html = (demo_run.out / "report.html").read_text()
+    section = html.split('<section id="backtest">')[1].split("</section>")[0]
+    assert all(f"{name}</td>" in section for name in REPLAYS)
+    assert all(f"<th>{header.format(metric='auc')}</th>" in section for _, header in COLUMNS)
+    assert 'id="plot-backtest-daily"' in section
+    assert '<section id="decay-response">' in html
+
+
+def test_after_decay_a_model_of_the_new_regime_serves_within_two_checks_and_recovers_the_auc(
+    demo_run: DemoRun,
+) -> None:
+    # The concept shift's decay starts a recovery: the retrain waits for enough labels of the new regime, then the
+    # first challenger trained on it replaces the failing champion within two daily checks of the detection, and
+    # the week it serves is far better than the week before it.
+    detected = _at(_event(demo_run, "concept_shift")["detected_at"])
+    recovery = [
+        release
+        for release in demo_run.summary["releases"]
+        if not release["failed"] and release["trigger"] == "performance" and _at(release["at"]) >= detected
+    ]
+    assert recovery, demo_run.summary["retrains"]
+    first = recovery[0]
+    assert _at(first["at"]) <= detected + timedelta(days=2, hours=1)
+    assert first["auc_week_after"] > first["auc_week_before"] + 0.1
+    retrains = [r for r in demo_run.summary["retrains"] if r["trigger"] == "performance" and _at(r["at"]) >= detected]
+    waited = [r for r in retrains if r["outcome"] == "refused" and r["reasons"][0].startswith("waiting for labels")]
+    assert all(_at(r["at"]) < _at(first["at"]) for r in waited)
