@@ -9,11 +9,14 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# pip installs only the pinned, hash-checked uv; uv installs the rest (same hashes, a tenth of pip's time).
+# pip installs only the pinned, hash-checked uv; uv installs the rest (same hashes, a tenth of pip's time), compiled
+# to bytecode once (about a minute): where PYTHONDONTWRITEBYTECODE is set, every test worker, demo and job subprocess
+# would otherwise compile what it imports from source (measured: the suite 412 s -> 319 s on 2 cores).
 $(STAMP): requirements/bootstrap.txt requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/bootstrap.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps --compile-bytecode \
+		-r requirements/dev.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
