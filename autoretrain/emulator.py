@@ -26,6 +26,7 @@ from moto.server import ThreadedMotoServer
 
 from core.buckets import MODEL_BUCKET, PAYLOAD_BUCKET, BucketSpec
 from core.lake import LakeTable, glue_database_name, glue_table_input
+from core.layout import payload_stream_error_prefix, payload_stream_name, payload_stream_prefix
 from core.settings import EnvVar
 from core.tables import PAYLOAD_TABLE, REGISTRY_TABLE, TableSpec
 
@@ -47,6 +48,7 @@ class LocalResources:
     alert_topic_arn: str
     event_bus: str
     lake_database: str
+    payload_stream: str
 
     def environment(self, model_name: str, payload_retention_days: int = 90) -> dict[str, str]:
         """The deployment contract's environment variables, as infra sets them on AWS."""
@@ -61,6 +63,7 @@ class LocalResources:
             EnvVar.PAYLOAD_RETENTION_DAYS.value: str(payload_retention_days),
             EnvVar.LAKE_DATABASE.value: self.lake_database,
             EnvVar.LAKE_ENGINE.value: "duckdb",
+            EnvVar.PAYLOAD_STREAM.value: self.payload_stream,
         }
 
 
@@ -165,8 +168,30 @@ def create_lake(session: boto3.Session, bucket: str, database: str) -> str:
     return database
 
 
-def provision(session: boto3.Session, prefix: str = "autoretrain") -> LocalResources:
-    """Create the stack's buckets, tables, lake catalog, topic and bus on the emulator and return their names."""
+def create_payload_stream(session: boto3.Session, bucket: str, model_name: str, name: str) -> str:
+    """Create the model's Firehose delivery stream into the payload bucket, with the prefixes infra gives it.
+
+    moto writes each `PutRecordBatch` as one object at once (no buffering, no compression) and does not expand the
+    prefix's `!{...}` expressions: the ETL reads such an object as it reads the ones Firehose writes.
+    """
+    session.client("firehose").create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose-payloads",
+            "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": payload_stream_prefix(model_name),
+            "ErrorOutputPrefix": payload_stream_error_prefix(model_name),
+            "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 64},
+            "CompressionFormat": "GZIP",
+        },
+    )
+    return name
+
+
+def provision(session: boto3.Session, prefix: str = "autoretrain", *, model_name: str = "churn") -> LocalResources:
+    """Create the stack's buckets, tables, lake catalog, topic, bus and the model's payload stream on the emulator
+    and return their names."""
     topic_arn = session.client("sns").create_topic(Name=f"{prefix}-alerts")["TopicArn"]
     bus_name = f"{prefix}-bus"
     session.client("events").create_event_bus(Name=bus_name)
@@ -179,4 +204,7 @@ def provision(session: boto3.Session, prefix: str = "autoretrain") -> LocalResou
         alert_topic_arn=topic_arn,
         event_bus=bus_name,
         lake_database=create_lake(session, payload_bucket, glue_database_name(prefix)),
+        payload_stream=create_payload_stream(
+            session, payload_bucket, model_name, payload_stream_name(prefix, model_name)
+        ),
     )

@@ -80,6 +80,26 @@ def payload_object_key(model_name: str, moment: datetime, object_id: str, *, gzi
     return f"{PayloadPrefix.PAYLOADS}model={model_name}/dt={moment:%Y-%m-%d}/{object_id}{suffix}"
 
 
+def payload_stream_prefix(model_name: str) -> str:
+    """The S3 prefix the model's Firehose delivery stream writes under: `payloads/model=<m>/dt=<arrival day>/`
+    (Firehose's `!{timestamp:...}` namespace, its approximate arrival time in UTC)."""
+    return f"{PayloadPrefix.PAYLOADS}model={model_name}/dt=!{{timestamp:yyyy-MM-dd}}/"
+
+
+def payload_stream_error_prefix(model_name: str) -> str:
+    """Where Firehose puts what it could not deliver (outside `payloads/`, so the ETL never reads it)."""
+    return f"ingest-errors/model={model_name}/!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
+
+
+#: The suffix of the objects Firehose writes (GZIP-compressed JSON Lines; the ETL detects gzip by its magic bytes).
+PAYLOAD_STREAM_FILE_EXTENSION = ".jsonl.gz"
+
+
+def payload_stream_name(prefix: str, model_name: str) -> str:
+    """The model's Firehose delivery stream (at most 64 characters: the model name is truncated to fit)."""
+    return f"{prefix}-payloads-{model_name}"[:64]
+
+
 def label_object_key(model_name: str, moment: datetime, object_id: str, *, gzip: bool = False) -> str:
     """`labels/model=<m>/dt=<YYYY-MM-DD>/<id>.jsonl[.gz]`."""
     suffix = ".jsonl.gz" if gzip else ".jsonl"

@@ -37,6 +37,9 @@ class EnvVar(StrEnum):
     ALERT_HISTORY_DAYS = "AUTORETRAIN_ALERT_HISTORY_DAYS"
     ALERT_COOLDOWN_MINUTES = "AUTORETRAIN_ALERT_COOLDOWN_MINUTES"
     ALERT_LATENCY_BUDGET_MS = "AUTORETRAIN_ALERT_LATENCY_BUDGET_MS"
+    ALERT_MAX_WINDOW_MINUTES = "AUTORETRAIN_ALERT_MAX_WINDOW_MINUTES"
+    INGEST_LAG_MINUTES = "AUTORETRAIN_INGEST_LAG_MINUTES"
+    PAYLOAD_STREAM = "AUTORETRAIN_PAYLOAD_STREAM"
     LAKE_DATABASE = "AUTORETRAIN_LAKE_DATABASE"
     LAKE_ENGINE = "AUTORETRAIN_LAKE_ENGINE"
     ATHENA_WORKGROUP = "AUTORETRAIN_ATHENA_WORKGROUP"
@@ -75,6 +78,7 @@ class PayloadEtlSettings:
     payload_table: str
     payload_retention_days: int
     lake_database: str
+    model_bucket: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PayloadEtlSettings:
@@ -86,6 +90,7 @@ class PayloadEtlSettings:
             payload_table=require_env(EnvVar.PAYLOAD_TABLE, environ),
             payload_retention_days=int(days),
             lake_database=require_env(EnvVar.LAKE_DATABASE, environ),
+            model_bucket=require_env(EnvVar.MODEL_BUCKET, environ),
         )
 
 
@@ -130,16 +135,16 @@ class LakeSettings:
 
 @dataclass(frozen=True, slots=True)
 class ServingSettings:
-    """What the serving Lambda needs."""
+    """What the serving Lambda needs: the Firehose delivery stream its payload records go to, and its model."""
 
-    payload_bucket: str
+    payload_stream: str
     model_name: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
         """Read the settings once (at cold start)."""
         return cls(
-            payload_bucket=require_env(EnvVar.PAYLOAD_BUCKET, environ),
+            payload_stream=require_env(EnvVar.PAYLOAD_STREAM, environ),
             model_name=require_env(EnvVar.MODEL_NAME, environ),
         )
 
@@ -275,8 +280,11 @@ DEFAULT_RUNBOOK_URL = "docs/runbook.md"
 class AlertingSettings:
     """What the alerting Lambda needs.
 
-    Defaults: each run checks the last 60 minutes (enough rows for the binomial and rate tests at modest traffic,
-    short enough to catch a break within the hour); volume is compared with the same 60 minutes on each of the
+    Defaults: a run every 10 minutes judges the newest aggregates the payload-ETL wrote (`core.aggregates`), on
+    the shortest window of 10, 20, 40, ... minutes (`window_minutes` doubled, at most `max_window_minutes`, 24 h)
+    that holds enough predictions for each check, so a busy model is judged on its last 10 minutes and a quiet one
+    on as many hours as it needs (its alert says so); the window ends `ingest_lag_minutes` (3) before the run,
+    which covers Firehose's 60-second buffer and the ETL. Volume is compared with the same window on each of the
     previous 7 days (daily seasonality cancels, one odd day does not move the median); an ongoing alert is re-sent
     every 240 minutes (a reminder, not a pager storm); p99 latency above 1000 ms alerts. `runbook_url` is the
     base URL of docs/runbook.md as deployed (alert messages link `<runbook_url>#<signal anchor>`).
@@ -289,7 +297,9 @@ class AlertingSettings:
     event_bus: str
     model_name: str
     runbook_url: str = DEFAULT_RUNBOOK_URL
-    window_minutes: int = 60
+    window_minutes: int = 10
+    max_window_minutes: int = 1440
+    ingest_lag_minutes: int = 3
     history_days: int = 7
     cooldown_minutes: int = 240
     latency_budget_ms: int = 1000
@@ -306,7 +316,9 @@ class AlertingSettings:
             event_bus=require_env(EnvVar.EVENT_BUS, environ),
             model_name=require_env(EnvVar.MODEL_NAME, environ),
             runbook_url=source.get(EnvVar.RUNBOOK_URL.value, "") or DEFAULT_RUNBOOK_URL,
-            window_minutes=_optional_int(EnvVar.ALERT_WINDOW_MINUTES, 60, environ, minimum=1),
+            window_minutes=_optional_int(EnvVar.ALERT_WINDOW_MINUTES, 10, environ, minimum=1),
+            max_window_minutes=_optional_int(EnvVar.ALERT_MAX_WINDOW_MINUTES, 1440, environ, minimum=1),
+            ingest_lag_minutes=_optional_int(EnvVar.INGEST_LAG_MINUTES, 3, environ),
             history_days=_optional_int(EnvVar.ALERT_HISTORY_DAYS, 7, environ, minimum=1),
             cooldown_minutes=_optional_int(EnvVar.ALERT_COOLDOWN_MINUTES, 240, environ, minimum=1),
             latency_budget_ms=_optional_int(EnvVar.ALERT_LATENCY_BUDGET_MS, 1000, environ, minimum=1),
