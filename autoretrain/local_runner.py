@@ -60,13 +60,18 @@ class S3NotificationPump:
     prefixes: tuple[str, ...]
     _delivered: set[tuple[str, str]] = field(default_factory=set)
 
-    def new_events(self) -> Iterator[dict[str, Any]]:
-        """Events for objects not delivered before, oldest first."""
+    def new_events(self, event_time: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Events for objects not delivered before, oldest first, stamped `event_time` (a replay's simulated clock)
+        or else the object's `LastModified`."""
         fresh = sorted(self._list_new(), key=lambda item: (item["LastModified"], item["Key"]))
         for item in fresh:
             self._delivered.add((item["Key"], item["ETag"]))
             yield s3_object_created_event(
-                self.bucket, item["Key"], size=item["Size"], etag=item["ETag"], event_time=item["LastModified"]
+                self.bucket,
+                item["Key"],
+                size=item["Size"],
+                etag=item["ETag"],
+                event_time=event_time or item["LastModified"],
             )
 
     def _list_new(self) -> Iterable[Any]:

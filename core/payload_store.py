@@ -1,15 +1,10 @@
-"""The payload table adapter: what the payload-ETL writes and what the monitoring and retraining code reads.
+"""The payload table adapter: what the payload-ETL writes (the alerting aggregates, `core.aggregates`, and the
+object ledger `pk=OBJECT#<bucket>/<key>`, `sk=<etag>`, written after an object version was fully loaded and checked
+before reading one, so a redelivered object writes nothing) and what the alerting Lambda reads.
 
-Item layout: `core.tables` (records in segments of one object, one kind and one UTC hour each, plus the
-object ledger `pk=OBJECT#<bucket>/<key>`, `sk=<etag>`, written after an object version was fully loaded and
-checked before reading one, so a redelivered object writes nothing).
-
-Reads never scan: a time window is one paginated `Query` per UTC month on the `by_time` index. A window comes back
-as columns (`core.segments.PredictionColumns`, also a sequence of `PredictionRow`): the ETL checked every
-record against the contract before storing it, and a segment whose body is not what the ETL writes is refused
-(`SegmentFormatError`). A request logged twice (in two objects) is read once: its earliest record wins. Labels
-are joined by `request_id` from the label segments observed between one day before the window and the reader's
-"now"; of two labels for one request, the later `observed_at` wins (a corrected label replaces a wrong one).
+Reads never scan: a window's aggregates are one `Query` per UTC day, newest bucket first, a page at a time; a
+count reads only the items' `rows`. Predictions and labels themselves live in the lake (`core.lake`), where the jobs
+read them.
 
 Standard library and botocore only: the payload-ETL Lambda ships this module in its zip.
 """
@@ -22,19 +17,14 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from core.aggregates import BUCKET, Aggregate, AggregateFormatError, aggregate_pk, bucket_start
 from core.records import format_timestamp
-from core.segments import (
-    LabelColumns,
-    LabelledColumns,
-    LabelRow,
-    PredictionColumns,
-)
-from core.tables import BY_TIME_INDEX, label_window_pk, object_pk, window_pk
+from core.tables import object_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -48,8 +38,6 @@ T = TypeVar("T")
 
 #: DynamoDB's limit per BatchWriteItem call.
 WRITE_BATCH_SIZE = 25
-#: A label may be observed this long before its prediction's timestamp (clients' clocks disagree) and still join.
-LABEL_CLOCK_SKEW = timedelta(days=1)
 
 #: Error codes that mean "try again later" rather than "this request is wrong".
 TRANSIENT_ERROR_CODES = frozenset(
@@ -123,27 +111,6 @@ def send_until_done(
 def _chunks(values: Sequence[T], size: int) -> Iterable[list[T]]:
     for start in range(0, len(values), size):
         yield list(values[start : start + size])
-
-
-def _month_range(start: datetime, end: datetime) -> list[str]:
-    """The UTC months (`YYYY-MM`) that [start, end) touches."""
-    first = start.astimezone(UTC)
-    last = end.astimezone(UTC) - timedelta(microseconds=1)
-    months = []
-    year, month = first.year, first.month
-    while (year, month) <= (last.year, last.month):
-        months.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
-
-
-def _record_count(item: Mapping[str, Any]) -> int:
-    return int(item["record_count"]["N"])
-
-
-def _inside(item: Mapping[str, Any], low: str, high: str) -> bool:
-    """Whether every record of a segment lies in [low, high) (its first time starts its sort key)."""
-    return bool(low <= item["gsi1sk"]["S"] and item["last_ts"]["S"] < high)
 
 
 class PayloadStore:
@@ -244,114 +211,72 @@ class PayloadStore:
 
     # --- reads ----------------------------------------------------------------------------------------------
 
-    def query_window(
-        self, model_name: str, start: datetime, end: datetime, *, page_size: int | None = None
-    ) -> PredictionColumns:
-        """Predictions of one model with `start <= timestamp < end` (aware datetimes; millisecond precision).
-
-        One paginated `Query` per UTC month on the `by_time` index (`page_size` segments per page at most, else
-        DynamoDB's 1 MB pages); rows come in time order (then request id), one per request id (its earliest record).
-        """
-        low, high = format_timestamp(start), format_timestamp(end)
-        parts = [
-            PredictionColumns.decode(item["body"]["S"], model_name=model_name, record_count=_record_count(item))
-            for item in self._segments(window_pk, model_name, start, end, page_size=page_size)
-        ]
-        columns = PredictionColumns.concat(model_name, parts) if parts else PredictionColumns(model_name)
-        times, request_ids = columns.timestamp, columns.request_id
-        rows = sorted(
-            (row for row, moment in enumerate(times) if low <= moment < high),
-            key=lambda row: (times[row], request_ids[row]),
-        )
-        seen: set[str] = set()
-        unique = []
-        for row in rows:
-            if request_ids[row] not in seen:
-                seen.add(request_ids[row])
-                unique.append(row)
-        return columns if unique == list(range(len(columns))) else columns.take(unique)
-
-    def count_window(self, model_name: str, start: datetime, end: datetime) -> int:
-        """How many prediction records lie in the window: segments wholly inside it are counted without being
-        decoded (a request logged twice counts twice here)."""
-        low, high = format_timestamp(start), format_timestamp(end)
-        count = 0
-        for item in self._segments(window_pk, model_name, start, end):
-            if _inside(item, low, high):
-                count += _record_count(item)
-            else:
-                columns = PredictionColumns.decode(
-                    item["body"]["S"], model_name=model_name, record_count=_record_count(item)
-                )
-                count += sum(1 for moment in columns.timestamp if low <= moment < high)
-        return count
-
-    def labels_between(self, model_name: str, start: datetime, end: datetime) -> dict[str, LabelRow]:
-        """The labels observed in [start, end), by request id; of two for one request, the later one."""
-        labels: dict[str, LabelRow] = {}
-        low, high = format_timestamp(start), format_timestamp(end)
-        for item in self._segments(label_window_pk, model_name, start, end):
-            columns = LabelColumns.decode(item["body"]["S"], record_count=_record_count(item))
-            for request_id, label, observed_at in zip(
-                columns.request_id, columns.label, columns.observed_at, strict=True
-            ):
-                if not low <= observed_at < high:
-                    continue
-                known = labels.get(request_id)
-                if known is None or known.observed_at <= observed_at:
-                    labels[request_id] = LabelRow(request_id, label, observed_at)
-        return labels
-
-    def labelled_window(
-        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime
-    ) -> LabelledColumns:
-        """The window's predictions, each with its label if one was observed before `labels_until` (and not more
-        than `LABEL_CLOCK_SKEW` before the window)."""
-        predictions = self.query_window(model_name, start, end)
-        labels = self.labels_between(model_name, start - LABEL_CLOCK_SKEW, labels_until)
-        joined = [labels.get(request_id) for request_id in predictions.request_id]
-        return LabelledColumns(
-            predictions,
-            [None if label is None else label.label for label in joined],
-            [None if label is None else label.observed_at for label in joined],
-        )
-
-    def _segments(
-        self,
-        partition: Callable[[str, str], str],
-        model_name: str,
-        start: datetime,
-        end: datetime,
-        *,
-        page_size: int | None = None,
-    ) -> Iterator[Mapping[str, Any]]:
-        """The segments that may hold records of [start, end): `gsi1sk` from the hour of `start` up to `end`.
-
-        A segment never spans an hour, so one holding a record at or after `start` begins in that hour or later.
-        """
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("start and end must be timezone-aware")
-        if end <= start:
-            return
-        low = format_timestamp(start)[:13]  # "YYYY-MM-DDTHH" sorts before every time of that hour
-        # "<ts>#<digest>" sorts after "<ts>", so BETWEEN low AND high keeps first times < end.
-        high = format_timestamp(end)
-        for month in _month_range(start, end):
+    def aggregates(
+        self, model_name: str, start: datetime, end: datetime, *, page_size: int = 100
+    ) -> Iterator[tuple[datetime, Aggregate]]:
+        """The alerting aggregates of the buckets in [start, end) (bucket-aligned, aware), newest bucket first, the
+        items of one bucket together: one `Query` per UTC day, read a page of `page_size` items at a time, so a
+        caller that stops early reads no more."""
+        for day, low, high in _day_ranges(start, end):
             request: QueryInputTypeDef = {
                 "TableName": self._table,
-                "IndexName": BY_TIME_INDEX,
-                "KeyConditionExpression": "gsi1pk = :month AND gsi1sk BETWEEN :low AND :high",
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
                 "ExpressionAttributeValues": {
-                    ":month": {"S": partition(model_name, month)},
+                    ":pk": {"S": aggregate_pk(model_name, day)},
                     ":low": {"S": low},
                     ":high": {"S": high},
                 },
+                "ScanIndexForward": False,
+                "Limit": page_size,
             }
-            if page_size is not None:
-                request["Limit"] = page_size
-            while True:
-                page = self._call("Query", lambda request=request: self._client.query(**request))  # type: ignore[misc]
-                yield from page.get("Items", [])
-                if "LastEvaluatedKey" not in page:
-                    break
-                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            for item in self._query(request):
+                bucket = datetime.fromisoformat(f"{day}T{item['sk']['S'][:5]}:00+00:00")
+                try:
+                    aggregate = Aggregate.loads(item["body"]["S"])
+                except (AggregateFormatError, KeyError) as error:
+                    where = f"{item['pk']['S']} {item['sk']['S']}"
+                    raise PayloadStoreError(f"aggregate {where} is unreadable: {error}") from error
+                yield bucket, aggregate
+
+    def count(self, model_name: str, start: datetime, end: datetime) -> int:
+        """Predictions in the buckets of [start, end) (bucket-aligned): the items' `rows`, nothing else read."""
+        total = 0
+        for day, low, high in _day_ranges(start, end):
+            request: QueryInputTypeDef = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": aggregate_pk(model_name, day)},
+                    ":low": {"S": low},
+                    ":high": {"S": high},
+                },
+                "ProjectionExpression": "#rows",
+                "ExpressionAttributeNames": {"#rows": "rows"},  # ROWS is a reserved word
+            }
+            total += sum(int(item["rows"]["N"]) for item in self._query(request))
+        return total
+
+    def _query(self, request: QueryInputTypeDef) -> Iterator[Mapping[str, Any]]:
+        while True:
+            page = self._call("Query", lambda request=request: self._client.query(**request))  # type: ignore[misc]
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _day_ranges(start: datetime, end: datetime) -> list[tuple[str, str, str]]:
+    """(day, lowest sort key, highest sort key) of the buckets of [start, end), newest day first."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware")
+    if bucket_start(start) != start or bucket_start(end) != end:
+        raise ValueError(f"[{start}, {end}) is not aligned on {BUCKET} buckets")
+    ranges = []
+    last = end.astimezone(UTC) - BUCKET
+    first = start.astimezone(UTC)
+    while last >= first:
+        day_start = last.replace(hour=0, minute=0, second=0, microsecond=0)
+        low = max(first, day_start)
+        ranges.append((f"{last:%Y-%m-%d}", f"{low:%H:%M}", f"{last:%H:%M}#~"))  # '~' sorts after the hex digest
+        last = day_start - BUCKET
+    return ranges

@@ -7,8 +7,9 @@ payload table thousands of times, so the demo:
 
 - keeps, for the tables it names, a map from each global secondary index's partition-key value to the items
   carrying it (maintained on every put and delete; dropped and rebuilt after an UpdateItem or a transaction,
-  which change items in place), and lets moto's own `Query` code run over that partition's items only — the
-  same code then checks the key conditions, sorts, filters, paginates and projects exactly as before;
+  which change items in place), and lets moto's own `Query` code run over that partition's items only (for a
+  query on the table's own keys, the partition moto already keeps) — the same code then checks the key
+  conditions, sorts, filters, paginates and projects exactly as before;
 - computes an item's size once per attribute as it is built, against the same 400 KB limit, and remembers a
   stored item's size (recomputed after any UpdateItem or transaction, which change items in place), and, while
   a query runs, copies its result items without copying their (read-only there) attribute values;
@@ -179,12 +180,18 @@ def _wrap_query(original: Callable[..., Any]) -> Callable[..., Any]:
         index_name = kwargs.get("index_name", args[_INDEX_NAME_POSITION] if len(args) > _INDEX_NAME_POSITION else None)
         conditions = kwargs.get("hash_key_conditions") or []
         with _LOCK:
-            state = _state(self) if index_name else None
-            attribute = _index_attributes(self).get(index_name or "")
-            if state is None or attribute is None or len(conditions) != 1 or conditions[0][0] != attribute:
-                return original(self, *args, **kwargs)
-            bucket = state[str(index_name)].get(conditions[0][1], {})
-            candidates = list(bucket.values())  # moto's query sorts its results by the index keys itself
+            if not index_name:
+                hash_key = kwargs.get("hash_key", args[0] if args else None)
+                if self.name not in _accelerated_tables or not self.range_key_attr or hash_key is None:
+                    return original(self, *args, **kwargs)
+                candidates = list(self.items.get(hash_key, {}).values())  # the table's own partition map
+            else:
+                state = _state(self)
+                attribute = _index_attributes(self).get(index_name)
+                if state is None or attribute is None or len(conditions) != 1 or conditions[0][0] != attribute:
+                    return original(self, *args, **kwargs)
+                bucket = state[str(index_name)].get(conditions[0][1], {})
+                candidates = list(bucket.values())  # moto's query sorts its results by the index keys itself
             self.__dict__["all_items"] = lambda: candidates
             _IN_QUERY.active = True
             try:
@@ -261,7 +268,7 @@ def _wrap_enrich_response(
 
 
 def install(table_names: Iterable[str]) -> None:
-    """Accelerate queries on these tables' global secondary indexes (and item sizing everywhere)."""
+    """Accelerate queries on these tables and their global secondary indexes (and item sizing everywhere)."""
     global _installed  # noqa: PLW0603  # one-time process-wide patch of the in-process emulator
     with _LOCK:
         _accelerated_tables.update(table_names)

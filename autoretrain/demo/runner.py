@@ -91,12 +91,13 @@ class DemoConfig:
     - `daily_volume` (480): predictions a day on average (Poisson per hour, ±30 % daily cycle).
     - `label_delay_days` (7, the system's default): a prediction's label arrives this long after it was served
       (delivered as one label object a day).
-    - `alerting_schedule` ("rate(6 hours)"), `alert_history_days` (3): the stack-config overrides of the alerting
-      schedule (with the alerting window, `AUTORETRAIN_ALERT_WINDOW_MINUTES`, set to the same span) and of the
-      volume history the demo uses: the default `rate(10 minutes)` would be 13,000 invocations in 90 days, each a
-      dozen emulator requests of 5–10 ms CPU each (about 80 ms a run) — far too slow to replay.
-    - `serving_interval_hours` (3): clients' requests arrive as one batch (one serving invocation, one payload
-      object) per this many hours, for the same reason.
+    - `alerting_schedule` ("rate(10 minutes)", production's), `alert_history_days` (3): the alerting schedule (its
+      interval is also the shortest alerting window, `AUTORETRAIN_ALERT_WINDOW_MINUTES`) and the volume history the
+      demo uses (production compares with 7 days; 3 keeps each run to a handful of emulator requests). A run reads
+      the aggregates the ETL wrote, never records, and widens its window until it holds enough predictions.
+    - `serving_interval_hours` (3): clients' requests arrive as one batch (one serving invocation, one Firehose
+      `PutRecordBatch`: moto's Firehose writes it as one payload object at once) per this many hours, to keep
+      the replay's ETL runs few.
     - `initial_rows` (8,000): the initial training set.
     - `compaction_schedule` ("cron(30 2 * * ? *)"): the lake's compaction, daily before the drift check, where infra
       runs it hourly (`infra.job_specs.MAINTENANCE_SCHEDULES`): the demo's ETL writes a few part files an hour, and
@@ -112,7 +113,7 @@ class DemoConfig:
     seed: int = 7
     daily_volume: int = 480
     label_delay_days: int = 7
-    alerting_schedule: str = "rate(6 hours)"
+    alerting_schedule: str = "rate(10 minutes)"
     alert_history_days: int = 3
     serving_interval_hours: int = 3
     compaction_schedule: str = "cron(30 2 * * ? *)"
@@ -303,12 +304,11 @@ class DemoRunner:
         for schedule, order, invoke in timed:
             for tick in schedule.ticks(scenario.start, scenario.end):
                 ticks.setdefault(tick.replace(minute=0, second=0, microsecond=0), []).append((tick, order, invoke))
+        bucket = self.resources.payload_bucket
+        # Firehose's keys carry its own arrival time (moto's: the wall clock), not the replay's: one pump for all.
+        self._payload_pump = S3NotificationPump(self.s3, bucket, (f"payloads/model={MODEL_NAME}/",))
         for day in range(self.config.days):
             day_start = scenario.day(day)
-            bucket = self.resources.payload_bucket
-            self._payload_pump = S3NotificationPump(
-                self.s3, bucket, (f"payloads/model={MODEL_NAME}/dt={day_start:%Y-%m-%d}/",)
-            )
             self._label_pump = S3NotificationPump(
                 self.s3, bucket, (f"labels/model={MODEL_NAME}/dt={day_start:%Y-%m-%d}/",)
             )
@@ -369,12 +369,13 @@ class DemoRunner:
                 }
             )
         )
-        self._deliver_objects(self._payload_pump)
+        self._deliver_objects(self._payload_pump, at)
 
     @staticmethod
-    def _deliver_objects(pump: S3NotificationPump) -> None:
-        """What S3's event notification to the ETL Lambda does, for every new object under the pump's prefixes."""
-        for event in pump.new_events():
+    def _deliver_objects(pump: S3NotificationPump, at: datetime) -> None:
+        """What S3's event notification to the ETL Lambda does, for every new object under the pump's prefixes
+        (stored at `at` on the replay's clock)."""
+        for event in pump.new_events(at):
             etl_handler(event, None)
 
     def _served_frame(self) -> pd.DataFrame:
@@ -395,7 +396,7 @@ class DemoRunner:
         self.s3.put_object(
             Bucket=self.resources.payload_bucket, Key=label_object_key(MODEL_NAME, at, object_id), Body=body.encode()
         )
-        self._deliver_objects(self._label_pump)
+        self._deliver_objects(self._label_pump, at)
 
     def _deliver_matured_labels(self, at: datetime) -> None:
         """Ground truth for the predictions served on the day `label_delay_days` ago, as one label object."""

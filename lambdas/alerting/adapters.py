@@ -1,23 +1,21 @@
-"""The alerting Lambda's AWS side: S3 reads, window counts, alert state, SNS. Clients come in through the
-constructors; `ClientError` becomes our own errors.
+"""The alerting Lambda's AWS side: S3 reads, alert state, SNS (the aggregates: `core.payload_store`). Clients come
+in through the constructors; `ClientError` becomes our own errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.layout import PayloadPrefix, parse_s3_uri
-from core.quarantine import QuarantineLine, read_lines
+from core.layout import parse_s3_uri
 from core.records import format_timestamp, parse_timestamp
 from core.tables import alert_pk
 from lambdas.alerting.logic import AlertingError, DeliveryError
 from lambdas.alerting.models import AlertState, AlertStatus, Signal
-from lambdas.alerting.signals import QuarantineSummary, summarise_quarantine
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -25,20 +23,12 @@ if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
 
 STATE_SK = "STATE"
-#: Reading the quarantine stops after this many objects per run (the share is then reported as a lower bound).
-MAX_QUARANTINE_OBJECTS = 100
-MAX_QUARANTINE_BYTES = 5 * 1024 * 1024
 _MAX_BATCH_GET_ATTEMPTS = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class StateStoreError(RuntimeError):
     """Reading or writing an alert state failed."""
-
-
-def _days(start: datetime, end: datetime) -> list[str]:
-    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
-    return [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
 
 
 class S3ObjectReader:
@@ -57,51 +47,6 @@ class S3ObjectReader:
             return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as error:
             raise AlertingError(f"cannot read {uri}: {error}") from error
-
-
-class S3Quarantine:
-    """Payload records the ETL refused: `quarantine/payloads/model=<m>/dt=<day>/...` objects written in a window."""
-
-    def __init__(
-        self,
-        client: S3Client,
-        bucket: str,
-        *,
-        max_objects: int = MAX_QUARANTINE_OBJECTS,
-        max_bytes: int = MAX_QUARANTINE_BYTES,
-    ) -> None:
-        self._client = client
-        self._bucket = bucket
-        self._max_objects = max_objects
-        self._max_bytes = max_bytes
-
-    def summary(self, model_name: str, start: datetime, end: datetime) -> QuarantineSummary:
-        """Refused payload records in quarantine objects last modified in [start, end) (newest objects first)."""
-        keys: list[tuple[datetime, str]] = []
-        paginator = self._client.get_paginator("list_objects_v2")
-        try:
-            for day in _days(start, end):
-                prefix = f"{PayloadPrefix.QUARANTINE}{PayloadPrefix.PAYLOADS}model={model_name}/dt={day}/"
-                for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
-                    keys.extend(
-                        (item["LastModified"], item["Key"])
-                        for item in page.get("Contents", [])
-                        if start <= item["LastModified"] < end
-                    )
-            keys.sort(reverse=True)
-            read = min(len(keys), self._max_objects)
-            return summarise_quarantine(
-                self._lines(key for _, key in keys[:read]), objects=read, truncated=len(keys) > read
-            )
-        except (ClientError, BotoCoreError) as error:
-            raise AlertingError(f"reading quarantine objects of {model_name} failed: {error}") from error
-
-    def _lines(self, keys: Iterable[str]) -> Iterator[QuarantineLine]:
-        """The lines of each object's first `max_bytes` (its summary line first), one object at a time; lines that
-        do not parse (one cut by the range) are skipped."""
-        for key in keys:
-            body = self._client.get_object(Bucket=self._bucket, Key=key, Range=f"bytes=0-{self._max_bytes - 1}")
-            yield from read_lines(body["Body"].read())
 
 
 class DynamoAlertStates:

@@ -16,7 +16,7 @@ from core.events import EventBus
 from core.payload_store import PayloadStore
 from core.registry import Registry
 from core.settings import AlertingSettings
-from lambdas.alerting.adapters import DynamoAlertStates, S3ObjectReader, S3Quarantine, SnsNotifier
+from lambdas.alerting.adapters import DynamoAlertStates, S3ObjectReader, SnsNotifier
 from lambdas.alerting.logic import Ports, run_checks
 from lambdas.alerting.models import AlertPolicy, ScheduledInvocation
 
@@ -48,17 +48,16 @@ def cold_start() -> AlertingRuntime:
     dynamodb, s3 = session.client("dynamodb", config=config), session.client("s3", config=config)
     policy = AlertPolicy(
         window=timedelta(minutes=settings.window_minutes),
+        max_window=timedelta(minutes=settings.max_window_minutes),
+        ingest_lag=timedelta(minutes=settings.ingest_lag_minutes),
         history_days=settings.history_days,
         cooldown=timedelta(minutes=settings.cooldown_minutes),
         latency_budget_ms=float(settings.latency_budget_ms),
     )
-    payload_store = PayloadStore(dynamodb, settings.payload_table)
     ports = Ports(
         registry=Registry(dynamodb, settings.registry_table),
         objects=S3ObjectReader(s3),
-        rows=payload_store,
-        counts=payload_store,
-        quarantine=S3Quarantine(s3, settings.payload_bucket),
+        buckets=PayloadStore(dynamodb, settings.payload_table),
         states=DynamoAlertStates(dynamodb, settings.payload_table),
         notifier=SnsNotifier(session.client("sns", config=config), settings.alert_topic_arn),
         events=EventBus(session.client("events", config=config), settings.event_bus),

@@ -19,11 +19,12 @@ and the run reports the failure. If the message went out but the `AlertRaised` e
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from core.aggregates import Aggregate, bucket_start
 from core.baseline import BaselineError, MonitoringBaseline
 from core.events import DetailType, EventPublishError
 from core.layout import BASELINE_FILE, MODEL_FILE, parse_s3_uri, version_file_key
@@ -40,7 +41,7 @@ from lambdas.alerting.models import (
     SignalResult,
     Verdict,
 )
-from lambdas.alerting.signals import QuarantineSummary, Row, evaluate, summarise
+from lambdas.alerting.signals import evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -79,27 +80,15 @@ class ObjectReader(Protocol):
         ...
 
 
-class WindowRows(Protocol):
-    """The payload table's time window (`core.payload_store.PayloadStore`)."""
+class Buckets(Protocol):
+    """The alerting aggregates the payload-ETL writes (`core.payload_store.PayloadStore`)."""
 
-    def query_window(self, model_name: str, start: datetime, end: datetime) -> Sequence[Row]:
-        """Predictions with start <= timestamp < end."""
+    def aggregates(self, model_name: str, start: datetime, end: datetime) -> Iterable[tuple[datetime, Aggregate]]:
+        """The aggregates of the buckets in [start, end), newest bucket first (a bucket's items together)."""
         ...
 
-
-class WindowCounts(Protocol):
-    """Counts of predictions per time window, without reading them."""
-
-    def count_window(self, model_name: str, start: datetime, end: datetime) -> int:
-        """The number of predictions with start <= timestamp < end."""
-        ...
-
-
-class QuarantineSource(Protocol):
-    """Payload records the ETL refused."""
-
-    def summary(self, model_name: str, start: datetime, end: datetime) -> QuarantineSummary:
-        """Refused payload records whose quarantine object was written in [start, end)."""
+    def count(self, model_name: str, start: datetime, end: datetime) -> int:
+        """The predictions in the buckets of [start, end)."""
         ...
 
 
@@ -141,9 +130,7 @@ class Ports:
 
     registry: ChampionSource
     objects: ObjectReader
-    rows: WindowRows
-    counts: WindowCounts
-    quarantine: QuarantineSource
+    buckets: Buckets
     states: StateStore
     notifier: Notifier
     events: EventSink
@@ -192,9 +179,45 @@ _ACTIONS = {
 }
 
 
-def _window_text(start: datetime, end: datetime) -> str:
-    minutes = round((end - start).total_seconds() / 60)
-    return f"in the {minutes} minutes from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The window a run judges: its bounds, its merged aggregate, and whether it holds `min_rows` predictions."""
+
+    start: datetime
+    end: datetime
+    summary: Aggregate
+    enough: bool
+
+    def text(self, policy: AlertPolicy, checked_at: datetime) -> str:
+        """How an alert names the window, and why it is as long as it is."""
+        minutes = round((self.end - self.start).total_seconds() / 60)
+        lag = round((checked_at - self.end).total_seconds() / 60)
+        shortest = round(policy.window.total_seconds() / 60)
+        if minutes == shortest:
+            why = "the shortest window"
+        elif self.enough:
+            why = f"the shortest window holding {policy.min_rows} predictions: the traffic is low"
+        else:
+            why = f"the longest window; it holds fewer than {policy.min_rows} predictions"
+        return (
+            f"in the {minutes} minutes from {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC ({why}; "
+            f"it ends {lag} minutes before the check, for ingest)"
+        )
+
+
+def choose_window(buckets: Iterable[tuple[datetime, Aggregate]], end: datetime, policy: AlertPolicy) -> Window:
+    """The shortest window of `policy.window_ladder()` ending at `end` that holds `policy.min_rows` predictions (the
+    longest if none does), from `buckets` newest first; stops reading once the chosen window is complete."""
+    ladder = policy.window_ladder()
+    summary = Aggregate()
+    step = 0
+    for moment, aggregate in buckets:
+        while moment < end - ladder[step]:  # every bucket of window `step` is read
+            if summary.rows >= policy.min_rows:
+                return Window(end - ladder[step], end, summary, enough=True)
+            step += 1
+        summary.merge(aggregate)
+    return Window(end - ladder[step], end, summary, enough=summary.rows >= policy.min_rows)
 
 
 def run_checks(
@@ -216,21 +239,19 @@ def run_checks(
     if baseline.model_version != champion.version:
         logger.warning("baseline %s names version %s, not the champion's", uri, baseline.model_version)
 
-    end = scheduled_time
-    start = end - policy.window
-    rows = ports.rows.query_window(model_name, start, end)
+    end = bucket_start(scheduled_time - policy.ingest_lag)
+    window = choose_window(ports.buckets.aggregates(model_name, end - policy.max_window, end), end, policy)
+    start, summary = window.start, window.summary
     history = [
-        ports.counts.count_window(model_name, start - timedelta(days=day), end - timedelta(days=day))
+        ports.buckets.count(model_name, start - timedelta(days=day), end - timedelta(days=day))
         for day in range(1, policy.history_days + 1)
     ]
-    quarantine = ports.quarantine.summary(model_name, start, end)
     results = evaluate(
-        summarise(rows, baseline),
+        summary,
         history=history,
-        quarantine=quarantine,
         baseline=baseline,
         policy=policy,
-        window_text=_window_text(start, end),
+        window_text=window.text(policy, scheduled_time),
     )
     states = ports.states.get_many(model_name, [result.signal for result in results])
     outcomes: list[SignalOutcome] = []
@@ -252,9 +273,9 @@ def run_checks(
         "checked %s %s on %d rows: %s",
         model_name,
         champion.version,
-        len(rows),
+        summary.rows,
         ", ".join(f"{o.signal.value}={o.verdict.value}/{o.action.value}" for o in outcomes),
-        extra={"model_name": model_name, "rows": len(rows)},
+        extra={"model_name": model_name, "rows": summary.rows},
     )
     return AlertingResult(
         Outcome.CHECKED,
@@ -263,7 +284,7 @@ def run_checks(
         champion_version=champion.version,
         window_start=start,
         window_end=end,
-        rows=len(rows),
+        rows=summary.rows,
         signals=tuple(outcomes),
         failures=tuple(failures),
     )

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from core.aggregates import BUCKET
 from core.records import format_timestamp, parse_timestamp
 
 
@@ -116,13 +117,17 @@ class ScheduledInvocation:
 class AlertPolicy:
     """Thresholds of the checks (all configurable; defaults chosen to flag only catastrophes).
 
-    Every check first needs enough data (`min_rows`, `min_latency_rows`, `volume_min_history_windows`,
-    `volume_min_expected`); below that it gives no verdict. Where a baseline rate exists, a signal fires only when
-    the observation is outside an exact band at `alpha` (significance) *and* past an effect-size floor, so large
-    windows do not flag trivia and small ones do not flag noise.
+    The window adapts to volume: it ends `ingest_lag` before the run (on a `core.aggregates.BUCKET` boundary) and
+    is the shortest of `window`, 2 x `window`, 4 x `window`, ... up to `max_window` that holds `min_rows`
+    predictions (`window_ladder`). Every check first needs enough data (`min_rows`, `min_latency_rows`,
+    `volume_min_history_windows`, `volume_min_expected`); below that it gives no verdict. Where a baseline rate
+    exists, a signal fires only when the observation is outside an exact band at `alpha` (significance) *and* past
+    an effect-size floor, so large windows do not flag trivia and small ones do not flag noise.
     """
 
-    window: timedelta = timedelta(minutes=60)
+    window: timedelta = timedelta(minutes=10)
+    max_window: timedelta = timedelta(hours=24)
+    ingest_lag: timedelta = timedelta(minutes=3)
     history_days: int = 7
     cooldown: timedelta = timedelta(minutes=240)
     alpha: float = 1e-4
@@ -146,10 +151,23 @@ class AlertPolicy:
             raise ValueError("alpha must be in (0, 0.5)")
         if self.window <= timedelta(0) or self.cooldown <= timedelta(0):
             raise ValueError("window and cooldown must be positive")
+        if self.window % BUCKET or self.max_window % BUCKET or self.max_window < self.window:
+            raise ValueError(f"window and max_window must be multiples of {BUCKET} with window <= max_window")
+        if self.ingest_lag < timedelta(0):
+            raise ValueError("ingest_lag must not be negative")
         if not 0.0 < self.volume_collapse_ratio < 1.0 < self.volume_spike_ratio:
             raise ValueError("volume ratios must satisfy 0 < collapse < 1 < spike")
         if self.positive_rate_odds_ratio <= 1.0:
             raise ValueError("positive_rate_odds_ratio must be above 1")
+
+    def window_ladder(self) -> tuple[timedelta, ...]:
+        """The windows a run may judge, shortest first: `window` doubled until `max_window`, which ends it."""
+        ladder = [self.window]
+        while ladder[-1] * 2 < self.max_window:
+            ladder.append(ladder[-1] * 2)
+        if ladder[-1] != self.max_window:
+            ladder.append(self.max_window)
+        return tuple(ladder)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,22 @@
-"""The S3 side of the payload-ETL: stream a source object version, write a quarantine object.
+"""The S3 side of the payload-ETL: stream a source object version, write a quarantine object, read the baselines
+the alerting aggregates judge records against.
 
 The client comes in through the constructor; `ClientError` (and a broken stream) becomes our own errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from core.aggregates import Judge
+from core.baseline import BaselineError, MonitoringBaseline
+from core.layout import BASELINE_FILE, model_version_prefix
 from lambdas.payload_etl.logic import ObjectUnavailableError
 from lambdas.payload_etl.models import ObjectBody, ObjectRef
 
@@ -20,6 +26,9 @@ if TYPE_CHECKING:
 
 _GONE_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _SUPERSEDED_CODES = frozenset({"PreconditionFailed", "412"})
+#: How long a baseline that could not be read is not asked for again (seconds).
+MISSING_TTL_S = 60.0
+LOGGER = logging.getLogger(__name__)
 
 
 class ObjectStoreError(RuntimeError):
@@ -70,3 +79,45 @@ def _pieces(ref: ObjectRef, stream: StreamingBody, piece_bytes: int) -> Iterator
         yield from stream.iter_chunks(piece_bytes)
     except BotoCoreError as error:
         raise ObjectStoreError(f"reading s3://{ref.bucket}/{ref.key} failed: {error}") from error
+
+
+class S3Baselines:
+    """`logic.BaselineSource`: each version's `baseline.json` in the model bucket, read once per container.
+
+    A version's files are uploaded before it can be served, so a baseline that is missing (or malformed) stays
+    unread for `MISSING_TTL_S` only: the version's rows are meanwhile counted with their scores alone.
+    """
+
+    def __init__(self, client: S3Client, bucket: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._clock = clock
+        self._judges: dict[tuple[str, str], Judge] = {}
+        self._missing: dict[tuple[str, str], float] = {}
+
+    def judge(self, model_name: str, version: str) -> Judge | None:
+        """The version's judge, or None if its baseline cannot be read now (a throttled or failed read raises
+        `ObjectStoreError`: the invocation is retried)."""
+        key = (model_name, version)
+        if key in self._judges:
+            return self._judges[key]
+        if self._clock() < self._missing.get(key, float("-inf")):
+            return None
+        object_key = f"{model_version_prefix(model_name, version)}{BASELINE_FILE}"
+        try:
+            body = self._client.get_object(Bucket=self._bucket, Key=object_key)["Body"].read()
+            judge = Judge.of(MonitoringBaseline.loads(body))
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code", "")) not in _GONE_CODES:
+                raise ObjectStoreError(f"GetObject s3://{self._bucket}/{object_key} failed: {error}") from error
+            LOGGER.warning("no baseline at s3://%s/%s: its rows are counted without it", self._bucket, object_key)
+            self._missing[key] = self._clock() + MISSING_TTL_S
+            return None
+        except BaselineError as error:
+            LOGGER.warning("baseline s3://%s/%s is malformed: %s", self._bucket, object_key, error)
+            self._missing[key] = self._clock() + MISSING_TTL_S
+            return None
+        except BotoCoreError as error:
+            raise ObjectStoreError(f"GetObject s3://{self._bucket}/{object_key} failed: {error}") from error
+        self._judges[key] = judge
+        return judge

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.payload_store import PayloadStore
 from core.settings import PayloadEtlSettings
-from lambdas.payload_etl.adapters import S3ObjectStore
+from lambdas.payload_etl.adapters import S3Baselines, S3ObjectStore
 from lambdas.payload_etl.events import parse_s3_event
 from lambdas.payload_etl.limits import EtlLimits
 from lambdas.payload_etl.logic import LakeSink, process_object
@@ -34,6 +34,7 @@ class EtlRuntime:
     objects: S3ObjectStore
     store: PayloadStore
     lake: LakeSink
+    baselines: S3Baselines
 
 
 @functools.cache
@@ -48,16 +49,18 @@ def cold_start() -> EtlRuntime:
     settings = PayloadEtlSettings.from_env()
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
     session = boto3.session.Session()
+    s3 = session.client("s3", config=config)
     return EtlRuntime(
         settings=settings,
         limits=EtlLimits.from_env(os.environ),
-        objects=S3ObjectStore(session.client("s3", config=config)),
+        objects=S3ObjectStore(s3),
         store=PayloadStore(
             session.client("dynamodb", config=config),
             settings.payload_table,
             ledger_retention_days=settings.payload_retention_days,
         ),
         lake=S3Lake(session, GlueFeatureColumns(session.client("glue", config=config), settings.lake_database)),
+        baselines=S3Baselines(s3, settings.model_bucket),
     )
 
 
@@ -79,6 +82,7 @@ def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
             objects=runtime.objects,
             store=runtime.store,
             lake=runtime.lake,
+            baselines=runtime.baselines,
             retention_days=runtime.settings.payload_retention_days,
             limits=runtime.limits,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -43,7 +44,18 @@ def _ref(record: Mapping[str, Any], position: int) -> ObjectRef:
         size = int(entry.get("size", 0))
     except (KeyError, TypeError, ValueError) as error:
         raise EventShapeError(f"record {position} lacks s3.bucket.name, s3.object.key or s3.object.eTag") from error
-    return ObjectRef(bucket=bucket, key=key, etag=etag, size=size)
+    return ObjectRef(bucket=bucket, key=key, etag=etag, size=size, arrival_epoch=_epoch(record.get("eventTime")))
+
+
+def _epoch(value: object) -> int | None:
+    """An `eventTime` (`2026-03-02T10:00:00.000Z`) in epoch seconds, None if absent or not a time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(moment.timestamp()) if moment.tzinfo is not None else None
 
 
 def parse_s3_event(event: Mapping[str, Any]) -> S3Notification:

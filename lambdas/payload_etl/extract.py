@@ -1,14 +1,14 @@
-"""Object bytes -> payload-table items, lake rows and quarantined lines, streamed. Pure: no AWS, no environment, no
+"""Object bytes -> lake rows, alerting aggregates and quarantined lines, streamed. Pure: no AWS, no environment, no
 clock.
 
 An object is JSON Lines, optionally gzip-compressed (detected by the magic bytes `1f 8b`, whatever the key's
-suffix). Every non-blank line is one record; its kind (payload or label) comes from the key's prefix and its
-model must match the key's `model=<m>` partition and its time must lie within `PARTITION_TOLERANCE` of the key's
-`dt=<day>` partition, if it names one. A line that is not UTF-8, not JSON, too long (`MAX_RECORD_CHARS`), nested too
-deep (`MAX_NESTING`) or violates the contract (`core.records`, whose limits are `core.record_limits`, the same the
-serving Lambda checks) is quarantined with every reason found and its 1-based line number; the object's other records
-still load. Nothing is dropped silently: blank lines are the only thing skipped, and they
-are counted.
+suffix: Firehose writes GZIP objects). Every non-blank line is one record; its kind (payload or label) comes from
+the key's prefix and its model must match the key's `model=<m>` partition and its time must lie within
+`PARTITION_TOLERANCE` of the key's `dt=<day>` partition, if it names one (Firehose's `dt=` is its arrival day). A line
+that is not UTF-8, not JSON, too long (`MAX_RECORD_CHARS`), nested too deep (`MAX_NESTING`) or violates the contract
+(`core.records`, whose limits are `core.record_limits`, the same the serving Lambda checks) is quarantined with every
+reason found and its 1-based line number; the object's other records still load. Nothing is dropped silently: blank
+lines are the only thing skipped, and they are counted.
 
 Memory and work per object are bounded (`lambdas.payload_etl.limits.EtlLimits`, from the function's memory):
 - the object streams through in pieces (`read_bytes`), decompressed piece by piece: neither the object nor its
@@ -20,25 +20,16 @@ Memory and work per object are bounded (`lambdas.payload_etl.limits.EtlLimits`, 
   than lines allowed; see `lambdas.payload_etl.limits` for what the second read costs);
 - the quarantine lists its first entries in full (`max_quarantine_entries`, `max_quarantine_bytes`) and counts
   the rest by reason (`QuarantineLog`);
-- valid lines wait in open segments (`core.segments`, one per UTC hour of their timestamps and size chunk); a
-  segment is written as soon as it is full, and when the open ones hold `open_segment_bytes` they are all written
-  early. Segment keys are deterministic (the object's bucket, key and ETag, the hour and the chunk number): where
-  segments close depends on the object's records and on `open_segment_bytes`, which is the same at every memory
-  size, so reprocessing an object, with any memory, re-puts the same items instead of adding new ones. Chunks of an
-  hour are numbered 0, 1, ...; after an early write, the hour's next segment is chunk `n * CHUNKS_PER_GENERATION`
-  for the n-th early write (nothing needs remembering per hour).
+- the lake's rows wait in chunks written as they fill (`LakeRows`), and the alerting aggregates take one
+  `core.aggregates.Aggregate` per 5-minute bucket the records touch (`ObjectAggregates`).
 
-Every loaded record also becomes a row of the lake (`LakeRows`, given by the caller): one Parquet file per object,
-UTC day and chunk, written as its chunk fills, so the lake's memory is one chunk (`EtlLimits.lake_chunk_*`), never
-the object. A record is loaded into both stores or neither: one refused for either (too many segments, too many days)
-is quarantined before it reaches the other.
+Every loaded record becomes a row of the lake (`LakeRows`, given by the caller): one Parquet file per object, UTC
+day and chunk, written as its chunk fills, so the lake's memory is one chunk (`EtlLimits.lake_chunk_*`), never the
+object; and, a prediction, a count in its bucket's aggregate (`ObjectAggregates`).
 
 Within one object a repeated `request_id` is loaded once: the first occurrence wins; a later line identical to it
 (character for character) is counted as a duplicate, a later line with other content is quarantined (a conflict:
-which one is true is unknown, and neither may silently replace the other). The valid lines are stored verbatim (no
-re-serialisation, unknown members kept) with their canonical times. This path runs at more than half the speed of
-a bare `json.loads` loop over the same lines (`python -m bench --only etl`); building the lake rows (typing each
-feature, the sampling key's hash) costs about as much again, measured locally.
+which one is true is unknown, and neither may silently replace the other).
 """
 
 from __future__ import annotations
@@ -47,15 +38,15 @@ import codecs
 import json
 import math
 import re
-import sys
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import chain
 from json.scanner import make_scanner
 from typing import TYPE_CHECKING, Any
 
+from core.aggregates import BUCKET_SECONDS, Aggregate, Judge, aggregate_pk, aggregate_sk
 from core.lake import (
     BASE_COLUMNS,
     LakeTable,
@@ -77,15 +68,6 @@ from core.record_limits import (
     record_length_problem,
 )
 from core.records import ContractViolationError, RecordKind, validate_label, validate_payload
-from core.segments import BODY_BYTES_PER_RECORD, LABELS_FORMAT, PREDICTIONS_FORMAT, encode_segment
-from core.tables import (
-    SEGMENT_MAX_BYTES,
-    label_window_pk,
-    segment_pk,
-    segment_sk,
-    window_pk,
-    window_sk,
-)
 from lambdas.payload_etl.limits import DEFAULT_LIMITS, EtlLimits
 from lambdas.payload_etl.models import LakeChunk, LakeOutput, ObjectRef
 
@@ -103,18 +85,10 @@ MAX_QUARANTINED_RAW_CHARS = 8 * 1024
 #: Distinct reasons the quarantine counts one by one (the rest are counted together), and their length.
 MAX_REASON_KEYS = 100
 MAX_REASON_KEY_CHARS = 200
-#: Chunk numbers an hour's segments take between two early writes of the open segments: more than the segments an
-#: object may have (`EtlLimits.max_segments`), so that numbers never repeat.
-CHUNKS_PER_GENERATION = 1_000_000
 _SECONDS_PER_DAY = 86_400
 #: The C scanner behind `json.loads`, called directly: `json.loads` adds two regex matches and three Python calls
 #: per line. A line the scanner does not consume exactly goes through `json.loads` itself.
 _SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-#: Python's memory for a record waiting in an open segment, besides its characters: the line's and the canonical
-#: time's string objects and two list slots.
-_RECORD_MEMORY = 49 + 80 + 16
-#: Python's memory for an open segment besides its records (the object, its lists, the index entry).
-_SEGMENT_MEMORY = 1024
 #: A JSON error's position ("line 1 column 5 (char 4)"): dropped when reasons are counted.
 _JSON_POSITION = re.compile(r": line \d+ column \d+ \(char \d+\)$")
 
@@ -514,160 +488,71 @@ def _json_error(error: Exception) -> str:
 
 
 #: A segment body's format and time member, by the kind of its records.
-_BODY_FORMATS = {
-    RecordKind.PAYLOAD: (PREDICTIONS_FORMAT, "timestamp"),
-    RecordKind.LABEL: (LABELS_FORMAT, "observed_at"),
-}
-#: What `_Segments.add` returns besides None: a batch of items is ready; the record was not taken.
-_READY = 1
-_REFUSED = 2
+class ObjectAggregates:
+    """An object's accepted predictions summarised per bucket of their timestamps (`core.aggregates`), each judged
+    against the baseline of the model version that served it, and its refused payload records counted in the bucket
+    of its arrival: the alerting aggregates, one item per bucket.
 
-
-@dataclass(slots=True)
-class _OpenSegment:
-    hour: str
-    chunk: int
-    first: str
-    last: str
-    newest_epoch: int
-    lines: list[str] = field(default_factory=list)
-    times: list[str] = field(default_factory=list)
-    size: int = 0
-    memory: int = _SEGMENT_MEMORY
-
-
-class _Segments:
-    """Valid lines grouped into segments (one UTC hour, at most `SEGMENT_MAX_BYTES` of body each), built into items
-    as they close and handed out in batches for BatchWriteItem.
-
-    A segment's body is its lines, verbatim, and their canonical times (`core.segments.encode_segment`). A segment
-    closes when the next line of its hour would not fit, or when the open segments together hold
-    `open_segment_bytes` of memory (then all of them close). Batches hold at most 25 items and, beyond their first
-    item, at most `write_batch_bytes` of bodies.
+    `judge_of(version)` gives a version's judge (None when its baseline cannot be read: the rows are then counted
+    with their scores only); it is asked once per version an object holds. Memory: one aggregate per bucket, and an
+    object's records span at most `EtlLimits.max_lake_days` days.
     """
 
-    def __init__(
+    def __init__(self, judge_of: Callable[[str], Judge | None]) -> None:
+        self._judge_of = judge_of
+        self._judges: dict[str, Judge | None] = {}
+        self._buckets: dict[int, Aggregate] = {}
+
+    def add(  # noqa: PLR0917  # a record's fields: the hot path
         self,
-        source: ObjectRef,
-        kind: RecordKind,
-        model_name: str,
-        retention_s: int,
-        limits: EtlLimits,
-        *,
-        quarantine: QuarantineLog,
+        version: str,
+        epoch: int,
+        score: float,
+        label: int,
+        latency_ms: float | None,
+        features: dict[str, Any],
     ) -> None:
-        self._etag = source.etag
-        self._quarantine = quarantine
-        self._pk = segment_pk(source.bucket, source.key)
-        self._window = window_pk if kind is RecordKind.PAYLOAD else label_window_pk
-        self._format, self._time_member = _BODY_FORMATS[kind]
-        self._model_name = model_name
-        self._retention_s = retention_s
-        self._open: dict[str, _OpenSegment] = {}
-        self._open_memory = 0
-        self._open_budget = limits.open_segment_bytes
-        self._generation = 0  # early writes of every open segment so far
-        self._started = 0
-        self._max_segments = limits.max_segments
-        self._ready: deque[tuple[Item, int]] = deque()
-        self._ready_bytes = 0
-        self._batch_bytes = limits.write_batch_bytes
-        # The body's bytes besides `BODY_BYTES_PER_RECORD` and the line of each record (of which the last has no
-        # commas): what a segment's size starts at, so that it is its body's size.
-        self._envelope = len(encode_segment(self._format, self._time_member, [], [])) - 2
-
-    def add(self, line: str, timestamp: str, epoch: int) -> int | None:
-        """Add one valid line with its canonical timestamp and epoch seconds.
-
-        Returns `_READY` when segments closed (`batches` may have a batch), `_REFUSED` when the line would start a
-        segment past `EtlLimits.max_segments` (it was not added), else None: a caller hands any other result to
-        `settle`.
-        """
-        hour = timestamp[:13]
-        if line.isascii():
-            size = len(line) + BODY_BYTES_PER_RECORD
-            memory = len(line) + _RECORD_MEMORY
+        """Take one accepted prediction into account."""
+        if version in self._judges:
+            judge = self._judges[version]
         else:
-            size = len(line.encode("utf-8")) + BODY_BYTES_PER_RECORD
-            memory = sys.getsizeof(line) + _RECORD_MEMORY - 49
-        state = None
-        segment = self._open.get(hour)
-        if segment is None or segment.size + size > SEGMENT_MAX_BYTES:
-            if self._started >= self._max_segments:
-                return _REFUSED
-            self._started += 1
-            if segment is None:
-                chunk = self._generation * CHUNKS_PER_GENERATION
-            else:
-                chunk = segment.chunk + 1
-                self._close(segment)
-                state = _READY
-            segment = self._open[hour] = _OpenSegment(hour, chunk, timestamp, timestamp, epoch, size=self._envelope)
-            self._open_memory += _SEGMENT_MEMORY
-        segment.lines.append(line)
-        segment.times.append(timestamp)
-        segment.size += size
-        segment.memory += memory
-        self._open_memory += memory
-        if timestamp < segment.first:
-            segment.first = timestamp
-        elif timestamp > segment.last:
-            segment.last = timestamp
-        if epoch > segment.newest_epoch:  # noqa: PLR1730  # `max()` is a call on the hot path
-            segment.newest_epoch = epoch
-        if self._open_memory > self._open_budget:
-            self._close_open()
-            self._generation += 1
-            state = _READY
-        return state
+            judge = self._judges[version] = self._judge_of(version)
+        start = epoch - epoch % BUCKET_SECONDS
+        aggregate = self._buckets.get(start)
+        if aggregate is None:
+            aggregate = self._buckets[start] = Aggregate()
+        aggregate.add(version, score, label, latency_ms, features, judge)
 
-    def settle(self, state: int, number: int, line: str, request_id: str, seen: dict[str, int]) -> Iterator[list[Item]]:
-        """What follows `add` returning `state` (`_READY` or `_REFUSED`) for line `number`: the batches now full;
-        or, the line refused, its quarantine entry, its request id forgotten in `seen` (it was not loaded)."""
-        if state == _REFUSED:
-            del seen[request_id]
-            self._quarantine.add(number, line, _too_many_segments(self._max_segments))
-        else:
-            yield from self.batches()
+    def add_refused(self, log: QuarantineLog, arrival_epoch: int | None) -> None:
+        """Count the object's refused records (every one, listed or not) in its arrival's bucket (without an arrival
+        time, in its newest records' bucket; with neither, nowhere: the quarantine object still holds them)."""
+        if not log.count or (arrival_epoch is None and not self._buckets):
+            return
+        start = max(self._buckets) if arrival_epoch is None else arrival_epoch - arrival_epoch % BUCKET_SECONDS
+        aggregate = self._buckets.setdefault(start, Aggregate())
+        aggregate.add_refused(log.count, log.non_finite_records, log.non_finite_by_feature)
 
-    def _close_open(self) -> None:
-        for segment in sorted(self._open.values(), key=lambda open_segment: open_segment.hour):
-            self._close(segment)
-        self._open.clear()
+    @property
+    def buckets(self) -> int:
+        """Buckets summarised so far."""
+        return len(self._buckets)
 
-    def _close(self, segment: _OpenSegment) -> None:
-        sk = segment_sk(self._etag, segment.hour, segment.chunk)
-        item: Item = {
-            "pk": {"S": self._pk},
-            "sk": {"S": sk},
-            "gsi1pk": {"S": self._window(self._model_name, segment.hour)},
-            "gsi1sk": {"S": window_sk(segment.first, self._pk, sk)},
-            "last_ts": {"S": segment.last},
-            "record_count": {"N": str(len(segment.lines))},
-            "body": {"S": encode_segment(self._format, self._time_member, segment.times, segment.lines)},
-            "expires_at": {"N": str(segment.newest_epoch + self._retention_s)},
-        }
-        self._ready.append((item, segment.size))
-        self._ready_bytes += segment.size
-        self._open_memory -= segment.memory
-        segment.lines.clear()  # the body holds them now
-        segment.times.clear()
-
-    def batches(self, *, final: bool = False) -> Iterator[list[Item]]:
-        """The ready items in batches (while a full batch is ready; every item if `final`, the open segments
-        closed first, in hour order)."""
-        if final:
-            self._close_open()
-        ready = self._ready
-        while ready and (final or len(ready) >= 25 or self._ready_bytes >= self._batch_bytes):
-            batch: list[Item] = []
-            size = 0
-            while ready and len(batch) < 25 and (not batch or size + ready[0][1] <= self._batch_bytes):
-                item, item_size = ready.popleft()
-                batch.append(item)
-                size += item_size
-            self._ready_bytes -= size
-            yield batch
+    def items(self, model_name: str, source: str, retention_days: int) -> list[Item]:
+        """One item per bucket (`core.aggregates`: keys from the bucket and the source object's digest, so a retry
+        rewrites the same items), expiring `retention_days` after its bucket."""
+        items: list[Item] = []
+        for start, aggregate in sorted(self._buckets.items()):
+            moment = datetime.fromtimestamp(start, UTC)
+            items.append(
+                {
+                    "pk": {"S": aggregate_pk(model_name, f"{moment:%Y-%m-%d}")},
+                    "sk": {"S": aggregate_sk(moment, source)},
+                    "rows": {"N": str(aggregate.rows)},
+                    "body": {"S": aggregate.dumps()},
+                    "expires_at": {"N": str(start + retention_days * _SECONDS_PER_DAY)},
+                }
+            )
+        return items
 
 
 # --- the lake: accepted records -> Parquet files, in chunks ------------------------------------------------------
@@ -881,38 +766,21 @@ def _model_mismatch(model: str, expected: str | None) -> str:
     return f"model_name {model!r} does not match the object key's partition model={expected}"
 
 
-def _too_many_segments(limit: int) -> list[str]:
-    return [
-        f"the object's records need more than {limit:,} segments (one per UTC hour and "
-        f"{SEGMENT_MAX_BYTES // 1024} KiB): not loaded"
-    ]
-
-
-def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the hot path
+def load_payloads(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the hot path
     lines: Iterable[Line],
     *,
     model_name: str | None,
     source: ObjectRef,
-    retention_days: int,
     tally: Tally,
-    limits: EtlLimits = DEFAULT_LIMITS,
     lake: LakeRows | None = None,
-) -> Iterator[list[Item]]:
-    """Payload lines -> prediction segment items, in batches as segments fill (first occurrence of a request id
-    wins; a later one with other content is quarantined); each loaded record also goes to `lake`, if given."""
+    aggregates: ObjectAggregates | None = None,
+) -> None:
+    """Payload lines -> lake rows and alerting aggregates (first occurrence of a request id wins; a later one with
+    other content is quarantined)."""
     seen: dict[str, int] = {}  # request id -> hash of its first line: memory per record, not per line's length
     number = duplicates = blank = 0
     window = _TimeWindow.of(source.key)
     earliest, latest = window.start, window.end
-    segments = _Segments(
-        source,
-        RecordKind.PAYLOAD,
-        model_name or "",
-        retention_days * _SECONDS_PER_DAY,
-        limits,
-        quarantine=tally.quarantine,
-    )
-    add = segments.add
     loads = json.loads
     scan = _SCAN_ONCE
     validate = validate_payload
@@ -962,43 +830,30 @@ def payload_batches(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the 
                 else:
                     quarantine(number, line, _conflict(request_id))
                 continue
-            state = add(line, timestamp, epoch)
-            if lake is not None and state != _REFUSED:
-                lake.add_prediction(
-                    request_id, version, timestamp, epoch, score, label, latency, document["features"], len(line)
-                )
-            if state:
-                yield from segments.settle(state, number, line, request_id, seen)
+            features = document["features"]
+            if lake is not None:
+                lake.add_prediction(request_id, version, timestamp, epoch, score, label, latency, features, len(line))
+            if aggregates is not None:
+                aggregates.add(version, epoch, score, label, latency, features)
     finally:
         tally.add(records=number - blank, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
-    yield from segments.batches(final=True)
     if lake is not None:
         lake.flush()
 
 
-def label_batches(  # noqa: PLR0912  # one inlined loop, as payload_batches
+def load_labels(  # noqa: PLR0912  # one inlined loop, as load_payloads
     lines: Iterable[Line],
     *,
     model_name: str | None,
     source: ObjectRef,
-    retention_days: int,
     tally: Tally,
-    limits: EtlLimits = DEFAULT_LIMITS,
     lake: LakeRows | None = None,
-) -> Iterator[list[Item]]:
-    """Label lines -> label segment items, in batches as segments fill (first occurrence of a request id wins; a
-    later one with other content is quarantined); each loaded label also goes to `lake`, if given."""
+) -> None:
+    """Label lines -> lake rows (first occurrence of a request id wins; a later one with other content is
+    quarantined)."""
     seen: dict[str, int] = {}  # request id -> hash of its first line
     records = duplicates = blank = 0
     window = _TimeWindow.of(source.key)
-    segments = _Segments(
-        source,
-        RecordKind.LABEL,
-        model_name or "",
-        retention_days * _SECONDS_PER_DAY,
-        limits,
-        quarantine=tally.quarantine,
-    )
     quarantine = tally.quarantine.add
     try:
         for number, line in enumerate(lines, 1):
@@ -1033,14 +888,10 @@ def label_batches(  # noqa: PLR0912  # one inlined loop, as payload_batches
                 else:
                     quarantine(number, line, _conflict(request_id))
                 continue
-            state = segments.add(line, observed_at, epoch)
-            if lake is not None and state != _REFUSED:
+            if lake is not None:
                 lake.add_label(request_id, label, observed_at, epoch, len(line))
-            if state:
-                yield from segments.settle(state, number, line, request_id, seen)
     finally:
         tally.add(records=records, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
-    yield from segments.batches(final=True)
     if lake is not None:
         lake.flush()
 
@@ -1053,18 +904,18 @@ def _is_valid_model_name(name: str) -> bool:
     return True
 
 
-def object_batches(
+def load_object(
     chunks: Iterable[bytes],
     *,
     source: ObjectRef,
     kind: RecordKind,
-    retention_days: int,
     tally: Tally,
     limits: EtlLimits = DEFAULT_LIMITS,
     lake: LakeRows | None = None,
-) -> Iterator[list[Item]]:
-    """The items of one object streamed in `chunks` of its stored bytes, in batches as its segments fill; counts
-    and the quarantine accumulate in `tally`, and every loaded record also goes to `lake`, if given.
+    aggregates: ObjectAggregates | None = None,
+) -> None:
+    """Load one object streamed in `chunks` of its stored bytes: every accepted record goes to `lake` (and, a
+    prediction, to `aggregates`), if given; counts and the quarantine accumulate in `tally`.
 
     Never raises for bad content: that is what the quarantine is for. An object that is empty, holds only blank
     lines or is a corrupt gzip stream is quarantined as a whole. The caller screens an object first
@@ -1074,17 +925,11 @@ def object_batches(
     model_name = model_partition_of(source.key)
     if model_name is not None and not _is_valid_model_name(model_name):
         model_name = None  # such a name must not reach a table key: every record is refused instead
-    batches = payload_batches if kind is RecordKind.PAYLOAD else label_batches
     try:
-        yield from batches(
-            lines,
-            model_name=model_name,
-            source=source,
-            retention_days=retention_days,
-            tally=tally,
-            limits=limits,
-            lake=lake,
-        )
+        if kind is RecordKind.PAYLOAD:
+            load_payloads(lines, model_name=model_name, source=source, tally=tally, lake=lake, aggregates=aggregates)
+        else:
+            load_labels(lines, model_name=model_name, source=source, tally=tally, lake=lake)
     except ObjectFormatError as error:  # only an unscreened object: what came before its corruption was loaded
         tally.quarantine.refuse_object(str(error))
         return

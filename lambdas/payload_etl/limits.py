@@ -3,7 +3,7 @@
 The Lambda runtime sets `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` to the memory infra gives the function
 (`infra/payload_etl.py`); the handler reads it once, at cold start. Where it is absent (the emulator, the demo, the
 tests) the ETL assumes `DEFAULT_MEMORY_MB`, what infra sets. Changing the function's memory moves every limit
-with it (but for the open segments' and the lake chunks' budgets, the same at every size: see below); nothing here
+with it (but for the lake chunks' budget, the same at every size: see below); nothing here
 is set beside it.
 
 The budget. `RUNTIME_RESERVE_MB` is what the interpreter, boto3, the AWS SDK for pandas layer (awswrangler, pandas,
@@ -16,12 +16,8 @@ the *working memory* W, is shared out:
 - the object: at most W / 2.5 decompressed bytes (`max_object_bytes`). What grows with an object's size is the
   set of its request ids (first wins within an object): about 100 bytes a record, at most 1.2 bytes per byte
   for the smallest records a contract accepts (a label is ~80 bytes), so at most half of W;
-- open segments (valid lines waiting for their segment to fill): `OPEN_SEGMENT_BYTES`, 6 MiB (what W / 8 of a
-  128 MB function was) at every memory size, counted in Python's memory, not in UTF-8 bytes; past it every open segment
-  is written early (`open_segment_bytes`). It is the one share that does not grow with memory: where open segments
-  are written early decides the chunk numbers in the segments' keys, and a retry with another memory setting must
-  re-put the same keys (other keys would store the object's records twice);
-- the items of one BatchWriteItem call: W / 64 (botocore holds a few serialised copies while sending);
+- the alerting aggregates (`extract.ObjectAggregates`): one per 5-minute bucket the object's records touch, a few
+  KB each, at most `MAX_LAKE_DAYS` days of buckets;
 - the quarantine object: W / 64 of entries in full, then counts per reason only;
 - reading: pieces of W / 1024 (64 KiB to 1 MiB) at a time. A piece of tiny lines is a list of small strings
   several times its size, so a piece stays small.
@@ -29,10 +25,10 @@ the *working memory* W, is shared out:
 Work is bounded too, so that an object ends within the function's timeout instead of in a retry loop: at most
 `max_object_bytes`, at most `LINES_PER_MB` lines per MB of memory (Lambda gives CPU in proportion to memory, a
 full vCPU at 1,769 MB; a line costs about 8 us of a full core with its lake row and file, twice what it did without
-the lake, a refused one somewhat less, so that is under 90 seconds of the 300-second timeout at any memory size), at
-most `MAX_SEGMENTS` items to write and at most `MAX_LAKE_DAYS` UTC days of records (each open day is a lake file to
-write whenever the open files are written). An object over the first two is quarantined as a whole, before anything
-of it is written; past the last two, the records that would start another segment or day are quarantined.
+the lake, a refused one somewhat less, so that is under 90 seconds of the 300-second timeout at any memory size), and
+at most `MAX_LAKE_DAYS` UTC days of records (each open day is a lake file to write whenever the open files are
+written). An object over the first two is quarantined as a whole, before anything of it is written; past the last,
+the records that would start another day are quarantined.
 
 What the first two cost: an object that may pass one is read twice. One stored larger than `max_object_bytes` is
 refused unread; a plain object of at most `max_object_lines` bytes cannot have more lines than that, so it is read
@@ -68,18 +64,12 @@ MIN_WORKING_MB = 48
 MIN_MEMORY_MB = RUNTIME_RESERVE_MB + LAKE_CHUNK_MB + MIN_WORKING_MB
 #: Lines an object may have per MB of the function's memory (the CPU Lambda gives grows with memory).
 LINES_PER_MB = 6_000
-#: Segments one object may produce: each is one item to write (about 4,000 BatchWriteItem calls at most).
-MAX_SEGMENTS = 100_000
 #: The smallest and largest piece read (or decompressed) at a time.
 MIN_READ_BYTES = 64 * 1024
 MAX_READ_BYTES = 1024 * 1024
 #: The room one full quarantine entry may take (a raw line of up to 8 Ki characters and its reasons).
 QUARANTINE_ENTRY_BYTES = 16 * 1024
 _MIB = 1024 * 1024
-#: Python memory the open segments may hold before every one is written early: the same at every memory size, so
-#: that the segments' keys do not depend on the memory (see the module docstring). Never change it: objects loaded
-#: before would get other keys on a retry.
-OPEN_SEGMENT_BYTES = 6 * _MIB
 #: Rows of one lake file, and the estimated memory of the rows of an object's open lake files before all of them are
 #: written (`extract.LakeRows`): the same at every memory size, so that a retry writes the same files.
 LAKE_CHUNK_ROWS = 100_000
@@ -97,15 +87,8 @@ class EtlLimits:
     max_object_bytes: int
     #: An object with more lines is quarantined as a whole.
     max_object_lines: int
-    #: Valid records that would start a segment past this many are quarantined.
-    max_segments: int
     #: Bytes read from S3, and decompressed, at a time.
     read_bytes: int
-    #: Python memory that open segments may hold before all of them are written (`OPEN_SEGMENT_BYTES` at every
-    #: memory size: segment keys must not depend on the memory).
-    open_segment_bytes: int
-    #: Body bytes of the items sent in one BatchWriteItem call (at most 25 items; one item if it is larger).
-    write_batch_bytes: int
     #: Quarantine entries listed in full; later ones are only counted, by reason.
     max_quarantine_entries: int
     #: Bytes of the quarantine entries listed in full.
@@ -128,10 +111,7 @@ class EtlLimits:
             memory_mb=memory_mb,
             max_object_bytes=working * 2 // 5,
             max_object_lines=memory_mb * LINES_PER_MB,
-            max_segments=MAX_SEGMENTS,
             read_bytes=min(max(working // 1024, MIN_READ_BYTES), MAX_READ_BYTES),
-            open_segment_bytes=OPEN_SEGMENT_BYTES,
-            write_batch_bytes=working // 64,
             max_quarantine_entries=quarantine_bytes // QUARANTINE_ENTRY_BYTES,
             max_quarantine_bytes=quarantine_bytes,
         )

@@ -1,9 +1,10 @@
-"""One S3 object version -> payload-table items, lake files, quarantine entries and a ledger mark. Pure orchestration.
+"""One S3 object version -> lake files, alerting aggregates, quarantine entries and a ledger mark. Pure
+orchestration.
 
-No boto3 and no environment here: the adapters come in as arguments (`ObjectStore`, `PayloadSink`, `LakeSink`
-below) and raise our own errors; the limits (`EtlLimits`, from the function's memory) too. Order of effects, chosen
-so that every step is idempotent and a failure anywhere makes the whole invocation fail (Lambda retries it) without
-losing or doubling anything:
+No boto3 and no environment here: the adapters come in as arguments (`ObjectStore`, `PayloadSink`, `LakeSink`,
+`BaselineSource` below) and raise our own errors; the limits (`EtlLimits`, from the function's memory) too. Order of
+effects, chosen so that every step is idempotent and a failure anywhere makes the whole invocation fail (Lambda
+retries it) without losing or doubling anything:
 
 1. ledger check: if this bucket/key/ETag was loaded before (S3 delivers at least once), write nothing;
 2. open the object (if it was deleted or overwritten since the event, skip it: a newer version has its own event).
@@ -11,14 +12,16 @@ losing or doubling anything:
    decompressed is unknown; a plain one with more bytes than lines allowed) is screened first: read once, to its
    end or to the first limit it passes, then, if within the limits, opened again to be loaded. One past a limit
    is quarantined as a whole: nothing of it is written, and it never fails the invocation;
-3. stream it, putting its segments in the table as they fill (deterministic keys: a retry, whatever its memory,
-   re-puts the same items) and its loaded records in the lake, one Parquet file per day and chunk as they fill
-   (`extract.LakeRows`; deterministic keys too: a retry overwrites the same files). A payload object's feature
-   columns come from the lake's catalog first (cached by the adapter for a few minutes);
-4. write the quarantine object (one per source object version, deterministic content: a retry overwrites it): a
+3. stream it, putting its loaded records in the lake, one Parquet file per day and chunk as they fill
+   (`extract.LakeRows`; deterministic keys: a retry overwrites the same files) and, a payload object, summarising
+   them per 5-minute bucket against their versions' baselines (`extract.ObjectAggregates`). A payload object's
+   feature columns come from the lake's catalog first (cached by the adapter for a few minutes);
+4. put the aggregates, the object's refused records counted in its arrival's bucket (deterministic keys from the
+   bucket and the object version: a retry re-puts the same items, with the same content);
+5. write the quarantine object (one per source object version, deterministic content: a retry overwrites it): a
    summary that counts every refused record, then its first entries in full, up to the caps;
-5. mark the object loaded in the ledger, with its counts: only once its lake files are written, so a crash before
-   the mark writes them again on the retry.
+6. mark the object loaded in the ledger, with its counts: only once its lake files and aggregates are written, so
+   a crash before the mark writes them again on the retry.
 
 A bad record or object never fails the invocation; a transient AWS error always does.
 """
@@ -30,16 +33,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
-from core.layout import UnknownKeyError, quarantine_object_key, record_kind_of
+from core.aggregates import Judge
+from core.lake import source_digest
+from core.layout import UnknownKeyError, model_partition_of, quarantine_object_key, record_kind_of, validate_model_name
 from core.quarantine import QuarantineEntry, QuarantineSource, QuarantineTotals
 from core.records import RecordKind
 from lambdas.payload_etl.extract import (
     GZIP_MAGIC,
     LakeRows,
+    ObjectAggregates,
     QuarantineLog,
     Tally,
+    load_object,
     needs_screening,
-    object_batches,
     peek,
     screen_object,
     stored_size_refusal,
@@ -88,6 +94,15 @@ class PayloadSink(Protocol):
         ...
 
 
+class BaselineSource(Protocol):
+    """The monitoring baselines of the model versions in the model bucket (`core.baseline`)."""
+
+    def judge(self, model_name: str, version: str) -> Judge | None:
+        """The version's baseline as the aggregates judge records against it; None if it cannot be read (the
+        version's rows are then counted with their scores only)."""
+        ...
+
+
 class LakeSink(Protocol):
     """The payload lake (`core.lake`), as the ETL writes it (`lambdas.payload_etl.lake.S3Lake`)."""
 
@@ -129,6 +144,14 @@ def render_quarantine(ref: ObjectRef, kind: RecordKind | None, log: QuarantineLo
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def _is_model_name(name: str) -> bool:
+    try:
+        validate_model_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _skipped(ref: ObjectRef, reason: str) -> ObjectResult:
     logger.warning(
         "skipped s3://%s/%s: %s",
@@ -145,47 +168,42 @@ def _load(
     kind: RecordKind,
     *,
     objects: ObjectStore,
-    store: PayloadSink,
-    retention_days: int,
     limits: EtlLimits,
     tally: Tally,
     lake: LakeRows,
-) -> int:
-    """Screen the object if it needs it, then stream it into the table and the lake; returns the write calls made
-    to the table."""
+    aggregates: ObjectAggregates,
+) -> None:
+    """Screen the object if it needs it, then stream it into the lake and the aggregates."""
 
-    def put(chunks: Iterable[bytes]) -> int:
-        calls = 0
-        for batch in object_batches(
-            chunks, source=ref, kind=kind, retention_days=retention_days, tally=tally, limits=limits, lake=lake
-        ):
-            calls += store.put_items(batch)
-        return calls
+    def load(chunks: Iterable[bytes]) -> None:
+        load_object(chunks, source=ref, kind=kind, tally=tally, limits=limits, lake=lake, aggregates=aggregates)
 
     with objects.open(ref, limits.read_bytes) as body:
         refusal = stored_size_refusal(body.size, limits)
         if refusal is None:
             head, chunks = peek(body.chunks, len(GZIP_MAGIC))
             if not needs_screening(head, body.size, limits):
-                return put(chunks)
+                load(chunks)
+                return
             refusal = screen_object(chunks, limits=limits)
     if refusal is not None:
         tally.quarantine.refuse_object(refusal)
-        return 0
+        return
     with objects.open(ref, limits.read_bytes) as body:  # within the limits: read it again, to load it
-        return put(body.chunks)
+        load(body.chunks)
 
 
-def process_object(
+def process_object(  # the ports, the settings and the object
     ref: ObjectRef,
     *,
     objects: ObjectStore,
     store: PayloadSink,
     lake: LakeSink,
+    baselines: BaselineSource,
     retention_days: int,
     limits: EtlLimits = DEFAULT_LIMITS,
 ) -> ObjectResult:
-    """Load one object version into the payload table and the lake (see the module docstring for the order of
+    """Load one object version into the lake and the alerting aggregates (see the module docstring for the order of
     effects)."""
     try:
         kind = record_kind_of(ref.key)
@@ -203,21 +221,20 @@ def process_object(
     tally = Tally.for_limits(limits)
     feature_types = lake.feature_types() if kind is RecordKind.PAYLOAD else {}
     rows = LakeRows(ref, kind, LakeOutput(feature_types, lake.write), limits)
+    model_name = model_partition_of(ref.key) or ""
+    aggregates = ObjectAggregates(lambda version: baselines.judge(model_name, version))
     try:
-        write_calls = _load(
-            ref,
-            kind,
-            objects=objects,
-            store=store,
-            retention_days=retention_days,
-            limits=limits,
-            tally=tally,
-            lake=rows,
-        )
+        _load(ref, kind, objects=objects, limits=limits, tally=tally, lake=rows, aggregates=aggregates)
     except ObjectUnavailableError as error:
         return _skipped(ref, str(error))
     if rows.unknown_features:
         lake.columns_missing()
+    write_calls = 0
+    if kind is RecordKind.PAYLOAD and _is_model_name(model_name):
+        aggregates.add_refused(tally.quarantine, ref.arrival_epoch)
+        write_calls = store.put_items(
+            aggregates.items(model_name, source_digest(ref.bucket, ref.key, ref.etag), retention_days)
+        )
     quarantined = tally.quarantine.count
     if quarantined:
         objects.put_quarantine(

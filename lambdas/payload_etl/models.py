@@ -16,6 +16,8 @@ class ObjectRef:
     key: str
     etag: str
     size: int
+    #: The notification's `eventTime` in epoch seconds (when S3 stored the object), if it had a valid one.
+    arrival_epoch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
