@@ -73,6 +73,21 @@ def aggregate_sk(start: datetime, source: str) -> str:
 
 def latency_bin(latency_ms: float) -> int:
     """The histogram bin of a latency: the smallest k with latency <= 10 ** (k / LATENCY_BINS_PER_DECADE)."""
+    known = _LATENCY_BINS.get(latency_ms)
+    if known is not None:
+        return known
+    if len(_LATENCY_BINS) >= _MAX_REMEMBERED_LATENCIES:
+        _LATENCY_BINS.clear()
+    _LATENCY_BINS[latency_ms] = index = _latency_bin(latency_ms)
+    return index
+
+
+#: Bins of the latencies seen lately: an invocation's records share one latency (serving times the whole batch).
+_LATENCY_BINS: dict[float, int] = {}
+_MAX_REMEMBERED_LATENCIES = 4096
+
+
+def _latency_bin(latency_ms: float) -> int:
     if latency_ms <= 0.0:
         return -3 * LATENCY_BINS_PER_DECADE  # 1 µs and below: one bin
     return max(math.ceil(math.log10(latency_ms) * LATENCY_BINS_PER_DECADE - 1e-9), -3 * LATENCY_BINS_PER_DECADE)
@@ -99,8 +114,10 @@ class Moments:
         delta = value - self.mean
         self.mean += delta / self.count
         self.m2 += delta * (value - self.mean)
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
+        if value < self.low:  # noqa: PLR1730  # `min()` is a call on the ETL's hot path
+            self.low = value
+        if value > self.high:  # noqa: PLR1730
+            self.high = value
 
     def merge(self, other: Moments) -> None:
         """Take another set of values into account (Chan et al.)."""
@@ -141,13 +158,6 @@ def _shown(text: str) -> str:
     if any("\ud800" <= char <= "\udfff" for char in text):
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= 100 else text[:99] + "…"
-
-
-def _is_usable_number(value: object) -> bool:
-    """A number a float column can hold: not a boolean, finite, within the double range."""
-    if type(value) is float:
-        return math.isfinite(value)
-    return type(value) is int and -_MAX_FLOAT <= value <= _MAX_FLOAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +218,7 @@ class Aggregate:
                 return latency_edge(index)
         return latency_edge(max(self.latency))
 
-    def add(  # noqa: PLR0917  # a record's fields: the ETL's hot path
+    def add(  # noqa: PLR0912, PLR0917  # a record's fields, checked inline: the ETL's hot path
         self,
         version: str,
         score: float,
@@ -217,7 +227,11 @@ class Aggregate:
         features: Mapping[str, Any],
         judge: Judge | None,
     ) -> None:
-        """Take one accepted prediction into account, judged against its version's baseline if there is one."""
+        """Take one accepted prediction into account, judged against its version's baseline if there is one.
+
+        A value counts as null when it is null, or an empty string a categorical feature never had in training; as
+        wrongly typed when a numeric feature's is not a finite number within the double range (booleans are not
+        numbers) or a categorical feature's is not a string."""
         self.rows += 1
         self.positives += label
         self.scores.add(score)
@@ -229,31 +243,38 @@ class Aggregate:
         self.judged += 1
         bad_schema = has_unseen = False
         known_here = 0
+        present, nulls = self.present, self.nulls
         for name, numeric, categories in judge.specs:
             if name not in features:
                 self.absent[name] += 1
                 bad_schema = True
                 continue
             known_here += 1
-            self.present[name] += 1
+            present[name] += 1
             value = features[name]
-            if value is None or (not numeric and value == "" and "" not in categories):
-                self.nulls[name] += 1
+            if value is None:
+                nulls[name] += 1
             elif numeric:
-                if not _is_usable_number(value):
+                kind = type(value)
+                if (kind is not float and kind is not int) or not -_MAX_FLOAT <= value <= _MAX_FLOAT:
                     self.wrong_type[name] += 1
                     bad_schema = True
-            elif not isinstance(value, str):
+            elif type(value) is not str:
                 self.wrong_type[name] += 1
                 bad_schema = True
             elif value not in categories:
-                self.unseen_values.setdefault(name, Counter())[_shown(value)] += 1
-                has_unseen = True
+                if value == "":
+                    nulls[name] += 1
+                else:
+                    self.unseen_values.setdefault(name, Counter())[_shown(value)] += 1
+                    has_unseen = True
         if len(features) > known_here:
             self.extra.update(_shown(name) for name in features if name not in judge.known)
             bad_schema = True
-        self.schema_rows += bad_schema
-        self.unseen_rows += has_unseen
+        if bad_schema:
+            self.schema_rows += 1
+        if has_unseen:
+            self.unseen_rows += 1
 
     def add_refused(self, records: int, non_finite: int, non_finite_by_feature: Mapping[str, int]) -> None:
         """Count payload records the ETL refused (`non_finite` of them for a NaN or infinite feature)."""

@@ -36,6 +36,8 @@ else:
 
 T = TypeVar("T")
 
+#: The largest page an aggregates query asks for.
+MAX_PAGE_ITEMS = 400
 #: DynamoDB's limit per BatchWriteItem call.
 WRITE_BATCH_SIZE = 25
 
@@ -212,11 +214,12 @@ class PayloadStore:
     # --- reads ----------------------------------------------------------------------------------------------
 
     def aggregates(
-        self, model_name: str, start: datetime, end: datetime, *, page_size: int = 100
+        self, model_name: str, start: datetime, end: datetime, *, page_size: int = 20
     ) -> Iterator[tuple[datetime, Aggregate]]:
         """The alerting aggregates of the buckets in [start, end) (bucket-aligned, aware), newest bucket first, the
-        items of one bucket together: one `Query` per UTC day, read a page of `page_size` items at a time, so a
-        caller that stops early reads no more."""
+        items of one bucket together: one `Query` per UTC day, read in pages of `page_size` items, doubling up to
+        `MAX_PAGE_ITEMS`, so a caller that stops early reads little more than it used (DynamoDB bills a page's
+        items)."""
         for day, low, high in _day_ranges(start, end):
             request: QueryInputTypeDef = {
                 "TableName": self._table,
@@ -263,6 +266,8 @@ class PayloadStore:
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if "Limit" in request:
+                request["Limit"] = min(2 * request["Limit"], MAX_PAGE_ITEMS)
 
 
 def _day_ranges(start: datetime, end: datetime) -> list[tuple[str, str, str]]:
