@@ -431,6 +431,16 @@ def decay_html(decay: Mapping[str, Any] | None, deploys: int) -> str:
     )
 
 
+def _first_served_note(event: Mapping[str, Any]) -> str:
+    """For the incident: when its first affected predictions were logged (alerting cannot see it earlier)."""
+    served = event.get("first_affected_served_at")
+    if not served or not event.get("detected_at"):
+        return ""
+    delay = datetime.fromisoformat(event["detected_at"]) - datetime.fromisoformat(served)
+    minutes = delay.total_seconds() / 60
+    return f" ({minutes:.0f} min after the first affected batch was served, {_short(served)})"
+
+
 def render_report(
     scenario: Scenario,
     summary: Mapping[str, Any],
@@ -465,7 +475,7 @@ def render_report(
                     _short(event["at"]),
                     _short(event.get("detected_at")) or "NOT DETECTED",
                     "" if event.get("hours_after") is None else f"{event['hours_after']:g} h",
-                    event.get("detected_by", ""),
+                    event.get("detected_by", "") + _first_served_note(event),
                 ]
                 for event in events
             ],

@@ -69,6 +69,15 @@ def _rounded(value: object) -> object:
     return round(value, 3) if isinstance(value, float) else value
 
 
+def _first_served(predictions: pd.DataFrame, start: datetime | None, end: datetime | None) -> str | None:
+    """When the first prediction served in [start, end) was served (ISO), None if none was."""
+    if predictions.empty or start is None:
+        return None
+    served = predictions["served_at"]
+    chosen = served[(served >= start) & (served < end)] if end is not None else served[served >= start]
+    return None if chosen.empty else pd.Timestamp(chosen.min()).isoformat()
+
+
 def _hours(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds() / 3600.0, 2)
 
@@ -109,6 +118,12 @@ def detections(scenario: Scenario, log: DemoLog) -> list[dict[str, Any]]:
             ]
             first = next((alert for alert in firing if alert["status"] == "firing"), None)
             resolved = next((alert for alert in firing if alert["status"] == "resolved"), None)
+            # Alerting can only see what was served: clients send a batch every few hours, so the first affected
+            # (and the first clean) predictions are logged some time after the incident starts (and ends).
+            entry.update(
+                first_affected_served_at=_first_served(log.predictions, event.at, event.until),
+                first_clean_served_at=_first_served(log.predictions, event.until, None),
+            )
             if first is not None:
                 entry.update(
                     detected=True,
