@@ -55,3 +55,12 @@ def context_copies(commands: tuple[dockerfile.Command, ...]) -> list[tuple[list[
         substituted = [ARG_REFERENCE.sub(lambda m: defaults[m.group(1) or m.group(2)], src) for src in sources]
         copies.append((substituted, destination))
     return copies
+
+
+def environment(commands: tuple[dockerfile.Command, ...]) -> dict[str, str]:
+    """The variables the image's ENV instructions set (`ENV a=1 b=2` and `ENV a 1` alike; the last one wins)."""
+    values: dict[str, str] = {}
+    for command in instructions(commands, "ENV"):
+        pairs = command.value
+        values.update(zip(pairs[::2], pairs[1::2], strict=True))
+    return values

@@ -1,37 +1,74 @@
-"""Adapters of the serving Lambda: the payload log in S3 and the model baked into the image."""
+"""Adapters of the serving Lambda: the payload log (an Amazon Data Firehose delivery stream) and the model baked
+into the image."""
 
 from __future__ import annotations
 
 import logging
 import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.artifacts import LoadedModel, has_artifact, load_verified_model
+from lambdas.serving.batching import (
+    DEFAULT_RETRY,
+    RecordFailure,
+    RetryPolicy,
+    batch_records,
+    deliver,
+    failures_of,
+    pack_records,
+)
 from lambdas.serving.models import ModelMismatchError, PayloadLogError
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
 LOGGER = logging.getLogger(__name__)
-JSONL_CONTENT_TYPE = "application/x-ndjson"
+
+
+class FirehoseClient(Protocol):
+    """The one call of boto3's Firehose client the payload log makes (`boto3.client("firehose")`)."""
+
+    def put_record_batch(self, *, DeliveryStreamName: str, Records: Sequence[Mapping[str, bytes]]) -> Any:  # noqa: N803
+        """PutRecordBatch: `{"FailedPutCount": n, "RequestResponses": [{"RecordId"} | {"ErrorCode", ...}]}`."""
 
 
 class PayloadLog:
-    """Writes one invocation's payload records as one JSON Lines object in the payload bucket."""
+    """Sends one invocation's payload lines to the model's Firehose delivery stream, packed into as few records
+    and PutRecordBatch calls as Firehose's limits allow (`lambdas.serving.batching`); records Firehose reports
+    failed are re-sent with backoff. Firehose answers a call only once it has stored the records durably."""
 
-    def __init__(self, s3: S3Client, bucket: str) -> None:
-        self._s3 = s3
-        self._bucket = bucket
+    def __init__(
+        self,
+        firehose: FirehoseClient,
+        stream: str,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._firehose = firehose
+        self._stream = stream
+        self._retry = retry
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311  # jitter, not security
 
-    def write(self, key: str, body: bytes) -> None:
-        """PUT the object; the same key and body again is a harmless overwrite. Raises PayloadLogError."""
+    def write(self, lines: Sequence[bytes]) -> None:
+        """Deliver the lines (each a JSON line ending in a newline); raises PayloadLogError when Firehose refuses
+        a call or retries leave records unsent (records of earlier calls may then be stored already)."""
+        for batch in batch_records(pack_records(lines)):
+            deliver(batch, self._send, policy=self._retry, sleep=self._sleep, rng=self._rng, what=self._stream)
+
+    def _send(self, records: Sequence[bytes]) -> list[RecordFailure]:
         try:
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=JSONL_CONTENT_TYPE)
+            response = self._firehose.put_record_batch(
+                DeliveryStreamName=self._stream, Records=[{"Data": record} for record in records]
+            )
         except (ClientError, BotoCoreError) as error:
-            raise PayloadLogError(f"could not write s3://{self._bucket}/{key}: {error}") from error
+            raise PayloadLogError(f"PutRecordBatch to {self._stream} failed: {error}") from error
+        return failures_of(response)
 
 
 def load_baked_model(model_dir: str | os.PathLike[str], model_name: str) -> LoadedModel | None:

@@ -32,27 +32,44 @@ Responses::
 values quoted bounded), and nothing of that request is scored or logged; no JSON input fails the invocation.
 The 503 comes from the bootstrap image, built before the first model is released.
 
-Payload logging. Every scored request is logged as a payload record (core.records) in ONE JSON Lines
-object per invocation at `s3://$AUTORETRAIN_PAYLOAD_BUCKET/payloads/model=<m>/dt=<day>/<invocation uuid>.jsonl`,
-written before the response is returned. Why not buffer records across invocations and write fewer, larger
-objects: Lambda freezes an execution environment between invocations and terminates it without notice, so a
-buffer would lose predictions that were already returned; a prediction the client has seen must already be
-durably logged, or monitoring and the label join silently miss it. The price is one S3 PUT (about 10-30 ms and
-$0.005 per 1000) per invocation; clients that send many instances per request amortise it. For very high
-volume, put Amazon Data Firehose in front of the bucket instead (it batches durably). If the PUT fails, the
-invocation fails (PayloadLogError) and returns no prediction: a prediction that cannot be logged is not served.
-The object's name and the default request ids derive from Lambda's request id, which Lambda keeps when it
-retries an invocation: a retry rewrites the same object (same day) with the same request ids, which the ETL
-deduplicates.
+Payload logging. Every scored request is logged as payload records (core.records, one JSON line each) through the
+model's Amazon Data Firehose delivery stream ($AUTORETRAIN_PAYLOAD_STREAM), which writes them into the payload
+bucket under `payloads/model=<m>/dt=<arrival day>/` (GZIP-compressed JSON Lines, read by the payload ETL). The lines
+go out before the response is returned, in one PutRecordBatch call per invocation (more only past Firehose's 500
+records or 4 MiB a call), many lines per Firehose record (at most 1,000 KiB each): `lambdas.serving.batching`.
+Why Firehose: the function cannot buffer records itself (Lambda freezes an execution environment between
+invocations and ends it without notice, so a buffer would lose predictions already returned), and an S3 object per
+invocation means many tiny objects (a PUT at $0.005 per 1000 and an ETL run each). Firehose buffers durably:
+PutRecordBatch returns only once Firehose has stored the records durably, and it then writes one object per
+buffer (its size or interval, whichever comes first), retrying S3 for up to a day. Cost: ingestion is billed per GB
+with every record rounded up to 5 KB (about $0.029 per GB in us-east-1), so a record packing an invocation's lines
+costs what its bytes do, where a record per prediction (a few hundred bytes) would be billed as 5 KB. The call adds
+one round trip to Firehose to each invocation, as the S3 PUT it replaces did. Records Firehose reports failed
+(`FailedPutCount`, a per-record `ErrorCode`) are re-sent, only those, with exponential backoff and full jitter
+(at most 5 calls, under a second of waiting); a call throttled as a whole is retried by botocore itself. When the
+retries run out, Firehose refuses the call (ClientError) or cannot be reached (BotoCoreError), the invocation fails
+with PayloadLogError and returns no prediction: an answered request is a logged request. Some of its records may be
+stored already; the default request ids derive from Lambda's request id, which Lambda keeps when it retries an
+invocation, so a retry logs the same ids again and the lake's queries read a request logged twice once
+(core.lake).
 
-Other failures (a model whose SHA-256 does not match its manifest, a model of another name, missing settings)
-fail the invocation: they are deployment errors, not client errors.
+Initialisation. Inside Lambda (AWS_LAMBDA_FUNCTION_NAME set), importing this module does the one-off work: the
+settings, the SHA-256-verified model load (which imports scikit-learn and the model's modules as it unpickles), the
+Firehose client, and one warm-up request of a made-up instance served through the same code, not logged (pandas'
+and scikit-learn's first-call costs). That is Lambda's init phase, which provisioned concurrency runs before any
+request arrives: the first request imports and unpickles nothing. A deployment error there (a model whose SHA-256
+does not match its manifest, a model of another name, missing settings) fails the init phase, so every invocation
+of the function fails. Elsewhere (tests, the demo) `cold_start()` does the same work on first use;
+`cold_start.cache_clear()` starts over.
 
-Environment: AUTORETRAIN_PAYLOAD_BUCKET, AUTORETRAIN_MODEL_NAME, and AUTORETRAIN_MODEL_DIR (default /opt/model).
+Environment: AUTORETRAIN_PAYLOAD_STREAM, AUTORETRAIN_MODEL_NAME, AUTORETRAIN_MODEL_DIR (default /opt/model); the
+image caps the numeric libraries' threads at one (OMP_NUM_THREADS and the like: scoring a request's few rows gains
+nothing from a thread pool and pays for waking and synchronising it on every prediction).
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
 import logging
 import os
@@ -63,12 +80,12 @@ from typing import Any
 import boto3
 
 from core.artifacts import LoadedModel
-from core.layout import payload_object_key
 from core.settings import ServingSettings
 from lambdas.serving.adapters import PayloadLog, load_baked_model
-from lambdas.serving.logic import encode_jsonl, invocation_uuid, serve
+from lambdas.serving.logic import encode_lines, invocation_uuid, serve, warm_up_request
 from lambdas.serving.models import (
     InvalidRequestError,
+    PayloadSink,
     invalid_request_response,
     no_model_response,
     prediction_response,
@@ -76,6 +93,9 @@ from lambdas.serving.models import (
 
 MODEL_DIR_ENV = "AUTORETRAIN_MODEL_DIR"
 DEFAULT_MODEL_DIR = "/opt/model"
+#: Set by Lambda in every execution environment: importing this module there is the init phase.
+LAMBDA_FUNCTION_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+WARM_UP_INVOCATION_ID = "00000000-0000-4000-8000-000000000000"
 
 LOGGER = logging.getLogger(__name__)
 LOGGER.setLevel(logging.INFO)
@@ -87,15 +107,32 @@ class Service:
 
     settings: ServingSettings
     model: LoadedModel | None
-    payload_log: PayloadLog
+    payload_log: PayloadSink
 
 
 @functools.cache
 def cold_start() -> Service:
-    """Read settings, verify and load the baked-in model and create the S3 client, once per environment."""
+    """Read settings, verify and load the baked-in model, create the Firehose client and serve one unlogged
+    warm-up request, once per environment (inside Lambda: at import, in the init phase)."""
     settings = ServingSettings.from_env()
     model = load_baked_model(os.environ.get(MODEL_DIR_ENV, DEFAULT_MODEL_DIR), settings.model_name)
-    return Service(settings, model, PayloadLog(boto3.client("s3"), settings.payload_bucket))
+    if model is not None:
+        warm_up(model, settings.model_name)
+    codecs.lookup("idna")  # the first connection encodes the endpoint's host name with it, importing it then
+    return Service(settings, model, PayloadLog(boto3.client("firehose"), settings.payload_stream))
+
+
+def warm_up(model: LoadedModel, model_name: str) -> None:
+    """Serve a made-up request through the serving code and encode its records, logging nothing: the lazy
+    imports and first-call costs of pandas and scikit-learn are paid here rather than by the first request."""
+    outcome = serve(
+        warm_up_request(model.manifest.input_schema),
+        model,
+        model_name=model_name,
+        invocation_id=WARM_UP_INVOCATION_ID,
+        now=datetime.now(UTC),
+    )
+    encode_lines(outcome.records)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -104,16 +141,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def handle(event: dict[str, Any], context: Any, service: Service, now: datetime) -> dict[str, Any]:
-    """The handler's body at a given time (`now` stamps the payload records and names their object's day)."""
+    """The handler's body at a given time (`now` stamps the payload records)."""
     if service.model is None:
         return no_model_response()
     invocation_id = invocation_uuid(getattr(context, "aws_request_id", None))
-    model_name = service.settings.model_name
     try:
-        outcome = serve(event, service.model, model_name=model_name, invocation_id=invocation_id, now=now)
+        outcome = serve(
+            event, service.model, model_name=service.settings.model_name, invocation_id=invocation_id, now=now
+        )
     except InvalidRequestError as error:
         LOGGER.info("request rejected", extra={"problems": list(error.problems)})
         return invalid_request_response(error)
-    service.payload_log.write(payload_object_key(model_name, now, invocation_id), encode_jsonl(outcome.records))
+    service.payload_log.write(encode_lines(outcome.records))
     LOGGER.info("served", extra={"instances": len(outcome.predictions), "invocation_id": invocation_id})
     return prediction_response(outcome)
+
+
+if os.environ.get(LAMBDA_FUNCTION_ENV):  # Lambda's init phase (provisioned concurrency runs it ahead of traffic)
+    cold_start()

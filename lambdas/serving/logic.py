@@ -212,7 +212,22 @@ def serve(
     return ServeOutcome(tuple(predictions), tuple(records))
 
 
+def encode_lines(records: Iterable[PayloadRecord]) -> list[bytes]:
+    """Each record as one UTF-8 JSON line ending in a newline. Non-finite numbers and lone surrogates cannot occur
+    (validated) and would raise."""
+    return [f"{payload_line(record)}\n".encode() for record in records]
+
+
 def encode_jsonl(records: Iterable[PayloadRecord]) -> bytes:
-    """JSON Lines, one record per line, UTF-8. Non-finite numbers and lone surrogates cannot occur (validated)
-    and would raise."""
-    return "".join(f"{payload_line(record)}\n" for record in records).encode()
+    """JSON Lines, one record per line, UTF-8 (the lines of `encode_lines`, joined)."""
+    return b"".join(encode_lines(records))
+
+
+def warm_up_request(schema: InputSchema) -> dict[str, Any]:
+    """A valid one-instance request for `schema` (numbers 0.0, a training category or a placeholder string), which
+    the init phase serves once, unlogged, so the first real request pays no first-call costs."""
+    features: dict[str, FeatureValue] = {
+        spec.name: 0.0 if spec.kind == "numeric" else (spec.categories[0] if spec.categories else "warm-up")
+        for spec in schema.features
+    }
+    return {"request_id": "warm-up", "features": features}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from core.records import FeatureValue, PayloadRecord
 
@@ -37,6 +37,13 @@ class PayloadLogError(RuntimeError):
 
 class ModelMismatchError(RuntimeError):
     """The baked-in model is not the model this function is configured to serve."""
+
+
+class PayloadSink(Protocol):
+    """Where an invocation's payload records go before its predictions are returned (the handler's port)."""
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        """Store the lines durably (each one JSON line ending in a newline) or raise PayloadLogError."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The real serving handler, a real trained artefact and moto's S3 over HTTP."""
+"""The real serving handler, a real trained artefact and moto's Firehose and S3 over HTTP."""
 
 from __future__ import annotations
 
@@ -97,29 +97,39 @@ def test_handler_serves_a_prediction_per_instance(served_model: ModelManifest, t
     assert all(0.0 <= p["score"] <= 1.0 and p["label"] == int(p["score"] >= threshold) for p in response["predictions"])
 
 
-def test_handler_logs_one_payload_object_whose_records_pass_the_contract(
+def _logged_records(resources: LocalResources) -> list[dict[str, Any]]:
+    """Every payload line the stream delivered, in the order of the objects' keys."""
+    s3 = boto3.client("s3")
+    bodies = [
+        s3.get_object(Bucket=resources.payload_bucket, Key=key)["Body"].read() for key in _payload_objects(resources)
+    ]
+    return [json.loads(line) for body in bodies for line in body.decode().splitlines()]
+
+
+def test_handler_logs_its_records_through_the_stream_in_one_call_that_pass_the_contract(
     served_model: ModelManifest, traffic: pd.DataFrame, resources: LocalResources
 ) -> None:
-    context = LambdaContext()
-    response = serving.handler(_event(traffic.head(7)), context)
+    response = serving.handler(_event(traffic.head(7)), LambdaContext())
     keys = _payload_objects(resources)
-    assert len(keys) == 1
+    assert len(keys) == 1  # moto writes each PutRecordBatch call as one object
     assert keys[0].startswith("payloads/model=churn/dt=")
-    assert keys[0].endswith(f"/{context.aws_request_id}.jsonl")
     body = boto3.client("s3").get_object(Bucket=resources.payload_bucket, Key=keys[0])["Body"].read()
+    assert body.endswith(b"\n")
     records = [parse_payload(json.loads(line)) for line in body.decode().splitlines()]
     assert [(r.request_id, r.prediction.score) for r in records] == [
         (p["request_id"], p["score"]) for p in response["predictions"]
     ]
 
 
-def test_retried_invocation_rewrites_its_own_payload_object(
+def test_retried_invocation_logs_the_same_request_ids_again(
     served_model: ModelManifest, traffic: pd.DataFrame, resources: LocalResources
 ) -> None:
     context = LambdaContext()
-    serving.handler({"features": _event(traffic.head(1))["instances"][0]["features"]}, context)
-    serving.handler({"features": _event(traffic.head(1))["instances"][0]["features"]}, context)
-    assert len(_payload_objects(resources)) == 1
+    features = _event(traffic.head(1))["instances"][0]["features"]
+    first = serving.handler({"features": features}, context)
+    again = serving.handler({"features": features}, context)
+    assert first["predictions"][0]["request_id"] == again["predictions"][0]["request_id"]
+    assert [record["request_id"] for record in _logged_records(resources)] == [f"{context.aws_request_id}-0"] * 2
 
 
 def test_invalid_request_is_answered_400_and_logs_nothing(
@@ -174,8 +184,8 @@ def test_tampered_model_fails_the_invocation(
 def test_prediction_that_cannot_be_logged_is_not_returned(
     served_model: ModelManifest, traffic: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AUTORETRAIN_PAYLOAD_BUCKET", f"missing-{uuid.uuid4().hex[:8]}")
-    with pytest.raises(PayloadLogError, match="NoSuchBucket"):
+    monkeypatch.setenv("AUTORETRAIN_PAYLOAD_STREAM", f"missing-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(PayloadLogError, match="ResourceNotFoundException"):
         serving.handler(_event(traffic.head(1)), LambdaContext())
 
 
