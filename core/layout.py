@@ -17,6 +17,7 @@ class PayloadPrefix(StrEnum):
     LABELS = "labels/"
     QUARANTINE = "quarantine/"
     TRAINING = "training/"
+    INGEST_ERRORS = "ingest-errors/"
 
 
 #: Prefixes whose new objects trigger the payload-ETL Lambda, with the kind of record each holds.
@@ -88,7 +89,8 @@ def payload_stream_prefix(model_name: str) -> str:
 
 def payload_stream_error_prefix(model_name: str) -> str:
     """Where Firehose puts what it could not deliver (outside `payloads/`, so the ETL never reads it)."""
-    return f"ingest-errors/model={model_name}/!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
+    error_type, day = "!{firehose:error-output-type}", "!{timestamp:yyyy-MM-dd}"
+    return f"{PayloadPrefix.INGEST_ERRORS}model={model_name}/{error_type}/dt={day}/"
 
 
 #: The suffix of the objects Firehose writes (GZIP-compressed JSON Lines; the ETL detects gzip by its magic bytes).

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from core.layout import BASELINE_FILE, PayloadPrefix
 from core.settings import EnvVar
-from core.tables import BY_STATUS_INDEX, BY_TIME_INDEX
+from core.tables import BY_STATUS_INDEX
 from infra.alert_topic import KEY_USE_ACTIONS
 from infra.bundles import ALERTING_BUNDLE
-from infra.policies import Statement, log_statement, object_arns, policy_document, table_and_index_arns
+from infra.policies import Statement, baseline_object_arns, log_statement, policy_document, table_and_index_arns
 from infra.zip_lambda import AsyncInvocation, zip_lambda
 
 MEMORY_MB = 512
@@ -20,9 +19,28 @@ TIMEOUT_SECONDS = 120
 #: Scheduler invokes asynchronously; the next scheduled run comes within minutes, so one retry is enough.
 MAX_RETRY_ATTEMPTS = 1
 MAX_EVENT_AGE_SECONDS = 900
-#: What the alerting Lambda does with the payload table besides querying the window: read predictions and each
-#: signal's alert state by key (BatchGetItem, GetItem) and write alert state (conditional PutItem).
-PAYLOAD_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem")
+#: What the alerting Lambda does with the payload table: query the window's aggregates (`core.aggregates`: one
+#: partition per model and day, on the table's own keys), read each signal's alert state by key (BatchGetItem,
+#: GetItem) and write it (conditional PutItem). No index: the table has none to query (`core.tables`).
+PAYLOAD_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWindow:
+    """The alerting Lambda's windows (stack config, validated in `infra.config`): the shortest, which is also the
+    schedule's interval, the longest it widens to, and how long it waits for a window's records to be ingested."""
+
+    minutes: int
+    max_minutes: int
+    ingest_lag_minutes: int
+
+    def environment(self) -> dict[str, str]:
+        """The variables `core.settings.AlertingSettings` reads them from."""
+        return {
+            EnvVar.ALERT_WINDOW_MINUTES.value: str(self.minutes),
+            EnvVar.ALERT_MAX_WINDOW_MINUTES.value: str(self.max_minutes),
+            EnvVar.INGEST_LAG_MINUTES.value: str(self.ingest_lag_minutes),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +48,6 @@ class AlertingArgs:
     """Inputs of the Alerting component."""
 
     payload_bucket_name: pulumi.Input[str]
-    payload_bucket_arn: pulumi.Input[str]
     model_bucket_arn: pulumi.Input[str]
     payload_table_name: pulumi.Input[str]
     payload_table_arn: pulumi.Input[str]
@@ -43,6 +60,7 @@ class AlertingArgs:
     model_name: str
     runbook_url: str
     log_retention_days: int
+    window: AlertWindow
 
 
 def alerting_environment(
@@ -54,9 +72,11 @@ def alerting_environment(
     event_bus: str,
     model_name: str,
     runbook_url: str,
+    window: AlertWindow,
 ) -> dict[str, str]:
     """The deployment contract's variables the alerting Lambda reads (core.settings.AlertingSettings)."""
     return {
+        **window.environment(),
         EnvVar.PAYLOAD_BUCKET.value: payload_bucket,
         EnvVar.PAYLOAD_TABLE.value: payload_table,
         EnvVar.REGISTRY_TABLE.value: registry_table,
@@ -67,15 +87,9 @@ def alerting_environment(
     }
 
 
-def quarantine_prefix(model_name: str) -> str:
-    """Where the ETL quarantines the model's refused payload records (the schema-violation signal reads them)."""
-    return f"{PayloadPrefix.QUARANTINE}{PayloadPrefix.PAYLOADS}model={model_name}/"
-
-
 def alerting_policy(
     *,
     model_name: str,
-    payload_bucket_arn: str,
     model_bucket_arn: str,
     payload_table_arn: str,
     registry_table_arn: str,
@@ -84,26 +98,17 @@ def alerting_policy(
     event_bus_arn: str,
     log_group_arn: str,
 ) -> str:
-    """The alerting Lambda: read the recent window, the champion and its baseline; keep alert state; alert."""
+    """The alerting Lambda: read the window's aggregates, the champion and its baseline; keep alert state; alert.
+    Nothing in the payload bucket: the aggregates carry the refused records' counts the quarantine once gave."""
     return policy_document(
         [
-            Statement("QueryRecentWindow", ["dynamodb:Query"], [f"{payload_table_arn}/index/{BY_TIME_INDEX}"]),
-            Statement("ReadLabelsKeepAlertState", PAYLOAD_TABLE_ACTIONS, [payload_table_arn]),
+            Statement("ReadAggregatesKeepAlertState", PAYLOAD_TABLE_ACTIONS, [payload_table_arn]),
             Statement(
                 "FindChampion",
                 ["dynamodb:GetItem", "dynamodb:Query"],
                 table_and_index_arns(registry_table_arn, BY_STATUS_INDEX),
             ),
-            Statement("ReadBaselines", ["s3:GetObject"], [f"{model_bucket_arn}/models/{model_name}/*/{BASELINE_FILE}"]),
-            Statement(
-                "ListQuarantine",
-                ["s3:ListBucket"],
-                [payload_bucket_arn],
-                condition={"StringLike": {"s3:prefix": f"{quarantine_prefix(model_name)}*"}},
-            ),
-            Statement(
-                "ReadQuarantine", ["s3:GetObject"], object_arns(payload_bucket_arn, [quarantine_prefix(model_name)])
-            ),
+            Statement("ReadBaselines", ["s3:GetObject"], [baseline_object_arns(model_bucket_arn, model_name)]),
             Statement("PublishAlerts", ["sns:Publish"], [topic_arn]),
             # The topic is encrypted with a customer-managed key: SNS asks KMS for a data key as the publisher.
             Statement("EncryptAlerts", KEY_USE_ACTIONS, [key_arn]),
@@ -124,7 +129,6 @@ class Alerting(pulumi.ComponentResource):
 
         def policy(log_group_arn: pulumi.Output[str]) -> pulumi.Output[str]:
             return pulumi.Output.all(
-                payload_bucket_arn=args.payload_bucket_arn,
                 model_bucket_arn=args.model_bucket_arn,
                 payload_table_arn=args.payload_table_arn,
                 registry_table_arn=args.registry_table_arn,
@@ -140,7 +144,11 @@ class Alerting(pulumi.ComponentResource):
             registry_table=args.registry_table_name,
             topic_arn=args.topic_arn,
             event_bus=args.event_bus_name,
-        ).apply(lambda names: alerting_environment(model_name=args.model_name, runbook_url=args.runbook_url, **names))
+        ).apply(
+            lambda names: alerting_environment(
+                model_name=args.model_name, runbook_url=args.runbook_url, window=args.window, **names
+            )
+        )
         alerting = zip_lambda(
             name,
             ALERTING_BUNDLE,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,9 @@ TASK_SERVICE = "ecs-tasks.amazonaws.com"
 JOB_ATTEMPTS = 2
 #: Exit code 2 is a bad argument (argparse): retrying cannot help.
 NO_RETRY_EXIT_CODE = "2"
+#: The numeric libraries' thread pools (OpenMP: scikit-learn, LightGBM; OpenBLAS and MKL: numpy, scipy). The jobs
+#: image defaults them to 2; without them OpenMP sizes its pool by the Fargate host's cores, not the task's vCPUs.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,12 @@ class BatchJobsArgs:
     incremental_retrain: bool
 
 
+def thread_environment(vcpu: float) -> dict[str, str]:
+    """One numeric thread per vCPU of the job (at least one: a fractional vCPU still runs one thread)."""
+    threads = str(max(1, math.floor(vcpu)))
+    return dict.fromkeys(THREAD_VARIABLES, threads)
+
+
 def container_properties(
     *,
     image: str,
@@ -79,7 +89,8 @@ def container_properties(
     stream_prefix: str,
     assign_public_ip: bool,
 ) -> str:
-    """A Fargate job definition's `containerProperties` as JSON."""
+    """A Fargate job definition's `containerProperties` as JSON (`environment` plus one numeric thread per vCPU)."""
+    environment = {**environment, **thread_environment(float(resources.vcpu))}
     properties: dict[str, Any] = {
         "image": image,
         "command": spec.command,

@@ -8,8 +8,16 @@ Values arrive as the strings Pulumi stores (structured values as JSON) and are p
 Retention against look-back (no silent truncation): the retrain job reads `RETRAIN_LOOKBACK_DAYS` of matured
 predictions, which are `LABEL_DELAY_DAYS` old at least, from the lake; so the raw payloads and labels (the durable
 record the lake is rebuilt from) and the lake's own files expire after `objectRetentionDays` >= look-back + label
-delay. The payload table's TTL (`payloadRetentionDays`) now only feeds the alerting Lambda, whose volume baseline
-looks `ALERT_HISTORY_DAYS` back from the current hour: it must cover that history plus the day in progress.
+delay. The payload table's TTL (`payloadRetentionDays`) now only feeds the alerting Lambda, which reads the
+aggregates of its widest window (`alertMaxWindowMinutes`) ending `ingestLagMinutes` before the run, and the same
+window on each of the `ALERT_HISTORY_DAYS` days before: the TTL must cover all of it.
+
+Ingest and alerting windows. Serving's records reach S3 through Firehose, which holds them up to
+`ingestBufferSeconds` (or `ingestBufferMb`, whichever fills first; Firehose's limits 0-900 s and 1-128 MiB); the ETL
+then loads each object within about a minute. The alerting Lambda runs every `alertWindowMinutes` (its shortest
+window; the schedule is `rate(<alertWindowMinutes> minutes)`, so `alertingSchedule` is no longer a setting) and
+judges windows that end `ingestLagMinutes` before the run, which must cover the buffer interval plus that minute.
+Windows are whole aggregate buckets (`core.aggregates.BUCKET`, 5 minutes), and the widest is at least the shortest.
 
 Job size (`jobVcpu`, `jobMemoryMib`; one size for every job). With the lake a job's memory is set by its sample
 cap, never by the window: each window query returns at most `lakeSampleRows` rows (200,000 by default), whatever the
@@ -37,10 +45,12 @@ from typing import Any, get_type_hints
 
 import pulumi
 
+from core.aggregates import BUCKET
 from core.layout import validate_model_name
-from core.routing import SCHEDULES, ScheduleExpressionError, validate_schedule_expression
+from core.routing import SCHEDULES, ScheduleExpressionError, Target, validate_schedule_expression
 from core.settings import DEFAULT_RUNBOOK_URL, AlertingSettings, LakeSettings, RetrainSettings
 from infra.fargate import FargateSizeError, fargate_resources
+from infra.ingest import BUFFER_MB, BUFFER_SECONDS, ingest_lag_floor_minutes
 from infra.job_specs import MAINTENANCE_SCHEDULES
 from infra.lake import DEFAULT_BYTES_SCANNED_CUTOFF, MIN_BYTES_SCANNED_CUTOFF
 from infra.layers import AWS_SDK_PANDAS_LAYER_ACCOUNTS, DEFAULT_AWS_SDK_PANDAS_LAYER_VERSION
@@ -77,6 +87,22 @@ RETRAIN_LOOKBACK_DAYS = 120
 LABEL_DELAY_DAYS: int = code_default(RetrainSettings, "label_delay_days")
 #: How far back the alerting Lambda's volume baseline looks (`AUTORETRAIN_ALERT_HISTORY_DAYS`, not set by infra).
 ALERT_HISTORY_DAYS: int = code_default(AlertingSettings, "history_days")
+#: The alerting Lambda's windows and ingest lag, as the code defaults them (infra sets them from the stack config).
+ALERT_WINDOW_MINUTES: int = code_default(AlertingSettings, "window_minutes")
+ALERT_MAX_WINDOW_MINUTES: int = code_default(AlertingSettings, "max_window_minutes")
+INGEST_LAG_MINUTES: int = code_default(AlertingSettings, "ingest_lag_minutes")
+#: Alerting windows are whole aggregate buckets (`lambdas.alerting` refuses others).
+BUCKET_MINUTES = int(BUCKET.total_seconds()) // 60
+MINUTES_PER_DAY = 24 * 60
+#: The routing schedule of the alerting Lambda: its expression follows `alertWindowMinutes` (module docstring).
+ALERTING_SCHEDULE_KEY = next(route.config_key for route in SCHEDULES if route.target is Target.ALERTING_FUNCTION)
+#: Keys the settings no longer read, with what replaced them: a stack that still sets one is refused, not ignored.
+RETIRED_KEYS = {
+    f"{NAMESPACE}:{ALERTING_SCHEDULE_KEY}": (
+        f"the alerting schedule is rate(<alertWindowMinutes> minutes): remove {ALERTING_SCHEDULE_KEY} and set "
+        f"{NAMESPACE}:alertWindowMinutes"
+    ),
+}
 #: The jobs' default sample cap (`AUTORETRAIN_LAKE_SAMPLE_ROWS`) and the smallest `LakeSettings.from_env` accepts.
 DEFAULT_LAKE_SAMPLE_ROWS: int = code_default(LakeSettings, "sample_rows")
 MIN_LAKE_SAMPLE_ROWS = 1_000
@@ -112,8 +138,20 @@ def _schedule_default(config_key: str) -> str:
 
 
 def schedule_config_keys() -> tuple[str, ...]:
-    """The override keys of every schedule the stack creates."""
+    """The keys of every schedule the stack creates (routing's, infra's maintenance ones)."""
     return tuple(_schedule_defaults())
+
+
+def alerting_schedule_expression(window_minutes: int) -> str:
+    """The alerting Lambda's schedule: one run per shortest window (`rate(1 minute)`, `rate(10 minutes)`)."""
+    return f"rate({window_minutes} minute{'' if window_minutes == 1 else 's'})"
+
+
+def min_payload_retention_days(*, max_window_minutes: int, ingest_lag_minutes: int) -> int:
+    """The least payload-table TTL (days) that keeps every aggregate the alerting Lambda reads: its widest window,
+    ending the ingest lag before the run, and the same window on each of the history days before."""
+    oldest_read = ALERT_HISTORY_DAYS * MINUTES_PER_DAY + max_window_minutes + ingest_lag_minutes
+    return -(-oldest_read // MINUTES_PER_DAY)
 
 
 def job_memory_estimate_mib(sample_rows: int) -> int:
@@ -139,7 +177,11 @@ class Settings:
     alert_emails: tuple[str, ...] = field(default=(), metadata=_key())
     alert_phone_numbers: tuple[str, ...] = field(default=(), metadata=_key())
     runbook_url: str = field(default=DEFAULT_RUNBOOK_URL, metadata=_key())
-    alerting_schedule: str = field(default=_schedule_default("alertingSchedule"), metadata=_key())
+    alert_window_minutes: int = field(default=ALERT_WINDOW_MINUTES, metadata=_key())
+    alert_max_window_minutes: int = field(default=ALERT_MAX_WINDOW_MINUTES, metadata=_key())
+    ingest_lag_minutes: int = field(default=INGEST_LAG_MINUTES, metadata=_key())
+    ingest_buffer_seconds: int = field(default=60, metadata=_key())
+    ingest_buffer_mb: int = field(default=64, metadata=_key())
     drift_check_schedule: str = field(default=_schedule_default("driftCheckSchedule"), metadata=_key())
     retrain_schedule: str = field(default=_schedule_default("retrainSchedule"), metadata=_key())
     compact_lake_schedule: str = field(default=_schedule_default("compactLakeSchedule"), metadata=_key())
@@ -166,7 +208,7 @@ class Settings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, str]) -> Settings:
         """Parse stack config values (`namespace:key` -> string, as Pulumi stores them)."""
-        problems: list[str] = []
+        problems = [f"{key} is no longer read: {why}" for key, why in RETIRED_KEYS.items() if key in values]
         parsed: dict[str, Any] = {}
         hints = get_type_hints(cls)
         for spec in fields(cls):
@@ -184,7 +226,10 @@ class Settings:
         return cls(**parsed)
 
     def schedule_expression(self, key: str) -> str:
-        """The expression of the schedule routing names by its override key (e.g. `driftCheckSchedule`)."""
+        """The expression of the schedule routing names by its key (e.g. `driftCheckSchedule`); the alerting
+        schedule's follows `alertWindowMinutes`."""
+        if key == ALERTING_SCHEDULE_KEY:
+            return alerting_schedule_expression(self.alert_window_minutes)
         for spec in fields(self):
             if config_key(spec) == f"{NAMESPACE}:{key}":
                 value: str = getattr(self, spec.name)
@@ -206,6 +251,11 @@ def config_key(spec: Field[Any]) -> str:
 def config_keys() -> tuple[str, ...]:
     """Every key the settings read."""
     return tuple(config_key(spec) for spec in fields(Settings))
+
+
+def _keys_to_read() -> tuple[str, ...]:
+    """The settings' keys and the retired ones (read only to refuse them)."""
+    return (*config_keys(), *RETIRED_KEYS)
 
 
 def _parse(kind: Any, text: str) -> Any:
@@ -275,6 +325,7 @@ def _problems(settings: Settings) -> list[str]:
             f" got {settings.serving_memory_mb}"
         )
     problems.extend(_alerting_problems(settings))
+    problems.extend(_ingest_problems(settings))
     problems.extend(_batch_problems(settings))
     problems.extend(_lake_problems(settings))
     problems.extend(_canary_problems(settings))
@@ -309,10 +360,54 @@ def _alerting_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def _ingest_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    if settings.ingest_buffer_seconds not in BUFFER_SECONDS:
+        problems.append(
+            f"{NAMESPACE}:ingestBufferSeconds must be between {BUFFER_SECONDS.start} and {BUFFER_SECONDS.stop - 1} "
+            f"(Firehose's buffering interval), got {settings.ingest_buffer_seconds}"
+        )
+    if settings.ingest_buffer_mb not in BUFFER_MB:
+        problems.append(
+            f"{NAMESPACE}:ingestBufferMb must be between {BUFFER_MB.start} and {BUFFER_MB.stop - 1} "
+            f"(Firehose's buffering size, MiB), got {settings.ingest_buffer_mb}"
+        )
+    for name, minutes in (
+        ("alertWindowMinutes", settings.alert_window_minutes),
+        ("alertMaxWindowMinutes", settings.alert_max_window_minutes),
+    ):
+        if minutes < BUCKET_MINUTES or minutes % BUCKET_MINUTES:
+            problems.append(
+                f"{NAMESPACE}:{name} must be a positive multiple of {BUCKET_MINUTES} (the alerting aggregates' "
+                f"bucket), got {minutes}"
+            )
+    if settings.alert_max_window_minutes < settings.alert_window_minutes:
+        problems.append(
+            f"{NAMESPACE}:alertMaxWindowMinutes must be at least alertWindowMinutes ({settings.alert_window_minutes}),"
+            f" got {settings.alert_max_window_minutes}"
+        )
+    floor = ingest_lag_floor_minutes(settings.ingest_buffer_seconds)
+    if settings.ingest_lag_minutes < floor:
+        problems.append(
+            f"{NAMESPACE}:ingestLagMinutes must be at least {floor} (ingestBufferSeconds "
+            f"{settings.ingest_buffer_seconds} in whole minutes, plus a minute for the ETL), "
+            f"got {settings.ingest_lag_minutes}"
+        )
+    return problems
+
+
 def _retention_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
-    # The alerting Lambda's volume baseline reads the table ALERT_HISTORY_DAYS back from the current hour.
-    _at_least(problems, "payloadRetentionDays", settings.payload_retention_days, ALERT_HISTORY_DAYS + 1)
+    # The alerting Lambda reads aggregates back to its widest window on the first history day (module docstring).
+    needed = min_payload_retention_days(
+        max_window_minutes=settings.alert_max_window_minutes, ingest_lag_minutes=settings.ingest_lag_minutes
+    )
+    if settings.payload_retention_days < needed:
+        problems.append(
+            f"{NAMESPACE}:payloadRetentionDays must be at least {needed} (the alerting history of "
+            f"{ALERT_HISTORY_DAYS} days, alertMaxWindowMinutes {settings.alert_max_window_minutes} and "
+            f"ingestLagMinutes {settings.ingest_lag_minutes}), got {settings.payload_retention_days}"
+        )
     # The raw objects (and the lake made from them) hold the retrain window: look-back of matured predictions.
     _at_least(problems, "objectRetentionDays", settings.object_retention_days, RETRAIN_LOOKBACK_DAYS + LABEL_DELAY_DAYS)
     # ... and, as the durable record, outlive the table's queryable window.
@@ -381,7 +476,7 @@ def _lake_problems(settings: Settings) -> list[str]:
 def load_settings() -> Settings:
     """Read and validate the settings from the running stack's configuration."""
     values: dict[str, str] = {}
-    for key in config_keys():
+    for key in _keys_to_read():
         namespace, name = key.split(":", 1)
         value = pulumi.Config(namespace).get(name)
         if value is not None:

@@ -99,9 +99,17 @@ def feature_search(metric: Metric, model_name: str, period: int) -> str:
     )
 
 
-def dashboard_body(*, region: str, model_name: str, functions: Mapping[str, str], etl_failure_queue: str) -> str:
-    """The dashboard's JSON: Lambda errors and duration (label -> function name), the ETL failure queue, drift,
-    per-feature effect sizes, the domain classifier and performance on matured labels."""
+def _stream_line(metric: str, stream: str) -> list[Any]:
+    """A dashboard metric line of a Firehose delivery stream."""
+    return ["AWS/Firehose", metric, "DeliveryStreamName", stream]
+
+
+def dashboard_body(
+    *, region: str, model_name: str, functions: Mapping[str, str], etl_failure_queue: str, payload_stream: str
+) -> str:
+    """The dashboard's JSON: Lambda errors and duration (label -> function name), the ETL failure queue, the payload
+    stream's records in and out and its delivery lag, drift, per-feature effect sizes, the domain classifier and
+    performance on matured labels."""
     features = feature_search(FEATURE_DRIFT_EFFECT_SIZE, model_name, DRIFT_PERIOD_SECONDS)
     lambda_errors = [
         ["AWS/Lambda", "Errors", "FunctionName", name, {"label": label}] for label, name in functions.items()
@@ -116,6 +124,21 @@ def dashboard_body(*, region: str, model_name: str, functions: Mapping[str, str]
         (
             "Payload ETL failed events (messages in the failure queue)",
             [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", etl_failure_queue]],
+            "Maximum",
+            LAMBDA_PERIOD_SECONDS,
+        ),
+        (
+            "Payload records sent to Firehose and delivered to S3",
+            [
+                [*_stream_line("IncomingRecords", payload_stream), {"label": "in"}],
+                [*_stream_line("DeliveryToS3.Records", payload_stream), {"label": "delivered"}],
+            ],
+            "Sum",
+            LAMBDA_PERIOD_SECONDS,
+        ),
+        (
+            "Payload delivery lag (s, oldest record not yet in S3)",
+            [_stream_line("DeliveryToS3.DataFreshness", payload_stream)],
             "Maximum",
             LAMBDA_PERIOD_SECONDS,
         ),
@@ -231,6 +254,30 @@ def alarm_specs(
     return specs
 
 
+def metric_alarm(
+    name: str, spec: AlarmSpec, topic_arn: pulumi.Input[str], parent: pulumi.Resource
+) -> aws.cloudwatch.MetricAlarm:
+    """The alarm `name` for `spec`, over one period; if the spec `notifies`, it tells the topic when it fires and
+    when it recovers."""
+    actions = [topic_arn] if spec.notifies else []
+    return aws.cloudwatch.MetricAlarm(
+        name,
+        alarm_description=spec.description,
+        namespace=spec.namespace,
+        metric_name=spec.metric_name,
+        dimensions=dict(spec.dimensions),
+        statistic=spec.statistic,
+        period=spec.period,
+        evaluation_periods=1,
+        comparison_operator=spec.comparison,
+        threshold=spec.threshold,
+        treat_missing_data=spec.treat_missing_data,
+        alarm_actions=actions,
+        ok_actions=actions,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DashboardArgs:
     """Inputs of the Dashboard component. `functions` maps a label (etl, serving, alerting) to a function name."""
@@ -239,6 +286,7 @@ class DashboardArgs:
     model_name: str
     functions: Mapping[str, pulumi.Input[str]]
     etl_failure_queue_name: pulumi.Input[str]
+    payload_stream_name: pulumi.Input[str]
     topic_arn: pulumi.Input[str]
     auc_floor: float
 
@@ -256,14 +304,17 @@ class Dashboard(pulumi.ComponentResource):
         super().__init__("autoretrain:dashboard:Dashboard", name, None, pulumi.ResourceOptions.merge(opts, renamed))
         child = pulumi.ResourceOptions(parent=self)
         labels = list(args.functions)
-        names = pulumi.Output.all(*[args.functions[label] for label in labels], args.etl_failure_queue_name)
+        names = pulumi.Output.all(
+            *[args.functions[label] for label in labels], args.etl_failure_queue_name, args.payload_stream_name
+        )
 
         def body(values: list[str]) -> str:
             return dashboard_body(
                 region=args.region,
                 model_name=args.model_name,
-                functions=dict(zip(labels, values[:-1], strict=True)),
-                etl_failure_queue=values[-1],
+                functions=dict(zip(labels, values[:-2], strict=True)),
+                etl_failure_queue=values[-2],
+                payload_stream=values[-1],
             )
 
         self.dashboard = aws.cloudwatch.Dashboard(
@@ -280,23 +331,7 @@ class Dashboard(pulumi.ComponentResource):
             etl_failure_queue=args.etl_failure_queue_name,
             auc_floor=args.auc_floor,
         ):
-            actions = [args.topic_arn] if spec.notifies else []
-            self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
-                f"{name}-{spec.key}",
-                alarm_description=spec.description,
-                namespace=spec.namespace,
-                metric_name=spec.metric_name,
-                dimensions=dict(spec.dimensions),
-                statistic=spec.statistic,
-                period=spec.period,
-                evaluation_periods=1,
-                comparison_operator=spec.comparison,
-                threshold=spec.threshold,
-                treat_missing_data=spec.treat_missing_data,
-                alarm_actions=actions,
-                ok_actions=actions,
-                opts=child,
-            )
+            self.alarms[spec.key] = metric_alarm(f"{name}-{spec.key}", spec, args.topic_arn, self)
             if spec.deploy_guard:
                 self.deploy_alarms.append(self.alarms[spec.key])
         self.register_outputs({"dashboard": self.dashboard.dashboard_name})

@@ -105,6 +105,8 @@ class Recording:
 NAMED_ARNS: dict[str, tuple[str, str]] = {
     "aws:dynamodb/table:Table": ("dynamodb", "table/{name}"),
     "aws:cloudwatch/logGroup:LogGroup": ("logs", "log-group:{name}"),
+    "aws:cloudwatch/logStream:LogStream": ("logs", "log-group:{logGroupName}:log-stream:{name}"),
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": ("firehose", "deliverystream/{name}"),
     "aws:sns/topic:Topic": ("sns", "{name}"),
     "aws:cloudwatch/eventBus:EventBus": ("events", "event-bus/{name}"),
     "aws:batch/computeEnvironment:ComputeEnvironment": ("batch", "compute-environment/{name}"),

@@ -15,6 +15,7 @@ class StackOutput(StrEnum):
     REGISTRY_TABLE = "registryTable"
     PAYLOAD_ETL_FUNCTION = "payloadEtlFunction"
     PAYLOAD_ETL_FAILURE_QUEUE = "payloadEtlFailureQueue"
+    PAYLOAD_STREAM = "payloadStream"
     SERVING_REPOSITORY_URL = "servingRepositoryUrl"
     SERVING_FUNCTION = "servingFunction"
     SERVING_ALIAS_ARN = "servingAliasArn"

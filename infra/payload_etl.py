@@ -17,7 +17,7 @@ from infra.bundles import PAYLOAD_ETL_BUNDLE
 from infra.dead_letters import dead_letter_queue
 from infra.lake_policies import GlueCatalog, write_lake_statements
 from infra.layers import aws_sdk_pandas_layer_arn
-from infra.policies import payload_etl_policy
+from infra.policies import baseline_object_arns, payload_etl_policy
 from infra.zip_lambda import ARCHITECTURE, RUNTIME, AsyncInvocation, zip_lambda
 
 #: The ETL sizes its work from this (core.settings); another engineer may raise it, so it is read, never copied.
@@ -26,6 +26,9 @@ TIMEOUT_SECONDS = 300
 #: S3 invokes asynchronously: retry twice, give up on events older than an hour, and keep what failed.
 MAX_RETRY_ATTEMPTS = 2
 MAX_EVENT_AGE_SECONDS = 3600
+#: Every new object under an ETL prefix, however it was written (PUT, Firehose's multipart uploads). The notification
+#: filters on the prefix alone, never on a suffix: Firehose's objects end in `.jsonl.gz`
+#: (`core.layout.PAYLOAD_STREAM_FILE_EXTENSION`), objects put by hand or by the emulator in `.jsonl`.
 OBJECT_CREATED_EVENTS = ["s3:ObjectCreated:*"]
 
 
@@ -37,6 +40,8 @@ class PayloadEtlArgs:
     payload_bucket_arn: pulumi.Input[str]
     payload_table_name: pulumi.Input[str]
     payload_table_arn: pulumi.Input[str]
+    model_bucket_name: pulumi.Input[str]
+    model_bucket_arn: pulumi.Input[str]
     lake_database_name: pulumi.Input[str]
     account_id: pulumi.Input[str]
     region: str
@@ -47,12 +52,19 @@ class PayloadEtlArgs:
 
 
 def etl_environment(
-    *, payload_bucket: str, payload_table: str, lake_database: str, model_name: str, payload_retention_days: int
+    *,
+    payload_bucket: str,
+    payload_table: str,
+    model_bucket: str,
+    lake_database: str,
+    model_name: str,
+    payload_retention_days: int,
 ) -> dict[str, str]:
-    """The deployment contract's variables the ETL reads."""
+    """The deployment contract's variables the ETL reads (`core.settings.PayloadEtlSettings`)."""
     return {
         EnvVar.PAYLOAD_BUCKET.value: payload_bucket,
         EnvVar.PAYLOAD_TABLE.value: payload_table,
+        EnvVar.MODEL_BUCKET.value: model_bucket,
         EnvVar.LAKE_DATABASE.value: lake_database,
         EnvVar.MODEL_NAME.value: model_name,
         EnvVar.PAYLOAD_RETENTION_DAYS.value: str(payload_retention_days),
@@ -75,15 +87,17 @@ class PayloadEtl(pulumi.ComponentResource):
             return pulumi.Output.all(
                 payload_bucket_arn=args.payload_bucket_arn,
                 payload_table_arn=args.payload_table_arn,
+                model_bucket_arn=args.model_bucket_arn,
                 log_group_arn=log_group_arn,
                 failure_queue_arn=failure_queue_arn,
                 account_id=args.account_id,
                 database=args.lake_database_name,
-            ).apply(lambda values: _policy_of(args.region, values))
+            ).apply(lambda values: _policy_of(args.region, args.model_name, values))
 
         environment = pulumi.Output.all(
             payload_bucket=args.payload_bucket_name,
             payload_table=args.payload_table_name,
+            model_bucket=args.model_bucket_name,
             lake_database=args.lake_database_name,
         ).apply(
             lambda names: etl_environment(
@@ -132,12 +146,14 @@ class PayloadEtl(pulumi.ComponentResource):
         )
 
 
-def _policy_of(region: str, values: dict[str, str]) -> str:
+def _policy_of(region: str, model_name: str, values: dict[str, str]) -> str:
     catalog = GlueCatalog(region=region, account_id=values["account_id"], database=values["database"])
     return payload_etl_policy(
         payload_bucket_arn=values["payload_bucket_arn"],
         read_prefixes=ETL_PREFIXES,
         quarantine_prefix=PayloadPrefix.QUARANTINE.value,
+        # The ETL reads the baseline of the version that served each record.
+        baseline_objects=[baseline_object_arns(values["model_bucket_arn"], model_name)],
         lake_statements=write_lake_statements(catalog, values["payload_bucket_arn"]),
         payload_table_arn=values["payload_table_arn"],
         log_group_arn=values["log_group_arn"],

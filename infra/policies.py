@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.layout import BASELINE_FILE, model_version_prefix
+
 POLICY_VERSION = "2012-10-17"
 
 #: What the payload-ETL Lambda does with the payload table (it writes items and reads them back by key).
@@ -27,6 +29,8 @@ PAYLOAD_TABLE_ACTIONS = (
     "dynamodb:Query",
 )
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+#: What a producer does with a Firehose delivery stream (serving sends batches; PutRecord for a single record).
+SEND_RECORD_ACTIONS = ("firehose:PutRecord", "firehose:PutRecordBatch")
 #: The resource of an action that IAM cannot scope to a resource (AWS documents "*" as its only resource type).
 ANY_RESOURCE = "*"
 #: Actions AWS authorises only on `"*"`, each with the reason; `any_resource_statement` refuses any other.
@@ -85,21 +89,60 @@ def object_arns(bucket_arn: str, prefixes: Iterable[str]) -> list[str]:
     return [f"{bucket_arn}/{prefix.rstrip('/')}/*" for prefix in prefixes]
 
 
+def baseline_object_arns(model_bucket_arn: str, model_name: str) -> str:
+    """Every version's monitoring baseline of the model: `models/<m>/*/baseline.json` in the model bucket."""
+    return f"{model_bucket_arn}/{model_version_prefix(model_name, '*')}{BASELINE_FILE}"
+
+
 def log_streams_arn(log_group_arn: str) -> str:
     """The ARN that covers a log group's streams, which is what CreateLogStream and PutLogEvents authorise on."""
     return f"{log_group_arn}:*"
 
 
-def assume_role_policy(service: str, *, source_account: str | None = None, source_arn: str | None = None) -> str:
+def assume_role_policy(
+    service: str,
+    *,
+    source_account: str | None = None,
+    source_arn: str | None = None,
+    external_id: str | None = None,
+) -> str:
     """Trust policy letting one AWS service (e.g. `lambda.amazonaws.com`) assume the role, optionally only on
-    behalf of one account and/or resource (confused-deputy protection: `aws:SourceAccount`, `aws:SourceArn`)."""
+    behalf of one account and/or resource (confused-deputy protection: `aws:SourceAccount`, `aws:SourceArn`), or,
+    for a service that documents it instead (Firehose: the account's ID), only with this `sts:ExternalId`."""
     condition: dict[str, dict[str, str | Sequence[str]]] = {}
+    equals: dict[str, str | Sequence[str]] = {}
     if source_account is not None:
-        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+        equals["aws:SourceAccount"] = source_account
+    if external_id is not None:
+        equals["sts:ExternalId"] = external_id
+    if equals:
+        condition["StringEquals"] = equals
     if source_arn is not None:
         condition["ArnLike"] = {"aws:SourceArn": source_arn}
     statement = Statement("TrustService", ["sts:AssumeRole"], [], principal={"Service": service}, condition=condition)
     return policy_document([statement])
+
+
+@dataclass(frozen=True, slots=True)
+class BucketKey:
+    """A customer-managed KMS key a bucket encrypts its objects with (the stack's buckets use SSE-S3 and have none:
+    `infra.storage.SSE_ALGORITHM`), and the bucket's region."""
+
+    arn: str
+    region: str
+
+    def statement(self, sid: str, actions: Sequence[str], objects: Sequence[str]) -> Statement:
+        """Use the key only through S3 in its region, and only for these objects (S3 passes the object's ARN as the
+        encryption context)."""
+        return Statement(
+            sid,
+            actions,
+            [self.arn],
+            condition={
+                "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": list(objects)},
+            },
+        )
 
 
 def table_and_index_arns(table_arn: str, index_name: str) -> list[str]:
@@ -130,31 +173,38 @@ def payload_etl_policy(
     payload_bucket_arn: str,
     read_prefixes: Iterable[str],
     quarantine_prefix: str,
+    baseline_objects: Sequence[str],
     lake_statements: Iterable[Statement],
     payload_table_arn: str,
     log_group_arn: str,
     failure_queue_arn: str,
+    model_bucket_key: BucketKey | None = None,
 ) -> str:
     """The payload-ETL Lambda: read new payload and label objects, quarantine bad records, write the lake's files
-    (`lake_statements`, `infra.lake_policies.write_lake_statements`), load the table."""
-    return policy_document(
-        [
-            Statement("ReadNewObjects", ["s3:GetObject"], object_arns(payload_bucket_arn, read_prefixes)),
-            Statement("WriteQuarantine", ["s3:PutObject"], object_arns(payload_bucket_arn, [quarantine_prefix])),
-            *lake_statements,
-            # The table only: the ETL neither queries nor writes the indexes (DynamoDB maintains them).
-            Statement("LoadPayloadTable", PAYLOAD_TABLE_ACTIONS, [payload_table_arn]),
-            Statement("ReportFailedEvents", ["sqs:SendMessage"], [failure_queue_arn]),
-            log_statement(log_group_arn),
-        ]
-    )
+    (`lake_statements`, `infra.lake_policies.write_lake_statements`), read the served versions' baselines
+    (`baseline_objects` in the model bucket, decrypted with `model_bucket_key` if it has one) for the alerting
+    aggregates, and load the table (segments, ledger, aggregates)."""
+    statements = [
+        Statement("ReadNewObjects", ["s3:GetObject"], object_arns(payload_bucket_arn, read_prefixes)),
+        Statement("WriteQuarantine", ["s3:PutObject"], object_arns(payload_bucket_arn, [quarantine_prefix])),
+        *lake_statements,
+        Statement("ReadBaselines", ["s3:GetObject"], baseline_objects),
+        # The table only: the ETL neither queries nor writes the indexes (DynamoDB maintains them).
+        Statement("LoadPayloadTable", PAYLOAD_TABLE_ACTIONS, [payload_table_arn]),
+        Statement("ReportFailedEvents", ["sqs:SendMessage"], [failure_queue_arn]),
+        log_statement(log_group_arn),
+    ]
+    if model_bucket_key is not None:
+        statements.append(model_bucket_key.statement("DecryptBaselines", ["kms:Decrypt"], baseline_objects))
+    return policy_document(statements)
 
 
-def serving_policy(*, payload_bucket_arn: str, payload_prefix: str, log_group_arn: str) -> str:
-    """The serving Lambda: log each prediction's payload, nothing else (the model is baked into the image)."""
+def serving_policy(*, stream_arn: str, log_group_arn: str) -> str:
+    """The serving Lambda: send each prediction's payload records to the model's delivery stream, nothing else (the
+    model is baked into the image)."""
     return policy_document(
         [
-            Statement("LogPayloads", ["s3:PutObject"], object_arns(payload_bucket_arn, [payload_prefix])),
+            Statement("SendPayloads", SEND_RECORD_ACTIONS, [stream_arn]),
             log_statement(log_group_arn),
         ]
     )

@@ -28,16 +28,13 @@ def service_role(
     *,
     parent: pulumi.Resource,
     source_account: pulumi.Input[str] | None = None,
+    external_id: pulumi.Input[str] | None = None,
 ) -> ServiceRole:
-    """`{prefix}-role`, assumable by `service` (only on behalf of `source_account` when given), and its inline
-    policy `{prefix}-policy`."""
+    """`{prefix}-role`, assumable by `service` (only on behalf of `source_account`, or only with `external_id`, when
+    given), and its inline policy `{prefix}-policy`."""
     child = pulumi.ResourceOptions(parent=parent)
-    trust: pulumi.Input[str] = (
-        assume_role_policy(service)
-        if source_account is None
-        else pulumi.Output.from_input(source_account).apply(
-            lambda account: assume_role_policy(service, source_account=account)
-        )
+    trust: pulumi.Input[str] = pulumi.Output.all(source_account, external_id).apply(
+        lambda values: assume_role_policy(service, source_account=values[0], external_id=values[1])
     )
     role = aws.iam.Role(f"{prefix}-role", assume_role_policy=trust, opts=child)
     role_policy = aws.iam.RolePolicy(f"{prefix}-policy", role=role.id, policy=policy, opts=child)

@@ -14,7 +14,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-from core.layout import PayloadPrefix
 from core.settings import EnvVar
 from infra.images import REPO_ROOT, content_tag, image_uri_by_digest, private_repository, pushed_image
 from infra.policies import serving_policy
@@ -30,14 +29,22 @@ BOOTSTRAP_TAG_PREFIX = "bootstrap-"
 #: engine sees them (pulumi/runtime/resource.py `_translate_ignore_changes`); the infra tests check what it receives.
 IGNORED_FUNCTION_PROPERTIES = ["image_uri"]
 IGNORED_ALIAS_PROPERTIES = ["function_version"]
+#: Lambda's advanced logging (JSON). The system level WARN drops the platform's per-invocation START and REPORT
+#: lines (INFO events: the "Log-level filtering" page of the Lambda Developer Guide) while keeping its warnings (an
+#: invocation that failed, timed out or ran out of memory); durations, errors and throttles stay in the function's
+#: CloudWatch metrics. The application level is WARN too: serving's per-invocation INFO lines (`served`, a rejected
+#: request's problems, which the 400 response carries) would be most of the stack's CloudWatch Logs bill at volume
+#: (about 200 bytes an invocation: 60 GB a month at 10 million single-instance requests a day).
+SYSTEM_LOG_LEVEL = "WARN"
+APPLICATION_LOG_LEVEL = "WARN"
 
 
 @dataclass(frozen=True, slots=True)
 class ServingArgs:
     """Inputs of the Serving component."""
 
-    payload_bucket_name: pulumi.Input[str]
-    payload_bucket_arn: pulumi.Input[str]
+    payload_stream_name: pulumi.Input[str]
+    payload_stream_arn: pulumi.Input[str]
     model_name: str
     memory_mb: int
     keep_images: int
@@ -49,9 +56,9 @@ def lambda_image_uri(repository_url: str, digest: str) -> str:
     return image_uri_by_digest(repository_url, digest)
 
 
-def serving_environment(*, payload_bucket: str, model_name: str) -> dict[str, str]:
-    """The deployment contract's variables the serving handler reads."""
-    return {EnvVar.PAYLOAD_BUCKET.value: payload_bucket, EnvVar.MODEL_NAME.value: model_name}
+def serving_environment(*, payload_stream: str, model_name: str) -> dict[str, str]:
+    """The deployment contract's variables the serving handler reads (`core.settings.ServingSettings`)."""
+    return {EnvVar.PAYLOAD_STREAM.value: payload_stream, EnvVar.MODEL_NAME.value: model_name}
 
 
 class Serving(pulumi.ComponentResource):
@@ -77,8 +84,8 @@ class Serving(pulumi.ComponentResource):
         role = service_role(
             name,
             LAMBDA_SERVICE,
-            pulumi.Output.all(payload_bucket_arn=args.payload_bucket_arn, log_group_arn=log_group.arn).apply(
-                lambda arns: serving_policy(payload_prefix=PayloadPrefix.PAYLOADS.value, **arns)
+            pulumi.Output.all(stream_arn=args.payload_stream_arn, log_group_arn=log_group.arn).apply(
+                lambda arns: serving_policy(**arns)
             ),
             parent=self,
         )
@@ -94,11 +101,16 @@ class Serving(pulumi.ComponentResource):
             timeout=TIMEOUT_SECONDS,
             publish=True,
             environment={
-                "variables": pulumi.Output.from_input(args.payload_bucket_name).apply(
-                    lambda bucket: serving_environment(payload_bucket=bucket, model_name=args.model_name)
+                "variables": pulumi.Output.from_input(args.payload_stream_name).apply(
+                    lambda stream: serving_environment(payload_stream=stream, model_name=args.model_name)
                 )
             },
-            logging_config={"log_format": "JSON", "log_group": log_group.name},
+            logging_config={
+                "log_format": "JSON",
+                "log_group": log_group.name,
+                "system_log_level": SYSTEM_LOG_LEVEL,
+                "application_log_level": APPLICATION_LOG_LEVEL,
+            },
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[role.policy], ignore_changes=IGNORED_FUNCTION_PROPERTIES
             ),

@@ -9,11 +9,12 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.alert_topic import AlertTopic, AlertTopicArgs
-from infra.alerting import Alerting, AlertingArgs
+from infra.alerting import Alerting, AlertingArgs, AlertWindow
 from infra.batch import BatchJobs, BatchJobsArgs
 from infra.config import Settings, schedule_config_keys
 from infra.dashboard import SERVING_FUNCTION, Dashboard, DashboardArgs
 from infra.events import EventBus, EventBusArgs, EventRules, EventRulesArgs
+from infra.ingest import PayloadStream, PayloadStreamArgs
 from infra.job_specs import Job
 from infra.lake import PayloadLake, PayloadLakeArgs, lake_database_name
 from infra.network import NetworkArgs
@@ -63,6 +64,8 @@ def build(settings: Settings) -> None:
             payload_bucket_arn=storage.payload_bucket.arn,
             payload_table_name=storage.payload_table.name,
             payload_table_arn=storage.payload_table.arn,
+            model_bucket_name=storage.model_bucket.bucket,
+            model_bucket_arn=storage.model_bucket.arn,
             lake_database_name=lake.database.name,
             account_id=account_id,
             region=settings.region,
@@ -73,19 +76,6 @@ def build(settings: Settings) -> None:
         ),
         with_provider,
     )
-    serving = Serving(
-        f"{PROJECT}-serving",
-        ServingArgs(
-            payload_bucket_name=storage.payload_bucket.bucket,
-            payload_bucket_arn=storage.payload_bucket.arn,
-            model_name=settings.model_name,
-            memory_mb=settings.serving_memory_mb,
-            keep_images=settings.serving_keep_images,
-            log_retention_days=settings.log_retention_days,
-        ),
-        with_provider,
-    )
-
     # Logical names (-alerts, -events, -monitoring) are kept from before the classes were renamed: a new name would
     # replace every resource of the component in a deployed stack (the type aliases cover only the class renames).
     alerts = AlertTopic(
@@ -95,6 +85,32 @@ def build(settings: Settings) -> None:
             region=settings.region,
             emails=settings.alert_emails,
             phone_numbers=settings.alert_phone_numbers,
+        ),
+        with_provider,
+    )
+    payload_stream = PayloadStream(
+        f"{PROJECT}-ingest",
+        PayloadStreamArgs(
+            stack_prefix=f"{PROJECT}-{pulumi.get_stack()}",
+            model_name=settings.model_name,
+            account_id=account_id,
+            payload_bucket_arn=storage.payload_bucket.arn,
+            buffer_seconds=settings.ingest_buffer_seconds,
+            buffer_mb=settings.ingest_buffer_mb,
+            log_retention_days=settings.log_retention_days,
+            topic_arn=alerts.topic.arn,
+        ),
+        with_provider,
+    )
+    serving = Serving(
+        f"{PROJECT}-serving",
+        ServingArgs(
+            payload_stream_name=payload_stream.stream.name,
+            payload_stream_arn=payload_stream.stream.arn,
+            model_name=settings.model_name,
+            memory_mb=settings.serving_memory_mb,
+            keep_images=settings.serving_keep_images,
+            log_retention_days=settings.log_retention_days,
         ),
         with_provider,
     )
@@ -149,7 +165,6 @@ def build(settings: Settings) -> None:
         f"{PROJECT}-alerting",
         AlertingArgs(
             payload_bucket_name=storage.payload_bucket.bucket,
-            payload_bucket_arn=storage.payload_bucket.arn,
             model_bucket_arn=storage.model_bucket.arn,
             payload_table_name=storage.payload_table.name,
             payload_table_arn=storage.payload_table.arn,
@@ -162,6 +177,11 @@ def build(settings: Settings) -> None:
             model_name=settings.model_name,
             runbook_url=settings.runbook_url,
             log_retention_days=settings.log_retention_days,
+            window=AlertWindow(
+                minutes=settings.alert_window_minutes,
+                max_minutes=settings.alert_max_window_minutes,
+                ingest_lag_minutes=settings.ingest_lag_minutes,
+            ),
         ),
         with_provider,
     )
@@ -187,6 +207,7 @@ def build(settings: Settings) -> None:
                 "alerting": alerting.function.name,
             },
             etl_failure_queue_name=etl.failure_queue.name,
+            payload_stream_name=payload_stream.stream.name,
             topic_arn=alerts.topic.arn,
             auc_floor=settings.auc_alarm_floor,
         ),
@@ -226,6 +247,7 @@ def build(settings: Settings) -> None:
         StackOutput.REGISTRY_TABLE: storage.registry_table.name,
         StackOutput.PAYLOAD_ETL_FUNCTION: etl.function.name,
         StackOutput.PAYLOAD_ETL_FAILURE_QUEUE: etl.failure_queue.url,
+        StackOutput.PAYLOAD_STREAM: payload_stream.stream.name,
         StackOutput.SERVING_REPOSITORY_URL: serving.repository.repository_url,
         StackOutput.SERVING_FUNCTION: serving.function.name,
         StackOutput.SERVING_ALIAS_ARN: serving.alias.arn,

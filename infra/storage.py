@@ -39,7 +39,8 @@ class StorageArgs:
 
 def lifecycle_rules(spec: BucketSpec, retention: Retention) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     """Lifecycle rules of a bucket: clean up failed uploads and old versions; expire the payload bucket's data (raw
-    payloads and labels, and their lake copy under `lake/`, after `retention.objects` days; quarantine sooner)."""
+    payloads and labels, and their lake copy under `lake/`, after `retention.objects` days; quarantine and what
+    Firehose could not deliver, `ingest-errors/`, sooner)."""
     rules = [abort_multipart_rule()]
     if spec.versioned:
         rules.append(
@@ -55,6 +56,7 @@ def lifecycle_rules(spec: BucketSpec, retention: Retention) -> list[aws.s3.Bucke
             PayloadPrefix.PAYLOADS.value: retention.objects,
             PayloadPrefix.LABELS.value: retention.objects,
             PayloadPrefix.QUARANTINE.value: retention.quarantine,
+            PayloadPrefix.INGEST_ERRORS.value: retention.quarantine,
             LAKE_PREFIX: retention.objects,
         }
         rules.extend(

@@ -15,6 +15,11 @@ from infra.roles import LAMBDA_SERVICE, service_role
 RUNTIME = "python3.13"
 #: Our zip functions are pure Python, so Graviton (cheaper per GB-second) runs them unchanged.
 ARCHITECTURE = "arm64"
+#: Lambda's advanced logging levels for the zip functions: INFO for both. They run once per payload object or
+#: schedule tick, so the platform's START/REPORT lines cost little, and REPORT's peak memory is what the payload
+#: ETL's limits are sized by (`lambdas.payload_etl.limits`). The serving function, invoked per request, differs
+#: (`infra.serving`).
+LOG_LEVEL = "INFO"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +77,12 @@ def zip_lambda(
         timeout=timeout_seconds,
         layers=list(layers) or None,
         environment={"variables": environment},
-        logging_config={"log_format": "JSON", "log_group": log_group.name},
+        logging_config={
+            "log_format": "JSON",
+            "log_group": log_group.name,
+            "system_log_level": LOG_LEVEL,
+            "application_log_level": LOG_LEVEL,
+        },
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[role.policy]),
     )
     destination: aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgsDict | None = (

@@ -44,6 +44,11 @@ ALTERNATIVE_CONFIG = {
     "autoretrain:canaryPercent": "25",
     "autoretrain:canaryMinutes": "30",
     "autoretrain:incrementalRetrain": "true",
+    "autoretrain:ingestBufferSeconds": "300",
+    "autoretrain:ingestBufferMb": "128",
+    "autoretrain:ingestLagMinutes": "6",
+    "autoretrain:alertWindowMinutes": "15",
+    "autoretrain:alertMaxWindowMinutes": "720",
 }
 
 

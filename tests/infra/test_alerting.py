@@ -6,11 +6,11 @@ import json
 
 import pulumi
 
-from core.settings import DEFAULT_RUNBOOK_URL, AlertingSettings
+from core.settings import DEFAULT_RUNBOOK_URL, AlertingSettings, EnvVar
 from infra.alerting import alerting_policy
 from infra.bundles import ALERTING_BUNDLE, archive_files
 from infra.mocks import RecordedResource, Recording
-from tests.infra.grants import grants
+from tests.infra.grants import grants, role_grants
 
 FUNCTION = "aws:lambda/function:Function"
 PAYLOADS = "arn:aws:s3:::payloads-abc"
@@ -30,7 +30,6 @@ def _function(stack: Recording) -> RecordedResource:
 def _alerting_grants() -> dict[str, set[str]]:
     document = alerting_policy(
         model_name="churn",
-        payload_bucket_arn=PAYLOADS,
         model_bucket_arn=MODELS,
         payload_table_arn=TABLE,
         registry_table_arn=REGISTRY,
@@ -73,21 +72,63 @@ def test_runbook_url_comes_from_config(alternative_stack: Recording) -> None:
     assert variables["AUTORETRAIN_RUNBOOK_URL"] == "https://wiki.example.com/autoretrain/runbook"
 
 
-def test_alerting_reads_the_window_through_the_time_index_only() -> None:
-    assert _alerting_grants()["dynamodb:Query"] == {f"{TABLE}/index/by_time", REGISTRY, f"{REGISTRY}/index/by_status"}
+def test_alerting_queries_the_aggregates_on_the_table_and_the_champion_on_the_registry() -> None:
+    assert _alerting_grants()["dynamodb:Query"] == {TABLE, REGISTRY, f"{REGISTRY}/index/by_status"}
 
 
 def test_alerting_keeps_alert_state_in_the_payload_table() -> None:
-    assert _alerting_grants()["dynamodb:PutItem"] == {TABLE}
-
-
-def test_alerting_reads_only_baselines_and_its_models_quarantine() -> None:
     allowed = _alerting_grants()
-    assert allowed["s3:GetObject"] == {
-        f"{MODELS}/models/churn/*/baseline.json",
-        f"{PAYLOADS}/quarantine/payloads/model=churn/*",
+    assert allowed["dynamodb:PutItem"] == allowed["dynamodb:BatchGetItem"] == {TABLE}
+    assert TABLE in allowed["dynamodb:GetItem"]
+
+
+def test_alerting_reads_only_its_models_baselines_and_nothing_of_the_payload_bucket() -> None:
+    allowed = _alerting_grants()
+    assert allowed["s3:GetObject"] == {f"{MODELS}/models/churn/*/baseline.json"}
+    assert [action for action in allowed if action.startswith("s3:")] == ["s3:GetObject"]
+    assert not any(resource.startswith(PAYLOADS) for resources in allowed.values() for resource in resources)
+
+
+def test_alerting_grants_in_the_stack_are_the_policy_builders(stack: Recording) -> None:
+    function = _function(stack).inputs
+    allowed = role_grants(stack, function["role"])
+    payload_bucket = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["arn"]
+    model_bucket = stack.find("aws:s3/bucket:Bucket", "autoretrain-models").outputs["arn"]
+    table = stack.find("aws:dynamodb/table:Table", "autoretrain-payloads-table").outputs["arn"]
+    assert allowed["s3:GetObject"] == {f"{model_bucket}/models/churn/*/baseline.json"}
+    assert "s3:ListBucket" not in allowed
+    assert not any(resource.startswith(payload_bucket) for resources in allowed.values() for resource in resources)
+    assert not any("/index/" in resource for resource in allowed["dynamodb:Query"] if resource.startswith(table))
+
+
+def test_alerting_windows_come_from_config(stack: Recording, dev_config: dict[str, str]) -> None:
+    variables = _function(stack).inputs["environment"]["variables"]
+    settings = AlertingSettings.from_env(variables)
+    assert (settings.window_minutes, settings.max_window_minutes, settings.ingest_lag_minutes) == (
+        int(dev_config["autoretrain:alertWindowMinutes"]),
+        int(dev_config["autoretrain:alertMaxWindowMinutes"]),
+        int(dev_config["autoretrain:ingestLagMinutes"]),
+    )
+    assert {name: variables[name] for name in (EnvVar.ALERT_WINDOW_MINUTES, EnvVar.INGEST_LAG_MINUTES)} == {
+        "AUTORETRAIN_ALERT_WINDOW_MINUTES": "10",
+        "AUTORETRAIN_INGEST_LAG_MINUTES": "3",
     }
-    assert allowed["s3:ListBucket"] == {PAYLOADS}
+
+
+def test_changed_windows_reach_the_function_and_its_schedule(alternative_stack: Recording) -> None:
+    variables = _function(alternative_stack).inputs["environment"]["variables"]
+    assert (
+        variables["AUTORETRAIN_ALERT_WINDOW_MINUTES"],
+        variables["AUTORETRAIN_ALERT_MAX_WINDOW_MINUTES"],
+        variables["AUTORETRAIN_INGEST_LAG_MINUTES"],
+    ) == ("15", "720", "6")
+    schedule = alternative_stack.find("aws:scheduler/schedule:Schedule", "autoretrain-schedules-alerting")
+    assert schedule.inputs["scheduleExpression"] == "rate(15 minutes)"
+
+
+def test_alerting_runs_once_per_shortest_window(stack: Recording) -> None:
+    schedule = stack.find("aws:scheduler/schedule:Schedule", "autoretrain-schedules-alerting")
+    assert schedule.inputs["scheduleExpression"] == "rate(10 minutes)"
 
 
 def test_alerting_may_publish_to_the_encrypted_topic_and_the_bus() -> None:

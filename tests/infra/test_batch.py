@@ -11,6 +11,7 @@ from batch_jobs import retrain
 from core.lake import LakeTable
 from core.routing import EVENT_ROUTES, Target
 from core.settings import LAKE_ENGINES, DriftCheckSettings, EnvVar, LakeSettings, RetrainSettings
+from infra.batch import THREAD_VARIABLES, thread_environment
 from infra.config import Settings, SettingsError
 from infra.fargate import FARGATE_SIZES, FargateSizeError, fargate_resources
 from infra.job_policies import JobResources, compact_lake_job_policy, drift_check_job_policy, retrain_job_policy
@@ -449,3 +450,18 @@ def test_max_vcpus_below_one_job_is_refused() -> None:
 
 def test_every_fargate_vcpu_value_has_a_memory_range() -> None:
     assert sorted(FARGATE_SIZES) == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+
+
+@pytest.mark.parametrize("job", list(Job))
+def test_numeric_thread_pools_match_the_jobs_vcpus(stack: Recording, dev_config: dict[str, str], job: Job) -> None:
+    # The image defaults them to 2; OpenMP would otherwise size its pool by the Fargate host's cores.
+    environment = _environment(stack, job)
+    vcpus = dev_config["autoretrain:jobVcpu"]
+    assert {name: environment[name] for name in THREAD_VARIABLES} == dict.fromkeys(
+        ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), vcpus
+    )
+
+
+@pytest.mark.parametrize(("vcpu", "threads"), [(0.25, "1"), (0.5, "1"), (1.0, "1"), (2.0, "2"), (16.0, "16")])
+def test_a_fractional_vcpu_still_runs_one_thread(vcpu: float, threads: str) -> None:
+    assert set(thread_environment(vcpu).values()) == {threads}

@@ -23,6 +23,7 @@ from infra.config import (
     SettingsError,
     config_keys,
     job_memory_estimate_mib,
+    min_payload_retention_days,
 )
 from infra.release import MAX_CANARY_MINUTES
 
@@ -169,17 +170,30 @@ def test_objects_and_lake_must_hold_the_retrain_window() -> None:
     )
 
 
-def test_payload_table_ttl_must_cover_the_alerting_history() -> None:
-    with pytest.raises(SettingsError, match=f"payloadRetentionDays must be at least {ALERT_HISTORY_DAYS + 1}"):
-        Settings.from_mapping({**MINIMAL, "autoretrain:payloadRetentionDays": str(ALERT_HISTORY_DAYS)})
-    settings = Settings.from_mapping({**MINIMAL, "autoretrain:payloadRetentionDays": str(ALERT_HISTORY_DAYS + 1)})
-    assert settings.payload_retention_days == ALERT_HISTORY_DAYS + 1
+def test_payload_table_ttl_must_cover_the_alerting_history_and_widest_window() -> None:
+    # 7 history days + a 1,440-minute widest window + a 3-minute lag reach 3 minutes into a ninth day.
+    assert min_payload_retention_days(max_window_minutes=1440, ingest_lag_minutes=3) == ALERT_HISTORY_DAYS + 2
+    with pytest.raises(SettingsError, match=f"payloadRetentionDays must be at least {ALERT_HISTORY_DAYS + 2}"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:payloadRetentionDays": str(ALERT_HISTORY_DAYS + 1)})
+    settings = Settings.from_mapping({**MINIMAL, "autoretrain:payloadRetentionDays": str(ALERT_HISTORY_DAYS + 2)})
+    assert settings.payload_retention_days == ALERT_HISTORY_DAYS + 2
+
+
+def test_a_narrower_widest_window_needs_a_shorter_ttl() -> None:
+    values = {
+        **MINIMAL,
+        "autoretrain:alertMaxWindowMinutes": "60",
+        "autoretrain:payloadRetentionDays": str(ALERT_HISTORY_DAYS + 1),
+    }
+    assert Settings.from_mapping(values).payload_retention_days == ALERT_HISTORY_DAYS + 1
 
 
 def test_defaults_hold_every_window() -> None:
     settings = Settings.from_mapping(MINIMAL)
     assert settings.object_retention_days >= RETRAIN_LOOKBACK_DAYS + LABEL_DELAY_DAYS
-    assert settings.payload_retention_days >= ALERT_HISTORY_DAYS + 1
+    assert settings.payload_retention_days >= min_payload_retention_days(
+        max_window_minutes=settings.alert_max_window_minutes, ingest_lag_minutes=settings.ingest_lag_minutes
+    )
 
 
 # --- The lake's sample cap and the jobs' memory ----------------------------------------------------------------------
@@ -260,3 +274,65 @@ def test_every_canary_the_config_accepts_is_one_the_deploy_code_runs() -> None:
         )
         plan = CanaryPlan(settings.canary_percent, settings.canary_minutes * 60.0, ("serving-errors",))
         assert plan.percent == percent
+
+
+# --- Ingest buffering and alerting windows ---------------------------------------------------------------------------
+
+
+def test_ingest_and_window_defaults_are_the_codes() -> None:
+    settings = Settings.from_mapping(MINIMAL)
+    code = AlertingSettings(
+        payload_bucket="b", payload_table="p", registry_table="r", alert_topic_arn="t", event_bus="e", model_name="m"
+    )
+    assert (settings.alert_window_minutes, settings.alert_max_window_minutes, settings.ingest_lag_minutes) == (
+        code.window_minutes,
+        code.max_window_minutes,
+        code.ingest_lag_minutes,
+    )
+    assert (settings.ingest_buffer_seconds, settings.ingest_buffer_mb) == (60, 64)
+    assert settings.schedule_expression("alertingSchedule") == "rate(10 minutes)"
+
+
+@pytest.mark.parametrize(("seconds", "accepted"), [("-1", False), ("0", True), ("900", True), ("901", False)])
+def test_buffer_interval_must_be_within_firehoses_limits(seconds: str, accepted: bool) -> None:
+    # Firehose API reference, BufferingHints.IntervalInSeconds: 0-900.
+    values = {**MINIMAL, "autoretrain:ingestBufferSeconds": seconds, "autoretrain:ingestLagMinutes": "16"}
+    if accepted:
+        assert Settings.from_mapping(values).ingest_buffer_seconds == int(seconds)
+    else:
+        with pytest.raises(SettingsError, match="ingestBufferSeconds must be between 0 and 900"):
+            Settings.from_mapping(values)
+
+
+@pytest.mark.parametrize(("size", "accepted"), [("0", False), ("1", True), ("128", True), ("129", False)])
+def test_buffer_size_must_be_within_firehoses_limits(size: str, accepted: bool) -> None:
+    # Firehose API reference, BufferingHints.SizeInMBs: 1-128.
+    values = {**MINIMAL, "autoretrain:ingestBufferMb": size}
+    if accepted:
+        assert Settings.from_mapping(values).ingest_buffer_mb == int(size)
+    else:
+        with pytest.raises(SettingsError, match="ingestBufferMb must be between 1 and 128"):
+            Settings.from_mapping(values)
+
+
+@pytest.mark.parametrize(("seconds", "floor"), [("60", 2), ("61", 3), ("300", 6), ("900", 16)])
+def test_ingest_lag_must_cover_the_buffer_and_a_minute(seconds: str, floor: int) -> None:
+    values = {**MINIMAL, "autoretrain:ingestBufferSeconds": seconds}
+    with pytest.raises(SettingsError, match=f"ingestLagMinutes must be at least {floor} .*got {floor - 1}"):
+        Settings.from_mapping({**values, "autoretrain:ingestLagMinutes": str(floor - 1)})
+    assert Settings.from_mapping({**values, "autoretrain:ingestLagMinutes": str(floor)}).ingest_lag_minutes == floor
+
+
+def test_the_widest_window_must_be_at_least_the_shortest() -> None:
+    values = {**MINIMAL, "autoretrain:alertWindowMinutes": "30", "autoretrain:alertMaxWindowMinutes": "20"}
+    with pytest.raises(SettingsError, match=r"alertMaxWindowMinutes must be at least alertWindowMinutes \(30\)"):
+        Settings.from_mapping(values)
+    same = Settings.from_mapping({**values, "autoretrain:alertMaxWindowMinutes": "30"})
+    assert same.alert_max_window_minutes == same.alert_window_minutes == 30
+
+
+@pytest.mark.parametrize("key", ["alertWindowMinutes", "alertMaxWindowMinutes"])
+@pytest.mark.parametrize("minutes", ["0", "-5", "7", "12"])
+def test_windows_must_be_whole_aggregate_buckets(key: str, minutes: str) -> None:
+    with pytest.raises(SettingsError, match=f"{key} must be a positive multiple of 5"):
+        Settings.from_mapping({**MINIMAL, f"autoretrain:{key}": minutes})

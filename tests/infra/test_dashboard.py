@@ -21,7 +21,13 @@ RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 
 def _body() -> dict[str, Any]:
     document: dict[str, Any] = json.loads(
-        dashboard_body(region="eu-west-1", model_name="churn", functions=FUNCTIONS, etl_failure_queue="etl-failures")
+        dashboard_body(
+            region="eu-west-1",
+            model_name="churn",
+            functions=FUNCTIONS,
+            etl_failure_queue="etl-failures",
+            payload_stream="payloads-stream",
+        )
     )
     return document
 
@@ -55,6 +61,19 @@ def test_dashboard_shows_the_failure_queue_drift_and_performance() -> None:
     assert "ApproximateNumberOfMessagesVisible" in names
     shown = (*metric_names.DRIFT_METRICS, metric_names.DOMAIN_CLASSIFIER_AUC, *metric_names.PERFORMANCE_METRICS)
     assert {metric.name for metric in shown} <= names
+
+
+def test_dashboard_shows_the_payload_streams_records_and_delivery_lag() -> None:
+    lines = {
+        (metric[1], metric[2], metric[3])
+        for widget in _body()["widgets"]
+        for metric in widget["properties"]["metrics"]
+        if metric[0] == "AWS/Firehose"
+    }
+    assert lines == {
+        (name, "DeliveryStreamName", "payloads-stream")
+        for name in ("IncomingRecords", "DeliveryToS3.Records", "DeliveryToS3.DataFreshness")
+    }
 
 
 def test_dashboard_searches_per_feature_effect_sizes_of_the_model() -> None:
@@ -128,7 +147,11 @@ def test_auc_floor_outside_zero_and_one_is_refused(floor: str) -> None:
 
 def test_every_alarm_but_dataset_drift_notifies_the_topic_when_it_fires_and_recovers(stack: Recording) -> None:
     topic = stack.find("aws:sns/topic:Topic", "autoretrain-alerts-topic").outputs["arn"]
-    alarms = [alarm for alarm in stack.of_type(ALARM) if alarm.name != "autoretrain-monitoring-dataset-drift"]
+    alarms = [
+        alarm
+        for alarm in stack.of_type(ALARM)
+        if alarm.name.startswith("autoretrain-monitoring-") and alarm.name != "autoretrain-monitoring-dataset-drift"
+    ]
     assert len(alarms) == len(FUNCTIONS) + 2
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [topic]

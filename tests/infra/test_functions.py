@@ -9,8 +9,8 @@ import pulumi
 import pytest
 
 from core.lake import LakeTable
-from core.layout import ETL_PREFIXES
-from core.settings import PAYLOAD_ETL_MEMORY_MB, EnvVar
+from core.layout import ETL_PREFIXES, PAYLOAD_STREAM_FILE_EXTENSION
+from core.settings import PAYLOAD_ETL_MEMORY_MB, EnvVar, PayloadEtlSettings
 from infra.bundles import PAYLOAD_ETL_BUNDLE, archive_files
 from infra.config import LOG_RETENTION_DAYS
 from infra.layers import LayerError, aws_sdk_pandas_layer_arn
@@ -80,6 +80,46 @@ def test_etl_environment_carries_table_retention_and_model(stack: Recording, dev
     assert variables[EnvVar.PAYLOAD_TABLE] == table
     assert variables[EnvVar.PAYLOAD_RETENTION_DAYS] == dev_config["autoretrain:payloadRetentionDays"]
     assert variables[EnvVar.MODEL_NAME] == dev_config["autoretrain:modelName"]
+
+
+def test_etl_environment_names_the_model_bucket_it_reads_baselines_from(stack: Recording) -> None:
+    variables = stack.find(FUNCTION, ETL_FUNCTION).inputs["environment"]["variables"]
+    bucket = stack.find("aws:s3/bucket:Bucket", "autoretrain-models").outputs["bucket"]
+    assert variables[EnvVar.MODEL_BUCKET] == bucket
+    assert PayloadEtlSettings.from_env(variables).model_bucket == bucket
+
+
+def test_etl_may_read_its_models_baselines_and_nothing_else_of_the_model_bucket(stack: Recording) -> None:
+    allowed = role_grants(stack, stack.find(FUNCTION, ETL_FUNCTION).inputs["role"])
+    models = stack.find("aws:s3/bucket:Bucket", "autoretrain-models").outputs["arn"]
+    payloads = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["arn"]
+    assert allowed["s3:GetObject"] == {
+        f"{payloads}/payloads/*",
+        f"{payloads}/labels/*",
+        f"{models}/models/churn/*/baseline.json",
+    }
+    assert not any(
+        resource.startswith(models)
+        for action, resources in allowed.items()
+        if action != "s3:GetObject"
+        for resource in resources
+    )
+    # The model bucket is SSE-S3: no key to decrypt with.
+    assert not any(action.startswith("kms:") for action in allowed)
+
+
+def test_etl_notification_filters_on_prefixes_only_so_firehose_objects_trigger_it(stack: Recording) -> None:
+    notification = stack.find("aws:s3/bucketNotification:BucketNotification", "autoretrain-etl-notification")
+    for target in notification.inputs["lambdaFunctions"]:
+        # Firehose's objects end in `.jsonl.gz`: a suffix filter (".jsonl") would miss every one of them.
+        assert not target.get("filterSuffix")
+        assert PAYLOAD_STREAM_FILE_EXTENSION.endswith(target.get("filterSuffix", ""))
+
+
+@pytest.mark.parametrize("name", [ETL_FUNCTION, "autoretrain-alerting-function"])
+def test_zip_functions_log_json_at_info(stack: Recording, name: str) -> None:
+    config = stack.find(FUNCTION, name).inputs["loggingConfig"]
+    assert (config["logFormat"], config["systemLogLevel"], config["applicationLogLevel"]) == ("JSON", "INFO", "INFO")
 
 
 def test_etl_runs_the_contract_handler_on_arm(stack: Recording) -> None:

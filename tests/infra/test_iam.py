@@ -23,6 +23,7 @@ POLICY_TYPES = (ROLE_POLICY, BUCKET_POLICY, TOPIC_POLICY, QUEUE_POLICY, KEY)
 ROLE_POLICIES = {
     "autoretrain-etl-policy",
     "autoretrain-serving-policy",
+    "autoretrain-ingest-policy",
     "autoretrain-alerting-policy",
     "autoretrain-jobs-execution-policy",
     "autoretrain-jobs-drift-check-policy",

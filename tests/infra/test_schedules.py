@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from core.routing import SCHEDULES, Target
-from infra.config import Settings, SettingsError, schedule_config_keys
+from infra.config import Settings, SettingsError, alerting_schedule_expression, schedule_config_keys
 from infra.job_specs import JOB_OF_TARGET, MAINTENANCE_SCHEDULES, Job, JobSchedule, job_schedules, parameters_to_supply
 from infra.mocks import RecordedResource, Recording
 from infra.schedules import BATCH_SUBMIT_JOB_TARGET, SCHEDULED_TIME, job_parameters, submit_job_input
@@ -76,10 +76,26 @@ def test_defaults_are_the_schedules_expressions() -> None:
 @pytest.mark.parametrize(
     "expression", ["every 10 minutes", "rate(1 minutes)", "cron(0 3 * * *)", "cron(0 3 * * MON *)", "rate(0 hours)"]
 )
-@pytest.mark.parametrize("key", ["alertingSchedule", "compactLakeSchedule"])
+@pytest.mark.parametrize("key", ["driftCheckSchedule", "compactLakeSchedule"])
 def test_invalid_expressions_are_refused_by_key(expression: str, key: str) -> None:
     with pytest.raises(SettingsError, match=f"autoretrain:{key}"):
         Settings.from_mapping({**MINIMAL, f"autoretrain:{key}": expression})
+
+
+def test_the_alerting_schedule_is_no_longer_a_setting() -> None:
+    # It follows alertWindowMinutes: a stack that still sets it is told so, not silently ignored.
+    with pytest.raises(SettingsError, match=r"alertingSchedule is no longer read: .*alertWindowMinutes"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:alertingSchedule": "rate(10 minutes)"})
+
+
+@pytest.mark.parametrize(("minutes", "expression"), [("5", "rate(5 minutes)"), ("60", "rate(60 minutes)")])
+def test_the_alerting_schedule_follows_the_alert_window(minutes: str, expression: str) -> None:
+    settings = Settings.from_mapping({**MINIMAL, "autoretrain:alertWindowMinutes": minutes})
+    assert settings.schedule_expression("alertingSchedule") == expression
+
+
+def test_a_one_minute_rate_is_singular() -> None:
+    assert alerting_schedule_expression(1) == "rate(1 minute)"
 
 
 def test_flexible_time_windows_are_off(stack: Recording) -> None:

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import ServingSettings
 from infra.images import DockerfileSourceError, content_tag, copied_sources, keep_last_images_policy
 from infra.mocks import Recording
 from infra.serving import lambda_image_uri
+from tests.infra.grants import role_grants
 
 FUNCTION = "aws:lambda/function:Function"
+STREAM = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
 SERVING_FUNCTION = "autoretrain-serving-function"
 REPOSITORY = "aws:ecr/repository:Repository"
 SERVING_REPOSITORY = "autoretrain-serving-repository"
@@ -60,11 +63,38 @@ def test_serving_function_runs_the_bootstrap_image_by_digest(stack: Recording) -
     assert function["imageUri"] == f"{repository}@{image.outputs['digest']}"
 
 
-def test_serving_environment_names_payload_bucket_and_model(stack: Recording, dev_config: dict[str, str]) -> None:
-    bucket = stack.find("aws:s3/bucket:Bucket", "autoretrain-payloads").outputs["bucket"]
-    assert stack.find(FUNCTION, SERVING_FUNCTION).inputs["environment"]["variables"] == {
-        "AUTORETRAIN_PAYLOAD_BUCKET": bucket,
+def test_serving_environment_names_payload_stream_and_model(stack: Recording, dev_config: dict[str, str]) -> None:
+    stream = stack.find(STREAM, "autoretrain-ingest-stream").outputs["name"]
+    variables = stack.find(FUNCTION, SERVING_FUNCTION).inputs["environment"]["variables"]
+    assert variables == {
+        "AUTORETRAIN_PAYLOAD_STREAM": stream,
         "AUTORETRAIN_MODEL_NAME": dev_config["autoretrain:modelName"],
+    }
+    settings = ServingSettings.from_env(variables)
+    assert (settings.payload_stream, settings.model_name) == (stream, "churn")
+
+
+def test_serving_may_only_send_to_its_stream_and_log(stack: Recording) -> None:
+    stream = stack.find(STREAM, "autoretrain-ingest-stream").outputs["arn"]
+    function = stack.find(FUNCTION, SERVING_FUNCTION).inputs
+    logs = stack.find("aws:cloudwatch/logGroup:LogGroup", "autoretrain-serving-logs").outputs["arn"]
+    assert role_grants(stack, function["role"]) == {
+        "firehose:PutRecord": {stream},
+        "firehose:PutRecordBatch": {stream},
+        "logs:CreateLogStream": {f"{logs}:*"},
+        "logs:PutLogEvents": {f"{logs}:*"},
+    }
+
+
+def test_serving_logs_json_without_the_platforms_per_invocation_lines(stack: Recording) -> None:
+    config = stack.find(FUNCTION, SERVING_FUNCTION).inputs["loggingConfig"]
+    group = stack.find("aws:cloudwatch/logGroup:LogGroup", "autoretrain-serving-logs").outputs["name"]
+    # WARN drops START/REPORT (INFO platform events) and keeps failed invocations; the app's INFO lines stay.
+    assert config == {
+        "logFormat": "JSON",
+        "logGroup": group,
+        "systemLogLevel": "WARN",
+        "applicationLogLevel": "WARN",
     }
 
 

@@ -18,6 +18,7 @@ COMPONENTS = {
     "autoretrain:storage:Storage",
     "autoretrain:lake:PayloadLake",
     "autoretrain:payload_etl:PayloadEtl",
+    "autoretrain:ingest:PayloadStream",
     "autoretrain:serving:Serving",
     "autoretrain:alert_topic:AlertTopic",
     "autoretrain:events:EventBus",
@@ -91,6 +92,11 @@ def test_every_resource_belongs_to_a_component(stack: Recording) -> None:
 def test_stack_exports_every_named_output(stack: Recording) -> None:
     assert set(stack.exports) == {output.value for output in StackOutput}
     assert all(isinstance(value, str) and value for value in stack.exports.values())
+
+
+def test_stack_exports_the_payload_stream(stack: Recording) -> None:
+    stream = stack.find("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "autoretrain-ingest-stream")
+    assert stack.exports[StackOutput.PAYLOAD_STREAM] == stream.outputs["name"]
 
 
 def test_program_refuses_invalid_settings_before_creating_anything(dev_config: dict[str, str]) -> None:

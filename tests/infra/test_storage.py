@@ -132,6 +132,8 @@ def test_payload_bucket_expires_data_by_prefix_from_config(stack: Recording, dev
         "payloads/": objects,
         "labels/": objects,
         "quarantine/": int(dev_config["autoretrain:quarantineRetentionDays"]),
+        # What Firehose could not deliver is kept as long as refused records.
+        "ingest-errors/": int(dev_config["autoretrain:quarantineRetentionDays"]),
         LAKE_PREFIX: objects,
     }
 
@@ -211,6 +213,16 @@ def test_table_schema_equals_its_spec(stack: Recording, spec: TableSpec) -> None
         )
         for index in expected.get("GlobalSecondaryIndexes", [])
     }
+
+
+@pytest.mark.parametrize("spec", ALL_TABLES, ids=lambda spec: spec.logical_name)
+def test_table_defines_only_attributes_its_keys_use(stack: Recording, spec: TableSpec) -> None:
+    # DynamoDB (and the provider) refuse an attribute definition no key or index uses.
+    inputs = _table(stack, spec).inputs
+    keys = {inputs["hashKey"], inputs.get("rangeKey")} | {
+        key["attributeName"] for index in inputs.get("globalSecondaryIndexes", []) for key in index["keySchemas"]
+    }
+    assert {attribute["name"] for attribute in inputs["attributes"]} == keys - {None}
 
 
 def test_payload_table_expires_items_by_ttl(stack: Recording) -> None:
