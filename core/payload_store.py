@@ -259,6 +259,39 @@ class PayloadStore:
             total += sum(int(item["rows"]["N"]) for item in self._query(request))
         return total
 
+    def bucket_counts(
+        self, model_name: str, start: datetime, end: datetime, *, items: int
+    ) -> tuple[dict[datetime, int], datetime]:
+        """Predictions per bucket from `start` towards `end` (bucket-aligned, within one UTC day), reading about
+        `items` items: the counts, and the time up to which they are complete (every bucket before it read whole;
+        `end` when the range was read to its end). Reads more only when one bucket alone holds more items."""
+        ((day, low, high),) = _day_ranges(start, end)
+        request: QueryInputTypeDef = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": aggregate_pk(model_name, day)},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+            "ProjectionExpression": "sk, #rows",
+            "ExpressionAttributeNames": {"#rows": "rows"},  # ROWS is a reserved word
+            "Limit": items,
+        }
+        counts: dict[datetime, int] = {}
+        while True:
+            page = self._call("Query", lambda request=request: self._client.query(**request))  # type: ignore[misc]
+            for item in page.get("Items", []):
+                bucket = datetime.fromisoformat(f"{day}T{item['sk']['S'][:5]}:00+00:00")
+                counts[bucket] = counts.get(bucket, 0) + int(item["rows"]["N"])
+            if "LastEvaluatedKey" not in page:
+                return counts, end
+            last = max(counts)
+            if last > start:  # the newest bucket read may have more items: complete up to it
+                counts.pop(last)
+                return counts, last
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def _query(self, request: QueryInputTypeDef) -> Iterator[Mapping[str, Any]]:
         while True:
             page = self._call("Query", lambda request=request: self._client.query(**request))  # type: ignore[misc]

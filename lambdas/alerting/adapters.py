@@ -4,14 +4,16 @@ in through the constructors; `ClientError` becomes our own errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from core.aggregates import Aggregate
 from core.layout import parse_s3_uri
+from core.payload_store import PayloadStore
 from core.records import format_timestamp, parse_timestamp
 from core.tables import alert_pk
 from lambdas.alerting.logic import AlertingError, DeliveryError
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
 
 STATE_SK = "STATE"
+MODELS_PREFIX = "models/"
+_KEPT_VERSION_FILES = 8
+_KEPT_DAYS = 64
 _MAX_BATCH_GET_ATTEMPTS = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -32,10 +37,12 @@ class StateStoreError(RuntimeError):
 
 
 class S3ObjectReader:
-    """Reads small objects (the champion's baseline.json)."""
+    """Reads small objects (the champion's baseline.json). A model version's files never change once written
+    (`models/<m>/<version>/`), so the container keeps the last few it read."""
 
     def __init__(self, client: S3Client) -> None:
         self._client = client
+        self._versions: dict[str, bytes] = {}
 
     def read(self, uri: str) -> bytes:
         """The object's bytes; `AlertingError` if it is missing or unreadable."""
@@ -43,10 +50,57 @@ class S3ObjectReader:
             bucket, key = parse_s3_uri(uri)
         except ValueError as error:
             raise AlertingError(str(error)) from error
+        if uri in self._versions:
+            return self._versions[uri]
         try:
-            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as error:
             raise AlertingError(f"cannot read {uri}: {error}") from error
+        if key.startswith(MODELS_PREFIX):
+            if len(self._versions) >= _KEPT_VERSION_FILES:
+                self._versions.clear()
+            self._versions[uri] = body
+        return body
+
+
+class AggregateStore:
+    """`logic.Buckets` over the payload table (`core.payload_store.PayloadStore`): a window's aggregates as they
+    are; the volume history (`count` of the same window on previous days) read ahead `read_ahead_items` items at a
+    time and kept by the container, because a previous day's buckets no longer change, so the next runs' history is
+    mostly read already (at 10 M predictions a day: about 30 minutes of a previous day per 30 items, one query per
+    history day every third run). An object that arrives more than a day late is not in a count read before it."""
+
+    def __init__(self, store: PayloadStore, *, read_ahead_items: int = 30) -> None:
+        self._store = store
+        self._items = read_ahead_items
+        self._known: dict[tuple[str, str], tuple[datetime, datetime, dict[datetime, int]]] = {}
+
+    def aggregates(self, model_name: str, start: datetime, end: datetime) -> Iterator[tuple[datetime, Aggregate]]:
+        """The aggregates of the buckets in [start, end), newest first (read as they are)."""
+        return self._store.aggregates(model_name, start, end)
+
+    def count(self, model_name: str, start: datetime, end: datetime) -> int:
+        """The predictions in the buckets of [start, end) (bucket-aligned)."""
+        total = 0
+        moment = start
+        while moment < end:
+            day_end = datetime.combine(moment.astimezone(UTC).date() + timedelta(days=1), time.min, UTC)
+            total += self._count_day(model_name, moment, min(end, day_end), day_end)
+            moment = day_end
+        return total
+
+    def _count_day(self, model_name: str, start: datetime, end: datetime, day_end: datetime) -> int:
+        key = (model_name, f"{start.astimezone(UTC):%Y-%m-%d}")
+        low, high, counts = self._known.get(key, (start, start, {}))
+        if not low <= start <= high:
+            low, high, counts = start, start, {}
+        while high < end:
+            more, high = self._store.bucket_counts(model_name, high, day_end, items=self._items)
+            counts.update(more)
+        if len(self._known) >= _KEPT_DAYS and key not in self._known:
+            self._known.clear()
+        self._known[key] = (low, high, counts)
+        return sum(rows for bucket, rows in counts.items() if start <= bucket < end)
 
 
 class DynamoAlertStates:

@@ -16,7 +16,7 @@ from core.events import EventBus
 from core.payload_store import PayloadStore
 from core.registry import Registry
 from core.settings import AlertingSettings
-from lambdas.alerting.adapters import DynamoAlertStates, S3ObjectReader, SnsNotifier
+from lambdas.alerting.adapters import AggregateStore, DynamoAlertStates, S3ObjectReader, SnsNotifier
 from lambdas.alerting.logic import Ports, run_checks
 from lambdas.alerting.models import AlertPolicy, ScheduledInvocation
 
@@ -57,7 +57,7 @@ def cold_start() -> AlertingRuntime:
     ports = Ports(
         registry=Registry(dynamodb, settings.registry_table),
         objects=S3ObjectReader(s3),
-        buckets=PayloadStore(dynamodb, settings.payload_table),
+        buckets=AggregateStore(PayloadStore(dynamodb, settings.payload_table)),
         states=DynamoAlertStates(dynamodb, settings.payload_table),
         notifier=SnsNotifier(session.client("sns", config=config), settings.alert_topic_arn),
         events=EventBus(session.client("events", config=config), settings.event_bus),
