@@ -6,19 +6,25 @@ Used by the tests and by `autoretrain demo`. Code under test reaches it only thr
 One change to how moto's own server runs, not visible in what it answers: moto's list of its service packages
 is read from disk once (it lists and `stat`s its package directory on every request to tell a service name from
 a host name: about a tenth of a request's CPU time). The server also counts the requests it answers
-(`Emulator.requests`), which the demo reports.
+(`Emulator.requests`, which the demo reports), with their bytes and billing units by service and operation
+(`Emulator.request_counts`, which `autoretrain cost` measures with).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
+import json
 import logging
 import os
+import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto import backends
@@ -75,26 +81,318 @@ def _moto_modules() -> tuple[str, ...]:
 _LIST_OF_MOTO_MODULES = backends.list_of_moto_modules
 
 
-class _CountingApp:
-    """WSGI middleware: counts the requests before handing them to the application."""
+#: The SigV4 credential scope: `<key>/<date>/<region>/<service>/aws4_request`.
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_QUERY_CREDENTIAL = re.compile(r"X-Amz-Credential=[^&]*?%2F([a-z0-9-]+)%2Faws4_request", re.IGNORECASE)
+#: JSON-protocol services whose requests the counter reads for billing units (bodies are small).
+_INSPECTED_SERVICES = frozenset({"dynamodb", "firehose", "events"})
+#: DynamoDB's request units: a write unit per KB of an item, a read unit per 4 KB (strongly consistent; half for
+#: eventually consistent reads), transactions twice that.
+_WRITE_UNIT_BYTES = 1024
+_READ_UNIT_BYTES = 4096
+#: Firehose bills ingestion in 5 KB increments per record.
+_FIREHOSE_INCREMENT_BYTES = 5 * 1024
 
-    def __init__(self, app: WSGIApplication) -> None:
+
+@dataclass
+class OperationCount:
+    """What the emulator answered for one (service, operation): requests, bytes in and out, and billing units
+    read from the requests where the service bills by more than the request (`units`: DynamoDB's `write_units`,
+    `read_units`, `items_written`, `item_bytes_written`, `items_read`; Firehose's `records`, `record_bytes`,
+    `billed_bytes` (each record rounded up to 5 KB); EventBridge's `entries`)."""
+
+    requests: int = 0
+    request_bytes: int = 0
+    response_bytes: int = 0
+    units: dict[str, float] = field(default_factory=dict)
+
+    def add_units(self, units: Mapping[str, float]) -> None:
+        """Add billing units to the running totals."""
+        for name, value in units.items():
+            self.units[name] = self.units.get(name, 0.0) + value
+
+    def copy(self) -> OperationCount:
+        """An independent copy."""
+        return OperationCount(self.requests, self.request_bytes, self.response_bytes, dict(self.units))
+
+
+#: (service, operation) -> its counts.
+RequestCounts = dict[tuple[str, str], OperationCount]
+
+
+def service_of(environ: Mapping[str, object]) -> str:
+    """The AWS service a request is signed for (the SigV4 credential scope, header or presigned query)."""
+    match = _CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+    if match is None:
+        match = _QUERY_CREDENTIAL.search(str(environ.get("QUERY_STRING", "")))
+    return match.group(1) if match else "unknown"
+
+
+#: Query parameters of a bucket GET that lists its objects (any other names a bucket sub-resource).
+_LIST_PARAMETERS = frozenset(
+    {
+        "list-type",
+        "prefix",
+        "delimiter",
+        "continuation-token",
+        "max-keys",
+        "marker",
+        "start-after",
+        "encoding-type",
+        "fetch-owner",
+        "versions",
+        "key-marker",
+        "version-id-marker",
+    }
+)
+_BUCKET_OPERATIONS = {"HEAD": "HeadBucket", "PUT": "PutBucket", "DELETE": "DeleteBucket", "GET": "GetBucket"}
+_OBJECT_OPERATIONS = {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}
+
+
+def s3_operation(method: str, path: str, query: str, environ: Mapping[str, object]) -> str:
+    """An S3 request's operation from its method and whether its (path-style) path names an object or the bucket:
+    `GetObject` vs `ListObjects`, `PutObject` vs `CopyObject` (a copy source header) or `UploadPart`, and so on."""
+    parameters = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    if "/" not in path.strip("/"):
+        return _s3_bucket_operation(method, parameters)
+    if method == "PUT":
+        if "partNumber" in parameters:
+            return "UploadPart"
+        if environ.get("HTTP_X_AMZ_COPY_SOURCE"):
+            return "CopyObject"
+        return "PutObjectTagging" if "tagging" in parameters else "PutObject"
+    if method == "POST":
+        return "CreateMultipartUpload" if "uploads" in parameters else "CompleteMultipartUpload"
+    return _OBJECT_OPERATIONS.get(method, method.title() + "Object")
+
+
+def _s3_bucket_operation(method: str, parameters: Mapping[str, str]) -> str:
+    if method == "GET" and not set(parameters) - _LIST_PARAMETERS:
+        return "ListObjectVersions" if "versions" in parameters else "ListObjects"
+    if method == "POST" and "delete" in parameters:
+        return "DeleteObjects"
+    subresource = sorted(set(parameters) - _LIST_PARAMETERS)
+    return _BUCKET_OPERATIONS.get(method, method.title() + "Bucket") + "".join(part.title() for part in subresource[:1])
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _item_bytes(item: object) -> int:
+    """An item's size as DynamoDB counts it, approximated by its attribute names and values' JSON length."""
+    return len(json.dumps(item, separators=(",", ":")))
+
+
+def _write_units(size: int) -> int:
+    return max(1, -(-size // _WRITE_UNIT_BYTES))
+
+
+def _read_units(size: int, *, consistent: bool) -> float:
+    units = max(1, -(-size // _READ_UNIT_BYTES))
+    return float(units) if consistent else units / 2
+
+
+def _written(sizes: list[int], factor: int = 1) -> dict[str, float]:
+    return {
+        "write_units": factor * sum(map(_write_units, sizes)),
+        "items_written": len(sizes),
+        "item_bytes_written": sum(sizes),
+    }
+
+
+def _read(items: list[Any], *, consistent: bool, per_item: bool, factor: int = 1) -> dict[str, float]:
+    sizes = [_item_bytes(item) for item in items]
+    units = (
+        sum(_read_units(size, consistent=consistent) for size in sizes)
+        if per_item
+        else _read_units(sum(sizes), consistent=consistent)
+    )
+    return {"read_units": factor * units, "items_read": len(items)}
+
+
+def _batch_write_sizes(request: Mapping[str, Any]) -> list[int]:
+    return [
+        _item_bytes(entry.get("PutRequest", {}).get("Item", entry.get("DeleteRequest", {}).get("Key", {})))
+        for entries in request.get("RequestItems", {}).values()
+        for entry in entries
+    ]
+
+
+def _transact_write(request: Mapping[str, Any], _: Mapping[str, Any]) -> dict[str, float]:
+    entries: list[Mapping[str, Any]] = [next(iter(entry.values()), {}) for entry in request.get("TransactItems", [])]
+    return _written([_item_bytes(entry.get("Item", entry.get("Key", {}))) for entry in entries], 2)
+
+
+def _batch_get(request: Mapping[str, Any], response: Mapping[str, Any]) -> dict[str, float]:
+    specs = list(request.get("RequestItems", {}).values())
+    keys = [key for spec in specs for key in spec.get("Keys", [])]
+    found: list[Any] = [item for items in response.get("Responses", {}).values() for item in items]
+    missing: list[Any] = [{}] * max(0, len(keys) - len(found))
+    return _read(found + missing, consistent=any(spec.get("ConsistentRead") for spec in specs), per_item=True)
+
+
+def _consistent(request: Mapping[str, Any]) -> bool:
+    return bool(request.get("ConsistentRead"))
+
+
+_DynamoDBUnits = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, float]]
+_DYNAMODB_UNITS: dict[str, _DynamoDBUnits] = {
+    "PutItem": lambda request, _: _written([_item_bytes(request.get("Item", {}))]),
+    "DeleteItem": lambda request, _: _written([_item_bytes(request.get("Key", {}))]),
+    "UpdateItem": lambda request, _: _written(
+        [_item_bytes(request.get("Key", {})) + _item_bytes(request.get("ExpressionAttributeValues", {}))]
+    ),
+    "BatchWriteItem": lambda request, _: _written(_batch_write_sizes(request)),
+    "TransactWriteItems": _transact_write,
+    "GetItem": lambda request, response: _read(
+        [response.get("Item", {})], consistent=_consistent(request), per_item=True
+    ),
+    "BatchGetItem": _batch_get,
+    "Query": lambda request, response: _read(
+        list(response.get("Items", [])), consistent=_consistent(request), per_item=False
+    ),
+    "Scan": lambda request, response: _read(
+        list(response.get("Items", [])), consistent=_consistent(request), per_item=False
+    ),
+    "TransactGetItems": lambda _, response: _read(
+        [entry.get("Item", {}) for entry in response.get("Responses", [])], consistent=True, per_item=True, factor=2
+    ),
+}
+
+
+def dynamodb_units(operation: str, request: Mapping[str, Any], response: Mapping[str, Any]) -> dict[str, float]:
+    """DynamoDB's billing units of one call, from its request and response documents (see `OperationCount`).
+
+    Item sizes are approximated by their JSON length; an update is counted on its key and new values (DynamoDB bills
+    the larger of the item before and after); a read that finds nothing still costs its minimum."""
+    units = _DYNAMODB_UNITS.get(operation)
+    return {} if units is None else units(request, response)
+
+
+def firehose_units(request: Mapping[str, Any]) -> dict[str, float]:
+    """Firehose's billing units of a PutRecord/PutRecordBatch: records, their bytes, and their bytes rounded up to
+    5 KB each (what ingestion is billed on)."""
+    records = request.get("Records") or ([request["Record"]] if "Record" in request else [])
+    sizes = [len(base64.b64decode(str(record.get("Data", "")))) for record in records]
+    billed = sum(-(-size // _FIREHOSE_INCREMENT_BYTES) * _FIREHOSE_INCREMENT_BYTES for size in sizes)
+    return {"records": len(sizes), "record_bytes": sum(sizes), "billed_bytes": billed}
+
+
+class _CountingApp:
+    """WSGI middleware: counts the requests, and their bytes and billing units by (service, operation), before
+    handing them to the application.
+
+    The service comes from the SigV4 credential scope; the operation from `X-Amz-Target` (JSON protocols), the
+    `Action` form field (query protocols: SNS), the path's last segment (Smithy RPC v2 CBOR) or, for S3, the method
+    and whether the path names an object or the bucket (`s3_operation`). Request bytes are the body's length as
+    sent (`X-Amz-Decoded-Content-Length` for S3's chunked uploads), response bytes what the server sent back. With
+    `billing_units`, DynamoDB's, Firehose's and EventBridge's bodies are read for their billing units too.
+    """
+
+    def __init__(self, app: WSGIApplication, *, billing_units: bool = False) -> None:
         self._app = app
+        self._billing_units = billing_units
         self._lock = threading.Lock()
         self.requests = 0
+        self.operations: RequestCounts = {}
+
+    def snapshot(self) -> RequestCounts:
+        """A copy of the counts so far."""
+        with self._lock:
+            return {key: count.copy() for key, count in self.operations.items()}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        service = service_of(environ)
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        length = int(environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH") or environ.get("CONTENT_LENGTH") or 0)
+        body = b""
+        content_type = str(environ.get("CONTENT_TYPE", ""))
+        inspects = self._billing_units and service in _INSPECTED_SERVICES
+        reads_body = inspects or content_type.startswith("application/x-www-form-urlencoded")
+        if reads_body and length:
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+        operation = self._operation(service, method, environ, body)
         with self._lock:
             self.requests += 1
-        return self._app(environ, start_response)
+            count = self.operations.setdefault((service, operation), OperationCount())
+            count.requests += 1
+            count.request_bytes += length
+        if not inspects:
+            return self._respond(self._app(environ, start_response), service, operation)
+        if service == "firehose" and operation in ("PutRecord", "PutRecordBatch"):
+            self._add_units(service, operation, firehose_units(_json(body)))
+        if service == "events" and operation == "PutEvents":
+            self._add_units(service, operation, {"entries": len(_json(body).get("Entries", []))})
+        response = self._app(environ, start_response)
+        if service == "dynamodb":
+            chunks = list(response)
+            if hasattr(response, "close"):
+                response.close()
+            self._add_units(service, operation, dynamodb_units(operation, _json(body), _json(b"".join(chunks))))
+            self._add_response_bytes(service, operation, sum(map(len, chunks)))
+            return chunks
+        return self._respond(response, service, operation)
+
+    @staticmethod
+    def _operation(service: str, method: str, environ: WSGIEnvironment, body: bytes) -> str:
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if target:
+            return target.rsplit(".", 1)[-1]
+        path = urllib.parse.unquote(str(environ.get("PATH_INFO", "")))
+        query = str(environ.get("QUERY_STRING", ""))
+        if service == "s3":
+            return s3_operation(method, path, query, environ)
+        fields = dict(urllib.parse.parse_qsl(query))
+        if body and str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
+            fields.update(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+        if "Action" in fields:
+            return fields["Action"]
+        if "/operation/" in path:
+            return path.rsplit("/", 1)[-1]
+        return f"{method} {path.split('/')[1] if path.count('/') else path}".strip()
+
+    def _add_units(self, service: str, operation: str, units: Mapping[str, float]) -> None:
+        with self._lock:
+            self.operations.setdefault((service, operation), OperationCount()).add_units(units)
+
+    def _add_response_bytes(self, service: str, operation: str, size: int) -> None:
+        with self._lock:
+            self.operations.setdefault((service, operation), OperationCount()).response_bytes += size
+
+    def _respond(self, response: Iterable[bytes], service: str, operation: str) -> Iterable[bytes]:
+        if isinstance(response, list | tuple):  # answered whole: count it now, not when the server has sent it
+            self._add_response_bytes(service, operation, sum(map(len, response)))
+            return response
+        return self._counted(response, service, operation)
+
+    def _counted(self, response: Iterable[bytes], service: str, operation: str) -> Iterator[bytes]:
+        size = 0
+        try:
+            for chunk in response:
+                size += len(chunk)
+                yield chunk
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+            self._add_response_bytes(service, operation, size)
 
 
 class Emulator:
     """moto's server in a thread on 127.0.0.1 with an OS-chosen port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, billing_units: bool = False) -> None:
+        """`billing_units`: also read DynamoDB's, Firehose's and EventBridge's requests (and DynamoDB's responses)
+        for their billing units (`OperationCount.units`; `autoretrain cost` asks for them, the demo does not pay for
+        the parsing)."""
         backends.list_of_moto_modules = _moto_modules  # the same list, read once
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._billing_units = billing_units
         self._counter: _CountingApp | None = None
         self.endpoint_url = ""
 
@@ -104,7 +402,7 @@ class Emulator:
         self._server.start()
         wsgi_server = self._server._server  # moto keeps its werkzeug server private
         if wsgi_server is not None:  # werkzeug looks its application up on every request
-            self._counter = _CountingApp(wsgi_server.app)
+            self._counter = _CountingApp(wsgi_server.app, billing_units=self._billing_units)
             wsgi_server.app = self._counter
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
@@ -114,6 +412,10 @@ class Emulator:
     def requests(self) -> int:
         """HTTP requests the server has answered since it started."""
         return 0 if self._counter is None else self._counter.requests
+
+    def request_counts(self) -> RequestCounts:
+        """Requests, bytes and billing units by (service, operation) since the server started (a copy)."""
+        return {} if self._counter is None else self._counter.snapshot()
 
     def stop(self) -> None:
         """Stop the server."""

@@ -124,6 +124,7 @@ def build_ports(settings: DriftCheckSettings) -> DriftCheckPorts:
         metrics=MetricsPublisher(session.client("cloudwatch")),
         events=EventBus(session.client("events"), settings.event_bus),
         state=DriftStateStore(dynamodb, settings.payload_table),
+        feature_metrics=settings.feature_metrics,
     )
 
 

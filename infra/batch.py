@@ -68,6 +68,7 @@ class BatchJobsArgs:
     keep_images: int
     log_retention_days: int
     incremental_retrain: bool
+    feature_metrics: bool = False
 
 
 def thread_environment(vcpu: float) -> dict[str, str]:
@@ -232,6 +233,7 @@ def _environment_of(job: Job, args: BatchJobsArgs, code_version: str, names: Map
         model_name=args.model_name,
         code_version=code_version,
         lake_sample_rows=args.lake_sample_rows,
+        feature_metrics=args.feature_metrics,
     )
 
 

@@ -196,6 +196,7 @@ class Settings:
     canary_percent: int = field(default=10, metadata=_key())
     canary_minutes: int = field(default=10, metadata=_key())
     incremental_retrain: bool = field(default=False, metadata=_key())
+    feature_metrics: bool = field(default=False, metadata=_key())
     lake_sample_rows: int = field(default=DEFAULT_LAKE_SAMPLE_ROWS, metadata=_key())
     athena_bytes_scanned_cutoff: int = field(default=DEFAULT_BYTES_SCANNED_CUTOFF, metadata=_key())
     aws_sdk_pandas_layer_version: int = field(default=DEFAULT_AWS_SDK_PANDAS_LAYER_VERSION, metadata=_key())

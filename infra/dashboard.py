@@ -149,7 +149,7 @@ def dashboard_body(
             DRIFT_PERIOD_SECONDS,
         ),
         (
-            "Per-feature drift effect size",
+            "Per-feature drift effect size (published with the stack setting featureMetrics)",
             [[{"expression": features, "id": "features", "label": ""}]],
             "Maximum",
             DRIFT_PERIOD_SECONDS,

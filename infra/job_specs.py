@@ -138,7 +138,7 @@ class JobNames:
 
 
 def job_environment(
-    job: Job, names: JobNames, *, model_name: str, code_version: str, lake_sample_rows: int
+    job: Job, names: JobNames, *, model_name: str, code_version: str, lake_sample_rows: int, feature_metrics: bool
 ) -> dict[str, str]:
     """The deployment contract's variables each job reads (core.settings: DriftCheckSettings, RetrainSettings and
     LakeSettings for the two that query the lake; LakeSettings for the compaction, which only rewrites its files).
@@ -163,4 +163,4 @@ def job_environment(
     if job is Job.RETRAIN:
         # The image's content tag is the code's version: the job needs no git checkout to record lineage.
         return {**querying, EnvVar.CODE_VERSION.value: code_version}
-    return querying
+    return {**querying, EnvVar.FEATURE_METRICS.value: "true" if feature_metrics else "false"}

@@ -148,6 +148,7 @@ def build(settings: Settings) -> None:
             keep_images=settings.serving_keep_images,
             log_retention_days=settings.log_retention_days,
             incremental_retrain=settings.incremental_retrain,
+            feature_metrics=settings.feature_metrics,
         ),
         with_provider,
     )

@@ -13,8 +13,8 @@ CloudWatch metrics (defined in `core.metric_names`: namespace `autoretrain`, tim
 | `DriftedFeatures`          | ModelName            | the suite ran (count)                  |
 | `PredictionDrift`          | ModelName            | the suite ran (0/1)                    |
 | `DomainClassifierAUC`      | ModelName            | the classifier had enough rows         |
-| `FeatureDrift`             | ModelName, Feature   | per feature, the suite ran (0/1)       |
-| `FeatureDriftEffectSize`   | ModelName, Feature   | per feature with an effect size        |
+| `FeatureDrift`             | ModelName, Feature   | per feature, the suite ran (0/1); only with `feature_metrics` |
+| `FeatureDriftEffectSize`   | ModelName, Feature   | per feature with an effect size; only with `feature_metrics` |
 | `ModelAUC`, `ModelLogLoss`, `ModelBrierScore`, `ModelCalibrationError` | ModelName | enough matured labels |
 | `PerformanceDecay`         | ModelName            | enough matured labels (0/1)            |
 """
@@ -137,8 +137,9 @@ def retrain_detail(result: DriftCheckResult) -> dict[str, Any]:
     }
 
 
-def metric_data(result: DriftCheckResult) -> list[dict[str, Any]]:
-    """Every CloudWatch datum of one check (table in the module docstring)."""
+def metric_data(result: DriftCheckResult, *, per_feature: bool = True) -> list[dict[str, Any]]:
+    """Every CloudWatch datum of one check (table in the module docstring); the per-feature ones only if
+    `per_feature` (each feature is two more custom metrics to pay for)."""
     model, at = result.model_name, result.checked_at
 
     def datum(metric: Metric, value: float, feature: str | None = None) -> dict[str, Any]:
@@ -166,7 +167,7 @@ def metric_data(result: DriftCheckResult) -> list[dict[str, Any]]:
             data.append(datum(metric_names.PREDICTION_DRIFT, float(drift.prediction.drift)))
         if drift.multivariate is not None and drift.multivariate.auc is not None:
             data.append(datum(metric_names.DOMAIN_CLASSIFIER_AUC, drift.multivariate.auc))
-        for feature in drift.features:
+        for feature in drift.features if per_feature else ():
             data.append(datum(metric_names.FEATURE_DRIFT, float(feature.drift), feature.name))
             if feature.distribution.effect_size is not None:
                 effect_size = feature.distribution.effect_size

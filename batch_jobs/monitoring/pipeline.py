@@ -427,7 +427,7 @@ def write_outputs(ports: DriftCheckPorts, result: DriftCheckResult) -> tuple[str
     ports.reports.put_text(bucket, report_key, render_report(result), "text/html; charset=utf-8")
     document = json.dumps(result.to_json(), indent=2, allow_nan=False)
     ports.reports.put_text(bucket, result_key, document, "application/json")
-    ports.metrics.publish(metric_data(result))
+    ports.metrics.publish(metric_data(result, per_feature=ports.feature_metrics))
     at = result.checked_at
     event_ids = [ports.events.publish(DetailType.DRIFT_CHECK_COMPLETED, completed_detail(result), time=at)]
     if result.decision.retrain_requested:

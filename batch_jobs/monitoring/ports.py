@@ -113,3 +113,5 @@ class DriftCheckPorts:
     metrics: MetricsSink
     events: EventSink
     state: PolicyStateStore
+    #: Whether the per-feature metrics are published too (`core.settings.DriftCheckSettings.feature_metrics`).
+    feature_metrics: bool = False

@@ -465,3 +465,11 @@ def test_numeric_thread_pools_match_the_jobs_vcpus(stack: Recording, dev_config:
 @pytest.mark.parametrize(("vcpu", "threads"), [(0.25, "1"), (0.5, "1"), (1.0, "1"), (2.0, "2"), (16.0, "16")])
 def test_a_fractional_vcpu_still_runs_one_thread(vcpu: float, threads: str) -> None:
     assert set(thread_environment(vcpu).values()) == {threads}
+
+
+def test_the_drift_check_publishes_per_feature_metrics_only_when_the_stack_says_so(
+    stack: Recording, dev_config: dict[str, str]
+) -> None:
+    assert dev_config["autoretrain:featureMetrics"] == "false"
+    assert DriftCheckSettings.from_env(_environment(stack, Job.DRIFT_CHECK)).feature_metrics is False
+    assert EnvVar.FEATURE_METRICS not in _environment(stack, Job.RETRAIN)

@@ -23,6 +23,7 @@ from batch_jobs.monitoring.outputs import (
 )
 from batch_jobs.monitoring.policy import Decision, Outcome, RetrainTrigger, TriggerPolicy
 from core.events import NO_REGIME
+from core.settings import DriftCheckSettings, InvalidSettingError
 
 NOW = datetime(2026, 12, 1, 3, tzinfo=UTC)
 WINDOW = {"start": "2026-11-29T03:00:00.000Z", "end": "2026-12-01T03:00:00.000Z", "n_rows": 400}
@@ -178,3 +179,25 @@ def test_the_result_json_is_strict_and_names_the_policy(suite_result: Any) -> No
     }
     assert document["checked_at"] == "2026-12-01T03:00:00.000Z"
     assert document["performance"]["n_labels"] == 400
+
+
+def test_without_feature_metrics_only_the_per_model_series_are_published(suite_result: Any) -> None:
+    drift, _ = suite_result
+    data = metric_data(result(drift), per_feature=False)
+    assert data
+    assert all(len(datum["Dimensions"]) == 1 for datum in data)
+    assert {"DatasetDrift", "DriftedFeatures"} <= set(names(data))
+
+
+def test_the_feature_metrics_setting_is_read_and_validated() -> None:
+    required = {
+        "AUTORETRAIN_MODEL_BUCKET": "m",
+        "AUTORETRAIN_PAYLOAD_TABLE": "p",
+        "AUTORETRAIN_REGISTRY_TABLE": "r",
+        "AUTORETRAIN_EVENT_BUS": "b",
+        "AUTORETRAIN_MODEL_NAME": "churn",
+    }
+    assert DriftCheckSettings.from_env(required).feature_metrics is False
+    assert DriftCheckSettings.from_env({**required, "AUTORETRAIN_FEATURE_METRICS": "true"}).feature_metrics is True
+    with pytest.raises(InvalidSettingError, match="AUTORETRAIN_FEATURE_METRICS"):
+        DriftCheckSettings.from_env({**required, "AUTORETRAIN_FEATURE_METRICS": "yes"})
