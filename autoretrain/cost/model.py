@@ -414,7 +414,7 @@ def _cloudwatch_lines(
             continue
         kept = LOG_BYTES if function.keeps_info_logs else WARN_LOG_BYTES
         platform = assumptions.lambda_platform_log_bytes if function.keeps_platform_lines else 0.0
-        logged_by_stage[stage] = usage.get(kept, usage.get(LOG_BYTES, 0.0)) + day.invocations.get(stage, 0.0) * platform
+        logged_by_stage[stage] = usage.get(kept, 0.0) + day.invocations.get(stage, 0.0) * platform
     serving = logged_by_stage.pop("serving", 0.0) * month
     rest = sum(logged_by_stage.values()) * month + releases * assumptions.build_log_bytes
     logged = serving + rest

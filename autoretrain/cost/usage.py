@@ -28,7 +28,7 @@ LOG_BYTES = "log_bytes"
 #: The part of `LOG_BYTES` logged at WARNING or above: what a function whose application log level is WARN keeps.
 WARN_LOG_BYTES = "warn_log_bytes"
 AWS_CALLS = "aws_calls"
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: log bytes at WARNING and above measured apart
 
 
 def metric(service: str, operation: str, what: str) -> str:

@@ -536,6 +536,7 @@ class DemoRunner:
                         "at": at.isoformat(),
                         "signal": detail.get("signal"),
                         "status": detail.get("status"),
+                        "reminder": bool(detail.get("reminder")),
                         "severity": detail.get("severity"),
                         "summary": detail.get("summary"),
                     }

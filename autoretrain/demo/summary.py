@@ -130,7 +130,8 @@ def detections(scenario: Scenario, log: DemoLog) -> list[dict[str, Any]]:
                     detected_at=first["at"],
                     hours_after=_hours(event.at, _time(first["at"])),
                     detected_by=f"alerting Lambda: missing_features ('{INCIDENT_FEATURE}' empty)",
-                    firing_notices=sum(1 for alert in firing if alert["status"] == "firing"),
+                    firing_notices=sum(1 for alert in firing if alert["status"] == "firing" and not alert["reminder"]),
+                    reminders=sum(1 for alert in firing if alert["reminder"]),
                     resolved_at=None if resolved is None else resolved["at"],
                 )
         elif event.kind == EventKind.CONCEPT_SHIFT:

@@ -91,6 +91,7 @@ def render(
         "model_name": model_name,
         "signal": result.signal.value,
         "status": "resolved" if kind is NoticeKind.RESOLVED else "firing",
+        "reminder": kind is NoticeKind.REMINDER,
         "severity": severity,
         "summary": summary,
         "message": message,
