@@ -1,5 +1,5 @@
-"""The jobs' windows read from the Parquet lake (DuckDB, sampled) against the DynamoDB-segment path they replace and
-against a bare Parquet read of the same files, in one run.
+"""The jobs' windows read from the Parquet lake (DuckDB, sampled) against a bare Parquet read of the same files, in
+one run.
 
 Data: one synthetic lake on disk (`DATA`, reused between runs while its parameters match), written with pyarrow in
 the layout and column types of `core.lake`: per window, a model of its own (`bench-<job>-n<N>-r<rows>`) holding
@@ -24,16 +24,17 @@ figure is `ru_maxrss` after the work minus that RSS. Time: `time.perf_counter()`
   of the predictions the request id, sample key, score, version, time, predicted label, unparsed values and the
   features; of the labels the request id, label, time observed and sample key, over the days its labels can be
   in), once: the least any reader of a labelled window does, before deduplicating, joining or sampling.
-- current path: the payload table on moto's server (`autoretrain.emulator`), filled with real segments built by
-  the payload ETL (`payload_batches`, `label_batches`; one object per day, so one segment per hour: the fewest
-  items, the most favourable case for this path), read as the jobs did: `PayloadStore.labelled_window` and
-  `batch_jobs.drift.values.usable_frame` over its features, on a 14-day window of `CURRENT_ROWS` rows (it reads
-  every row, so a bigger window only takes longer).
 Time is the best of `REPEATS` runs (the sides take turns), peak memory the largest.
+
+The DynamoDB-segment path the lake replaced (`PayloadStore.labelled_window` over segments the ETL wrote into the
+payload table) was retired in issue #15: the payload table now holds only the alerting aggregates and the ledger,
+so there is nothing left to compare with. Its last figures (9,114 rows/s and 2,331 B/row at N=10, 8,420 rows/s and
+4,317 B/row at N=26, on a 50,000-row window; the lake 35–222x faster) are in the README's lake section
+(Performance, "Lake reads").
 
 Targets (measured in the same run, N = 10): (i) peak memory at most 300 bytes per row of the window up to the
 sample cap (peak / min(window rows, `SAMPLE_ROWS`)) and constant beyond it (peak at 10M within 1.5x of the peak at
-1M); (ii) lake rows/s (window rows / time) at least 20x the current path's; (iii) lake time within 3x the floor's.
+1M); (ii) lake time within 3x the floor's.
 """
 
 from __future__ import annotations
@@ -47,13 +48,12 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -75,18 +75,13 @@ from core.lake import (
     sample_key,
     table_prefix,
 )
-from core.layout import label_object_key, payload_object_key
-from core.records import RecordKind, format_timestamp
-
-if TYPE_CHECKING:
-    from core.payload_store import PayloadStore
 
 # Each measurement's subprocess imports only what its side runs (the lake's imports take seconds: sklearn, scipy),
 # inside the function that measures it, before its memory baseline.
 # ruff: noqa: PLC0415
 
 NAME = "lake"
-DESCRIPTION = "lake windows (DuckDB, sampled) vs the DynamoDB-segment path and a bare Parquet read"
+DESCRIPTION = "lake windows (DuckDB, sampled) vs a bare Parquet read"
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "results" / "lake-data"
@@ -97,7 +92,6 @@ SIZES = (1_000_000, 10_000_000)
 FEATURE_COUNTS = (10, 26)
 HEADLINE_FEATURES = 10
 SAMPLE_ROWS = 200_000
-CURRENT_ROWS = 50_000
 REPEATS = 3
 FILES_PER_DAY = 4
 LABELLED_SHARE = 0.98
@@ -113,7 +107,6 @@ KEY_CHECK_STRIDE = 997
 
 MEMORY_TARGET = 300.0
 CONSTANCY_TARGET = 1.5
-SPEED_TARGET = 20.0
 FLOOR_TARGET = 3.0
 
 _DAY_MS = 86_400_000
@@ -140,9 +133,9 @@ class Config:
     feature_counts: tuple[int, ...] = FEATURE_COUNTS
     headline_features: int = HEADLINE_FEATURES
     sample_rows: int = SAMPLE_ROWS
-    current_rows: int = CURRENT_ROWS
     repeats: int = REPEATS
     files_per_day: int = FILES_PER_DAY
+    jobs: tuple[Job, ...] = tuple(Job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,83 +424,6 @@ def _write_day(
         _write(root, LakeTable.LABELS, spec, text, labels, source=f"{day}/{text}", layout=layout)
 
 
-# --- the current path's payload table ---------------------------------------------------------------------------
-
-
-def _payload_lines(
-    rng: np.random.Generator, spec: LakeSpec, day_index: int, rows: int
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """One day's payload lines and its labels' `(day observed, line)`."""
-    day_start = spec.start + timedelta(days=day_index)
-    offsets = np.sort(rng.integers(0, _DAY_MS, size=rows))
-    names = feature_names(spec.features)
-    values = rng.standard_normal((rows, spec.features))
-    scores = rng.random(rows)
-    low, high = _label_delay_ms()
-    delays = rng.integers(low, high, size=rows)
-    labelled = rng.random(rows) < LABELLED_SHARE
-    lines, labels = [], []
-    for row in range(rows):
-        moment = day_start + timedelta(milliseconds=int(offsets[row]))
-        request_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
-        document = {
-            "request_id": request_id,
-            "model_name": spec.model_name,
-            "model_version": MODEL_VERSION,
-            "timestamp": format_timestamp(moment),
-            "features": {name: round(float(value), 6) for name, value in zip(names, values[row], strict=True)},
-            "prediction": {"score": float(scores[row]), "label": int(scores[row] >= 0.5)},
-            "latency_ms": 7.5,
-        }
-        lines.append(json.dumps(document))
-        if labelled[row]:
-            observed = format_timestamp(moment + timedelta(milliseconds=int(delays[row])))
-            label = {
-                "request_id": request_id,
-                "model_name": spec.model_name,
-                "label": int(rng.random() < scores[row]),
-                "observed_at": observed,
-            }
-            labels.append((observed[:10], json.dumps(label)))
-    return lines, labels
-
-
-def fill_payload_table(store: PayloadStore, bucket: str, spec: LakeSpec) -> int:
-    """Load the spec's window into the payload table as the ETL does (one object per day of predictions and per
-    day of labels); the number of items written."""
-    rng = np.random.default_rng([SEED, spec.features, spec.rows, 1])
-    items = []
-    labels_by_day: dict[str, list[str]] = {}
-    for index, rows in enumerate(_rows_per_day(spec.rows, spec.days)):
-        lines, labels = _payload_lines(rng, spec, index, rows)
-        for day, line in labels:
-            labels_by_day.setdefault(day, []).append(line)
-        key = payload_object_key(spec.model_name, spec.start + timedelta(days=index), "bench")
-        items += _items(lines, key, bucket, RecordKind.PAYLOAD, spec.model_name)
-    for day, lines in sorted(labels_by_day.items()):
-        key = label_object_key(spec.model_name, datetime.fromisoformat(day).replace(tzinfo=UTC), "bench")
-        items += _items(lines, key, bucket, RecordKind.LABEL, spec.model_name)
-    store.put_items(items)
-    return len(items)
-
-
-def _items(lines: list[str], key: str, bucket: str, kind: RecordKind, model_name: str) -> list[Any]:
-    from lambdas.payload_etl.extract import Tally, label_batches, payload_batches
-    from lambdas.payload_etl.models import ObjectRef
-
-    tally = Tally()
-    source = ObjectRef(bucket, key, _digest(key), sum(len(line) + 1 for line in lines))
-    build = payload_batches if kind is RecordKind.PAYLOAD else label_batches
-    items = [
-        item
-        for batch in build(lines, model_name=model_name, source=source, retention_days=90, tally=tally)
-        for item in batch
-    ]
-    if tally.loaded != len(lines) or tally.quarantine.count:
-        raise AssertionError(f"the bench's {kind} lines did not load cleanly: {tally}")
-    return items
-
-
 # --- the subprocesses -------------------------------------------------------------------------------------------
 
 
@@ -581,41 +497,17 @@ def _measure_floor(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _measure_current(args: argparse.Namespace) -> dict[str, Any]:
-    import boto3
-
-    from batch_jobs.drift.values import usable_frame
-    from core.payload_store import PayloadStore
-
-    spec = LakeSpec(Job.DRIFT, args.features, args.rows)
-    store = PayloadStore(boto3.client("dynamodb"), args.table)
-    baseline = reset_peak_rss()
-    started = time.perf_counter()
-    rows = store.labelled_window(spec.model_name, spec.start, spec.end, labels_until=spec.labels_until)
-    features, _ = usable_frame(rows.predictions.features, len(rows))
-    seconds = time.perf_counter() - started
-    return {
-        "seconds": seconds,
-        "baseline_kib": baseline,
-        "peak_kib": peak_rss_kib(),
-        "rows": len(rows),
-        "labelled": sum(label is not None for label in rows.label),
-        "columns": len(features.columns),
-    }
-
-
 def worker_main(argv: Sequence[str] | None = None) -> int:
-    """One measurement (`python -m bench.lake lake|floor|current ...`); prints one JSON object."""
+    """One measurement (`python -m bench.lake lake|floor ...`); prints one JSON object."""
     parser = argparse.ArgumentParser(prog="python -m bench.lake")
-    parser.add_argument("side", choices=("lake", "floor", "current"))
+    parser.add_argument("side", choices=("lake", "floor"))
     parser.add_argument("--job", choices=[job.value for job in Job], default=Job.DRIFT.value)
     parser.add_argument("--features", type=int, required=True)
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--root", type=Path)
     parser.add_argument("--sample-rows", type=int, default=SAMPLE_ROWS)
-    parser.add_argument("--table")
     args = parser.parse_args(argv)
-    measure = {"lake": _measure_lake, "floor": _measure_floor, "current": _measure_current}[args.side]
+    measure = {"lake": _measure_lake, "floor": _measure_floor}[args.side]
     json.dump(measure(args), sys.stdout)
     sys.stdout.write("\n")
     return 0
@@ -660,14 +552,12 @@ class Measurement:
 
 @dataclass(frozen=True, slots=True)
 class WindowResult:
-    """One job's window at one size: the lake, its floor, and the current path it is compared with."""
+    """One job's window at one size: the lake and its floor."""
 
     spec: LakeSpec
     sample_rows: int
     lake: Measurement
     floor: Measurement
-    current: Measurement
-    current_rows: int
 
     @property
     def rows(self) -> int:
@@ -700,23 +590,8 @@ class WindowResult:
         return " + ".join(f"{int(value):,}" for value in self.lake.best["rows_read"].values())
 
     @property
-    def current_rows_per_s(self) -> float:
-        """Window rows per second of the current path."""
-        return self.current_rows / self.current.seconds
-
-    @property
-    def current_bytes_per_row(self) -> float:
-        """The current path's peak bytes per window row."""
-        return self.current.peak_bytes / self.current_rows
-
-    @property
-    def speedup(self) -> float:
-        """Lake rows/s over the current path's (target (ii))."""
-        return self.lake_rows_per_s / self.current_rows_per_s
-
-    @property
     def floor_ratio(self) -> float:
-        """Lake time over the floor's (target (iii))."""
+        """Lake time over the floor's (target (ii))."""
         return self.lake.seconds / self.floor.seconds
 
 
@@ -765,11 +640,8 @@ def markdown_table(results: Sequence[WindowResult]) -> str:
         "peak B/row read",
         "floor time",
         "floor B/row",
-        "current rows/s",
-        "current B/row",
         "(i) ≤ 300 B/row to cap",
-        "(ii) ≥ 20× current",
-        "(iii) ≤ 3× floor",
+        "(ii) ≤ 3× floor",
     ]
     rows = [
         [
@@ -783,10 +655,7 @@ def markdown_table(results: Sequence[WindowResult]) -> str:
             f"{item.held_bytes_per_row:,.0f}",
             f"{item.floor.seconds:.2f} s",
             f"{item.floor.peak_bytes / item.rows:,.0f}",
-            f"{item.current_rows_per_s:,.0f}",
-            f"{item.current_bytes_per_row:,.0f}",
             f"{_verdict(item.capped_bytes_per_row <= MEMORY_TARGET)} {item.capped_bytes_per_row:,.0f}",
-            f"{_verdict(item.speedup >= SPEED_TARGET)} {item.speedup:,.0f}×",
             f"{_verdict(item.floor_ratio <= FLOOR_TARGET)} {item.floor_ratio:.2f}×",
         ]
         for item in results
@@ -803,21 +672,6 @@ def metrics(
         Metric("lake generation", generation_s, "s", note=f"0 when cached in {config.data}"),
         Metric("DuckDB threads", float(settings["threads"]), "", note=f"memory_limit {settings['memory_limit']}"),
     ]
-    currents: dict[int, WindowResult] = {}
-    for item in results:
-        currents.setdefault(item.spec.features, item)
-    for features, item in currents.items():
-        found += [
-            Metric(
-                f"current n={features}: rows/s",
-                item.current_rows_per_s,
-                "rows/s",
-                note=f"{item.current_rows:,}-row window, labelled_window + usable_frame",
-            ),
-            Metric(
-                f"current n={features}: peak", item.current_bytes_per_row, "B/row", note=_mib(item.current.peak_bytes)
-            ),
-        ]
     for item in results:
         headline = item.spec.features == config.headline_features
         label = f"{item.spec.job.value} {_size(item.rows)} n={item.spec.features}"
@@ -845,7 +699,6 @@ def metrics(
                 note=f"pyarrow read_table, {_mib(item.floor.peak_bytes)}",
             ),
             Metric(f"{label}: floor peak", item.floor.peak_bytes / item.rows, "B/row"),
-            Metric(f"{label}: lake / current rows/s", item.speedup, "×", target=SPEED_TARGET if headline else None),
             Metric(
                 f"{label}: lake time / floor time",
                 item.floor_ratio,
@@ -868,44 +721,11 @@ def metrics(
     return found
 
 
-def _measure_current_path(config: Config) -> dict[int, Measurement]:
-    """The current path per feature count, on a fresh emulator in this process (its memory is not the reader's)."""
-    import boto3
-
-    from autoretrain.emulator import Emulator, patched_environ, provision
-    from core.payload_store import PayloadStore
-
-    emulator = Emulator()
-    emulator.start()
-    found = {}
-    try:
-        with patched_environ(emulator.environment()):
-            session = boto3.session.Session()
-            resources = provision(session, prefix=f"bench{uuid.uuid4().hex[:10]}")
-            store = PayloadStore(session.client("dynamodb"), resources.payload_table)
-            for features in config.feature_counts:
-                spec = LakeSpec(Job.DRIFT, features, config.current_rows)
-                items = fill_payload_table(store, resources.payload_bucket, spec)
-                command = ["current", *_arguments(spec), "--table", resources.payload_table]
-                runs = [_json_from(command, emulator.environment()) for _ in range(config.repeats)]
-                if runs[0]["rows"] != spec.rows:
-                    raise AssertionError(f"the current path read {runs[0]['rows']} rows of {spec.rows}")
-                found[features] = Measurement.of(runs)
-                print(
-                    f"   current path, N={features}: {spec.rows:,} rows in {items:,} items, "
-                    f"{found[features].seconds:.2f} s, {_mib(found[features].peak_bytes)}",
-                    flush=True,
-                )
-    finally:
-        emulator.stop()
-    return found
-
-
 def _arguments(spec: LakeSpec) -> list[str]:
     return ["--job", spec.job.value, "--features", str(spec.features), "--rows", str(spec.rows)]
 
 
-def _measure_window(spec: LakeSpec, config: Config, current: Measurement) -> WindowResult:
+def _measure_window(spec: LakeSpec, config: Config) -> WindowResult:
     """The lake and the floor on one window, taking turns."""
     common = [*_arguments(spec), "--root", str(config.data)]
     lake_runs, floor_runs = [], []
@@ -915,14 +735,7 @@ def _measure_window(spec: LakeSpec, config: Config, current: Measurement) -> Win
     for name, records in lake_runs[0]["records"].items():
         if records != spec.rows:
             raise AssertionError(f"{spec.model_name}: {name} counted {records} records, not {spec.rows}")
-    result = WindowResult(
-        spec,
-        config.sample_rows,
-        Measurement.of(lake_runs),
-        Measurement.of(floor_runs),
-        current,
-        config.current_rows,
-    )
+    result = WindowResult(spec, config.sample_rows, Measurement.of(lake_runs), Measurement.of(floor_runs))
     print(
         f"   {spec.model_name}: lake {result.lake.seconds:.2f} s, {_mib(result.lake.peak_bytes)}; "
         f"floor {result.floor.seconds:.2f} s, {_mib(result.floor.peak_bytes)}",
@@ -936,7 +749,7 @@ def run_with(config: Config) -> list[Metric]:
     specs = [
         LakeSpec(job, features, rows, config.files_per_day)
         for features in config.feature_counts
-        for job in Job
+        for job in config.jobs
         for rows in config.sizes
     ]
     generation_s = 0.0
@@ -946,11 +759,10 @@ def run_with(config: Config) -> list[Metric]:
             generation_s += seconds
             if seconds:
                 print(f"   generated {spec.model_name} in {seconds:.0f} s", flush=True)
-    current = _measure_current_path(config)
-    results = [_measure_window(spec, config, current[spec.features]) for spec in specs]
+    results = [_measure_window(spec, config) for spec in specs]
     settings = results[0].lake.best["duckdb"]
     print(
-        f"\nLake windows vs the current path and the floor (DuckDB threads {settings['threads']}, "
+        f"\nLake windows vs the floor (DuckDB threads {settings['threads']}, "
         f"memory_limit {settings['memory_limit']}; sample cap {config.sample_rows:,} rows):\n"
     )
     print(markdown_table(results))

@@ -217,7 +217,9 @@ def choose_window(buckets: Iterable[tuple[datetime, Aggregate]], end: datetime, 
                 return Window(end - ladder[step], end, summary, enough=True)
             step += 1
         summary.merge(aggregate)
-    return Window(end - ladder[step], end, summary, enough=summary.rows >= policy.min_rows)
+    if summary.rows < policy.min_rows:  # every bucket up to the longest window was read
+        return Window(end - ladder[-1], end, summary, enough=False)
+    return Window(end - ladder[step], end, summary, enough=True)
 
 
 def run_checks(

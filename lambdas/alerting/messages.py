@@ -68,6 +68,7 @@ def render(
             f"RESOLVED: {summary}.",
             "",
             f"Now: {result.headline}",
+            *([f"Window: {result.window}."] if result.window else []),
             f"Normal: {result.normal}",
             f"It had been firing since {_time(since)} ({_duration(checked_at - since)}); "
             f"checked at {_time(checked_at)}.",
@@ -80,6 +81,7 @@ def render(
             f"{header} [{severity}]: {result.title} for model {model_name} (champion {model_version}).",
             "",
             f"What happened: {result.headline}",
+            *([f"Window: {result.window}."] if result.window else []),
             f"Normal: {result.normal}",
             f"Since: {_time(since)} ({_duration(checked_at - since)} ago); checked at {_time(checked_at)}.",
             f"What to do: follow the runbook, {link}",

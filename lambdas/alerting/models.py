@@ -192,7 +192,8 @@ class SignalResult:
     """One check's verdict, with the numbers a person needs to judge it.
 
     `headline` says what happened in one sentence; `normal` says what normal is (band and how it was derived);
-    `details` are extra lines (e.g. the worst features); `reason` explains an insufficient-data verdict.
+    `details` are extra lines (e.g. the worst features); `reason` explains an insufficient-data verdict; `window`
+    names the window judged and why it is that long.
     """
 
     signal: Signal
@@ -206,6 +207,7 @@ class SignalResult:
     normal: str = ""
     details: tuple[str, ...] = ()
     reason: str = ""
+    window: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from core.aggregates import LATENCY_BINS_PER_DECADE, OTHER, Aggregate, Judge
@@ -73,7 +74,7 @@ def _insufficient(signal: Signal, title: str, sample_size: int, reason: str) -> 
 # --- the checks ------------------------------------------------------------------------------------------------
 
 
-def check_volume(observed: int, history: Sequence[int], policy: AlertPolicy, window_text: str) -> SignalResult:
+def check_volume(observed: int, history: Sequence[int], policy: AlertPolicy) -> SignalResult:
     """Collapse or spike: the window's count against the same window on previous days.
 
     Typical = median of the history windows that saw traffic. Band = the wider of the Poisson band at `alpha`
@@ -114,7 +115,7 @@ def check_volume(observed: int, history: Sequence[int], policy: AlertPolicy, win
         observed=float(observed),
         expected=band,
         unit="predictions",
-        headline=f"{observed} predictions were logged {window_text} ({ratio:.2f}x the typical {typical:g}).",
+        headline=f"{observed} predictions were logged ({ratio:.2f}x the typical {typical:g}).",
         normal=(
             f"{band.low:g} to {band.high:g} predictions: the wider of the Poisson band (alpha {policy.alpha:g}) and "
             f"{policy.volume_collapse_ratio:g}x-{policy.volume_spike_ratio:g}x the median ({typical:g}) of the same "
@@ -354,9 +355,9 @@ def evaluate(
     policy: AlertPolicy,
     window_text: str,
 ) -> tuple[SignalResult, ...]:
-    """Every check, in `Signal` order."""
-    return (
-        check_volume(summary.rows, history, policy, window_text),
+    """Every check, in `Signal` order, each naming the window (`window_text`)."""
+    results = (
+        check_volume(summary.rows, history, policy),
         check_constant_predictions(summary, baseline, policy),
         check_positive_rate(summary, baseline, policy),
         check_missing_features(summary, baseline, policy),
@@ -365,3 +366,4 @@ def evaluate(
         check_schema_violations(summary, baseline, policy),
         check_latency(summary, baseline, policy),
     )
+    return tuple(replace(result, window=window_text) for result in results)

@@ -1,15 +1,19 @@
-"""The alerting Lambda against moto's server: the payload table is filled by the real payload-ETL handler from raw
-payload objects, the champion is registered through the registry, alerts are read from an SQS queue subscribed to
-the topic and `AlertRaised` events from an SQS queue targeted by a rule on the bus.
+"""The alerting Lambda against moto's server: the payload table's aggregates are written by the real payload-ETL
+handler from raw payload objects, the champion is registered through the registry, alerts are read from an SQS queue
+subscribed to the topic and `AlertRaised` events from an SQS queue targeted by a rule on the bus.
+
+Times are fixed: a run at `NOW` judges the window that ends `ingest_lag` (3 minutes) before it, on a 5-minute
+boundary: the 10 minutes [09:45, 09:55) when it holds 50 predictions, longer when it does not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,16 +23,21 @@ import pytest
 import lambdas.payload_etl
 from autoretrain.emulator import LocalResources
 from autoretrain.local_runner import s3_object_created_event
+from core.aggregates import BUCKET, aggregate_pk, aggregate_sk, bucket_start
+from core.baseline import MonitoringBaseline
 from core.layout import payload_object_key
 from core.model_lifecycle import ModelStatus, ModelVersionRecord, Trigger
+from core.payload_store import Item, PayloadStore
 from core.records import format_timestamp
 from core.registry import Registry
 from core.settings import EnvVar
 from core.tables import alert_pk
 from lambdas.alerting import handler, reset_cold_start
-from lambdas.alerting.adapters import DynamoAlertStates
-from lambdas.alerting.entry import AlertDeliveryError
-from lambdas.alerting.models import AlertState, AlertStatus, Signal
+from lambdas.alerting.adapters import AggregateStore, DynamoAlertStates
+from lambdas.alerting.entry import AlertDeliveryError, cold_start
+from lambdas.alerting.logic import run_checks
+from lambdas.alerting.models import AlertState, AlertStatus, Signal, Verdict
+from tests.payload_etl_fakes import load_object
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +61,14 @@ BASELINE: dict[str, Any] = {
 Record = dict[str, Any]
 
 
-def _now() -> datetime:
-    """A scheduled time just after the wall clock: quarantine objects written now fall in its window."""
-    moment = datetime.now(UTC).replace(second=0, microsecond=0)
-    return moment + timedelta(minutes=2)
+#: A scheduler tick; its window ends at `END`.
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+END = NOW - timedelta(minutes=5)
+
+
+def window_end(scheduled: datetime) -> datetime:
+    """Where the window of a run at `scheduled` ends (the default ingest lag, 3 minutes, then a 5-minute boundary)."""
+    return bucket_start(scheduled - timedelta(minutes=3))
 
 
 @dataclass
@@ -128,7 +141,8 @@ class Stack:
         self.s3.put_object(Bucket=self.resources.model_bucket, Key=prefix + "baseline.json", Body=body)
 
     def log(self, records: list[Record]) -> None:
-        """Write raw payload objects (one per UTC day) and load each with the real payload-ETL handler."""
+        """Write raw payload objects (one per UTC day) and load each with the real payload-ETL handler; each object
+        arrives (its event's time, where the ETL counts its refused records) at its newest record's time."""
         s3 = self.s3
         by_day: dict[str, list[Record]] = {}
         for record in records:
@@ -138,8 +152,9 @@ class Stack:
             key = payload_object_key(MODEL, moment, uuid.uuid4().hex)
             body = "\n".join(json.dumps(record) for record in day_records).encode()  # NaN stays NaN: not JSON-valid
             etag = s3.put_object(Bucket=self.resources.payload_bucket, Key=key, Body=body)["ETag"]
+            arrival = max(datetime.fromisoformat(str(record["timestamp"])) for record in day_records)
             event = s3_object_created_event(
-                self.resources.payload_bucket, key, size=len(body), etag=etag, event_time=datetime.now(UTC)
+                self.resources.payload_bucket, key, size=len(body), etag=etag, event_time=arrival
             )
             result = lambdas.payload_etl.handler(event, None)
             assert result["objects"][0]["status"] == "loaded"
@@ -204,8 +219,10 @@ def traffic(
 
 
 def recent(now: datetime, count: int = 60, change: Callable[[int, Record], None] | None = None) -> list[Record]:
-    """Traffic inside the window that ends at `now` (and still inside it 20 minutes later)."""
-    return traffic(count, now - timedelta(minutes=40), now - timedelta(minutes=1), change)
+    """Traffic spread over the 10 minutes before the window of a run at `now` ends: its whole window when the
+    traffic holds 50 predictions (with fewer, the window widens but holds nothing more)."""
+    end = window_end(now)
+    return traffic(count, end - timedelta(minutes=10), end, change)
 
 
 def history(now: datetime, days: int = 3, count: int = 60) -> list[Record]:
@@ -225,7 +242,7 @@ def subjects(messages: list[dict[str, Any]]) -> list[str]:
 
 
 def test_healthy_window_judges_every_signal_ok_and_sends_nothing(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(history(now) + recent(now, count=100))  # 100 rows: enough for a p99
 
@@ -241,7 +258,7 @@ def test_healthy_window_judges_every_signal_ok_and_sends_nothing(stack: Stack) -
 
 
 def test_volume_collapse_fires_against_the_same_window_on_previous_days(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(history(now, days=3, count=20) + recent(now, count=3))
 
@@ -256,7 +273,7 @@ def test_volume_collapse_fires_against_the_same_window_on_previous_days(stack: S
 
 
 def test_volume_spike_fires(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(history(now, days=3, count=20) + recent(now, count=80))
 
@@ -267,7 +284,7 @@ def test_volume_spike_fires(stack: Stack) -> None:
 
 
 def test_volume_has_no_verdict_without_enough_history(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(history(now, days=2, count=20) + recent(now, count=5))
 
@@ -283,7 +300,7 @@ def test_constant_predictions_fire(stack: Stack) -> None:
     def constant(_: int, record: Record) -> None:
         record["prediction"] = {"score": 0.42, "label": 0}
 
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(recent(now, change=constant))
 
@@ -299,7 +316,7 @@ def test_positive_rate_outside_its_band_fires(stack: Stack) -> None:
     def mostly_positive(index: int, record: Record) -> None:
         record["prediction"]["label"] = int(index % 10 >= 2)  # 80% instead of 30%
 
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(recent(now, change=mostly_positive))
 
@@ -317,7 +334,7 @@ def test_a_feature_arriving_empty_fires_missing_features(stack: Stack) -> None:
         if index % 10 < 6:
             record["features"]["plan"] = None
 
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(recent(now, change=empty_plan))
 
@@ -329,7 +346,7 @@ def test_a_feature_arriving_empty_fires_missing_features(stack: Stack) -> None:
 
 
 def test_non_finite_features_quarantined_by_the_etl_fire(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     stack.register_champion()
     healthy = recent(now)
     broken = recent(now, count=20, change=lambda _, record: record["features"].update(tenure=math.nan))
@@ -349,7 +366,7 @@ def test_unseen_categories_fire(stack: Stack) -> None:
         if index % 5 == 0:
             record["features"]["plan"] = "enterprise"
 
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(recent(now, change=new_plan))
 
@@ -368,7 +385,7 @@ def test_schema_violations_fire_on_wrong_types_and_unknown_keys(stack: Stack) ->
         if index % 10 == 1:
             record["features"]["tenure_days"] = 12
 
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(recent(now, change=broken_schema))
 
@@ -386,7 +403,7 @@ def test_latency_over_budget_fires(stack: Stack) -> None:
         if index % 20 == 0:
             record["latency_ms"] = 2500.0
 
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(recent(now, count=100, change=slow))
 
@@ -394,8 +411,54 @@ def test_latency_over_budget_fires(stack: Stack) -> None:
 
     assert verdicts(result)["latency"] == "firing"
     [message] = stack.inbox.messages()
-    assert "p99 latency over 100 predictions is 2500 ms" in message["Message"]
+    # 2,500 ms sits in the histogram bin (10^3.35, 10^3.4] ms: the p99 read is its upper edge.
+    assert (
+        "p99 latency over 100 predictions is at most 2512 ms (the upper edge of its histogram bin" in message["Message"]
+    )
     assert "p99 at release 35 ms" in message["Message"]
+
+
+# --- the adaptive window ------------------------------------------------------------------------------------------
+
+
+def test_a_low_volume_window_widens_to_the_shortest_one_holding_min_rows(stack: Stack) -> None:
+    stack.register_champion()
+    stack.log(traffic(80, END - timedelta(hours=4), END))  # 20 an hour: 80 minutes hold 26, 160 minutes 53
+
+    result = stack.run(NOW)
+
+    assert (result["window_start"], result["window_end"]) == (
+        format_timestamp(END - timedelta(minutes=160)),
+        format_timestamp(END),
+    )
+    assert result["rows"] == 53  # every 3 minutes from END - 159 minutes to END - 3 minutes
+
+
+def test_the_window_settings_reach_the_policy(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(EnvVar.ALERT_WINDOW_MINUTES.value, "15")
+    monkeypatch.setenv(EnvVar.ALERT_MAX_WINDOW_MINUTES.value, "120")
+    monkeypatch.setenv(EnvVar.INGEST_LAG_MINUTES.value, "7")
+    reset_cold_start()
+    stack.register_champion()
+    stack.log(traffic(20, NOW - timedelta(hours=3), NOW))
+
+    policy = cold_start().policy
+    result = stack.run(NOW)
+
+    assert (policy.window, policy.max_window, policy.ingest_lag) == (
+        timedelta(minutes=15),
+        timedelta(hours=2),
+        timedelta(minutes=7),
+    )
+    assert policy.window_ladder() == (
+        timedelta(minutes=15),
+        timedelta(minutes=30),
+        timedelta(minutes=60),
+        timedelta(minutes=120),
+    )
+    # 10:00 - 7 minutes = 09:53, on the bucket 09:50; 20 records in 3 hours: none of the windows holds 50.
+    assert result["window_end"] == format_timestamp(NOW - timedelta(minutes=10))
+    assert result["rows"] == 13  # the records of [07:50, 09:50): every 9 minutes from 07:00
 
 
 # --- the alert lifecycle ------------------------------------------------------------------------------------------
@@ -412,7 +475,7 @@ def _unseen_incident(stack: Stack, now: datetime) -> None:
 
 
 def test_alert_sends_one_message_and_one_alert_raised_event(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     _unseen_incident(stack, now)
 
     stack.run(now)
@@ -433,7 +496,7 @@ def test_alert_sends_one_message_and_one_alert_raised_event(stack: Stack) -> Non
 
 
 def test_repeat_within_the_cooldown_is_not_sent_again(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     _unseen_incident(stack, now)
     stack.run(now)
     stack.inbox.messages()
@@ -451,7 +514,7 @@ def test_ongoing_alert_is_re_sent_as_a_reminder_after_the_cooldown(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(EnvVar.ALERT_COOLDOWN_MINUTES.value, "15")
-    now = _now()
+    now = NOW
     _unseen_incident(stack, now)
     stack.run(now)
     stack.inbox.messages()
@@ -464,7 +527,7 @@ def test_ongoing_alert_is_re_sent_as_a_reminder_after_the_cooldown(
 
 
 def test_recovery_is_announced_once_and_the_state_reset(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     _unseen_incident(stack, now)
     stack.run(now)
     stack.inbox.messages()
@@ -485,7 +548,7 @@ def test_recovery_is_announced_once_and_the_state_reset(stack: Stack) -> None:
 
 
 def test_a_new_incident_after_recovery_fires_again(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     _unseen_incident(stack, now)
     stack.run(now)
     later = now + timedelta(hours=2)
@@ -506,7 +569,7 @@ def test_insufficient_data_gives_no_alert(stack: Stack) -> None:
         record["latency_ms"] = 9000.0
         record["features"]["plan"] = None
 
-    now = _now()
+    now = NOW
     stack.register_champion()
     stack.log(recent(now, count=20, change=broken))
 
@@ -520,7 +583,7 @@ def test_insufficient_data_gives_no_alert(stack: Stack) -> None:
 
 
 def test_no_champion_is_a_clear_no_op(stack: Stack) -> None:
-    now = _now()
+    now = NOW
     stack.log(recent(now, count=20, change=lambda _, record: record.update(latency_ms=9000.0)))
 
     result = stack.run(now)
@@ -536,7 +599,7 @@ def test_a_missing_baseline_fails_the_invocation_with_its_location(stack: Stack)
     stack.s3.delete_object(Bucket=stack.resources.model_bucket, Key=f"models/{MODEL}/{VERSION}/baseline.json")
 
     with pytest.raises(RuntimeError, match=f"cannot read s3://.*/models/{MODEL}/{VERSION}/baseline.json"):
-        stack.run(_now())
+        stack.run(NOW)
 
 
 def test_only_one_of_two_writers_of_the_same_revision_wins(stack: Stack) -> None:
@@ -558,7 +621,7 @@ def test_only_one_of_two_writers_of_the_same_revision_wins(stack: Stack) -> None
 def test_a_message_sns_refuses_fails_the_run_and_is_sent_by_the_next_one(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = _now()
+    now = NOW
     _unseen_incident(stack, now)
     monkeypatch.setenv(EnvVar.ALERT_TOPIC_ARN.value, stack.resources.alert_topic_arn + "-gone")
     reset_cold_start()
@@ -570,3 +633,75 @@ def test_a_message_sns_refuses_fails_the_run_and_is_sent_by_the_next_one(
     stack.run(now + timedelta(minutes=10))
 
     assert subjects(stack.inbox.messages()) == ["[autoretrain] FIRING: churn unseen categories"]
+
+
+# --- what a run reads at 10 million predictions a day ----------------------------------------------------------
+
+#: 10 M predictions a day: 34,722 per 5-minute bucket; Firehose's 60-second buffer makes an object a minute, so
+#: about 5 items per bucket (one per object), each of 6,944 predictions.
+PER_DAY = 10_000_000
+OBJECTS_PER_BUCKET = 5
+PER_ITEM = PER_DAY // 288 // OBJECTS_PER_BUCKET
+
+
+class QueryPages:
+    """A botocore `after-call` handler: the items each Query returned."""
+
+    def __init__(self) -> None:
+        self.pages: list[int] = []
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.pages.append(len(parsed.get("Items", [])))
+
+
+def busy_items(template: Item, first: datetime, last: datetime) -> list[Item]:
+    """`OBJECTS_PER_BUCKET` copies of the ETL's item in each bucket of [first, last), keyed as the ETL keys them."""
+    items = []
+    moment = first
+    while moment < last:
+        for index in range(OBJECTS_PER_BUCKET):
+            source = hashlib.sha256(f"{moment.isoformat()}/{index}".encode()).hexdigest()[:32]
+            items.append(
+                template
+                | {"pk": {"S": aggregate_pk(MODEL, f"{moment:%Y-%m-%d}")}, "sk": {"S": aggregate_sk(moment, source)}}
+            )
+        moment += BUCKET
+    return items
+
+
+def test_a_run_at_10_million_predictions_a_day_reads_a_few_hundred_items(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(EnvVar.ALERT_HISTORY_DAYS.value, "7")  # the default policy
+    reset_cold_start()
+    stack.register_champion()
+    # One object's item for one bucket, written by the ETL's code from PER_ITEM healthy predictions.
+    records = traffic(PER_ITEM, END - BUCKET, END)
+    loaded = load_object(
+        "".join(json.dumps(record) + "\n" for record in records).encode(),
+        key=payload_object_key(MODEL, END - BUCKET, "template"),
+        baselines={(MODEL, VERSION): MonitoringBaseline.from_json(BASELINE)},
+    )
+    [template] = loaded.items
+    assert int(template["rows"]["N"]) == PER_ITEM
+    # Six hours of today and two hours around the same window on each previous day.
+    items = busy_items(template, END - timedelta(hours=6), END)
+    for day in range(1, 8):
+        moment = END - timedelta(days=day)
+        items += busy_items(template, moment - timedelta(hours=1), moment + timedelta(hours=1))
+    PayloadStore(stack.dynamodb, stack.resources.payload_table).put_items(items)
+    client = stack.session.client("dynamodb")
+    pages = QueryPages()
+    client.meta.events.register("after-call.dynamodb.Query", pages)
+    runtime = cold_start()
+    ports = replace(runtime.ports, buckets=AggregateStore(PayloadStore(client, stack.resources.payload_table)))
+
+    result = run_checks(NOW, model_name=MODEL, policy=runtime.policy, runbook_url=RUNBOOK, ports=ports)
+
+    assert runtime.policy.history_days == 7
+    assert (result.window_start, result.window_end) == (END - timedelta(minutes=10), END)
+    assert result.rows == 2 * OBJECTS_PER_BUCKET * PER_ITEM  # 69,440 predictions in the window
+    assert {outcome.signal: outcome.verdict for outcome in result.signals}[Signal.VOLUME] is Verdict.OK
+    assert len(items) > 1000  # what a reader of whole days or windows would read instead
+    assert sum(pages.pages) < 300, pages.pages
+    assert len(pages.pages) <= 1 + 7 * 2, pages.pages  # the window's query, then about one per history day

@@ -1,9 +1,13 @@
-"""The alerting Lambda's pure parts: event and baseline parsing, checks, the alert state machine, messages."""
+"""The alerting Lambda's pure parts: event and baseline parsing, the aggregates the checks read, checks, the alert
+state machine, messages. (The adaptive window: `test_alerting_window.py`.)"""
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,11 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.aggregates import Aggregate, merged
 from core.baseline import MonitoringBaseline
 from core.odds import odds_band
-from core.quarantine import QuarantineEntry, QuarantineLine, QuarantineSource, QuarantineTotals
-from core.records import RecordKind
-from core.segments import PredictionColumns, PredictionRow
+from core.records import format_timestamp
 from lambdas.alerting import handler, signals, stats
 from lambdas.alerting.logic import AlertingError, baseline_uri, next_notice, next_state
 from lambdas.alerting.messages import NoticeKind, render, subject
@@ -31,16 +34,28 @@ from lambdas.alerting.models import (
     SignalResult,
     Verdict,
 )
+from lambdas.payload_etl.limits import DEFAULT_LIMITS
 from tests.baselines import BASELINE
-from tests.columns import prediction_columns
+from tests.payload_etl_fakes import load_object
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = AlertPolicy()
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
 
-def _row(features: dict[str, Any], score: float = 0.5, label: int = 0) -> PredictionRow:
-    return PredictionRow("r", "churn", "v1", "2026-11-23T09:30:00.000Z", score, label, 20.0, features)
+@dataclass(frozen=True)
+class Row:
+    """A logged prediction as `signals.summarise` reads it."""
+
+    features: Mapping[str, Any]
+    score: float = 0.5
+    predicted_label: int = 0
+    latency_ms: float | None = 20.0
+    model_version: str = "v1"
+
+
+def _row(features: dict[str, Any], score: float = 0.5, label: int = 0) -> Row:
+    return Row(features, score, label)
 
 
 def _fired(result: SignalResult) -> SignalResult:
@@ -73,7 +88,7 @@ def test_baseline_json_sits_beside_the_artifact() -> None:
         baseline_uri("s3://models/models/churn/v1/other.bin")
 
 
-# --- one pass over the window -------------------------------------------------------------------------------------
+# --- the aggregates the checks read -----------------------------------------------------------------------------------
 
 
 def test_an_absent_key_is_a_schema_problem_and_a_null_is_a_missing_value() -> None:
@@ -88,23 +103,25 @@ def test_an_absent_key_is_a_schema_problem_and_a_null_is_a_missing_value() -> No
     assert summary.schema_rows == 2
 
 
-def test_a_window_read_as_columns_keeps_absent_keys_absent() -> None:
-    # What `query_window` hands the Lambda: segments decoded and concatenated. `x` first appears in the second
-    # segment, so the first segment's rows lack it; `tenure` is absent from one row and null in another.
+def test_aggregates_merged_bucket_by_bucket_equal_the_summary_of_all_their_rows() -> None:
+    # What the ETL writes (one aggregate per object and bucket) merged, as a window read merges them: a name absent
+    # from one part's rows stays absent, a null stays a null, an unknown key counts once per row carrying it.
     parts = [
-        [_row({"plan": "pro"}), _row({"tenure": None, "plan": "pro"}), _row({"tenure": 1, "plan": "pro"})],
-        [_row({"tenure": 2, "plan": "pro", "x": 1}), _row({"tenure": 3, "x": None})],
+        [_row({"plan": "pro"}), _row({"tenure": None, "plan": "pro"}), _row({"tenure": 1, "plan": "pro"}, 0.9, 1)],
+        [_row({"tenure": 2, "plan": "pro", "x": 1}), _row({"tenure": 3, "x": None}, 0.1)],
     ]
-    columns = PredictionColumns.concat("churn", [prediction_columns(part) for part in parts])  # each part: a body
 
-    summary = signals.summarise(columns, BASELINE)
+    summary = merged(Aggregate.loads(signals.summarise(part, BASELINE).dumps()) for part in parts)
 
-    assert summary.rows == 5
+    assert summary.to_json() == signals.summarise([row for part in parts for row in part], BASELINE).to_json()
+    assert (summary.rows, summary.positives, summary.judged) == (5, 1, 5)
     assert summary.absent == {"tenure": 1, "plan": 1}
     assert summary.nulls == {"tenure": 1}
     assert summary.present == {"tenure": 4, "plan": 4}
     assert summary.extra == {"x": 2}
     assert summary.schema_rows == 3
+    assert summary.scores.count == 5
+    assert summary.scores.mean == pytest.approx(0.5)
 
 
 def test_wrong_types_and_unseen_categories_are_told_apart() -> None:
@@ -118,99 +135,71 @@ def test_wrong_types_and_unseen_categories_are_told_apart() -> None:
     assert summary.unseen_values == {"plan": {"max": 1}}
 
 
-def _source(name: str = "a", kind: RecordKind | None = RecordKind.PAYLOAD) -> QuarantineSource:
-    return QuarantineSource("payloads", f"payloads/model=churn/dt=2024-01-02/{name}.jsonl", f"etag-{name}", kind)
+# --- non-finite features: the ETL's refused-record counts ----------------------------------------------------
 
 
-def _entry(source: QuarantineSource, *reasons: str) -> QuarantineEntry:
-    return QuarantineEntry(source, 1, reasons, "{}", 2)
+def _refused(rows: int, refused: int, non_finite: int, by_feature: dict[str, int]) -> Aggregate:
+    summary = Aggregate(rows=rows)
+    summary.add_refused(refused, non_finite, by_feature)
+    return summary
 
 
-NAN_TENURE = "feature 'tenure' is not finite (nan)"
+def test_non_finite_features_are_a_share_of_every_payload_record_loaded_or_refused() -> None:
+    result = signals.check_non_finite_features(_refused(60, 25, 20, {"tenure": 20}), POLICY)
+
+    assert result.verdict is Verdict.FIRING
+    assert result.sample_size == 85
+    assert result.observed == pytest.approx(20 / 85)
+    assert result.headline.startswith("20 of 85 payload records (23.5%) carried a NaN or infinite feature")
+    assert result.details == ("records per feature: 'tenure' 23.5%",)
 
 
-def test_quarantine_summary_counts_only_non_finite_feature_reasons_of_payload_records() -> None:
+def test_records_refused_for_other_reasons_do_not_count_as_non_finite() -> None:
+    result = signals.check_non_finite_features(_refused(60, 40, 0, {}), POLICY)
+
+    assert (result.verdict, result.observed, result.details) == (Verdict.OK, 0.0, ())
+
+
+def test_non_finite_features_below_the_floor_are_quiet_and_too_few_records_give_no_verdict() -> None:
+    assert signals.check_non_finite_features(_refused(1000, 5, 5, {"tenure": 5}), POLICY).verdict is Verdict.OK
+    few = signals.check_non_finite_features(_refused(30, 10, 10, {"tenure": 10}), POLICY)
+    assert (few.verdict, few.reason) == (Verdict.INSUFFICIENT_DATA, "40 records, 50 needed")
+
+
+def test_the_etl_counts_every_refused_record_beyond_what_its_quarantine_object_lists() -> None:
+    # Replaces the tests of reading quarantine objects (their summaries, their truncation): the alerting Lambda no
+    # longer reads them; the ETL counts every refused record in the aggregates, listed in full or not.
+    moment = datetime(2026, 11, 23, 10, 1, tzinfo=UTC)
     lines = [
-        _entry(_source(), NAN_TENURE),
-        _entry(_source(), "missing field 'timestamp'"),
-        _entry(_source("b", RecordKind.LABEL), NAN_TENURE),
+        json.dumps(
+            {
+                "request_id": f"r-{index}",
+                "model_name": "churn",
+                "model_version": "v1",
+                "timestamp": format_timestamp(moment + timedelta(seconds=index)),
+                "features": {"tenure": math.nan if index % 2 else float(index), "plan": "pro"},
+                "prediction": {"score": 0.5, "label": 0},
+            }
+        )
+        for index in range(200)
     ]
-
-    summary = signals.summarise_quarantine(lines, objects=2, truncated=False)
-
-    assert (summary.records, summary.non_finite_records, dict(summary.non_finite_by_feature)) == (2, 1, {"tenure": 1})
-
-
-def test_an_objects_summary_line_counts_it_and_its_listed_entries_are_not_counted_again() -> None:
-    totals = QuarantineTotals(
-        _source(),
-        quarantined=1000,
-        listed=2,
-        omitted=998,
-        non_finite_records=601,
-        non_finite_by_feature={"tenure": 601},
-    )
-    lines: list[QuarantineLine] = [
-        totals,
-        _entry(_source(), NAN_TENURE),
-        _entry(_source(), "missing field 'timestamp'"),
-    ]
-
-    summary = signals.summarise_quarantine(lines, objects=1, truncated=False)
-
-    assert (summary.records, summary.non_finite_records, dict(summary.non_finite_by_feature)) == (
-        1000,
-        601,
-        {"tenure": 601},
+    body = ("\n".join(lines) + "\n").encode()
+    limits = replace(DEFAULT_LIMITS, max_quarantine_entries=3)
+    loaded = load_object(
+        body,
+        key="payloads/model=churn/dt=2026-11-23/a.jsonl",
+        limits=limits,
+        baselines={("churn", "v1"): BASELINE},
+        arrival_epoch=int((moment + timedelta(minutes=2)).timestamp()),
     )
 
-
-def test_objects_are_counted_each_from_its_own_summary_or_entries() -> None:
-    overflowing = QuarantineTotals(
-        _source("a"),
-        quarantined=400,
-        listed=1,
-        omitted=399,
-        non_finite_records=400,
-        non_finite_by_feature={"tenure": 400},
-    )
-    lines: list[QuarantineLine] = [
-        overflowing,
-        _entry(_source("a"), NAN_TENURE),
-        *(_entry(_source("b"), NAN_TENURE) for _ in range(5)),  # an older object: no summary
-    ]
-
-    summary = signals.summarise_quarantine(lines, objects=2, truncated=False)
-
-    assert (summary.records, summary.non_finite_records, dict(summary.non_finite_by_feature)) == (
-        405,
-        405,
-        {"tenure": 405},
-    )
-
-
-def test_an_older_summary_without_non_finite_counts_adds_what_its_reason_counts_show_beyond_its_entries() -> None:
-    older = QuarantineTotals(
-        _source(),
-        quarantined=1000,
-        listed=2,
-        omitted=998,
-        reason_counts={"feature 'tenure' is not finite (inf)": 600, NAN_TENURE: 1},
-    )
-    lines: list[QuarantineLine] = [
-        older,
-        _entry(_source(), "feature 'tenure' is not finite (inf)"),
-        _entry(_source(), "missing field 'timestamp'"),
-        _entry(_source("b"), NAN_TENURE),
-    ]
-
-    summary = signals.summarise_quarantine(lines, objects=2, truncated=False)
-
-    assert (summary.records, summary.non_finite_records, dict(summary.non_finite_by_feature)) == (
-        1001,
-        602,
-        {"tenure": 602},
-    )
+    assert len(loaded.quarantined) == 3  # the quarantine object lists three
+    summary = loaded.aggregate
+    assert (summary.rows, summary.refused, summary.non_finite) == (100, 100, 100)
+    assert summary.non_finite_by_feature == {"tenure": 100}
+    result = signals.check_non_finite_features(summary, POLICY)
+    assert result.verdict is Verdict.FIRING
+    assert result.headline.startswith("100 of 200 payload records (50.0%)")
 
 
 # --- checks -------------------------------------------------------------------------------------------------------
@@ -219,8 +208,8 @@ def test_an_older_summary_without_non_finite_counts_adds_what_its_reason_counts_
 def test_volume_is_quiet_at_its_typical_count_and_fires_on_a_collapse() -> None:
     history = [480, 455, 0, 512, 470, 490, 501]
 
-    assert signals.check_volume(480, history, POLICY, "w").verdict is Verdict.OK
-    collapse = signals.check_volume(12, history, POLICY, "w")
+    assert signals.check_volume(480, history, POLICY).verdict is Verdict.OK
+    collapse = signals.check_volume(12, history, POLICY)
     assert collapse.verdict is Verdict.FIRING
     assert collapse.title == "volume collapse"
     assert collapse.expected is not None
@@ -228,7 +217,7 @@ def test_volume_is_quiet_at_its_typical_count_and_fires_on_a_collapse() -> None:
 
 
 def test_volume_with_low_usual_traffic_gives_no_verdict() -> None:
-    result = signals.check_volume(0, [3, 4, 2], POLICY, "w")
+    result = signals.check_volume(0, [3, 4, 2], POLICY)
 
     assert result.verdict is Verdict.INSUFFICIENT_DATA
     assert "below the 10" in result.reason
@@ -237,7 +226,7 @@ def test_volume_with_low_usual_traffic_gives_no_verdict() -> None:
 @given(n=st.integers(50, 3000), data=st.data())
 def test_positive_rate_fires_only_when_both_significant_and_large(n: int, data: st.DataObject) -> None:
     positives = data.draw(st.integers(0, n))
-    summary = signals.WindowSummary(rows=n, positives=positives)
+    summary = Aggregate(rows=n, positives=positives)
 
     result = signals.check_positive_rate(summary, BASELINE, POLICY)
 
@@ -256,6 +245,20 @@ def test_constant_scores_fire_and_varied_scores_do_not() -> None:
     assert signals.check_constant_predictions(varied, BASELINE, POLICY).verdict is Verdict.OK
 
 
+@given(latencies=st.lists(st.floats(0.01, 1e5), min_size=100, max_size=300))
+def test_the_latency_p99_is_the_upper_edge_of_its_histogram_bin_at_most_12_percent_above_the_exact_one(
+    latencies: list[float],
+) -> None:
+    summary = signals.summarise([Row({"tenure": 1, "plan": "pro"}, latency_ms=value) for value in latencies], BASELINE)
+
+    result = signals.check_latency(summary, BASELINE, POLICY)
+
+    exact = sorted(latencies)[math.ceil(0.99 * len(latencies)) - 1]  # nearest rank
+    assert result.observed is not None
+    assert exact <= result.observed <= exact * 10 ** (1 / 20) * (1 + 1e-9)
+    assert (result.verdict is Verdict.FIRING) == (result.observed > POLICY.latency_budget_ms)
+
+
 def test_unseen_categories_give_no_verdict_for_a_model_without_categorical_features() -> None:
     numeric_only = MonitoringBaseline.from_json(
         {
@@ -267,7 +270,7 @@ def test_unseen_categories_give_no_verdict_for_a_model_without_categorical_featu
         }
     )
 
-    result = signals.check_unseen_categories(signals.WindowSummary(rows=500), numeric_only, POLICY)
+    result = signals.check_unseen_categories(Aggregate(rows=500, judged=500), numeric_only, POLICY)
 
     assert result.verdict is Verdict.INSUFFICIENT_DATA
 
@@ -300,7 +303,7 @@ def test_next_notice_follows_the_state_machine(
 
 
 def test_a_reminder_keeps_since_and_every_write_bumps_the_revision() -> None:
-    result = _fired(signals.check_volume(0, [100, 100, 100], POLICY, "w"))
+    result = _fired(signals.check_volume(0, [100, 100, 100], POLICY))
     later = T0 + timedelta(hours=5)
 
     reminder = next_state(NoticeKind.REMINDER, FIRING_STATE, later, result, "v1")
@@ -324,7 +327,9 @@ def test_subjects_are_short_printable_ascii(model: str, title: str) -> None:
 
 
 def test_a_firing_message_says_what_how_far_since_when_and_what_to_do() -> None:
-    result = signals.check_volume(12, [480, 470, 490], POLICY, "in the 60 minutes from 09:00 to 10:00 UTC")
+    result = replace(
+        signals.check_volume(12, [480, 470, 490], POLICY), window="in the 60 minutes from 09:00 to 10:00 UTC"
+    )
 
     notice = render(
         NoticeKind.FIRING,
@@ -337,7 +342,8 @@ def test_a_firing_message_says_what_how_far_since_when_and_what_to_do() -> None:
     )
 
     assert notice.subject == "[autoretrain] FIRING: churn volume collapse"
-    assert "What happened: 12 predictions were logged in the 60 minutes from 09:00 to 10:00 UTC" in notice.message
+    assert "What happened: 12 predictions were logged (0.03x the typical 480)." in notice.message
+    assert "Window: in the 60 minutes from 09:00 to 10:00 UTC." in notice.message
     assert "Normal: 240 to 1440 predictions" in notice.message
     assert "Since: 2026-11-23T10:00:00Z (20 min ago)" in notice.message
     assert "https://example.org/runbook.md#volume-collapse-or-spike" in notice.message

@@ -2,9 +2,10 @@
 
 Stored records are built through the real segment codec without the contract's check (as values stored before it
 was tightened would be), then read by every reader: the drift check's window, the retrain's training frame and
-what the retrain does with it, the alerting summary. The property test sends arbitrary records through serving's
-request parser and the payload ETL first, and every record either is refused at the edge with a reason or reads
-back without error.
+what the retrain does with it, the alerting aggregate and its checks. The property test sends arbitrary records
+through serving's request parser and the payload ETL first, and every record either is refused at the edge with a
+reason or reads back without error: the lake rows the ETL wrote through the jobs' window (`from_lake`), the
+aggregate items it wrote through the alerting checks and messages.
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batch_jobs.drift import ReferenceProfile, ReferenceProfiler
-from batch_jobs.lake.frame import WindowFrame
+from batch_jobs.lake.frame import WindowFrame, from_lake
 from batch_jobs.model_spec import feature_frame
 from batch_jobs.monitoring.window import Rescorer, ScoredWindow, scored_window
 from batch_jobs.training.frames import assemble, fingerprint
 from batch_jobs.training.quality import QualityConfig, check_quality
+from core.aggregates import Aggregate
 from core.features import FeatureSpec, InputSchema
 from core.records import format_timestamp
 from core.segments import PREDICTIONS_FORMAT, LabelledColumns, PredictionColumns, encode_segment
-from lambdas.alerting.signals import WindowSummary, summarise
+from lambdas.alerting.messages import NoticeKind, render
+from lambdas.alerting.models import AlertPolicy
+from lambdas.alerting.signals import evaluate, summarise
 from lambdas.payload_etl.models import ObjectRef
 from lambdas.serving.logic import parse_request
 from lambdas.serving.models import InvalidRequestError
@@ -88,9 +92,9 @@ def never() -> Rescorer:
     raise AssertionError("every row was served by the champion")
 
 
-def drift_window(columns: PredictionColumns, profile: ReferenceProfile) -> ScoredWindow:
+def drift_window(columns: PredictionColumns | WindowFrame, profile: ReferenceProfile) -> ScoredWindow:
     return scored_window(
-        WindowFrame.from_columns(columns),
+        WindowFrame.from_columns(columns) if isinstance(columns, PredictionColumns) else columns,
         start=NOW - timedelta(days=1),
         end=NOW,
         profile=profile,
@@ -99,12 +103,16 @@ def drift_window(columns: PredictionColumns, profile: ReferenceProfile) -> Score
     )
 
 
-def retrain_on(columns: PredictionColumns) -> tuple[pd.DataFrame, dict[str, int]]:
-    """What the retrain does with stored rows: assemble, check quality, fingerprint, build the model's input."""
-    n_rows = len(columns)
-    window = WindowFrame.from_columns(
-        LabelledColumns(columns, [index % 2 for index in range(n_rows)], [format_timestamp(NOW)] * n_rows)
-    )
+def retrain_on(columns: PredictionColumns | WindowFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """What the retrain does with stored rows (a labelled window): assemble, check quality, fingerprint, build the
+    model's input."""
+    if isinstance(columns, PredictionColumns):
+        n_rows = len(columns)
+        window = WindowFrame.from_columns(
+            LabelledColumns(columns, [index % 2 for index in range(n_rows)], [format_timestamp(NOW)] * n_rows)
+        )
+    else:
+        window = columns
     data = assemble(None, window, target=TARGET, matured_before=NOW, champion_schema=SCHEMA)
     check_quality(data.frame, schema=SCHEMA, target=TARGET, config=QualityConfig())
     present = [name for name in SCHEMA.names if name in data.frame.columns]
@@ -114,11 +122,38 @@ def retrain_on(columns: PredictionColumns) -> tuple[pd.DataFrame, dict[str, int]
     return data.frame, data.unusable_values
 
 
-def alert_summary(columns: PredictionColumns) -> WindowSummary:
-    summary = summarise(columns, BASELINE)
+def alert_summary(columns: PredictionColumns | Aggregate) -> Aggregate:
+    """The alerting aggregate of the rows (or the aggregate as read back), judged by every check, each verdict
+    rendered as an alert: what an alert shows must be UTF-8 (SNS refuses lone surrogates)."""
+    summary = columns if isinstance(columns, Aggregate) else summarise(columns, BASELINE)
     texts = [*summary.extra, *summary.wrong_type, *(str(v) for c in summary.unseen_values.values() for v in c)]
-    "".join(texts).encode("utf-8")  # what an alert shows must be UTF-8 (SNS refuses lone surrogates)
+    "".join(texts).encode("utf-8")
+    policy = AlertPolicy(min_rows=1, min_latency_rows=1)
+    for result in evaluate(summary, history=[1, 1, 1], baseline=BASELINE, policy=policy, window_text="w"):
+        notice = render(
+            NoticeKind.FIRING,
+            result,
+            model_name="churn",
+            model_version="v1",
+            since=NOW,
+            checked_at=NOW,
+            runbook_url="r",
+        )
+        notice.message.encode("utf-8")
+        json.dumps(dict(notice.detail), allow_nan=False).encode("utf-8")
     return summary
+
+
+def lake_window(rows: Sequence[Mapping[str, Any]], *, labelled: bool) -> WindowFrame:
+    """The jobs' window of lake rows as the ETL wrote them (a query's result: `ts` as a time, `duplicate_of` from
+    the lake's deduplication, a label on every row of a labelled window)."""
+    frame = pd.DataFrame(list(rows))
+    frame["ts"] = pd.to_datetime(frame["ts"], unit="ms")
+    frame["duplicate_of"] = None
+    if labelled:
+        frame["label"] = np.arange(len(frame)) % 2
+    features = [(str(name)[2:], str(name)) for name in frame.columns if str(name).startswith("f_")]
+    return from_lake(frame, features, labelled=labelled, records=len(frame))
 
 
 HOSTILE_NUMERIC = {
@@ -266,6 +301,10 @@ def _read_everywhere(columns: PredictionColumns, profile: ReferenceProfile) -> N
     alert_summary(columns)
 
 
+#: The lake's typed feature columns (others land in `unparsed_features`).
+LAKE_COLUMNS = {"f_tenure": "double", "f_plan": "string"}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(_FEATURES, min_size=1, max_size=3))
 def test_any_record_is_refused_at_the_edge_with_a_reason_or_read_back_by_every_reader(
@@ -278,13 +317,51 @@ def test_any_record_is_refused_at_the_edge_with_a_reason_or_read_back_by_every_r
     documents = [record(index, features) for index, features in enumerate(rows)]
     body = "".join(json.dumps(document) + "\n" for document in documents).encode()
     source = _source(len(body))
-    extraction = load_object(body, key=source.key, bucket=source.bucket, etag=source.etag, retention_days=90)
+    extraction = load_object(
+        body,
+        key=source.key,
+        bucket=source.bucket,
+        etag=source.etag,
+        retention_days=90,
+        feature_types=LAKE_COLUMNS,
+        baselines={("churn", "v1"): BASELINE},
+        arrival_epoch=int(NOW.timestamp()),
+    )
     assert all(entry.reasons for entry in extraction.quarantined)
-    for item in extraction.items:  # what the ETL stored, read as every reader reads it
-        columns = PredictionColumns.decode(
-            item["body"]["S"], model_name="churn", record_count=int(item["record_count"]["N"])
-        )
-        _read_everywhere(columns, profile)
+    # What the ETL stored, read as every reader reads it: the lake's rows by the jobs, the aggregates by alerting.
+    if extraction.predictions:
+        drift_window(lake_window(extraction.predictions, labelled=False), profile)
+        retrain_on(lake_window(extraction.predictions, labelled=True))
+    for item in extraction.items:
+        alert_summary(Aggregate.loads(str(item["body"]["S"])))
+    assert extraction.aggregate.rows + extraction.aggregate.refused == len(documents)
 
     # Defence in depth: the same records stored before the contract refused any of them.
     _read_everywhere(stored([document for document in documents if document["features"] is not None]), profile)
+
+
+def test_what_the_etl_stores_of_accepted_records_reads_back_in_the_jobs_window_and_the_alerting_checks(
+    profile: ReferenceProfile,
+) -> None:
+    documents = [record(0, {"tenure": 1.5, "plan": "pro"}), record(1, {"tenure": 2**64, "plan": "max", "x": 1})]
+    documents.append(record(2, {"tenure": math.inf, "plan": "pro"}))  # refused: not finite
+    body = "".join(json.dumps(document) + "\n" for document in documents).encode()
+    source = _source(len(body))
+    extraction = load_object(
+        body,
+        key=source.key,
+        bucket=source.bucket,
+        etag=source.etag,
+        feature_types=LAKE_COLUMNS,
+        baselines={("churn", "v1"): BASELINE},
+        arrival_epoch=int(NOW.timestamp()),
+    )
+
+    window = lake_window(extraction.predictions, labelled=False)
+    assert window.features["tenure"].tolist() == [float(2**64), 1.5]  # in time order: record 1 is older
+    assert drift_window(window, profile).features["plan"].tolist() == ["max", "pro"]
+    frame, _ = retrain_on(lake_window(extraction.predictions, labelled=True))
+    assert len(frame) == 2
+    summary = alert_summary(extraction.aggregate)
+    assert (summary.rows, summary.refused, summary.non_finite) == (2, 1, 1)
+    assert (summary.unseen_rows, summary.extra) == (1, {"x": 1})
