@@ -41,8 +41,11 @@ from core.baseline import MonitoringBaseline
 #: The aggregates' time resolution: windows start and end on these boundaries.
 BUCKET = timedelta(minutes=5)
 BUCKET_SECONDS = int(BUCKET.total_seconds())
-#: Names or values kept per listed counter (the rest are counted under `OTHER`).
+#: Names or values kept per listed counter (the rest are counted under `OTHER`). While records are added, a counter
+#: is cut back to them whenever it holds `_BOUND_AT`, so an aggregate's memory does not grow with its records (which
+#: names are listed is then approximate; every total stays exact).
 MAX_LISTED = 20
+_BOUND_AT = 4 * MAX_LISTED
 OTHER = ""
 #: Latency histogram: bin k holds values in (edge(k-1), edge(k)], edge(k) = 10 ** (k / LATENCY_BINS_PER_DECADE) ms.
 LATENCY_BINS_PER_DECADE = 20
@@ -236,6 +239,8 @@ class Aggregate:
         self.positives += label
         self.scores.add(score)
         self.versions[version] += 1
+        if len(self.versions) > _BOUND_AT:
+            self.versions = _bounded(self.versions)
         if latency_ms is not None:
             self.latency[latency_bin(latency_ms)] += 1
         if judge is None:
@@ -266,10 +271,15 @@ class Aggregate:
                 if value == "":
                     nulls[name] += 1
                 else:
-                    self.unseen_values.setdefault(name, Counter())[_shown(value)] += 1
+                    values = self.unseen_values.setdefault(name, Counter())
+                    values[_shown(value)] += 1
+                    if len(values) > _BOUND_AT:
+                        self.unseen_values[name] = _bounded(values)
                     has_unseen = True
         if len(features) > known_here:
             self.extra.update(_shown(name) for name in features if name not in judge.known)
+            if len(self.extra) > _BOUND_AT:
+                self.extra = _bounded(self.extra)
             bad_schema = True
         if bad_schema:
             self.schema_rows += 1
@@ -350,30 +360,46 @@ class Aggregate:
             document = json.loads(text)
             if document.get("format") != FORMAT:
                 raise AggregateFormatError(f"aggregate format {document.get('format')!r}, expected {FORMAT}")
-            scores = Moments(*document["scores"]) if document["scores"] else Moments()
+            scores = document["scores"]
+            if scores and (len(scores) != 5 or not all(type(value) in (int, float) for value in scores)):
+                raise AggregateFormatError(f"scores must be five numbers, got {scores!r}")
             return cls(
-                rows=int(document["rows"]),
-                positives=int(document["positives"]),
-                scores=scores,
-                latency=Counter({int(index): int(count) for index, count in document["latency"].items()}),
-                judged=int(document["judged"]),
-                present=Counter(document["present"]),
-                nulls=Counter(document["nulls"]),
-                absent=Counter(document["absent"]),
-                wrong_type=Counter(document["wrong_type"]),
-                extra=Counter(document["extra"]),
-                schema_rows=int(document["schema_rows"]),
-                unseen_rows=int(document["unseen_rows"]),
-                unseen_values={name: Counter(values) for name, values in document["unseen_values"].items()},
-                refused=int(document["refused"]),
-                non_finite=int(document["non_finite"]),
-                non_finite_by_feature=Counter(document["non_finite_by_feature"]),
-                versions=Counter(document["versions"]),
+                rows=_count(document["rows"]),
+                positives=_count(document["positives"]),
+                scores=Moments(int(scores[0]), *map(float, scores[1:])) if scores else Moments(),
+                latency=Counter({int(index): count for index, count in _counts(document["latency"]).items()}),
+                judged=_count(document["judged"]),
+                present=_counts(document["present"]),
+                nulls=_counts(document["nulls"]),
+                absent=_counts(document["absent"]),
+                wrong_type=_counts(document["wrong_type"]),
+                extra=_counts(document["extra"]),
+                schema_rows=_count(document["schema_rows"]),
+                unseen_rows=_count(document["unseen_rows"]),
+                unseen_values={str(name): _counts(values) for name, values in document["unseen_values"].items()},
+                refused=_count(document["refused"]),
+                non_finite=_count(document["non_finite"]),
+                non_finite_by_feature=_counts(document["non_finite_by_feature"]),
+                versions=_counts(document["versions"]),
             )
         except AggregateFormatError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise AggregateFormatError(f"not an aggregate body: {error}") from error
+
+
+def _count(value: object) -> int:
+    """A count as a body holds it: a non-negative integer (not a boolean)."""
+    if type(value) is not int or value < 0:
+        raise AggregateFormatError(f"a count must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _counts(value: object) -> Counter[str]:
+    """A name -> count mapping as a body holds it."""
+    if not isinstance(value, dict):
+        raise AggregateFormatError(f"counts must be an object, got {type(value).__name__}")
+    return Counter({str(name): _count(count) for name, count in value.items()})
 
 
 def merged(aggregates: Iterable[Aggregate]) -> Aggregate:

@@ -1,4 +1,5 @@
-"""The payload-ETL handler against moto's server: real objects in, real segments and quarantine objects out."""
+"""The payload-ETL handler against moto's server: real objects in; real lake files, alerting aggregates, ledger
+marks and quarantine objects out."""
 
 from __future__ import annotations
 
@@ -7,35 +8,67 @@ import json
 import random
 import socket
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
 
 from autoretrain.emulator import LocalResources
+from core.aggregates import Aggregate
+from core.baseline import MonitoringBaseline
+from core.lake import LakeTable
 from core.layout import MAX_KEY_BYTES, quarantine_object_key
-from core.payload_store import PayloadStore, TransientStoreError
+from core.payload_store import TransientStoreError
 from core.records import format_timestamp
-from core.segments import LabelRow, PredictionColumns
-from core.tables import SEGMENT_MAX_BYTES, object_pk, segment_pk, segment_sk
+from core.tables import object_pk
 from lambdas.payload_etl import handler, reset_cold_start
 from lambdas.payload_etl.limits import MEMORY_SIZE_VARIABLE, MIN_MEMORY_MB, EtlLimits
-from tests.payload_etl_fakes import load_object
+from tests.integration.etl_support import (
+    EVENTS,
+    aggregate_items,
+    clear_ledger,
+    etag_of,
+    features_of,
+    jsonl,
+    lake_request_ids,
+    lake_rows,
+    put_baseline,
+    put_object,
+    store,
+    table_items,
+    window,
+)
 
 pytestmark = pytest.mark.integration
 
-EVENTS = Path(__file__).parents[1] / "events"
 MODEL = "churn"
+VERSION = "20261120T030000Z-ab12cd"
 PAYLOAD_KEY = "payloads/model=churn/dt=2026-11-23/0001.jsonl"
 LABEL_KEY = "labels/model=churn/dt=2026-12-20/0001.jsonl"
 DAY_START = datetime(2026, 11, 23, tzinfo=UTC)
 DAY_END = datetime(2026, 11, 24, tzinfo=UTC)
-#: When the labelled windows below are read: after every label of these tests was observed.
-LABELS_UNTIL = datetime(2027, 1, 1, tzinfo=UTC)
+#: The baseline of `VERSION`: what the records below are judged against.
+BASELINE = MonitoringBaseline.from_json(
+    {
+        "model_name": MODEL,
+        "model_version": VERSION,
+        "decision_threshold": 0.5,
+        "positive_rate": 0.3,
+        "score_mean": 0.45,
+        "score_std": 0.25,
+        "n_reference": 5000,
+        "features": [
+            {"name": "plan", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": ["pro"]},
+            {"name": "tenure", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
+            {"name": "charges", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
+            {"name": "autopay", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": []},
+        ],
+        "latency_ms_p99": None,
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,11 +79,18 @@ def fresh_container() -> Iterator[None]:
     reset_cold_start()
 
 
+@pytest.fixture
+def baseline(aws_session: boto3.Session, resources: LocalResources) -> MonitoringBaseline:
+    """`VERSION`'s baseline, uploaded to the model bucket."""
+    put_baseline(aws_session, resources, BASELINE)
+    return BASELINE
+
+
 def payload(request_id: str, **changes: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
         "request_id": request_id,
         "model_name": MODEL,
-        "model_version": "20261120T030000Z-ab12cd",
+        "model_version": VERSION,
         "timestamp": "2026-11-23T10:00:00.123Z",
         "features": {"plan": "pro", "tenure": 3, "charges": 10.5, "autopay": True},
         "prediction": {"score": 0.31, "label": 0},
@@ -62,56 +102,6 @@ def payload(request_id: str, **changes: Any) -> dict[str, Any]:
 
 def label(request_id: str, value: int = 1, observed_at: str = "2026-12-20T00:00:00Z") -> dict[str, Any]:
     return {"request_id": request_id, "model_name": MODEL, "label": value, "observed_at": observed_at}
-
-
-def jsonl(*documents: object) -> bytes:
-    return "".join(json.dumps(document) + "\n" for document in documents).encode()
-
-
-def put_object(session: boto3.Session, bucket: str, key: str, body: bytes) -> dict[str, Any]:
-    """Put a real object and return the S3 notification S3 would send for it (key URL-encoded)."""
-    etag = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
-    event: dict[str, Any] = json.loads((EVENTS / "s3_object_created.json").read_text())
-    record = event["Records"][0]["s3"]
-    record["bucket"]["name"] = bucket
-    record["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    record["object"].update(key=quote_plus(key, safe="/"), eTag=etag.strip('"'), size=len(body))
-    return event
-
-
-def table_items(session: boto3.Session, table: str) -> list[dict[str, Any]]:
-    pages = session.client("dynamodb").get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
-    return [item for page in pages for item in page["Items"]]
-
-
-def segment_items(session: boto3.Session, table: str) -> list[dict[str, Any]]:
-    return [item for item in table_items(session, table) if item["pk"]["S"].startswith("SEG#")]
-
-
-def stored_predictions(item: dict[str, Any]) -> PredictionColumns:
-    """A prediction segment's columns, as a window read decodes them."""
-    return PredictionColumns.decode(item["body"]["S"], model_name=MODEL, record_count=int(item["record_count"]["N"]))
-
-
-def stored_records(session: boto3.Session, table: str) -> list[dict[str, Any]]:
-    """Every prediction stored in any segment, decoded from its body (as logged), sorted by request id."""
-    records = [record for item in segment_items(session, table) for record in json.loads(item["body"]["S"])["records"]]
-    return sorted(records, key=lambda record: str(record["request_id"]))
-
-
-def stored_request_ids(session: boto3.Session, table: str) -> list[str]:
-    """The request ids of every record stored in any segment, as a window read decodes them, sorted."""
-    return sorted(
-        request_id for item in segment_items(session, table) for request_id in stored_predictions(item).request_id
-    )
-
-
-def stored_bodies(session: boto3.Session, table: str) -> list[str]:
-    return [item["body"]["S"] for item in segment_items(session, table)]
-
-
-def store(session: boto3.Session, resources: LocalResources) -> PayloadStore:
-    return PayloadStore(session.client("dynamodb"), resources.payload_table)
 
 
 def quarantine_lines(session: boto3.Session, bucket: str, key: str, etag: str) -> list[dict[str, Any]]:
@@ -126,20 +116,34 @@ def quarantine_entries(session: boto3.Session, bucket: str, key: str, etag: str)
     return entries
 
 
-def etag_of(event: dict[str, Any]) -> str:
-    return str(event["Records"][0]["s3"]["object"]["eTag"])
+def day_aggregate(session: boto3.Session, resources: LocalResources, days: int = 1) -> Aggregate:
+    """Every aggregate of the test's days, merged, as alerting reads them."""
+    total = Aggregate()
+    for aggregate in window(session, resources, MODEL, DAY_START, DAY_START + timedelta(days=days)).values():
+        total.merge(aggregate)
+    return total
 
 
-def test_payloads_load_into_the_time_window(
-    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+def test_payloads_load_into_the_lake_and_the_aggregates_of_their_buckets(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str], baseline: MonitoringBaseline
 ) -> None:
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"), payload("r-2")))
     result = handler(event, None)
     assert (result["loaded"], result["quarantined"], result["objects"][0]["status"]) == (2, 0, "loaded")
-    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
-    assert sorted(row.request_id for row in rows) == ["r-1", "r-2"]
-    assert rows[0].features == {"plan": "pro", "tenure": 3, "charges": 10.5, "autopay": True}
-    assert (rows[0].score, rows[0].predicted_label, rows[0].latency_ms) == (0.31, 0, 12.5)
+    rows = lake_rows(aws_session, resources.payload_bucket)
+    assert [row["request_id"] for row in rows] == ["r-1", "r-2"]
+    assert features_of(rows[0]) == {"plan": "pro", "tenure": 3, "charges": 10.5, "autopay": True}
+    assert (rows[0]["score"], rows[0]["predicted_label"], rows[0]["latency_ms"]) == (0.31, 0, 12.5)
+    buckets = window(aws_session, resources, MODEL, DAY_START, DAY_END)
+    assert list(buckets) == [datetime(2026, 11, 23, 10, tzinfo=UTC)]
+    (aggregate,) = buckets.values()
+    assert (aggregate.rows, aggregate.judged, aggregate.positives, aggregate.versions) == (
+        2,
+        2,
+        0,
+        Counter({VERSION: 2}),
+    )
+    assert store(aws_session, resources).count(MODEL, DAY_START, DAY_END) == 2
 
 
 def test_a_malformed_line_is_quarantined_and_the_valid_records_of_the_object_still_load(
@@ -149,7 +153,9 @@ def test_a_malformed_line_is_quarantined_and_the_valid_records_of_the_object_sti
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
     result = handler(event, None)
     assert (result["loaded"], result["quarantined"]) == (2, 1)
-    assert stored_request_ids(aws_session, resources.payload_table) == ["r-1", "r-3"]
+    assert lake_request_ids(aws_session, resources.payload_bucket) == ["r-1", "r-3"]
+    aggregate = day_aggregate(aws_session, resources)
+    assert (aggregate.rows, aggregate.refused) == (2, 1)  # the refusal in the arrival's bucket (10:05)
     (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
     assert entry["source_bucket"] == resources.payload_bucket
     assert entry["source_key"] == PAYLOAD_KEY
@@ -158,8 +164,8 @@ def test_a_malformed_line_is_quarantined_and_the_valid_records_of_the_object_sti
     assert entry["reasons"][0].startswith("not valid JSON")
 
 
-def test_a_record_is_stored_verbatim_and_reads_back_from_the_table_canonical(
-    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
+def test_a_record_is_stored_with_its_canonical_values_and_judged_against_its_versions_baseline(
+    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str], baseline: MonitoringBaseline
 ) -> None:
     logged = payload(
         "r-1",
@@ -172,21 +178,23 @@ def test_a_record_is_stored_verbatim_and_reads_back_from_the_table_canonical(
     sparse = payload("r-2", features={"plan": "basic"}, latency_ms=None, timestamp="2026-11-23T10:45:00.000Z")
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(logged, sparse))
     assert handler(event, None)["loaded"] == 2
-    (body,) = stored_bodies(aws_session, resources.payload_table)  # one hour: both in one segment
-    assert body.endswith('"records":[' + json.dumps(logged) + "," + json.dumps(sparse) + "]}")  # the lines verbatim
-    assert stored_records(aws_session, resources.payload_table) == [logged, sparse]  # unknown members, null kept
-    assert json.loads(body)["timestamp"] == ["2026-11-23T10:30:00.000Z", "2026-11-23T10:45:00.000Z"]
-    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
-    assert [dict(row.features) for row in rows] == [
-        {"plan": "pro", "region": None, "city": "Zürich"},
-        {"plan": "basic"},
+    rows = lake_rows(aws_session, resources.payload_bucket)
+    assert [features_of(row) for row in rows] == [{"plan": "pro", "region": None, "city": "Zürich"}, {"plan": "basic"}]
+    assert [(row["request_id"], row["ts"], row["latency_ms"]) for row in rows] == [
+        ("r-1", datetime(2026, 11, 23, 10, 30), None),
+        ("r-2", datetime(2026, 11, 23, 10, 45), None),
     ]
-    assert [(row.request_id, row.timestamp, row.latency_ms) for row in rows] == [
-        ("r-1", "2026-11-23T10:30:00.000Z", None),
-        ("r-2", "2026-11-23T10:45:00.000Z", None),
-    ]
-    assert (rows[0].score, rows[0].predicted_label) == (1.0, 1)
-    assert type(rows[0].score) is float
+    assert (rows[0]["score"], rows[0]["predicted_label"]) == (1.0, 1)
+    assert type(rows[0]["score"]) is float
+    buckets = window(aws_session, resources, MODEL, DAY_START, DAY_END)
+    assert list(buckets) == [datetime(2026, 11, 23, 10, 30, tzinfo=UTC), datetime(2026, 11, 23, 10, 45, tzinfo=UTC)]
+    first, second = buckets.values()
+    assert (first.extra, first.absent, first.latency_rows) == (
+        Counter(region=1, city=1),
+        Counter(tenure=1, charges=1, autopay=1),
+        0,
+    )
+    assert (second.unseen_values, second.unseen_rows) == ({"plan": Counter(basic=1)}, 1)
 
 
 def test_a_wrong_type_is_quarantined_with_its_reason(
@@ -209,7 +217,11 @@ def test_a_missing_field_is_quarantined_with_its_reason(
     assert handler(event, None)["quarantined"] == 1
     (entry,) = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
     assert entry["reasons"] == ["missing field 'model_version'"]
-    assert segment_items(aws_session, resources.payload_table) == []
+    assert lake_rows(aws_session, resources.payload_bucket) == []
+    assert [
+        (item["rows"]["N"], Aggregate.loads(item["body"]["S"]).refused)
+        for item in aggregate_items(aws_session, resources.payload_table)
+    ] == [("0", 1)]
 
 
 def test_an_empty_object_is_quarantined_with_a_clear_reason(
@@ -227,8 +239,7 @@ def test_a_gzip_object_without_a_gz_suffix_loads(
     body = gzip.compress(jsonl(payload("r-1"), payload("r-2")))
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
     assert handler(event, None)["loaded"] == 2
-    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
-    assert sorted(row.request_id for row in rows) == ["r-1", "r-2"]
+    assert lake_request_ids(aws_session, resources.payload_bucket) == ["r-1", "r-2"]
 
 
 def test_a_redelivered_object_writes_nothing_the_second_time(
@@ -238,11 +249,9 @@ def test_a_redelivered_object_writes_nothing_the_second_time(
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"), payload("r-2")))
     assert handler(event, None)["loaded"] == 2
     count_after_first = len(table_items(aws_session, resources.payload_table))
-    # Mark the segment: a second write of the object would put the original item back, without the mark.
-    key = {
-        "pk": {"S": segment_pk(resources.payload_bucket, PAYLOAD_KEY)},
-        "sk": {"S": segment_sk(etag_of(event), "2026-11-23T10", 0)},
-    }
+    # Mark the aggregate: a second write of the object would put the original item back, without the mark.
+    (item,) = aggregate_items(aws_session, resources.payload_table)
+    key = {"pk": item["pk"], "sk": item["sk"]}
     dynamodb.update_item(
         TableName=resources.payload_table,
         Key=key,
@@ -253,9 +262,8 @@ def test_a_redelivered_object_writes_nothing_the_second_time(
     assert second["objects"][0]["status"] == "already_loaded"
     assert second["objects"][0]["write_calls"] == 0
     assert len(table_items(aws_session, resources.payload_table)) == count_after_first
-    item = dynamodb.get_item(TableName=resources.payload_table, Key=key)["Item"]
-    assert item["marker"] == {"S": "marker"}
-    assert len(store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)) == 2
+    assert dynamodb.get_item(TableName=resources.payload_table, Key=key)["Item"]["marker"] == {"S": "marker"}
+    assert store(aws_session, resources).count(MODEL, DAY_START, DAY_END) == 2
 
 
 def test_the_ledger_records_the_loaded_object_version_with_its_counts(
@@ -282,32 +290,35 @@ def test_a_new_version_of_the_same_key_is_loaded_again(
     handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"))), None)
     second = handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-2"))), None)
     assert (second["objects"][0]["status"], second["loaded"]) == ("loaded", 1)
-    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
-    assert sorted(row.request_id for row in rows) == ["r-1", "r-2"]  # the first version's segments stay
+    assert lake_request_ids(aws_session, resources.payload_bucket) == ["r-1", "r-2"]  # the first version's stay
+    assert len(aggregate_items(aws_session, resources.payload_table)) == 2  # one per version: other sort keys
+    assert store(aws_session, resources).count(MODEL, DAY_START, DAY_END) == 2
 
 
-def test_a_retry_after_a_partial_load_stores_each_record_once(
+def test_a_retry_after_a_crash_before_the_ledger_mark_rewrites_the_same_items(
     aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
 ) -> None:
     body = jsonl(payload("r-1"), payload("r-2", timestamp="2026-11-23T15:00:00.000Z"))
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
-    # A first invocation put the segments, then died before marking the object loaded.
-    segments = load_object(body, key=PAYLOAD_KEY, bucket=resources.payload_bucket, etag=etag_of(event)).items
-    store(aws_session, resources).put_items(segments)
     assert handler(event, None)["objects"][0]["status"] == "loaded"
-    assert len(segment_items(aws_session, resources.payload_table)) == len(segments) == 2
-    payloads = store(aws_session, resources)
-    assert payloads.count_window(MODEL, DAY_START, DAY_END) == len(payloads.query_window(MODEL, DAY_START, DAY_END))
-    assert payloads.count_window(MODEL, DAY_START, DAY_END) == 2
+    first = aggregate_items(aws_session, resources.payload_table)
+    # As if the first invocation had died after its aggregates, before its ledger mark: Lambda retries the event.
+    clear_ledger(aws_session, resources, PAYLOAD_KEY, etag_of(event))
+    reset_cold_start()
+    assert handler(event, None)["objects"][0]["status"] == "loaded"
+    assert aggregate_items(aws_session, resources.payload_table) == first
+    assert len(first) == 2
+    assert store(aws_session, resources).count(MODEL, DAY_START, DAY_END) == 2
+    assert lake_request_ids(aws_session, resources.payload_bucket) == ["r-1", "r-2"]  # the same files, overwritten
 
 
-def test_an_object_is_stored_as_one_segment_per_utc_hour(
+def test_an_object_is_aggregated_in_one_item_per_bucket_and_read_newest_first(
     aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
 ) -> None:
     times = [
         "2026-11-23T10:40:00.000Z",
         "2026-11-23T10:05:00.000Z",
-        "2026-11-23T11:00:00.000Z",
+        "2026-11-23T10:44:59.999Z",
         "2026-11-23T23:59:59.999Z",
         "2026-11-24T00:00:01.000Z",
     ]
@@ -315,13 +326,17 @@ def test_an_object_is_stored_as_one_segment_per_utc_hour(
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
     result = handler(event, None)
     assert (result["loaded"], result["objects"][0]["write_calls"]) == (5, 1)
-    hours = sorted(item["sk"]["S"].split("#")[1] for item in segment_items(aws_session, resources.payload_table))
-    assert hours == ["2026-11-23T10", "2026-11-23T11", "2026-11-23T23", "2026-11-24T00"]
-    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END + timedelta(days=1))
-    assert [row.timestamp for row in rows] == sorted(times)
+    read = list(store(aws_session, resources).aggregates(MODEL, DAY_START, DAY_END + timedelta(days=1)))
+    assert [(f"{bucket:%Y-%m-%dT%H:%M}", aggregate.rows) for bucket, aggregate in read] == [
+        ("2026-11-24T00:00", 1),
+        ("2026-11-23T23:55", 1),
+        ("2026-11-23T10:40", 2),
+        ("2026-11-23T10:05", 1),
+    ]
+    assert store(aws_session, resources).count(MODEL, DAY_START, DAY_END) == 4
 
 
-def test_a_large_object_loads_in_chunks_and_every_record_reads_back(
+def test_a_large_object_loads_every_record_and_a_window_counts_its_buckets(
     aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
 ) -> None:
     start = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -333,24 +348,15 @@ def test_a_large_object_loads_in_chunks_and_every_record_reads_back(
     random.Random(2).shuffle(documents)
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, gzip.compress(jsonl(*documents)))
     assert handler(event, None)["loaded"] == 700
-    items = segment_items(aws_session, resources.payload_table)
-    assert len(items) >= 3  # one hour, several chunks
-    assert {item["sk"]["S"].split("#")[1] for item in items} == {"2026-11-23T10"}
-    for item in items:
-        assert len(item["body"]["S"].encode()) <= SEGMENT_MAX_BYTES
-    assert stored_records(aws_session, resources.payload_table) == sorted(
-        documents, key=lambda document: str(document["request_id"])
-    )
-    bodies = stored_bodies(aws_session, resources.payload_table)
-    assert all(sum(json.dumps(document) in body for body in bodies) == 1 for document in documents)  # verbatim, once
+    rows = lake_rows(aws_session, resources.payload_bucket)
+    assert [row["request_id"] for row in rows] == [f"r-{index:04d}" for index in range(700)]
+    assert features_of(rows[123]) == {"notes": "123 " * 300, "tenure": 123}
+    items = aggregate_items(aws_session, resources.payload_table)
+    assert [int(item["rows"]["N"]) for item in items] == [60] * 11 + [40]  # a record every 5 s, 12 buckets
     payloads = store(aws_session, resources)
-    everything = payloads.query_window(MODEL, DAY_START, DAY_END)
-    assert [row.request_id for row in everything] == [f"r-{index:04d}" for index in range(700)]
-    assert everything[123].features == {"notes": "123 " * 300, "tenure": 123}
-    middle_start, middle_end = start + timedelta(minutes=17, seconds=2), start + timedelta(minutes=41, seconds=30)
-    middle = payloads.query_window(MODEL, middle_start, middle_end)
-    assert [row.request_id for row in middle] == [f"r-{index:04d}" for index in range(205, 498)]
-    assert payloads.count_window(MODEL, middle_start, middle_end) == len(middle)
+    middle_start, middle_end = start + timedelta(minutes=15), start + timedelta(minutes=40)
+    assert payloads.count(MODEL, middle_start, middle_end) == 300
+    assert sum(aggregate.rows for _, aggregate in payloads.aggregates(MODEL, middle_start, middle_end)) == 300
 
 
 def test_an_event_for_a_superseded_version_is_skipped(
@@ -361,7 +367,13 @@ def test_an_event_for_a_superseded_version_is_skipped(
     result = handler(stale, None)
     assert result["objects"][0]["status"] == "skipped"
     assert "overwritten" in result["objects"][0]["reason"]
-    assert segment_items(aws_session, resources.payload_table) == []
+    assert (
+        lake_rows(aws_session, resources.payload_bucket),
+        aggregate_items(aws_session, resources.payload_table),
+    ) == (
+        [],
+        [],
+    )
 
 
 def test_duplicate_request_ids_in_one_object_are_loaded_once_and_a_conflicting_one_is_quarantined(
@@ -371,83 +383,31 @@ def test_duplicate_request_ids_in_one_object_are_loaded_once_and_a_conflicting_o
     body = jsonl(first, payload("r-1", model_version="second"), first)
     result = handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body), None)
     assert (result["loaded"], result["duplicates"], result["quarantined"]) == (1, 1, 1)
-    (row,) = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
-    assert row.model_version == "first"
+    (row,) = lake_rows(aws_session, resources.payload_bucket)
+    assert row["model_version"] == "first"
+    assert day_aggregate(aws_session, resources).versions == Counter(first=1)
 
 
-def test_a_label_that_arrives_before_its_prediction_is_joined_later(
-    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
-) -> None:
-    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, jsonl(label("r-1", 1))), None)
-    handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"), payload("r-2"))), None)
-    rows = {
-        row.prediction.request_id: row
-        for row in store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END, labels_until=LABELS_UNTIL)
-    }
-    assert rows["r-1"].label is not None
-    assert (rows["r-1"].label.label, rows["r-1"].label.observed_at) == (1, "2026-12-20T00:00:00.000Z")
-    assert rows["r-2"].label is None
-
-
-@pytest.mark.parametrize("order", ["in order", "correction first"])
-def test_a_later_label_replaces_an_earlier_one_whatever_the_load_order(
-    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str], order: str
-) -> None:
-    handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"))), None)
-    first = (LABEL_KEY, jsonl(label("r-1", 0, "2026-12-20T00:00:00Z")))
-    correction = (LABEL_KEY.replace("0001", "0002"), jsonl(label("r-1", 1, "2026-12-21T08:00:00Z")))
-    for key, body in [first, correction] if order == "in order" else [correction, first]:
-        handler(put_object(aws_session, resources.payload_bucket, key, body), None)
-    (row,) = store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END, labels_until=LABELS_UNTIL)
-    assert row.label is not None
-    assert (row.label.label, row.label.observed_at) == (1, "2026-12-21T08:00:00.000Z")
-
-
-def test_a_label_is_stored_verbatim_and_joined_by_its_canonical_observation_time(
+def test_a_label_is_stored_in_the_lake_at_its_canonical_observation_time(
     aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
 ) -> None:
     written = label("r-1", 1, "2026-12-20T09:30:00+09:30") | {"source": "crm", "confidence": 0.9}
-    line = json.dumps(written)
-    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, (line + "\n").encode()), None)
-    handler(put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1"))), None)
-    (item,) = [
-        item
-        for item in segment_items(aws_session, resources.payload_table)
-        if item["gsi1pk"]["S"].startswith(f"{MODEL}#LABEL#")
-    ]
-    assert item["body"]["S"].endswith('"records":[' + line + "]}")
-    assert json.loads(item["body"]["S"])["records"] == [written]
-    assert json.loads(item["body"]["S"])["observed_at"] == ["2026-12-20T00:00:00.000Z"]
-    (row,) = store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END, labels_until=LABELS_UNTIL)
-    assert row.label == LabelRow("r-1", 1, "2026-12-20T00:00:00.000Z")
+    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, jsonl(written)), None)
+    (row,) = lake_rows(aws_session, resources.payload_bucket, LakeTable.LABELS)
+    assert (row["request_id"], row["label"], row["observed_at"]) == ("r-1", 1, datetime(2026, 12, 20))
 
 
-def test_labels_are_not_read_as_predictions(
+def test_labels_are_not_counted_as_predictions(
     aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
 ) -> None:
     observed = "2026-11-23T10:00:00.000Z"  # the same day as the prediction window
     key = LABEL_KEY.replace("dt=2026-12-20", "dt=2026-11-23")
-    handler(put_object(aws_session, resources.payload_bucket, key, jsonl(label("r-1", 1, observed))), None)
-    payloads = store(aws_session, resources)
-    assert list(payloads.query_window(MODEL, DAY_START, DAY_END)) == []
-    assert payloads.count_window(MODEL, DAY_START, DAY_END) == 0
-    assert payloads.labels_between(MODEL, DAY_START, DAY_END)["r-1"].observed_at == observed
-
-
-def test_a_redelivered_payload_does_not_overwrite_its_label(
-    aws_session: boto3.Session, resources: LocalResources, deployed_env: dict[str, str]
-) -> None:
-    payload_event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(payload("r-1")))
-    handler(payload_event, None)
-    handler(put_object(aws_session, resources.payload_bucket, LABEL_KEY, jsonl(label("r-1", 1))), None)
-    # The same payload again under a new key (a replay): its items are re-put, the label stays.
-    replay = put_object(
-        aws_session, resources.payload_bucket, PAYLOAD_KEY.replace("0001", "0002"), jsonl(payload("r-1"))
-    )
-    handler(replay, None)
-    (row,) = store(aws_session, resources).labelled_window(MODEL, DAY_START, DAY_END, labels_until=LABELS_UNTIL)
-    assert row.label is not None
-    assert row.label.label == 1  # and the replayed request is read once
+    result = handler(put_object(aws_session, resources.payload_bucket, key, jsonl(label("r-1", 1, observed))), None)
+    assert (result["loaded"], result["objects"][0]["write_calls"]) == (1, 0)
+    assert aggregate_items(aws_session, resources.payload_table) == []
+    assert store(aws_session, resources).count(MODEL, DAY_START, DAY_END) == 0
+    assert lake_rows(aws_session, resources.payload_bucket) == []
+    assert lake_request_ids(aws_session, resources.payload_bucket, LakeTable.LABELS) == ["r-1"]
 
 
 def test_an_url_encoded_key_is_decoded_before_reading(
@@ -542,7 +502,9 @@ def test_a_poisoned_gzip_object_starts_with_one_bounded_quarantine_summary_and_i
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
     result = handler(event, None)
     assert (result["objects"][0]["status"], result["loaded"], result["quarantined"]) == ("loaded", 2, bad_lines)
-    assert stored_request_ids(aws_session, resources.payload_table) == ["r-1", "r-2"]
+    assert lake_request_ids(aws_session, resources.payload_bucket) == ["r-1", "r-2"]
+    aggregate = day_aggregate(aws_session, resources)
+    assert (aggregate.rows, aggregate.refused) == (2, bad_lines)  # every refusal, listed or not
     (key,) = quarantine_keys(aws_session, resources.payload_bucket)
     assert key == quarantine_object_key(PAYLOAD_KEY, etag_of(event))
     stored = aws_session.client("s3").head_object(Bucket=resources.payload_bucket, Key=key)["ContentLength"]
@@ -587,7 +549,8 @@ def test_a_gzip_bomb_is_quarantined_whole_and_nothing_of_it_is_loaded(
         None,
         [f"object decompresses to more than {limits.max_object_bytes:,} bytes"],
     )
-    assert segment_items(aws_session, resources.payload_table) == []
+    assert lake_rows(aws_session, resources.payload_bucket) == []
+    assert day_aggregate(aws_session, resources).refused == 1  # the object, refused as a whole
     assert handler(event, None)["objects"][0]["status"] == "already_loaded"  # marked: never retried
 
 
@@ -607,40 +570,30 @@ def test_a_source_key_near_s3s_length_limit_still_gets_a_quarantine_object(
     assert (entry["source_key"], entry["line"], entry["raw"]) == (key, 2, "not json")
 
 
-def test_an_object_whose_segments_were_written_early_is_written_identically_when_retried(
+def test_an_object_of_many_buckets_is_rewritten_identically_when_retried_with_another_memory_size(
     aws_session: boto3.Session,
     resources: LocalResources,
     deployed_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(MEMORY_SIZE_VARIABLE, str(MIN_MEMORY_MB))
-    limits = EtlLimits.for_memory(MIN_MEMORY_MB)
-    # 48 hours of records, each hour short of a full segment: the open ones pass their budget and are written early.
+    # 48 hours of records, a few in every bucket: 576 aggregate items, written in batches of 25.
     documents = [
-        payload(
-            f"r-{index:05d}", timestamp=format_timestamp(DAY_START + timedelta(hours=index % 48, seconds=index % 3600))
-        )
+        payload(f"r-{index:05d}", timestamp=format_timestamp(DAY_START + timedelta(seconds=61 * index)))
         | {"features": {"notes": "n" * 300, "tenure": index}}
-        for index in range(20_000)
+        for index in range(2_830)
     ]
-    body = jsonl(*documents)
-    assert limits.open_segment_bytes < len(body) < limits.max_object_bytes
-    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
-    assert handler(event, None)["loaded"] == 20_000
-    first = {(item["pk"]["S"], item["sk"]["S"]): item for item in segment_items(aws_session, resources.payload_table)}
-    assert any(int(sk.rsplit("#", 1)[1]) > 0 for _, sk in first)  # some hours have a segment written early
-    # A failure before the ledger mark: Lambda retries the event and the object is loaded again.
-    aws_session.client("dynamodb").delete_item(
-        TableName=resources.payload_table,
-        Key={"pk": {"S": object_pk(resources.payload_bucket, PAYLOAD_KEY)}, "sk": {"S": etag_of(event)}},
-    )
+    event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, jsonl(*documents))
+    assert handler(event, None)["loaded"] == 2_830
+    first = aggregate_items(aws_session, resources.payload_table)
+    assert len(first) == 576
+    # A failure before the ledger mark: Lambda retries the event, in a container with more memory.
+    clear_ledger(aws_session, resources, PAYLOAD_KEY, etag_of(event))
+    monkeypatch.setenv(MEMORY_SIZE_VARIABLE, "3008")
     reset_cold_start()
-    assert handler(event, None)["loaded"] == 20_000
-    again = {(item["pk"]["S"], item["sk"]["S"]): item for item in segment_items(aws_session, resources.payload_table)}
-    assert again == first
-    payloads = store(aws_session, resources)
-    end = DAY_END + timedelta(days=1)
-    assert payloads.count_window(MODEL, DAY_START, end) == len(payloads.query_window(MODEL, DAY_START, end)) == 20_000
+    assert handler(event, None)["loaded"] == 2_830
+    assert aggregate_items(aws_session, resources.payload_table) == first
+    assert store(aws_session, resources).count(MODEL, DAY_START, DAY_END + timedelta(days=1)) == 2_830
 
 
 def test_a_hostile_object_loads_its_valid_records_and_quarantines_each_hostile_one_with_its_reason(
@@ -662,7 +615,7 @@ def test_a_hostile_object_loads_its_valid_records_and_quarantines_each_hostile_o
     event = put_object(aws_session, resources.payload_bucket, PAYLOAD_KEY, body)
     result = handler(event, None)
     assert (result["loaded"], result["quarantined"]) == (2, 7)
-    assert stored_request_ids(aws_session, resources.payload_table) == ["ok-1", "ok-2"]
+    assert lake_request_ids(aws_session, resources.payload_bucket) == ["ok-1", "ok-2"]
     entries = quarantine_entries(aws_session, resources.payload_bucket, PAYLOAD_KEY, etag_of(event))
     assert [(entry["line"], entry["reasons"]) for entry in entries] == [
         (2, ["feature 'plan' holds a lone surrogate, which UTF-8 cannot encode"]),
@@ -691,5 +644,10 @@ def test_a_hostile_object_loads_its_valid_records_and_quarantines_each_hostile_o
             ],
         ),
     ]
-    rows = store(aws_session, resources).query_window(MODEL, DAY_START, DAY_END)
-    assert sorted(row.request_id for row in rows) == ["ok-1", "ok-2"]
+    aggregate = day_aggregate(aws_session, resources)
+    assert (aggregate.rows, aggregate.refused, aggregate.non_finite, aggregate.non_finite_by_feature) == (
+        2,
+        7,
+        1,
+        Counter(tenure=1),
+    )

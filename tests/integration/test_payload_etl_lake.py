@@ -31,12 +31,12 @@ from core.payload_store import PayloadStore
 from core.settings import EnvVar
 from core.tables import object_pk
 from lambdas.payload_etl import handler, reset_cold_start
-from lambdas.payload_etl.adapters import S3ObjectStore
+from lambdas.payload_etl.adapters import S3Baselines, S3ObjectStore
 from lambdas.payload_etl.lake import COLUMNS_TTL_S, MISSING_TTL_S, GlueFeatureColumns, LakeError, S3Lake
 from lambdas.payload_etl.limits import DEFAULT_LIMITS
 from lambdas.payload_etl.logic import process_object
 from lambdas.payload_etl.models import ObjectRef
-from tests.integration.test_payload_etl import jsonl, put_object
+from tests.integration.etl_support import jsonl, put_object
 
 pytestmark = pytest.mark.integration
 
@@ -241,6 +241,7 @@ def test_an_object_is_written_in_chunks_of_bounded_rows(
         objects=S3ObjectStore(aws_session.client("s3")),
         store=PayloadStore(aws_session.client("dynamodb"), resources.payload_table),
         lake=lake,
+        baselines=S3Baselines(aws_session.client("s3"), resources.model_bucket),
         retention_days=30,
         limits=replace(DEFAULT_LIMITS, lake_chunk_rows=2),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,28 @@ def test_an_object_created_event_names_the_object_with_its_key_url_decoded() -> 
         key="payloads/model=churn/dt=2026-11-23/batch 1+x.jsonl",
         etag="d41d8cd98f00b204e9800998ecf8427e",
         size=1024,
+        arrival_epoch=int(datetime(2026, 11, 23, 10, 5, tzinfo=UTC).timestamp()),  # its eventTime
     )
+
+
+@pytest.mark.parametrize(
+    ("event_time", "epoch"),
+    [
+        ("2026-11-23T10:05:00.000Z", 1_795_428_300),
+        ("2026-11-23T11:05:00.999+01:00", 1_795_428_300),
+        ("2026-11-23T10:05:00", None),  # no offset: not a time S3 sends
+        ("yesterday", None),
+        (1_795_428_300, None),
+        (None, None),
+    ],
+)
+def test_the_arrival_time_is_the_events_time_in_epoch_seconds_or_none(event_time: object, epoch: int | None) -> None:
+    event = sample("s3_object_created.json")
+    if event_time is None:
+        del event["Records"][0]["eventTime"]
+    else:
+        event["Records"][0]["eventTime"] = event_time
+    assert parse_s3_event(event).objects[0].arrival_epoch == epoch
 
 
 def test_a_quoted_etag_is_unquoted() -> None:

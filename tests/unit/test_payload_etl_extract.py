@@ -1,4 +1,5 @@
-"""Object bytes -> segment items and quarantined lines, through the real `process_object` over in-memory ports."""
+"""Object bytes -> lake rows (what was stored), alerting aggregate items (what alerting sees) and quarantined lines,
+through the real `process_object` over in-memory ports."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import gzip
 import json
 import math
 import random
-import string
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from itertools import pairwise
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.aggregates import MAX_LISTED, OTHER, Aggregate, Judge, aggregate_pk, aggregate_sk, bucket_start
+from core.baseline import MonitoringBaseline
+from core.lake import source_digest
 from core.record_limits import (
     MAX_FEATURE_NAME_CHARS,
     MAX_INTEGER,
@@ -24,26 +28,10 @@ from core.record_limits import (
     MAX_STRING_VALUE_CHARS,
     PREVIEW_CHARS,
 )
-from core.records import PAYLOAD_FIELDS, RecordKind, format_timestamp
-from core.segments import (
-    BODY_BYTES_PER_RECORD,
-    LABELS_FORMAT,
-    PREDICTIONS_FORMAT,
-    LabelColumns,
-    PredictionColumns,
-    PredictionRow,
-)
-from core.tables import (
-    SEGMENT_MAX_BYTES,
-    label_window_pk,
-    segment_pk,
-    segment_sk,
-    window_pk,
-    window_sk,
-)
+from core.records import PAYLOAD_FIELDS, format_timestamp, parse_timestamp
 from lambdas.payload_etl.extract import MAX_QUARANTINED_RAW_CHARS, screen_object
 from lambdas.payload_etl.limits import MIN_MEMORY_MB, EtlLimits
-from tests.payload_etl_fakes import Loaded, load_object
+from tests.payload_etl_fakes import Loaded, features_of, load_object
 
 BUCKET = "payload-bucket"
 ETAG = "0123456789abcdef0123456789abcdef"
@@ -53,6 +41,25 @@ LABEL_KEY = "labels/model=churn/dt=2026-12-20/a.jsonl"
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 DYNAMODB_PARTITION_KEY_LIMIT = 2048
 DYNAMODB_SORT_KEY_LIMIT = 1024
+#: The baseline of version v1 (what `payload()` logs): `plan` categorical, `tenure` and `charges` numeric.
+BASELINE = MonitoringBaseline.from_json(
+    {
+        "model_name": "churn",
+        "model_version": "v1",
+        "decision_threshold": 0.5,
+        "positive_rate": 0.3,
+        "score_mean": 0.45,
+        "score_std": 0.25,
+        "n_reference": 5000,
+        "features": [
+            {"name": "plan", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": ["pro"]},
+            {"name": "tenure", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
+            {"name": "charges", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
+        ],
+        "latency_ms_p99": None,
+    }
+)
+BASELINES = {("churn", "v1"): BASELINE}
 
 
 def payload(request_id: str = "r-1", **changes: Any) -> dict[str, Any]:
@@ -84,90 +91,27 @@ def jsonl(*documents: object) -> bytes:
     return "".join(json.dumps(document) + "\n" for document in documents).encode()
 
 
-def run(body: bytes, key: str = PAYLOAD_KEY, etag: str = ETAG) -> Loaded:
-    """The object processed as the handler processes it (the key's prefix gives its kind)."""
-    return load_object(body, key=key, etag=etag, bucket=BUCKET)
-
-
-def record_count(item: dict[str, Any]) -> int:
-    return int(item["record_count"]["N"])
-
-
-def is_label_segment(item: dict[str, Any]) -> bool:
-    return str(item["gsi1pk"]["S"]).startswith("churn#LABEL#")
-
-
-def predictions_of(item: dict[str, Any]) -> PredictionColumns:
-    """A prediction segment's columns, decoded as a window read decodes them."""
-    assert not is_label_segment(item)
-    return PredictionColumns.decode(item["body"]["S"], model_name="churn", record_count=record_count(item))
-
-
-def labels_of(item: dict[str, Any]) -> LabelColumns:
-    assert is_label_segment(item)
-    return LabelColumns.decode(item["body"]["S"], record_count=record_count(item))
-
-
-def body_of(item: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(item["body"]["S"])
-    return body
-
-
-def records_of(items: list[Any]) -> list[Any]:
-    """Every stored record, segment after segment, decoded from its body: as the client logged it."""
-    return [record for item in items for record in body_of(item)["records"]]
-
-
-def times_of(items: list[Any]) -> list[str]:
-    """Every stored record's canonical time (the body's `timestamp` or `observed_at`), segment after segment."""
-    member = "observed_at" if items and is_label_segment(items[0]) else "timestamp"
-    return [time for item in items for time in body_of(item)[member]]
-
-
-def assert_stored_verbatim(items: list[Any], lines: list[str]) -> None:
-    """The items' records are exactly these lines, in this order, as written (not decoded and encoded again)."""
-    start = 0
-    for item in items:
-        count = record_count(item)
-        assert count > 0
-        body = item["body"]["S"]
-        assert body.endswith('"records":[' + ",".join(lines[start : start + count]) + "]}")
-        assert all(line in body for line in lines[start : start + count])
-        start += count
-    assert start == len(lines)
-
-
-def body_bytes(item: dict[str, Any]) -> int:
-    """The size the segment limit is about: the body's UTF-8 bytes."""
-    return len(item["body"]["S"].encode("utf-8"))
-
-
-def by_request_id(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(documents, key=lambda document: str(document["request_id"]))
-
-
-def request_ids_of(items: list[Any]) -> list[str]:
-    """The request ids a window read decodes, segment after segment."""
-    return [
-        request_id
-        for item in items
-        for request_id in (labels_of(item) if is_label_segment(item) else predictions_of(item)).request_id
-    ]
-
-
-def envelope_bytes(kind: RecordKind = RecordKind.PAYLOAD) -> int:
-    """A body's bytes besides its records' lines and `BODY_BYTES_PER_RECORD` each, measured on one record."""
-    line = json.dumps(payload() if kind is RecordKind.PAYLOAD else label())
-    key = PAYLOAD_KEY if kind is RecordKind.PAYLOAD else LABEL_KEY
-    (item,) = run((line + "\n").encode(), key=key).items
-    return body_bytes(item) - len(line) - BODY_BYTES_PER_RECORD
+def run(body: bytes, key: str = PAYLOAD_KEY, etag: str = ETAG, arrival_epoch: int | None = None) -> Loaded:
+    """The object processed as the handler processes it (the key's prefix gives its kind; v1 has a baseline)."""
+    return load_object(body, key=key, etag=etag, bucket=BUCKET, baselines=BASELINES, arrival_epoch=arrival_epoch)
 
 
 def at(moment: datetime) -> str:
     return format_timestamp(moment)
 
 
-def item_bytes(item: dict[str, Any]) -> int:
+def millis(timestamp: str) -> int:
+    """A lake `timestamp` column's value: epoch milliseconds (UTC)."""
+    moment = parse_timestamp(timestamp)
+    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
+
+
+def stored(result: Loaded) -> list[tuple[str, dict[str, Any]]]:
+    """Every stored prediction's request id and features, as the lake holds them."""
+    return [(str(row["request_id"]), features_of(row)) for row in result.predictions]
+
+
+def item_bytes(item: Mapping[str, Any]) -> int:
     """An item's size as DynamoDB counts it: attribute names plus values (a number at most its digits)."""
     size = 0
     for name, value in item.items():
@@ -177,121 +121,134 @@ def item_bytes(item: dict[str, Any]) -> int:
     return size
 
 
+@dataclass(frozen=True)
+class Row:
+    """A logged prediction, as `lambdas.alerting.signals.Row` and `Aggregate.add` read it."""
+
+    model_version: str
+    score: float
+    predicted_label: int
+    latency_ms: float | None
+    features: Mapping[str, Any]
+
+
+def expected(documents: list[dict[str, Any]], judges: Mapping[str, Judge | None]) -> dict[datetime, Aggregate]:
+    """The aggregates of valid payload documents computed from the raw records: per bucket of their UTC times,
+    each record judged against its version's judge (None: no baseline)."""
+    buckets: dict[datetime, Aggregate] = {}
+    for document in documents:
+        start = bucket_start(parse_timestamp(document["timestamp"]))
+        latency = document.get("latency_ms")
+        buckets.setdefault(start, Aggregate()).add(
+            document["model_version"],
+            float(document["prediction"]["score"]),
+            int(document["prediction"]["label"]),
+            None if latency is None else float(latency),
+            document["features"],
+            judges.get(document["model_version"]),
+        )
+    return dict(sorted(buckets.items()))
+
+
+def assert_same(actual: Aggregate, wanted: Aggregate) -> None:
+    """Equal counts and counters; the score's moments equal up to rounding."""
+    assert math.isclose(actual.scores.mean, wanted.scores.mean, rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(actual.scores.m2, wanted.scores.m2, rel_tol=1e-7, abs_tol=1e-9)
+    assert (actual.scores.count, actual.scores.low, actual.scores.high) == (
+        wanted.scores.count,
+        wanted.scores.low,
+        wanted.scores.high,
+    )
+    actual_json, wanted_json = actual.to_json(), wanted.to_json()
+    del actual_json["scores"], wanted_json["scores"]
+    assert actual_json == wanted_json
+
+
 # --- what a record becomes ---------------------------------------------------------------------------------
 
 
-def test_a_valid_payload_becomes_a_segment_with_the_documented_keys() -> None:
-    line = json.dumps(payload())
-    (item,) = run((line + "\n").encode()).items
-    pk, sk = segment_pk(BUCKET, PAYLOAD_KEY), segment_sk(ETAG, "2026-11-23T10", 0)
-    assert item["pk"] == {"S": pk}
-    assert item["sk"] == {"S": sk}
-    assert item["gsi1pk"] == {"S": window_pk("churn", "2026-11-23")}
-    assert item["gsi1sk"] == {"S": window_sk("2026-11-23T10:00:00.123Z", pk, sk)}
-    assert item["last_ts"] == {"S": "2026-11-23T10:00:00.123Z"}
-    assert item["record_count"] == {"N": "1"}
-    assert item["expires_at"] == {"N": str(1795428000 + 90 * 86400)}
-    assert body_of(item) == {
-        "format": PREDICTIONS_FORMAT,
-        "timestamp": ["2026-11-23T10:00:00.123Z"],
-        "records": [payload()],
-    }
-    assert_stored_verbatim([item], [line])
-    assert list(predictions_of(item)) == [
-        PredictionRow("r-1", "churn", "v1", "2026-11-23T10:00:00.123Z", 0.31, 1, 12.5, payload()["features"])
+def test_a_valid_payload_becomes_one_lake_row_and_one_aggregate_item_with_the_documented_keys() -> None:
+    result = run(jsonl(payload()))
+    assert result.predictions == [
+        {
+            "request_id": "r-1",
+            "model_version": "v1",
+            "ts": millis("2026-11-23T10:00:00.123Z"),
+            "score": 0.31,
+            "predicted_label": 1,
+            "latency_ms": 12.5,
+            "sample_key": result.predictions[0]["sample_key"],
+            "unparsed_features": json.dumps(payload()["features"], separators=(",", ":")),
+        }
     ]
+    (item,) = result.items
+    bucket = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    assert item["pk"] == {"S": aggregate_pk("churn", "2026-11-23")} == {"S": "AGG#churn#2026-11-23"}
+    assert item["sk"] == {"S": aggregate_sk(bucket, source_digest(BUCKET, PAYLOAD_KEY, ETAG))}
+    assert item["sk"]["S"].startswith("10:00#")
+    assert item["rows"] == {"N": "1"}
+    assert item["expires_at"] == {"N": str(int(bucket.timestamp()) + 90 * 86_400)}
+    aggregate = Aggregate.loads(item["body"]["S"])
+    assert (aggregate.rows, aggregate.positives, aggregate.judged, aggregate.versions) == (1, 1, 1, Counter(v1=1))
+    assert (aggregate.scores.count, aggregate.scores.mean, aggregate.latency_rows) == (1, 0.31, 1)
+    assert (aggregate.schema_rows, aggregate.unseen_rows, aggregate.refused) == (0, 0, 0)
+    assert aggregate.present == Counter(plan=1, tenure=1, charges=1)
+    assert result.result.write_calls == 1
 
 
-def test_the_stored_record_is_the_source_line_verbatim_with_unknown_keys() -> None:
-    # Spaces, key order, an escape, a non-canonical time and number forms: all kept as the client wrote them.
+def test_a_record_with_unknown_keys_and_non_canonical_forms_loads_its_canonical_values() -> None:
+    # Spaces, key order, an escape, a non-canonical time and number forms, unknown members: all accepted.
     line = '{"request_id":"r-1","session":"s-9",  "model_name":"churn","model_version":"v1",' + (
         '"timestamp":"2026-11-23T12:00:00.5+02:00","features":{"x":1,"y":null,"z":"\\u00e9"},'
         '"prediction":{"score":1,"label":0,"explanation":{"x":0.4}},"latency_ms":3,"tags":["a",{"b":[]}]}'
     )
-    (item,) = run((line + "\n").encode()).items
-    assert_stored_verbatim([item], [line])
-    assert '"session":"s-9",  "model_name"' in item["body"]["S"]
-    assert '"z":"\\u00e9"' in item["body"]["S"]
-    assert records_of([item]) == [json.loads(line)]
-    assert list(records_of([item])[0]) == list(json.loads(line))  # the original key order
-    assert times_of([item]) == ["2026-11-23T10:00:00.500Z"]  # the canonical time beside it
-    assert item["gsi1sk"]["S"].startswith("2026-11-23T10:00:00.500Z#")
-
-
-def test_a_stored_record_reads_back_with_the_contracts_canonical_values() -> None:
-    line = json.dumps(
-        payload(
-            timestamp="2026-11-23T12:00:00.5+02:00",
-            prediction={"score": 1, "label": 0, "explanation": {"x": 0.4}},
-            latency_ms=3,
-            features={"x": 1, "y": None, "z": "é"},
-            session="s-9",
-        )
-    )
-    (item,) = run((line + "\n").encode()).items
-    (row,) = predictions_of(item)
-    assert row == PredictionRow(
-        "r-1", "churn", "v1", "2026-11-23T10:00:00.500Z", 1.0, 0, 3.0, {"x": 1, "y": None, "z": "é"}
-    )
-    assert (type(row.score), type(row.predicted_label), type(row.latency_ms)) == (float, int, float)
-
-
-def test_a_null_or_missing_latency_reads_back_missing() -> None:
-    without_latency = payload("r-1")
-    del without_latency["latency_ms"]
-    documents = [without_latency, payload("r-2", latency_ms=None), payload("r-3")]
-    items = run(jsonl(*documents)).items
-    assert records_of(items) == documents  # the null stored as written
-    assert_stored_verbatim(items, [json.dumps(document) for document in documents])
-    (item,) = items
-    assert predictions_of(item).latency_ms == [None, None, 12.5]
-
-
-def test_a_label_becomes_a_label_segment_indexed_by_its_observation_time() -> None:
-    line = json.dumps(label())
-    (item,) = run((line + "\n").encode(), key=LABEL_KEY).items
-    pk, sk = segment_pk(BUCKET, LABEL_KEY), segment_sk(ETAG, "2026-12-20T00", 0)
-    assert (item["pk"], item["sk"]) == ({"S": pk}, {"S": sk})
-    assert item["gsi1pk"] == {"S": label_window_pk("churn", "2026-12-20")}
-    assert item["gsi1sk"] == {"S": window_sk("2026-12-20T00:00:00.000Z", pk, sk)}  # canonical, not as written
-    assert item["last_ts"] == {"S": "2026-12-20T00:00:00.000Z"}
-    assert body_of(item) == {
-        "format": LABELS_FORMAT,
-        "observed_at": ["2026-12-20T00:00:00.000Z"],
-        "records": [label()],  # "2026-12-20T00:00:00Z", as written
-    }
-    assert_stored_verbatim([item], [line])
-    columns = labels_of(item)
-    assert (columns.request_id, columns.label, columns.observed_at) == (["r-1"], [1], ["2026-12-20T00:00:00.000Z"])
-
-
-def test_a_labels_observation_time_with_an_offset_is_stored_canonical_beside_its_verbatim_record() -> None:
-    line = json.dumps(label(observed_at="2026-12-20T09:30:00+09:30", source="crm", batch={"id": 7}))
-    (item,) = run((line + "\n").encode(), key=LABEL_KEY).items
-    assert body_of(item)["observed_at"] == ["2026-12-20T00:00:00.000Z"]
-    assert records_of([item]) == [json.loads(line)]
-    assert records_of([item])[0]["observed_at"] == "2026-12-20T09:30:00+09:30"
-    assert_stored_verbatim([item], [line])
-    assert labels_of(item).observed_at == ["2026-12-20T00:00:00.000Z"]
-
-
-def test_a_label_written_as_a_float_reads_back_as_an_integer() -> None:
-    line = json.dumps(label(label=1.0))
-    (item,) = run((line + "\n").encode(), key=LABEL_KEY).items
-    assert '"label": 1.0' in item["body"]["S"]
-    assert labels_of(item).label == [1]
-    assert type(labels_of(item).label[0]) is int
-
-
-def test_a_tiny_score_and_a_huge_latency_are_stored_as_written() -> None:
-    # Records are stored as JSON text, not DynamoDB numbers: no number range applies.
-    line = json.dumps(payload(prediction={"score": 1e-200, "label": 0}, latency_ms=1e200))
     result = run((line + "\n").encode())
     assert result.quarantined == []
-    assert_stored_verbatim(result.items, [line])
-    (item,) = result.items
-    columns = predictions_of(item)
-    assert (columns.score, columns.latency_ms) == ([1e-200], [1e200])
+    (row,) = result.predictions
+    assert (row["request_id"], row["model_version"], row["ts"]) == ("r-1", "v1", millis("2026-11-23T10:00:00.500Z"))
+    assert (row["score"], row["predicted_label"], row["latency_ms"]) == (1.0, 0, 3.0)
+    assert (type(row["score"]), type(row["predicted_label"]), type(row["latency_ms"])) == (float, int, float)
+    assert features_of(row) == {"x": 1, "y": None, "z": "é"}
+    assert "session" not in row  # unknown members stay in the raw object, not the lake
+    (bucket,) = result.aggregates
+    assert bucket == datetime(2026, 11, 23, 10, tzinfo=UTC)  # the UTC time's bucket, not the local one
+
+
+def test_a_null_or_missing_latency_is_stored_missing_and_left_out_of_the_latency_histogram() -> None:
+    without_latency = payload("r-1")
+    del without_latency["latency_ms"]
+    result = run(jsonl(without_latency, payload("r-2", latency_ms=None), payload("r-3")))
+    assert [row["latency_ms"] for row in result.predictions] == [None, None, 12.5]
+    assert (result.aggregate.rows, result.aggregate.latency_rows) == (3, 1)
+
+
+def test_a_label_becomes_a_label_row_at_its_canonical_observation_time_and_no_aggregate() -> None:
+    result = run(jsonl(label()), key=LABEL_KEY)
+    (row,) = result.labels
+    assert (row["request_id"], row["label"], row["observed_at"]) == ("r-1", 1, millis("2026-12-20T00:00:00.000Z"))
+    assert (result.predictions, result.items, result.result.write_calls) == ([], [], 0)
+    assert result.baselines.asked == []
+
+
+def test_a_labels_observation_time_with_an_offset_is_stored_canonical() -> None:
+    line = json.dumps(label(observed_at="2026-12-20T09:30:00+09:30", source="crm", batch={"id": 7}))
+    (row,) = run((line + "\n").encode(), key=LABEL_KEY).labels
+    assert row["observed_at"] == millis("2026-12-20T00:00:00.000Z")
+
+
+def test_a_label_written_as_a_float_is_stored_as_an_integer() -> None:
+    (row,) = run(jsonl(label(label=1.0)), key=LABEL_KEY).labels
+    assert (row["label"], type(row["label"])) == (1, int)
+
+
+def test_a_tiny_score_and_a_huge_latency_are_stored_and_aggregated() -> None:
+    result = run(jsonl(payload(prediction={"score": 1e-200, "label": 0}, latency_ms=1e200)))
+    assert result.quarantined == []
+    (row,) = result.predictions
+    assert (row["score"], row["latency_ms"]) == (1e-200, 1e200)
+    aggregate = result.aggregate
+    assert (aggregate.scores.mean, aggregate.latency_rows) == (1e-200, 1)
+    assert aggregate.latency_quantile(0.99) >= 1e200
 
 
 # --- quarantine ----------------------------------------------------------------------------------------------
@@ -300,7 +257,7 @@ def test_a_tiny_score_and_a_huge_latency_are_stored_as_written() -> None:
 def test_a_malformed_line_is_quarantined_with_its_line_number_and_the_rest_loads() -> None:
     body = jsonl(payload("r-1")) + b'{"request_id": "r-2", \n' + jsonl(payload("r-3"))
     result = run(body)
-    assert request_ids_of(result.items) == ["r-1", "r-3"]
+    assert result.request_ids == ["r-1", "r-3"]
     (bad,) = result.quarantined
     assert bad.line == 2
     assert bad.reasons[0].startswith("not valid JSON: ")
@@ -335,7 +292,7 @@ def test_a_json_value_that_is_not_an_object_is_quarantined() -> None:
 
 def test_an_empty_object_is_quarantined_as_a_whole() -> None:
     result = run(b"")
-    assert result.items == []
+    assert (result.request_ids, result.items) == ([], [])
     (bad,) = result.quarantined
     assert (bad.line, bad.reasons) == (None, ("object is empty (0 bytes)",))
 
@@ -347,7 +304,7 @@ def test_an_object_of_blank_lines_is_quarantined_as_a_whole() -> None:
 
 def test_a_model_that_differs_from_the_key_partition_is_quarantined() -> None:
     result = run(jsonl(payload("r-1"), payload("r-2", model_name="fraud")))
-    assert request_ids_of(result.items) == ["r-1"]
+    assert result.request_ids == ["r-1"]
     (bad,) = result.quarantined
     assert bad.line == 2
     assert bad.reasons == ("model_name 'fraud' does not match the object key's partition model=churn",)
@@ -355,20 +312,20 @@ def test_a_model_that_differs_from_the_key_partition_is_quarantined() -> None:
 
 def test_records_of_a_key_without_a_model_partition_are_quarantined() -> None:
     result = run(jsonl(payload()), key="payloads/2026-11-23/a.jsonl")
-    assert result.items == []
+    assert (result.request_ids, result.items) == ([], [])
     assert "no valid model=<name> partition" in result.quarantined[0].reasons[0]
 
 
 def test_records_of_a_key_with_an_invalid_model_partition_are_quarantined() -> None:
     result = run(jsonl(payload(model_name="bad#name")), key="payloads/model=bad#name/a.jsonl")
-    assert result.items == []
+    assert (result.request_ids, result.items) == ([], [])
     assert "no valid model=<name> partition" in result.quarantined[0].reasons[0]
 
 
 def test_a_line_that_is_not_utf8_is_quarantined_and_the_rest_loads() -> None:
     body = jsonl(payload("r-1")) + b'{"request_id": "\xff\xfe"}\n' + jsonl(payload("r-3"))
     result = run(body)
-    assert request_ids_of(result.items) == ["r-1", "r-3"]
+    assert result.request_ids == ["r-1", "r-3"]
     (bad,) = result.quarantined
     assert bad.line == 2
     assert bad.reasons[0].startswith("line is not valid UTF-8")
@@ -377,7 +334,7 @@ def test_a_line_that_is_not_utf8_is_quarantined_and_the_rest_loads() -> None:
 
 def test_a_record_too_long_to_store_is_quarantined_with_a_bounded_raw_copy() -> None:
     result = run(jsonl(payload(features={"blob": "x" * MAX_RECORD_CHARS})))
-    assert result.items == []
+    assert (result.request_ids, result.items) == ([], [])
     (bad,) = result.quarantined
     assert bad.reasons[0].startswith("record is ")
     assert len(bad.raw) == MAX_QUARANTINED_RAW_CHARS
@@ -407,10 +364,8 @@ def test_a_record_nested_deeper_than_the_limit_is_quarantined_and_the_rest_loads
     deepest = payload("r-1", trace=nested(MAX_NESTING - 1))
     documents = [deepest, payload("r-2", trace=nested(MAX_NESTING)), payload("r-2"), payload("r-3")]
     result = run(jsonl(*documents))
-    assert records_of(result.items) == [deepest, payload("r-2"), payload("r-3")]
-    assert_stored_verbatim(result.items, [json.dumps(document) for document in (deepest, *documents[2:])])
-    # A reader decodes the deepest record two levels further down, inside the body: it still can.
-    assert request_ids_of(result.items) == ["r-1", "r-2", "r-3"]
+    assert result.request_ids == ["r-1", "r-2", "r-3"]
+    assert result.aggregate.rows == 3
     (bad,) = result.quarantined
     assert (bad.line, bad.reasons) == (
         2,
@@ -423,8 +378,7 @@ def test_a_label_nested_deeper_than_the_limit_is_quarantined() -> None:
     deepest = label("r-0", trace={"a": nested(MAX_NESTING - 2)})
     body = jsonl(label("r-1", trace={"a": nested(MAX_NESTING - 1)}), label("r-2"), deepest)
     result = run(body, key=LABEL_KEY)
-    assert [record["request_id"] for record in records_of(result.items)] == ["r-2", "r-0"]
-    assert request_ids_of(result.items) == ["r-2", "r-0"]
+    assert result.request_ids == ["r-2", "r-0"]
     (bad,) = result.quarantined
     assert bad.line == 1
     assert bad.reasons[0].startswith(f"nested more than {MAX_NESTING} levels deep")
@@ -434,32 +388,23 @@ def test_many_brackets_without_depth_are_not_too_deep() -> None:
     wide = payload("r-1", trace=[[[index]] for index in range(MAX_NESTING)])
     result = run(jsonl(wide))
     assert result.quarantined == []
-    assert records_of(result.items) == [wide]
-    assert request_ids_of(result.items) == ["r-1"]
+    assert stored(result) == [("r-1", wide["features"])]
 
 
-def test_nan_and_infinity_in_an_unknown_member_are_stored_verbatim_and_read_back() -> None:
-    # `json.loads` accepts them and the contract does not look at unknown members: the record loads as logged.
+def test_nan_and_infinity_in_an_unknown_member_do_not_refuse_the_record() -> None:
+    # `json.loads` accepts them and the contract does not look at unknown members: the record loads.
     line = json.dumps(payload("r-1"))[:-1] + ', "debug": {"ratio": NaN, "cap": Infinity, "low": -Infinity}}'
     result = run((line + "\n").encode() + jsonl(payload("r-2")))
     assert result.quarantined == []
-    assert_stored_verbatim(result.items, [line, json.dumps(payload("r-2"))])
-    first, second = records_of(result.items)
-    debug = first.pop("debug")
-    assert math.isnan(debug["ratio"])
-    assert (debug["cap"], debug["low"]) == (math.inf, -math.inf)
-    assert (first, second) == (payload("r-1"), payload("r-2"))
-    (item,) = result.items
-    columns = predictions_of(item)
-    assert columns.request_id == ["r-1", "r-2"]
-    assert [row.features for row in columns] == [payload()["features"]] * 2
+    assert stored(result) == [("r-1", payload()["features"]), ("r-2", payload()["features"])]
+    assert (result.aggregate.rows, result.aggregate.non_finite, result.aggregate.refused) == (2, 0, 0)
 
 
 def test_a_nan_feature_is_still_quarantined_by_the_contract() -> None:
     line = json.dumps(payload("r-1")).replace('"charges": 10.5', '"charges": NaN')
     assert "NaN" in line
     result = run((line + "\n").encode())
-    assert result.items == []
+    assert (result.request_ids, result.items) == ([], [])
     (bad,) = result.quarantined
     assert bad.reasons == ("feature 'charges' is not finite (nan)",)
 
@@ -468,7 +413,7 @@ def test_lone_surrogate_escapes_are_quarantined_with_every_place_named() -> None
     # Valid JSON and a valid string to Python, but no UTF-8 text, Parquet column or log line can hold it.
     line = json.dumps(payload("r-\ud800", features={"plan": "pro\udfff", "\udc00": 1}, note="\udbff"))
     result = run((line + "\n").encode() + jsonl(payload("r-2")))
-    assert request_ids_of(result.items) == ["r-2"]
+    assert result.request_ids == ["r-2"]
     (bad,) = result.quarantined
     assert bad.reasons == (
         "'request_id' holds a lone surrogate, which UTF-8 cannot encode",
@@ -482,10 +427,7 @@ def test_a_label_with_a_lone_surrogate_is_quarantined_and_nan_in_an_unknown_memb
     refused = json.dumps(label("r-\udc00"))
     kept = json.dumps(label("r-2"))[:-1] + ', "confidence": NaN}'
     result = run(f"{refused}\n{kept}\n".encode(), key=LABEL_KEY)
-    (item,) = result.items
-    assert_stored_verbatim([item], [kept])
-    (record,) = records_of([item])
-    assert math.isnan(record.pop("confidence"))
+    assert result.request_ids == ["r-2"]
     (bad,) = result.quarantined
     assert bad.reasons == ("'request_id' holds a lone surrogate, which UTF-8 cannot encode",)
 
@@ -498,7 +440,7 @@ def test_a_payload_under_labels_is_quarantined_as_a_label_violation() -> None:
 def test_a_bad_label_line_is_quarantined_with_its_line_number_and_the_rest_loads() -> None:
     body = jsonl(label("r-1")) + b"not json\n" + jsonl(label("r-3", label=2), label("r-4"))
     result = run(body, key=LABEL_KEY)
-    assert request_ids_of(result.items) == ["r-1", "r-4"]
+    assert result.request_ids == ["r-1", "r-4"]
     assert [(bad.line, bad.reasons[0][:14]) for bad in result.quarantined] == [
         (2, "not valid JSON"),
         (3, "'label' must b"),
@@ -510,19 +452,19 @@ def test_a_bad_label_line_is_quarantined_with_its_line_number_and_the_rest_loads
 
 def test_a_gzip_object_is_detected_by_its_magic_bytes_not_its_suffix() -> None:
     result = run(gzip.compress(jsonl(payload("r-1"), payload("r-2"))), key=PAYLOAD_KEY)
-    assert request_ids_of(result.items) == ["r-1", "r-2"]
+    assert result.request_ids == ["r-1", "r-2"]
     assert result.quarantined == []
 
 
 def test_a_multi_member_gzip_object_loads_every_member() -> None:
     body = gzip.compress(jsonl(payload("r-1"))) + gzip.compress(jsonl(payload("r-2")))
-    assert request_ids_of(run(body).items) == ["r-1", "r-2"]
+    assert run(body).request_ids == ["r-1", "r-2"]
 
 
 def test_a_corrupt_gzip_object_is_quarantined_as_a_whole() -> None:
     body = gzip.compress(jsonl(payload()))[:-12]
     result = run(body)
-    assert result.items == []
+    assert (result.request_ids, result.items) == ([], [])
     (bad,) = result.quarantined
     assert bad.line is None
     assert bad.reasons[0].startswith("corrupt gzip stream")
@@ -544,18 +486,18 @@ def test_a_gzip_bomb_is_refused_as_a_whole() -> None:
 
 def test_blank_lines_are_skipped_and_counted() -> None:
     result = run(b"\n" + jsonl(payload("r-1")) + b"   \n" + jsonl(payload("r-2")))
-    assert (request_ids_of(result.items), result.blank_lines, result.records, result.quarantined) == (
+    assert (result.request_ids, result.blank_lines, result.records, result.quarantined) == (
         ["r-1", "r-2"],
         2,
         2,
         [],
     )
-    assert sum(int(item["record_count"]["N"]) for item in result.items) == 2
+    assert sum(int(item["rows"]["N"]) for item in result.items) == 2
 
 
 def test_blank_lines_among_labels_are_skipped_and_counted() -> None:
     result = run(b"\n" + jsonl(label("r-1")) + b"\t\n", key=LABEL_KEY)
-    assert (request_ids_of(result.items), result.blank_lines, result.records) == (["r-1"], 2, 1)
+    assert (result.request_ids, result.blank_lines, result.records) == (["r-1"], 2, 1)
 
 
 def test_a_blank_line_keeps_the_line_numbers_of_the_lines_after_it() -> None:
@@ -568,17 +510,14 @@ def test_windows_line_endings_and_a_byte_order_mark_are_tolerated() -> None:
         b"\xef\xbb\xbf" + jsonl(payload("r-1")).replace(b"\n", b"\r\n") + jsonl(payload("r-2")).replace(b"\n", b"\r\n")
     )
     result = run(body)
-    assert records_of(result.items) == [payload("r-1"), payload("r-2")]
-    # The line is what ends at the line break: neither the byte order mark nor the carriage return is stored.
-    assert_stored_verbatim(result.items, [json.dumps(payload("r-1")), json.dumps(payload("r-2"))])
+    assert stored(result) == [("r-1", payload()["features"]), ("r-2", payload()["features"])]
     assert result.quarantined == []
 
 
-def test_a_line_with_surrounding_whitespace_still_loads_and_is_stored_as_written() -> None:
+def test_a_line_with_surrounding_whitespace_still_loads() -> None:
     line = "  " + json.dumps(payload()) + " \t"
-    items = run((line + "\n").encode()).items
-    assert request_ids_of(items) == ["r-1"]
-    assert_stored_verbatim(items, [line])
+    result = run((line + "\n").encode())
+    assert (result.request_ids, result.quarantined) == (["r-1"], [])
 
 
 # --- duplicates ----------------------------------------------------------------------------------------------
@@ -586,7 +525,7 @@ def test_a_line_with_surrounding_whitespace_still_loads_and_is_stored_as_written
 
 def test_an_identical_duplicate_request_id_in_one_object_is_loaded_once() -> None:
     result = run(jsonl(payload("r-1"), payload("r-2"), payload("r-1")))
-    assert request_ids_of(result.items) == ["r-1", "r-2"]
+    assert result.request_ids == ["r-1", "r-2"]
     assert (result.records, result.duplicates, result.quarantined) == (3, 1, [])
 
 
@@ -600,17 +539,17 @@ def conflict(request_id: str) -> str:
 def test_a_conflicting_duplicate_request_id_is_quarantined_and_the_first_wins() -> None:
     body = jsonl(payload("r-1", model_version="first"), payload("r-1", model_version="second"), payload("r-1"))
     result = run(body)
-    (document,) = records_of(result.items)
-    assert document == payload("r-1", model_version="first")
-    assert predictions_of(result.items[0]).model_version == ["first"]
+    assert [row["model_version"] for row in result.predictions] == ["first"]
+    assert result.aggregate.versions == Counter(first=1)
     assert [(bad.line, bad.reasons) for bad in result.quarantined] == [(2, (conflict("r-1"),)), (3, (conflict("r-1"),))]
     assert (result.records, result.duplicates) == (3, 0)
 
 
-def test_a_conflicting_duplicate_in_another_hour_is_quarantined_not_loaded() -> None:
+def test_a_conflicting_duplicate_in_another_bucket_is_quarantined_not_aggregated() -> None:
     body = jsonl(payload("r-1"), payload("r-1", timestamp="2026-11-23T15:00:00.000Z"))
     result = run(body)
-    assert [item["sk"]["S"] for item in result.items] == [segment_sk(ETAG, "2026-11-23T10", 0)]
+    assert [item["sk"]["S"][:5] for item in result.items] == ["10:00"]  # its refusal counted in the newest bucket
+    assert [(aggregate.rows, aggregate.refused) for aggregate in result.aggregates.values()] == [(1, 1)]
     assert [bad.reasons for bad in result.quarantined] == [(conflict("r-1"),)]
 
 
@@ -619,344 +558,260 @@ def test_a_conflicting_duplicate_label_in_one_object_is_quarantined_and_the_firs
         label("r-1", label=0), label("r-1", label=1, observed_at="2026-12-20T05:00:00Z"), label("r-1", label=0)
     )
     result = run(body, key=LABEL_KEY)
-    assert records_of(result.items) == [label("r-1", label=0)]
-    assert labels_of(result.items[0]).label == [0]
+    assert [(row["request_id"], row["label"]) for row in result.labels] == [("r-1", 0)]
     assert [bad.line for bad in result.quarantined] == [2]
     assert result.duplicates == 1
 
 
 def test_a_quarantined_record_does_not_make_a_later_valid_one_a_duplicate() -> None:
     result = run(jsonl(payload("r-1", latency_ms=-1), payload("r-1")))
-    assert (request_ids_of(result.items), result.duplicates, len(result.quarantined)) == (["r-1"], 0, 1)
+    assert (result.request_ids, result.duplicates, len(result.quarantined)) == (["r-1"], 0, 1)
 
 
-# --- segments ------------------------------------------------------------------------------------------------
+# --- aggregates: one item per bucket of the object's records ---------------------------------------------------
 
 
-def test_records_are_split_into_one_segment_per_utc_hour() -> None:
+def test_records_are_aggregated_in_one_item_per_five_minute_bucket_of_their_utc_time() -> None:
     times = [
-        "2026-11-23T10:59:59.999Z",
+        "2026-11-23T10:04:59.999Z",
         "2026-11-23T10:00:00.000Z",
-        "2026-11-23T11:00:00.000Z",
+        "2026-11-23T10:05:00.000Z",
         "2026-11-23T23:59:59.999Z",
         "2026-11-24T00:00:00.000Z",
-        "2026-11-23T10:30:00.000Z",
+        "2026-11-23T10:02:30.000Z",
     ]
     result = run(jsonl(*(payload(f"r-{index}", timestamp=time) for index, time in enumerate(times))))
-    segments = [
-        (item["sk"]["S"], item["gsi1pk"]["S"], item["record_count"]["N"], request_ids_of([item]))
-        for item in result.items
+    digest = source_digest(BUCKET, PAYLOAD_KEY, ETAG)
+    assert [(item["pk"]["S"], item["sk"]["S"], item["rows"]["N"]) for item in result.items] == [
+        ("AGG#churn#2026-11-23", f"10:00#{digest}", "3"),
+        ("AGG#churn#2026-11-23", f"10:05#{digest}", "1"),
+        ("AGG#churn#2026-11-23", f"23:55#{digest}", "1"),
+        ("AGG#churn#2026-11-24", f"00:00#{digest}", "1"),
     ]
-    assert segments == [
-        (segment_sk(ETAG, "2026-11-23T10", 0), window_pk("churn", "2026-11-23"), "3", ["r-0", "r-1", "r-5"]),
-        (segment_sk(ETAG, "2026-11-23T11", 0), window_pk("churn", "2026-11-23"), "1", ["r-2"]),
-        (segment_sk(ETAG, "2026-11-23T23", 0), window_pk("churn", "2026-11-23"), "1", ["r-3"]),
-        (segment_sk(ETAG, "2026-11-24T00", 0), window_pk("churn", "2026-11-24"), "1", ["r-4"]),
-    ]
+    assert result.request_ids == ["r-0", "r-1", "r-2", "r-3", "r-5", "r-4"]  # the lake: by day, in object order
 
 
-def test_a_timestamp_with_an_offset_is_segmented_by_its_utc_hour_and_day() -> None:
-    (item,) = run(jsonl(payload(timestamp="2026-11-24T01:30:00+02:00"))).items
-    assert item["sk"]["S"] == segment_sk(ETAG, "2026-11-23T23", 0)
-    assert item["gsi1pk"]["S"] == window_pk("churn", "2026-11-23")
-    assert item["last_ts"]["S"] == "2026-11-23T23:30:00.000Z"
+def test_a_timestamp_with_an_offset_is_aggregated_in_its_utc_bucket_and_day() -> None:
+    (item,) = run(jsonl(payload(timestamp="2026-11-24T01:32:00+02:00"))).items
+    assert (item["pk"]["S"], item["sk"]["S"][:6]) == ("AGG#churn#2026-11-23", "23:30#")
 
 
-def test_labels_are_split_by_the_utc_hour_of_their_observation() -> None:
-    body = jsonl(
-        label("r-1", observed_at="2026-12-20T00:10:00Z"),
-        label("r-2", observed_at="2026-12-19T23:50:00Z"),
-        label("r-3", observed_at="2026-12-20T00:20:00Z"),
-    )
-    items = run(body, key=LABEL_KEY).items
-    assert [(item["gsi1pk"]["S"], request_ids_of([item])) for item in items] == [
-        (label_window_pk("churn", "2026-12-19"), ["r-2"]),
-        (label_window_pk("churn", "2026-12-20"), ["r-1", "r-3"]),
-    ]
+def test_an_aggregate_expires_its_retention_after_its_bucket_starts() -> None:
+    body = jsonl(payload("r-1", timestamp="2026-11-23T10:04:59.999Z"), payload("r-2", timestamp="2026-11-23T10:00:00Z"))
+    (item,) = load_object(body, key=PAYLOAD_KEY, retention_days=7).items
+    start = int(datetime(2026, 11, 23, 10, tzinfo=UTC).timestamp())
+    assert item["expires_at"] == {"N": str(start + 7 * 86_400)}
 
 
-def test_a_segment_spans_its_earliest_to_its_latest_record_whatever_their_order_in_the_object() -> None:
-    times = ["2026-11-23T10:30:00.000Z", "2026-11-23T10:05:00.000Z", "2026-11-23T10:55:00.000Z", "2026-11-23T10:20:00Z"]
-    (item,) = run(jsonl(*(payload(f"r-{index}", timestamp=time) for index, time in enumerate(times)))).items
-    assert item["gsi1sk"]["S"] == window_sk("2026-11-23T10:05:00.000Z", item["pk"]["S"], item["sk"]["S"])
-    assert item["last_ts"]["S"] == "2026-11-23T10:55:00.000Z"
-    assert request_ids_of([item]) == ["r-0", "r-1", "r-2", "r-3"]  # object order kept
+def test_each_record_is_judged_against_the_baseline_of_the_version_that_served_it() -> None:
+    other = {"name": "other", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []}
+    v2 = MonitoringBaseline.from_json(BASELINE.to_json() | {"model_version": "v2", "features": [other]})
+    documents = [payload("r-1"), payload("r-2", model_version="v2"), payload("r-3", model_version="v3")]
+    result = load_object(jsonl(*documents), key=PAYLOAD_KEY, baselines=BASELINES | {("churn", "v2"): v2})
+    aggregate = result.aggregate
+    assert (aggregate.rows, aggregate.judged, aggregate.versions) == (3, 2, Counter(v1=1, v2=1, v3=1))
+    assert aggregate.extra == Counter(plan=1, tenure=1, charges=1)  # v2's baseline knows none of them
+    assert aggregate.absent == Counter(other=1)
+    assert aggregate.schema_rows == 1
+    assert sorted(set(result.baselines.asked)) == [("churn", "v1"), ("churn", "v2"), ("churn", "v3")]
 
 
-def test_a_segment_expires_its_retention_after_its_newest_record() -> None:
-    body = jsonl(payload("r-1", timestamp="2026-11-23T10:59:59.999Z"), payload("r-2", timestamp="2026-11-23T10:00:00Z"))
-    (item,) = run(body).items
-    newest = int(datetime(2026, 11, 23, 10, 59, 59, tzinfo=UTC).timestamp())
-    assert item["expires_at"] == {"N": str(newest + 90 * 86_400)}
+def test_a_baseline_is_asked_for_once_per_version_an_object_holds() -> None:
+    documents = [payload(f"r-{index}", model_version=f"v{index % 2}") for index in range(50)]
+    result = run(jsonl(*documents))
+    assert sorted(result.baselines.asked) == [("churn", "v0"), ("churn", "v1")]
 
 
-def long_payloads(count: int, *, blob_chars: int, start: datetime, step: timedelta, seed: int = 1) -> list[str]:
-    """Payload lines with a random printable blob each (compresses poorly, like the worst real records)."""
-    rng = random.Random(seed)
-    alphabet = string.ascii_letters + string.digits + string.punctuation.replace('"', "").replace("\\", "")
-    return [
-        json.dumps(
-            payload(
-                f"r-{index:05d}",
-                timestamp=at(start + index * step),
-                blob="".join(rng.choices(alphabet, k=blob_chars)),
-            )
-        )
-        for index in range(count)
-    ]
+def test_a_version_without_a_readable_baseline_is_counted_in_rows_but_not_judged() -> None:
+    result = run(jsonl(payload("r-1", model_version="unknown", features={"anything": "goes"}), payload("r-2")))
+    (aggregate,) = result.aggregates.values()
+    assert (aggregate.rows, aggregate.judged, aggregate.scores.count) == (2, 1, 2)
+    assert (aggregate.extra, aggregate.schema_rows) == (Counter(), 0)
+    assert aggregate.versions == Counter(unknown=1, v1=1)
 
 
-def assert_each_stored_verbatim_once(items: list[Any], lines: list[str]) -> None:
-    """Each line is stored once, as written, in some item (in object order within it); nothing else is stored."""
-    line_of = {json.loads(line)["request_id"]: line for line in lines}
-    assert len(line_of) == len(lines)
-    stored = [record["request_id"] for record in records_of(items)]
-    assert Counter(stored) == Counter(list(line_of))
-    for item in items:
-        own = [line_of[record["request_id"]] for record in body_of(item)["records"]]
-        assert_stored_verbatim([item], own)
-        assert [lines.index(line) for line in own] == sorted(lines.index(line) for line in own)
-
-
-def chunked(lines: list[str], items: list[Any]) -> list[list[str]]:
-    """`lines` cut into the items' records, by their record counts."""
-    chunks, start = [], 0
-    for item in items:
-        chunks.append(lines[start : start + record_count(item)])
-        start += record_count(item)
-    assert start == len(lines)
-    return chunks
-
-
-def expected_body_bytes(lines: list[str], kind: RecordKind = RecordKind.PAYLOAD) -> int:
-    """A segment's body size, as the ETL counts it while adding these lines."""
-    return envelope_bytes(kind) + sum(len(line.encode()) + BODY_BYTES_PER_RECORD for line in lines)
-
-
-def test_a_segment_closes_before_its_body_would_exceed_the_size_limit() -> None:
-    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
-    lines = long_payloads(100, blob_chars=10_000, start=start, step=timedelta(seconds=30))
-    items = run(("\n".join(lines) + "\n").encode()).items
-    assert [item["sk"]["S"] for item in items] == [segment_sk(ETAG, "2026-11-23T10", chunk) for chunk in range(4)]
-    assert_stored_verbatim(items, lines)  # every record, once, in object order, as written
-    chunks = chunked(lines, items)
-    assert [body_bytes(item) for item in items] == [expected_body_bytes(chunk) for chunk in chunks]
-    assert max(body_bytes(item) for item in items) <= SEGMENT_MAX_BYTES
-    # A chunk closes only when the next record would take its body over the limit.
-    for item, following in zip(items, chunks[1:], strict=False):
-        assert body_bytes(item) + len(following[0].encode()) + BODY_BYTES_PER_RECORD > SEGMENT_MAX_BYTES
-
-
-@pytest.mark.parametrize("kind", [RecordKind.PAYLOAD, RecordKind.LABEL])
-@pytest.mark.parametrize("over", [0, 1], ids=["exactly the limit", "one byte over"])
-def test_a_body_of_exactly_the_limit_is_one_segment_and_one_byte_more_closes_it_first(
-    kind: RecordKind, over: int
-) -> None:
-    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
-
-    def line(index: int, blob: str) -> str:
-        moment = at(start + timedelta(seconds=index))
-        if kind is RecordKind.PAYLOAD:
-            return json.dumps(payload(f"r-{index}", timestamp=moment, blob=blob), ensure_ascii=False)
-        return json.dumps(label(f"r-{index}", observed_at=moment, note=blob), ensure_ascii=False)
-
-    # Nine records of ~30 KB (UTF-8: three bytes a character), then one sized to end the body at the limit (+ over).
-    lines = [line(index, "€" * 10_000 + "x" * index) for index in range(9)]
-    used = expected_body_bytes(lines, kind)
-    last_bytes = SEGMENT_MAX_BYTES + over - used - BODY_BYTES_PER_RECORD
-    wide, narrow = divmod(last_bytes - len(line(9, "").encode()), 3)
-    lines.append(line(9, "€" * wide + "x" * narrow))
-    assert len(lines[-1].encode()) == last_bytes
-    key = PAYLOAD_KEY if kind is RecordKind.PAYLOAD else "labels/model=churn/dt=2026-11-23/a.jsonl"
-    items = run(("\n".join(lines) + "\n").encode(), key=key).items
-    assert_stored_verbatim(items, lines)
-    if over:
-        assert [record_count(item) for item in items] == [9, 1]
-        assert [body_bytes(item) for item in items] == [used, expected_body_bytes(lines[-1:], kind)]
-    else:
-        assert [record_count(item) for item in items] == [10]
-        assert [body_bytes(item) for item in items] == [SEGMENT_MAX_BYTES]
-    assert request_ids_of(items) == [f"r-{index}" for index in range(10)]
-
-
-def test_chunks_of_one_hour_each_span_their_own_records() -> None:
-    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
-    lines = long_payloads(80, blob_chars=10_000, start=start, step=timedelta(seconds=40))
-    random.Random(3).shuffle(lines)
-    items = run(("\n".join(lines) + "\n").encode()).items
-    assert len(items) > 1
-    for item in items:
-        times = sorted(predictions_of(item).timestamp)
-        assert item["gsi1sk"]["S"] == window_sk(times[0], item["pk"]["S"], item["sk"]["S"])
-        assert item["last_ts"]["S"] == times[-1]
-    assert_stored_verbatim(items, lines)  # one hour: its chunks in object order
-
-
-def test_a_segment_is_limited_by_its_utf8_bytes_not_its_characters() -> None:
-    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
-    # 20,000 three-byte characters a line: 60 KB each, 20 of them ~1.2 MB, ~400 KB of characters.
-    lines = [
-        json.dumps(payload(f"r-{index}", timestamp=at(start), blob="€" * 20_000), ensure_ascii=False)
-        for index in range(20)
-    ]
-    items = run(("\n".join(lines) + "\n").encode()).items
-    assert len(items) == 4  # five records each: 100,000 characters, 300 KB
-    for item in items:
-        assert body_bytes(item) <= SEGMENT_MAX_BYTES
-        assert "€" * 20_000 in item["body"]["S"]  # stored as characters, not six-byte escapes
-    assert_stored_verbatim(items, lines)
-    assert records_of(items) == [json.loads(line) for line in lines]
-
-
-def test_every_segment_item_fits_dynamodbs_item_limit_even_for_incompressible_records() -> None:
-    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
-    ascii_lines = long_payloads(150, blob_chars=9_000, start=start, step=timedelta(seconds=20))
-    rng = random.Random(5)
-    # Random characters from all of Unicode but surrogates: four-byte UTF-8, barely compressible.
-    wide_lines = [
-        json.dumps(
-            payload(
-                f"w-{index}",
-                timestamp=at(start + timedelta(minutes=index)),
-                blob="".join(chr(rng.randrange(0x10000, 0x110000)) for _ in range(MAX_RECORD_CHARS - 500)),
-            ),
-            ensure_ascii=False,
-        )
-        for index in range(6)
-    ]
-    key = "payloads/model=churn/" + "k" * (1024 - len("payloads/model=churn/"))
-    result = run(("\n".join(ascii_lines + wide_lines) + "\n").encode(), key=key, etag="f" * 32 + "-10000")
-    assert result.quarantined == []
-    assert len(result.items) > 4
-    assert max(item_bytes(item) for item in result.items) < DYNAMODB_ITEM_LIMIT
-    assert max(body_bytes(item) for item in result.items) <= SEGMENT_MAX_BYTES
-    assert_each_stored_verbatim_once(result.items, ascii_lines + wide_lines)
-
-
-def test_records_each_with_another_feature_name_fit_the_limit_and_read_back_absent_where_they_lack_one() -> None:
-    # One feature name per record: every record lacks every other record's feature.
-    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+def test_a_records_feature_checks_count_nulls_absences_wrong_types_extras_and_unseen_categories() -> None:
     documents = [
-        payload(
-            f"r-{index:04d}",
-            timestamp=at(start + timedelta(hours=index % 2, seconds=index)),
-            features={f"feature_{index:04d}_" + "n" * 200: index},
-        )
-        for index in range(2000)
+        payload("r-1", features={"plan": "pro", "tenure": 3, "charges": 1.0}),
+        payload("r-2", features={"plan": None, "tenure": None, "charges": 2}),
+        payload("r-3", features={"plan": "", "tenure": "3", "charges": True}),
+        payload("r-4", features={"plan": "gold", "tenure": 1}),
+        payload("r-5", features={"plan": 7, "tenure": 1, "charges": 1, "new": 1}),
     ]
-    hours = ["2026-11-23T10", "2026-11-23T11"]
-    body = jsonl(*documents)
-    items = run(body).items
-    assert run(body).items == items  # deterministic
-    assert len(items) > len(hours)  # several chunks an hour
-    assert max(body_bytes(item) for item in items) <= SEGMENT_MAX_BYTES
-    assert max(item_bytes(item) for item in items) < DYNAMODB_ITEM_LIMIT
-    for hour in hours:
-        chunks = [item["sk"]["S"] for item in items if item["sk"]["S"].split("#")[1] == hour]
-        assert chunks == [segment_sk(ETAG, hour, chunk) for chunk in range(len(chunks))]
-    # Every record once, each hour in object order.
-    assert_stored_verbatim(items, [json.dumps(document) for hour in (0, 1) for document in documents[hour::2]])
-    for item in items:
-        columns = predictions_of(item)
-        assert record_count(item) == len(columns)
-        names = list(columns.features)
-        assert len(names) == len(columns)  # a part has the names of its own records only
-        for row, name in enumerate(names):
-            assert columns.row_features(row) == {name: int(columns.request_id[row][2:])}
-            assert columns.absent[name] == set(range(len(columns))) - {row}
-        assert item["gsi1sk"]["S"] == window_sk(min(columns.timestamp), item["pk"]["S"], item["sk"]["S"])
-        assert item["last_ts"]["S"] == max(columns.timestamp)
+    aggregate = run(jsonl(*documents)).aggregate
+    assert aggregate.present == Counter(plan=5, tenure=5, charges=4)
+    assert aggregate.nulls == Counter(plan=2, tenure=1)  # "" is a null for a category it is not one of
+    assert aggregate.absent == Counter(charges=1)
+    assert aggregate.wrong_type == Counter(tenure=1, charges=1, plan=1)
+    assert aggregate.extra == Counter(new=1)
+    assert aggregate.unseen_values == {"plan": Counter(gold=1)}
+    assert (aggregate.schema_rows, aggregate.unseen_rows) == (3, 1)
 
 
-def test_index_and_table_keys_fit_dynamodbs_key_limits_for_the_longest_s3_key() -> None:
+def test_refused_records_are_counted_in_the_bucket_of_the_objects_arrival() -> None:
+    arrival = int(datetime(2026, 11, 23, 12, 7, 30, tzinfo=UTC).timestamp())
+    nan_line = json.dumps(payload("r-2")).replace('"charges": 10.5', '"charges": NaN')
+    body = jsonl(payload("r-1")) + b"not json\n" + (nan_line + "\n").encode()
+    result = run(body, arrival_epoch=arrival)
+    assert list(result.aggregates) == [
+        datetime(2026, 11, 23, 10, tzinfo=UTC),
+        datetime(2026, 11, 23, 12, 5, tzinfo=UTC),
+    ]
+    accepted, refused = result.aggregates.values()
+    assert (accepted.rows, accepted.refused) == (1, 0)
+    assert (refused.rows, refused.refused, refused.non_finite, refused.non_finite_by_feature) == (
+        0,
+        2,
+        1,
+        Counter(charges=1),
+    )
+    assert [item["rows"]["N"] for item in result.items] == ["1", "0"]
+
+
+def test_without_an_arrival_time_refused_records_are_counted_in_the_newest_bucket() -> None:
+    body = jsonl(payload("r-1"), payload("r-2", timestamp="2026-11-23T11:00:00Z")) + b"nope\n"
+    result = run(body)
+    assert [(aggregate.rows, aggregate.refused) for aggregate in result.aggregates.values()] == [(1, 0), (1, 1)]
+
+
+def test_every_refused_record_is_counted_even_past_the_quarantines_listed_entries() -> None:
+    limits = EtlLimits.for_memory(MIN_MEMORY_MB)
+    count = limits.max_quarantine_entries + 50
+    body = jsonl(payload("r-1")) + b"nope\n" * count
+    result = load_object(body, key=PAYLOAD_KEY, limits=limits, baselines=BASELINES, arrival_epoch=1_795_428_000)
+    assert len(result.quarantined) == limits.max_quarantine_entries
+    assert result.aggregate.refused == count
+
+
+def test_a_wholly_refused_object_counts_one_refusal_at_its_arrival_and_nothing_without_one() -> None:
+    arrival = int(datetime(2026, 11, 23, 10, 1, tzinfo=UTC).timestamp())
+    counted = run(b"", arrival_epoch=arrival)
+    assert [(item["sk"]["S"][:5], item["rows"]["N"]) for item in counted.items] == [("10:00", "0")]
+    assert counted.aggregate.refused == 1
+    assert run(b"").items == []
+
+
+def test_a_label_objects_refusals_write_no_aggregate() -> None:
+    result = run(b"nope\n", key=LABEL_KEY, arrival_epoch=1_795_428_000)
+    assert (len(result.quarantined), result.items) == (1, [])
+
+
+def test_aggregate_keys_fit_dynamodbs_key_limits_for_the_longest_s3_key() -> None:
     key = "payloads/model=churn/dt=2026-11-23/" + "é" * 200
     key += "x" * (1024 - len(key))  # 1,024 characters (more UTF-8 bytes than S3 allows)
-    assert len(key) == 1024
-    (item,) = run(jsonl(payload()), key=key, etag="a" * 32 + "-10000").items
-    assert len(item["gsi1sk"]["S"].encode()) < DYNAMODB_SORT_KEY_LIMIT
-    assert len(item["gsi1pk"]["S"].encode()) < DYNAMODB_PARTITION_KEY_LIMIT
+    (item,) = load_object(jsonl(payload()), key=key, etag="a" * 32 + "-10000").items
     assert len(item["sk"]["S"].encode()) < DYNAMODB_SORT_KEY_LIMIT
     assert len(item["pk"]["S"].encode()) < DYNAMODB_PARTITION_KEY_LIMIT
 
 
-def test_window_sk_stays_under_the_index_sort_key_limit_for_a_1024_character_key() -> None:
-    key = "payloads/model=churn/" + "k" * (1024 - len("payloads/model=churn/"))
-    sk = window_sk("2026-11-23T10:00:00.000Z", segment_pk("a" * 63, key), segment_sk("b" * 40, "2026-11-23T10", 9999))
-    assert len(sk.encode()) < DYNAMODB_SORT_KEY_LIMIT
-    assert sk.startswith("2026-11-23T10:00:00.000Z#")
-
-
-def test_window_sk_differs_for_segments_that_start_at_the_same_time() -> None:
-    first = "2026-11-23T10:00:00.000Z"
-    assert window_sk(first, segment_pk("b", "k1"), segment_sk("e", "2026-11-23T10", 0)) != window_sk(
-        first, segment_pk("b", "k2"), segment_sk("e", "2026-11-23T10", 0)
+def test_every_aggregate_item_fits_dynamodbs_item_limit_however_hostile_its_records() -> None:
+    # Every record: the longest feature names and category values, a new long version, all of them distinct.
+    documents = [
+        payload(
+            f"r-{index}",
+            model_version=f"v{index}-" + "v" * 200,
+            features={
+                "plan": f"{index}-" + "p" * (MAX_STRING_VALUE_CHARS - 10),
+                f"{index}-" + "n" * (MAX_FEATURE_NAME_CHARS - 10): 1,
+            },
+        )
+        for index in range(200)
+    ]
+    baselines = {("churn", document["model_version"]): BASELINE for document in documents}
+    result = load_object(jsonl(*documents), key=PAYLOAD_KEY, baselines=baselines, arrival_epoch=1_795_428_000)
+    (item,) = result.items
+    assert item_bytes(item) < 40 * 1024  # a tenth of DynamoDB's limit
+    aggregate = result.aggregate
+    assert (len(aggregate.extra), len(aggregate.unseen_values["plan"]), len(aggregate.versions)) == (
+        MAX_LISTED + 1,
+        MAX_LISTED + 1,
+        MAX_LISTED + 1,
     )
+    assert aggregate.extra.total() == aggregate.unseen_values["plan"].total() == aggregate.versions.total() == 200
+    assert aggregate.versions[OTHER] == 200 - MAX_LISTED
+    assert max(len(name) for name in aggregate.extra) <= 100
 
 
-def test_processing_the_same_object_twice_gives_identical_items() -> None:
+def test_an_objects_aggregates_are_put_together_with_distinct_keys() -> None:
+    start = datetime(2026, 11, 22, tzinfo=UTC)  # 60 hours within a day of the key's dt=2026-11-23
+    body = jsonl(*(payload(f"r-{index}", timestamp=at(start + timedelta(hours=index))) for index in range(60)))
+    result = run(body)
+    (batch,) = result.batches
+    keys = [(item["pk"]["S"], item["sk"]["S"]) for item in batch]
+    assert len(set(keys)) == len(keys) == 60
+    assert (result.records, result.result.loaded, result.result.write_calls) == (60, 60, 3)  # 25 items a call
+    assert sum(int(item["rows"]["N"]) for item in batch) == len(result.predictions) == 60
+
+
+def test_an_objects_aggregates_are_written_after_its_lake_files_then_its_quarantine_then_its_ledger_mark() -> None:
+    start = datetime(2026, 11, 22, 23, tzinfo=UTC)
+    body = jsonl(*(payload(f"r-{index}", timestamp=at(start + timedelta(hours=index))) for index in range(3))) + b"x\n"
+    result = run(body, arrival_epoch=1_795_428_000)
+    assert result.journal == ["lake", "lake", "aggregates", "quarantine", "ledger"]  # two days: two lake files
+
+
+def test_a_bad_object_writes_no_lake_rows_and_one_quarantine_entry() -> None:
+    result = run(b"")
+    assert (result.batches, result.lake.files) == ([], {})
+    assert [entry.line for entry in result.quarantined] == [None]
+
+
+def test_processing_the_same_object_twice_gives_identical_items_and_lake_files() -> None:
     start = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-    lines = long_payloads(120, blob_chars=5_000, start=start, step=timedelta(minutes=1))
-    random.Random(9).shuffle(lines)
-    body = ("\n".join(lines) + "\n").encode()
-    first, second = run(body).items, run(body).items
-    assert len(first) > 2
-    assert first == second
+    documents = [payload(f"r-{index}", timestamp=at(start + timedelta(minutes=index))) for index in range(120)]
+    random.Random(9).shuffle(documents)
+    body = jsonl(*documents)
+    first, second = run(body, arrival_epoch=1_795_428_000), run(body, arrival_epoch=1_795_428_000)
+    assert len(first.items) == 24
+    assert first.items == second.items
+    assert first.lake.files == second.lake.files
 
 
-def test_a_new_version_of_an_object_gets_new_sort_keys_under_the_same_partition() -> None:
+def test_a_new_version_of_an_object_gets_other_sort_keys_in_the_same_partition() -> None:
     body = jsonl(payload())
     (old,), (new,) = run(body, etag="etag-1").items, run(body, etag="etag-2").items
     assert old["pk"] == new["pk"]
     assert old["sk"] != new["sk"]
-    assert old["gsi1sk"] != new["gsi1sk"]
+    assert old["sk"]["S"][:6] == new["sk"]["S"][:6] == "10:00#"
 
 
 def test_another_object_with_the_same_records_gets_other_keys() -> None:
     body = jsonl(payload())
     (one,), (other,) = run(body).items, run(body, key=PAYLOAD_KEY.replace("a.jsonl", "b.jsonl")).items
-    assert one["pk"] != other["pk"]
-    assert one["gsi1sk"] != other["gsi1sk"]
+    assert one["pk"] == other["pk"]
+    assert one["sk"] != other["sk"]
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 3 * 86_400_000 - 1), st.integers(0, 40_000)),
+        st.tuples(st.integers(0, 3 * 86_400_000 - 1), st.sampled_from(["v1", "v2", "v3"]), st.floats(0, 1)),
         min_size=1,
         max_size=60,
     )
 )
-def test_segments_hold_every_valid_record_once_grouped_by_hour(records: list[tuple[int, int]]) -> None:
+def test_aggregates_count_every_valid_record_once_in_the_bucket_of_its_time(
+    records: list[tuple[int, str, float]],
+) -> None:
     start = datetime(2026, 11, 22, tzinfo=UTC)
     documents = [
-        payload(f"r-{index}", timestamp=at(start + timedelta(milliseconds=offset)), blob="y" * padding)
-        for index, (offset, padding) in enumerate(records)
+        payload(
+            f"r-{index}",
+            timestamp=at(start + timedelta(milliseconds=offset)),
+            model_version=version,
+            prediction={"score": score, "label": int(score >= 0.5)},
+        )
+        for index, (offset, version, score) in enumerate(records)
     ]
-    lines = [json.dumps(document) for document in documents]
-    line_of = dict(zip((document["request_id"] for document in documents), lines, strict=True))
-    items = run(jsonl(*documents)).items
-    assert_each_stored_verbatim_once(items, lines)
-    keys = [(item["pk"]["S"], item["sk"]["S"]) for item in items]
+    result = run(jsonl(*documents))
+    assert sorted(result.request_ids) == sorted(document["request_id"] for document in documents)
+    keys = [(item["pk"]["S"], item["sk"]["S"]) for item in result.items]
     assert len(set(keys)) == len(keys)
-    chunks: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        columns = predictions_of(item)
-        own = [line_of[request_id] for request_id in columns.request_id]
-        assert columns.timestamp == [json.loads(line)["timestamp"] for line in own] == body_of(item)["timestamp"]
-        times = sorted(columns.timestamp)
-        _, hour, chunk = item["sk"]["S"].split("#")
-        assert int(chunk) == len(chunks.setdefault(hour, []))  # items come in hour and chunk order
-        chunks[hour].append(item)
-        assert {time[:13] for time in times} == {hour}
-        assert item["gsi1pk"]["S"] == window_pk("churn", hour[:10])
-        assert item["gsi1sk"]["S"].startswith(times[0] + "#")
-        assert item["last_ts"]["S"] == times[-1]
-        assert record_count(item) == len(columns)
-        assert body_bytes(item) == expected_body_bytes(own) <= SEGMENT_MAX_BYTES
-    for hour_items in chunks.values():  # a chunk closed only for a record that did not fit
-        for item, following in pairwise(hour_items):
-            first = line_of[body_of(following)["records"][0]["request_id"]]
-            assert body_bytes(item) + len(first.encode()) + BODY_BYTES_PER_RECORD > SEGMENT_MAX_BYTES
+    assert sum(int(item["rows"]["N"]) for item in result.items) == len(documents)
+    wanted = expected(documents, {"v1": Judge.of(BASELINE)})
+    assert list(result.aggregates) == list(wanted)
+    for bucket, aggregate in result.aggregates.items():
+        assert_same(aggregate, wanted[bucket])
 
 
 feature_values = st.one_of(
@@ -965,13 +820,14 @@ feature_values = st.one_of(
     st.integers(-(2**63), 2**63),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=8),
+    st.sampled_from(["pro", ""]),
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.dictionaries(st.sampled_from(["a", "b", "c", "é", "d e", ""]), feature_values, min_size=1),
+        st.dictionaries(st.sampled_from(["plan", "tenure", "charges", "é", "d e", ""]), feature_values, min_size=1),
         min_size=1,
         max_size=30,
     ),
@@ -979,20 +835,21 @@ feature_values = st.one_of(
         st.one_of(st.none(), st.dictionaries(st.sampled_from(["note", "tags"]), st.text(max_size=4))), max_size=30
     ),
 )
-def test_any_mix_of_feature_names_and_unknown_members_reads_back_as_logged(
+def test_any_mix_of_features_and_unknown_members_is_stored_as_logged_and_aggregated_as_the_raw_records_are(
     features: list[dict[str, Any]], extras: list[dict[str, str] | None]
 ) -> None:
     unknown = [*extras, *[None] * len(features)][: len(features)]
     documents = [payload(f"r-{index}", features=row) | (unknown[index] or {}) for index, row in enumerate(features)]
-    (item,) = run(jsonl(*documents)).items
-    assert records_of([item]) == documents
-    assert_stored_verbatim([item], [json.dumps(document) for document in documents])
-    columns = predictions_of(item)
-    assert [dict(row.features) for row in columns] == features
-    for name, column in columns.features.items():
-        missing = {row for row, logged in enumerate(features) if name not in logged}
-        assert columns.absent.get(name, set()) == missing
-        assert all(column[row] is None for row in missing)
+    result = run(jsonl(*documents))
+    assert stored(result) == [(document["request_id"], document["features"]) for document in documents]
+    (aggregate,) = result.aggregates.values()
+    (wanted,) = expected(documents, {"v1": Judge.of(BASELINE)}).values()
+    assert_same(aggregate, wanted)
+    assert (
+        aggregate.absent
+        == Counter({name: sum(name not in row for row in features) for name in ("plan", "tenure", "charges")})
+        - Counter()
+    )
 
 
 json_leaves = st.one_of(
@@ -1014,7 +871,7 @@ json_values = st.recursive(
     separators=st.sampled_from([(", ", ": "), (",", ":"), (" ,\t", " :  ")]),
     order=st.randoms(use_true_random=False),
 )
-def test_any_line_the_contract_accepts_is_stored_verbatim_beside_its_canonical_time_and_reads_back(
+def test_any_line_the_contract_accepts_is_stored_with_its_canonical_values_in_the_bucket_of_its_utc_time(
     *,
     unknown: dict[str, Any],
     milliseconds: int,
@@ -1030,41 +887,17 @@ def test_any_line_the_contract_accepts_is_stored_verbatim_beside_its_canonical_t
     line = json.dumps(dict(members), ensure_ascii=ensure_ascii, separators=separators)
     result = run((line + "\n").encode())
     assert result.quarantined == []
+    (row,) = result.predictions
+    assert (row["request_id"], row["ts"], row["score"], row["predicted_label"], row["latency_ms"]) == (
+        "r-1",
+        millis(at(moment)),
+        0.31,
+        1,
+        12.5,
+    )
+    assert features_of(row) == payload()["features"]
     (item,) = result.items
-    assert_stored_verbatim([item], [line])
-    (record,) = records_of([item])
-    assert json.dumps(record) == json.dumps(json.loads(line))  # NaN is not equal to itself: compare the text
-    assert list(record) == [name for name, _ in members]
-    assert times_of([item]) == [at(moment)]
-    (row,) = predictions_of(item)
-    assert row == PredictionRow("r-1", "churn", "v1", at(moment), 0.31, 1, 12.5, payload()["features"])
-
-
-# --- batches -------------------------------------------------------------------------------------------------
-
-
-def test_batches_hold_at_most_25_items() -> None:
-    start = datetime(2026, 11, 22, tzinfo=UTC)  # 60 hours within a day of the key's dt=2026-11-23
-    body = jsonl(*(payload(f"r-{index}", timestamp=at(start + timedelta(hours=index))) for index in range(60)))
-    result = run(body)
-    assert [len(batch) for batch in result.batches] == [25, 25, 10]  # one segment an hour, 60 hours
-    assert (result.records, result.result.loaded, result.result.write_calls) == (60, 60, 3)
-
-
-def test_a_batch_has_distinct_keys() -> None:
-    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
-    lines = long_payloads(300, blob_chars=3_000, start=start, step=timedelta(seconds=30))
-    result = run(("\n".join(lines) + "\n").encode())
-    for batch in result.batches:
-        keys = [(item["pk"]["S"], item["sk"]["S"]) for item in batch]
-        assert len(set(keys)) == len(keys)
-    assert result.result.loaded == 300
-
-
-def test_a_bad_object_yields_no_batches_and_one_quarantine_entry() -> None:
-    result = run(b"")
-    assert result.batches == []
-    assert [entry.line for entry in result.quarantined] == [None]
+    assert item["sk"]["S"][:5] == f"{bucket_start(moment):%H:%M}"
 
 
 # --- hostile input: the record contract's limits (core.record_limits) -------------------------------------------
@@ -1077,17 +910,18 @@ def refused(result: Loaded) -> list[tuple[int | None, tuple[str, ...]]]:
 def test_an_integer_beyond_the_largest_double_is_quarantined() -> None:
     line = json.dumps(payload("r-1", features={"tenure": 10**400}))
     result = run((line + "\n").encode() + jsonl(payload("r-2")))
-    assert request_ids_of(result.items) == ["r-2"]
+    assert result.request_ids == ["r-2"]
     assert refused(result) == [
         (1, ("feature 'tenure' is not finite: an integer of 1329 bits is beyond the largest double",))
     ]
 
 
-def test_an_integer_beyond_2_to_the_53_within_a_double_is_stored_verbatim() -> None:
+def test_an_integer_beyond_2_to_the_53_within_a_double_is_stored_exactly() -> None:
     line = json.dumps(payload("r-1", features={"tenure": 2**53 + 1, "big": MAX_INTEGER}))
     result = run((line + "\n").encode())
-    assert_stored_verbatim(result.items, [line])
+    assert stored(result) == [("r-1", {"tenure": 2**53 + 1, "big": MAX_INTEGER})]
     assert result.quarantined == []
+    assert (result.aggregate.wrong_type, result.aggregate.extra) == (Counter(), Counter(big=1))
 
 
 def test_long_feature_names_and_values_are_quarantined_each_with_its_limit() -> None:
@@ -1098,7 +932,7 @@ def test_long_feature_names_and_values_are_quarantined_each_with_its_limit() -> 
         payload("r-3", features={"plan": "p" * MAX_STRING_VALUE_CHARS, "n" * MAX_FEATURE_NAME_CHARS: 1}),
     )
     result = run(body)
-    assert request_ids_of(result.items) == ["r-3"]
+    assert result.request_ids == ["r-3"]
     assert refused(result) == [
         (
             1,
@@ -1125,7 +959,7 @@ def test_a_valid_surrogate_pair_escape_is_loaded() -> None:
     assert "\\ud83d\\ude00" in line
     result = run((line + "\n").encode())
     assert result.quarantined == []
-    assert request_ids_of(result.items) == ["r-\U0001f600"]
+    assert result.request_ids == ["r-\U0001f600"]
 
 
 @pytest.mark.parametrize(
@@ -1140,7 +974,7 @@ def test_a_valid_surrogate_pair_escape_is_loaded() -> None:
 )
 def test_a_timestamp_must_lie_within_a_day_of_the_keys_partition(timestamp: str, loaded: bool) -> None:
     result = run(jsonl(payload("r-1", timestamp=timestamp)))
-    assert (len(result.items) == 1) is loaded
+    assert (len(result.predictions) == len(result.items) == 1) is loaded
     if not loaded:
         (bad,) = result.quarantined
         canonical = format_timestamp(datetime.fromisoformat(timestamp))
@@ -1163,7 +997,7 @@ def test_a_timestamp_must_lie_within_a_day_of_the_keys_partition(timestamp: str,
 @pytest.mark.parametrize("key", [PAYLOAD_KEY, "payloads/model=churn/a.jsonl"], ids=["dt=", "no dt="])
 def test_an_implausible_timestamp_is_quarantined_with_a_bounded_reason(timestamp: str, reason: str, key: str) -> None:
     result = run(jsonl(payload("r-1", timestamp=timestamp), payload("r-2")), key=key)
-    assert request_ids_of(result.items) == ["r-2"]
+    assert result.request_ids == ["r-2"]
     (bad,) = result.quarantined
     assert bad.reasons[0].startswith(reason)
     assert len(bad.reasons[0]) < 200
@@ -1172,26 +1006,26 @@ def test_an_implausible_timestamp_is_quarantined_with_a_bounded_reason(timestamp
 def test_nanoseconds_are_accepted_and_read_as_milliseconds() -> None:
     result = run(jsonl(payload("r-1", timestamp="2026-11-23T10:00:00.123456789Z")))
     assert result.quarantined == []
-    assert predictions_of(result.items[0]).timestamp == ["2026-11-23T10:00:00.123Z"]
+    assert [row["ts"] for row in result.predictions] == [millis("2026-11-23T10:00:00.123Z")]
 
 
 def test_without_a_dt_partition_any_plausible_time_loads() -> None:
     result = run(jsonl(payload("r-1", timestamp="2031-01-01T00:00:00Z")), key="payloads/model=churn/a.jsonl")
-    assert (result.quarantined, request_ids_of(result.items)) == ([], ["r-1"])
+    assert (result.quarantined, result.request_ids) == ([], ["r-1"])
 
 
 @pytest.mark.parametrize("day", ["2026-13-45", "x", "2026-W48-1"])
 def test_a_dt_partition_that_is_not_a_date_holds_records_to_the_plausible_range_only(day: str) -> None:
     body = jsonl(payload("r-1", timestamp="2031-01-01T00:00:00Z"), payload("r-2", timestamp="1999-12-31T23:59:59Z"))
     result = run(body, key=f"payloads/model=churn/dt={day}/a.jsonl")
-    assert request_ids_of(result.items) == ["r-1"]
+    assert result.request_ids == ["r-1"]
     assert [bad.line for bad in result.quarantined] == [2]
 
 
 def test_a_label_far_from_its_keys_partition_is_quarantined() -> None:
     body = jsonl(label("r-1", observed_at="2027-06-01T00:00:00Z"), label("r-2"))
     result = run(body, key=LABEL_KEY)
-    assert request_ids_of(result.items) == ["r-2"]
+    assert result.request_ids == ["r-2"]
     assert refused(result) == [
         (
             1,

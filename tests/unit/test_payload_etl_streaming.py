@@ -1,13 +1,16 @@
-"""The ETL's streaming parser and its per-object caps, in memory: pieces of bytes in, segments and quarantine out."""
+"""The ETL's streaming parser and its per-object caps, in memory: pieces of bytes in; lake rows, alerting aggregates
+and quarantine out."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import random
+import tracemalloc
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,25 +18,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.aggregates import Judge, bucket_start
 from core.layout import MAX_KEY_BYTES, quarantine_object_key
 from core.record_limits import MAX_RECORD_CHARS
 from core.records import RecordKind, format_timestamp
 from core.settings import InvalidSettingError
-from core.tables import segment_sk
 from lambdas.payload_etl.extract import (
-    CHUNKS_PER_GENERATION,
     MAX_LINE_BYTES,
     MAX_QUARANTINED_RAW_CHARS,
     MAX_REASON_KEYS,
+    LakeRows,
     LongLine,
+    ObjectAggregates,
     ObjectFormatError,
     ObjectLines,
     QuarantineLog,
     Tally,
     inflate,
+    load_object,
+    load_payloads,
     needs_screening,
-    object_batches,
-    payload_batches,
     screen_object,
     stored_size_refusal,
 )
@@ -43,12 +47,13 @@ from lambdas.payload_etl.limits import (
     LAKE_CHUNK_MB,
     MEMORY_SIZE_VARIABLE,
     MIN_MEMORY_MB,
-    OPEN_SEGMENT_BYTES,
     RUNTIME_RESERVE_MB,
     EtlLimits,
 )
-from lambdas.payload_etl.models import ObjectRef
-from tests.payload_etl_fakes import load_object
+from lambdas.payload_etl.models import LakeChunk, LakeOutput, ObjectRef
+from tests.baselines import BASELINE
+from tests.payload_etl_fakes import Loaded, MemoryLake, lake_rows
+from tests.payload_etl_fakes import load_object as process
 
 BUCKET = "payload-bucket"
 ETAG = "0123456789abcdef0123456789abcdef"
@@ -84,22 +89,29 @@ def pieces(data: bytes, size: int) -> Iterator[bytes]:
     return (data[start : start + size] for start in range(0, len(data), size))
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """What `load_object` made of an object: its lake files (in the order written), its aggregate items, its tally."""
+
+    lake: MemoryLake
+    items: list[dict[str, Any]]
+    tally: Tally
+
+    @property
+    def request_ids(self) -> list[str]:
+        return [str(row["request_id"]) for row in lake_rows(self.lake)]
+
+
 def load(
     chunks: Iterable[bytes], limits: EtlLimits = DEFAULT_LIMITS, kind: RecordKind = RecordKind.PAYLOAD
-) -> tuple[list[list[dict[str, Any]]], Tally]:
-    """Every batch `object_batches` yields, and its tally."""
+) -> Streamed:
+    """`extract.load_object` over these pieces: the lake files and aggregate items it made, and its tally."""
     tally = Tally.for_limits(limits)
-    batches = list(object_batches(chunks, source=SOURCE, kind=kind, retention_days=30, tally=tally, limits=limits))
-    return batches, tally
-
-
-def stored_request_ids(batches: list[list[dict[str, Any]]]) -> list[str]:
-    return [
-        record["request_id"]
-        for batch in batches
-        for item in batch
-        for record in json.loads(item["body"]["S"])["records"]
-    ]
+    lake = MemoryLake()
+    rows = LakeRows(SOURCE, kind, LakeOutput({}, lake.write), limits)
+    aggregates = ObjectAggregates(lambda version: None)
+    load_object(chunks, source=SOURCE, kind=kind, tally=tally, limits=limits, lake=rows, aggregates=aggregates)
+    return Streamed(lake, aggregates.items("churn", "digest", 30), tally)
 
 
 def quarantine_of(tally: Tally) -> list[tuple[int | None, tuple[str, ...], str, int]]:
@@ -143,17 +155,19 @@ def mixed_object(kinds: list[tuple[str, int]]) -> bytes:
 
 @settings(max_examples=60, deadline=None)
 @given(kinds=line_kinds, size=st.integers(1, 300), compressed=st.booleans(), bom=st.booleans())
-def test_any_split_into_pieces_gives_the_items_and_quarantine_of_the_whole_object(
+def test_any_split_into_pieces_gives_the_lake_rows_aggregates_and_quarantine_of_the_whole_object(
     kinds: list[tuple[str, int]], size: int, compressed: bool, bom: bool
 ) -> None:
     data = (b"\xef\xbb\xbf" if bom else b"") + mixed_object(kinds)
     if compressed:
         cut = len(data) // 2  # two gzip members, the second starting mid-line
         data = gzip.compress(data[:cut]) + gzip.compress(data[cut:])
-    whole_batches, whole = load([data])
+    whole_object = load([data])
     limits = replace(DEFAULT_LIMITS, read_bytes=max(1, size // 3))  # decompressed pieces that small too
-    split_batches, split = load(pieces(data, size), limits)
-    assert [item for batch in split_batches for item in batch] == [item for batch in whole_batches for item in batch]
+    split_object = load(pieces(data, size), limits)
+    assert split_object.lake.files == whole_object.lake.files
+    assert split_object.items == whole_object.items
+    split, whole = split_object.tally, whole_object.tally
     assert quarantine_of(split) == quarantine_of(whole)
     assert (split.records, split.loaded, split.duplicates, split.blank_lines) == (
         whole.records,
@@ -167,43 +181,38 @@ def test_a_crlf_split_between_two_pieces_ends_its_line() -> None:
     record = line_of(payload("r-1"))
     data = record.encode() + b"\r\n" + line_of(payload("r-2")).encode() + b"\r\n"
     cut = len(record) + 1  # "\r" ends the first piece, "\n" starts the second
-    batches, tally = load([data[:cut], data[cut:]])
-    assert stored_request_ids(batches) == ["r-1", "r-2"]
-    assert tally.quarantine.entries == []
-    assert json.loads(batches[0][0]["body"]["S"])["records"][0] == payload("r-1")
+    streamed = load([data[:cut], data[cut:]])
+    assert streamed.request_ids == ["r-1", "r-2"]
+    assert streamed.tally.quarantine.entries == []
 
 
 def test_a_byte_order_mark_split_across_pieces_is_dropped() -> None:
     data = b"\xef\xbb\xbf" + body_of(line_of(payload("r-1")))
-    batches, tally = load([data[:1], data[1:2], data[2:]])
-    assert stored_request_ids(batches) == ["r-1"]
-    assert tally.quarantine.entries == []
+    streamed = load([data[:1], data[1:2], data[2:]])
+    assert streamed.request_ids == ["r-1"]
+    assert streamed.tally.quarantine.entries == []
 
 
 def test_a_last_line_without_a_newline_is_a_line() -> None:
     data = body_of(line_of(payload("r-1"))) + line_of(payload("r-2")).encode()
-    batches, _ = load(pieces(data, 10))
-    assert stored_request_ids(batches) == ["r-1", "r-2"]
+    assert load(pieces(data, 10)).request_ids == ["r-1", "r-2"]
 
 
-def test_segments_are_written_while_the_object_is_still_being_read() -> None:
+def test_lake_files_are_written_while_the_object_is_still_being_read() -> None:
     consumed = 0
+    written: list[tuple[int, LakeChunk]] = []
 
     def lines() -> Iterator[str]:
         nonlocal consumed
         for index in range(3000):
             consumed += 1
-            # ~330 bytes each, one hour: a segment fills about every thousand lines.
             yield line_of(payload(f"r-{index:05d}", features={"blob": "x" * 200}))
 
-    limits = replace(DEFAULT_LIMITS, write_batch_bytes=1)  # every closed segment is a batch of its own
-    batches = payload_batches(
-        lines(), model_name="churn", source=SOURCE, retention_days=30, tally=Tally(), limits=limits
-    )
-    first = next(batches)
-    assert consumed < 3000 // 2
-    assert len(first) == 1
-    assert first[0]["sk"]["S"] == segment_sk(ETAG, "2026-11-23T00", 0)
+    limits = replace(DEFAULT_LIMITS, lake_chunk_rows=1000)
+    output = LakeOutput({}, lambda chunk: written.append((consumed, chunk)))
+    rows = LakeRows(SOURCE, RecordKind.PAYLOAD, output, limits)
+    load_payloads(lines(), model_name="churn", source=SOURCE, tally=Tally(), lake=rows)
+    assert [(at, chunk.rows) for at, chunk in written] == [(1000, 1000), (2000, 1000), (3000, 1000)]
 
 
 # --- lines too long to hold --------------------------------------------------------------------------------------
@@ -219,31 +228,30 @@ def test_a_line_longer_than_any_record_is_measured_not_held_and_the_next_lines_l
     assert isinstance(held, LongLine)
     assert held.chars == len(long_line)
     assert len(held.head) <= 4 * MAX_QUARANTINED_RAW_CHARS
-    batches, tally = load(pieces(data, 4096), limits)
-    assert stored_request_ids(batches) == ["r-1", "r-2"]
-    ((line, reasons, raw, raw_chars),) = quarantine_of(tally)
+    streamed = load(pieces(data, 4096), limits)
+    assert streamed.request_ids == ["r-1", "r-2"]
+    ((line, reasons, raw, raw_chars),) = quarantine_of(streamed.tally)
     assert (line, reasons) == (2, (f"record is {len(long_line)} characters long; the limit is {MAX_RECORD_CHARS}",))
     assert (raw, raw_chars) == (long_line[:MAX_QUARANTINED_RAW_CHARS], len(long_line))
     # The same entry as when the line fits one piece.
-    _, whole = load([data])
-    assert quarantine_of(whole) == quarantine_of(tally)
+    assert quarantine_of(load([data]).tally) == quarantine_of(streamed.tally)
 
 
 def test_a_long_line_that_is_not_utf8_is_quarantined_as_such() -> None:
     data = (
         body_of(line_of(payload("r-1"))) + b"\xff" * (MAX_LINE_BYTES + 5000) + b"\n" + body_of(line_of(payload("r-2")))
     )
-    batches, tally = load(pieces(data, 1000), replace(DEFAULT_LIMITS, read_bytes=1000))
-    assert stored_request_ids(batches) == ["r-1", "r-2"]
-    ((line, reasons, raw, _),) = quarantine_of(tally)
+    streamed = load(pieces(data, 1000), replace(DEFAULT_LIMITS, read_bytes=1000))
+    assert streamed.request_ids == ["r-1", "r-2"]
+    ((line, reasons, raw, _),) = quarantine_of(streamed.tally)
     assert (line, reasons) == (2, ("line is not valid UTF-8",))
     assert raw.startswith("\\xff\\xff")
 
 
 def test_a_long_blank_line_is_a_blank_line() -> None:
     data = body_of(line_of(payload("r-1"))) + b" " * (MAX_LINE_BYTES + 5000) + b"\n"
-    batches, tally = load(pieces(data, 1000), replace(DEFAULT_LIMITS, read_bytes=1000))
-    assert (stored_request_ids(batches), tally.blank_lines, tally.quarantine.entries) == (["r-1"], 1, [])
+    streamed = load(pieces(data, 1000), replace(DEFAULT_LIMITS, read_bytes=1000))
+    assert (streamed.request_ids, streamed.tally.blank_lines, streamed.tally.quarantine.entries) == (["r-1"], 1, [])
 
 
 # --- gzip --------------------------------------------------------------------------------------------------------
@@ -298,7 +306,7 @@ def test_a_gzip_bomb_with_valid_lines_first_is_quarantined_whole_and_nothing_loa
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     bomb = compressor.compress(body_of(line_of(payload("r-1"))))
     bomb += compressor.compress(b" " * (SMALL.max_object_bytes + 1)) + compressor.flush()
-    result = load_object(bomb, key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30, limits=SMALL)
+    result = process(bomb, key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30, limits=SMALL)
     assert (result.items, result.reads) == ([], 1)  # screened, never loaded
     assert [(entry.line, entry.reasons) for entry in result.quarantined] == [
         (None, (f"object decompresses to more than {SMALL.max_object_bytes:,} bytes",))
@@ -313,9 +321,9 @@ def test_the_quarantine_lists_its_first_entries_and_counts_every_refused_line_by
     bad_json = [f"not json {index}" for index in range(6)]
     bad_score = [line_of(payload(f"s-{index}", prediction={"score": 2.0, "label": 0})) for index in range(4)]
     lines = [line_of(payload("r-1")), *bad_json, *bad_score, line_of(payload("r-2"))]
-    batches, tally = load([body_of(*lines)], limits)
-    assert stored_request_ids(batches) == ["r-1", "r-2"]
-    log = tally.quarantine
+    streamed = load([body_of(*lines)], limits)
+    assert streamed.request_ids == ["r-1", "r-2"]
+    log = streamed.tally.quarantine
     assert [entry.line for entry in log.entries] == [2, 3, 4]
     assert (log.count, log.omitted) == (10, 7)
     assert log.reason_counts == {
@@ -327,8 +335,7 @@ def test_the_quarantine_lists_its_first_entries_and_counts_every_refused_line_by
 def test_the_quarantine_stops_listing_at_its_byte_cap() -> None:
     limits = replace(DEFAULT_LIMITS, max_quarantine_bytes=30_000)
     lines = [f"not json {'x' * 10_000} {index}" for index in range(10)]
-    _, tally = load([body_of(*lines)], limits)
-    log = tally.quarantine
+    log = load([body_of(*lines)], limits).tally.quarantine
     assert [entry.line for entry in log.entries] == [1, 2, 3]  # raw lines are cut at 8 Ki characters: ~8.3 KB each
     assert log.listed_bytes <= 30_000
     assert log.count == 10
@@ -357,8 +364,9 @@ def test_a_json_error_is_counted_without_its_position_and_a_long_reason_is_cut()
 def test_the_quarantine_object_of_a_poisoned_object_is_bounded_and_starts_with_its_summary() -> None:
     poisoned = gzip.compress(body_of(line_of(payload("r-1"))) + b"x\n" * 500_000 + body_of(line_of(payload("r-2"))))
     assert len(poisoned) < 2048
-    result = load_object(poisoned, key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30, limits=SMALL)
-    assert sorted(stored_request_ids([result.items])) == ["r-1", "r-2"]
+    result = process(poisoned, key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30, limits=SMALL)
+    assert sorted(result.request_ids) == ["r-1", "r-2"]
+    assert result.aggregate.refused == 500_000  # no arrival time: counted in the newest records' bucket
     rendered = result.quarantine_object  # as process_object wrote it
     assert len(rendered) <= 2 * SMALL.max_quarantine_bytes
     summary, *entries = [json.loads(line) for line in rendered.decode().splitlines()]
@@ -384,62 +392,57 @@ def test_the_quarantine_object_of_a_poisoned_object_is_bounded_and_starts_with_i
 
 
 def test_a_quarantine_within_its_caps_also_starts_with_its_summary() -> None:
-    result = load_object(body_of("nope"), key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30)
+    result = process(body_of("nope"), key=KEY, bucket=BUCKET, etag=ETAG, retention_days=30)
     summary, entry = [json.loads(line) for line in result.quarantine_object.splitlines()]
     assert (summary["summary"], summary["quarantined"], summary["omitted"]) == (True, 1, 0)
     assert (entry["line"], "summary" in entry) == (1, False)
 
 
-# --- segments: bounded open memory, bounded batches, bounded count ----------------------------------------------
+# --- aggregates: memory bounded per bucket, keys independent of memory ------------------------------------------
 
 
-def test_open_segments_past_their_budget_are_written_early_and_every_record_is_stored_once() -> None:
-    limits = replace(DEFAULT_LIMITS, open_segment_bytes=60_000, write_batch_bytes=50_000)
-    documents = [payload(f"r-{index:04d}", START + timedelta(hours=index % 48)) for index in range(2000)]
-    batches, tally = load([body_of(*map(line_of, documents))], limits)
-    assert sorted(stored_request_ids(batches)) == [document["request_id"] for document in documents]
-    assert tally.loaded == 2000
-    items = [item for batch in batches for item in batch]
-    keys = [item["sk"]["S"] for item in items]
+def test_an_objects_aggregates_are_one_per_bucket_whatever_its_record_count_and_every_record_is_counted_once() -> None:
+    moments = [START + timedelta(seconds=67 * index) for index in range(2000)]  # ~37 hours, ~4.5 records a bucket
+    streamed = load([body_of(*(line_of(payload(f"r-{index:04d}", moment)) for index, moment in enumerate(moments)))])
+    assert len(streamed.items) == len({bucket_start(moment) for moment in moments})
+    keys = [(item["pk"]["S"], item["sk"]["S"]) for item in streamed.items]
     assert len(set(keys)) == len(keys)
-    chunks = {int(key.rsplit("#", 1)[1]) for key in keys}
-    assert min(chunks) == 0
-    assert max(chunks) >= CHUNKS_PER_GENERATION  # segments were written early, then new ones opened
-    for item in items:
-        hours = {time[:13] for time in json.loads(item["body"]["S"])["timestamp"]}
-        assert hours == {item["sk"]["S"].split("#")[1]}
-    for batch in batches:
-        assert len(batch) <= 25
-        assert len(batch) == 1 or sum(len(item["body"]["S"]) for item in batch) <= 50_000
-    again, _ = load([body_of(*map(line_of, documents))], limits)
-    assert again == batches  # deterministic: a retry re-puts the same items
+    assert sum(int(item["rows"]["N"]) for item in streamed.items) == streamed.tally.loaded == 2000
 
 
-def test_an_object_written_early_is_written_identically_with_any_memory_setting() -> None:
-    # 48 hours of records, no hour's segment full: the open segments pass their budget and are written early.
+def test_an_aggregate_takes_memory_per_bucket_not_per_record() -> None:
+    # One bucket: 2,000 records whose names and values a bucket could list are all distinct. What the aggregate
+    # keeps of them must not grow with the records (the limits give it "a few KB" a bucket: limits.py).
+    documents = [
+        payload(f"r-{index}", START, features={"plan": f"plan-{index:05d}" + "p" * 90, f"x-{index:05d}" + "n" * 90: 1})
+        for index in range(2000)
+    ]
+    aggregates = ObjectAggregates(lambda version: Judge.of(BASELINE))
+    lines = list(map(line_of, documents))
+    tracemalloc.start()
+    try:
+        load_payloads(lines, model_name="churn", source=SOURCE, tally=Tally(), aggregates=aggregates)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert aggregates.buckets == 1
+    assert held < 128 * 1024, f"one bucket's aggregate holds {held:,} bytes after 2,000 records"
+
+
+def test_an_object_is_aggregated_identically_with_any_memory_setting() -> None:
+    # 48 hours of records: a retry after the function's memory was changed must rewrite the same keys and bodies.
     documents = [
         payload(f"r-{index:05d}", START + timedelta(hours=index % 48), features={"notes": "n" * 300})
-        for index in range(24_000)
+        for index in range(6_000)
     ]
     body = body_of(*map(line_of, documents))
     small, large = EtlLimits.for_memory(MIN_MEMORY_MB), EtlLimits.for_memory(3008)
-    assert small.open_segment_bytes < len(body) < small.max_object_bytes
-    first = load_object(body, key=KEY, retention_days=30, limits=small)
-    again = load_object(body, key=KEY, retention_days=30, limits=large)  # a retry after the memory was raised
-    assert max(int(item["sk"]["S"].rsplit("#", 1)[1]) for item in first.items) >= CHUNKS_PER_GENERATION
+    first: Loaded = process(body, key=KEY, retention_days=30, limits=small, arrival_epoch=1_795_500_000)
+    again: Loaded = process(body, key=KEY, retention_days=30, limits=large, arrival_epoch=1_795_500_000)
+    assert len(first.items) == 48
     assert again.items == first.items
+    assert again.lake.files == first.lake.files
     assert first.result.loaded == again.result.loaded == len(documents)
-
-
-def test_records_that_would_start_a_segment_past_the_limit_are_quarantined() -> None:
-    limits = replace(DEFAULT_LIMITS, max_segments=3)
-    hours = [0, 1, 2, 3, 0, 4]
-    lines = [line_of(payload(f"r-{index}", START + timedelta(hours=hour))) for index, hour in enumerate(hours)]
-    batches, tally = load([body_of(*lines)], limits)
-    assert sorted(stored_request_ids(batches)) == ["r-0", "r-1", "r-2", "r-4"]  # r-4 joins hour 0's segment
-    assert [entry.line for entry in tally.quarantine.entries] == [4, 6]
-    assert tally.quarantine.entries[0].reasons[0].startswith("the object's records need more than 3 segments")
-    assert (tally.loaded, tally.records) == (4, 6)
 
 
 # --- limits from memory ------------------------------------------------------------------------------------------
@@ -447,9 +450,8 @@ def test_records_that_would_start_a_segment_past_the_limit_are_quarantined() -> 
 
 def test_every_limit_grows_with_the_functions_memory() -> None:
     small, large = EtlLimits.for_memory(MIN_MEMORY_MB), EtlLimits.for_memory(1024)
-    for name in ("max_object_bytes", "max_object_lines", "write_batch_bytes"):
+    for name in ("max_object_bytes", "max_object_lines"):
         assert 0 < getattr(small, name) < getattr(large, name)
-    assert small.open_segment_bytes == large.open_segment_bytes == OPEN_SEGMENT_BYTES  # segment keys depend on it
     assert 0 < small.max_quarantine_entries < large.max_quarantine_entries
     assert small.read_bytes <= large.read_bytes
     assert (small.lake_chunk_rows, small.lake_chunk_bytes) == (large.lake_chunk_rows, large.lake_chunk_bytes)
@@ -457,12 +459,32 @@ def test_every_limit_grows_with_the_functions_memory() -> None:
         EtlLimits.for_memory(MIN_MEMORY_MB - 1)
 
 
+@functools.cache
+def bucket_memory() -> float:
+    """The memory one bucket's aggregate holds, measured over 2,000 buckets of records of the two-feature baseline's
+    model."""
+    buckets = 2_000
+    aggregates = ObjectAggregates(lambda version: Judge.of(BASELINE))
+    epoch = int(START.timestamp())
+    tracemalloc.start()
+    try:
+        for index in range(buckets):
+            features = {"tenure": index, "plan": None if index % 2 else "pro"}
+            aggregates.add("v1", epoch + 300 * index, 0.5, index % 2, 10.0 + index % 7, features)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert aggregates.buckets == buckets
+    return held / buckets
+
+
 @pytest.mark.parametrize("memory_mb", [MIN_MEMORY_MB, 768, 1769, 10_240])
 def test_the_worst_case_state_of_an_object_fits_the_working_memory(memory_mb: int) -> None:
     limits = EtlLimits.for_memory(memory_mb)
     working = (memory_mb - RUNTIME_RESERVE_MB - LAKE_CHUNK_MB) * 1024 * 1024
     request_ids = limits.max_object_bytes * 1.2  # ~100 bytes of set per ~80-byte label, the smallest record
-    state = request_ids + limits.open_segment_bytes + 4 * limits.write_batch_bytes + 3 * limits.max_quarantine_bytes
+    aggregates = bucket_memory() * limits.max_lake_days * 288  # every bucket of the object's days
+    state = request_ids + aggregates + 3 * limits.max_quarantine_bytes
     assert state + 32 * limits.read_bytes < working
 
 

@@ -1,4 +1,5 @@
-"""The quarantine document (`core.quarantine`): as the payload-ETL writes it and as alerting counts it."""
+"""The quarantine document (`core.quarantine`) as the payload-ETL writes it, and the refused records it counts in the
+alerting aggregates (`core.aggregates`), which is where alerting counts them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.aggregates import Aggregate, merged
 from core.quarantine import (
     MAX_NON_FINITE_FEATURES,
     QuarantineEntry,
@@ -21,14 +23,15 @@ from core.quarantine import (
 )
 from core.record_limits import PREVIEW_CHARS, scalar_problems
 from core.records import RecordKind
-from lambdas.alerting.signals import QuarantineSummary, summarise_quarantine
-from lambdas.payload_etl.extract import QuarantineLog, Tally, object_batches
+from lambdas.payload_etl.extract import QuarantineLog, Tally, load_object
 from lambdas.payload_etl.limits import MIN_MEMORY_MB, EtlLimits
 from lambdas.payload_etl.logic import render_quarantine
 from lambdas.payload_etl.models import ObjectRef
+from tests.payload_etl_fakes import load_object as process
 
 SOURCE = QuarantineSource("payloads", "payloads/model=churn/dt=2024-01-02/a.jsonl", "etag-a", RecordKind.PAYLOAD)
 AT_MIN_MEMORY = EtlLimits.for_memory(MIN_MEMORY_MB)
+ARRIVAL = 1_704_164_700  # 2024-01-02T03:05:00Z
 
 
 def record(request_id: str, *, score: float = 0.5, tenure: float = 3.0) -> str:
@@ -49,17 +52,29 @@ def quarantine_object(name: str, lines: list[str]) -> bytes:
     ref = ObjectRef("payloads", f"payloads/model=churn/dt=2024-01-02/{name}.jsonl", f"etag-{name}", 0)
     tally = Tally.for_limits(AT_MIN_MEMORY)
     body = ("\n".join(lines) + "\n").encode()
-    for _ in object_batches(
-        [body], source=ref, kind=RecordKind.PAYLOAD, retention_days=30, tally=tally, limits=AT_MIN_MEMORY
-    ):
-        pass
+    load_object([body], source=ref, kind=RecordKind.PAYLOAD, tally=tally, limits=AT_MIN_MEMORY)
     return render_quarantine(ref, RecordKind.PAYLOAD, tally.quarantine)
 
 
-def alerting_counts(*objects: bytes) -> QuarantineSummary:
-    """What alerting counts from these quarantine objects."""
-    lines = [line for body in objects for line in read_lines(body)]
-    return summarise_quarantine(lines, objects=len(objects), truncated=False)
+def alerting_counts(*objects: list[str]) -> Aggregate:
+    """What alerting sees of objects of these lines: their aggregates (each loaded at the smallest memory the ETL
+    runs in, arriving at `ARRIVAL`), merged."""
+    return merged(
+        process(
+            ("\n".join(lines) + "\n").encode(),
+            key=f"payloads/model=churn/dt=2024-01-02/{index}.jsonl",
+            limits=AT_MIN_MEMORY,
+            arrival_epoch=ARRIVAL,
+        ).aggregate
+        for index, lines in enumerate(objects)
+    )
+
+
+def summary_of(body: bytes) -> QuarantineTotals:
+    """The summary line a quarantine object starts with."""
+    totals = parse_line(body.splitlines()[0])
+    assert isinstance(totals, QuarantineTotals)
+    return totals
 
 
 # --- the two review findings, writer to reader ------------------------------------------------------------------
@@ -69,35 +84,35 @@ def test_non_finite_records_are_counted_when_many_distinct_reasons_fill_the_reas
     out_of_range = [record(f"s-{i}", score=1.0 + (i + 1) / 1e6) for i in range(3000)]
     non_finite = [record(f"n-{i}", tenure=math.nan) for i in range(500)]
 
-    counts = alerting_counts(quarantine_object("a", out_of_range + non_finite))
+    counts = alerting_counts(out_of_range + non_finite)
+    summary = summary_of(quarantine_object("a", out_of_range + non_finite))
 
-    assert (counts.records, counts.non_finite_records, dict(counts.non_finite_by_feature)) == (
+    assert (counts.refused, counts.non_finite, dict(counts.non_finite_by_feature)) == (3500, 500, {"tenure": 500})
+    assert (summary.quarantined, summary.non_finite_records, summary.non_finite_by_feature) == (
         3500,
         500,
         {"tenure": 500},
     )
 
 
-def test_each_object_is_counted_from_its_own_summary() -> None:
-    overflowing = quarantine_object("a", [record(f"a-{i}", tenure=math.nan) for i in range(400)])
-    small = quarantine_object("b", [record(f"b-{i}", tenure=math.inf) for i in range(5)])
+def test_each_objects_refusals_are_counted_in_its_own_aggregate_listed_or_not() -> None:
+    overflowing = [record(f"a-{i}", tenure=math.nan) for i in range(400)]  # past the quarantine's listed entries
+    small = [record(f"b-{i}", tenure=math.inf) for i in range(5)]
 
     counts = alerting_counts(small, overflowing)
 
-    assert (counts.records, counts.non_finite_records, dict(counts.non_finite_by_feature)) == (
-        405,
-        405,
-        {"tenure": 405},
-    )
+    assert (counts.refused, counts.non_finite, dict(counts.non_finite_by_feature)) == (405, 405, {"tenure": 405})
+    assert (counts.rows, counts.judged) == (0, 0)
 
 
-def test_the_summary_counts_entries_listed_past_the_readers_byte_range() -> None:
+def test_the_summary_line_alone_counts_entries_listed_past_a_readers_byte_range() -> None:
     body = quarantine_object("a", [record(f"a-{i}", tenure=math.nan) for i in range(40)])
     first_bytes = body[: body.index(b"\n") + 100]  # the summary and the start of one entry
 
-    counts = alerting_counts(first_bytes)
+    (totals,) = read_lines(first_bytes)
 
-    assert (counts.records, counts.non_finite_records) == (40, 40)
+    assert isinstance(totals, QuarantineTotals)
+    assert (totals.quarantined, totals.non_finite_records) == (40, 40)
 
 
 # --- the ETL writes the summary first, always -----------------------------------------------------------------
@@ -183,7 +198,7 @@ def test_an_older_summary_reads_without_non_finite_counts() -> None:
     assert (totals.quarantined, totals.non_finite_records, totals.non_finite_by_feature) == (10, None, {})
 
 
-def test_an_older_object_without_a_summary_counts_its_entries() -> None:
+def test_an_older_object_without_a_summary_reads_as_its_entries() -> None:
     older = b"".join(
         json.dumps(
             SOURCE.to_json() | {"line": n, "reasons": [reason], "raw": "{}", "raw_chars": 2, "raw_truncated": False}
@@ -192,9 +207,13 @@ def test_an_older_object_without_a_summary_counts_its_entries() -> None:
         for n, reason in enumerate(["feature 'tenure' is not finite (nan)", "missing field 'timestamp'"], start=1)
     )
 
-    counts = alerting_counts(older)
+    entries = list(read_lines(older))
 
-    assert (counts.records, counts.non_finite_records, dict(counts.non_finite_by_feature)) == (2, 1, {"tenure": 1})
+    assert [entry.line for entry in entries if isinstance(entry, QuarantineEntry)] == [1, 2]
+    assert [non_finite_features(entry.reasons) for entry in entries if isinstance(entry, QuarantineEntry)] == [
+        {"tenure"},
+        frozenset(),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -165,7 +165,8 @@ def test_the_etl_never_fails_on_a_line_and_accounts_for_each(texts: list[str], p
     body = "".join(f"{text}\n" for text in texts).encode("utf-8", "surrogatepass")
     key = f"payloads/model={MODEL}/{partition}a.jsonl"
     result = etl(body, key)
-    loaded = sum(int(item["record_count"]["N"]) for item in result.items)
+    loaded = len(result.predictions)
+    assert sum(int(item["rows"]["N"]) for item in result.items) == loaded == result.result.loaded
     assert loaded + result.duplicates + result.result.quarantined == result.records or result.records == 0
     assert len(result.quarantine_lines) >= min(result.result.quarantined, 1)  # written, and every line parses
     for bad in result.quarantined:
