@@ -21,9 +21,11 @@ from bench import Metric
 #: Entry name -> module. Entries are imported only when run.
 ENTRIES: dict[str, str] = {
     "etl": "bench.etl",
+    "ingest": "bench.ingest",
     "demo": "bench.demo",
     "drift": "bench.drift",
     "lake": "bench.lake",
+    "serving": "bench.serving",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
