@@ -1,5 +1,7 @@
 """Run by `test_accelerate.py` in a fresh interpreter: the same DynamoDB reads (and one XML error) before and after
-`autoretrain.demo.accelerate.install`, printed as one JSON document (the patch is process-wide and permanent)."""
+`autoretrain.demo.accelerate.install`, printed as one JSON document (the patch is process-wide and permanent). The
+items are shaped like the payload table's alerting aggregates: a partition per model and day, a time-ordered sort
+key."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import boto3
 
 from autoretrain.demo import accelerate
 from autoretrain.emulator import Emulator, patched_environ, provision
-from core.tables import BY_TIME_INDEX
 
 
 def binary_body(number: int) -> bytes:
@@ -21,14 +22,13 @@ def binary_body(number: int) -> bytes:
     return b"\x00\xff" + json.dumps({"n": number, "text": "é" * number}, ensure_ascii=False).encode() + bytes([number])
 
 
+def _key(day: str, minute: int, number: int) -> dict[str, Any]:
+    return {"pk": {"S": f"AGG#churn#{day}"}, "sk": {"S": f"10:{minute:02d}#{number:024d}"}}
+
+
 def _item(day: str, minute: int, number: int) -> dict[str, Any]:
-    first = f"{day}T10:{minute:02d}:00.000Z"
     return {
-        "pk": {"S": f"SEG#bucket/payloads/{number}.jsonl"},
-        "sk": {"S": f"etag#{day}T10#0000"},
-        "gsi1pk": {"S": f"churn#{day}"},
-        "gsi1sk": {"S": f"{first}#{number:024d}"},
-        "last_ts": {"S": f"{day}T10:{minute:02d}:30.000Z"},
+        **_key(day, minute, number),
         "record_count": {"N": str(number)},
         "body": {"B": binary_body(number)},
         "expires_at": {"N": "1900000000.0"},
@@ -43,12 +43,11 @@ def _reads(client: Any, table: str) -> list[Any]:
 
     query = {
         "TableName": table,
-        "IndexName": BY_TIME_INDEX,
-        "KeyConditionExpression": "gsi1pk = :day AND gsi1sk BETWEEN :low AND :high",
+        "KeyConditionExpression": "pk = :day AND sk BETWEEN :low AND :high",
         "ExpressionAttributeValues": {
-            ":day": {"S": "churn#2026-03-02"},
-            ":low": {"S": "2026-03-02T10:05"},
-            ":high": {"S": "2026-03-02T10:40"},
+            ":day": {"S": "AGG#churn#2026-03-02"},
+            ":low": {"S": "10:05"},
+            ":high": {"S": "10:40"},
         },
     }
     results = [clean(client.query(**query))]
@@ -56,9 +55,9 @@ def _reads(client: Any, table: str) -> list[Any]:
     results.append(clean(dict(page)))
     results.append(clean(client.query(**query, ExclusiveStartKey=page["LastEvaluatedKey"])))
     results.append(clean(client.query(**query, Select="COUNT")))
-    results.append(clean(client.query(**query, ProjectionExpression="gsi1sk, record_count")))
+    results.append(clean(client.query(**query, ProjectionExpression="sk, record_count")))
     results.append(clean(client.scan(TableName=table)))
-    key = {"pk": {"S": "SEG#bucket/payloads/3.jsonl"}, "sk": {"S": "etag#2026-03-02T10#0000"}}
+    key = _key("2026-03-02", 15, 3)
     results.append(clean(client.get_item(TableName=table, Key=key)))
     results.append(clean(client.batch_get_item(RequestItems={table: {"Keys": [key]}})))
     return results
@@ -91,18 +90,15 @@ def main() -> int:
             accelerate.install([table])
             after = _reads(client, table)
             xml_after = _xml_error(emulator.endpoint_url)
-            # An in-place update moves an item to another index partition: the accelerated index must follow.
+            # An in-place update, a put and a delete: the accelerated reads must follow each.
             client.update_item(
                 TableName=table,
-                Key={"pk": {"S": "SEG#bucket/payloads/4.jsonl"}, "sk": {"S": "etag#2026-03-02T10#0000"}},
-                UpdateExpression="SET gsi1pk = :other",
-                ExpressionAttributeValues={":other": {"S": "churn#2026-03-03"}},
+                Key=_key("2026-03-02", 20, 4),
+                UpdateExpression="SET record_count = :other",
+                ExpressionAttributeValues={":other": {"N": "44"}},
             )
             client.put_item(TableName=table, Item=_item("2026-03-02", 33, 30))
-            client.delete_item(
-                TableName=table,
-                Key={"pk": {"S": "SEG#bucket/payloads/5.jsonl"}, "sk": {"S": "etag#2026-03-02T10#0000"}},
-            )
+            client.delete_item(TableName=table, Key=_key("2026-03-02", 25, 5))
             changed = _reads(client, table)
     finally:
         emulator.stop()
