@@ -491,6 +491,12 @@ def create_payload_stream(session: boto3.Session, bucket: str, model_name: str, 
     return name
 
 
+def release(session: boto3.Session, resources: LocalResources) -> None:
+    """Delete what counts against a quota of moto's (50 Firehose streams an account, shared by every emulator of the
+    process): tests and measurements that provision a stack each call this when done with it."""
+    session.client("firehose").delete_delivery_stream(DeliveryStreamName=resources.payload_stream)
+
+
 def provision(session: boto3.Session, prefix: str = "autoretrain", *, model_name: str = "churn") -> LocalResources:
     """Create the stack's buckets, tables, lake catalog, topic, bus and the model's payload stream on the emulator
     and return their names."""

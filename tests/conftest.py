@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from autoretrain.emulator import Emulator, LocalResources, patched_environ, provision
+from autoretrain.emulator import Emulator, LocalResources, patched_environ, provision, release
 
 MODEL_NAME = "churn"
 
@@ -30,9 +30,11 @@ def aws_session(emulator: Emulator) -> boto3.Session:
 
 
 @pytest.fixture
-def resources(aws_session: boto3.Session) -> LocalResources:
-    """Buckets, tables, topic and bus created from the stack's definitions, unique to one test."""
-    return provision(aws_session, prefix=f"t{uuid.uuid4().hex[:12]}")
+def resources(aws_session: boto3.Session) -> Iterator[LocalResources]:
+    """Buckets, tables, topic, bus and payload stream created from the stack's definitions, unique to one test."""
+    created = provision(aws_session, prefix=f"t{uuid.uuid4().hex[:12]}")
+    yield created
+    release(aws_session, created)
 
 
 @pytest.fixture

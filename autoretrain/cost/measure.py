@@ -58,7 +58,7 @@ from autoretrain.cost.usage import (
     metric,
 )
 from autoretrain.demo.scenario import feature_records
-from autoretrain.emulator import Emulator, LocalResources, RequestCounts, patched_environ, provision
+from autoretrain.emulator import Emulator, LocalResources, RequestCounts, patched_environ, provision, release
 from autoretrain.local_runner import S3NotificationPump
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs import compact_lake as compact_lake_job
@@ -233,6 +233,7 @@ class Replay:
             ):
                 session = boto3.session.Session()
                 resources = provision(session, prefix=f"cost{uuid.uuid4().hex[:8]}", model_name=MODEL_NAME)
+                stack.callback(release, session, resources)
                 stack.enter_context(patched_environ(self._environment(resources)))
                 model_dir = self._setup(session, resources, Path(work))
                 stack.enter_context(patched_environ({serving_handler.MODEL_DIR_ENV: str(model_dir)}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from autoretrain.emulator import Emulator, patched_environ, provision
+from autoretrain.emulator import Emulator, patched_environ, provision, release
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +32,7 @@ def test_requests_bytes_and_units_are_counted_by_service_and_operation() -> None
             session.client("sns").publish(TopicArn=resources.alert_topic_arn, Message="hello")
             counts = emulator.request_counts()
             assert emulator.requests - total_before == 6
+            release(session, resources)
     finally:
         emulator.stop()
 
@@ -61,6 +62,7 @@ def test_without_billing_units_the_counter_reads_no_bodies() -> None:
                 TableName=resources.registry_table, Item={"pk": {"S": "a"}, "sk": {"S": "b"}}
             )
             count = emulator.request_counts()[("dynamodb", "PutItem")]
+            release(session, resources)
     finally:
         emulator.stop()
     assert count.requests == 1

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from autoretrain.emulator import Emulator, LocalResources, patched_environ, provision
+from autoretrain.emulator import Emulator, LocalResources, patched_environ, provision, release
 from autoretrain.synthetic import TARGET, ConceptShift, CovariateShift, generate_churn
 from batch_jobs.drift_check import main
 from batch_jobs.monitoring.pipeline import run_id_for
 from batch_jobs.monitoring.policy import Observation, TriggerPolicy, decide
 from batch_jobs.monitoring.state import DriftStateStore, StateConflictError, drift_state_pk
+from core.settings import EnvVar
 from tests.integration.champion_fixture import (
     Champion,
     install_champion,
@@ -106,13 +107,15 @@ def event_queue(session: boto3.Session, resources: LocalResources) -> str:
 
 
 @contextmanager
-def stack(*, with_champion: bool = True) -> Iterator[Stack]:
+def stack(*, with_champion: bool = True, feature_metrics: bool = False) -> Iterator[Stack]:
     """A fresh stack on the session's emulator (usable from module-scoped fixtures)."""
     session = boto3.Session()
     resources = provision(session, prefix=f"d{uuid.uuid4().hex[:12]}")
-    with patched_environ(resources.environment(MODEL)):
+    settings = {**resources.environment(MODEL), EnvVar.FEATURE_METRICS.value: str(feature_metrics).lower()}
+    with patched_environ(settings):
         champion = install_champion(session, resources, MODEL) if with_champion else None
         yield Stack(session, resources, champion, event_queue(session, resources))
+    release(session, resources)
 
 
 def customers(count: int, seed: int, **shifts: Any) -> Any:
@@ -124,7 +127,7 @@ def customers(count: int, seed: int, **shifts: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def quiet_window(emulator: Emulator) -> Iterator[tuple[Stack, dict[str, Any]]]:
-    with stack() as quiet:
+    with stack(feature_metrics=True) as quiet:
         assert quiet.champion is not None
         quiet.load(serve(quiet.champion, customers(300, seed=11), spread(NOW - WINDOW, NOW, 300)))
         yield quiet, quiet.check(NOW)
