@@ -1,5 +1,5 @@
-"""`autoretrain demo [--days N] [--seed S] [--out DIR]`: replay, then backtest the replay's history, then write the
-report and the summary.
+"""`autoretrain demo [--days N] [--seed S] [--volume V] [--alerting-minutes M] [--out DIR]`: replay, then backtest the
+replay's history, then write the report and the summary.
 
 Writes `DIR/report.html` (self-contained), `DIR/summary.json`, `DIR/demo.log` (the components' warnings),
 `DIR/history.parquet` (every served prediction with its label as finally known, read back from the demo's lake:
@@ -39,6 +39,10 @@ SUMMARY_FILE = "summary.json"
 LOG_FILE = "demo.log"
 
 
+#: The demo's default alerting interval: production's.
+ALERTING_MINUTES = 10
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The demo's arguments."""
     defaults = DemoConfig()
@@ -51,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=defaults.daily_volume,
         help=f"predictions a day on average (default {defaults.daily_volume})",
+    )
+    parser.add_argument(
+        "--alerting-minutes",
+        type=int,
+        default=ALERTING_MINUTES,
+        help=f"the alerting schedule's interval, a multiple of 5 (default {ALERTING_MINUTES}, as deployed)",
     )
     return parser
 
@@ -106,7 +116,14 @@ def replay_history(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; 0 when it ran to the end."""
     arguments = build_parser().parse_args(argv)
-    config = DemoConfig(days=arguments.days, seed=arguments.seed, daily_volume=arguments.volume)
+    if arguments.alerting_minutes < 5 or arguments.alerting_minutes % 5:
+        raise SystemExit(f"--alerting-minutes must be a positive multiple of 5, got {arguments.alerting_minutes}")
+    config = DemoConfig(
+        days=arguments.days,
+        seed=arguments.seed,
+        daily_volume=arguments.volume,
+        alerting_schedule=f"rate({arguments.alerting_minutes} minutes)",
+    )
     progress = ProgressBar(config.days)
     try:
         summary = run_demo(config, arguments.out, progress=progress)
