@@ -50,9 +50,14 @@ class UnknownKeyError(ValueError):
 
 def validate_model_name(name: str) -> str:
     """A model name is used in keys and table partitions: letters, digits, `_`, `.`, `-`; 1-64 characters."""
-    if not _MODEL_NAME.fullmatch(name):
+    if not is_model_name(name):
         raise ValueError(f"model name {name!r} must match {_MODEL_NAME.pattern}")
     return name
+
+
+def is_model_name(name: str) -> bool:
+    """Whether `name` is a valid model name (`validate_model_name`)."""
+    return _MODEL_NAME.fullmatch(name) is not None
 
 
 def record_kind_of(key: str) -> RecordKind:

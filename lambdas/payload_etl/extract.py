@@ -55,7 +55,7 @@ from core.lake import (
     sample_key,
     source_digest,
 )
-from core.layout import day_partition_of, model_partition_of, validate_model_name
+from core.layout import day_partition_of, is_model_name, model_partition_of
 from core.quarantine import MAX_NON_FINITE_FEATURES, non_finite_features
 from core.record_limits import (
     EARLIEST_EPOCH,
@@ -896,14 +896,6 @@ def load_labels(  # noqa: PLR0912  # one inlined loop, as load_payloads
         lake.flush()
 
 
-def _is_valid_model_name(name: str) -> bool:
-    try:
-        validate_model_name(name)
-    except ValueError:
-        return False
-    return True
-
-
 def load_object(
     chunks: Iterable[bytes],
     *,
@@ -923,7 +915,7 @@ def load_object(
     """
     lines = ObjectLines(chunks, limits.read_bytes)
     model_name = model_partition_of(source.key)
-    if model_name is not None and not _is_valid_model_name(model_name):
+    if model_name is not None and not is_model_name(model_name):
         model_name = None  # such a name must not reach a table key: every record is refused instead
     try:
         if kind is RecordKind.PAYLOAD:

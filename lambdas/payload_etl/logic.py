@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from core.aggregates import Judge
 from core.lake import source_digest
-from core.layout import UnknownKeyError, model_partition_of, quarantine_object_key, record_kind_of, validate_model_name
+from core.layout import UnknownKeyError, is_model_name, model_partition_of, quarantine_object_key, record_kind_of
 from core.quarantine import QuarantineEntry, QuarantineSource, QuarantineTotals
 from core.records import RecordKind
 from lambdas.payload_etl.extract import (
@@ -144,14 +144,6 @@ def render_quarantine(ref: ObjectRef, kind: RecordKind | None, log: QuarantineLo
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def _is_model_name(name: str) -> bool:
-    try:
-        validate_model_name(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _skipped(ref: ObjectRef, reason: str) -> ObjectResult:
     logger.warning(
         "skipped s3://%s/%s: %s",
@@ -230,7 +222,7 @@ def process_object(  # the ports, the settings and the object
     if rows.unknown_features:
         lake.columns_missing()
     write_calls = 0
-    if kind is RecordKind.PAYLOAD and _is_model_name(model_name):
+    if kind is RecordKind.PAYLOAD and is_model_name(model_name):
         aggregates.add_refused(tally.quarantine, ref.arrival_epoch)
         write_calls = store.put_items(
             aggregates.items(model_name, source_digest(ref.bucket, ref.key, ref.etag), retention_days)
