@@ -16,7 +16,6 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from core.aggregates import BUCKET, Aggregate, AggregateFormatError, aggregate_pk, bucket_start
 from core.records import format_timestamp
+from core.retry import RetryPolicy
 from core.tables import object_pk
 
 if TYPE_CHECKING:
@@ -65,19 +65,6 @@ class TransientStoreError(PayloadStoreError):
 
 class ThrottledError(Exception):
     """A `send` function's whole request was throttled; the retry loop resends the same batch."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter and a bounded number of attempts."""
-
-    max_attempts: int = 8
-    base_delay_s: float = 0.05
-    max_delay_s: float = 5.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait after the `attempt`-th failed call (1-based): uniform in [0, min(max, base * 2^n))."""
-        return rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2.0**attempt))
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -221,19 +208,11 @@ class PayloadStore:
         `MAX_PAGE_ITEMS`, so a caller that stops early reads little more than it used (DynamoDB bills a page's
         items)."""
         for day, low, high in _day_ranges(start, end):
-            request: QueryInputTypeDef = {
-                "TableName": self._table,
-                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": aggregate_pk(model_name, day)},
-                    ":low": {"S": low},
-                    ":high": {"S": high},
-                },
-                "ScanIndexForward": False,
-                "Limit": page_size,
-            }
+            request = self._day_query(model_name, day, low, high)
+            request["ScanIndexForward"] = False
+            request["Limit"] = page_size
             for item in self._query(request):
-                bucket = datetime.fromisoformat(f"{day}T{item['sk']['S'][:5]}:00+00:00")
+                bucket = _bucket_of(day, item)
                 try:
                     aggregate = Aggregate.loads(item["body"]["S"])
                 except (AggregateFormatError, KeyError) as error:
@@ -245,17 +224,7 @@ class PayloadStore:
         """Predictions in the buckets of [start, end) (bucket-aligned): the items' `rows`, nothing else read."""
         total = 0
         for day, low, high in _day_ranges(start, end):
-            request: QueryInputTypeDef = {
-                "TableName": self._table,
-                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": aggregate_pk(model_name, day)},
-                    ":low": {"S": low},
-                    ":high": {"S": high},
-                },
-                "ProjectionExpression": "#rows",
-                "ExpressionAttributeNames": {"#rows": "rows"},  # ROWS is a reserved word
-            }
+            request = self._day_query(model_name, day, low, high, projection="#rows")
             total += sum(int(item["rows"]["N"]) for item in self._query(request))
         return total
 
@@ -266,23 +235,13 @@ class PayloadStore:
         `items` items: the counts, and the time up to which they are complete (every bucket before it read whole;
         `end` when the range was read to its end). Reads more only when one bucket alone holds more items."""
         ((day, low, high),) = _day_ranges(start, end)
-        request: QueryInputTypeDef = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": aggregate_pk(model_name, day)},
-                ":low": {"S": low},
-                ":high": {"S": high},
-            },
-            "ProjectionExpression": "sk, #rows",
-            "ExpressionAttributeNames": {"#rows": "rows"},  # ROWS is a reserved word
-            "Limit": items,
-        }
+        request = self._day_query(model_name, day, low, high, projection="sk, #rows")
+        request["Limit"] = items
         counts: dict[datetime, int] = {}
         while True:
             page = self._call("Query", lambda request=request: self._client.query(**request))  # type: ignore[misc]
             for item in page.get("Items", []):
-                bucket = datetime.fromisoformat(f"{day}T{item['sk']['S'][:5]}:00+00:00")
+                bucket = _bucket_of(day, item)
                 counts[bucket] = counts.get(bucket, 0) + int(item["rows"]["N"])
             if "LastEvaluatedKey" not in page:
                 return counts, end
@@ -291,6 +250,24 @@ class PayloadStore:
                 counts.pop(last)
                 return counts, last
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _day_query(
+        self, model_name: str, day: str, low: str, high: str, *, projection: str | None = None
+    ) -> QueryInputTypeDef:
+        """A `Query` of one day's aggregates with sort keys in [low, high] (`projection` may name `#rows`)."""
+        request: QueryInputTypeDef = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": aggregate_pk(model_name, day)},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+        }
+        if projection is not None:
+            request["ProjectionExpression"] = projection
+            request["ExpressionAttributeNames"] = {"#rows": "rows"}  # ROWS is a reserved word
+        return request
 
     def _query(self, request: QueryInputTypeDef) -> Iterator[Mapping[str, Any]]:
         while True:
@@ -301,6 +278,11 @@ class PayloadStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
             if "Limit" in request:
                 request["Limit"] = min(2 * request["Limit"], MAX_PAGE_ITEMS)
+
+
+def _bucket_of(day: str, item: Mapping[str, Any]) -> datetime:
+    """The start of an aggregate item's bucket: its day and its sort key's `HH:MM`."""
+    return datetime.fromisoformat(f"{day}T{item['sk']['S'][:5]}:00+00:00")
 
 
 def _day_ranges(start: datetime, end: datetime) -> list[tuple[str, str, str]]:

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.artifacts import LoadedModel, has_artifact, load_verified_model
+from core.retry import RetryPolicy
 from lambdas.serving.batching import (
     DEFAULT_RETRY,
     RecordFailure,
-    RetryPolicy,
     batch_records,
     deliver,
     failures_of,

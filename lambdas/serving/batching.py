@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.retry import RetryPolicy
 from lambdas.serving.models import PayloadLogError
 
 #: Firehose's largest record (data before base64 encoding), in bytes.
@@ -40,25 +41,9 @@ class RecordFailure:
 Send = Callable[[Sequence[bytes]], Sequence[RecordFailure]]
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter and a bounded number of calls per batch.
-
-    The defaults bound the sleeping to about 0.75 s at most (0.05 + 0.1 + 0.2 + 0.4 s, full jitter): the
-    invocation holds the client's answer while it retries.
-    """
-
-    max_attempts: int = 5
-    base_delay_s: float = 0.025
-    max_delay_s: float = 0.4
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait after the `attempt`-th call (1-based) left records unsent: uniform in
-        [0, min(max, base * 2^attempt))."""
-        return rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2.0**attempt))
-
-
-DEFAULT_RETRY = RetryPolicy()
+#: At most 5 calls a batch, about 0.75 s of sleeping at most (0.05 + 0.1 + 0.2 + 0.4 s, full jitter): the invocation
+#: holds the client's answer while it retries.
+DEFAULT_RETRY = RetryPolicy(max_attempts=5, base_delay_s=0.025, max_delay_s=0.4)
 
 
 def pack_records(lines: Iterable[bytes], *, max_record_bytes: int = MAX_RECORD_BYTES) -> list[bytes]:

@@ -21,8 +21,9 @@ from botocore.config import Config
 
 from autoretrain.emulator import LocalResources
 from core.aggregates import Aggregate, aggregate_pk, aggregate_sk, merged
-from core.payload_store import PayloadStore, PayloadStoreError, RetryPolicy, TransientStoreError
+from core.payload_store import PayloadStore, PayloadStoreError, TransientStoreError
 from core.records import format_timestamp
+from core.retry import RetryPolicy
 from tests.payload_etl_fakes import aggregates_of, load_object
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from core.payload_store import RetryPolicy, ThrottledError, TransientStoreError, send_until_done
+from core.payload_store import ThrottledError, TransientStoreError, send_until_done
+from core.retry import RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=5, base_delay_s=0.1, max_delay_s=1.0)
 

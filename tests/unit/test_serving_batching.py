@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.retry import RetryPolicy
 from lambdas.serving.batching import (
+    DEFAULT_RETRY,
     MAX_RECORD_BYTES,
     RecordFailure,
-    RetryPolicy,
     batch_records,
     deliver,
     failures_of,
@@ -139,7 +140,7 @@ def test_records_still_failing_when_retries_run_out_fail_the_write() -> None:
     waits: list[float] = []
     with pytest.raises(PayloadLogError, match=r"1 of 2 payload records .* after 5 attempts .*ServiceUnavailable"):
         deliver([b"a\n", b"b\n"], firehose, sleep=waits.append, rng=random.Random(3), what="the stream")
-    assert len(firehose.calls) == RetryPolicy().max_attempts
+    assert len(firehose.calls) == DEFAULT_RETRY.max_attempts
     assert sum(waits) < 1.0
 
 
