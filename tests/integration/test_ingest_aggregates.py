@@ -26,6 +26,7 @@ from core.layout import BASELINE_FILE, PayloadPrefix, model_version_prefix
 from core.records import format_timestamp, parse_timestamp
 from lambdas.payload_etl import handler, reset_cold_start
 from lambdas.payload_etl.adapters import MISSING_TTL_S, ObjectStoreError, S3Baselines
+from tests.baselines import baseline_of, categorical, numeric
 from tests.integration.etl_support import aggregate_items, clear_ledger, put_baseline, store, window
 
 pytestmark = pytest.mark.integration
@@ -35,22 +36,7 @@ MIDNIGHT = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def baseline(version: str) -> MonitoringBaseline:
-    return MonitoringBaseline.from_json(
-        {
-            "model_name": MODEL,
-            "model_version": version,
-            "decision_threshold": 0.5,
-            "positive_rate": 0.3,
-            "score_mean": 0.45,
-            "score_std": 0.25,
-            "n_reference": 5000,
-            "features": [
-                {"name": "plan", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": ["pro"]},
-                {"name": "tenure", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
-            ],
-            "latency_ms_p99": None,
-        }
-    )
+    return baseline_of([categorical("plan", "pro"), numeric("tenure")], model_name=MODEL, model_version=version)
 
 
 JUDGES: dict[str, Judge | None] = {"v1": Judge.of(baseline("v1"))}  # v2 has no baseline in the model bucket

@@ -26,6 +26,7 @@ from core.records import format_timestamp
 from core.tables import object_pk
 from lambdas.payload_etl import handler, reset_cold_start
 from lambdas.payload_etl.limits import MEMORY_SIZE_VARIABLE, MIN_MEMORY_MB, EtlLimits
+from tests.baselines import baseline_of, categorical, numeric
 from tests.integration.etl_support import (
     EVENTS,
     aggregate_items,
@@ -51,23 +52,10 @@ LABEL_KEY = "labels/model=churn/dt=2026-12-20/0001.jsonl"
 DAY_START = datetime(2026, 11, 23, tzinfo=UTC)
 DAY_END = datetime(2026, 11, 24, tzinfo=UTC)
 #: The baseline of `VERSION`: what the records below are judged against.
-BASELINE = MonitoringBaseline.from_json(
-    {
-        "model_name": MODEL,
-        "model_version": VERSION,
-        "decision_threshold": 0.5,
-        "positive_rate": 0.3,
-        "score_mean": 0.45,
-        "score_std": 0.25,
-        "n_reference": 5000,
-        "features": [
-            {"name": "plan", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": ["pro"]},
-            {"name": "tenure", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
-            {"name": "charges", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
-            {"name": "autopay", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": []},
-        ],
-        "latency_ms_p99": None,
-    }
+BASELINE = baseline_of(
+    [categorical("plan", "pro"), numeric("tenure"), numeric("charges"), categorical("autopay")],
+    model_name=MODEL,
+    model_version=VERSION,
 )
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from core.aggregates import Aggregate, Judge, bucket_start
 from core.baseline import MonitoringBaseline
 from core.records import format_timestamp, parse_timestamp
+from tests.baselines import baseline_of, categorical, numeric
 from tests.payload_etl_fakes import aggregates_of, load_object
 
 MODEL = "churn"
@@ -26,30 +27,9 @@ KEY = "payloads/model=churn/dt=2026-11-23/{}.jsonl"
 
 
 def baseline(version: str, features: list[dict[str, Any]]) -> MonitoringBaseline:
-    return MonitoringBaseline.from_json(
-        {
-            "model_name": MODEL,
-            "model_version": version,
-            "decision_threshold": 0.5,
-            "positive_rate": 0.3,
-            "score_mean": 0.45,
-            "score_std": 0.25,
-            "n_reference": 5000,
-            "features": features,
-            "latency_ms_p99": None,
-        }
-    )
+    return baseline_of(features, model_name=MODEL, model_version=version)
 
 
-def numeric(name: str) -> dict[str, Any]:
-    return {"name": name, "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []}
-
-
-def categorical(name: str, *categories: str) -> dict[str, Any]:
-    return {"name": name, "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": list(categories)}
-
-
-#: v1 and v2 have baselines (v2 knows `plan` with other categories and no `charges`); v3 has none.
 BASELINES = {
     (MODEL, "v1"): baseline("v1", [categorical("plan", "pro", "basic"), numeric("tenure"), numeric("charges")]),
     (MODEL, "v2"): baseline("v2", [categorical("plan", "pro", ""), numeric("tenure")]),

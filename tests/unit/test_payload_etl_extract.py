@@ -31,6 +31,7 @@ from core.record_limits import (
 from core.records import PAYLOAD_FIELDS, format_timestamp, parse_timestamp
 from lambdas.payload_etl.extract import MAX_QUARANTINED_RAW_CHARS, screen_object
 from lambdas.payload_etl.limits import MIN_MEMORY_MB, EtlLimits
+from tests.baselines import baseline_of, categorical, numeric
 from tests.payload_etl_fakes import Loaded, features_of, load_object
 
 BUCKET = "payload-bucket"
@@ -42,23 +43,7 @@ DYNAMODB_ITEM_LIMIT = 400 * 1024
 DYNAMODB_PARTITION_KEY_LIMIT = 2048
 DYNAMODB_SORT_KEY_LIMIT = 1024
 #: The baseline of version v1 (what `payload()` logs): `plan` categorical, `tenure` and `charges` numeric.
-BASELINE = MonitoringBaseline.from_json(
-    {
-        "model_name": "churn",
-        "model_version": "v1",
-        "decision_threshold": 0.5,
-        "positive_rate": 0.3,
-        "score_mean": 0.45,
-        "score_std": 0.25,
-        "n_reference": 5000,
-        "features": [
-            {"name": "plan", "kind": "categorical", "nullable": True, "missing_rate": 0.0, "categories": ["pro"]},
-            {"name": "tenure", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
-            {"name": "charges", "kind": "numeric", "nullable": True, "missing_rate": 0.0, "categories": []},
-        ],
-        "latency_ms_p99": None,
-    }
-)
+BASELINE = baseline_of([categorical("plan", "pro"), numeric("tenure"), numeric("charges")])
 BASELINES = {("churn", "v1"): BASELINE}
 
 
