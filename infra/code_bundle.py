@@ -29,6 +29,7 @@ CORE_MODULES = (
     "records",
     "registry",
     "release_bundle",
+    "retry",
     "settings",
     "tables",
 )
