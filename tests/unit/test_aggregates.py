@@ -148,7 +148,9 @@ names = st.text(st.characters(codec="utf-8"), min_size=1, max_size=8)
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.dictionaries(names, st.integers(1, 50), max_size=30), min_size=1, max_size=5))
-def test_bounded_counters_keep_their_totals_exact_and_list_the_most_frequent(pieces: list[dict[str, int]]) -> None:
+def test_bounded_counters_keep_totals_exact_and_never_overstate_a_listed_name(pieces: list[dict[str, int]]) -> None:
+    """Which names are listed is approximate once a part was cut back (a name cut from one part and frequent in the
+    next is listed with the next part's count only), so a listed count is a lower bound, exact when nothing was cut."""
     parts = []
     for piece in pieces:
         part = Aggregate()
@@ -168,7 +170,7 @@ def test_bounded_counters_keep_their_totals_exact_and_list_the_most_frequent(pie
             assert counter == everything
         else:
             assert OTHER in counter
-            assert all(counter[name] == everything[name] for name in counter if name != OTHER)
+            assert all(counter[name] <= everything[name] for name in counter if name != OTHER)
 
 
 def test_past_the_listed_names_the_most_frequent_stay_and_the_rest_count_under_other() -> None:
