@@ -63,6 +63,12 @@ def _rollback(argv: Sequence[str] | None) -> int:
     return release.main(argv)
 
 
+def _sensitivity(argv: Sequence[str] | None) -> int:
+    from autoretrain import sensitivity
+
+    return sensitivity.main(argv)
+
+
 #: Subcommand -> (what runs it, one-line help).
 SUBCOMMANDS: dict[str, tuple[Main, str]] = {
     "backtest": (_backtest, "replay a retraining policy over a history beside never/scheduled/drift-always/oracle"),
@@ -73,6 +79,7 @@ SUBCOMMANDS: dict[str, tuple[Main, str]] = {
     "plan": (_plan, "list every resource of the Pulumi program, run under mocks (not a preview)"),
     "retrain": (_retrain, "retrain, gate and release the model (the retrain job)"),
     "rollback": (_rollback, "re-release an earlier model version: rollback --to VERSION"),
+    "sensitivity": (_sensitivity, "what shifting each feature costs a released model in AUC, labels held fixed"),
 }
 
 
