@@ -7,6 +7,14 @@ instead be updated from the champion: the champion's fitted preprocessing is kep
 encoding, and therefore the serving schema's categories, stay the same) and only the final estimator learns
 from the new rows. The result goes through the same gate as a refit.
 
+Either way the rows may carry weights (`sample_weight`, e.g. a representative window's importance weights:
+`batch_jobs.training.representative`). They go to the final estimator only, through the Pipeline's
+`<last step>__sample_weight` fit parameter (the preprocessing's medians, scales and categories are fitted on the
+rows unweighted). Both kinds of the default spec (`LogisticRegression`, `HistGradientBoostingClassifier`) accept
+sample weights, as do `SGDClassifier.partial_fit` and a warm-started `LogisticRegression`; a replacement spec
+whose final estimator does not is fitted on a weighted resample instead: as many rows as there are, drawn with
+replacement with probability proportional to their weight, seeded by the spec's `random_state`.
+
 The decision threshold is the spec's when it sets one. Otherwise (the default) `choose_threshold` matches the
 training prevalence: the threshold is the score above which the share of training rows equals the share of
 positive labels in them, measured on out-of-fold scores (`THRESHOLD_FOLDS` stratified folds, each scored by a
@@ -18,6 +26,7 @@ positive-rate check expects (a band around the holdout's prevalence).
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +37,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import has_fit_parameter
 
 from batch_jobs import model_spec
 from core.features import InputSchema
@@ -37,6 +47,10 @@ THRESHOLD_FOLDS: Final = 5
 #: The open interval (0, 1) a threshold must lie in (the manifest refuses 0 and 1).
 _LOWEST_THRESHOLD: Final = math.nextafter(0.0, 1.0)
 _HIGHEST_THRESHOLD: Final = math.nextafter(1.0, 0.0)
+
+
+#: How a model is fitted on rows (a refit from the spec, or an update of the champion).
+Fit = Callable[[pd.DataFrame], Any]
 
 
 class IncrementalUpdateError(ValueError):
@@ -49,11 +63,70 @@ def labels_of(frame: pd.DataFrame, target: str) -> NDArray[np.int64]:
     return labels
 
 
-def fit_model(train: pd.DataFrame, schema: InputSchema, spec: model_spec.ModelSpec) -> Any:
-    """A new model from the spec, fitted on `train`'s schema columns."""
+def fit_model(
+    train: pd.DataFrame,
+    schema: InputSchema,
+    spec: model_spec.ModelSpec,
+    sample_weight: NDArray[np.float64] | None = None,
+) -> Any:
+    """A new model from the spec, fitted on `train`'s schema columns, each row weighted by `sample_weight` (one
+    non-negative weight per row, in `train`'s order; None: all equal) as the module docstring says."""
     model = model_spec.build_model(schema, spec)
-    model.fit(model_spec.feature_frame(train, schema), labels_of(train, spec.target))
+    features, labels = model_spec.feature_frame(train, schema), labels_of(train, spec.target)
+    if sample_weight is None:
+        model.fit(features, labels)
+        return model
+    weights = _checked_weights(sample_weight, len(train))
+    if accepts_sample_weight(model):
+        model.fit(features, labels, **_weight_parameter(model, weights))
+        return model
+    rows = weighted_resample(weights, spec.random_state)
+    model.fit(features.iloc[rows], labels[rows])
     return model
+
+
+def accepts_sample_weight(model: Any) -> bool:
+    """Whether the model's final estimator takes `sample_weight` in `fit`."""
+    return bool(has_fit_parameter(_final_estimator(model), "sample_weight"))
+
+
+def weighted_resample(weights: NDArray[np.float64], random_state: int) -> NDArray[np.intp]:
+    """As many row positions as there are weights, drawn with replacement in proportion to them (seeded)."""
+    rows: NDArray[np.intp] = np.random.default_rng(random_state).choice(
+        weights.size, size=weights.size, replace=True, p=weights / weights.sum()
+    )
+    return np.sort(rows)
+
+
+def weighted(fit: Callable[..., Any], train: pd.DataFrame, weights: NDArray[np.float64] | None) -> Fit:
+    """`fit` (taking a frame and `sample_weight=`) as a function of rows of `train` alone (the whole of it, or a
+    fold of it as `choose_threshold` fits): each row weighted by its weight in `weights` (aligned with `train`),
+    found by its index label. `fit` itself when `weights` is None."""
+    if weights is None:
+        unweighted: Fit = fit
+        return unweighted
+    if not train.index.is_unique:
+        raise ValueError("weighted fits find rows by index label: the training frame's index must be unique")
+    by_row = pd.Series(_checked_weights(weights, len(train)), index=train.index)
+
+    def fit_weighted(rows: pd.DataFrame) -> Any:
+        return fit(rows, sample_weight=by_row.loc[rows.index].to_numpy(dtype=np.float64))
+
+    return fit_weighted
+
+
+def _checked_weights(weights: NDArray[np.float64], rows: int) -> NDArray[np.float64]:
+    values = np.asarray(weights, dtype=np.float64)
+    if values.shape != (rows,):
+        raise ValueError(f"need one sample weight per row ({rows}), got shape {values.shape}")
+    if not (np.isfinite(values).all() and (values >= 0).all() and values.sum() > 0):
+        raise ValueError("sample weights must be finite, non-negative and not all zero")
+    return values
+
+
+def _weight_parameter(model: Any, weights: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+    """The fit parameter that routes `weights` to the final estimator: `<last step>__sample_weight` in a Pipeline."""
+    return {f"{model.steps[-1][0]}__sample_weight" if isinstance(model, Pipeline) else "sample_weight": weights}
 
 
 def score(model: Any, frame: pd.DataFrame, schema: InputSchema) -> NDArray[np.float64]:
@@ -76,8 +149,16 @@ def supports_incremental(model: Any) -> bool:
     return hasattr(final, "partial_fit") or (callable(get_params) and "warm_start" in get_params(deep=False))
 
 
-def update_incrementally(champion: Any, train: pd.DataFrame, schema: InputSchema, target: str) -> Any:
-    """A copy of the champion whose final estimator continued learning on `train` (the champion is unchanged)."""
+def update_incrementally(
+    champion: Any,
+    train: pd.DataFrame,
+    schema: InputSchema,
+    target: str,
+    sample_weight: NDArray[np.float64] | None = None,
+) -> Any:
+    """A copy of the champion whose final estimator continued learning on `train`, each row weighted by
+    `sample_weight` (None: all equal; an estimator without sample weights learns from a weighted resample, seeded
+    0); the champion is unchanged."""
     if not supports_incremental(champion):
         raise IncrementalUpdateError(
             f"{type(_final_estimator(champion)).__name__} has neither partial_fit nor warm_start: refit instead"
@@ -89,11 +170,19 @@ def update_incrementally(champion: Any, train: pd.DataFrame, schema: InputSchema
         final = model.steps[-1][1]
     else:
         encoded, final = features, model
-    if hasattr(final, "partial_fit"):
-        final.partial_fit(encoded, labels, classes=np.array([0, 1]))
-    else:
+    method = final.partial_fit if hasattr(final, "partial_fit") else final.fit
+    extra: dict[str, Any] = {"classes": np.array([0, 1])} if hasattr(final, "partial_fit") else {}
+    if sample_weight is not None:
+        weights = _checked_weights(sample_weight, len(train))
+        if "sample_weight" in inspect.signature(method).parameters:
+            extra["sample_weight"] = weights
+        else:
+            rows = weighted_resample(weights, 0)
+            encoded = encoded.iloc[rows] if isinstance(encoded, pd.DataFrame) else encoded[rows]
+            labels = labels[rows]
+    if not hasattr(final, "partial_fit"):
         final.set_params(warm_start=True)
-        final.fit(encoded, labels)
+    method(encoded, labels, **extra)
     return model
 
 

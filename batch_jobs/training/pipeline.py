@@ -68,7 +68,7 @@ from batch_jobs.training.lineage import INITIAL_FINGERPRINT, REGIME_START, candi
 from batch_jobs.training.ports import Release, RetrainDeps, VersionRegistry
 from batch_jobs.training.quality import QualityReport, check_quality
 from batch_jobs.training.release_files import write_release_files
-from batch_jobs.training.window import CandidateWindow, WindowChoice, select_window, window_rows
+from batch_jobs.training.window import CandidateWindow, WindowChoice, final_weights, select_window, window_rows
 from core.artifacts import LoadedModel, load_verified_model, write_artifact
 from core.events import DetailType
 from core.features import InputSchema
@@ -318,12 +318,15 @@ def train_challenger(
             rows,
             target=config.spec.target,
             config=config.window,
-            fit=lambda window: fitting.fit_model(window, serving, config.spec),
+            schema=serving,
+            fit=lambda window, weights: fitting.fit_model(window, serving, config.spec, sample_weight=weights),
             score=lambda model, window: fitting.score(model, window, serving),
         )
     train = window_rows(rows, choice.window)
+    choice, weights = final_weights(rows, choice, schema=serving, config=config.window)
     incremental = bool(config.incremental and champion and fitting.supports_incremental(champion.estimator))
-    schema, fit = challenger_fit(train, serving, champion if incremental else None, config.spec)
+    schema, unweighted_fit = challenger_fit(train, serving, champion if incremental else None, config.spec)
+    fit = fitting.weighted(unweighted_fit, train, weights)
     model = fit(train)
     threshold = fitting.choose_threshold(config.spec, train, fit=fit, score=partial(fitting.score, schema=schema))
     directory = deps.workdir / "challenger"

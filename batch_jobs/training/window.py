@@ -4,12 +4,20 @@ The backtest holds out the newest `validation_days` of the training rows (all ol
 fits one model per candidate window ending where that validation slice starts, scores each on the slice, and
 picks the best; the challenger is then fitted on the chosen window re-anchored to the newest training row.
 Each candidate's metric and row counts are the evidence recorded with the model version.
+
+A candidate may be *representative* (`CandidateWindow.weighting`): its rows are weighted by their similarity to
+current production (`batch_jobs.training.representative`: importance weights from a domain classifier, no labels
+used). In the backtest, "current production" is the validation slice's features: the weights are computed against
+them, the candidate is fitted with them and scored on the slice like the others, and it is chosen only when its
+AUC there is the best. The final fit (`final_weights`) recomputes the weights of the re-anchored window against the
+newest `validation_days` of production rows in the training rows: the most recent rows the job has (the gate's
+holdout is newer, but the challenger never sees it), by the same rule as the validation slice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -17,27 +25,36 @@ import pandas as pd
 from numpy.typing import NDArray
 from sklearn.metrics import roc_auc_score
 
-from batch_jobs.training.frames import EVENT_TIME, INITIAL, PRODUCTION, SOURCE
+from batch_jobs.training.frames import EVENT_TIME, INITIAL, ORDER, PRODUCTION, SOURCE
+from batch_jobs.training.representative import DEFAULT_CLIP, importance_weights
+from core.features import InputSchema
 
 WindowStrategy = Literal["fixed", "expanding", "backtest"]
+#: How a window's rows are weighted: equally, or by their similarity to current production (module docstring).
+Weighting = Literal["none", "representative"]
 
 
 @dataclass(frozen=True, slots=True)
 class CandidateWindow:
-    """The newest `days` of production rows (None: all of them), with or without the initial training set."""
+    """The newest `days` of production rows (None: all of them), with or without the initial training set, weighted
+    equally or (`representative`) by their similarity to current production."""
 
     days: int | None
     include_initial: bool
+    weighting: Weighting = "none"
 
     def __post_init__(self) -> None:
         if self.days is not None and self.days < 1:
             raise ValueError("a window spans at least one day")
+        if self.weighting not in ("none", "representative"):
+            raise ValueError(f"a window's weighting is 'none' or 'representative', got {self.weighting!r}")
 
     @property
     def name(self) -> str:
-        """E.g. `28d+initial`, `14d`, `all+initial`."""
+        """E.g. `28d+initial`, `14d`, `all+initial`, `all+initial~representative`."""
         span = "all" if self.days is None else f"{self.days}d"
-        return f"{span}+initial" if self.include_initial else span
+        rows = f"{span}+initial" if self.include_initial else span
+        return rows if self.weighting == "none" else f"{rows}~{self.weighting}"
 
     def mask(self, frame: pd.DataFrame, end: pd.Timestamp) -> pd.Series[bool]:
         """Rows of `frame` inside the window that ends at `end` (inclusive)."""
@@ -49,6 +66,8 @@ class CandidateWindow:
 
 
 EXPANDING = CandidateWindow(None, include_initial=True)
+#: Every row, weighted by its similarity to current production.
+REPRESENTATIVE = CandidateWindow(None, include_initial=True, weighting="representative")
 DEFAULT_CANDIDATES = (
     CandidateWindow(14, include_initial=False),
     CandidateWindow(28, include_initial=False),
@@ -57,6 +76,7 @@ DEFAULT_CANDIDATES = (
     CandidateWindow(28, include_initial=True),
     CandidateWindow(56, include_initial=True),
     EXPANDING,
+    REPRESENTATIVE,
 )
 
 
@@ -69,6 +89,8 @@ class WindowConfig:
     - `min_validation_rows` (200) with `min_class_rows` (20) of each class: below that the backtest's AUCs are
       noise and the job falls back to `fallback` (expanding), saying so in the evidence.
     - `min_train_rows` (200): a candidate with fewer rows (or a single class) is skipped.
+    - `weight_clip` ((0.1, 10)): the bounds of a representative window's density ratios
+      (`representative.DEFAULT_CLIP`, whose module docstring says why).
     """
 
     strategy: WindowStrategy = "backtest"
@@ -79,12 +101,16 @@ class WindowConfig:
     min_validation_rows: int = 200
     min_class_rows: int = 20
     min_train_rows: int = 200
+    weight_clip: tuple[float, float] = DEFAULT_CLIP
 
     def __post_init__(self) -> None:
         if not self.candidates:
             raise ValueError("the backtest needs at least one candidate window")
         if self.validation_days < 1:
             raise ValueError("validation_days must be at least 1")
+        low, high = self.weight_clip
+        if not 0 < low <= 1 <= high:
+            raise ValueError(f"weight_clip must satisfy 0 < low <= 1 <= high, got {self.weight_clip}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +122,8 @@ class WindowChoice:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-Fit = Callable[[pd.DataFrame], Any]
+#: Fits a model on rows, each weighted by its weight (None: equally).
+Fit = Callable[[pd.DataFrame, NDArray[np.float64] | None], Any]
 Score = Callable[[Any, pd.DataFrame], NDArray[np.float64]]
 
 
@@ -105,8 +132,11 @@ def _usable(labels: NDArray[np.int64], min_rows: int, min_class_rows: int) -> bo
     return labels.size >= min_rows and min(positives, labels.size - positives) >= min_class_rows
 
 
-def select_window(train: pd.DataFrame, *, target: str, config: WindowConfig, fit: Fit, score: Score) -> WindowChoice:
-    """Choose the training window among the rows in `train` (the gate's holdout is not in it)."""
+def select_window(
+    train: pd.DataFrame, *, target: str, config: WindowConfig, schema: InputSchema, fit: Fit, score: Score
+) -> WindowChoice:
+    """Choose the training window among the rows in `train` (the gate's holdout is not in it); `schema`'s features
+    are what a representative candidate's weights compare."""
     has_production = bool((train[SOURCE] == PRODUCTION).any())
     if not has_production:
         return WindowChoice(
@@ -116,14 +146,21 @@ def select_window(train: pd.DataFrame, *, target: str, config: WindowConfig, fit
         return WindowChoice(config.fixed, "fixed", {"window": config.fixed.name})
     if config.strategy == "expanding":
         return WindowChoice(EXPANDING, "expanding", {"window": EXPANDING.name})
-    return _backtest(train, target=target, config=config, fit=fit, score=score)
+    return _backtest(train, target=target, config=config, schema=schema, fit=fit, score=score)
 
 
-def _backtest(train: pd.DataFrame, *, target: str, config: WindowConfig, fit: Fit, score: Score) -> WindowChoice:
+def _newest_days(train: pd.DataFrame, days: int) -> tuple[pd.Series[bool], pd.Timestamp, pd.Timestamp]:
+    """The production rows of the newest `days` (by event time), where that span starts, and the newest row's time."""
     production = train[SOURCE] == PRODUCTION
     newest = train.loc[production, EVENT_TIME].max()
-    validation_start = newest - pd.Timedelta(days=config.validation_days)
-    in_validation = production & (train[EVENT_TIME] > validation_start)
+    start = newest - pd.Timedelta(days=days)
+    return production & (train[EVENT_TIME] > start), start, newest
+
+
+def _backtest(
+    train: pd.DataFrame, *, target: str, config: WindowConfig, schema: InputSchema, fit: Fit, score: Score
+) -> WindowChoice:
+    in_validation, validation_start, newest = _newest_days(train, config.validation_days)
     validation = train.loc[in_validation]
     y_validation = validation[target].to_numpy(dtype=np.int64)
     evidence: dict[str, Any] = {
@@ -146,7 +183,12 @@ def _backtest(train: pd.DataFrame, *, target: str, config: WindowConfig, fit: Fi
         labels = rows[target].to_numpy(dtype=np.int64)
         entry: dict[str, Any] = {"window": candidate.name, "train_rows": int(labels.size), "auc": None}
         if _usable(labels, config.min_train_rows, 1):
-            auc = float(roc_auc_score(y_validation, score(fit(rows), validation)))
+            weights = None
+            if candidate.weighting == "representative":  # the validation slice's features stand for production
+                importance = importance_weights(rows, validation, schema, clip=config.weight_clip)
+                entry["weights"] = importance.evidence()
+                weights = importance.weights
+            auc = float(roc_auc_score(y_validation, score(fit(rows, weights), validation)))
             entry["auc"] = auc
             if best is None or auc > best[0]:
                 best = (auc, candidate)
@@ -167,3 +209,36 @@ def window_rows(train: pd.DataFrame, window: CandidateWindow) -> pd.DataFrame:
         return train.loc[train[SOURCE] == INITIAL].reset_index(drop=True)
     end = train.loc[production, EVENT_TIME].max()
     return train.loc[window.mask(train, end)].reset_index(drop=True)
+
+
+def final_weights(
+    train: pd.DataFrame, choice: WindowChoice, *, schema: InputSchema, config: WindowConfig
+) -> tuple[WindowChoice, NDArray[np.float64] | None]:
+    """The chosen window's row weights, aligned with `window_rows(train, choice.window)`, and the choice with their
+    evidence (under `weights`).
+
+    None for an unweighted window. A representative window's rows are weighted against the newest
+    `config.validation_days` of production rows in `train` (current production as far as the job knows: module
+    docstring); with fewer than `config.min_validation_rows` of them its rows stay unweighted, and the evidence
+    says so.
+    """
+    if choice.window.weighting == "none":
+        return choice, None
+    rows = window_rows(train, choice.window)
+    has_production = bool((train[SOURCE] == PRODUCTION).any())
+    current = train.loc[_newest_days(train, config.validation_days)[0]] if has_production else train.iloc[:0]
+    if len(current) < config.min_validation_rows:
+        skipped = (
+            f"{len(current)} production rows in the newest {config.validation_days} days, fewer than the "
+            f"{config.min_validation_rows} needed to weigh against: the window's rows are weighted equally"
+        )
+        return replace(choice, evidence={**choice.evidence, "weights": {"skipped": skipped}}), None
+    importance = importance_weights(
+        rows,
+        current,
+        schema,
+        clip=config.weight_clip,
+        target_in_pool=pd.Index(rows[ORDER]).get_indexer(current[ORDER]),
+    )
+    evidence = {**importance.evidence(), "current_rows": len(current), "current_days": config.validation_days}
+    return replace(choice, evidence={**choice.evidence, "weights": evidence}), importance.weights
