@@ -56,6 +56,11 @@ MODEL_LOG_LOSS: Final = Metric("ModelLogLoss")
 MODEL_BRIER_SCORE: Final = Metric("ModelBrierScore")
 MODEL_CALIBRATION_ERROR: Final = Metric("ModelCalibrationError")
 PERFORMANCE_DECAY: Final = Metric("PerformanceDecay")
+#: Label-free: the champion's expected AUC on the current window (calibrated scores), its drop from the reference,
+#: and whether the drift found matters (0/1, when the suite ran on a model with an impact basis).
+EXPECTED_AUC: Final = Metric("ExpectedAUC")
+EXPECTED_AUC_DROP: Final = Metric("ExpectedAUCDrop")
+IMPACTFUL_DRIFT: Final = Metric("ImpactfulDrift")
 
 #: Published on every check: the window's volume and what the check decided.
 VOLUME_METRICS: Final = (ROWS_CHECKED, LABELLED_ROWS, INSUFFICIENT_DATA, RETRAIN_REQUESTED)
@@ -63,6 +68,8 @@ VOLUME_METRICS: Final = (ROWS_CHECKED, LABELLED_ROWS, INSUFFICIENT_DATA, RETRAIN
 DRIFT_METRICS: Final = (DATASET_DRIFT, PREDICTION_DRIFT, DRIFTED_FEATURES)
 #: Performance on matured labels, published when enough labels matured.
 PERFORMANCE_METRICS: Final = (MODEL_AUC, MODEL_LOG_LOSS, MODEL_BRIER_SCORE, MODEL_CALIBRATION_ERROR)
+#: Impact, published when the suite ran on a model with an impact basis.
+IMPACT_METRICS: Final = (EXPECTED_AUC, EXPECTED_AUC_DROP, IMPACTFUL_DRIFT)
 #: Every metric the drift-check job publishes.
 DRIFT_CHECK_METRICS: Final = (
     *VOLUME_METRICS,
@@ -72,4 +79,5 @@ DRIFT_CHECK_METRICS: Final = (
     FEATURE_DRIFT_EFFECT_SIZE,
     *PERFORMANCE_METRICS,
     PERFORMANCE_DECAY,
+    *IMPACT_METRICS,
 )

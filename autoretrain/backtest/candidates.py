@@ -31,6 +31,7 @@ from autoretrain.backtest.data import DAY_NS, FloatArray, IntArray, ReplayData
 from autoretrain.backtest.settings import BacktestSettings
 from batch_jobs import metrics, model_spec
 from batch_jobs.drift import ReferenceProfile, ReferenceProfiler
+from batch_jobs.drift.impact import build_impact_basis, with_impact_basis
 from batch_jobs.training import fitting, frames, window
 from batch_jobs.training.job import RetrainConfig
 from batch_jobs.training.pipeline import REGIME_WINDOW, regime_minimums
@@ -147,11 +148,17 @@ def _frame(data: ReplayData, initial: IntArray, production: IntArray) -> pd.Data
 
 
 def _threshold(
-    settings: BacktestSettings, model: Any, train: pd.DataFrame, schema: InputSchema, in_sample: FloatArray
+    settings: BacktestSettings,
+    model: Any,
+    train: pd.DataFrame,
+    schema: InputSchema,
+    in_sample: FloatArray,
+    *,
+    weights: FloatArray | None = None,
 ) -> tuple[float, str]:
     spec = settings.spec
     if spec.decision_threshold is not None or settings.threshold == "out_of_fold":
-        fit = partial(fitting.fit_model, schema=schema, spec=spec)
+        fit = fitting.weighted(partial(fitting.fit_model, schema=schema, spec=spec), train, weights)
         choice = fitting.choose_threshold(spec, train, fit=fit, score=partial(fitting.score, schema=schema))
         return choice.value, choice.rule if choice.rule == "explicit" else "training_prevalence_out_of_fold"
     labels = fitting.labels_of(train, spec.target)
@@ -178,7 +185,8 @@ def train_candidate(data: ReplayData, settings: BacktestSettings, day: int, regi
                     split.train,
                     target=target,
                     config=settings.window,
-                    fit=lambda rows: fitting.fit_model(rows, serving, settings.spec),
+                    schema=serving,
+                    fit=lambda rows, weights: fitting.fit_model(rows, serving, settings.spec, sample_weight=weights),
                     score=lambda model, rows: fitting.score(model, rows, serving),
                 )
             else:
@@ -191,16 +199,17 @@ def train_candidate(data: ReplayData, settings: BacktestSettings, day: int, regi
                     return CandidateFailure(day, name, f"waiting for labels of the new regime: {short}", waiting=True)
                 choice = window.WindowChoice(REGIME_WINDOW, "regime", {"regime_start": start.isoformat()})
             train = window.window_rows(split.train, choice.window)
+            choice, weights = window.final_weights(split.train, choice, schema=serving, config=settings.window)
             labels = fitting.labels_of(train, target)
             if not 0 < int(labels.sum()) < labels.size:
                 return CandidateFailure(day, name, f"the training window has {labels.size} rows of a single class")
             schema = model_spec.infer_input_schema(
                 model_spec.feature_frame(train, serving), target=target, all_nullable=True
             )
-            model = fitting.fit_model(train, schema, settings.spec)
+            model = fitting.fit_model(train, schema, settings.spec, sample_weight=weights)
             scores = fitting.score(model, data.features, schema)
             train_rows = ids[train[frames.ORDER].to_numpy()]
-            threshold, rule = _threshold(settings, model, train, schema, scores[train_rows])
+            threshold, rule = _threshold(settings, model, train, schema, scores[train_rows], weights=weights)
     except (ValueError, SchemaError) as error:  # too little data to split, fit or threshold: no candidate today
         return CandidateFailure(day, name, str(error))
     holdout_rows = ids[split.holdout[frames.ORDER].to_numpy()]
@@ -249,7 +258,7 @@ def reference_rows(candidate: Candidate) -> IntArray:
 
 def reference_profile(data: ReplayData, candidate: Candidate) -> ReferenceProfile:
     """The drift check's reference of a candidate: its reference rows profiled with its scores, labels, decision
-    threshold and holdout metrics (as the release step writes `reference.parquet`)."""
+    threshold, holdout metrics and impact basis (as the release step writes `reference.parquet`)."""
     rows = reference_rows(candidate)
     with threadpool_limits(1):
         profiler = ReferenceProfiler(decision_threshold=candidate.threshold).fit(
@@ -259,7 +268,17 @@ def reference_profile(data: ReplayData, candidate: Candidate) -> ReferenceProfil
             holdout_metrics=candidate.holdout_metrics,
             schema={spec.name: spec.kind for spec in candidate.schema.features},
         )
-    return profiler.profile_
+        holdout = candidate.holdout_rows
+        basis = build_impact_basis(
+            model=candidate.model,
+            schema=candidate.schema,
+            threshold=candidate.threshold,
+            holdout_features=data.features.iloc[holdout].reset_index(drop=True)[list(candidate.schema.names)],
+            holdout_labels=data.label[holdout],
+            holdout_scores=candidate.scores[holdout],
+            reference_scores=candidate.scores[rows],
+        )
+    return with_impact_basis(profiler.profile_, basis)
 
 
 @dataclass

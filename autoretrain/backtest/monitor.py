@@ -8,7 +8,8 @@ Both are scored by the champion (its scores on every row are computed once, with
 `min_samples` rows, else the verdict is `insufficient_data`; performance on the matured labels
 (`batch_jobs.drift.performance.evaluate_performance`) against the champion's holdout metrics gives the decay flag
 (None unless it could be judged), as the job reports it to the trigger policy; with decay, where it began
-(`batch_jobs.monitoring.regime.estimate_regime` on the matured window), which a recovery trains from.
+(`batch_jobs.monitoring.regime.estimate_regime` on the matured window), which a recovery trains from. The suite's
+result carries the drift's estimated impact (`batch_jobs.drift.impact`), which the policy replay passes on.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Check:
     matured_rows: int = 0
     #: With decay: the estimated regime start (ns since the epoch).
     regime_start: int | None = None
+    #: The drift's estimated impact (None: unknown or the suite did not run) and the expected AUC's drop behind it.
+    impactful: bool | None = None
+    expected_auc_drop: float | None = None
 
     @property
     def flagged(self) -> bool:
@@ -64,6 +68,8 @@ class Check:
             "current_rows": self.current_rows,
             "matured_rows": self.matured_rows,
             "regime_start": None if self.regime_start is None else pd.Timestamp(self.regime_start, tz=UTC).isoformat(),
+            "impactful": self.impactful,
+            "expected_auc_drop": self.expected_auc_drop,
         }
 
 
@@ -119,6 +125,8 @@ def run_check(data: ReplayData, settings: BacktestSettings, champion: Candidate,
         current_rows=n_current,
         matured_rows=int(matured.size),
         regime_start=regime,
+        impactful=None if result.impact is None else result.impact.impactful,
+        expected_auc_drop=None if result.impact is None else result.impact.drop,
     )
 
 

@@ -245,7 +245,13 @@ def policy_steps(
         run.checks.append(check)
         regime = None if check.regime_start is None else pd.Timestamp(check.regime_start, tz=UTC).to_pydatetime()
         observation = Observation(
-            f"day-{day}", now, run.champion.name, check.verdict, check.performance_decay, regime_start=regime
+            f"day-{day}",
+            now,
+            run.champion.name,
+            check.verdict,
+            check.performance_decay,
+            regime_start=regime,
+            impactful=check.impactful if settings.impact_aware else None,
         )
         decision, state = decide(state, observation, settings.trigger)
         if decision.retrain_requested and decision.trigger is not None:

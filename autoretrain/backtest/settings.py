@@ -100,6 +100,10 @@ class BacktestSettings:
     a champion has `recovered` when its day's metric is within `recovery_tolerance` (0.02) of the best candidate's; a
     deploy `made things worse` when over the next `harm_days` (7) it scores below the model it replaced.
 
+    Impact: with `impact_aware` (default) the policy acts only on drift whose estimated impact reaches its margin
+    (`batch_jobs.drift.impact`), as the drift-check job does; off (with `[drift] sensitivity_floors = false`), it
+    replays the earlier policy that acted on any significant drift above one global floor.
+
     `workers`: processes for the candidates and the replays (None: the CPUs this process may use; 1: in-process).
     """
 
@@ -126,6 +130,7 @@ class BacktestSettings:
     recovery_tolerance: float = 0.02
     harm_days: int = 7
     workers: int | None = None
+    impact_aware: bool = True
 
     def __post_init__(self) -> None:
         # One label column and one label delay, whatever the configuration objects were built with.
@@ -197,6 +202,7 @@ class BacktestSettings:
 # -- the policy file ------------------------------------------------------------------------------------------------
 
 _TOP_LEVEL = {
+    "impact_aware",
     "initial_days",
     "label_delay_days",
     "window_days",

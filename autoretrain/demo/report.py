@@ -19,8 +19,23 @@ import pandas as pd
 from autoretrain.backtest import BacktestResult
 from autoretrain.backtest.report import STYLE as BACKTEST_STYLE
 from autoretrain.backtest.report import comparison_html
-from autoretrain.demo.scenario import Scenario
-from autoretrain.demo.summary import daily_frame, feature_effects, matured_auc
+from autoretrain.demo.scenario import EventKind, Scenario
+from autoretrain.demo.summary import (
+    OTHER_PHASE,
+    PHASE_DEFINITION,
+    PHASES,
+    daily_frame,
+    feature_effects,
+    impact_of,
+    matured_auc,
+    outcome_of,
+    served_middle,
+    tracking_of,
+)
+from batch_jobs.drift.sensitivity import STYLE as SENSITIVITY_STYLE
+from batch_jobs.drift.sensitivity import SensitivityFormatError, SensitivityProfile
+from batch_jobs.drift.sensitivity import render_html as render_sensitivity
+from batch_jobs.monitoring.policy import Outcome
 
 WIDTH, LEFT, RIGHT, TOP, BOTTOM = 960, 150, 16, 14, 30
 EVENT_COLOURS = {
@@ -45,6 +60,9 @@ SECTIONS = (
     ("predictions", "Predictions and true churn rate"),
     ("feature-drift", "Per-feature drift (daily drift check)"),
     ("performance", "Performance on matured labels"),
+    ("impact", "Drift impact: estimated (no labels) vs realised AUC"),
+    ("estimate-tracking", "Does the label-free estimate hold? Realised AUC within its interval, by phase"),
+    ("sensitivity", "The champion's sensitivity profile"),
     ("alerts", "Alerts"),
     ("retrains", "Retrains and gate decisions"),
     ("releases", "Releases"),
@@ -431,6 +449,313 @@ def decay_html(decay: Mapping[str, Any] | None, deploys: int) -> str:
     )
 
 
+#: How the report reads the policy's outcome for drift judged harmless.
+HARMLESS_TEXT = "drift without impact: not a trigger"
+_WITHIN_COLOURS = {True: "#27ae60", False: "#c0392b", None: "#999"}
+_ESTIMATE_COLOUR = "#2e86de"
+_PHASE_COLOURS = {**EVENT_COLOURS, OTHER_PHASE: "#8c96a8"}
+ESTIMATE_ASSUMPTION = (
+    "The estimate assumes no concept shift: churn relates to the inputs as on the holdout the champion's score "
+    "calibrator was fitted on. Under a covariate shift (the inputs move, P(churn | x) does not) it should hold, the "
+    "realised AUC falling in its interval about as often as the interval's confidence level says; under the concept "
+    "shift it fails (the scores look as before while the outcome has moved), and only matured labels can show it."
+)
+
+
+def outcome_text(outcome: str | None) -> str:
+    """The policy's outcome for a check, in words (harmless drift reads as `HARMLESS_TEXT`)."""
+    if outcome is None:
+        return ""
+    return HARMLESS_TEXT if outcome == Outcome.HARMLESS else outcome.replace("_", " ")
+
+
+def _phase_label(phase: str) -> str:
+    return phase.replace("_", " ")
+
+
+def _runs(points: Sequence[tuple[float, float, float]], gap: float = 1.5) -> list[list[tuple[float, float, float]]]:
+    """Points (day, low, high) split where consecutive days are more than `gap` apart."""
+    runs: list[list[tuple[float, float, float]]] = []
+    for point in sorted(points):
+        if runs and point[0] - runs[-1][-1][0] <= gap:
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    return runs
+
+
+def estimate_plot(scenario: Scenario, checks: Sequence[Mapping[str, Any]]) -> str:
+    """Estimated (no labels) vs realised AUC over time, x = when the rows were served: each check's expected AUC of
+    its current window with the interval its realised AUC should fall in (line and band), and the AUC realised on
+    each check's matured window once its labels matured (dots: within the interval of the estimate made on the same
+    rows, outside it, or with no estimate), with that interval as an error bar."""
+    height = 240
+    estimates: list[tuple[float, float, float, float, str]] = []
+    realised: list[tuple[float, float, float | None, float | None, bool | None, str]] = []
+    for check in checks:
+        result = check.get("result") or {}
+        impact, tracked = impact_of(check), tracking_of(check)
+        current, matured = served_middle(result.get("window")), served_middle(result.get("matured_window"))
+        if impact is not None and impact["expected_auc"] is not None and current is not None:
+            value = float(impact["expected_auc"])
+            low = float(impact["realised_low"] if impact["realised_low"] is not None else value)
+            high = float(impact["realised_high"] if impact["realised_high"] is not None else value)
+            tip = (
+                f"rows served around {current:%Y-%m-%d}, estimated at the check of {check['at'][:10]}: expected AUC "
+                f"{value:.3f}, realised AUC should fall in [{low:.3f}, {high:.3f}]; impact {impact['verdict']}"
+            )
+            estimates.append((_day(scenario, current), value, low, high, tip))
+        if matured is None or matured < scenario.start:  # rows served before the run: not on the time axis
+            continue
+        if tracked is not None and tracked["realised"] is not None:
+            low_bar, high_bar = tracked["realised_low"], tracked["realised_high"]
+            tip = (
+                f"rows served around {matured:%Y-%m-%d}, labels matured by the check of {check['at'][:10]}: realised "
+                f"AUC {_fixed(tracked['realised'])}; estimated without labels {_fixed(tracked['estimated'])} "
+                f"with interval [{_fixed(low_bar)}, {_fixed(high_bar)}]: "
+                + ("within" if tracked["within"] else "OUTSIDE")
+            )
+            realised.append(
+                (_day(scenario, matured), float(tracked["realised"]), low_bar, high_bar, tracked["within"], tip)
+            )
+        elif (auc := matured_auc(check)) is not None:
+            tip = f"rows served around {matured:%Y-%m-%d}: realised AUC {_fixed(auc['value'])}, no estimate"
+            realised.append((_day(scenario, matured), float(auc["value"]), None, None, None, tip))
+    values = [v for _, value, low, high, _ in estimates for v in (value, low, high)]
+    values += [v for _, value, low, high, _, _ in realised for v in (value, low, high) if v is not None]
+    low_y = min([*values, 0.6]) - 0.02
+    high_y = min(1.0, max([*values, 0.8]) + 0.02)
+    axis = Axis(scenario.days, height, low_y, high_y)
+    parts = _frame(axis, scenario, _nice_ticks(low_y, high_y), ".2f", "AUC")
+    for run in _runs([(day, low, high) for day, _, low, high, _ in estimates]):
+        outline = [(axis.x(day), axis.y(high)) for day, _, high in run]
+        outline += [(axis.x(day), axis.y(low)) for day, low, _ in reversed(run)]
+        parts.append(
+            '<polygon points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in outline) + f'" fill="{_ESTIMATE_COLOUR}" '
+            'opacity="0.15"/>'
+        )
+    for run in _runs([(day, value, value) for day, value, _, _, _ in estimates]):
+        parts.append(_polyline(axis, [(day, value) for day, value, _ in run], _ESTIMATE_COLOUR))
+    for day, value, _, _, tip in estimates:
+        parts.append(
+            f'<circle cx="{axis.x(day):.1f}" cy="{axis.y(value):.1f}" r="1.8" fill="{_ESTIMATE_COLOUR}"><title>'
+            f"{escape(tip)}</title></circle>"
+        )
+    for day, value, low_bar, high_bar, within, tip in realised:
+        x, colour = axis.x(day), _WITHIN_COLOURS[within]
+        if low_bar is not None and high_bar is not None:
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{axis.y(float(low_bar)):.1f}" y2="{axis.y(float(high_bar)):.1f}" '
+                f'stroke="{colour}" stroke-width="1.2" opacity="0.7"/>'
+            )
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{axis.y(value):.1f}" r="3" fill="{colour}"><title>{escape(tip)}</title></circle>'
+        )
+    return _svg(
+        "estimate", height, parts, "Estimated (no labels) vs realised AUC over time, by when the rows were served"
+    )
+
+
+def tracking_plot(by_phase: Mapping[str, Mapping[str, Any]], level: float) -> str:
+    """Per phase, the share of checks whose realised AUC fell in the estimate's interval (bars), against the
+    interval's nominal level (dashed)."""
+    width, left, right, row = 640, 130, 170, 30
+    height = TOP + row * len(PHASES) + BOTTOM
+    span = width - left - right
+
+    def x_of(share: float) -> float:
+        return left + span * share
+
+    parts = []
+    for index, phase in enumerate(PHASES):
+        counts = by_phase.get(phase) or {}
+        y = TOP + index * row
+        days, within, share = counts.get("days", 0), counts.get("within", 0), counts.get("share")
+        text = "no checks" if not days or share is None else f"{within} of {days} checks ({float(share):.0%})"
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 19}" text-anchor="end" class="tick">{escape(_phase_label(phase))}</text>'
+        )
+        parts.append(f'<rect x="{left}" y="{y + 6}" width="{span}" height="{row - 12}" fill="#f1f1f1"/>')
+        if share is not None:
+            parts.append(
+                f'<rect x="{left}" y="{y + 6}" width="{span * float(share):.1f}" height="{row - 12}" '
+                f'fill="{_PHASE_COLOURS[phase]}"><title>{escape(_phase_label(phase))}: {text}</title></rect>'
+            )
+        parts.append(f'<text x="{x_of(1.0) + 8}" y="{y + 19}" class="tick">{text}</text>')
+    bottom = TOP + row * len(PHASES)
+    parts.append(
+        f'<line x1="{x_of(level):.1f}" x2="{x_of(level):.1f}" y1="{TOP}" y2="{bottom}" stroke="#333" '
+        'stroke-dasharray="4 3"/>'
+    )
+    parts.append(
+        f'<text x="{x_of(level):.1f}" y="{bottom + 14}" text-anchor="middle" class="tick">{level:.0%} nominal</text>'
+    )
+    parts += [
+        f'<text x="{x_of(share):.1f}" y="{bottom + 26}" text-anchor="middle" class="tick">{share:.0%}</text>'
+        for share in (0.0, 0.5)
+    ]
+    title = "Share of checks whose realised AUC fell within the label-free estimate's interval, by phase"
+    return (
+        f'<svg class="plot" id="plot-estimate-tracking" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{escape(title)}</title>" + "".join(parts) + "</svg>"
+    )
+
+
+def _interval_level(checks: Sequence[Mapping[str, Any]]) -> float:
+    """The confidence level of the checks' estimate intervals, the last stated (0.95 when none states one)."""
+    levels = [
+        float(level)
+        for check in checks
+        for document in (
+            (check.get("result") or {}).get("tracking"),
+            (((check.get("result") or {}).get("drift") or {}).get("impact") or {}).get("estimate"),
+        )
+        if document and isinstance(level := document.get("confidence_level"), int | float)
+    ]
+    return levels[-1] if levels else 0.95
+
+
+def _fixed(value: object, digits: int = 3, *, signed: bool = False) -> str:
+    """A number with `digits` decimals (and its sign when `signed`); "–" for anything else (None)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "–"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _interval_text(low: object, high: object) -> str:
+    return "" if low is None or high is None else f" [{_fixed(low)}, {_fixed(high)}]"
+
+
+def checks_table(checks: Sequence[Mapping[str, Any]], level: float = 0.95) -> str:
+    """Every drift check: its verdict, the drift's impact, the expected AUC of its window, the decision, and the
+    estimate on its matured window beside the realised AUC."""
+    rows = []
+    for check in checks:
+        result = check.get("result") or {}
+        impact, tracked = impact_of(check) or {}, tracking_of(check)
+        expected = impact.get("expected_auc")
+        drop = impact.get("drop")
+        rows.append(
+            [
+                _short(check.get("at")),
+                result.get("champion_version"),
+                check.get("verdict"),
+                ", ".join(result.get("drifted_features") or []),
+                impact.get("verdict") or "–",
+                "–"
+                if expected is None
+                else _fixed(expected) + _interval_text(impact.get("expected_auc_low"), impact.get("expected_auc_high")),
+                "–"
+                if drop is None
+                else f"{_fixed(drop, 4, signed=True)} (bound {_fixed(impact.get('drop_upper'), 4, signed=True)})",
+                outcome_text(outcome_of(check)),
+                "–"
+                if tracked is None or tracked["realised"] is None
+                else f"{_fixed(tracked['estimated'])} vs {_fixed(tracked['realised'])}"
+                + _interval_text(tracked["realised_low"], tracked["realised_high"]),
+                {True: "yes", False: "NO", None: "–"}[None if tracked is None else tracked["within"]],
+            ]
+        )
+    return _table(
+        [
+            "check",
+            "champion",
+            "verdict",
+            "drifted",
+            "impact",
+            f"expected AUC (no labels) [{level:.0%} interval]",
+            "expected AUC drop (upper bound)",
+            "decision",
+            "matured window: estimated vs realised AUC [interval]",
+            "within",
+        ],
+        rows,
+    )
+
+
+def impact_html(scenario: Scenario, summary: Mapping[str, Any], checks: Sequence[Mapping[str, Any]]) -> str:
+    """The drift impact section: counts, the estimated vs realised AUC plot and every check's row."""
+    counts = summary.get("impact") or {}
+    level = _interval_level(checks)
+    intro = (
+        f"<p>Each drift verdict carries its estimated impact: the drop of the champion's expected AUC, estimated from "
+        f"its calibrated scores without labels, from its reference to the current window, judged against a margin. Of "
+        f"the drifting checks, <b>{counts.get('checks_impactful', 0)}</b> were impactful, "
+        f"<b>{counts.get('checks_harmless', 0)}</b> harmless ({HARMLESS_TEXT}) and {counts.get('checks_unknown', 0)} "
+        "of unknown impact (acted on as drift).</p>"
+    )
+    legend = _legend(
+        [
+            (
+                f"expected AUC of the current window, no labels (line), and the {level:.0%} interval its realised "
+                "AUC should fall in (band)",
+                _ESTIMATE_COLOUR,
+            ),
+            (
+                "realised AUC on matured labels, within the interval of the estimate made on the same rows (bar)",
+                _WITHIN_COLOURS[True],
+            ),
+            ("outside it", _WITHIN_COLOURS[False]),
+            ("no estimate to hold it against", _WITHIN_COLOURS[None]),
+        ]
+    )
+    note = (
+        "<p>x = when the rows were served (the middle of each check's window): a day's estimate is drawn where its "
+        f"rows are, made on the day without labels, and their realised AUC lands on the same day once the labels have "
+        f"matured ({scenario.label_delay_days} days later).</p>"
+    )
+    return (
+        intro
+        + estimate_plot(scenario, checks)
+        + legend
+        + note
+        + f'<p class="assumption">{escape(ESTIMATE_ASSUMPTION)}</p>'
+        + f"<details><summary>Every drift check</summary>{checks_table(checks, level)}</details>"
+    )
+
+
+def estimate_tracking_html(summary: Mapping[str, Any], checks: Sequence[Mapping[str, Any]]) -> str:
+    """The tracking figure: per phase, how often the realised AUC fell in the estimate's interval."""
+    tracking = (summary.get("impact") or {}).get("tracking") or {}
+    by_phase = tracking.get("by_phase") or {}
+
+    def found(phase: str) -> str:
+        counts = by_phase.get(phase) or {}
+        if not counts.get("days") or counts.get("share") is None:
+            return f"no {_phase_label(phase)} check had a realised AUC to hold its estimate against"
+        return f"{counts['within']} of {counts['days']} {_phase_label(phase)} checks ({float(counts['share']):.0%})"
+
+    return (
+        tracking_plot(by_phase, _interval_level(checks))
+        + f'<p class="assumption">{escape(ESTIMATE_ASSUMPTION)} In this run the realised AUC fell within the '
+        f"estimate's interval in {escape(found(EventKind.COVARIATE_SHIFT))} and in "
+        f"{escape(found(EventKind.CONCEPT_SHIFT))}.</p>"
+        + f"<p>{escape(str(tracking.get('phases') or PHASE_DEFINITION))}</p>"
+    )
+
+
+def sensitivity_html(checks: Sequence[Mapping[str, Any]]) -> str:
+    """The sensitivity profile of the last check's champion (table and a plot per feature)."""
+    for check in reversed(checks):
+        result = check.get("result") or {}
+        document = ((result.get("drift") or {}).get("impact") or {}).get("sensitivity")
+        if not document:
+            continue
+        try:
+            profile = SensitivityProfile.from_json(document)
+        except SensitivityFormatError as error:
+            return f"<p>Not available: the profile could not be read ({escape(str(error))}).</p>"
+        return (
+            f"<p>Champion {escape(str(result.get('champion_version')))} (at the last drift check, "
+            f"{escape(_short(check.get('at')))}): how much AUC it loses when one or two features shift by 1–50 % of "
+            "their scale, or a category's share rises, on its holdout with the labels held fixed — what a broken or "
+            "redefined feature would cost, from which the drift check sets each feature's floor.</p>"
+            + render_sensitivity(profile)
+        )
+    return "<p>Not available: no drift check carried the champion's sensitivity profile.</p>"
+
+
 def _first_served_note(event: Mapping[str, Any]) -> str:
     """For the incident: when its first affected predictions were logged (alerting cannot see it earlier)."""
     served = event.get("first_affected_served_at")
@@ -526,6 +851,22 @@ def render_report(
             ],
         ),
         (
+            "drift without impact",
+            [
+                (
+                    c["at"],
+                    "#8c96a8",
+                    "circle",
+                    f"{', '.join(c.get('drifted_features') or []) or 'drift'}: {HARMLESS_TEXT}; expected AUC drop "
+                    f"{_fixed((c.get('impact') or {}).get('drop'), 4, signed=True)} (upper bound "
+                    f"{_fixed((c.get('impact') or {}).get('drop_upper'), 4, signed=True)}, margin "
+                    f"{_fixed((c.get('impact') or {}).get('margin'), 4)})",
+                )
+                for c in summary["drift_checks"]
+                if c.get("outcome") == Outcome.HARMLESS
+            ],
+        ),
+        (
             "refused (governance)",
             [
                 (r["at"], "#999", "x", f"{r['trigger']}: {'; '.join(r.get('reasons') or [])}")
@@ -570,6 +911,9 @@ def render_report(
                 ("ground-truth AUC per day (simulator)", "#bbb"),
             ]
         ),
+        "impact": impact_html(scenario, summary, log.drift_checks),
+        "estimate-tracking": estimate_tracking_html(summary, log.drift_checks),
+        "sensitivity": sensitivity_html(log.drift_checks),
         "alerts": lanes_plot(scenario, "alerts", alert_lanes, "Alert notices per signal")
         + _legend([("firing", "#c0392b"), ("resolved", "#27ae60")])
         + _table(
@@ -631,7 +975,10 @@ th {{ background: #f4f4f4; }}
 .legend span {{ margin-right: 14px; font-size: 12px; white-space: nowrap; }}
 .legend i {{ display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }}
 h3 {{ font-size: 14px; margin: 14px 0 4px; }}
+.assumption {{ border-left: 4px solid #8a6d00; background: #fff8e1; padding: 6px 10px; }}
+details summary {{ cursor: pointer; }}
 {BACKTEST_STYLE}
+{SENSITIVITY_STYLE}
 </style></head>
 <body><h1>autoretrain demo report</h1>{sections}</body></html>
 """

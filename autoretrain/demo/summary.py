@@ -4,13 +4,19 @@ Performance "before and after" a release is measured on the simulator's ground t
 prediction's eventual label): the AUC of the predictions served in the 7 days before the release and in the
 7 days after it. The system itself sees those labels only after the label delay; the drift checks' own
 matured-label AUCs (with bootstrap intervals) are listed per check.
+
+Each check also carries its drift's estimated impact (`batch_jobs.drift.impact`: the champion's expected AUC on the
+current window, estimated without labels, and its drop from the reference) and the tracking of that estimate: on the
+matured window, the estimate made from the scores alone beside the AUC the labels realised, and whether the realised
+AUC fell in the interval the estimate gave it. The estimate assumes no concept shift, so the tracking is split by the
+scenario's phases (`phase_at`): it should hold under the covariate shift and fail under the concept shift.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -18,8 +24,18 @@ from sklearn.metrics import roc_auc_score
 
 from autoretrain.demo.runner import DemoConfig, DemoLog
 from autoretrain.demo.scenario import INCIDENT_FEATURE, EventKind, Scenario
+from batch_jobs.drift.results import ImpactVerdict
 
 PERFORMANCE_SPAN = timedelta(days=7)
+#: The phases a check's matured window is classified into (`phase_at`), in the order the report shows them.
+OTHER_PHASE: Final = "other"
+PHASES: Final = (EventKind.COVARIATE_SHIFT, EventKind.CONCEPT_SHIFT, OTHER_PHASE)
+PHASE_DEFINITION: Final = (
+    "A check's matured window is classified by when its rows were served (the middle of the window): covariate "
+    "shift = from the covariate shift to the concept shift (the inputs moved, P(churn | x) did not; the empty-feature "
+    "incident falls inside); concept shift = from the concept shift to the next injected event (the label backfill), "
+    "retrains included; other = the quiet period and the rest of the run."
+)
 
 
 def _time(text: str) -> datetime:
@@ -48,6 +64,114 @@ def matured_auc(check: Mapping[str, Any]) -> dict[str, Any] | None:
         if metric.get("name") == "auc" and metric.get("value") is not None:
             return {key: metric.get(key) for key in ("value", "ci_low", "ci_high", "baseline")}
     return None
+
+
+def _auc_item(items: Iterable[Mapping[str, Any]]) -> Mapping[str, Any]:
+    return next((item for item in items if item.get("name") == "auc"), {})
+
+
+def impact_of(check: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A drift check's estimated impact: the verdict, the champion's expected AUC on the current window with its
+    interval (and the interval its realised AUC should fall in), the reference's, and the expected AUC drop with its
+    one-sided upper bound and margin; None for a check without one (the suite did not run, or an older result)."""
+    impact = ((check.get("result") or {}).get("drift") or {}).get("impact")
+    if not impact:
+        return None
+    auc = _auc_item((impact.get("estimate") or {}).get("metrics", []))
+    return {
+        "verdict": impact.get("verdict"),
+        "expected_auc": impact.get("current_expected"),
+        "expected_auc_low": auc.get("ci_low"),
+        "expected_auc_high": auc.get("ci_high"),
+        "realised_low": auc.get("realised_low"),
+        "realised_high": auc.get("realised_high"),
+        "reference_expected_auc": impact.get("reference_expected"),
+        "drop": impact.get("drop"),
+        "drop_upper": impact.get("drop_upper"),
+        "margin": impact.get("margin"),
+        "confidence_level": impact.get("confidence_level"),
+    }
+
+
+def tracking_of(check: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The AUC estimated without labels on a check's matured window beside the AUC its labels realised, the interval
+    the realised AUC should fall in and whether it did; None without tracking (too few labels, no calibrator, or an
+    older result)."""
+    tracking = (check.get("result") or {}).get("tracking")
+    if not tracking:
+        return None
+    auc = _auc_item(tracking.get("metrics", []))
+    if not auc:
+        return None
+    return {
+        "estimated": auc.get("estimated"),
+        "realised": auc.get("realised"),
+        "realised_low": auc.get("realised_low"),
+        "realised_high": auc.get("realised_high"),
+        "within": auc.get("within"),
+        "n_rows": tracking.get("n_rows"),
+    }
+
+
+def outcome_of(check: Mapping[str, Any]) -> str | None:
+    """What the trigger policy decided for a check (`batch_jobs.monitoring.policy.Outcome`), None without a result."""
+    outcome = ((check.get("result") or {}).get("decision") or {}).get("outcome")
+    return None if outcome is None else str(outcome)
+
+
+def phase_at(scenario: Scenario, moment: datetime) -> str:
+    """The scenario's phase at `moment` (`PHASE_DEFINITION`): `covariate_shift`, `concept_shift` or `other`."""
+    events = scenario.injected_events()
+    starts = {event.kind: event.at for event in events}
+    concept = starts[EventKind.CONCEPT_SHIFT]
+    concept_end = min(
+        (event.at for event in events if event.at > concept and event.kind != EventKind.ROLLBACK), default=scenario.end
+    )
+    if concept <= moment < concept_end:
+        return EventKind.CONCEPT_SHIFT
+    if starts[EventKind.COVARIATE_SHIFT] <= moment < concept:
+        return EventKind.COVARIATE_SHIFT
+    return OTHER_PHASE
+
+
+def served_middle(window: Mapping[str, Any] | None) -> datetime | None:
+    """The middle of a check's window (`start`, `end`: when its rows were served), None without one."""
+    if not window or not window.get("start") or not window.get("end"):
+        return None
+    start, end = _time(str(window["start"])), _time(str(window["end"]))
+    return start + (end - start) / 2
+
+
+def tracking_by_phase(scenario: Scenario, checks: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per phase (`PHASES`), over the checks whose matured window has a realised AUC beside its estimate: how many
+    (`days`, one check a day), in how many the realised AUC fell in the estimate's interval (`within`), and the
+    share (None without checks)."""
+    counts = {phase: [0, 0] for phase in PHASES}
+    for check in checks:
+        tracked = tracking_of(check)
+        middle = served_middle((check.get("result") or {}).get("matured_window"))
+        if tracked is None or tracked["within"] is None or middle is None:
+            continue
+        count = counts[phase_at(scenario, middle)]
+        count[0] += 1
+        count[1] += bool(tracked["within"])
+    return {
+        phase: {"days": days, "within": within, "share": round(within / days, 3) if days else None}
+        for phase, (days, within) in counts.items()
+    }
+
+
+def impact_section(scenario: Scenario, checks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """summary.json's `impact`: how many drifting checks were judged impactful, harmless or of unknown impact, and
+    how often the realised AUC fell in the label-free estimate's interval, per phase."""
+    verdicts = [(impact_of(check) or {}).get("verdict") for check in checks if check.get("verdict") == "drift"]
+    impactful, harmless = verdicts.count(ImpactVerdict.IMPACTFUL), verdicts.count(ImpactVerdict.HARMLESS)
+    return {
+        "checks_impactful": impactful,
+        "checks_harmless": harmless,
+        "checks_unknown": len(verdicts) - impactful - harmless,
+        "tracking": {"by_phase": tracking_by_phase(scenario, checks), "phases": PHASE_DEFINITION},
+    }
 
 
 def feature_effects(check: Mapping[str, Any]) -> dict[str, tuple[float | None, bool]]:
@@ -289,9 +413,13 @@ def build_summary(
                 "retrain_requested": check.get("retrain_requested"),
                 "matured_auc": matured_auc(check),
                 "champion_version": (check.get("result") or {}).get("champion_version"),
+                "outcome": outcome_of(check),
+                "impact": impact_of(check),
+                "tracking": tracking_of(check),
             }
             for check in log.drift_checks
         ],
+        "impact": impact_section(scenario, log.drift_checks),
         "backtest": None if backtest is None else dict(backtest),
         "decay_response": None if decay_response is None else dict(decay_response),
     }
@@ -322,6 +450,19 @@ def terminal_summary(summary: Mapping[str, Any], report_path: str) -> str:
         f"  {len(summary['retrains'])} retrains, {len(gates)} versions ({rejected} rejected, {not_needed} not needed), "
         f"{len(summary['releases'])} deploys, {len(summary['alerts'])} alert notices"
     )
+    impact = summary.get("impact") or {}
+    if impact:
+        by_phase = (impact.get("tracking") or {}).get("by_phase") or {}
+        held = ", ".join(
+            f"{phase.replace('_', ' ')} {counts['within']}/{counts['days']}"
+            for phase, counts in by_phase.items()
+            if counts.get("days")
+        )
+        lines.append(
+            f"  drift impact: {impact.get('checks_impactful', 0)} drifting checks impactful, "
+            f"{impact.get('checks_harmless', 0)} harmless (not a trigger); label-free AUC estimate within its "
+            f"interval: {held or 'no matured checks'}"
+        )
     backtest = summary.get("backtest") or {}
     if backtest.get("table"):
         lines.append(f"  backtest of the run's history ({backtest['wall_seconds']:.0f} s):")

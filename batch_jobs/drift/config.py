@@ -31,6 +31,21 @@ Defaults and why:
   classifier separates better is found with power ≈ 1. Three folds rather than five: the bound depends on the
   size of one fold, so fewer, larger folds give a tighter bound, and three fits cost less than five. An AUC of
   0.55 is the usual "barely better than chance" line for a domain classifier; more rows would only cost time.
+- ``impact_margin = 0.008`` (expected AUC) with ``impact_confidence = 0.95``: a drift verdict carries its estimated
+  impact (`batch_jobs.drift.impact`): the drop of the champion's *expected* AUC from its reference to the current
+  window, estimated without labels from calibrated scores (CBPE). Drift is impactful unless that drop is
+  significantly below the margin (the one-sided 95 % upper bound of the drop, window and reference noise combined,
+  is under 0.008): the burden of proof is on harmlessness. With 10,000 rows the drop's standard error is about
+  0.0015, so a shift costing 0.01 is called impactful ≈ 99 % of the time and one costing under 0.002 ≈ 1 %;
+  with 1,000 rows (error ≈ 0.0045) almost every drift that costs anything stays impactful.
+- ``sensitivity_floors = True``, ``floor_range = (0.25, 1.0)``: with a sensitivity profile stored with the model,
+  each feature's distribution floor is the effect size at which the profile says the model loses
+  ``impact_margin`` AUC (labels held fixed), bounded to 0.25–1 × the global floor (0.025–0.1 sd or PSI): a
+  feature the model leans on is watched more closely, and no feature less closely than before (a shift of a feature
+  the model ignores is kept from triggering a retrain by its impact, not by a higher floor), so the suite flags
+  at least what it flagged with one global floor. Floors only decide whether a significant difference is large
+  enough; the tests and the Benjamini–Hochberg correction over the run's family are unchanged, so with no drift the
+  chance of any false alarm in a run stays bounded by ``alpha`` whatever the floors.
 - ``performance_min_labels = 200``, ``performance_min_per_class = 10``, ``n_bootstrap = 500``,
   ``confidence_level = 0.95``; margins AUC 0.02, log loss 0.05, Brier 0.01, ECE 0.02 (absolute): a metric decays
   when its bootstrap interval of (current − baseline) lies beyond the margin on the bad side.
@@ -74,6 +89,10 @@ class DriftConfig:
     brier_margin: float = 0.01
     ece_margin: float = 0.02
     ece_bins: int = 10
+    impact_margin: float = 0.008
+    impact_confidence: float = 0.95
+    sensitivity_floors: bool = True
+    floor_range: tuple[float, float] = (0.25, 1.0)
     random_state: int = 0
 
     def __post_init__(self) -> None:
@@ -90,6 +109,12 @@ class DriftConfig:
             problems.append("domain_max_rows must be at least domain_folds")
         if not 0.5 <= self.domain_auc_threshold < 1.0:
             problems.append(f"domain_auc_threshold must be in [0.5, 1), got {self.domain_auc_threshold}")
+        if not 0.0 < self.impact_confidence < 1.0:
+            problems.append(f"impact_confidence must be in (0, 1), got {self.impact_confidence}")
+        if self.impact_margin < 0:
+            problems.append("impact_margin must not be negative")
+        if not 0.0 < self.floor_range[0] <= 1.0 <= self.floor_range[1]:
+            problems.append(f"floor_range must be (low <= 1, high >= 1) with low > 0, got {self.floor_range}")
         if self.n_bootstrap < 10:
             problems.append(f"n_bootstrap must be at least 10, got {self.n_bootstrap}")
         if self.numeric_effect not in ("wasserstein", "psi"):
@@ -103,4 +128,5 @@ class DriftConfig:
         """The configuration as JSON-compatible data (stated in every result)."""
         document = dataclasses.asdict(self)
         document["correction"] = str(self.correction)
+        document["floor_range"] = list(self.floor_range)
         return document

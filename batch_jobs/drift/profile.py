@@ -260,6 +260,10 @@ class ReferenceProfile:
     random_state: int
     version: int
     sample: pd.DataFrame = field(compare=False, repr=False)
+    #: What impact is judged with (`batch_jobs.drift.impact.ImpactBasis.to_json`): the score calibrator, the
+    #: reference's expected performance and the sensitivity profile, computed at training time; None for a profile
+    #: built without them (drift is then judged without impact, as before).
+    impact_basis: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -277,7 +281,11 @@ class ReferenceProfile:
         if version != PROFILE_VERSION:
             raise ValueError(f"unsupported reference profile version {version!r} (expected {PROFILE_VERSION})")
         hints = _metadata_hints()
-        values = {item.name: decode_value(hints[item.name], metadata[item.name]) for item in _metadata_fields()}
+        values = {
+            item.name: decode_value(hints[item.name], metadata[item.name])
+            for item in _metadata_fields()
+            if item.name in metadata or item.default is dataclasses.MISSING
+        }
         return cls(**values, sample=sample)
 
     def to_parquet(self, target: str | os.PathLike[str] | IO[bytes]) -> None:

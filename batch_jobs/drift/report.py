@@ -1,22 +1,39 @@
 """Self-contained HTML report of a `DriftResult`: inline CSS and inline SVG charts, no scripts, fonts or links,
-so it opens offline. Every piece of text from the data is escaped."""
+so it opens offline. Every piece of text from the data is escaped.
+
+With an impact estimate (`DriftResult.impact`, `batch_jobs.drift.impact`) the report opens its findings with it: the
+verdict in words, the expected AUC's drop against its margin, the window's expected metrics, what the estimate
+assumes, each feature's shift beside the floor it was judged against and what the champion's sensitivity profile
+says such a shift costs, and the profile itself. `tracking_html` renders the estimate beside the realised metrics of
+a matured window (used by the drift check's report).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
+from typing import Any, Final
 
+from batch_jobs.drift import sensitivity
+from batch_jobs.drift.estimate import EstimatedPerformance
+from batch_jobs.drift.impact import EstimateTracking
 from batch_jobs.drift.results import (
     CheckResult,
     DomainClassifierResult,
     DriftResult,
     FeatureDrift,
+    FeatureImpact,
     Histogram,
+    ImpactResult,
+    ImpactVerdict,
     PerformanceResult,
     PredictionDrift,
 )
+from batch_jobs.drift.univariate import PSI, WASSERSTEIN
 
-_CSS = """
+#: The report's CSS (a page that embeds its sections adds it once).
+STYLE: Final = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1d2330;max-width:1200px}
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d5de}
 table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0}
@@ -26,7 +43,14 @@ th{background:#f1f3f7}td:first-child,th:first-child{text-align:left}
 .decay{color:#b3261e;font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}.chart{border:1px solid #e3e6ec;padding:.5rem}
 .legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 .8rem;vertical-align:middle}
+.impactful{color:#b3261e;font-weight:600}.harmless{color:#1e7b34;font-weight:600}.unknown{color:#8a6d00}
+.assumption{border-left:4px solid #8a6d00;background:#fff8e1;padding:.5rem .8rem;margin:.6rem 0}
+.note{color:#555;font-size:.85rem}.outside{color:#b3261e;font-weight:600}.within{color:#1e7b34}
 """
+#: The metrics an estimate holds, as the report names them.
+METRIC_LABELS: Final = {"auc": "AUC", "log_loss": "log loss", "positive_rate": "positive rate"}
+#: The configuration key of the global floor of each distribution effect size.
+_GLOBAL_FLOORS: Final = {WASSERSTEIN: "wasserstein_threshold", PSI: "psi_threshold"}
 _REFERENCE_COLOUR = "#8c96a8"
 _CURRENT_COLOUR = "#e07b39"
 
@@ -237,13 +261,187 @@ def _charts(features: Sequence[FeatureDrift]) -> str:
     return f'<section id="distributions"><h2>Distributions</h2>{legend}<div class="charts">{charts}</div></section>'
 
 
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.4f}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return f"[{_number(low)}, {_number(high)}]"
+
+
+def _verdict_sentence(impact: ImpactResult) -> str:
+    level = f"{impact.confidence_level:.0%}"
+    metric = escape(METRIC_LABELS.get(impact.metric, impact.metric))
+    bound = f"the {level} one-sided upper bound of the drop, {_signed(impact.drop_upper)}"
+    if impact.verdict is ImpactVerdict.IMPACTFUL:
+        return (
+            f'<span class="impactful">Impactful</span>: the champion\'s expected {metric} may have dropped by the '
+            f"margin or more — {bound}, reaches the margin {_number(impact.margin)}."
+        )
+    if impact.verdict is ImpactVerdict.HARMLESS:
+        return (
+            f'<span class="harmless">Harmless</span>: {bound}, is below the margin {_number(impact.margin)}: the '
+            "inputs moved in a way the champion handles. Drift without impact is reported, not acted on."
+        )
+    return (
+        '<span class="unknown">Unknown</span>: the champion carries no impact basis (no score calibrator) or the '
+        "window had fewer than two scores, so the drift's cost could not be estimated; drift is acted on as drift."
+    )
+
+
+def _estimate_table(document: Mapping[str, Any] | None) -> str:
+    """The window's expected metrics with both intervals (`EstimatedPerformance`)."""
+    if document is None:
+        return "<p>No expected metrics: the cost could not be estimated.</p>"
+    try:
+        estimate = EstimatedPerformance.from_json(document)
+    except (KeyError, TypeError, ValueError) as error:
+        return f"<p>The window's expected metrics could not be read: {escape(str(error))}.</p>"
+    level = f"{estimate.confidence_level:.0%}"
+    rows = [
+        [
+            escape(METRIC_LABELS.get(item.name, item.name)),
+            _number(item.value),
+            _interval(item.ci_low, item.ci_high),
+            _interval(item.realised_low, item.realised_high),
+        ]
+        for item in estimate.metrics
+    ]
+    headers = ["metric", "expected (no labels)", f"{level} interval", f"{level} interval of the realised value"]
+    return (
+        f"<p>The current window's expected metrics ({estimate.n_rows:,} rows, {estimate.n_bootstrap} replicates). "
+        "The first interval is the expected value's over the population the window was drawn from; the second is "
+        "where the metric the matured labels of exactly these rows will show should fall if the assumption holds."
+        "</p>" + _table(headers, rows)
+    )
+
+
+def _floor_cell(feature: FeatureImpact, drift: FeatureDrift | None, config: Mapping[str, Any]) -> str:
+    """The floor a feature was judged against, with the global floor beside it when the sensitivity profile set
+    another, and the effect size it applies to when that is not the one shown."""
+    name = feature.effect_size_name if drift is None else drift.distribution.effect_size_name
+    text = _number(feature.floor)
+    if name != feature.effect_size_name:
+        text += f" ({escape(name)})"
+    key = _GLOBAL_FLOORS.get(name)
+    base = config.get(key) if key is not None else None
+    if isinstance(base, int | float) and not math.isclose(feature.floor, float(base), rel_tol=1e-9, abs_tol=1e-12):
+        text += f"<br>from the sensitivity profile (global {_number(float(base))})"
+    return text
+
+
+def _impact_features(result: DriftResult, impact: ImpactResult) -> str:
+    by_name = {feature.name: feature for feature in result.features}
+    profiled = impact.sensitivity is not None
+    rows = [
+        [
+            escape(feature.name),
+            _verdict("drift") if feature.drift else "no",
+            escape(feature.effect_size_name),
+            _number(feature.effect_size),
+            _floor_cell(feature, by_name.get(feature.name), result.config),
+            _number(feature.auc_cost) if feature.auc_cost is not None else ("not profiled" if profiled else "–"),
+        ]
+        for feature in impact.features
+    ]
+    headers = ["feature", "drift", "effect size", "value", "floor", "AUC cost at this shift"]
+    return (
+        "<h3>Per feature</h3>"
+        + _table(headers, rows)
+        + '<p class="note">AUC cost: what the champion\'s sensitivity profile says a shift of this measured size costs '
+        "in AUC with the labels held fixed, i.e. were the feature's relation to the outcome not to move with it (a "
+        "broken feature, a changed meaning); it is not the estimated impact above. A floor set from the profile is "
+        "the effect size at which that cost reaches the margin, bounded around the global floor.</p>"
+    )
+
+
+def _sensitivity_profile(document: Mapping[str, Any] | None) -> str:
+    if document is None:
+        return "<p>The champion carries no sensitivity profile.</p>"
+    try:
+        profile = sensitivity.SensitivityProfile.from_json(dict(document))
+    except sensitivity.SensitivityFormatError as error:
+        return f"<p>The champion's sensitivity profile could not be read: {escape(str(error))}.</p>"
+    return sensitivity.render_html(profile)
+
+
+def _impact(result: DriftResult) -> str:
+    """The impact section; empty for a result written before impact existed."""
+    impact = result.impact
+    if impact is None:
+        return ""
+    metric = escape(METRIC_LABELS.get(impact.metric, impact.metric))
+    rows = [
+        [
+            f"expected {metric}, reference → current",
+            f"{_number(impact.reference_expected)} → {_number(impact.current_expected)}",
+        ],
+        ["drop (reference − current)", _signed(impact.drop)],
+        [f"{impact.confidence_level:.0%} one-sided upper bound of the drop", _signed(impact.drop_upper)],
+        ["margin", _number(impact.margin)],
+        ["current rows scored", f"{impact.n_current:,}"],
+    ]
+    return (
+        '<section id="impact"><h2>Impact</h2>'
+        f"<p>{_verdict_sentence(impact)}</p>"
+        f'<p class="assumption"><strong>What this assumes:</strong> {escape(impact.assumption)}</p>'
+        + _table(["", ""], rows)
+        + _estimate_table(impact.estimate)
+        + _impact_features(result, impact)
+        + "<h3>The champion's sensitivity profile</h3>"
+        + _sensitivity_profile(impact.sensitivity)
+        + "</section>"
+    )
+
+
+def tracking_html(tracking: EstimateTracking | None) -> str:
+    """The label-free estimate made on a matured window's rows beside the metrics their labels realised, with the
+    interval the realised value should fall in and whether it did, and what the estimate assumes (a section)."""
+    title = "<h2>Estimated without labels vs realised (matured window)</h2>"
+    if tracking is None:
+        return (
+            f'<section id="tracking">{title}<p>Not available: the matured window had too few labels (or of one '
+            "class), or the champion carries no score calibrator.</p></section>"
+        )
+    level = f"{tracking.confidence_level:.0%}"
+    rows = []
+    for item in tracking.metrics:
+        within = item.within
+        if within is None:
+            verdict = "–"
+        elif within:
+            verdict = '<span class="within">yes</span>'
+        else:
+            verdict = '<span class="outside">no: outside</span>'
+        rows.append(
+            [
+                escape(METRIC_LABELS.get(item.name, item.name)),
+                _number(item.estimated),
+                _number(item.realised),
+                _interval(item.realised_low, item.realised_high),
+                verdict,
+            ]
+        )
+    headers = ["metric", "estimated (no labels)", "realised (labels)", f"{level} interval of the realised", "within"]
+    return (
+        f'<section id="tracking">{title}<p>On the {tracking.n_rows:,} labelled predictions of the matured window: the '
+        "estimate the check makes from the scores alone, as it was made when these rows were the current window, "
+        "beside what their labels realised. Where the estimate's assumption holds, the realised value falls in the "
+        "interval; a realised value outside it is what a concept shift looks like.</p>"
+        + _table(headers, rows)
+        + f'<p class="assumption"><strong>What the estimate assumes:</strong> {escape(tracking.assumption)}</p>'
+        + "</section>"
+    )
+
+
 def render_html(result: DriftResult, title: str = "Drift report") -> str:
     """The whole report as one HTML document."""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{escape(title)}</title><style>{STYLE}{sensitivity.STYLE}</style></head><body>"
         f"<h1>{escape(title)}</h1>"
         + _summary(result)
+        + _impact(result)
         + _features(result.features)
         + _prediction(result.prediction)
         + _multivariate(result.multivariate)

@@ -78,7 +78,9 @@ def decode_value(annotation: Any, value: Any) -> Any:
 def from_dict(cls: type[_T], document: Mapping[str, Any]) -> _T:
     """Rebuild a result dataclass (and everything nested in it) from its `to_dict()` form."""
     hints = get_type_hints(cls)
-    names = [item.name for item in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    # A field with a default may be absent from a document written before it existed.
+    names = [item.name for item in fields if item.name in document or item.default is dataclasses.MISSING]
     return cls(**{name: decode_value(hints[name], document[name]) for name in names})
 
 
@@ -263,6 +265,58 @@ class PerformanceResult(_Serialisable):
     metrics: tuple[MetricComparison, ...]
 
 
+class ImpactVerdict(StrEnum):
+    """What a drift is estimated to cost the model (`batch_jobs.drift.impact`)."""
+
+    IMPACTFUL = "impactful"
+    HARMLESS = "harmless"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureImpact(_Serialisable):
+    """One feature's measured shift, the floor it was judged against and what the sensitivity profile says the shift
+    would cost in AUC were the feature's relation to the outcome not to move with it (labels held fixed)."""
+
+    name: str
+    effect_size_name: str
+    effect_size: float | None
+    floor: float
+    drift: bool
+    auc_cost: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactResult(_Serialisable):
+    """A drift verdict's estimated impact: the drop of the champion's expected AUC (estimated from calibrated scores,
+    no labels) from its reference to the current window, with its one-sided upper bound, judged against `margin`.
+
+    `verdict` is `harmless` when the upper bound is below the margin, `impactful` otherwise, `unknown` when the
+    model carries no calibrator. `assumption` states what the estimate assumes; `estimate` is the window's expected
+    AUC, log loss and positive rate with their intervals (`batch_jobs.drift.estimate.EstimatedPerformance`).
+    """
+
+    verdict: ImpactVerdict
+    metric: str
+    margin: float
+    confidence_level: float
+    reference_expected: float | None
+    current_expected: float | None
+    drop: float | None
+    drop_upper: float | None
+    n_current: int
+    assumption: str
+    estimate: dict[str, Any] | None
+    features: tuple[FeatureImpact, ...]
+    #: The champion's sensitivity profile (`batch_jobs.drift.sensitivity.SensitivityProfile.to_json`), for reports.
+    sensitivity: dict[str, Any] | None = None
+
+    @property
+    def impactful(self) -> bool | None:
+        """True or False once judged; None when impact could not be estimated."""
+        return None if self.verdict is ImpactVerdict.UNKNOWN else self.verdict is ImpactVerdict.IMPACTFUL
+
+
 @dataclass(frozen=True, slots=True)
 class DriftResult(_Serialisable):
     """Everything one run of the suite found.
@@ -285,3 +339,4 @@ class DriftResult(_Serialisable):
     performance: PerformanceResult | None
     performance_decay: bool | None
     config: dict[str, Any]
+    impact: ImpactResult | None = None

@@ -5,6 +5,8 @@ prediction's score-distribution and positive-rate tests, and the domain classifi
 (Benjamini–Hochberg by default). A check drifts only when its adjusted p-value is at most alpha *and* its effect
 size reaches its floor; checks without enough data are `insufficient_data` and take no part in the correction.
 Performance on matured labels is evaluated on its own (it is a comparison with a baseline, not a drift test).
+With an impact basis stored in the profile, each feature's floor follows from the model's sensitivity to it and the
+result carries the drift's estimated impact (`batch_jobs.drift.impact`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 from batch_jobs.drift._stats import FloatArray, adjust_p_values
 from batch_jobs.drift.config import DriftConfig
+from batch_jobs.drift.impact import assess_impact, feature_floors
 from batch_jobs.drift.multivariate import DomainClassifierDrift, decide_domain
 from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.drift.profile import ReferenceProfile, binary_labels, numeric_values, value_family
@@ -54,7 +57,7 @@ class DriftSuite:
         scores = self._scores(current_scores, len(current))
         labels = self._labels(current_labels, len(current), scores)
 
-        univariate = UnivariateDrift(config).fit(profile)
+        univariate = UnivariateDrift(config, feature_floors(profile, config)).fit(profile)
         features = univariate.score_features(current)
         prediction = univariate.score_prediction(scores) if scores is not None else None
         domain = DomainClassifierDrift(config).fit(profile).score(current) if config.multivariate else None
@@ -69,6 +72,7 @@ class DriftSuite:
             or (decided_prediction is not None and decided_prediction.drift)
             or (decided_domain is not None and decided_domain.drift)
         )
+        impact = assess_impact(profile, config, scores, decided_features)
         return DriftResult(
             dataset_drift=dataset_drift,
             drifted_features=drifted,
@@ -84,6 +88,7 @@ class DriftSuite:
             performance=performance,
             performance_decay=performance.decay if performance is not None else None,
             config=config.to_dict(),
+            impact=impact,
         )
 
     def _decide(

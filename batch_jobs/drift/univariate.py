@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,11 +237,13 @@ def _shares(counts: np.ndarray[Any, np.dtype[Any]]) -> tuple[float, ...]:
 class UnivariateDrift:
     """Per-feature and prediction checks against one reference profile (pending until the suite decides).
 
-    `fit(profile)` sorts the reference sample once per numeric column (`reference_sorted_`).
+    `fit(profile)` sorts the reference sample once per numeric column (`reference_sorted_`). `floors` replaces the
+    config's distribution floor for the features it names (`batch_jobs.drift.impact.feature_floors`).
     """
 
-    def __init__(self, config: DriftConfig) -> None:
+    def __init__(self, config: DriftConfig, floors: Mapping[str, float] | None = None) -> None:
         self.config = config
+        self.floors = dict(floors or {})
 
     def fit(self, profile: ReferenceProfile) -> UnivariateDrift:
         """Remember the profile and sort its sample's numeric columns."""
@@ -304,12 +307,13 @@ class UnivariateDrift:
             effect = wasserstein if config.numeric_effect == "wasserstein" else population_stability
             result = (statistic, p_value, effect)
         use_psi = config.numeric_effect == "psi"
+        floor = config.psi_threshold if use_psi else config.wasserstein_threshold
         pending = _pending(
             config,
             check=check,
             test=KS_TEST,
             effect_size_name=PSI if use_psi else WASSERSTEIN,
-            effect_size_threshold=config.psi_threshold if use_psi else config.wasserstein_threshold,
+            effect_size_threshold=self.floors.get(sample_column, floor),
             n_reference=int(reference.size),
             n_current=int(current.size),
             reference_value=numeric.mean if numeric is not None else None,
@@ -364,7 +368,7 @@ class UnivariateDrift:
             check="distribution",
             test=CHI2_TEST,
             effect_size_name=PSI,
-            effect_size_threshold=config.psi_threshold,
+            effect_size_threshold=self.floors.get(feature.name, config.psi_threshold),
             n_reference=n_ref,
             n_current=n_cur,
             reference_value=None,

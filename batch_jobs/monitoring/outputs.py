@@ -17,6 +17,7 @@ CloudWatch metrics (defined in `core.metric_names`: namespace `autoretrain`, tim
 | `FeatureDriftEffectSize`   | ModelName, Feature   | per feature with an effect size; only with `feature_metrics` |
 | `ModelAUC`, `ModelLogLoss`, `ModelBrierScore`, `ModelCalibrationError` | ModelName | enough matured labels |
 | `PerformanceDecay`         | ModelName            | enough matured labels (0/1)            |
+| `ExpectedAUC`, `ExpectedAUCDrop`, `ImpactfulDrift` | ModelName | the suite ran on a model with an impact basis |
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from html import escape
 from typing import Any, Final
 
 from batch_jobs.drift import DriftResult, PerformanceResult
-from batch_jobs.drift.report import render_html
+from batch_jobs.drift.impact import EstimateTracking
+from batch_jobs.drift.report import STYLE, render_html, tracking_html
+from batch_jobs.drift.univariate import WASSERSTEIN
 from batch_jobs.monitoring.policy import Decision, TriggerPolicy, Verdict
 from batch_jobs.monitoring.regime import RegimeEstimate
 from core import metric_names
@@ -68,6 +71,8 @@ class DriftCheckResult:
     result_uri: str
     #: Where the decay began, when the check found decay (`batch_jobs.monitoring.regime`).
     regime: RegimeEstimate | None = None
+    #: The label-free estimate on the matured rows beside their realised metrics (`batch_jobs.drift.impact`).
+    tracking: EstimateTracking | None = None
 
     @property
     def dataset_drift(self) -> bool:
@@ -101,6 +106,7 @@ class DriftCheckResult:
             "drift": None if self.drift is None else self.drift.to_dict(),
             "performance": None if self.performance is None else self.performance.to_dict(),
             "regime": None if self.regime is None else self.regime.to_json(),
+            "tracking": None if self.tracking is None else self.tracking.to_json(),
         }
 
 
@@ -120,7 +126,32 @@ def completed_detail(result: DriftCheckResult) -> dict[str, Any]:
         "window_start": result.window["start"],
         "window_end": result.window["end"],
         "decision": result.decision.to_json(),
+        "impact": None if result.drift is None or result.drift.impact is None else result.drift.impact.verdict.value,
     }
+
+
+def impact_text(drift: DriftResult) -> str:
+    """What a drift is estimated to cost, in a sentence for the summary, the alert and the retrain request: the
+    expected AUC's drop with its bound and margin, then each drifted feature's shift and its sensitivity cost."""
+    impact = drift.impact
+    if impact is None or impact.drop is None or impact.drop_upper is None:
+        return "Impact unknown (the champion carries no calibrator): drift is acted on as drift."
+    judged = "impactful" if impact.impactful else "harmless"
+    parts = [
+        f"Estimated impact: expected AUC {impact.reference_expected:.3f} -> {impact.current_expected:.3f} "
+        f"(drop {impact.drop:+.4f}, {impact.confidence_level:.0%} upper bound {impact.drop_upper:+.4f} vs margin "
+        f"{impact.margin:.3f}: {judged}; no labels, assumes no concept shift)."
+    ]
+    shifted = []
+    for feature in impact.features:
+        if not feature.drift or feature.effect_size is None:
+            continue
+        unit = " sd" if feature.effect_size_name == WASSERSTEIN else f" {feature.effect_size_name}"
+        cost = "" if feature.auc_cost is None else f", AUC -{feature.auc_cost:.3f} if its relation to the outcome broke"
+        shifted.append(f"{feature.name} shifted {feature.effect_size:.3f}{unit} (floor {feature.floor:.3f}{cost})")
+    if shifted:
+        parts.append("Shifts: " + "; ".join(shifted) + ".")
+    return " ".join(parts)
 
 
 def retrain_detail(result: DriftCheckResult) -> dict[str, Any]:
@@ -128,10 +159,13 @@ def retrain_detail(result: DriftCheckResult) -> dict[str, Any]:
     trigger, regime_start = result.decision.trigger, result.decision.regime_start
     if not result.decision.retrain_requested or trigger is None:
         raise ValueError("this check did not request a retrain")
+    reason = f"drift check {result.run_id} of {result.champion_version}: {result.decision.reason}"
+    if result.drift is not None and result.drift.dataset_drift:
+        reason += ". " + impact_text(result.drift)
     return {
         "model_name": result.model_name,
         "trigger": trigger.value,
-        "reason": f"drift check {result.run_id} of {result.champion_version}: {result.decision.reason}",
+        "reason": reason,
         "requested_at": format_timestamp(result.checked_at),
         "regime_start": NO_REGIME if regime_start is None else format_timestamp(regime_start),
     }
@@ -172,6 +206,11 @@ def metric_data(result: DriftCheckResult, *, per_feature: bool = True) -> list[d
             if feature.distribution.effect_size is not None:
                 effect_size = feature.distribution.effect_size
                 data.append(datum(metric_names.FEATURE_DRIFT_EFFECT_SIZE, effect_size, feature.name))
+        impact = drift.impact
+        if impact is not None and impact.current_expected is not None and impact.drop is not None:
+            data.append(datum(metric_names.EXPECTED_AUC, impact.current_expected))
+            data.append(datum(metric_names.EXPECTED_AUC_DROP, impact.drop))
+            data.append(datum(metric_names.IMPACTFUL_DRIFT, float(drift.dataset_drift and bool(impact.impactful))))
     performance = result.performance
     if performance is not None and result.performance_decay is not None:
         data.append(datum(metric_names.PERFORMANCE_DECAY, float(performance.decay)))
@@ -206,6 +245,8 @@ def _decision_section(result: DriftCheckResult) -> str:
         ),
         ("policy", ", ".join(f"{key} {value}" for key, value in result.policy.to_json().items())),
     ]
+    if result.drift is not None and result.drift.dataset_drift and result.drift.impact is not None:
+        rows.insert(4, ("estimated impact of the drift", impact_text(result.drift)))
     body = "".join(f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>" for key, value in rows)
     return (
         f'<section id="decision"><h2>Decision</h2><p>{escape(result.summary)}</p>'
@@ -214,9 +255,10 @@ def _decision_section(result: DriftCheckResult) -> str:
 
 
 def render_report(result: DriftCheckResult) -> str:
-    """The self-contained HTML report: the decision first, then the drift suite's report (when it ran)."""
+    """The self-contained HTML report: the decision first, then the label-free estimate beside the realised metrics
+    on the matured window, then the drift suite's report (when it ran)."""
     title = f"Drift check of {result.model_name} {result.champion_version} ({result.run_id})"
-    section = _decision_section(result)
+    section = _decision_section(result) + tracking_html(result.tracking)
     if result.drift is not None:
         return render_html(result.drift, title=title).replace("</h1>", "</h1>" + section, 1)
     performance = ""
@@ -231,7 +273,7 @@ def render_report(result: DriftCheckResult) -> str:
             f"<th>verdict</th></tr>{rows}</table>"
         )
     return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
-        f'<body style="font-family:system-ui,sans-serif;margin:2rem"><h1>{escape(title)}</h1>{section}'
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{section}"
         f"{performance}</body></html>"
     )

@@ -37,11 +37,13 @@ from batch_jobs.drift import (
     ReferenceProfile,
 )
 from batch_jobs.drift._stats import FloatArray
+from batch_jobs.drift.impact import EstimateTracking, track_estimate
 from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.model_spec import feature_frame
 from batch_jobs.monitoring.outputs import (
     DriftCheckResult,
     completed_detail,
+    impact_text,
     metric_data,
     render_report,
     retrain_detail,
@@ -153,6 +155,13 @@ class Evaluation:
     performance: PerformanceResult | None
     performance_decay: bool | None
     regime: RegimeEstimate | None = None
+    #: The label-free estimate on the matured rows beside their realised metrics.
+    tracking: EstimateTracking | None = None
+
+    @property
+    def impactful(self) -> bool | None:
+        """The drift's estimated impact as the policy sees it (None: unknown or the suite did not run)."""
+        return None if self.drift is None or self.drift.impact is None else self.drift.impact.impactful
 
 
 def _utc_now() -> datetime:
@@ -323,7 +332,11 @@ def evaluate(
     if drift is not None:
         drift = replace(drift, performance=performance, performance_decay=decay)
         verdict = "drift" if drift.dataset_drift else "no_drift"
-    return Evaluation(current, labelled, verdict, drift, performance, decay, regime)
+    tracking = None
+    if labelled.labels is not None and labelled.n_rows:
+        with threadpool_limits(1):
+            tracking = track_estimate(profile, config, labelled.labels, labelled.scores)
+    return Evaluation(current, labelled, verdict, drift, performance, decay, regime, tracking)
 
 
 def record_decision(
@@ -344,6 +357,7 @@ def record_decision(
         evaluation.verdict,
         evaluation.performance_decay,
         None if evaluation.regime is None else evaluation.regime.start,
+        impactful=evaluation.impactful,
     )
     for attempt in range(1, STATE_ATTEMPTS + 1):
         state = store.load(request.model_name)
@@ -360,16 +374,16 @@ def record_decision(
 
 
 def _summary(
-    verdict: Verdict, window: ScoredWindow, min_rows: int, drifted: tuple[str, ...], decision: Decision
+    verdict: Verdict, window: ScoredWindow, min_rows: int, drift: DriftResult | None, decision: Decision
 ) -> str:
     if verdict == "insufficient_data":
         head = (
             f"Insufficient data: {window.n_rows} prediction(s) in the window, at least {min_rows} needed; "
             "no drift decision was made."
         )
-    elif verdict == "drift":
-        named = ", ".join(drifted) if drifted else "the prediction or the joint distribution"
-        head = f"Drift found in {named} over {window.n_rows:,} predictions{_sampled(window)}."
+    elif verdict == "drift" and drift is not None:
+        named = ", ".join(drift.drifted_features) or "the prediction or the joint distribution"
+        head = f"Drift found in {named} over {window.n_rows:,} predictions{_sampled(window)}. {impact_text(drift)}"
     else:
         head = f"No drift over {window.n_rows:,} predictions{_sampled(window)}."
     tail = "Retrain requested" if decision.retrain_requested else "No retrain requested"
@@ -401,7 +415,7 @@ def build_result(
         champion_version=version,
         checked_at=request.now,
         verdict=verdict,
-        summary=_summary(verdict, current, min_rows, drift.drifted_features if drift else (), decision),
+        summary=_summary(verdict, current, min_rows, drift, decision),
         window=current.summary(),
         matured_window=matured_summary,
         min_rows=min_rows,
@@ -413,6 +427,7 @@ def build_result(
         report_uri=s3_uri(bucket, report_key),
         result_uri=s3_uri(bucket, result_key),
         regime=evaluation.regime,
+        tracking=evaluation.tracking,
     )
 
 

@@ -2,7 +2,11 @@
 
 A retrain is requested when either signal fires and neither brake holds:
 
-- **drift**: the last `consecutive_checks` *completed* checks of the current champion all drifted. A check with
+- **drift**: the last `consecutive_checks` *completed* checks of the current champion all found drift that
+  matters. Drift whose estimated impact is below its margin (`impactful` False: the champion's expected AUC is
+  significantly less than the margin below its reference, `batch_jobs.drift.impact`) is reported as harmless and
+  breaks the streak like a check without drift: it is never a trigger. Drift of unknown impact (a model released
+  without an impact basis) counts, as before. A check with
   too little data (`insufficient_data`) makes no decision: it neither counts as drifting nor resets the streak.
   A new champion starts a new streak (the old one's drift says nothing about it). Drift is acted on only when a
   retrain can learn it: once labels of `adapt_days` of drifted traffic have matured (the drift episode's first
@@ -68,6 +72,7 @@ class Outcome(StrEnum):
     CAP = "cap"
     WAITING_FOR_LABELS = "waiting_for_labels"
     PERSISTING = "persisting"
+    HARMLESS = "harmless_drift"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,14 +204,21 @@ class Observation:
     performance_decay: bool | None
     #: Where the decay began, as the check estimated it (with decay only).
     regime_start: datetime | None = None
+    #: The drift's estimated impact: False when harmless, None when unknown (counted as impactful).
+    impactful: bool | None = None
+
+    @property
+    def matters(self) -> bool:
+        """A drifting check whose drift is not known to be harmless."""
+        return self.verdict == "drift" and self.impactful is not False
 
 
 def _streak(state: PolicyState, observation: Observation) -> tuple[int, str]:
     base = state.streak if state.champion_version == observation.champion_version else 0
     note = "" if state.champion_version in (None, observation.champion_version) else " (new champion: streak reset)"
-    if observation.verdict == "drift":
+    if observation.matters:
         return base + 1, note
-    if observation.verdict == "no_drift":
+    if observation.verdict in ("no_drift", "drift"):
         return 0, note
     return base, note  # insufficient data: no decision either way
 
@@ -274,7 +286,7 @@ def _signal(
     observation: Observation, streak: int, episode: Episode, policy: TriggerPolicy
 ) -> tuple[RetrainTrigger | None, Outcome | None, str]:
     """The trigger that fires (if any), or the outcome that holds drift back, and why."""
-    drifting = observation.verdict == "drift" and streak >= policy.consecutive_checks
+    drifting = observation.matters and streak >= policy.consecutive_checks
     streak_text = f"{streak} consecutive drifting check(s), {policy.consecutive_checks} needed"
     if observation.performance_decay:
         extra = f"; also {streak_text}" if drifting else ""
@@ -298,8 +310,20 @@ def _signal(
                 f"{policy.adapt_days.days} drifted days have matured, from {learnable.isoformat()}",
             )
         return RetrainTrigger.DRIFT, None, f"{streak_text}, drift since {since}"
+    return _no_signal(observation, streak, streak_text)
+
+
+def _no_signal(observation: Observation, streak: int, streak_text: str) -> tuple[None, Outcome | None, str]:
+    """Why a check without a trigger has none."""
     if observation.verdict == "insufficient_data":
         return None, None, f"insufficient data: no decision (the streak stays at {streak})"
+    if observation.verdict == "drift" and not observation.matters:
+        return (
+            None,
+            Outcome.HARMLESS,
+            "drift without impact: the champion's expected AUC is significantly less than the impact margin below "
+            "its reference; reported, not a reason to retrain",
+        )
     return None, None, f"no retrain signal: {streak_text}, no performance decay"
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from batch_jobs import model_spec
 from batch_jobs.baseline import build_monitoring_baseline
 from batch_jobs.drift import ReferenceProfiler
+from batch_jobs.drift.impact import build_impact_basis, with_impact_basis
 from batch_jobs.gate import GateDecision
 from batch_jobs.training import fitting
 from core.features import InputSchema
@@ -46,7 +47,8 @@ def write_release_files(
 ) -> None:
     """reference.parquet, baseline.json and sample.json beside the artefact in `directory`.
 
-    The reference profile (with the challenger's holdout metrics) is of the newest data the model was validated
+    The reference profile (with the challenger's holdout metrics and its impact basis: score calibrator, expected
+    performance, sensitivity profile — `batch_jobs.drift.impact`) is of the newest data the model was validated
     on, its holdout (`reference_rows`), so that the drift check compares traffic with what the model was last
     shown to handle and a release that adapts to a drift clears it; the baseline's score statistics and the sample
     (its first `sample_rows` rows, with the scores the smoke test must reproduce) come from the holdout too.
@@ -55,14 +57,24 @@ def write_release_files(
     reference = reference_rows(train, holdout)
     metrics = {name: value for name, value in decision.challenger.as_mapping().items() if value is not None}
     threshold = decision.challenger.threshold
+    reference_scores = fitting.score(model, reference, schema)
     profiler = ReferenceProfiler(decision_threshold=threshold).fit(
         model_spec.feature_frame(reference, schema),
-        scores=fitting.score(model, reference, schema),
+        scores=reference_scores,
         target=fitting.labels_of(reference, target),
         holdout_metrics=metrics,
         schema={spec.name: spec.kind for spec in schema.features},
     )
-    profiler.profile_.to_parquet(directory / REFERENCE_FILE)
+    basis = build_impact_basis(
+        model=model,
+        schema=schema,
+        threshold=threshold,
+        holdout_features=model_spec.feature_frame(holdout, schema),
+        holdout_labels=fitting.labels_of(holdout, target).astype(np.float64),
+        holdout_scores=holdout_scores,
+        reference_scores=reference_scores,
+    )
+    with_impact_basis(profiler.profile_, basis).to_parquet(directory / REFERENCE_FILE)
     baseline = build_monitoring_baseline(
         model_name=model_name,
         model_version=version,

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 
 from batch_jobs.drift import DriftConfig, DriftSuite, ReferenceProfiler
+from batch_jobs.drift.estimate import ScoreCalibrator, estimate_performance
+from batch_jobs.drift.impact import ImpactBasis, with_impact_basis
 from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.monitoring.outputs import DriftCheckResult, metric_data
 from batch_jobs.monitoring.policy import Decision, Outcome, TriggerPolicy
@@ -29,12 +31,15 @@ SEARCH = re.compile(r"\{(?P<schema>[^}]*)\}\s+MetricName=\"(?P<name>[^\"]+)\"")
 @pytest.fixture(scope="module")
 def published() -> list[dict[str, Any]]:
     """Every datum of one drift check on which everything ran: drift suite with the domain classifier, prediction
-    drift, and performance on enough matured labels."""
+    drift, impact, and performance on enough matured labels."""
     rng = np.random.default_rng(7)
     reference = pd.DataFrame({"tenure": rng.normal(size=ROWS), "charges": rng.normal(size=ROWS)})
     current = pd.DataFrame({"tenure": rng.normal(1.0, size=ROWS), "charges": rng.normal(size=ROWS)})
     scores = rng.random(ROWS)
     profile = ReferenceProfiler().fit(reference, scores=scores, holdout_metrics={"auc": 0.8}).profile_
+    calibrator = ScoreCalibrator.fit(scores, (rng.random(ROWS) < scores).astype(float))
+    basis = ImpactBasis(calibrator, estimate_performance(scores, calibrator), sensitivity=None)
+    profile = with_impact_basis(profile, basis)
     config = DriftConfig(n_bootstrap=20)
     drift = DriftSuite(config).run(profile, current, rng.random(ROWS))
     performance = evaluate_performance(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from batch_jobs.drift import DriftConfig, DriftSuite, ReferenceProfiler
+from batch_jobs.drift.impact import EstimateTracking, TrackedMetric
 from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.monitoring.outputs import (
     MAX_METRICS_PER_CALL,
@@ -134,8 +136,10 @@ def test_the_completed_event_follows_the_contract_and_adds_the_decision(suite_re
         "window_start",
         "window_end",
         "decision",
+        "impact",
     }
     assert (detail["dataset_drift"], detail["drifted_features"]) == (True, ["tenure"])
+    assert detail["impact"] in ("impactful", "harmless", "unknown")
 
 
 def test_a_retrain_request_follows_the_contract() -> None:
@@ -201,3 +205,42 @@ def test_the_feature_metrics_setting_is_read_and_validated() -> None:
     assert DriftCheckSettings.from_env({**required, "AUTORETRAIN_FEATURE_METRICS": "true"}).feature_metrics is True
     with pytest.raises(InvalidSettingError, match="AUTORETRAIN_FEATURE_METRICS"):
         DriftCheckSettings.from_env({**required, "AUTORETRAIN_FEATURE_METRICS": "yes"})
+
+
+TRACKING = EstimateTracking(
+    n_rows=300,
+    confidence_level=0.95,
+    metrics=(
+        TrackedMetric("auc", 0.81, 0.77, 0.85, 0.72),
+        TrackedMetric("log_loss", 0.44, 0.4, 0.48, 0.45),
+        TrackedMetric("positive_rate", 0.3, 0.26, 0.34, 0.29),
+    ),
+)
+
+
+def test_the_report_sets_the_label_free_estimate_beside_the_realised_metrics(suite_result: Any) -> None:
+    drift, performance = suite_result
+    html = render_report(replace(result(drift, performance), tracking=TRACKING))
+    section = html.split('<section id="tracking">')[1].split("</section>")[0]
+    assert html.index('id="decision"') < html.index('id="tracking"') < html.index('id="features"')
+    assert "<td>AUC</td><td>0.81</td><td>0.72</td><td>[0.77, 0.85]</td>" in section
+    assert '<span class="outside">no: outside</span>' in section  # the AUC fell outside its interval
+    assert section.count('<span class="within">yes</span>') == 2
+    assert escape(TRACKING.assumption) in section
+
+
+def test_a_report_without_tracking_or_drift_still_renders(suite_result: Any) -> None:
+    _, performance = suite_result
+    html = render_report(result(None, performance))
+    assert '<section id="tracking">' in html
+    assert "Not available" in html.split('<section id="tracking">')[1]
+    assert "<style>" in html
+
+
+def test_the_decision_names_the_drifts_estimated_impact_when_the_result_has_one(suite_result: Any) -> None:
+    drift, _ = suite_result
+    assert drift.dataset_drift
+    with_impact = render_report(result(drift)).split('<section id="decision">')[1].split("</section>")[0]
+    without = render_report(result(replace(drift, impact=None))).split('<section id="decision">')[1]
+    assert "<th>estimated impact of the drift</th><td>Impact unknown" in with_impact  # no calibrator: unknown
+    assert "estimated impact" not in without.split("</section>")[0]

@@ -400,3 +400,53 @@ def test_a_state_written_before_recoveries_were_kept_loads_without_one() -> None
 
     assert (loaded.recovery_since, loaded.regime_start) == (None, None)
     assert [request.recovery for request in loaded.requests] == [False, False, False]
+
+
+# --- impact: drift that matters ------------------------------------------------------------------------------------
+
+
+def _observe(state: PolicyState, day: int, *, impactful: bool | None, decay: bool | None = None) -> Any:
+    at = START + day * DAY
+    return decide(state, Observation(f"day-{day}", at, "v1", "drift", decay, impactful=impactful), POLICY)
+
+
+def test_harmless_drift_is_reported_and_never_requests_a_retrain() -> None:
+    state = PolicyState()
+    outcomes = []
+    for day in range(6):
+        decision, state = _observe(state, day, impactful=False)
+        outcomes.append(decision.outcome)
+        assert not decision.retrain_requested
+        assert "drift without impact" in decision.reason
+    assert outcomes == [Outcome.HARMLESS] * 6
+    assert state.streak == 0
+
+
+def test_impactful_drift_requests_after_the_streak_as_drift_always_did() -> None:
+    state = PolicyState()
+    decision, state = _observe(state, 0, impactful=True)
+    assert decision.outcome is Outcome.NO_SIGNAL
+    decision, state = _observe(state, 1, impactful=True)
+    assert (decision.retrain_requested, decision.trigger) == (True, RetrainTrigger.DRIFT)
+
+
+def test_drift_of_unknown_impact_counts_like_impactful_drift() -> None:
+    state = PolicyState()
+    _, state = _observe(state, 0, impactful=None)
+    decision, state = _observe(state, 1, impactful=None)
+    assert decision.retrain_requested
+
+
+def test_a_harmless_check_breaks_the_streak_of_impactful_ones() -> None:
+    state = PolicyState()
+    _, state = _observe(state, 0, impactful=True)
+    decision, state = _observe(state, 1, impactful=False)
+    assert (decision.outcome, state.streak) == (Outcome.HARMLESS, 0)
+    decision, state = _observe(state, 2, impactful=True)
+    assert not decision.retrain_requested
+    assert state.streak == 1
+
+
+def test_decay_on_matured_labels_requests_even_when_the_drift_is_estimated_harmless() -> None:
+    decision, _ = _observe(PolicyState(), 0, impactful=False, decay=True)
+    assert (decision.retrain_requested, decision.trigger) == (True, RetrainTrigger.PERFORMANCE)
