@@ -32,6 +32,7 @@ from autoretrain.emulator import LocalResources
 from autoretrain.local_runner import s3_object_created_event
 from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs.drift import ReferenceProfiler
+from batch_jobs.drift.impact import build_impact_basis, with_impact_basis
 from batch_jobs.metrics import classification_metrics
 from batch_jobs.model_spec import build_model, feature_frame, infer_input_schema
 from core.artifacts import write_artifact
@@ -93,6 +94,16 @@ def trained_model(model_name: str = "churn", seed: int = 0) -> TrainedModel:
         .fit(features, scores=scores, target=labels, holdout_metrics=holdout)
         .profile_
     )
+    basis = build_impact_basis(
+        model=estimator,
+        schema=schema,
+        threshold=DECISION_THRESHOLD,
+        holdout_features=features.iloc[cut:],
+        holdout_labels=labels[cut:],
+        holdout_scores=scores[cut:],
+        reference_scores=scores,
+    )
+    profile = with_impact_basis(profile, basis)
     with tempfile.TemporaryDirectory() as directory:
         manifest = write_artifact(
             directory,

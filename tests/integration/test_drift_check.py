@@ -45,6 +45,8 @@ DAY = timedelta(days=1)
 #: Short windows keep the tests fast: moto answers each per-day `Query` on an index by scanning the table.
 WINDOW = 2 * DAY
 SHORT_WINDOWS = ("--window-days", "2", "--label-delay-days", "2")
+#: Rows of the harmless-shift window: enough for the expected AUC's bound to clear the margin.
+HARMLESS_ROWS = 2000
 
 
 @dataclass
@@ -233,10 +235,11 @@ def test_a_check_emits_drift_check_completed_on_the_bus(quiet_window: tuple[Stac
 
 @pytest.fixture(scope="module")
 def drifting_days(emulator: Emulator) -> Iterator[tuple[Stack, list[dict[str, Any]], list[list[str]]]]:
-    """Checks at NOW, NOW + 1 day and NOW + 2 days over traffic whose tenure moved."""
+    """Checks at NOW, NOW + 1 day and NOW + 2 days over traffic whose tenure moved in a way the model feels."""
     with stack() as drifting:
         assert drifting.champion is not None
-        shifted = customers(600, seed=12, covariate_shifts=[CovariateShift("tenure_months", shift=12.0)])
+        # Tenure squeezed towards its centre: the model separates customers less well (expected AUC falls).
+        shifted = customers(600, seed=12, covariate_shifts=[CovariateShift("tenure_months", scale=0.3)])
         drifting.load(serve(drifting.champion, shifted, spread(NOW - WINDOW, NOW + 2 * DAY, 600)))
         results, events = [], []
         for now in (NOW, NOW + DAY, NOW + 2 * DAY):
@@ -380,3 +383,45 @@ def test_a_state_write_from_a_stale_read_is_refused(emulator: Emulator) -> None:
             TableName=bare.resources.payload_table, Key={"pk": {"S": drift_state_pk(MODEL)}, "sk": {"S": "STATE"}}
         )["Item"]
     assert json.loads(item["state"]["S"])["checks"][0]["run_id"] == "run-1"
+
+
+# --- impact: a shift that costs the model nothing is reported, not retrained on --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def harmless_days(emulator: Emulator) -> Iterator[tuple[Stack, list[dict[str, Any]], list[list[str]]]]:
+    """Two checks an hour apart (a second drifting check would request a retrain were the drift acted on) over
+    traffic whose tenure moved up by a year: the model leans on tenure, but longer-tenured customers are easier to
+    tell apart, so the champion's expected AUC rises: drift that costs nothing."""
+    moved = CovariateShift("tenure_months", shift=12.0)
+    with stack(feature_metrics=True) as harmless:
+        assert harmless.champion is not None
+        rows = customers(HARMLESS_ROWS, seed=31, covariate_shifts=[moved])
+        harmless.load(serve(harmless.champion, rows, spread(NOW - WINDOW, NOW, HARMLESS_ROWS)))
+        results, events = [], []
+        for now in (NOW - timedelta(hours=1), NOW):
+            before = len(harmless.events)
+            results.append(harmless.check(now, "--label-delay-days", "0", "--adapt-days", "0"))
+            events.append([event["detail-type"] for event in harmless.events[before:]])
+        yield harmless, results, events
+
+
+def test_drift_estimated_harmless_is_reported_with_its_impact_and_requests_no_retrain(
+    harmless_days: tuple[Stack, list[dict[str, Any]], list[list[str]]],
+) -> None:
+    harmless, results, events = harmless_days
+    for result, sent in zip(results, events, strict=True):
+        assert result["verdict"] == "drift"
+        assert "tenure_months" in result["drifted_features"]
+        impact = result["drift"]["impact"]
+        assert impact["verdict"] == "harmless"
+        assert impact["drop_upper"] < impact["margin"]
+        assert "no concept shift" in impact["assumption"]
+        assert result["decision"]["outcome"] == "harmless_drift"
+        assert result["decision"]["retrain_requested"] is False
+        assert sent == ["DriftCheckCompleted"]
+        assert "Estimated impact: expected AUC" in result["summary"]
+    assert harmless.of_type("DriftCheckCompleted")[-1]["detail"]["impact"] == "harmless"
+    cloudwatch = harmless.session.client("cloudwatch")
+    names = {metric["MetricName"] for metric in cloudwatch.list_metrics(Namespace="autoretrain")["Metrics"]}
+    assert {"ExpectedAUC", "ExpectedAUCDrop", "ImpactfulDrift"} <= names
