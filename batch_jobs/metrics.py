@@ -89,6 +89,13 @@ def expected_calibration_error(labels: ArrayLike, scores: ArrayLike, n_bins: int
     return float(expected_calibration_errors(labels, scores, n_bins)[0])
 
 
+def tie_group_starts(sorted_scores: FloatArray) -> NDArray[np.intp] | None:
+    """The index where each group of tied values starts in `sorted_scores`; None when every value is distinct."""
+    is_start = np.ones(sorted_scores.size, dtype=bool)
+    is_start[1:] = sorted_scores[1:] != sorted_scores[:-1]
+    return None if is_start.all() else np.flatnonzero(is_start)
+
+
 class RankedScores:
     """Labels and scores sorted once by score, so that every metric under any row weighting is a few vectorised
     passes over a replicates × rows matrix of weights.
@@ -109,10 +116,8 @@ class RankedScores:
             np.dtype(kind): (self.positive.astype(kind), (~self.positive).astype(kind))
             for kind in (np.float64, np.int64, np.int32)
         }
-        is_start = np.ones(self.scores.size, dtype=bool)
-        is_start[1:] = self.scores[1:] != self.scores[:-1]
         # Start of each group of tied scores; None when every score is distinct (the faster path).
-        self.group_starts = None if is_start.all() else np.flatnonzero(is_start)
+        self.group_starts = tie_group_starts(self.scores)
 
     @property
     def size(self) -> int:

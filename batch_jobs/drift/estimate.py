@@ -54,7 +54,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.isotonic import IsotonicRegression
 
-from batch_jobs.metrics import percentile_interval, poisson_counts, row_losses
+from batch_jobs.metrics import percentile_interval, poisson_counts, row_losses, tie_group_starts
 
 FloatArray = NDArray[np.float64]
 
@@ -270,10 +270,7 @@ class _RankedProbabilities:
         self.loss_if_positive: FloatArray = row_losses("log_loss", np.ones(self.scores.size), self.scores)
         self.loss_if_negative: FloatArray = row_losses("log_loss", np.zeros(self.scores.size), self.scores)
         self.expected_loss: FloatArray = self.p * self.loss_if_positive + self.q * self.loss_if_negative
-        is_start = np.ones(self.scores.size, dtype=bool)
-        is_start[1:] = self.scores[1:] != self.scores[:-1]
-        # Start of each group of tied scores; None when every score is distinct.
-        self.group_starts = None if is_start.all() else np.flatnonzero(is_start)
+        self.group_starts = tie_group_starts(self.scores)
 
     @property
     def size(self) -> int:
