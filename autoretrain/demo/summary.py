@@ -9,7 +9,7 @@ Each check also carries its drift's estimated impact (`batch_jobs.drift.impact`:
 current window, estimated without labels, and its drop from the reference) and the tracking of that estimate: on the
 matured window, the estimate made from the scores alone beside the AUC the labels realised, and whether the realised
 AUC fell in the interval the estimate gave it. The estimate assumes no concept shift, so the tracking is split by the
-scenario's phases (`phase_at`): it should hold under the covariate shift and fail under the concept shift.
+scenario's phases (`phase_of`): it should hold under the covariate shift and fail under the concept shift.
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ from autoretrain.demo.scenario import INCIDENT_FEATURE, EventKind, Scenario
 from batch_jobs.drift.results import ImpactVerdict
 
 PERFORMANCE_SPAN = timedelta(days=7)
-#: The phases a check's matured window is classified into (`phase_at`), in the order the report shows them.
+#: The phases a check's matured window is classified into (`phase_of`), in the order the report shows them.
 OTHER_PHASE: Final = "other"
 PHASES: Final = (EventKind.COVARIATE_SHIFT, EventKind.CONCEPT_SHIFT, OTHER_PHASE)
 PHASE_DEFINITION: Final = (
-    "A check's matured window is classified by when its rows were served (the middle of the window): covariate "
-    "shift = from the covariate shift to the concept shift (the inputs moved, P(churn | x) did not; the empty-feature "
-    "incident falls inside); concept shift = from the concept shift to the next injected event (the label backfill), "
-    "retrains included; other = the quiet period and the rest of the run."
+    "A check is classified by the rows of its matured window (when they were served): concept shift = some were "
+    "served between the concept shift and the next injected event (the label backfill), retrains included; covariate "
+    "shift = none were, and some were served after the covariate shift started (the inputs moved, P(churn | x) did "
+    "not; the empty-feature incident falls inside); other = every row from the quiet period or after the concept "
+    "shift's phase."
 )
 
 
@@ -119,27 +120,33 @@ def outcome_of(check: Mapping[str, Any]) -> str | None:
     return None if outcome is None else str(outcome)
 
 
-def phase_at(scenario: Scenario, moment: datetime) -> str:
-    """The scenario's phase at `moment` (`PHASE_DEFINITION`): `covariate_shift`, `concept_shift` or `other`."""
+def phase_of(scenario: Scenario, start: datetime, end: datetime) -> str:
+    """The phase of a matured window of rows served in `[start, end)` (`PHASE_DEFINITION`): `concept_shift`,
+    `covariate_shift` or `other`."""
     events = scenario.injected_events()
     starts = {event.kind: event.at for event in events}
     concept = starts[EventKind.CONCEPT_SHIFT]
     concept_end = min(
         (event.at for event in events if event.at > concept and event.kind != EventKind.ROLLBACK), default=scenario.end
     )
-    if concept <= moment < concept_end:
+    if start < concept_end and end > concept:
         return EventKind.CONCEPT_SHIFT
-    if starts[EventKind.COVARIATE_SHIFT] <= moment < concept:
+    if start < concept and end > starts[EventKind.COVARIATE_SHIFT]:
         return EventKind.COVARIATE_SHIFT
     return OTHER_PHASE
 
 
-def served_middle(window: Mapping[str, Any] | None) -> datetime | None:
-    """The middle of a check's window (`start`, `end`: when its rows were served), None without one."""
+def served_span(window: Mapping[str, Any] | None) -> tuple[datetime, datetime] | None:
+    """A check's window as (`start`, `end`): when its rows were served; None without one."""
     if not window or not window.get("start") or not window.get("end"):
         return None
-    start, end = _time(str(window["start"])), _time(str(window["end"]))
-    return start + (end - start) / 2
+    return _time(str(window["start"])), _time(str(window["end"]))
+
+
+def served_middle(window: Mapping[str, Any] | None) -> datetime | None:
+    """The middle of a check's window (`start`, `end`: when its rows were served), None without one."""
+    span = served_span(window)
+    return None if span is None else span[0] + (span[1] - span[0]) / 2
 
 
 def tracking_by_phase(scenario: Scenario, checks: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -149,10 +156,10 @@ def tracking_by_phase(scenario: Scenario, checks: Sequence[Mapping[str, Any]]) -
     counts = {phase: [0, 0] for phase in PHASES}
     for check in checks:
         tracked = tracking_of(check)
-        middle = served_middle((check.get("result") or {}).get("matured_window"))
-        if tracked is None or tracked["within"] is None or middle is None:
+        span = served_span((check.get("result") or {}).get("matured_window"))
+        if tracked is None or tracked["within"] is None or span is None:
             continue
-        count = counts[phase_at(scenario, middle)]
+        count = counts[phase_of(scenario, *span)]
         count[0] += 1
         count[1] += bool(tracked["within"])
     return {

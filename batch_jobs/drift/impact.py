@@ -126,7 +126,7 @@ def build_impact_basis(
         max_rows=SENSITIVITY_ROWS,
         random_state=random_state,
     )
-    logger.info("impact basis: sensitivity of %d rows took %.2f s", sensitivity.n_rows, sensitivity.seconds)
+    logger.debug("impact basis: sensitivity of %d rows took %.2f s", sensitivity.n_rows, sensitivity.seconds)
     return ImpactBasis(calibrator, reference, sensitivity)
 
 

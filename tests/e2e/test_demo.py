@@ -129,7 +129,17 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-PLOTS = ("volume", "predictions", "feature-drift", "performance", "alerts", "retrains", "releases")
+PLOTS = (
+    "volume",
+    "predictions",
+    "feature-drift",
+    "performance",
+    "estimate",
+    "estimate-tracking",
+    "alerts",
+    "retrains",
+    "releases",
+)
 
 
 def _chromium() -> str:

@@ -16,7 +16,7 @@ import pytest
 from autoretrain.demo.report import HARMLESS_TEXT, SECTIONS, checks_table, estimate_plot, render_report
 from autoretrain.demo.runner import DemoConfig, DemoLog
 from autoretrain.demo.scenario import EventKind, Scenario
-from autoretrain.demo.summary import build_summary, phase_at, terminal_summary, tracking_by_phase
+from autoretrain.demo.summary import build_summary, phase_of, terminal_summary, tracking_by_phase
 from autoretrain.synthetic import FEATURES
 from batch_jobs.drift.sensitivity import SensitivityPoint, SensitivityProfile
 from batch_jobs.monitoring.policy import Outcome
@@ -116,16 +116,19 @@ def _served(scenario: Scenario, moment: datetime) -> int:
     return (moment - scenario.start).days + DELAY + 1
 
 
-def test_a_phase_runs_from_its_event_to_the_next_world_change(scenario: Scenario) -> None:
+def test_a_window_is_in_the_concept_shift_once_any_row_is_and_in_the_covariate_shift_once_any_row_moved(
+    scenario: Scenario,
+) -> None:
     covariate, concept = scenario.day(scenario.covariate_day), scenario.day(scenario.concept_day)
     second = timedelta(seconds=1)
-    assert phase_at(scenario, covariate - second) == "other"  # the quiet period
-    assert phase_at(scenario, covariate) == EventKind.COVARIATE_SHIFT
-    assert phase_at(scenario, scenario.incident_start) == EventKind.COVARIATE_SHIFT  # the incident falls inside
-    assert phase_at(scenario, concept - second) == EventKind.COVARIATE_SHIFT
-    assert phase_at(scenario, concept) == EventKind.CONCEPT_SHIFT
-    assert phase_at(scenario, scenario.backfill_at - second) == EventKind.CONCEPT_SHIFT
-    assert phase_at(scenario, scenario.backfill_at) == "other"
+    assert phase_of(scenario, covariate - 7 * DAY, covariate) == "other"  # the quiet period
+    assert phase_of(scenario, covariate - DAY, covariate + second) == EventKind.COVARIATE_SHIFT
+    assert phase_of(scenario, scenario.incident_start, scenario.incident_start + DAY) == EventKind.COVARIATE_SHIFT
+    assert phase_of(scenario, concept - 7 * DAY, concept) == EventKind.COVARIATE_SHIFT
+    # A window reaching one second into the concept shift holds rows whose outcome moved: the estimate cannot see it.
+    assert phase_of(scenario, concept - 7 * DAY, concept + second) == EventKind.CONCEPT_SHIFT
+    assert phase_of(scenario, scenario.backfill_at - DAY, scenario.backfill_at) == EventKind.CONCEPT_SHIFT
+    assert phase_of(scenario, scenario.backfill_at, scenario.backfill_at + DAY) == "other"
 
 
 def test_the_tracking_share_per_phase_counts_checks_by_when_their_matured_rows_were_served(
