@@ -24,6 +24,7 @@ ENTRIES: dict[str, str] = {
     "ingest": "bench.ingest",
     "demo": "bench.demo",
     "drift": "bench.drift",
+    "impact": "bench.impact",
     "lake": "bench.lake",
     "serving": "bench.serving",
 }

@@ -128,8 +128,10 @@ def column_verdicts(reference: Any, current: Any) -> dict[str, bool]:
     verdicts = {}
     for name in reference.columns:
         column_type = ColumnType.Numerical if reference[name].dtype.kind == "f" else ColumnType.Categorical
-        stattest = get_stattest(reference[name], current[name], column_type, None)
-        result = stattest(reference[name], current[name], column_type, None)
+        # The report tests each column's present values (a NaN would make a numeric column's score NaN: never drift).
+        before, after = reference[name].dropna(), current[name].dropna()
+        stattest = get_stattest(before, after, column_type, None)
+        result = stattest(before, after, column_type, None)
         verdicts[str(name)] = bool(result.drifted)
     return verdicts
 

@@ -31,13 +31,16 @@ Defaults and why:
   classifier separates better is found with power ≈ 1. Three folds rather than five: the bound depends on the
   size of one fold, so fewer, larger folds give a tighter bound, and three fits cost less than five. An AUC of
   0.55 is the usual "barely better than chance" line for a domain classifier; more rows would only cost time.
-- ``impact_margin = 0.008`` (expected AUC) with ``impact_confidence = 0.95``: a drift verdict carries its estimated
+- ``impact_margin = 0.008`` (expected AUC) with ``impact_confidence = 0.99``: a drift verdict carries its estimated
   impact (`batch_jobs.drift.impact`): the drop of the champion's *expected* AUC from its reference to the current
   window, estimated without labels from calibrated scores (CBPE). Drift is impactful unless that drop is
-  significantly below the margin (the one-sided 95 % upper bound of the drop, window and reference noise combined,
-  is under 0.008): the burden of proof is on harmlessness. With 10,000 rows the drop's standard error is about
-  0.0015, so a shift costing 0.01 is called impactful ≈ 99 % of the time and one costing under 0.002 ≈ 1 %;
-  with 1,000 rows (error ≈ 0.0045) almost every drift that costs anything stays impactful.
+  significantly below the margin (the one-sided 99 % upper bound of the drop, window and reference noise combined,
+  is under 0.008): the burden of proof is on harmlessness, and at 99 % because calling a costly drift harmless
+  (a retrain missed until labels mature) is worse than calling a harmless one impactful (a retrain the gate then
+  finds not needed). With 10,000 rows the drop's standard error is about 0.0018, so a window is harmless when its
+  drop is estimated under about 0.004: a shift costing under 0.002 passes as harmless ≈ 99 % of the time and one
+  costing 0.01 practically never; with 1,000 rows (error ≈ 0.0047) a window is harmless only when its expected AUC
+  *rose* by about 0.003, so drift that costs anything stays impactful.
 - ``sensitivity_floors = True``, ``floor_range = (0.25, 1.0)``: with a sensitivity profile stored with the model,
   each feature's distribution floor is the effect size at which the profile says the model loses
   ``impact_margin`` AUC (labels held fixed), bounded to 0.25–1 × the global floor (0.025–0.1 sd or PSI): a
@@ -90,7 +93,7 @@ class DriftConfig:
     ece_margin: float = 0.02
     ece_bins: int = 10
     impact_margin: float = 0.008
-    impact_confidence: float = 0.95
+    impact_confidence: float = 0.99
     sensitivity_floors: bool = True
     floor_range: tuple[float, float] = (0.25, 1.0)
     random_state: int = 0
