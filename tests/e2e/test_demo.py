@@ -48,23 +48,26 @@ def test_covariate_shift_is_detected_within_two_daily_checks(demo_run: DemoRun) 
     assert event["checks_until_detection"] <= 2
 
 
-def test_covariate_shift_is_retrained_on_once_its_labels_have_matured_with_a_model_not_worse(
+def test_a_covariate_shift_the_champion_handles_is_reported_as_harmless_and_not_retrained_on(
     demo_run: DemoRun,
 ) -> None:
-    # The policy acts on drift once labels of a week of drifted traffic have matured (before that a retrain has
-    # nothing to learn it from), and the gate releases for it only a challenger not worse than the champion.
-    event = _event(demo_run, "covariate_shift")
-    version = event.get("response_version")
-    assert version is not None
-    deploy = next(r for r in demo_run.summary["releases"] if r["version"] == version)
-    delay = timedelta(days=demo_run.summary["run"]["label_delay_days"])
-    assert _at(deploy["at"]) >= _at(event["at"]) + delay + timedelta(days=7)
-    gate = next(g for g in demo_run.summary["gate_decisions"] if g["version"] == version)
-    assert gate["passed"] is True
-    assert gate["challenger_auc"] >= gate["champion_auc"] - 0.01
-    # Here the release lands after the concept shift (day 16 of 36), where one model's matured AUC moves by a few
-    # hundredths from week to week: a clear loss is what must not happen.
-    assert deploy["auc_week_after"] >= deploy["auc_week_before"] - 0.05
+    # The scenario's covariate shift moves inputs, not P(churn | x), and the champion's expected AUC does not fall:
+    # the drift is found and reported, with its impact, but it is no reason to retrain.
+    start, concept = _at(_event(demo_run, "covariate_shift")["at"]), _at(_event(demo_run, "concept_shift")["at"])
+    checks = [c for c in demo_run.summary["drift_checks"] if start <= _at(c["at"]) < concept]
+    drifting = [c for c in checks if c["verdict"] == "drift"]
+    assert drifting
+    assert all(c["outcome"] == "harmless_drift" and c["impact"]["verdict"] == "harmless" for c in drifting)
+    assert not [r for r in demo_run.summary["retrains"] if r["trigger"] == "drift"]
+
+
+def test_the_label_free_estimate_brackets_the_realised_auc_under_the_covariate_shift_and_misses_the_concept_shift(
+    demo_run: DemoRun,
+) -> None:
+    by_phase = demo_run.summary["impact"]["tracking"]["by_phase"]
+    assert by_phase["covariate_shift"]["days"] >= 5
+    assert by_phase["covariate_shift"]["share"] >= 0.9
+    assert by_phase["concept_shift"]["share"] < by_phase["covariate_shift"]["share"]
 
 
 def test_empty_feature_incident_alerts_once_within_one_interval_and_recovers(demo_run: DemoRun) -> None:
@@ -236,6 +239,10 @@ def test_after_decay_a_model_of_the_new_regime_serves_within_two_checks_and_reco
     first = recovery[0]
     assert _at(first["at"]) <= detected + timedelta(days=2, hours=1)
     assert first["auc_week_after"] > first["auc_week_before"] + 0.1
-    retrains = [r for r in demo_run.summary["retrains"] if r["trigger"] == "performance" and _at(r["at"]) >= detected]
+    # Until the operator's rollback, which puts back a model of the old concept and so starts a recovery of its own.
+    rollback = _at(_event(demo_run, "rollback")["at"])
+    retrains = [
+        r for r in demo_run.summary["retrains"] if r["trigger"] == "performance" and detected <= _at(r["at"]) < rollback
+    ]
     waited = [r for r in retrains if r["outcome"] == "refused" and r["reasons"][0].startswith("waiting for labels")]
     assert all(_at(r["at"]) < _at(first["at"]) for r in waited)
