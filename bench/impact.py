@@ -294,7 +294,6 @@ def build_champion(train_rows: int = TRAIN_ROWS, holdout_rows: int = HOLDOUT_ROW
         holdout_features=features,
         holdout_labels=labels.astype(np.float64),
         holdout_scores=scores,
-        reference_scores=scores,
     )
     if basis is None:
         raise RuntimeError("the holdout could not calibrate the champion's scores")

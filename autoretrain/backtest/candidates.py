@@ -276,7 +276,6 @@ def reference_profile(data: ReplayData, candidate: Candidate) -> ReferenceProfil
             holdout_features=data.features.iloc[holdout].reset_index(drop=True)[list(candidate.schema.names)],
             holdout_labels=data.label[holdout],
             holdout_scores=candidate.scores[holdout],
-            reference_scores=candidate.scores[rows],
         )
     return with_impact_basis(profiler.profile_, basis)
 

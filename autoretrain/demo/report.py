@@ -457,7 +457,8 @@ _PHASE_COLOURS = {**EVENT_COLOURS, OTHER_PHASE: "#8c96a8"}
 ESTIMATE_ASSUMPTION = (
     "The estimate assumes no concept shift: churn relates to the inputs as on the holdout the champion's score "
     "calibrator was fitted on. Under a covariate shift (the inputs move, P(churn | x) does not) it should hold, the "
-    "realised AUC falling in its interval about as often as the interval's confidence level says; under the concept "
+    "realised AUC falling in its interval on most days (somewhat less often than its level: the interval covers the "
+    "labels' randomness, not the calibrator's own error); under the concept "
     "shift it fails (the scores look as before while the outcome has moved), and only matured labels can show it."
 )
 

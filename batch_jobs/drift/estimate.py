@@ -420,26 +420,3 @@ def estimate_performance(
         n_bootstrap=n_bootstrap,
         metrics=tuple(metrics),
     )
-
-
-def expected_auc_drop(reference: EstimatedPerformance, current: EstimatedPerformance) -> tuple[float, float, float]:
-    """(reference − current expected AUC, low, high): the drop with an interval at their common confidence level.
-
-    The two windows are independent samples, so the drop's interval combines the two bootstrap intervals'
-    half-widths in quadrature (exact for normal sampling distributions, where a half-width is z × the standard
-    error), side by side since percentile intervals need not be symmetric: the lower end uses the reference's lower
-    and the current window's upper half-width, the upper end the other two. ValueError if the confidence levels
-    differ or an interval is undefined.
-    """
-    if reference.confidence_level != current.confidence_level:
-        raise ValueError(
-            f"cannot combine intervals at confidence levels {reference.confidence_level} and {current.confidence_level}"
-        )
-    before, after = reference.metric("auc"), current.metric("auc")
-    numbers = (before.value, before.ci_low, before.ci_high, after.value, after.ci_low, after.ci_high)
-    if not all(math.isfinite(number) for number in numbers):
-        raise ValueError("an expected AUC or its interval is undefined")
-    drop = before.value - after.value
-    below = math.hypot(before.value - before.ci_low, after.ci_high - after.value)
-    above = math.hypot(before.ci_high - before.value, after.value - after.ci_low)
-    return drop, drop - below, drop + above

@@ -16,7 +16,7 @@ In every check (`assess_impact`):
   says such a shift costs were the outcome not to move with the feature (a broken feature, a changed meaning):
   what the alert names, and what sets the floors (`feature_floors`).
 
-What it assumes, stated wherever it is shown (`ASSUMPTION`): the expected metrics assume no concept shift — the
+What it assumes, stated wherever it is shown (`estimate.ASSUMPTION`): the expected metrics assume no concept shift — the
 outcome's relation to the inputs is as on the holdout the calibrator was fitted on — so a concept shift is invisible
 here and only matured labels (the performance check) can show it. A harmless verdict says the *inputs* moved in a
 way the model handles; it is no proof the world did not change.
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from batch_jobs.drift.config import DriftConfig
-from batch_jobs.drift.estimate import EstimatedPerformance, ScoreCalibrator, estimate_performance
+from batch_jobs.drift.estimate import ASSUMPTION, EstimatedPerformance, ScoreCalibrator, estimate_performance
 from batch_jobs.drift.profile import ReferenceProfile
 from batch_jobs.drift.results import (
     FeatureDrift,
@@ -45,7 +45,7 @@ from batch_jobs.drift.results import (
     finite_or_none,
 )
 from batch_jobs.drift.sensitivity import SensitivityProfile, compute_sensitivity
-from batch_jobs.drift.univariate import PSI, WASSERSTEIN
+from batch_jobs.drift.univariate import WASSERSTEIN
 from batch_jobs.metrics import classification_metrics
 from core.features import InputSchema
 
@@ -58,11 +58,6 @@ IMPACT_METRIC = "auc"
 #: perturbation's change is paired row by row and 2,000 rows measure it closely; the cost is about 1.3 s of one CPU
 #: for the default model and the churn schema's nine features (measured), once per released version.
 SENSITIVITY_ROWS = 2000
-ASSUMPTION = (
-    "Expected metrics are estimated from the champion's calibrated scores without labels (confidence-based "
-    "performance estimation). They assume no concept shift: the outcome relates to the inputs as on the holdout the "
-    "calibrator was fitted on. A concept shift is invisible to them; only matured labels can show it."
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +88,15 @@ class ImpactBasis:
 
     @classmethod
     def of(cls, profile: ReferenceProfile) -> ImpactBasis | None:
-        """The basis stored with `profile`, None when it was built without one."""
-        return None if profile.impact_basis is None else cls.from_json(profile.impact_basis)
+        """The basis stored with `profile`; None when it was built without one, or with one this code cannot read (a
+        warning: drift is then judged without impact rather than not at all)."""
+        if profile.impact_basis is None:
+            return None
+        try:
+            return cls.from_json(profile.impact_basis)
+        except (KeyError, TypeError, ValueError) as error:
+            logger.warning("the profile's impact basis cannot be read (%s): drift is judged without impact", error)
+            return None
 
 
 def build_impact_basis(
@@ -105,18 +107,18 @@ def build_impact_basis(
     holdout_features: pd.DataFrame,
     holdout_labels: Sequence[float] | FloatArray,
     holdout_scores: Sequence[float] | FloatArray,
-    reference_scores: Sequence[float] | FloatArray,
     random_state: int = 0,
 ) -> ImpactBasis | None:
-    """The basis of a model at training time: calibrator and sensitivity from its holdout, expected performance of
-    the reference rows (the drift check's reference). None, with a warning, when the holdout cannot calibrate
+    """The basis of a model at training time, all from its holdout: the calibrator, the expected performance the
+    drift check compares with (not of training rows, whose in-sample scores would inflate it) and the sensitivity
+    profile. None, with a warning, when the holdout cannot calibrate
     (one class, no rows): the model's drift is then judged without impact."""
     try:
         calibrator = ScoreCalibrator.fit(holdout_scores, holdout_labels)
     except ValueError as error:
         logger.warning("no impact basis: the holdout cannot calibrate the scores (%s)", error)
         return None
-    reference = estimate_performance(reference_scores, calibrator, random_state=random_state)
+    reference = estimate_performance(holdout_scores, calibrator, random_state=random_state)
     sensitivity = compute_sensitivity(
         model,
         holdout_features,
@@ -156,18 +158,18 @@ def feature_floors(profile: ReferenceProfile, config: DriftConfig) -> dict[str, 
 
 def _feature_impact(feature: FeatureDrift, sensitivity: SensitivityProfile | None) -> FeatureImpact:
     check = feature.distribution
-    effect_name, effect = check.effect_size_name, check.effect_size
-    if feature.kind is FeatureKind.NUMERIC and effect_name != WASSERSTEIN:
-        effect_name, effect = WASSERSTEIN, feature.secondary_effects.get(WASSERSTEIN)
-    elif feature.kind is FeatureKind.CATEGORICAL:
-        effect_name = PSI
+    # The profile's numeric effect sizes are Wasserstein distances: with PSI as the numeric effect, read its cost at
+    # the Wasserstein distance the suite reports beside it.
+    profiled = check.effect_size
+    if feature.kind is FeatureKind.NUMERIC and check.effect_size_name != WASSERSTEIN:
+        profiled = feature.secondary_effects.get(WASSERSTEIN)
     cost = None
-    if sensitivity is not None and effect is not None:
-        cost = sensitivity.cost(feature.name, effect)
+    if sensitivity is not None and profiled is not None:
+        cost = sensitivity.cost(feature.name, profiled)
     return FeatureImpact(
         name=feature.name,
-        effect_size_name=effect_name,
-        effect_size=effect,
+        effect_size_name=check.effect_size_name,
+        effect_size=check.effect_size,
         floor=check.effect_size_threshold,
         drift=feature.drift,
         auc_cost=cost,
@@ -178,7 +180,7 @@ def _standard_error(estimate: EstimatedPerformance, metric: str) -> float:
     """The bootstrap interval's half-width in standard errors (normal approximation)."""
     item = estimate.metric(metric)
     z = NormalDist().inv_cdf(0.5 + estimate.confidence_level / 2)
-    return max(0.0, (item.ci_high - item.ci_low) / (2 * z))
+    return (item.ci_high - item.ci_low) / (2 * z)  # NaN when the bootstrap gave no interval
 
 
 def assess_impact(
@@ -221,6 +223,8 @@ def assess_impact(
     drop = reference_value - current_value
     error = float(np.hypot(_standard_error(current, IMPACT_METRIC), _standard_error(basis.reference, IMPACT_METRIC)))
     upper = drop + NormalDist().inv_cdf(config.impact_confidence) * error
+    if not np.isfinite(upper):
+        return unknown  # an interval the bootstrap could not give: no verdict rather than the point estimate's
     return replace(
         unknown,
         verdict=ImpactVerdict.IMPACTFUL if upper >= config.impact_margin else ImpactVerdict.HARMLESS,
@@ -238,15 +242,15 @@ class TrackedMetric:
     the estimate's assumption holds, and the realised value once the labels are known."""
 
     name: str
-    estimated: float
-    realised_low: float
-    realised_high: float
+    estimated: float | None
+    realised_low: float | None
+    realised_high: float | None
     realised: float | None
 
     @property
     def within(self) -> bool | None:
-        """Whether the realised value fell in the interval (None without it)."""
-        if self.realised is None:
+        """Whether the realised value fell in the interval (None without either)."""
+        if self.realised is None or self.realised_low is None or self.realised_high is None:
             return None
         return self.realised_low <= self.realised <= self.realised_high
 
@@ -264,8 +268,10 @@ class TrackedMetric:
 
 @dataclass(frozen=True, slots=True)
 class EstimateTracking:
-    """The label-free estimate made on the matured window's rows (as it was made when they were served) beside the
-    realised metrics on the same rows: where the assumption held, the realised value lies in the interval."""
+    """The label-free estimate on the matured window's labelled rows, with the champion's calibrator (what an estimate
+    made from their scores alone says) beside the realised metrics on the same rows. The interval covers the labels'
+    randomness only, not the calibrator's own fitting error, so even where the assumption holds it covers somewhat
+    less often than its level."""
 
     n_rows: int
     confidence_level: float
@@ -309,9 +315,9 @@ def track_estimate(
     metrics = tuple(
         TrackedMetric(
             name=item.name,
-            estimated=item.value,
-            realised_low=item.realised_low,
-            realised_high=item.realised_high,
+            estimated=finite_or_none(item.value),
+            realised_low=finite_or_none(item.realised_low),
+            realised_high=finite_or_none(item.realised_high),
             realised=finite_or_none(realised.get(item.name)),
         )
         for item in estimate.metrics

@@ -425,9 +425,10 @@ def tracking_html(tracking: EstimateTracking | None) -> str:
     headers = ["metric", "estimated (no labels)", "realised (labels)", f"{level} interval of the realised", "within"]
     return (
         f'<section id="tracking">{title}<p>On the {tracking.n_rows:,} labelled predictions of the matured window: the '
-        "estimate the check makes from the scores alone, as it was made when these rows were the current window, "
-        "beside what their labels realised. Where the estimate's assumption holds, the realised value falls in the "
-        "interval; a realised value outside it is what a concept shift looks like.</p>"
+        "estimate the champion's calibrator gives from their scores alone, beside what their labels realised. Where "
+        "the estimate's assumption holds, the realised value falls in the interval on most days (the interval covers "
+        "the labels' randomness, not the calibrator's own error); a realised value well outside it is what a concept "
+        "shift looks like.</p>"
         + _table(headers, rows)
         + f'<p class="assumption"><strong>What the estimate assumes:</strong> {escape(tracking.assumption)}</p>'
         + "</section>"

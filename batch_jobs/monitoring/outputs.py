@@ -126,7 +126,11 @@ def completed_detail(result: DriftCheckResult) -> dict[str, Any]:
         "window_start": result.window["start"],
         "window_end": result.window["end"],
         "decision": result.decision.to_json(),
-        "impact": None if result.drift is None or result.drift.impact is None else result.drift.impact.verdict.value,
+        "impact": (
+            result.drift.impact.verdict.value
+            if result.drift is not None and result.drift.dataset_drift and result.drift.impact is not None
+            else None
+        ),
     }
 
 
@@ -135,7 +139,7 @@ def impact_text(drift: DriftResult) -> str:
     expected AUC's drop with its bound and margin, then each drifted feature's shift and its sensitivity cost."""
     impact = drift.impact
     if impact is None or impact.drop is None or impact.drop_upper is None:
-        return "Impact unknown (the champion carries no calibrator): drift is acted on as drift."
+        return "Impact unknown (no calibrator with the champion, or no scores): drift is acted on as drift."
     judged = "impactful" if impact.impactful else "harmless"
     parts = [
         f"Estimated impact: expected AUC {impact.reference_expected:.3f} -> {impact.current_expected:.3f} "

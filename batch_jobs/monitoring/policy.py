@@ -233,8 +233,9 @@ class Episode:
 
     @classmethod
     def after(cls, state: PolicyState, observation: Observation) -> Episode:
-        """The episode once this check is counted: a drifting check starts or extends it, a clean one ends it."""
-        if observation.verdict == "no_drift":
+        """The episode once this check is counted: drift that matters starts or extends it; a clean check, or drift
+        estimated harmless, ends it (harmless drift must not count towards the labels a retrain waits for)."""
+        if observation.verdict == "no_drift" or (observation.verdict == "drift" and not observation.matters):
             return cls(None, (), None)
         if observation.verdict != "drift":
             return cls(state.drift_since, state.drift_versions, state.drift_requested_by)

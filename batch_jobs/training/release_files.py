@@ -72,7 +72,6 @@ def write_release_files(
         holdout_features=model_spec.feature_frame(holdout, schema),
         holdout_labels=fitting.labels_of(holdout, target).astype(np.float64),
         holdout_scores=holdout_scores,
-        reference_scores=reference_scores,
     )
     with_impact_basis(profiler.profile_, basis).to_parquet(directory / REFERENCE_FILE)
     baseline = build_monitoring_baseline(

@@ -101,7 +101,6 @@ def trained_model(model_name: str = "churn", seed: int = 0) -> TrainedModel:
         holdout_features=features.iloc[cut:],
         holdout_labels=labels[cut:],
         holdout_scores=scores[cut:],
-        reference_scores=scores,
     )
     profile = with_impact_basis(profile, basis)
     with tempfile.TemporaryDirectory() as directory:

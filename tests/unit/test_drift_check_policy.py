@@ -450,3 +450,18 @@ def test_a_harmless_check_breaks_the_streak_of_impactful_ones() -> None:
 def test_decay_on_matured_labels_requests_even_when_the_drift_is_estimated_harmless() -> None:
     decision, _ = _observe(PolicyState(), 0, impactful=False, decay=True)
     assert (decision.retrain_requested, decision.trigger) == (True, RetrainTrigger.PERFORMANCE)
+
+
+def test_harmless_drift_ends_the_drift_episode_so_later_impactful_drift_waits_for_its_own_labels() -> None:
+    policy = TriggerPolicy(consecutive_checks=2, label_delay=7 * DAY, adapt_days=7 * DAY)
+    state = PolicyState()
+    for day in range(21):
+        harmless = Observation(f"h{day}", START + day * DAY, "v1", "drift", None, impactful=False)
+        _, state = decide(state, harmless, policy)
+    assert state.drift_since is None
+    for day in (21, 22):
+        decision, state = decide(
+            state, Observation(f"i{day}", START + day * DAY, "v1", "drift", None, impactful=True), policy
+        )
+    assert decision.outcome is Outcome.WAITING_FOR_LABELS
+    assert state.drift_since == START + 21 * DAY

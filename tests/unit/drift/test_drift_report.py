@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from batch_jobs.drift import DriftConfig, DriftResult, DriftSuite, ReferenceProfiler
-from batch_jobs.drift.estimate import EstimatedMetric, EstimatedPerformance
-from batch_jobs.drift.impact import ASSUMPTION, EstimateTracking, TrackedMetric
+from batch_jobs.drift.estimate import ASSUMPTION, EstimatedMetric, EstimatedPerformance
+from batch_jobs.drift.impact import EstimateTracking, TrackedMetric
 from batch_jobs.drift.report import render_html, tracking_html
 from batch_jobs.drift.results import FeatureImpact, ImpactResult, ImpactVerdict
 from batch_jobs.drift.sensitivity import SensitivityPoint, SensitivityProfile

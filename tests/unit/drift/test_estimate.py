@@ -17,12 +17,10 @@ from batch_jobs.drift.estimate import (
     ASSUMPTION,
     METRICS,
     PROBABILITY_FLOOR,
-    EstimatedMetric,
     EstimatedPerformance,
     ScoreCalibrator,
     _RankedProbabilities,
     estimate_performance,
-    expected_auc_drop,
     expected_metrics,
 )
 from batch_jobs.metrics import EPSILON, classification_metrics, roc_auc
@@ -228,87 +226,6 @@ def test_estimate_is_reproducible_from_its_random_state() -> None:
     other = estimate_performance(scores, IDENTITY, random_state=2)
     assert other.metric("auc").value == first.metric("auc").value
     assert other.metric("auc").ci_low != first.metric("auc").ci_low
-
-
-def _with_auc(value: float, low: float, high: float, confidence_level: float = 0.95) -> EstimatedPerformance:
-    metric = EstimatedMetric(name="auc", value=value, ci_low=low, ci_high=high, realised_low=low, realised_high=high)
-    return EstimatedPerformance(n_rows=100, confidence_level=confidence_level, n_bootstrap=200, metrics=(metric,))
-
-
-def test_auc_drop_combines_the_half_widths_in_quadrature() -> None:
-    drop, low, high = expected_auc_drop(_with_auc(0.8, 0.78, 0.81), _with_auc(0.7, 0.66, 0.73))
-    assert drop == pytest.approx(0.1)
-    assert low == pytest.approx(0.1 - math.hypot(0.02, 0.03))
-    assert high == pytest.approx(0.1 + math.hypot(0.01, 0.04))
-
-
-def test_auc_drop_is_significant_only_when_the_window_separates_worse() -> None:
-    rng = np.random.default_rng(13)
-    reference = estimate_performance(rng.beta(1.0, 1.0, size=3000), IDENTITY)
-    same = estimate_performance(rng.beta(1.0, 1.0, size=3000), IDENTITY, random_state=1)
-    worse = estimate_performance(rng.beta(5.0, 5.0, size=3000), IDENTITY, random_state=2)
-    _, low, high = expected_auc_drop(reference, same)
-    assert low < 0.0 < high
-    drop, low, _ = expected_auc_drop(reference, worse)
-    assert drop > 0.1
-    assert low > 0.0
-
-
-def test_auc_drop_refuses_intervals_at_different_confidence_levels() -> None:
-    with pytest.raises(ValueError, match="confidence levels"):
-        expected_auc_drop(_with_auc(0.8, 0.78, 0.81), _with_auc(0.7, 0.66, 0.73, confidence_level=0.9))
-
-
-@pytest.mark.parametrize(
-    ("scores", "probabilities", "message"),
-    [
-        ([], [], "scores are empty"),
-        ([0.1, math.nan], [0.5, 0.5], "scores contain 1 non-finite"),
-        ([0.1, 0.2], [0.5, math.inf], "probabilities contain 1 non-finite"),
-        ([0.1, 0.2], [0.5], "differ in length"),
-        ([0.1, 0.2], [0.5, 1.5], r"probabilities must lie in \[0, 1\]"),
-        ([0.1, 0.2], [1.0, 1.0], "expected AUC is undefined"),
-        ([0.1], [0.5], "expected AUC is undefined"),
-    ],
-)
-def test_expected_metrics_reject_bad_input(scores: list[float], probabilities: list[float], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        expected_metrics(scores, probabilities)
-
-
-@pytest.mark.parametrize(
-    ("scores", "labels", "message"),
-    [
-        ([], [], "calibration scores are empty"),
-        ([0.1, 0.2, 0.3], [0, 0, 0], "one class only"),
-        ([0.1, math.nan], [0, 1], "calibration scores contain 1 non-finite"),
-        ([0.1, 0.2], [0, math.nan], "calibration labels contain 1 non-finite"),
-        ([0.1, 0.2, 0.3], [0, 1], "differ in length"),
-        ([0.1, 0.2], [0, 2], "labels must be 0 or 1"),
-    ],
-)
-def test_calibrator_fit_rejects_bad_input(scores: list[float], labels: list[float], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        ScoreCalibrator.fit(scores, labels)
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"knots": [0.5, 0.2]}, "strictly increasing"),
-        ({"values": [0.6, 0.4]}, "non-decreasing"),
-        ({"values": [0.0, 0.5]}, "must lie in"),
-        ({"values": [0.5]}, "as many values as knots"),
-        ({"n_rows": 0}, "positive integer"),
-        ({"method": "platt"}, "unknown calibration method"),
-        ({"knots": "0.2"}, "lists of numbers"),
-        ({"knots": [0.1, "x"]}, "invalid calibrator document"),
-    ],
-)
-def test_calibrator_from_json_rejects_invalid_documents(change: dict[str, object], message: str) -> None:
-    document = {"method": "isotonic", "n_rows": 10, "knots": [0.1, 0.9], "values": [0.2, 0.7]} | change
-    with pytest.raises(ValueError, match=message):
-        ScoreCalibrator.from_json(document)
 
 
 def test_calibrator_from_json_names_a_missing_field() -> None:

@@ -14,9 +14,8 @@ import pytest
 from autoretrain.synthetic import TARGET, CategoryShift, generate_churn
 from batch_jobs import model_spec
 from batch_jobs.drift import DriftConfig, DriftSuite, ReferenceProfile, ReferenceProfiler
-from batch_jobs.drift.estimate import ScoreCalibrator, estimate_performance
+from batch_jobs.drift.estimate import ASSUMPTION, ScoreCalibrator, estimate_performance
 from batch_jobs.drift.impact import (
-    ASSUMPTION,
     ImpactBasis,
     assess_impact,
     build_impact_basis,
@@ -64,7 +63,6 @@ class Champion:
             holdout_features=features,
             holdout_labels=holdout[TARGET].to_numpy(dtype=np.float64),
             holdout_scores=scores,
-            reference_scores=scores,
         )
         assert basis is not None
         self.basis: ImpactBasis = basis
@@ -245,7 +243,6 @@ def test_a_holdout_of_one_class_gives_no_basis(champion: Champion) -> None:
         holdout_features=features,
         holdout_labels=np.zeros(len(features)),
         holdout_scores=scores,
-        reference_scores=scores,
     )
     assert basis is None
 
