@@ -113,12 +113,10 @@ def format_report(profile: SensitivityProfile, *, heading: str, not_profiled: Se
         losses = "".join(f"{row[f'auc_loss_at_{level:g}']:8.4f}" for level in TABLE_LEVELS)
         worst = f"{row['worst_perturbation']} {row['worst_level']:+.0%}"
         lines.append(f"{row['feature'][:27]:<28}{row['kind']:<13}{losses}{row['max_auc_loss']:9.4f}  {worst}")
-    pairs: dict[tuple[str, ...], tuple[float, str]] = {}
-    for point in profile.points:
-        if len(point.features) == 2 and point.auc_loss >= pairs.get(point.features, (-1.0, ""))[0]:
-            pairs[point.features] = (point.auc_loss, f"{point.perturbation} {point.level:+.0%}")
-    for features, (loss, worst) in pairs.items():
-        lines.append(f"pair {' + '.join(features)}: largest AUC loss {loss:.4f} ({worst})")
+    pairs = profile.worst_pairs()
+    for features, point in pairs.items():
+        worst = f"{point.perturbation} {point.level:+.0%}"
+        lines.append(f"pair {' + '.join(features)}: largest AUC loss {point.auc_loss:.4f} ({worst})")
     if not_profiled:
         lines.append(f"not profiled (no spread, or fewer than two categories): {', '.join(not_profiled)}")
     calls = 1 + len(profile.features()) + len(pairs)

@@ -54,6 +54,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.isotonic import IsotonicRegression
 
+from batch_jobs.drift.results import finite_or_none
 from batch_jobs.metrics import percentile_interval, poisson_counts, row_losses, tie_group_starts
 
 FloatArray = NDArray[np.float64]
@@ -88,11 +89,6 @@ def _finite_vector(values: ArrayLike, what: str) -> FloatArray:
 def _finite_float(value: Any) -> float:
     """A JSON number back as a float; None (how a non-finite number is written) as NaN."""
     return math.nan if value is None else float(value)
-
-
-def _json_number(value: float) -> float | None:
-    """A float as strict JSON: None for NaN or infinity."""
-    return float(value) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +191,11 @@ class EstimatedMetric:
         """The metric as strict JSON data (a non-finite number, possible only for a degenerate window, is None)."""
         return {
             "name": self.name,
-            "value": _json_number(self.value),
-            "ci_low": _json_number(self.ci_low),
-            "ci_high": _json_number(self.ci_high),
-            "realised_low": _json_number(self.realised_low),
-            "realised_high": _json_number(self.realised_high),
+            "value": finite_or_none(self.value),
+            "ci_low": finite_or_none(self.ci_low),
+            "ci_high": finite_or_none(self.ci_high),
+            "realised_low": finite_or_none(self.realised_low),
+            "realised_high": finite_or_none(self.realised_high),
         }
 
     @classmethod

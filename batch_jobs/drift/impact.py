@@ -137,11 +137,10 @@ def with_impact_basis(profile: ReferenceProfile, basis: ImpactBasis | None) -> R
     return replace(profile, impact_basis=None if basis is None else basis.to_json())
 
 
-def feature_floors(profile: ReferenceProfile, config: DriftConfig) -> dict[str, float]:
-    """Each profiled feature's distribution floor from the sensitivity profile (`DriftConfig` docstring); empty when
-    the profile has no sensitivity or the config keeps one global floor."""
-    basis = ImpactBasis.of(profile) if config.sensitivity_floors else None
-    if basis is None or basis.sensitivity is None:
+def feature_floors(profile: ReferenceProfile, basis: ImpactBasis | None, config: DriftConfig) -> dict[str, float]:
+    """Each profiled feature's distribution floor from the sensitivity profile in `profile`'s `basis` (`DriftConfig`
+    docstring); empty without a sensitivity profile or when the config keeps one global floor."""
+    if not config.sensitivity_floors or basis is None or basis.sensitivity is None:
         return {}
     low, high = config.floor_range
     floors = {}
@@ -184,14 +183,13 @@ def _standard_error(estimate: EstimatedPerformance, metric: str) -> float:
 
 
 def assess_impact(
-    profile: ReferenceProfile,
+    basis: ImpactBasis | None,
     config: DriftConfig,
     scores: FloatArray | None,
     features: Sequence[FeatureDrift],
 ) -> ImpactResult:
-    """The impact of the current window (scored by the champion) against the champion's reference (module
-    docstring); `unknown` when the profile carries no basis or there are no scores."""
-    basis = ImpactBasis.of(profile)
+    """The impact of the current window (scored by the champion) against the champion's reference, from the
+    champion's `basis` (module docstring); `unknown` without a basis or without scores."""
     sensitivity = None if basis is None else basis.sensitivity
     per_feature = tuple(_feature_impact(feature, sensitivity) for feature in features)
     finite = None if scores is None else scores[np.isfinite(scores)]

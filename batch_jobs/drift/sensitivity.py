@@ -274,6 +274,16 @@ class SensitivityProfile:
         reached = [effect for envelope in envelopes if (effect := envelope.reach(margin)) is not None]
         return min(reached) if reached else None
 
+    def worst_pairs(self) -> dict[tuple[str, ...], SensitivityPoint]:
+        """Each profiled pair's most harmful perturbation (the first of equal losses), in profile order."""
+        pairs: dict[tuple[str, ...], SensitivityPoint] = {}
+        for point in self.points:
+            if len(point.features) == 2 and (
+                point.features not in pairs or point.auc_loss > pairs[point.features].auc_loss
+            ):
+                pairs[point.features] = point
+        return pairs
+
     def table(self) -> list[dict[str, Any]]:
         """One row per feature, the most harmful first: its kind, its largest AUC loss at the 1 %, 5 % and 10 %
         levels (`auc_loss_at_0.01`, …; numeric levels taken both ways) and the perturbation and signed level of
@@ -724,12 +734,7 @@ def render_html(profile: SensitivityProfile) -> str:
         )
         for row in profile.table()
     ]
-    pairs: dict[tuple[str, ...], SensitivityPoint] = {}
-    for point in profile.points:
-        if len(point.features) == 2 and (
-            point.features not in pairs or point.auc_loss > pairs[point.features].auc_loss
-        ):
-            pairs[point.features] = point
+    pairs = profile.worst_pairs()
     pair_rows = [
         (
             " + ".join(key),

@@ -19,7 +19,7 @@ import pandas as pd
 
 from batch_jobs.drift._stats import FloatArray, adjust_p_values
 from batch_jobs.drift.config import DriftConfig
-from batch_jobs.drift.impact import assess_impact, feature_floors
+from batch_jobs.drift.impact import ImpactBasis, assess_impact, feature_floors
 from batch_jobs.drift.multivariate import DomainClassifierDrift, decide_domain
 from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.drift.profile import ReferenceProfile, binary_labels, numeric_values, value_family
@@ -57,7 +57,8 @@ class DriftSuite:
         scores = self._scores(current_scores, len(current))
         labels = self._labels(current_labels, len(current), scores)
 
-        univariate = UnivariateDrift(config, feature_floors(profile, config)).fit(profile)
+        basis = ImpactBasis.of(profile)
+        univariate = UnivariateDrift(config, feature_floors(profile, basis, config)).fit(profile)
         features = univariate.score_features(current)
         prediction = univariate.score_prediction(scores) if scores is not None else None
         domain = DomainClassifierDrift(config).fit(profile).score(current) if config.multivariate else None
@@ -72,7 +73,7 @@ class DriftSuite:
             or (decided_prediction is not None and decided_prediction.drift)
             or (decided_domain is not None and decided_domain.drift)
         )
-        impact = assess_impact(profile, config, scores, decided_features)
+        impact = assess_impact(basis, config, scores, decided_features)
         return DriftResult(
             dataset_drift=dataset_drift,
             drifted_features=drifted,

@@ -128,7 +128,7 @@ def test_the_drop_is_the_reference_expected_auc_minus_the_windows_and_its_bound_
     champion: Champion,
 ) -> None:
     _, scores, _ = champion.window(5000, seed=9)
-    impact = assess_impact(champion.profile, CONFIG, scores, ())
+    impact = assess_impact(champion.basis, CONFIG, scores, ())
     current = estimate_performance(scores, champion.basis.calibrator, random_state=CONFIG.random_state)
     reference = champion.basis.reference.metric("auc").value
     assert impact.reference_expected == reference
@@ -140,7 +140,7 @@ def test_the_drop_is_the_reference_expected_auc_minus_the_windows_and_its_bound_
 
 
 def test_impact_is_unknown_without_scores(champion: Champion) -> None:
-    impact = assess_impact(champion.profile, CONFIG, None, ())
+    impact = assess_impact(champion.basis, CONFIG, None, ())
     assert impact.verdict is ImpactVerdict.UNKNOWN
 
 
@@ -167,7 +167,8 @@ def test_floors_fall_where_the_model_leans_and_never_rise_above_the_global_floor
     leaned = (_point("tenure_months", 0.01, 0.002), _point("tenure_months", 0.05, 0.010))
     steep = (_point("support_calls", 0.01, 0.05),)
     ignored = (_point("usage_hours", 0.5, 0.0001),)
-    floors = feature_floors(_profile_with((*leaned, *steep, *ignored), champion), CONFIG)
+    profile = _profile_with((*leaned, *steep, *ignored), champion)
+    floors = feature_floors(profile, ImpactBasis.of(profile), CONFIG)
     low, high = CONFIG.floor_range
     # The profile reaches the 0.008 margin three quarters of the way from 0.01 (0.002) to 0.05 (0.010): at 0.04.
     assert floors["tenure_months"] == pytest.approx(0.04)
@@ -178,8 +179,8 @@ def test_floors_fall_where_the_model_leans_and_never_rise_above_the_global_floor
 
 
 def test_floors_keep_the_global_floor_when_switched_off(champion: Champion) -> None:
-    assert feature_floors(champion.profile, replace(CONFIG, sensitivity_floors=False)) == {}
-    assert feature_floors(champion.plain, CONFIG) == {}
+    assert feature_floors(champion.profile, champion.basis, replace(CONFIG, sensitivity_floors=False)) == {}
+    assert feature_floors(champion.plain, ImpactBasis.of(champion.plain), CONFIG) == {}
 
 
 def test_a_lowered_floor_flags_a_small_shift_of_a_leaned_on_feature_that_the_global_floor_passes(
