@@ -82,7 +82,10 @@ def test_the_drift_check_reads_the_lake_and_its_bytes_grow_with_the_window(
         assert profile.storage.raw_payload_gzip_bytes_per_prediction < profile.storage.raw_payload_bytes_per_prediction
     read_single = sum(single.scans["drift_check"].bytes_per_prediction) * single.replay["predictions"]
     read_double = sum(double.scans["drift_check"].bytes_per_prediction) * double.replay["predictions"]
-    assert read_double > 1.3 * read_single
+    # Strict growth only: the bytes a scan reads follow the lake's file layout (how many objects the emulator's
+    # Firehose flushed on its wall-clock buffer, and so how compaction merged them), which varies between machines;
+    # 2x the rows read 1.39x here and 1.13x on a CI runner.
+    assert read_double > read_single
 
 
 def test_the_command_prints_the_table_for_10k_1m_and_10m(
