@@ -57,6 +57,21 @@ FeatureValue = float | int | str | bool | None
 
 PAYLOAD_FIELDS = ("request_id", "model_name", "model_version", "timestamp", "features", "prediction", "latency_ms")
 LABEL_FIELDS = ("request_id", "model_name", "label", "observed_at")
+#: Optional payload members. They extend the contract without breaking old records; absent means the default.
+#: - `arm`: which arm of the business-impact experiment the request's client is in, `ARM_MODEL` or `ARM_CONTROL`
+#:   (absent: no experiment, or no client id to assign). `prediction` is always the champion's output, so
+#:   monitoring sees every request; a control-arm client was answered with `heuristic` instead.
+#: - `heuristic`: `{"score", "label"}`, the control arm's answer (the model spec's heuristic), control rows only.
+#: - `shadow`: `{"model_version", "score", "label", "latency_ms"}`, a shadow challenger's answer to the same
+#:   request (logged, never returned).
+ARM_FIELD = "arm"
+ARM_MODEL = "model"
+ARM_CONTROL = "control"
+ARMS = (ARM_MODEL, ARM_CONTROL)
+HEURISTIC_FIELD = "heuristic"
+SHADOW_FIELD = "shadow"
+#: Optional label member: true when a human reviewer gave the label to a prediction of the review sample.
+REVIEWED_FIELD = "reviewed"
 #: The ids' length limit (`core.record_limits.MAX_ID_CHARS`), under its older name.
 MAX_ID_LENGTH = MAX_ID_CHARS
 
