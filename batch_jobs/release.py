@@ -52,7 +52,7 @@ from core.layout import (
 )
 from core.model_lifecycle import ModelStatus, ModelVersionRecord, RegistryError, Trigger
 from core.registry import Registry
-from core.release_bundle import RELEASE_FILE, RELEASED_FILES, ReleaseError, ReleaseManifest
+from core.release_bundle import CHAMPION_FOLDER, RELEASE_FILE, RELEASED_FILES, ReleaseError, ReleaseManifest
 from core.settings import EnvVar, require_env
 
 LOGGER = logging.getLogger(__name__)
@@ -67,6 +67,10 @@ CONTENT_TYPES = {
 #: User metadata on `release/<m>.zip` naming the version inside (a retry compares it instead of rewriting).
 VERSION_METADATA = "model-version"
 SHA_METADATA = "model-sha256"
+#: ... and the champion a shadow release runs beside (empty for a plain release).
+SHADOW_METADATA = "shadow-of"
+#: The trigger a champion's re-release carries when a shadow period ends without a promotion.
+SHADOW_ENDED_TRIGGER = "shadow_ended"
 #: CodePipeline shows this object metadata as the source revision's summary.
 SUMMARY_METADATA = "codepipeline-artifact-revision-summary"
 _ZIP_TIME = (2000, 1, 1, 0, 0, 0)
@@ -98,14 +102,33 @@ def build_release_zip(release: ReleaseManifest, files: Mapping[str, bytes]) -> b
     return buffer.getvalue()
 
 
-class Publisher:
-    """Writes versions and release objects to the model bucket and moves them through the registry."""
+#: The triggers whose releases serve in shadow first when the stack runs shadow periods: not a recovery from
+#: performance decay (the champion is failing: keeping it answering while the shadow proves itself is what the gate
+#: exists to avoid), not the first model, not a rollback.
+SHADOW_TRIGGERS = frozenset({Trigger.SCHEDULE, Trigger.DRIFT, Trigger.ON_DEMAND})
 
-    def __init__(self, store: ObjectStore, registry: Registry, bus: EventBus, model_name: str) -> None:
+
+class Publisher:
+    """Writes versions and release objects to the model bucket and moves them through the registry.
+
+    `shadow_triggers`: the releases of versions trained for these triggers are shadow releases (`ReleaseManifest`:
+    served beside the champion until the live evaluation promotes or ends them); empty, no shadow periods.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        registry: Registry,
+        bus: EventBus,
+        model_name: str,
+        *,
+        shadow_triggers: frozenset[Trigger] = frozenset(),
+    ) -> None:
         self._store = store
         self._registry = registry
         self._bus = bus
         self._model = validate_model_name(model_name)
+        self._shadow_triggers = shadow_triggers
 
     def release(self, record: ModelVersionRecord, directory: Path) -> ReleaseOutcome:
         """Publish a candidate that passed the gate (or finish a release a previous run started)."""
@@ -125,7 +148,30 @@ class Publisher:
             )
         elif record.status is not ModelStatus.RELEASED:
             raise ReleaseError(f"{self._model} {version} is {record.status}: only a candidate can be released")
+        champion = self._registry.champion(self._model) if record.trigger in self._shadow_triggers else None
+        if champion is not None and champion.version != version:
+            return self._publish_release(
+                record, files, record.trigger.value, DetailType.MODEL_RELEASED, beside=champion
+            )
         return self._publish_release(record, files, record.trigger.value, DetailType.MODEL_RELEASED)
+
+    def promote_shadow(self, version: str, reason: str) -> ReleaseOutcome:
+        """Re-release a version that served in shadow as a plain release: the pipeline deploys it and makes it the
+        champion. Its shadow record (`reason` included) is the live evaluation's to write."""
+        record = self._registry.get(self._model, version)
+        if record.status is not ModelStatus.RELEASED:
+            raise ReleaseError(f"{self._model} {version} is {record.status}: only a released version is promoted")
+        LOGGER.info("promoting %s from shadow: %s", version, reason)
+        return self._publish_release(record, self._verified_files(record), record.trigger.value, None)
+
+    def end_shadow(self, version: str, reason: str) -> ReleaseOutcome:
+        """Retire a version that served in shadow without being promoted, and re-release the champion alone (the
+        pipeline redeploys it without the shadow)."""
+        champion = self._registry.champion(self._model)
+        if champion is None:
+            raise ReleaseError(f"{self._model} has no champion to keep")
+        self._registry.transition(self._model, version, ModelStatus.RETIRED, f"shadow ended: {reason}")
+        return self._publish_release(champion, self._verified_files(champion), SHADOW_ENDED_TRIGGER, None)
 
     def rollback(self, to_version: str, reason: str) -> ReleaseOutcome:
         """Re-release a retired (or released, not yet deployed) version's verified artefact."""
@@ -186,8 +232,15 @@ class Publisher:
         return stored
 
     def _publish_release(
-        self, record: ModelVersionRecord, files: Mapping[str, bytes], trigger: str, event: DetailType | None
+        self,
+        record: ModelVersionRecord,
+        files: Mapping[str, bytes],
+        trigger: str,
+        event: DetailType | None,
+        *,
+        beside: ModelVersionRecord | None = None,
     ) -> ReleaseOutcome:
+        """Write the release object for `record` (a shadow release `beside` the champion when given)."""
         if not record.artifact_uri or not record.sha256:
             raise ReleaseError(f"{self._model} {record.version} has no recorded artefact")
         release = ReleaseManifest(
@@ -197,26 +250,34 @@ class Publisher:
             sha256=record.sha256,
             s3_version_id=record.s3_version_id,
             trigger=trigger,
+            shadow_of=None if beside is None else beside.version,
         )
+        shadow_of = release.shadow_of or ""
         key = release_object_key(self._model)
         current = self._store.head(key)
         if (
             current is not None
             and current.metadata.get(VERSION_METADATA) == record.version
             and current.metadata.get(SHA_METADATA) == record.sha256
+            and current.metadata.get(SHADOW_METADATA, "") == shadow_of
         ):
             stored = current  # a retry: this version is already the newest release object
             LOGGER.info("release object already carries %s", record.version)
         else:
-            body = build_release_zip(release, {name: files[name] for name in RELEASED_FILES})
+            entries = {name: files[name] for name in RELEASED_FILES}
+            if beside is not None:
+                champion_files = self._verified_files(beside)
+                entries |= {CHAMPION_FOLDER + name: champion_files[name] for name in RELEASED_FILES}
+            mode = f"in shadow beside {shadow_of}, " if shadow_of else ""
             stored = self._store.put(
                 key,
-                body,
+                build_release_zip(release, entries),
                 content_type="application/zip",
                 metadata={
                     VERSION_METADATA: record.version,
                     SHA_METADATA: record.sha256,
-                    SUMMARY_METADATA: f"{self._model} {record.version} ({trigger})",
+                    SHADOW_METADATA: shadow_of,
+                    SUMMARY_METADATA: f"{self._model} {record.version} ({mode}{trigger})",
                 },
             )
         detail = {
@@ -227,6 +288,7 @@ class Publisher:
             "release_uri": stored.uri,
             "release_s3_version_id": stored.version_id,
             "trigger": trigger,
+            "shadow_of": release.shadow_of,
         }
         if event is not None:
             self._bus.publish(event, detail)

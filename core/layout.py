@@ -18,6 +18,7 @@ class PayloadPrefix(StrEnum):
     QUARANTINE = "quarantine/"
     TRAINING = "training/"
     INGEST_ERRORS = "ingest-errors/"
+    REVIEW = "review/"
 
 
 #: Prefixes whose new objects trigger the payload-ETL Lambda, with the kind of record each holds.
@@ -178,3 +179,14 @@ def report_object_key(model_name: str, run_id: str) -> str:
 def result_object_key(model_name: str, run_id: str) -> str:
     """`reports/<m>/<run-id>/result.json`: a drift check's result document, beside its report."""
     return f"reports/{model_name}/{run_id}/{RESULT_FILE}"
+
+
+def review_object_key(model_name: str, day: str) -> str:
+    """`review/model=<m>/dt=<YYYY-MM-DD>/review.csv`: the day's review sample, one file a day (an export run again
+    for the same day writes the same rows to the same key)."""
+    return f"{PayloadPrefix.REVIEW}model={model_name}/dt={day}/review.csv"
+
+
+def live_result_object_key(model_name: str, run_id: str) -> str:
+    """`reports/<m>/live/<run-id>/result.json`: a live evaluation's result document."""
+    return f"reports/{model_name}/live/{run_id}/{RESULT_FILE}"

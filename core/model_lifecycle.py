@@ -142,8 +142,8 @@ class ModelVersionRecord:
 
     Metrics of the challenger (this version) and of the champion it was compared with are on the same holdout.
     `evidence` and `gate_details` are free-form JSON-serialisable mappings (e.g. the window-selection backtest and
-    the full gate decision); their integral numbers read back as `int` (1.0 as 1), and integers must stay
-    within ±2**53.
+    the full gate decision) and so is `shadow`; their integral numbers read back as `int` (1.0 as 1), and integers
+    must stay within ±2**53.
     """
 
     model_name: str
@@ -167,6 +167,9 @@ class ModelVersionRecord:
     gate_reasons: tuple[str, ...] = ()
     gate_details: Mapping[str, Any] = field(default_factory=dict)
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    #: A shadow period's record (a released version served in shadow beside the champion): when it started, beside
+    #: which champion, and, once decided, the comparison and the promotion decision (`core.registry.record_shadow`).
+    shadow: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_model_name(self.model_name)

@@ -186,6 +186,34 @@ class Registry:
             extra_condition="(attribute_not_exists(sha256) OR sha256 = :sha)",
         )
 
+    def record_shadow(self, model_name: str, version: str, shadow: Mapping[str, Any]) -> ModelVersionRecord:
+        """Store a released version's shadow record (its start, later its comparison and decision), replacing the
+        previous one. Only a released version is served in shadow: any other status is a `ConflictError`."""
+        validate_model_name(model_name)
+        validate_version(version)
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(model_name, version),
+                UpdateExpression="SET shadow = :shadow, updated_at = :at",
+                ConditionExpression="#status = :released",
+                ReturnValues="ALL_NEW",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":shadow": _serialize(dict(shadow)),
+                    ":released": {"S": ModelStatus.RELEASED.value},
+                    ":at": {"S": _format_time(self._clock())},
+                },
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise RegistryError(f"updating {model_name} {version} failed: {error}") from error
+            current = self.get(model_name, version)
+            raise ConflictError(
+                f"{model_name} {version} is {current.status}; only a released version is served in shadow"
+            ) from error
+        return _from_item(response["Attributes"])
+
     def transition(
         self,
         model_name: str,
@@ -487,6 +515,7 @@ def _to_item(record: ModelVersionRecord) -> dict[str, Any]:
         "gate_reasons": list(record.gate_reasons),
         "gate_details": dict(record.gate_details),
         "evidence": dict(record.evidence),
+        "shadow": dict(record.shadow),
     }
     optional = {
         "artifact_uri": record.artifact_uri,
@@ -525,6 +554,7 @@ def _from_item(item: Mapping[str, Any]) -> ModelVersionRecord:
         gate_reasons=tuple(document["gate_reasons"]),
         gate_details=document["gate_details"],
         evidence=document["evidence"],
+        shadow=document.get("shadow", {}),  # absent on items written before shadow periods existed
     )
 
 

@@ -12,6 +12,8 @@ from core.layout import MANIFEST_FILE, MODEL_FILE, SAMPLE_FILE
 RELEASE_FILE = "release.json"
 #: The files of the version directory a release zip carries beside `release.json`.
 RELEASED_FILES = (MODEL_FILE, MANIFEST_FILE, SAMPLE_FILE)
+#: A shadow release also carries the champion it runs beside, under this folder (its released files).
+CHAMPION_FOLDER = "champion/"
 
 
 class ReleaseError(RuntimeError):
@@ -20,7 +22,12 @@ class ReleaseError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class ReleaseManifest:
-    """`release.json`: which model version a release object carries and where its artefact is."""
+    """`release.json`: which model version a release object carries and where its artefact is.
+
+    `shadow_of`: set on a shadow release, the champion version the released version is served beside (in shadow:
+    scored on every request, never answering); the zip then also carries the champion's files under
+    `CHAMPION_FOLDER`, and the pipeline deploys both without making the released version champion.
+    """
 
     model_name: str
     version: str
@@ -28,6 +35,7 @@ class ReleaseManifest:
     sha256: str
     s3_version_id: str | None
     trigger: str
+    shadow_of: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The document as a JSON object."""
@@ -38,6 +46,7 @@ class ReleaseManifest:
             "sha256": self.sha256,
             "s3_version_id": self.s3_version_id,
             "trigger": self.trigger,
+            **({"shadow_of": self.shadow_of} if self.shadow_of is not None else {}),
         }
 
     def dumps(self) -> str:
@@ -60,6 +69,9 @@ class ReleaseManifest:
         version_id = document.get("s3_version_id")
         if version_id is not None and not isinstance(version_id, str):
             raise ReleaseError(f"{RELEASE_FILE} s3_version_id must be a string or null")
+        shadow_of = document.get("shadow_of")
+        if shadow_of is not None and (not isinstance(shadow_of, str) or not shadow_of):
+            raise ReleaseError(f"{RELEASE_FILE} shadow_of must be a version or absent")
         return cls(
             model_name=document["model_name"],
             version=document["version"],
@@ -67,6 +79,7 @@ class ReleaseManifest:
             sha256=document["sha256"],
             s3_version_id=version_id,
             trigger=document["trigger"],
+            shadow_of=shadow_of,
         )
 
 

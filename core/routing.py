@@ -23,6 +23,7 @@ class Target(StrEnum):
     ALERTING_FUNCTION = "alerting-function"
     DRIFT_CHECK_JOB = "drift-check-job"
     RETRAIN_JOB = "retrain-job"
+    LIVE_EVALUATION_JOB = "live-evaluation-job"
     ALERT_TOPIC = "alert-topic"
 
 
@@ -60,7 +61,13 @@ SCHEDULES: tuple[ScheduleRoute, ...] = (
     ScheduleRoute(
         "proactive-retrain", "cron(0 4 ? * SUN *)", "retrainSchedule", Target.RETRAIN_JOB, {"trigger": "schedule"}
     ),
+    # Before the drift check: yesterday's review sample is exported, and a shadow's promotion decided, first.
+    ScheduleRoute("live-evaluation", "cron(30 2 * * ? *)", "liveEvaluationSchedule", Target.LIVE_EVALUATION_JOB),
 )
+
+#: The `signal` of the `AlertRaised` events the live evaluation publishes (the alerting Lambda sends its own alerts
+#: to the topic itself; these go there through the bus).
+LIVE_EVALUATION_SIGNALS: tuple[str, ...] = ("business_impact",)
 
 #: The `trigger` values of the `RetrainRequested` events the drift check publishes (its trigger policy's
 #: `RetrainTrigger`): persistent drift and performance decay.
@@ -78,6 +85,12 @@ EVENT_ROUTES: tuple[EventRoute, ...] = (
         (DetailType.RETRAIN_REQUESTED,),
         Target.ALERT_TOPIC,
         {"trigger": list(MONITORING_TRIGGERS)},
+    ),
+    EventRoute(
+        "notify-live-evaluation-alerts",
+        (DetailType.ALERT_RAISED,),
+        Target.ALERT_TOPIC,
+        {"signal": list(LIVE_EVALUATION_SIGNALS)},
     ),
     EventRoute(
         "notify-releases",

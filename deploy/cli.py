@@ -11,16 +11,18 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.aws import shared_session
 from core.events import EventBus
 from core.model_lifecycle import RegistryError
+from core.records import parse_timestamp
 from core.registry import Registry
 from core.release_bundle import ReleaseError
 from core.settings import DeploySettings, MissingSettingError
 from deploy.alias import CanaryPlan, DeployError, ImageRepository, ServingFunction, shift_alias
-from deploy.marking import mark_deployed
+from deploy.marking import mark_deployed, mark_shadow
 from deploy.verify import shell_exports, stage_model, summary, verify_release
 
 LOGGER = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--release-dir", type=Path, required=True, help="the extracted release zip")
     verify.add_argument("--model-dir", type=Path, required=True, help="where to stage model.pkl + manifest.json")
     verify.add_argument("--env-file", type=Path, required=True, help="shell exports of the verified version")
+    verify.add_argument(
+        "--shadow-dir", type=Path, help="where a shadow release's version is staged (its champion goes to --model-dir)"
+    )
     shift = commands.add_parser("shift-alias", help="deploy the pushed image behind the serving alias")
     source = shift.add_mutually_exclusive_group(required=True)
     source.add_argument("--image-tag", help="tag in AUTORETRAIN_ECR_REPOSITORY_URI, resolved to its digest")
@@ -43,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     mark = commands.add_parser("mark-deployed", help="make the version champion and emit ModelDeployed")
     mark.add_argument("--version", required=True)
     mark.add_argument("--state-file", type=Path, required=True, help="written by shift-alias")
+    mark.add_argument(
+        "--shadow-of",
+        default="",
+        help="a shadow release's champion (verify's SHADOW_OF): the version's shadow period starts instead, the "
+        "champion stays champion; empty for a plain release",
+    )
+    mark.add_argument("--now", type=parse_timestamp, help="a shadow period's start (default: the wall clock)")
     return parser
 
 
@@ -57,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry = Registry(session.client("dynamodb"), settings.registry_table)
         if arguments.command == "verify":
             verified = verify_release(arguments.release_dir, registry, settings.model_name)
-            stage_model(arguments.release_dir, arguments.model_dir)
+            stage_model(arguments.release_dir, arguments.model_dir, verified, arguments.shadow_dir)
             arguments.env_file.write_text(shell_exports(verified))
             print(summary(verified))
         elif arguments.command == "shift-alias":
@@ -76,6 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             arguments.state_file.write_text(json.dumps(result.to_json()))
             print(json.dumps({"shifted": True, **result.to_json()}))
+        elif arguments.shadow_of:
+            state = json.loads(arguments.state_file.read_text())
+            shadow = mark_shadow(
+                registry,
+                model_name=settings.model_name,
+                version=arguments.version,
+                champion=arguments.shadow_of,
+                function_version=str(state["function_version"]),
+                now=arguments.now or datetime.now(UTC),
+            )
+            print(json.dumps({"deployed": True, "in_shadow": True, "version": arguments.version, **shadow}))
         else:
             state = json.loads(arguments.state_file.read_text())
             detail = mark_deployed(

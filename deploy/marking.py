@@ -1,10 +1,13 @@
-"""`mark-deployed`: the deployed version becomes the champion (the previous one retired) and `ModelDeployed`."""
+"""`mark-deployed`: the deployed version becomes the champion (the previous one retired) and `ModelDeployed`.
+`mark-shadow`: a shadow release is deployed: the released version serves in shadow beside the champion."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from core.events import DetailType, EventBus
+from core.records import format_timestamp
 from core.registry import Registry
 
 
@@ -23,3 +26,16 @@ def mark_deployed(
     }
     bus.publish(DetailType.MODEL_DEPLOYED, detail)
     return detail
+
+
+def mark_shadow(
+    registry: Registry, *, model_name: str, version: str, champion: str, function_version: str, now: datetime
+) -> dict[str, Any]:
+    """Record that `version` serves in shadow beside `champion` from `now` (its shadow record's start; the live
+    evaluation compares the two from then on). The champion stays champion; idempotent for the same deploy."""
+    current = registry.get(model_name, version).shadow
+    if current.get("champion") == champion and current.get("function_version") == function_version:
+        return dict(current)
+    shadow = {"champion": champion, "started_at": format_timestamp(now), "function_version": function_version}
+    registry.record_shadow(model_name, version, shadow)
+    return shadow

@@ -14,7 +14,7 @@ from core.artifacts import ARTIFACT_FILES, ArtifactError, ModelManifest
 from core.layout import MANIFEST_FILE, MODEL_FILE
 from core.model_lifecycle import ModelStatus, VersionNotFoundError
 from core.registry import Registry
-from core.release_bundle import RELEASE_FILE, ReleaseError, ReleaseManifest
+from core.release_bundle import CHAMPION_FOLDER, RELEASE_FILE, ReleaseError, ReleaseManifest
 
 #: A released version may be deployed; a champion may be deployed again (a retried pipeline run).
 DEPLOYABLE = frozenset({ModelStatus.RELEASED, ModelStatus.CHAMPION})
@@ -26,11 +26,17 @@ class VerificationError(ReleaseError):
 
 @dataclass(frozen=True, slots=True)
 class VerifiedRelease:
-    """A release that matched the registry."""
+    """A release that matched the registry; a shadow release's `champion` too (its files under `CHAMPION_FOLDER`)."""
 
     release: ReleaseManifest
     manifest: ModelManifest
     status: ModelStatus
+    champion: ModelManifest | None = None
+
+    @property
+    def primary(self) -> ModelManifest:
+        """The model the image answers with: the champion of a shadow release, else the released version."""
+        return self.champion or self.manifest
 
 
 def _read(directory: Path, name: str) -> bytes:
@@ -44,13 +50,43 @@ def verify_release(release_dir: Path, registry: Registry, model_name: str) -> Ve
     """Check the release in `release_dir` against the registry; raise VerificationError on any doubt.
 
     model.pkl's SHA-256 must equal the registry's record, release.json's and the manifest's; the record must be
-    released (or champion), of this model, with the same artefact URI and S3 version id as release.json.
+    released (or champion), of this model, with the same artefact URI and S3 version id as release.json. A shadow
+    release's champion files must be those of the registry's current champion, named by `shadow_of`.
     """
     try:
         release = ReleaseManifest.loads(_read(release_dir, RELEASE_FILE))
         manifest = ModelManifest.loads(_read(release_dir, MANIFEST_FILE))
     except (ReleaseError, ArtifactError) as error:
         raise VerificationError(str(error)) from error
+    status = _verify_artifact(release_dir, release, manifest, registry, model_name)
+    if release.shadow_of is None:
+        return VerifiedRelease(release, manifest, status)
+    champion = _verify_champion(release_dir, model_name, release.shadow_of, registry)
+    return VerifiedRelease(release, manifest, status, champion)
+
+
+def _verify_champion(release_dir: Path, model_name: str, version: str, registry: Registry) -> ModelManifest:
+    """The champion files of a shadow release: the registry's champion, hashing to its recorded SHA-256."""
+    directory = release_dir / CHAMPION_FOLDER
+    try:
+        manifest = ModelManifest.loads(_read(directory, MANIFEST_FILE))
+        record = registry.get(model_name, version)
+    except (ArtifactError, VersionNotFoundError, ValueError) as error:
+        raise VerificationError(f"the shadow release's champion {version}: {error}") from error
+    if manifest.model_name != model_name or manifest.model_version != version:
+        raise VerificationError(f"the shadow release's champion files are not {model_name} {version}")
+    if record.status is not ModelStatus.CHAMPION:
+        raise VerificationError(f"the shadow release runs beside {version}, which is {record.status}, not champion")
+    actual = hashlib.sha256(_read(directory, MODEL_FILE)).hexdigest()
+    for source, expected in (("the registry", record.sha256 or ""), (MANIFEST_FILE, manifest.artifact_sha256)):
+        if not hmac.compare_digest(actual, expected):
+            raise VerificationError(f"the champion's {MODEL_FILE} has SHA-256 {actual}, {source} says {expected}")
+    return manifest
+
+
+def _verify_artifact(
+    release_dir: Path, release: ReleaseManifest, manifest: ModelManifest, registry: Registry, model_name: str
+) -> ModelStatus:
     if release.model_name != model_name or manifest.model_name != model_name:
         raise VerificationError(f"the release is for {release.model_name!r}, this pipeline deploys {model_name!r}")
     if manifest.model_version != release.version:
@@ -76,22 +112,43 @@ def verify_release(release_dir: Path, registry: Registry, model_name: str) -> Ve
             f"{RELEASE_FILE} names {release.artifact_uri} ({release.s3_version_id}), the registry "
             f"{record.artifact_uri} ({record.s3_version_id})"
         )
-    return VerifiedRelease(release, manifest, record.status)
+    return record.status
 
 
-def stage_model(release_dir: Path, model_dir: Path) -> None:
-    """Copy the artefact's files (model.pkl and manifest.json only) into `model_dir`, the image build's MODEL_DIR."""
-    model_dir.mkdir(parents=True, exist_ok=True)
+def _copy(source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
     for name in ARTIFACT_FILES:
-        shutil.copyfile(release_dir / name, model_dir / name)
+        shutil.copyfile(source / name, target / name)
+
+
+def stage_model(release_dir: Path, model_dir: Path, verified: VerifiedRelease, shadow_dir: Path | None = None) -> None:
+    """Copy the artefacts' files (model.pkl and manifest.json only) for the image build: the answering model into
+    `model_dir` (MODEL_DIR), and for a shadow release the champion there and the released version into
+    `shadow_dir` (SHADOW_DIR; VerificationError without one)."""
+    if verified.champion is None:
+        _copy(release_dir, model_dir)
+        return
+    if shadow_dir is None:
+        raise VerificationError(f"{verified.release.version} is a shadow release: give --shadow-dir")
+    _copy(release_dir / CHAMPION_FOLDER, model_dir)
+    _copy(release_dir, shadow_dir)
 
 
 def shell_exports(verified: VerifiedRelease) -> str:
-    """`export NAME=value` lines for the buildspec (values quoted, though versions and hashes need no quoting)."""
+    """`export NAME=value` lines for the buildspec (values quoted, though versions and hashes need no quoting).
+
+    `MODEL_*` name the released version; `SERVING_*` the model the image answers with (the champion of a shadow
+    release, `SHADOW_OF` non-empty, else the same version); `IMAGE_TAG` the image (a shadow release's image differs
+    from the plain release of the same version that a promotion deploys)."""
+    release, primary = verified.release, verified.primary
     values = {
-        "MODEL_VERSION": verified.release.version,
-        "MODEL_SHA256": verified.release.sha256,
-        "RELEASE_TRIGGER": verified.release.trigger,
+        "MODEL_VERSION": release.version,
+        "MODEL_SHA256": release.sha256,
+        "RELEASE_TRIGGER": release.trigger,
+        "SHADOW_OF": release.shadow_of or "",
+        "SERVING_VERSION": primary.model_version,
+        "SERVING_SHA256": primary.artifact_sha256,
+        "IMAGE_TAG": release.version if release.shadow_of is None else f"{release.version}-beside-{release.shadow_of}",
     }
     return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in values.items())
 

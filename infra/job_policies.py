@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.layout import release_object_key, training_prefix
+from core.layout import PayloadPrefix, release_object_key, training_prefix
 from core.metric_names import METRIC_NAMESPACE
 from core.tables import BY_STATUS_INDEX
 from infra.job_specs import Job
@@ -121,6 +121,50 @@ def retrain_job_policy(resources: JobResources) -> str:
     )
 
 
+def live_evaluation_job_policy(resources: JobResources) -> str:
+    """The live evaluation: read the lake (the review sample, outcomes per arm, shadow answers), write the day's review
+    file under `review/model=<m>/` of the payload bucket and its result under `reports/<m>/`, read the registry and
+    record a shadow's promotion decision, re-release a promoted shadow (its version's files, the release object),
+    publish metrics and events."""
+    model_name, model_bucket_arn = resources.model_name, resources.model_bucket_arn
+    return policy_document(
+        [
+            Statement(
+                "WriteReviewFiles",
+                ["s3:PutObject"],
+                object_arns(resources.payload_bucket_arn, [f"{PayloadPrefix.REVIEW.value}model={model_name}/"]),
+            ),
+            Statement(
+                "ReadModelVersions",
+                ["s3:GetObject", "s3:GetObjectVersion"],
+                object_arns(model_bucket_arn, [f"models/{model_name}/"]),
+            ),
+            Statement(
+                "WriteResultsAndReleases",
+                ["s3:PutObject"],
+                [
+                    *object_arns(model_bucket_arn, [f"reports/{model_name}/"]),
+                    f"{model_bucket_arn}/{release_object_key(model_name)}",
+                ],
+            ),
+            Statement("TellMissingObjects", ["s3:ListBucket"], [model_bucket_arn]),
+            Statement(
+                "ReadRegistry",
+                ["dynamodb:GetItem", "dynamodb:Query"],
+                table_and_index_arns(resources.registry_table_arn, BY_STATUS_INDEX),
+            ),
+            Statement("RecordShadowDecisions", REGISTRY_WRITE_ACTIONS, [resources.registry_table_arn]),
+            any_resource_statement(
+                "PublishLiveMetrics",
+                ["cloudwatch:PutMetricData"],
+                {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+            ),
+            Statement("PublishEvents", ["events:PutEvents"], [resources.event_bus_arn]),
+            *query_lake_statements(resources.lake),
+        ]
+    )
+
+
 def compact_lake_job_policy(resources: JobResources) -> str:
     """The compaction job: rewrite the lake's small files as large ones, under `lake/` only (no catalog, no query)."""
     return policy_document(compact_lake_statements(resources.payload_bucket_arn))
@@ -131,4 +175,5 @@ JOB_ROLE_POLICIES: dict[Job, Callable[[JobResources], str]] = {
     Job.DRIFT_CHECK: drift_check_job_policy,
     Job.RETRAIN: retrain_job_policy,
     Job.COMPACT_LAKE: compact_lake_job_policy,
+    Job.LIVE_EVALUATION: live_evaluation_job_policy,
 }

@@ -35,10 +35,15 @@ class Job(StrEnum):
     DRIFT_CHECK = "drift-check"
     RETRAIN = "retrain"
     COMPACT_LAKE = "compact-lake"
+    LIVE_EVALUATION = "live-evaluation"
 
 
 #: Routing's targets that are Batch jobs.
-JOB_OF_TARGET = {Target.DRIFT_CHECK_JOB: Job.DRIFT_CHECK, Target.RETRAIN_JOB: Job.RETRAIN}
+JOB_OF_TARGET = {
+    Target.DRIFT_CHECK_JOB: Job.DRIFT_CHECK,
+    Target.RETRAIN_JOB: Job.RETRAIN,
+    Target.LIVE_EVALUATION_JOB: Job.LIVE_EVALUATION,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,7 @@ JOB_SPECS: dict[Job, JobSpec] = {
         {"trigger": "on_demand", "reason": "submitted by hand", "regime_start": NO_REGIME},
     ),
     Job.COMPACT_LAKE: JobSpec("batch_jobs.compact_lake", ("--now", "Ref::now"), {}),
+    Job.LIVE_EVALUATION: JobSpec("batch_jobs.live_evaluation", ("--now", "Ref::now"), {}),
 }
 
 

@@ -26,6 +26,7 @@ class StackOutput(StrEnum):
     DRIFT_CHECK_JOB_DEFINITION_ARN = "driftCheckJobDefinitionArn"
     RETRAIN_JOB_DEFINITION_ARN = "retrainJobDefinitionArn"
     COMPACT_LAKE_JOB_DEFINITION_ARN = "compactLakeJobDefinitionArn"
+    LIVE_EVALUATION_JOB_DEFINITION_ARN = "liveEvaluationJobDefinitionArn"
     LAKE_DATABASE = "lakeDatabase"
     ATHENA_WORKGROUP = "athenaWorkgroup"
     ATHENA_RESULTS_BUCKET = "athenaResultsBucket"
