@@ -36,8 +36,16 @@ REPOSITORY = "autoretrain-serving"
 CREATED = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 
 
-def release_version(session: boto3.Session, resources: LocalResources, workdir: Path, minutes: int = 0) -> str:
-    """A small model released the way the retrain job releases one; returns its version."""
+def release_version(
+    session: boto3.Session,
+    resources: LocalResources,
+    workdir: Path,
+    minutes: int = 0,
+    *,
+    shadow_triggers: frozenset[Trigger] = frozenset(),
+) -> str:
+    """A small model released the way the retrain job releases one (in shadow beside the champion when its trigger,
+    on_demand, is in `shadow_triggers`); returns its version."""
     frame = generate_churn(400, seed=minutes)
     schema = model_spec.infer_input_schema(frame, all_nullable=True)
     estimator = model_spec.build_model(schema).fit(model_spec.feature_frame(frame, schema), frame["churned"])
@@ -70,6 +78,7 @@ def release_version(session: boto3.Session, resources: LocalResources, workdir: 
         registry,
         EventBus(session.client("events"), resources.event_bus),
         MODEL,
+        shadow_triggers=shadow_triggers,
     )
     publisher.release(registry.get(MODEL, record.version), directory)
     return manifest.model_version
