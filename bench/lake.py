@@ -66,6 +66,8 @@ from core.features import FeatureSpec, InputSchema
 from core.lake import (
     BASE_COLUMNS,
     MODEL_PARTITION,
+    OPTION_COLUMNS,
+    REVIEWED,
     Column,
     LakeTable,
     compacted_file_key,
@@ -198,6 +200,7 @@ def _arrow_type(glue_type: str) -> pa.DataType:
         "int": pa.int32(),
         "bigint": pa.int64(),
         "timestamp": pa.timestamp("ms"),
+        "boolean": pa.bool_(),
     }[glue_type]
 
 
@@ -398,6 +401,7 @@ def _write_day(
             "latency_ms": rng.uniform(2.0, 40.0, rows),
             "sample_key": keys,
             "unparsed_features": pa.nulls(rows, pa.string()),
+            **{column.name: pa.nulls(rows, _arrow_type(column.glue_type)) for column in OPTION_COLUMNS},
             **features,
         },
         schema=table_schema(LakeTable.PREDICTIONS, spec.features),
@@ -417,6 +421,7 @@ def _write_day(
                 "label": label[order],
                 "observed_at": pa.array(observed[order], type=pa.timestamp("ms")),
                 "sample_key": keys.take(pa.array(order)),
+                REVIEWED: pa.repeat(pa.scalar(False), len(order)),
             },
             schema=table_schema(LakeTable.LABELS),
         )

@@ -11,6 +11,9 @@ Per request, in the same run, the contenders taking turns call by call (the mach
   JSON lines) with a payload log that does nothing.
 - handler: the same with the real payload log, one PutRecordBatch to the model's Firehose delivery stream on the
   embedded emulator (moto's server on loopback, as the tests and the demo use it).
+- handler with a shadow: the same with a shadow challenger (the same spec trained on another draw, as a retrain
+  makes one) scoring every request beside the champion, its answers in the logged records. The ratio of its p50 to
+  the handler's is the latency a shadow period adds (issue #17).
 Wall-clock p50 and p99 per request, numeric libraries on one thread (as the serving image sets them).
 
 What the emulator represents: the payload write's client side (boto3 building, signing and sending the request,
@@ -51,16 +54,18 @@ from autoretrain.synthetic import TARGET, generate_churn
 from batch_jobs.model_spec import DEFAULT_SPEC, ModelSpec, build_model, infer_input_schema
 from batch_jobs.model_spec import feature_frame as training_frame
 from bench import Metric
-from core.artifacts import LoadedModel, write_artifact
+from core.artifacts import LoadedModel, base_rate_heuristic, write_artifact
 from core.settings import EnvVar, ServingSettings
 from lambdas.serving import handler as serving
-from lambdas.serving.adapters import PayloadLog, load_baked_model
-from lambdas.serving.logic import feature_frame
+from lambdas.serving.adapters import PayloadLog, load_baked_model, load_shadow_model
+from lambdas.serving.logic import check_shadow, feature_frame
 
 NAME = "serving"
-DESCRIPTION = "serving handler per request (with/without its Firehose write) vs bare predict_proba; cold start"
+DESCRIPTION = (
+    "serving handler per request (with/without its Firehose write, with a shadow) vs bare predict_proba; cold start"
+)
 MODEL_NAME = "churn"
-TRAIN_ROWS, TRAIN_SEED, TRAFFIC_SEED = 5_000, 20261203, 20261204
+TRAIN_ROWS, TRAIN_SEED, TRAFFIC_SEED, CHALLENGER_SEED = 5_000, 20261203, 20261204, 20261205
 BATCH = 100
 #: Timed calls per contender (after `WARMUP` untimed ones each).
 SINGLE_CALLS, BATCH_CALLS, WARMUP = 300, 100, 20
@@ -73,6 +78,8 @@ BATCH_OVERHEAD_TARGET = 3.0
 WRITE_SHARE_TARGET = 0.5
 INIT_TARGET_MS = 5_000.0
 FIRST_REQUEST_TARGET = 3.0
+#: A shadow challenger scores the request a second time: the handler's p50 with one at most this many times without.
+SHADOW_OVERHEAD_TARGET = 2.0
 THREAD_CAPS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 _COLD_PROBE = """
@@ -97,9 +104,11 @@ class NoPayloadLog:
         """Drop the lines."""
 
 
-def train_model_dir(directory: Path, spec: ModelSpec = DEFAULT_SPEC) -> None:
-    """Train `spec` on synthetic churn data and write it as a verified model directory."""
-    data = generate_churn(TRAIN_ROWS, seed=TRAIN_SEED)
+def train_model_dir(
+    directory: Path, spec: ModelSpec = DEFAULT_SPEC, *, seed: int = TRAIN_SEED, created_at: datetime | None = None
+) -> None:
+    """Train `spec` on synthetic churn data (the draw `seed`) and write it as a verified model directory."""
+    data = generate_churn(TRAIN_ROWS, seed=seed)
     schema = infer_input_schema(data, all_nullable=True)
     estimator = build_model(schema, spec).fit(training_frame(data, schema), data[TARGET])
     write_artifact(
@@ -108,7 +117,8 @@ def train_model_dir(directory: Path, spec: ModelSpec = DEFAULT_SPEC) -> None:
         model_name=MODEL_NAME,
         input_schema=schema,
         decision_threshold=spec.decision_threshold or 0.3,
-        created_at=datetime.now(UTC),
+        created_at=created_at or datetime.now(UTC),
+        heuristic=base_rate_heuristic(float(data[TARGET].mean())),
     )
 
 
@@ -143,8 +153,11 @@ def build_requests(frame: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict
     return singles, batches
 
 
-def _per_request(model: LoadedModel, session: boto3.session.Session, stream: str) -> dict[str, list[float]]:
-    """Timings of the floor and both handlers, one instance and a batch per request."""
+def _per_request(
+    model: LoadedModel, shadow: LoadedModel, session: boto3.session.Session, stream: str
+) -> dict[str, list[float]]:
+    """Timings of the floor and the handlers (no log, logged, logged with a shadow), one instance and a batch per
+    request."""
     traffic = generate_churn(2_000, seed=TRAFFIC_SEED)
     singles, batches = build_requests(traffic)
     schema = model.manifest.input_schema
@@ -155,6 +168,7 @@ def _per_request(model: LoadedModel, session: boto3.session.Session, stream: str
     settings = ServingSettings(payload_stream=stream, model_name=MODEL_NAME)
     logged = serving.Service(settings, model, PayloadLog(session.client("firehose"), stream))
     unlogged = serving.Service(settings, model, NoPayloadLog())
+    shadowed = serving.Service(settings, model, PayloadLog(session.client("firehose"), stream), shadow)
     estimator = model.estimator
     now = datetime.now(UTC)
 
@@ -172,12 +186,34 @@ def _per_request(model: LoadedModel, session: boto3.session.Session, stream: str
             "floor": lambda index: estimator.predict_proba(frames[index % len(frames)]),
             "unlogged": handled(unlogged),
             "logged": handled(logged),
+            "shadowed": handled(shadowed),
         }
 
     with threadpool_limits(limits=1):
         single = take_turns(contenders(singles, single_frames), SINGLE_CALLS, WARMUP)
         batch = take_turns(contenders(batches, batch_frames), BATCH_CALLS, WARMUP)
     return {**{f"single {k}": v for k, v in single.items()}, **{f"batch {k}": v for k, v in batch.items()}}
+
+
+def shadow_metrics(label: str, logged: tuple[float, float], shadowed: tuple[float, float]) -> list[Metric]:
+    """The shadow's cost for one request size: the handler's p50 with a shadow, and its ratio to the p50 without
+    (both with the payload write, measured in the same run, call by call)."""
+    return [
+        Metric(
+            f"{label}: handler with a shadow p50",
+            shadowed[0],
+            "ms",
+            note=f"+{shadowed[0] - logged[0]:.2f} ms; p99 {shadowed[1]:.2f} ms",
+        ),
+        Metric(
+            f"{label}: handler with a shadow p50 / without",
+            shadowed[0] / logged[0],
+            "x",
+            target=SHADOW_OVERHEAD_TARGET,
+            higher_is_better=False,
+            note="the latency a shadow period adds (a second model scores the batch; its answers are logged)",
+        ),
+    ]
 
 
 def _cold_starts(model_dir: Path, environment: dict[str, str], event: dict[str, Any]) -> list[dict[str, float]]:
@@ -239,15 +275,19 @@ def run() -> list[Metric]:
         model_dir = Path(scratch) / "model"
         train_model_dir(model_dir)
         model = load_baked_model(model_dir, MODEL_NAME)
-        if model is None:
-            raise AssertionError("the model directory holds no model")
+        shadow_dir = Path(scratch) / "shadow"
+        train_model_dir(shadow_dir, seed=CHALLENGER_SEED)
+        shadow = load_shadow_model(shadow_dir, model) if model is not None else None
+        if model is None or shadow is None:
+            raise AssertionError("the model directories hold no model")
+        check_shadow(model, shadow)
         emulator = Emulator()
         emulator.start()
         try:
             with patched_environ(emulator.environment()):
                 session = boto3.session.Session()
                 resources = provision(session, prefix="bench-serving", model_name=MODEL_NAME)
-                timings = _per_request(model, session, resources.payload_stream)
+                timings = _per_request(model, shadow, session, resources.payload_stream)
                 environment = {
                     **emulator.environment(),
                     EnvVar.PAYLOAD_STREAM.value: resources.payload_stream,
@@ -288,6 +328,7 @@ def run() -> list[Metric]:
                 higher_is_better=False,
                 note="(handler - no log) / handler; loopback emulator, no network",
             ),
+            *shadow_metrics(label, logged, figures[f"{size} shadowed"]),
         ]
     init_wall = [run["init_wall"] for run in cold]
     init_cpu = [run["init_cpu"] for run in cold]

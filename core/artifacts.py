@@ -4,6 +4,20 @@ A pickle runs code when it is loaded, so it is loaded only after its bytes match
 records and, when the caller has one, the SHA-256 the registry recorded at release (`expected_sha256`). The
 bytes are read once, hashed, compared and only then unpickled: nothing is re-read between check and use.
 
+The manifest also carries the model's heuristic (`Heuristic`): the rule the control arm of the business-impact
+experiment is answered with (`core.assignment`), travelling with the model because serving cannot read the model
+spec. Formats (JSON, the manifest's `heuristic` member):
+
+- `{"kind": "base_rate", "score": 0.21, "label": 0}`: every client gets this score and label. Training writes the
+  training rows' positive rate with label 0: no targeting (the default the issue names).
+- `{"kind": "feature_threshold", "feature": "tenure_months", "below": 6, "score_below": 0.45,
+  "score_otherwise": 0.15}`: a client whose numeric feature is below `below` is targeted (label 1, `score_below`);
+  everyone else, a missing value included, is not (label 0, `score_otherwise`). The feature must be a numeric
+  feature of the manifest's input schema.
+
+A manifest written before heuristics existed has none: it reads as `LEGACY_HEURISTIC`, the base-rate rule with
+score 0 and label 0 (still no targeting; the training rate is not known any more, and no decision reads the score).
+
 Pure apart from file I/O in the directory it is given; standard library only (the serving image ships it).
 """
 
@@ -12,20 +26,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import pickle
 import platform
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.features import InputSchema, SchemaError
 from core.layout import MANIFEST_FILE, MODEL_FILE, validate_model_name
-from core.records import format_timestamp, parse_timestamp
+from core.records import FeatureValue, format_timestamp, parse_timestamp
 
 #: The files an artefact directory holds (what the serving image bakes in and `load_verified_model` reads).
 ARTIFACT_FILES = (MANIFEST_FILE, MODEL_FILE)
@@ -47,6 +63,8 @@ _MANIFEST_KEYS = frozenset(
         "python_version",
     }
 )
+#: Optional manifest keys (absent in manifests written before them).
+_OPTIONAL_MANIFEST_KEYS = frozenset({"heuristic"})
 
 
 class ArtifactError(Exception):
@@ -87,6 +105,130 @@ def validate_model_version(version: str) -> str:
     return version
 
 
+def _probability_problem(name: str, value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        return f"heuristic {name} must be a number in [0, 1], got {value!r}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class BaseRateHeuristic:
+    """Every client gets `score` and `label` (label 0: no targeting)."""
+
+    score: float
+    label: int = 0
+    kind: Literal["base_rate"] = "base_rate"
+
+    def __post_init__(self) -> None:
+        problems = [problem for problem in (_probability_problem("score", self.score),) if problem]
+        if isinstance(self.label, bool) or self.label not in (0, 1):
+            problems.append(f"heuristic label must be 0 or 1, got {self.label!r}")
+        if problems:
+            raise ManifestError("; ".join(problems))
+
+    def answer(self, features: Mapping[str, FeatureValue]) -> tuple[float, int]:
+        """The (score, label) the control arm answers for these features."""
+        return float(self.score), self.label
+
+    def schema_problems(self, schema: InputSchema) -> list[str]:
+        """Why this rule cannot be applied to the schema's inputs (never: it reads no feature)."""
+        return []
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule as the manifest's `heuristic` member."""
+        return {"kind": self.kind, "score": float(self.score), "label": self.label}
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureThresholdHeuristic:
+    """Clients whose numeric `feature` is below `below` are targeted (label 1, `score_below`); the others, a missing
+    value included, are not (label 0, `score_otherwise`)."""
+
+    feature: str
+    below: float
+    score_below: float
+    score_otherwise: float
+    kind: Literal["feature_threshold"] = "feature_threshold"
+
+    def __post_init__(self) -> None:
+        problems = [
+            problem
+            for problem in (
+                _probability_problem("score_below", self.score_below),
+                _probability_problem("score_otherwise", self.score_otherwise),
+            )
+            if problem
+        ]
+        if not isinstance(self.feature, str) or not self.feature:
+            problems.append("heuristic feature must be a non-empty string")
+        below_is_number = isinstance(self.below, int | float) and not isinstance(self.below, bool)
+        if not below_is_number or not math.isfinite(self.below):
+            problems.append(f"heuristic below must be a finite number, got {self.below!r}")
+        if problems:
+            raise ManifestError("; ".join(problems))
+
+    def answer(self, features: Mapping[str, FeatureValue]) -> tuple[float, int]:
+        """The (score, label) the control arm answers for these features."""
+        value = features.get(self.feature)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < self.below:
+            return float(self.score_below), 1
+        return float(self.score_otherwise), 0
+
+    def schema_problems(self, schema: InputSchema) -> list[str]:
+        """Why this rule cannot be applied to the schema's inputs: its feature must be a numeric one of them."""
+        try:
+            spec = schema.feature(self.feature)
+        except KeyError:
+            return [f"heuristic feature {self.feature!r} is not in the input schema"]
+        return [] if spec.kind == "numeric" else [f"heuristic feature {self.feature!r} is not numeric"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule as the manifest's `heuristic` member."""
+        return {
+            "kind": self.kind,
+            "feature": self.feature,
+            "below": self.below,
+            "score_below": float(self.score_below),
+            "score_otherwise": float(self.score_otherwise),
+        }
+
+
+#: The control arm's rule (module docstring).
+Heuristic = BaseRateHeuristic | FeatureThresholdHeuristic
+#: What a manifest without a heuristic (written before they existed) reads as: no targeting, score 0.
+LEGACY_HEURISTIC = BaseRateHeuristic(score=0.0, label=0)
+_HEURISTIC_KEYS: dict[str, frozenset[str]] = {
+    "base_rate": frozenset({"kind", "score", "label"}),
+    "feature_threshold": frozenset({"kind", "feature", "below", "score_below", "score_otherwise"}),
+}
+
+
+def base_rate_heuristic(positive_rate: float) -> BaseRateHeuristic:
+    """The default rule: the training rows' positive rate as everyone's score, label 0 (no targeting)."""
+    return BaseRateHeuristic(score=min(max(float(positive_rate), 0.0), 1.0), label=0)
+
+
+def heuristic_from_json(document: object) -> Heuristic:
+    """Parse a manifest's `heuristic` member (module docstring); ManifestError names what is wrong."""
+    if not isinstance(document, dict):
+        raise ManifestError(f"manifest heuristic must be a JSON object, got {type(document).__name__}")
+    kind = document.get("kind")
+    if not isinstance(kind, str) or kind not in _HEURISTIC_KEYS:
+        raise ManifestError(f"manifest heuristic kind must be one of {sorted(_HEURISTIC_KEYS)}, got {kind!r}")
+    expected = _HEURISTIC_KEYS[kind]
+    missing, unknown = sorted(expected - set(document)), sorted(set(document) - expected)
+    if missing or unknown:
+        raise ManifestError(f"manifest heuristic ({kind}) keys: missing {missing}, unknown {unknown}")
+    if kind == "base_rate":
+        return BaseRateHeuristic(score=document["score"], label=document["label"])
+    return FeatureThresholdHeuristic(
+        feature=document["feature"],
+        below=document["below"],
+        score_below=document["score_below"],
+        score_otherwise=document["score_otherwise"],
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ModelManifest:
     """What a model artefact is: its identity, its file's hash, its input contract and how it was built."""
@@ -100,6 +242,7 @@ class ModelManifest:
     sklearn_version: str
     python_version: str
     format_version: int = FORMAT_VERSION
+    heuristic: Heuristic = LEGACY_HEURISTIC
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -118,6 +261,7 @@ class ModelManifest:
             problems.append("decision_threshold must be a number")
         elif not 0.0 < self.decision_threshold < 1.0:
             problems.append("decision_threshold must be in (0, 1)")
+        problems.extend(self.heuristic.schema_problems(self.input_schema))
         if self.format_version not in SUPPORTED_FORMAT_VERSIONS:
             problems.append(
                 f"unknown manifest format version {self.format_version!r}; this code reads "
@@ -138,6 +282,7 @@ class ModelManifest:
             "decision_threshold": self.decision_threshold,
             "sklearn_version": self.sklearn_version,
             "python_version": self.python_version,
+            "heuristic": self.heuristic.to_json(),
         }
 
     def dumps(self) -> str:
@@ -155,7 +300,7 @@ class ModelManifest:
                 f"unknown manifest format version {version!r}; this code reads {sorted(SUPPORTED_FORMAT_VERSIONS)}"
             )
         missing = sorted(_MANIFEST_KEYS - set(document))
-        unknown = sorted(set(document) - _MANIFEST_KEYS)
+        unknown = sorted(set(document) - _MANIFEST_KEYS - _OPTIONAL_MANIFEST_KEYS)
         if missing or unknown:
             raise ManifestError(f"manifest keys: missing {missing}, unknown {unknown}")
         try:
@@ -182,6 +327,7 @@ class ModelManifest:
             sklearn_version=document["sklearn_version"],
             python_version=document["python_version"],
             format_version=version,
+            heuristic=heuristic_from_json(document["heuristic"]) if "heuristic" in document else LEGACY_HEURISTIC,
         )
 
     @classmethod
@@ -231,11 +377,13 @@ def write_artifact(
     decision_threshold: float,
     created_at: datetime,
     model_version: str | None = None,
+    heuristic: Heuristic = LEGACY_HEURISTIC,
 ) -> ModelManifest:
     """Pickle `estimator` into `directory/model.pkl` and describe it in `directory/manifest.json`.
 
     The SHA-256 is of exactly the bytes written. Without `model_version`, one is made from `created_at` and
-    that hash. Each file is replaced atomically; the manifest is written last, so a directory with a manifest
+    that hash. `heuristic` is the control arm's rule (training passes `base_rate_heuristic` of its rows' positive
+    rate). Each file is replaced atomically; the manifest is written last, so a directory with a manifest
     has the model it describes.
     """
     target = Path(directory)
@@ -251,6 +399,7 @@ def write_artifact(
         decision_threshold=float(decision_threshold),
         sklearn_version=_installed_version("scikit-learn"),
         python_version=platform.python_version(),
+        heuristic=heuristic,
     )
     _write_atomically(target / MODEL_FILE, data)
     _write_atomically(target / MANIFEST_FILE, manifest.dumps().encode())

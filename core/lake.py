@@ -15,6 +15,10 @@ files instead of adding rows; a request logged twice in two objects is read once
 record wins). Partitions are found by projection, not registered (`glue_table_input`): a new day needs no catalog
 call, so neither the ETL nor a query waits on Glue, and the layout above is the projection's template.
 
+A prediction's optional members (experiment arm, the control arm's heuristic answer, a shadow challenger's answer)
+are the `OPTION_COLUMNS`, a label's review flag the `reviewed` column; files written before they existed lack them,
+and every reader takes a missing column as null.
+
 Features are columns named by `feature_column` (numeric features `double`, categorical ones `string`) from the
 champion's serving schema; a feature added later is a new column (older files lack it and read as null). A record's
 feature value that has no typed column, or does not fit its column's type, is kept as JSON in `unparsed_features`,
@@ -70,6 +74,22 @@ class Column:
     comment: str = ""
 
 
+#: The predictions' columns of a record's optional members (`core.records.payload_options`, in its order): null
+#: where the record has none. Files written before them lack them, and read them as null.
+OPTION_COLUMNS = (
+    Column("arm", "string", "the business-impact experiment's arm, model or control; null: no experiment"),
+    Column("heuristic_score", "double", "the control arm's answer (the heuristic), control rows only"),
+    Column("heuristic_label", "int", "the control arm's answer (the heuristic), control rows only"),
+    Column("shadow_version", "string", "the shadow challenger that also scored the request"),
+    Column("shadow_score", "double", "the shadow challenger's score"),
+    Column("shadow_label", "int", "the shadow challenger's label"),
+    Column("shadow_latency_ms", "double", "the shadow challenger's latency"),
+    Column("client_id", "string", "the client the experiment assigned to its arm (sticky per client)"),
+)
+#: `OPTION_COLUMNS`' names, in order.
+OPTION_NAMES = tuple(column.name for column in OPTION_COLUMNS)
+#: The labels' column of a record's `reviewed` flag (false when absent; files written before it read it as null).
+REVIEWED = "reviewed"
 #: Every table's base columns, in file order (feature columns follow a prediction's base columns).
 BASE_COLUMNS: dict[LakeTable, tuple[Column, ...]] = {
     LakeTable.PREDICTIONS: (
@@ -81,12 +101,14 @@ BASE_COLUMNS: dict[LakeTable, tuple[Column, ...]] = {
         Column("latency_ms", "double"),
         Column("sample_key", "bigint", "uniform on [0, 2^32) from the request id: samples and joins agree"),
         Column(UNPARSED_FEATURES, "string", "JSON object of feature values with no typed column or of another type"),
+        *OPTION_COLUMNS,
     ),
     LakeTable.LABELS: (
         Column("request_id", "string"),
         Column("label", "int"),
         Column("observed_at", "timestamp", "when the label was observed, UTC, milliseconds"),
         Column("sample_key", "bigint", "the same key as the prediction's"),
+        Column(REVIEWED, "boolean", "true when a human reviewer gave the label (the review sample)"),
     ),
 }
 PARTITION_COLUMNS = (Column(MODEL_PARTITION, "string"), Column(DAY_PARTITION, "string"))

@@ -20,6 +20,7 @@ CODE_BUNDLE_KEY = "sources/serving-code.zip"
 CORE_MODULES = (
     "__init__",
     "artifacts",
+    "assignment",
     "aws",
     "events",
     "features",

@@ -4,6 +4,10 @@ The release pipeline (a later issue) builds each released model's image, pushes 
 component only has to create the function once, which needs an image to exist: the bootstrap image built from
 the same Dockerfile. Later `pulumi up`s must not revert what the pipeline deployed, hence `ignore_changes` on the
 function's image and on the alias's version.
+
+The stack's live-evaluation settings reach the function as environment variables (`serving_environment`): the
+control share always, the client-id feature when set, and the shadow directory (the image's `/opt/shadow`) when
+shadowing is on. A release image built without a challenger there simply has no shadow.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-from core.settings import EnvVar
+from core.settings import SHADOW_MODEL_DIR, EnvVar
 from infra.images import REPO_ROOT, content_tag, image_uri_by_digest, private_repository, pushed_image
 from infra.policies import serving_policy
 from infra.roles import LAMBDA_SERVICE, service_role
@@ -49,6 +53,9 @@ class ServingArgs:
     memory_mb: int
     keep_images: int
     log_retention_days: int
+    control_share: float = 0.0
+    client_id_feature: str = ""
+    shadow_enabled: bool = False
 
 
 def lambda_image_uri(repository_url: str, digest: str) -> str:
@@ -56,9 +63,26 @@ def lambda_image_uri(repository_url: str, digest: str) -> str:
     return image_uri_by_digest(repository_url, digest)
 
 
-def serving_environment(*, payload_stream: str, model_name: str) -> dict[str, str]:
-    """The deployment contract's variables the serving handler reads (`core.settings.ServingSettings`)."""
-    return {EnvVar.PAYLOAD_STREAM.value: payload_stream, EnvVar.MODEL_NAME.value: model_name}
+def serving_environment(
+    *,
+    payload_stream: str,
+    model_name: str,
+    control_share: float = 0.0,
+    client_id_feature: str = "",
+    shadow_enabled: bool = False,
+) -> dict[str, str]:
+    """The deployment contract's variables the serving handler reads (`core.settings.ServingSettings`): the stream,
+    the model, the control share, and the client-id feature and shadow directory where they are set."""
+    variables = {
+        EnvVar.PAYLOAD_STREAM.value: payload_stream,
+        EnvVar.MODEL_NAME.value: model_name,
+        EnvVar.CONTROL_SHARE.value: repr(float(control_share)),
+    }
+    if client_id_feature:
+        variables[EnvVar.CLIENT_ID_FEATURE.value] = client_id_feature
+    if shadow_enabled:
+        variables[EnvVar.SHADOW_DIR.value] = SHADOW_MODEL_DIR
+    return variables
 
 
 class Serving(pulumi.ComponentResource):
@@ -102,7 +126,13 @@ class Serving(pulumi.ComponentResource):
             publish=True,
             environment={
                 "variables": pulumi.Output.from_input(args.payload_stream_name).apply(
-                    lambda stream: serving_environment(payload_stream=stream, model_name=args.model_name)
+                    lambda stream: serving_environment(
+                        payload_stream=stream,
+                        model_name=args.model_name,
+                        control_share=args.control_share,
+                        client_id_feature=args.client_id_feature,
+                        shadow_enabled=args.shadow_enabled,
+                    )
                 )
             },
             logging_config={

@@ -1,5 +1,6 @@
 """The lake's Glue catalog as the release step changes it: the predictions table gains the typed columns of a model's
-features (`ensure_feature_columns`), before the model is deployed and its records carry them.
+features (`ensure_feature_columns`), before the model is deployed and its records carry them, and any base column
+a table created by an older release lacks (the option columns).
 
 Columns only ever grow: one is added when a feature has none (`core.lake.feature_column`, `double` for a numeric
 feature, `string` for a categorical one, the feature's name as its comment) and never changed or dropped. A feature
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.features import InputSchema
-from core.lake import FEATURE_COLUMN_PREFIX, GLUE_COMMENT_CHARS, Column, LakeTable, feature_columns
+from core.lake import BASE_COLUMNS, FEATURE_COLUMN_PREFIX, GLUE_COMMENT_CHARS, Column, LakeTable, feature_columns
 
 if TYPE_CHECKING:
     import boto3
@@ -86,8 +87,10 @@ class GlueLakeCatalog:
         )
 
     def ensure_feature_columns(self, schema: InputSchema) -> tuple[str, ...]:
-        """Add the typed columns of `schema`'s features the table lacks; the names of the columns added."""
-        wanted = schema_columns(schema)
+        """Add the typed columns of `schema`'s features the table lacks, and any base column it lacks (a table
+        created before `core.lake.OPTION_COLUMNS` existed: infra leaves this table's columns to this step); the
+        names of the columns added."""
+        wanted = (*BASE_COLUMNS[LakeTable.PREDICTIONS], *schema_columns(schema))
         for _ in range(MAX_ATTEMPTS):
             table = self._table()
             columns = list(table["StorageDescriptor"].get("Columns", []))
@@ -133,7 +136,10 @@ class GlueLakeCatalog:
 
 
 def _column_input(column: Column) -> dict[str, str]:
-    return {"Name": column.name, "Type": column.glue_type, "Comment": column.comment[:GLUE_COMMENT_CHARS]}
+    entry = {"Name": column.name, "Type": column.glue_type}
+    if column.comment:
+        entry["Comment"] = column.comment[:GLUE_COMMENT_CHARS]
+    return entry
 
 
 def ensure_feature_columns(database: str, schema: InputSchema, session: boto3.Session) -> tuple[str, ...]:

@@ -56,6 +56,7 @@ import pyarrow.compute as pc
 from core.lake import (
     BASE_COLUMNS,
     MODEL_PARTITION,
+    REVIEWED,
     LakeTable,
     compacted_file_key,
     compaction_manifest_key,
@@ -82,6 +83,7 @@ _ARROW_TYPES = {
     "int": pa.int32(),
     "bigint": pa.int64(),
     "timestamp": pa.timestamp("ms"),
+    "boolean": pa.bool_(),
 }
 #: How each table's duplicates are told apart and which copy is kept (the first in this order).
 _DEDUPE: dict[LakeTable, tuple[tuple[str, ...], list[tuple[str, str]]]] = {
@@ -91,7 +93,7 @@ _DEDUPE: dict[LakeTable, tuple[tuple[str, ...], list[tuple[str, str]]]] = {
     ),
     LakeTable.LABELS: (
         ("request_id", "observed_at"),
-        [("request_id", "ascending"), ("observed_at", "ascending"), ("label", "descending")],
+        [("request_id", "ascending"), ("observed_at", "ascending"), ("label", "descending"), (REVIEWED, "descending")],
     ),
 }
 _OUTPUT_ORDER = [("sample_key", "ascending"), ("request_id", "ascending")]
@@ -425,6 +427,7 @@ def deduplicate(table: LakeTable, rows: pa.Table) -> pa.Table:
     if not rows.num_rows:
         return rows
     keys, order = _DEDUPE[table]
+    order = [(name, way) for name, way in order if name in rows.column_names]  # older files lack later columns
     ordered = rows.sort_by(order)
     first = pa.array([True] * ordered.num_rows) if ordered.num_rows == 1 else _first_of_each(ordered, keys)
     return ordered.filter(first).sort_by(_OUTPUT_ORDER)

@@ -22,7 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from batch_jobs.drift.values import usable_frame, usable_values
-from batch_jobs.lake.queries import DUPLICATE_OF
+from batch_jobs.lake.queries import DUPLICATE_OF, OPTION_COLUMNS
 from core.records import format_timestamp
 from core.segments import LabelledColumns, PredictionColumns
 
@@ -45,6 +45,94 @@ class WindowAggregates:
         }
 
 
+def _codes(values: Any) -> NDArray[np.int8]:
+    """An integer column with nulls (a float with NaN from DuckDB, a nullable integer from Athena) as int8, -1
+    where null."""
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isnan(numbers), -1, numbers).astype(np.int8)
+
+
+def _floats(values: Any) -> FloatArray:
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(numbers, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class OptionColumns:
+    """A window's optional members per row (`core.lake.OPTION_COLUMNS`), aligned with its rows: the experiment's
+    arm (`model`, `control`, or missing), the control arm's heuristic answer and a shadow challenger's answer.
+    Missing values: NaN in the float columns, -1 in the label columns, a missing category in the text columns."""
+
+    arm: pd.Categorical
+    heuristic_score: FloatArray
+    heuristic_label: NDArray[np.int8]
+    shadow_version: pd.Categorical
+    shadow_score: FloatArray
+    shadow_label: NDArray[np.int8]
+    shadow_latency_ms: FloatArray
+    client_id: pd.Categorical
+
+    def __len__(self) -> int:
+        return len(self.arm)
+
+    @classmethod
+    def empty(cls) -> OptionColumns:
+        """No rows."""
+        return cls(
+            pd.Categorical([]),
+            np.empty(0),
+            np.empty(0, dtype=np.int8),
+            pd.Categorical([]),
+            np.empty(0),
+            np.empty(0, dtype=np.int8),
+            np.empty(0),
+            pd.Categorical([]),
+        )
+
+    @classmethod
+    def of(cls, columns: Mapping[str, Any]) -> OptionColumns:
+        """From a result's option columns (any array-likes, already in row order)."""
+        return cls(
+            arm=pd.Categorical(np.asarray(columns["arm"], dtype=object)),
+            heuristic_score=_floats(columns["heuristic_score"]),
+            heuristic_label=_codes(columns["heuristic_label"]),
+            shadow_version=pd.Categorical(np.asarray(columns["shadow_version"], dtype=object)),
+            shadow_score=_floats(columns["shadow_score"]),
+            shadow_label=_codes(columns["shadow_label"]),
+            shadow_latency_ms=_floats(columns["shadow_latency_ms"]),
+            client_id=pd.Categorical(np.asarray(columns["client_id"], dtype=object)),
+        )
+
+    def take(self, mask: NDArray[np.bool_]) -> OptionColumns:
+        """The rows where `mask` is true."""
+        return OptionColumns(
+            self.arm[mask],
+            self.heuristic_score[mask],
+            self.heuristic_label[mask],
+            self.shadow_version[mask],
+            self.shadow_score[mask],
+            self.shadow_label[mask],
+            self.shadow_latency_ms[mask],
+            self.client_id[mask],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RowKeys:
+    """Each row's request id and sampling key (`core.lake.sample_key`), aligned with a window's rows: what a
+    design-based estimate needs to know how a row came to be sampled."""
+
+    request_id: NDArray[np.object_]
+    sample_key: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.request_id)
+
+    def take(self, mask: NDArray[np.bool_]) -> RowKeys:
+        """The rows where `mask` is true."""
+        return RowKeys(self.request_id[mask], self.sample_key[mask])
+
+
 @dataclass(frozen=True, slots=True)
 class WindowFrame:
     """One window's rows, aligned: features, the logged score, the serving version, the predicted label, the
@@ -61,12 +149,17 @@ class WindowFrame:
     records: int | None = None
     #: Exact per-feature counts over the whole window (the lake's current windows; None otherwise).
     exact: WindowAggregates | None = None
+    #: The rows' optional members (arm, heuristic, shadow), when the read asked for them.
+    options: OptionColumns | None = None
+    #: The rows' request ids and sampling keys, when the read returns them (the reviewed rows).
+    keys: RowKeys | None = None
 
     def __post_init__(self) -> None:
         n_rows = len(self.features)
         lengths = {len(self.score), len(self.model_version), len(self.predicted_label), len(self.time)}
-        if self.label is not None:
-            lengths.add(len(self.label))
+        for column in (self.label, self.options, self.keys):
+            if column is not None:
+                lengths.add(len(column))
         if lengths != {n_rows}:
             raise ValueError(f"a window's columns differ in length: {sorted(lengths | {n_rows})}")
 
@@ -74,8 +167,8 @@ class WindowFrame:
         return len(self.features)
 
     @classmethod
-    def empty(cls, *, labelled: bool = False) -> WindowFrame:
-        """A window without rows."""
+    def empty(cls, *, labelled: bool = False, options: bool = False, keys: bool = False) -> WindowFrame:
+        """A window without rows (with empty option columns and keys if asked)."""
         return cls(
             features=pd.DataFrame(index=pd.RangeIndex(0)),
             score=np.empty(0),
@@ -83,6 +176,8 @@ class WindowFrame:
             predicted_label=np.empty(0, dtype=np.int8),
             time=pd.DatetimeIndex([], tz="UTC"),
             label=np.empty(0, dtype=np.int8) if labelled else None,
+            options=OptionColumns.empty() if options else None,
+            keys=RowKeys(np.empty(0, dtype=object), np.empty(0, dtype=np.int64)) if keys else None,
         )
 
     def take(self, mask: NDArray[np.bool_]) -> WindowFrame:
@@ -97,6 +192,8 @@ class WindowFrame:
             unusable=self.unusable,
             records=self.records,
             exact=self.exact,
+            options=None if self.options is None else self.options.take(mask),
+            keys=None if self.keys is None else self.keys.take(mask),
         )
 
     def served_before(self, moment: datetime) -> WindowFrame:
@@ -162,20 +259,37 @@ def first_records(result: pd.DataFrame, times: NDArray[np.int64]) -> NDArray[np.
 
 
 def from_lake(
-    result: pd.DataFrame, features: Sequence[tuple[str, str]], *, labelled: bool, records: int | None = None
+    result: pd.DataFrame,
+    features: Sequence[tuple[str, str]],
+    *,
+    labelled: bool,
+    records: int | None = None,
+    options: bool = False,
+    keys: bool = False,
 ) -> WindowFrame:
     """A window from a lake query's result (`batch_jobs.lake.queries`): one row per request (`first_records`), in
     time order (ties by sample key), feature columns `(name, column)` renamed to their names, the values kept in
-    `unparsed_features` restored (module docstring). Consumes `result`: each column is dropped from it once its
-    ordered copy is made, so the window is never held twice."""
+    `unparsed_features` restored (module docstring), the `OPTION_COLUMNS` as `options` and the request ids and
+    sampling keys as `keys` when the result has them (`options`, `keys`). Consumes `result`: each column is dropped
+    from it once its ordered copy is made, so the window is never held twice."""
     times = pd.DatetimeIndex(pd.to_datetime(result["ts"])).as_unit("ms")
     order = np.lexsort((result["sample_key"].to_numpy(dtype=np.float64, na_value=np.nan), times.asi8))
     order = order[first_records(result, times.asi8)[order]]
+    row_keys = (
+        RowKeys(
+            np.asarray(result.pop("request_id").take(order).to_numpy(dtype=object), dtype=object),
+            result["sample_key"].take(order).to_numpy(dtype=np.int64),
+        )
+        if keys
+        else None
+    )
     del result["sample_key"], result[DUPLICATE_OF], result["ts"]
 
     def ordered(column: str) -> pd.Series:
         values = result.pop(column)
         return values.take(order).reset_index(drop=True)
+
+    option_columns = OptionColumns.of({name: ordered(name) for name in OPTION_COLUMNS}) if options else None
 
     frame = pd.DataFrame(
         {name: ordered(column) for name, column in features}, index=pd.RangeIndex(len(order)), copy=False
@@ -207,4 +321,6 @@ def from_lake(
         label=ordered("label").to_numpy(dtype=np.int8) if labelled else None,
         unusable=unusable,
         records=records,
+        options=option_columns,
+        keys=row_keys,
     )

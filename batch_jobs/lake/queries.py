@@ -13,7 +13,13 @@ those days. Rules the queries implement, the same as the payload table's readers
   observed up to `LABEL_CLOCK_SKEW` before its prediction (clients' clocks disagree);
 - a sample keeps the requests whose `sample_key` is below a threshold (per day when the days are strata): a
   Bernoulli sample by a hash of the request id, so a prediction, its labels and its duplicates are kept or dropped
-  together, and both engines keep the same rows.
+  together, and both engines keep the same rows;
+- reviewed labels (`reviewed = true`, a human's answer for a prediction of the review sample) take part in the
+  label join like any other (the latest label wins, reviewed or not); `reviewed_sample` reads the predictions that
+  have one, each with its latest reviewed label, for estimates that follow the review sample's design. Its cap, if
+  any, is a Bernoulli sample by `REMIXED_KEY`, whose order is not `sample_key`'s (a review sample chosen by
+  `sample_key < k` would otherwise be cut by the same key). Files written before the `reviewed` column read it as
+  null: not reviewed.
 
 Samples come back in no particular order (an ORDER BY would hold the whole sample in the engine): the adapter
 orders them by `ts`, then `sample_key` (`batch_jobs.lake.frame.from_lake`).
@@ -30,8 +36,9 @@ from datetime import UTC, datetime, timedelta
 
 import sqlglot
 
-from core.lake import DAY_PARTITION, MODEL_PARTITION, LakeTable, day_of
+from core.lake import DAY_PARTITION, MODEL_PARTITION, OPTION_NAMES, REVIEWED, LakeTable, day_of
 from core.layout import validate_model_name
+from core.model_lifecycle import validate_version
 
 #: A label may be observed this long before its prediction's timestamp and still join.
 LABEL_CLOCK_SKEW = timedelta(days=1)
@@ -40,6 +47,11 @@ SOURCE_DIALECT = "duckdb"
 #: The prediction columns every sample returns, before the features (not the request id: only the queries need it;
 #: the sample key orders the rows).
 PREDICTION_COLUMNS = ("model_version", "ts", "score", "predicted_label", "sample_key", "unparsed_features")
+#: The columns of a prediction's optional members a sample returns when asked (`options=True`), after the features.
+OPTION_COLUMNS = OPTION_NAMES
+#: A sampling key for reviewed rows, independent of the order of `sample_key` (module docstring): `sample_key` times
+#: an odd constant modulo 2^32, a bijection of [0, 2^32) (the product stays below 2^63: no overflow).
+REMIXED_KEY = "(sample_key * 1640531527) % 4294967296"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,28 +100,29 @@ def timestamp_literal(moment: datetime) -> str:
     return f"TIMESTAMP '{text}'"
 
 
-def _partition_filter(model_name: str, days: Sequence[str]) -> str:
-    return f"{MODEL_PARTITION} = '{model_name}' AND {DAY_PARTITION} BETWEEN '{days[0]}' AND '{days[-1]}'"
+def _partition_filter(model_name: str, days: Sequence[str], alias: str = "") -> str:
+    return f"{alias}{MODEL_PARTITION} = '{model_name}' AND {alias}{DAY_PARTITION} BETWEEN '{days[0]}' AND '{days[-1]}'"
 
 
-def _window_filter(window: Window) -> str:
+def _window_filter(window: Window, alias: str = "") -> str:
+    """The window's rows; `alias` (`p.`) qualifies the columns."""
     return (
-        f"{_partition_filter(window.model_name, window.days)}"
-        f" AND ts >= {timestamp_literal(window.start)} AND ts < {timestamp_literal(window.end)}"
+        f"{_partition_filter(window.model_name, window.days, alias)}"
+        f" AND {alias}ts >= {timestamp_literal(window.start)} AND {alias}ts < {timestamp_literal(window.end)}"
     )
 
 
-def _sample_filter(thresholds: Mapping[str, int] | int | None) -> str:
-    """`sample_key < k`, with `k` per day when `thresholds` maps days to bounds (days not named keep nothing)."""
+def _sample_filter(thresholds: Mapping[str, int] | int | None, key: str = "sample_key") -> str:
+    """`key < k`, with `k` per day when `thresholds` maps days to bounds (days not named keep nothing)."""
     if thresholds is None:
         return ""
     if isinstance(thresholds, int):
-        return f" AND sample_key < {thresholds}"
+        return f" AND {key} < {thresholds}"
     cases = " ".join(f"WHEN '{day}' THEN {bound}" for day, bound in sorted(thresholds.items()))
     # The constant bound first: engines push it into the Parquet scan (row groups, late materialisation); the
     # per-day CASE alone is evaluated only after every row is decoded.
     widest = max(thresholds.values(), default=0)
-    return f" AND sample_key < {widest} AND sample_key < CASE {DAY_PARTITION} {cases} ELSE 0 END"
+    return f" AND {key} < {widest} AND {key} < CASE {DAY_PARTITION} {cases} ELSE 0 END"
 
 
 def _widest(thresholds: Mapping[str, int] | int | None) -> int | None:
@@ -152,19 +165,28 @@ def category_counts(window: Window, columns: Sequence[str], top: int = TOP_CATEG
 DUPLICATE_OF = "duplicate_of"
 
 
-def _marked_predictions(window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None) -> str:
+def _marked_predictions(
+    window: Window,
+    features: Sequence[str],
+    thresholds: Mapping[str, int] | int | None,
+    *,
+    options: bool = False,
+    key: str = "sample_key",
+) -> str:
     """The sample's predictions, each row whose sample key repeats marked with its request id (module docstring)."""
-    columns = ", ".join(("request_id", *PREDICTION_COLUMNS, *features))
-    scanned = f"FROM {LakeTable.PREDICTIONS.value} WHERE {_window_filter(window)}{_sample_filter(thresholds)}"
+    columns = ", ".join(("request_id", *PREDICTION_COLUMNS, *features, *(OPTION_COLUMNS if options else ())))
+    scanned = f"FROM {LakeTable.PREDICTIONS.value} WHERE {_window_filter(window)}{_sample_filter(thresholds, key)}"
     repeated = f"SELECT sample_key {scanned} AND sample_key IS NOT NULL GROUP BY sample_key HAVING COUNT(*) > 1"
     return f"SELECT {columns}, CASE WHEN sample_key IN ({repeated}) THEN request_id END AS {DUPLICATE_OF} {scanned}"
 
 
-def prediction_sample(window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None) -> str:
-    """The window's predictions, sampled by `thresholds` (None: all), with the given feature columns and
-    `duplicate_of` (the adapter keeps a request's earliest record)."""
-    selected = ", ".join((*PREDICTION_COLUMNS, *features, DUPLICATE_OF))
-    return f"SELECT {selected} FROM ({_marked_predictions(window, features, thresholds)}) AS p"
+def prediction_sample(
+    window: Window, features: Sequence[str], thresholds: Mapping[str, int] | int | None, *, options: bool = False
+) -> str:
+    """The window's predictions, sampled by `thresholds` (None: all), with the given feature columns, the
+    `OPTION_COLUMNS` if `options`, and `duplicate_of` (the adapter keeps a request's earliest record)."""
+    selected = ", ".join((*PREDICTION_COLUMNS, *features, *(OPTION_COLUMNS if options else ()), DUPLICATE_OF))
+    return f"SELECT {selected} FROM ({_marked_predictions(window, features, thresholds, options=options)}) AS p"
 
 
 def labelled_sample(
@@ -173,21 +195,136 @@ def labelled_sample(
     thresholds: Mapping[str, int] | int | None,
     *,
     labels_until: datetime,
+    options: bool = False,
 ) -> str:
-    """The window's predictions that have a label observed by `labels_until`, each with its latest label, sampled
-    like `prediction_sample` (with `duplicate_of`), with `label`."""
-    days = label_days(window, labels_until)
-    label_filter = (
-        f"{_partition_filter(window.model_name, days)}"
+    """The window's predictions that have a label observed by `labels_until`, each with its latest label (reviewed
+    or not), sampled like `prediction_sample` (with `duplicate_of` and, if `options`, the `OPTION_COLUMNS`), with
+    `label`."""
+    predictions = _marked_predictions(window, features, thresholds, options=options)
+    return _joined(window, features, predictions, _widest(thresholds), labels_until=labels_until, options=options)
+
+
+def _label_filter(window: Window, labels_until: datetime) -> str:
+    return (
+        f"{_partition_filter(window.model_name, label_days(window, labels_until))}"
         f" AND observed_at >= {timestamp_literal(window.start - LABEL_CLOCK_SKEW)}"
         f" AND observed_at <= {timestamp_literal(labels_until)}"
     )
-    selected = ", ".join((*(f"p.{name}" for name in (*PREDICTION_COLUMNS, *features, DUPLICATE_OF)), "l.label"))
+
+
+def _joined(
+    window: Window,
+    features: Sequence[str],
+    predictions: str,
+    label_bound: int | None,
+    *,
+    labels_until: datetime,
+    options: bool,
+    reviewed_only: bool = False,
+    key: str = "sample_key",
+) -> str:
+    """`predictions` (marked) joined to each request's latest label of those observed by `labels_until` (of its
+    reviewed ones if `reviewed_only`), labels kept by `key < label_bound` like their predictions."""
+    returned = (*PREDICTION_COLUMNS, *features, *(OPTION_COLUMNS if options else ()), DUPLICATE_OF)
+    if reviewed_only:
+        returned = ("request_id", *returned)
+    selected = ", ".join((*(f"p.{name}" for name in returned), "l.label"))
+    reviewed = f" AND {REVIEWED}" if reviewed_only else ""
     return (
-        f"SELECT {selected} FROM ({_marked_predictions(window, features, thresholds)}) AS p"
+        f"SELECT {selected} FROM ({predictions}) AS p"
         f" JOIN (SELECT request_id, label,"
         f" ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY observed_at DESC, label DESC) AS latest"
-        f" FROM {LakeTable.LABELS.value} WHERE {label_filter}{_sample_filter(_widest(thresholds))}) AS l"
+        f" FROM {LakeTable.LABELS.value} WHERE {_label_filter(window, labels_until)}{reviewed}"
+        f"{_sample_filter(label_bound, key)}) AS l"
+        f" ON l.request_id = p.request_id AND l.latest = 1"
+    )
+
+
+def reviewed_counts(window: Window, *, labels_until: datetime) -> str:
+    """Per day of the window, its prediction records that have a reviewed label observed by `labels_until` (a
+    request logged twice counts twice: a bound, as `daily_counts`), as rows `(day, n)`."""
+    reviewed = (
+        f"SELECT DISTINCT request_id FROM {LakeTable.LABELS.value}"
+        f" WHERE {_label_filter(window, labels_until)} AND {REVIEWED}"
+    )
+    return (
+        f"SELECT p.{DAY_PARTITION} AS day, COUNT(*) AS n FROM {LakeTable.PREDICTIONS.value} AS p"
+        f" JOIN ({reviewed}) AS l ON l.request_id = p.request_id"
+        f" WHERE {_window_filter(window, 'p.')}"
+        f" GROUP BY p.{DAY_PARTITION} ORDER BY p.{DAY_PARTITION}"
+    )
+
+
+def reviewed_sample(
+    window: Window,
+    features: Sequence[str],
+    thresholds: Mapping[str, int] | int | None,
+    *,
+    labels_until: datetime,
+) -> str:
+    """The window's predictions that have a reviewed label observed by `labels_until`, each with its latest
+    reviewed label (a later retrospective label does not replace it here), with `request_id`, the prediction
+    columns, the features, the `OPTION_COLUMNS`, `duplicate_of` and `label`.
+
+    Sampled, when `thresholds` is not None, by `REMIXED_KEY` rather than `sample_key`: a review sample is itself
+    chosen by request id, possibly by `sample_key`, and a cap by the same key would keep a share of it other than
+    the day's rate."""
+    predictions = _marked_predictions(window, features, thresholds, options=True, key=REMIXED_KEY)
+    return _joined(
+        window,
+        features,
+        predictions,
+        _widest(thresholds),
+        labels_until=labels_until,
+        options=True,
+        reviewed_only=True,
+        key=REMIXED_KEY,
+    )
+
+
+def selected_predictions(window: Window, features: Sequence[str], condition: str) -> str:
+    """Every prediction of the window for which `condition` (SQL over the prediction columns, e.g. a review design's
+    selection on `score` and `sample_key`) holds, unsampled, with `request_id`, the prediction columns, the features,
+    the `OPTION_COLUMNS` and `duplicate_of`."""
+    return f"SELECT * FROM ({_marked_predictions(window, features, None, options=True)}) AS p WHERE {condition}"
+
+
+def grouped_counts(window: Window, expression: str) -> str:
+    """The window's prediction records per value of `expression` (a request logged twice counts twice: a bound), as
+    rows `(value, n)`."""
+    return (
+        f"SELECT {expression} AS value, COUNT(*) AS n FROM {LakeTable.PREDICTIONS.value}"
+        f" WHERE {_window_filter(window)} GROUP BY {expression}"
+    )
+
+
+#: What `shadowed_sample` returns of a prediction scored in shadow too.
+SHADOWED_COLUMNS = (
+    "ts",
+    "score",
+    "predicted_label",
+    "latency_ms",
+    "shadow_score",
+    "shadow_label",
+    "shadow_latency_ms",
+)
+
+
+def shadowed_sample(window: Window, version: str, thresholds: int | None, *, labels_until: datetime) -> str:
+    """The window's predictions that `version` scored in shadow (sampled by `sample_key < thresholds`, None: all),
+    with `SHADOWED_COLUMNS` and the latest label observed by `labels_until` (null without one: a left join). A
+    request logged twice is read twice here (a comparison of two models on the same rows is not biased by it)."""
+    validate_version(version)  # letters, digits and `_ . : + -` only: safe inside the quotes
+    scanned = (
+        f"SELECT request_id, {', '.join(SHADOWED_COLUMNS)} FROM {LakeTable.PREDICTIONS.value}"
+        f" WHERE {_window_filter(window)} AND shadow_version = '{version}'{_sample_filter(thresholds)}"
+    )
+    selected = ", ".join(f"p.{name}" for name in SHADOWED_COLUMNS)
+    return (
+        f"SELECT {selected}, l.label FROM ({scanned}) AS p"
+        f" LEFT JOIN (SELECT request_id, label,"
+        f" ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY observed_at DESC, label DESC) AS latest"
+        f" FROM {LakeTable.LABELS.value} WHERE {_label_filter(window, labels_until)}{_sample_filter(thresholds)}) AS l"
         f" ON l.request_id = p.request_id AND l.latest = 1"
     )
 

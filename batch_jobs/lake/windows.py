@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from batch_jobs.lake.engine import AthenaEngine, DuckDBEngine, LakeEngine, S3LakeFiles, Scope
@@ -29,11 +30,17 @@ from batch_jobs.lake.queries import (
     Window,
     category_counts,
     daily_counts,
+    grouped_counts,
     label_days,
     labelled_sample,
     prediction_sample,
+    reviewed_counts,
+    reviewed_sample,
+    selected_predictions,
+    shadowed_sample,
 )
 from core.lake import FEATURE_COLUMN_PREFIX, Column, LakeTable, sample_threshold
+from core.model_lifecycle import validate_version
 from core.settings import LakeSettings
 
 if TYPE_CHECKING:
@@ -126,18 +133,21 @@ class LakeWindows:
     def _features(self) -> tuple[tuple[str, Column], ...]:
         return tuple(self.catalog.feature_columns())
 
-    def prediction_frame(self, model_name: str, start: datetime, end: datetime) -> WindowFrame:
-        """Predictions with `start <= ts < end`, one per request id (sampled by day above `sample_rows`)."""
+    def prediction_frame(
+        self, model_name: str, start: datetime, end: datetime, *, options: bool = False
+    ) -> WindowFrame:
+        """Predictions with `start <= ts < end`, one per request id (sampled by day above `sample_rows`); with their
+        optional members (`WindowFrame.options`: arm, heuristic, shadow) if `options`."""
         window = Window(model_name, start, end)
         features = self._features()
         scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, tuple(column for _, column in features))
         counts, thresholds, design = self._plan(window, scope, scope.features)
         if not design.records:
             self.last_design = design
-            return WindowFrame.empty()
-        result = self.engine.query(prediction_sample(window, [c.name for _, c in features], thresholds), scope)
+            return WindowFrame.empty(options=options)
+        sql = prediction_sample(window, [c.name for _, c in features], thresholds, options=options)
         return replace(
-            self._frame(result, features, design, labelled=False),
+            self._frame(self.engine.query(sql, scope), features, design, labelled=False, options=options),
             exact=self._aggregates(window, features, scope, counts),
         )
 
@@ -156,30 +166,105 @@ class LakeWindows:
                 top[names[str(column)]][str(value)] = int(n)
         return WindowAggregates(missing, top)
 
-    def labelled_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
-        """The window's predictions that have a label observed by `labels_until`, each with its latest label
-        (sampled by day above `sample_rows` predictions)."""
-        window = Window(model_name, start, end)
+    def _labelled_scope(self, window: Window, labels_until: datetime) -> tuple[tuple[tuple[str, Column], ...], Scope]:
         features = self._features()
         scope = Scope(
-            model_name,
+            window.model_name,
             {LakeTable.PREDICTIONS: window.days, LakeTable.LABELS: label_days(window, labels_until)},
             tuple(column for _, column in features),
         )
+        return features, scope
+
+    def labelled_frame(
+        self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime, options: bool = False
+    ) -> WindowFrame:
+        """The window's predictions that have a label observed by `labels_until`, each with its latest label,
+        reviewed or not (sampled by day above `sample_rows` predictions); with their optional members
+        (`WindowFrame.options`: arm, heuristic, shadow) if `options`."""
+        window = Window(model_name, start, end)
+        features, scope = self._labelled_scope(window, labels_until)
         _, thresholds, design = self._plan(window, scope)
         if not design.records:
             self.last_design = design
-            return WindowFrame.empty(labelled=True)
-        sql = labelled_sample(window, [c.name for _, c in features], thresholds, labels_until=labels_until)
-        return self._frame(self.engine.query(sql, scope), features, design, labelled=True)
+            return WindowFrame.empty(labelled=True, options=options)
+        sql = labelled_sample(
+            window, [c.name for _, c in features], thresholds, labels_until=labels_until, options=options
+        )
+        return self._frame(self.engine.query(sql, scope), features, design, labelled=True, options=options)
 
-    def _frame(
-        self, result: pd.DataFrame, features: Sequence[tuple[str, Column]], design: SampleDesign, *, labelled: bool
+    def reviewed_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
+        """The window's predictions that have a reviewed label observed by `labels_until`, each with its latest
+        reviewed label, their optional members (`options`) and their request ids and sampling keys (`keys`): the
+        rows a design-based estimate weighs by how the review sample chose them.
+
+        `records` and `last_design` count the reviewed prediction records per day (not all predictions). Above
+        `sample_rows` of them the days are sampled like the other windows, by `queries.REMIXED_KEY` (independent
+        of how a review sample chose its requests by `sample_key`); a row's inclusion is then its review
+        probability times its day's rate in `last_design`."""
+        window = Window(model_name, start, end)
+        features, scope = self._labelled_scope(window, labels_until)
+        counts = self.engine.query(reviewed_counts(window, labels_until=labels_until), scope)
+        per_day = {str(day): int(n) for day, n in zip(counts["day"], counts["n"], strict=True)}
+        rates = allocate(per_day, self.sample_rows)
+        thresholds = (
+            None
+            if all(rate >= 1.0 for rate in rates.values())
+            else {day: sample_threshold(rate) for day, rate in rates.items()}
+        )
+        design = SampleDesign(per_day, rates, 0)
+        if not design.records:
+            self.last_design = design
+            return WindowFrame.empty(labelled=True, options=True, keys=True)
+        sql = reviewed_sample(window, [c.name for _, c in features], thresholds, labels_until=labels_until)
+        return self._frame(self.engine.query(sql, scope), features, design, labelled=True, options=True, keys=True)
+
+    def selected_frame(self, model_name: str, start: datetime, end: datetime, condition: str) -> WindowFrame:
+        """Every prediction of [start, end) for which `condition` holds (SQL over the prediction columns; a review
+        design's selection), one per request id, unsampled, with its optional members and keys."""
+        window = Window(model_name, start, end)
+        features = self._features()
+        scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, tuple(column for _, column in features))
+        result = self.engine.query(selected_predictions(window, [c.name for _, c in features], condition), scope)
+        design = SampleDesign({}, {}, 0)
+        return self._frame(result, features, design, labelled=False, options=True, keys=True)
+
+    def grouped_counts(self, model_name: str, start: datetime, end: datetime, expression: str) -> dict[object, int]:
+        """The window's prediction records per value of `expression` (SQL over the prediction columns)."""
+        window = Window(model_name, start, end)
+        scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, ())
+        counts = self.engine.query(grouped_counts(window, expression), scope)
+        return {value: int(n) for value, n in zip(counts["value"].tolist(), counts["n"].tolist(), strict=True)}
+
+    def shadowed_frame(
+        self, model_name: str, version: str, start: datetime, end: datetime, *, labels_until: datetime
+    ) -> pd.DataFrame:
+        """The predictions `version` scored in shadow in [start, end), with both answers and latencies and the
+        latest label observed by `labels_until` (NaN without one): `queries.SHADOWED_COLUMNS` and `label`, a
+        uniform sample by request id above `sample_rows`."""
+        window = Window(model_name, start, end)
+        _, scope = self._labelled_scope(window, labels_until)
+        condition = f"shadow_version = '{validate_version(version)}'"
+        total = self.grouped_counts(model_name, start, end, f"({condition})").get(True, 0)
+        threshold = None if total <= self.sample_rows else sample_threshold(self.sample_rows / total)
+        result = self.engine.query(shadowed_sample(window, version, threshold, labels_until=labels_until), scope)
+        result["ts"] = pd.to_datetime(result["ts"], utc=True)
+        result["label"] = pd.to_numeric(result["label"], errors="coerce").astype(np.float64)
+        return result.sort_values("ts", kind="stable").reset_index(drop=True)
+
+    def _frame(  # the result, its design, then what it holds
+        self,
+        result: pd.DataFrame,
+        features: Sequence[tuple[str, Column]],
+        design: SampleDesign,
+        *,
+        labelled: bool,
+        options: bool = False,
+        keys: bool = False,
     ) -> WindowFrame:
         self.last_design = SampleDesign(design.records_per_day, design.rates, len(result))
         logger.info("lake read (%s): %s", self.engine.name, self.last_design.to_json())
         pairs = [(name, column.name) for name, column in features]
-        return from_lake(result, pairs, labelled=labelled, records=design.records)
+        return from_lake(result, pairs, labelled=labelled, records=design.records, options=options, keys=keys)
 
 
 def is_feature_column(name: str) -> bool:

@@ -69,7 +69,7 @@ from batch_jobs.training.ports import Release, RetrainDeps, VersionRegistry
 from batch_jobs.training.quality import QualityReport, check_quality
 from batch_jobs.training.release_files import write_release_files
 from batch_jobs.training.window import CandidateWindow, WindowChoice, final_weights, select_window, window_rows
-from core.artifacts import LoadedModel, load_verified_model, write_artifact
+from core.artifacts import LoadedModel, base_rate_heuristic, load_verified_model, write_artifact
 from core.events import DetailType
 from core.features import InputSchema
 from core.layout import MANIFEST_FILE, MODEL_FILE, parse_s3_uri, training_prefix, version_file_key
@@ -337,6 +337,7 @@ def train_challenger(
         input_schema=schema,
         decision_threshold=threshold.value,
         created_at=request.now,
+        heuristic=base_rate_heuristic(float(train[config.spec.target].mean())),
     )
     return Challenger(model, schema, manifest, directory, train, choice, threshold, incremental)
 

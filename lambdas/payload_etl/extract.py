@@ -67,7 +67,15 @@ from core.record_limits import (
     preview,
     record_length_problem,
 )
-from core.records import ContractViolationError, RecordKind, validate_label, validate_payload
+from core.records import (
+    ContractViolationError,
+    PayloadOptions,
+    RecordKind,
+    label_reviewed,
+    payload_options,
+    validate_label,
+    validate_payload,
+)
 from lambdas.payload_etl.limits import DEFAULT_LIMITS, EtlLimits
 from lambdas.payload_etl.models import LakeChunk, LakeOutput, ObjectRef
 
@@ -603,7 +611,9 @@ class LakeRows:
     the column's type: a finite number in a `double` column, a string in a `string` column, or null. Any other value,
     and every value of a feature without a column, goes into `unparsed_features` as a JSON object `{name: value}`
     (null when the record has none): nothing the ETL accepted is lost. A file has the base columns and the feature
-    columns with a value in it (a column a file lacks reads as null).
+    columns with a value in it (a column a file lacks reads as null). A prediction's optional members (experiment
+    arm, heuristic and shadow answers: `core.records.payload_options`) are its `core.lake.OPTION_COLUMNS`, null where
+    it has none; a label's review flag is its `reviewed` column, false when absent.
     """
 
     def __init__(self, source: ObjectRef, kind: RecordKind, output: LakeOutput, limits: EtlLimits) -> None:
@@ -659,9 +669,11 @@ class LakeRows:
         label: int,
         latency_ms: float | None,
         features: dict[str, Any],
+        options: PayloadOptions,
         chars: int,
     ) -> None:
-        """Add one accepted payload (its canonical fields, its features as decoded, its line's characters)."""
+        """Add one accepted payload (its canonical fields, its features as decoded, its optional members as
+        `core.records.payload_options` reads them, its line's characters)."""
         rows = self._rows_of(timestamp[:10])
         row = len(rows.base)
         columns = rows.features
@@ -712,14 +724,17 @@ class LakeRows:
                 latency_ms,
                 sample_key(request_id),
                 None if unparsed is None else _ENCODE_UNPARSED(unparsed),
+                *options,
             )
         )
         self._added(rows, chars + _ROW_WEIGHT + _FEATURE_WEIGHT * len(features))
 
-    def add_label(self, request_id: str, label: int, observed_at: str, epoch: int, chars: int) -> None:
-        """Add one accepted label (its canonical fields, its line's characters)."""
+    def add_label(  # noqa: PLR0917  # a record's fields
+        self, request_id: str, label: int, observed_at: str, epoch: int, reviewed: bool, chars: int
+    ) -> None:
+        """Add one accepted label (its canonical fields, whether a reviewer gave it, its line's characters)."""
         rows = self._rows_of(observed_at[:10])
-        rows.base.append((request_id, label, epoch * 1000 + int(observed_at[20:23]), sample_key(request_id)))
+        rows.base.append((request_id, label, epoch * 1000 + int(observed_at[20:23]), sample_key(request_id), reviewed))
         self._added(rows, chars + _ROW_WEIGHT)
 
     def _slot(self, name: str) -> tuple[int, str]:
@@ -784,6 +799,7 @@ def load_payloads(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the ho
     loads = json.loads
     scan = _SCAN_ONCE
     validate = validate_payload
+    options = payload_options
     setdefault = seen.setdefault
     quarantine = tally.quarantine.add
     try:
@@ -832,7 +848,9 @@ def load_payloads(  # noqa: PLR0912, PLR0915  # one inlined loop: this is the ho
                 continue
             features = document["features"]
             if lake is not None:
-                lake.add_prediction(request_id, version, timestamp, epoch, score, label, latency, features, len(line))
+                lake.add_prediction(
+                    request_id, version, timestamp, epoch, score, label, latency, features, options(document), len(line)
+                )
             if aggregates is not None:
                 aggregates.add(version, epoch, score, label, latency, features)
     finally:
@@ -889,7 +907,7 @@ def load_labels(  # noqa: PLR0912  # one inlined loop, as load_payloads
                     quarantine(number, line, _conflict(request_id))
                 continue
             if lake is not None:
-                lake.add_label(request_id, label, observed_at, epoch, len(line))
+                lake.add_label(request_id, label, observed_at, epoch, label_reviewed(document), len(line))
     finally:
         tally.add(records=records, loaded=len(seen), duplicates=duplicates, blank_lines=blank)
     if lake is not None:

@@ -43,6 +43,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "int": pa.int32(),
     "bigint": pa.int64(),
     "timestamp": pa.timestamp("ms"),
+    "boolean": pa.bool_(),
 }
 
 

@@ -97,3 +97,22 @@ def load_baked_model(model_dir: str | os.PathLike[str], model_name: str) -> Load
         )
     LOGGER.info("loaded model %s %s", manifest.model_name, manifest.model_version)
     return model
+
+
+def load_shadow_model(model_dir: str | os.PathLike[str], champion: LoadedModel) -> LoadedModel | None:
+    """The verified shadow challenger in `model_dir`, or None if the directory holds no model (an image released
+    without a challenger while the stack shadows: nothing to shadow, with a warning).
+
+    Verified exactly as the champion is (`load_baked_model`: SHA-256 before unpickling, the served model's name,
+    ModelMismatchError for another). Whether it can score the champion's requests is `logic.check_shadow`'s call.
+    """
+    if not has_artifact(model_dir):
+        LOGGER.warning("no shadow challenger in %s: serving the champion alone", model_dir)
+        return None
+    shadow = load_baked_model(model_dir, champion.manifest.model_name)
+    if shadow is None:  # has_artifact said there is one; only a race with the file system gets here
+        return None
+    LOGGER.info(
+        "shadow challenger %s scores beside champion %s", shadow.manifest.model_version, champion.manifest.model_version
+    )
+    return shadow

@@ -62,7 +62,28 @@ does not match its manifest, a model of another name, missing settings) fails th
 of the function fails. Elsewhere (tests, the demo) `cold_start()` does the same work on first use;
 `cold_start.cache_clear()` starts over.
 
-Environment: AUTORETRAIN_PAYLOAD_STREAM, AUTORETRAIN_MODEL_NAME, AUTORETRAIN_MODEL_DIR (default /opt/model); the
+Control group (issue #17). With AUTORETRAIN_CONTROL_SHARE above 0, each instance may name its client: a `client_id`
+member beside `request_id` (validated like it; null is as absent) or, when AUTORETRAIN_CLIENT_ID_FEATURE names a
+feature of the schema, that feature's value. The client is assigned stickily to an arm (`core.assignment`, salted
+with the model name: the same arm on every request, day and release); a control client is answered with the model's
+heuristic (its manifest's `heuristic`), a model client with the model. The response's prediction then carries
+`"arm": "control"` or `"arm": "model"` (score and label are the arm's answer); the payload record's `prediction` is
+always the champion's, plus `arm` and, for control, `heuristic: {"score", "label"}`. An instance without a client id
+gets no arm and is answered by the model::
+
+    {"request_id": "a1", "score": 0.21, "label": 0, "model_version": "...", "arm": "control"}
+
+Shadow challenger. With AUTORETRAIN_SHADOW_DIR naming a model directory that holds a model, the init phase loads it
+verified like the champion and fails unless it is of the same model name and input schema. Each invocation scores
+the batch with both and answers with the champion; each record carries `shadow: {"model_version", "score", "label",
+"latency_ms"}` (its latency: the shadow's own scoring of the batch, which the invocation's duration includes). A
+shadow that raises or returns no finite probabilities fails nothing: the invocation is logged without shadow answers
+and a warning line names the error and counts the instances left unshadowed. A directory without a model (a release
+built without a challenger while the stack shadows) means no shadow, with a warning at init.
+
+Environment: AUTORETRAIN_PAYLOAD_STREAM, AUTORETRAIN_MODEL_NAME, AUTORETRAIN_MODEL_DIR (default /opt/model),
+AUTORETRAIN_CONTROL_SHARE (default 0), AUTORETRAIN_CLIENT_ID_FEATURE (default none), AUTORETRAIN_SHADOW_DIR (default
+none; the image's shadow directory is core.settings.SHADOW_MODEL_DIR); the
 image caps the numeric libraries' threads at one (OMP_NUM_THREADS and the like: scoring a request's few rows gains
 nothing from a thread pool and pays for waking and synchronising it on every prediction).
 """
@@ -81,9 +102,17 @@ import boto3
 
 from core.artifacts import LoadedModel
 from core.settings import ServingSettings
-from lambdas.serving.adapters import PayloadLog, load_baked_model
-from lambdas.serving.logic import encode_lines, invocation_uuid, serve, warm_up_request
+from lambdas.serving.adapters import PayloadLog, load_baked_model, load_shadow_model
+from lambdas.serving.logic import (
+    check_client_id_feature,
+    check_shadow,
+    encode_lines,
+    invocation_uuid,
+    serve,
+    warm_up_request,
+)
 from lambdas.serving.models import (
+    Experiment,
     InvalidRequestError,
     PayloadSink,
     invalid_request_response,
@@ -103,35 +132,65 @@ LOGGER.setLevel(logging.INFO)
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """What one execution environment loads once: settings, the verified model (if any), the payload log."""
+    """What one execution environment loads once: settings, the verified model (if any), the payload log and the
+    verified shadow challenger (if any)."""
 
     settings: ServingSettings
     model: LoadedModel | None
     payload_log: PayloadSink
+    shadow: LoadedModel | None = None
+
+    @property
+    def experiment(self) -> Experiment | None:
+        """The control-group experiment the settings ask for (None: share 0, no control group)."""
+        settings = self.settings
+        if settings.control_share <= 0.0:
+            return None
+        return Experiment(settings.control_share, settings.model_name, settings.client_id_feature)
 
 
 @functools.cache
 def cold_start() -> Service:
-    """Read settings, verify and load the baked-in model, create the Firehose client and serve one unlogged
-    warm-up request, once per environment (inside Lambda: at import, in the init phase)."""
+    """Read settings, verify and load the baked-in model (and the shadow challenger, if configured and present),
+    create the Firehose client and serve one unlogged warm-up request, once per environment (inside Lambda: at
+    import, in the init phase)."""
     settings = ServingSettings.from_env()
     model = load_baked_model(os.environ.get(MODEL_DIR_ENV, DEFAULT_MODEL_DIR), settings.model_name)
+    shadow = None
     if model is not None:
-        warm_up(model, settings.model_name)
+        check_client_id_feature(model.manifest.input_schema, settings.client_id_feature)
+        if settings.shadow_dir:
+            shadow = load_shadow_model(settings.shadow_dir, model)
+            if shadow is not None:
+                check_shadow(model, shadow)
+    service = Service(settings, model, PayloadLog(boto3.client("firehose"), settings.payload_stream), shadow)
+    if model is not None:
+        warm_up(model, settings.model_name, shadow=shadow, experiment=service.experiment)
     codecs.lookup("idna")  # the first connection encodes the endpoint's host name with it, importing it then
-    return Service(settings, model, PayloadLog(boto3.client("firehose"), settings.payload_stream))
+    return service
 
 
-def warm_up(model: LoadedModel, model_name: str) -> None:
+def warm_up(
+    model: LoadedModel,
+    model_name: str,
+    *,
+    shadow: LoadedModel | None = None,
+    experiment: Experiment | None = None,
+) -> None:
     """Serve a made-up request through the serving code and encode its records, logging nothing: the lazy
-    imports and first-call costs of pandas and scikit-learn are paid here rather than by the first request."""
+    imports and first-call costs of pandas and scikit-learn (of the shadow's too) are paid here rather than by the
+    first request."""
     outcome = serve(
         warm_up_request(model.manifest.input_schema),
         model,
         model_name=model_name,
         invocation_id=WARM_UP_INVOCATION_ID,
         now=datetime.now(UTC),
+        experiment=experiment,
+        shadow=shadow,
     )
+    if outcome.shadow_error is not None:
+        LOGGER.warning("the shadow challenger failed its warm-up request", extra={"error": outcome.shadow_error})
     encode_lines(outcome.records)
 
 
@@ -147,13 +206,36 @@ def handle(event: dict[str, Any], context: Any, service: Service, now: datetime)
     invocation_id = invocation_uuid(getattr(context, "aws_request_id", None))
     try:
         outcome = serve(
-            event, service.model, model_name=service.settings.model_name, invocation_id=invocation_id, now=now
+            event,
+            service.model,
+            model_name=service.settings.model_name,
+            invocation_id=invocation_id,
+            now=now,
+            experiment=service.experiment,
+            shadow=service.shadow,
         )
     except InvalidRequestError as error:
         LOGGER.info("request rejected", extra={"problems": list(error.problems)})
         return invalid_request_response(error)
     service.payload_log.write(encode_lines(outcome.records))
-    LOGGER.info("served", extra={"instances": len(outcome.predictions), "invocation_id": invocation_id})
+    unshadowed = len(outcome.predictions) if outcome.shadow_error is not None else 0
+    if unshadowed:
+        LOGGER.warning(
+            "shadow scoring failed; the records are logged without shadow answers",
+            extra={
+                "invocation_id": invocation_id,
+                "shadow_failed_instances": unshadowed,
+                "error": outcome.shadow_error,
+            },
+        )
+    LOGGER.info(
+        "served",
+        extra={
+            "instances": len(outcome.predictions),
+            "invocation_id": invocation_id,
+            "shadow_failed_instances": unshadowed,
+        },
+    )
     return prediction_response(outcome)
 
 

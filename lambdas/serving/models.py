@@ -48,10 +48,22 @@ class PayloadSink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """One validated request to score."""
+    """One validated request to score; `client_id` identifies its client for the control group (None: unknown)."""
 
     request_id: str
     features: Mapping[str, FeatureValue]
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """The business-impact experiment serving runs: `share` of the clients (sticky by client id, salted with the
+    model name: `core.assignment`) are answered with the model's heuristic; `client_id_feature`, when not empty, is
+    the feature whose value identifies a client that sends no `client_id`."""
+
+    share: float
+    salt: str
+    client_id_feature: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,23 +74,32 @@ class ServedPrediction:
     score: float
     label: int
     model_version: str
+    arm: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The prediction as the response's JSON object."""
-        return {
+        """The prediction as the response's JSON object (`arm` only when the client was assigned one)."""
+        document: dict[str, Any] = {
             "request_id": self.request_id,
             "score": self.score,
             "label": self.label,
             "model_version": self.model_version,
         }
+        if self.arm is not None:
+            document["arm"] = self.arm
+        return document
 
 
 @dataclass(frozen=True, slots=True)
 class ServeOutcome:
-    """The answers of one invocation and the payload records to log before returning them."""
+    """The answers of one invocation and the payload records to log before returning them.
+
+    `shadow_error` says why the shadow challenger could not score this invocation (its records then carry no
+    shadow answer); None when it scored or there is no shadow.
+    """
 
     predictions: tuple[ServedPrediction, ...]
     records: tuple[PayloadRecord, ...]
+    shadow_error: str | None = None
 
 
 def prediction_response(outcome: ServeOutcome) -> dict[str, Any]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 
-from core.settings import ServingSettings
+from core.settings import SHADOW_MODEL_DIR, ServingSettings
 from infra.images import DockerfileSourceError, content_tag, copied_sources, keep_last_images_policy
-from infra.mocks import Recording
+from infra.mocks import Recording, run_stack
 from infra.serving import lambda_image_uri
 from tests.infra.grants import role_grants
 
@@ -21,6 +22,12 @@ REPOSITORY = "aws:ecr/repository:Repository"
 SERVING_REPOSITORY = "autoretrain-serving-repository"
 IMAGE = "docker-build:index:Image"
 BOOTSTRAP_IMAGE = "autoretrain-serving-bootstrap-image"
+LIVE_EVALUATION_CONFIG = {
+    "autoretrain:controlShare": "0.05",
+    "autoretrain:clientIdFeature": "customer_id",
+    "autoretrain:shadowEnabled": "true",
+}
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "FROM scratch\nARG SRC=app\nCOPY ${SRC}/ /app/\nCOPY --from=build /x /y\nCOPY extra.txt /app/\n"
 
 
@@ -69,9 +76,40 @@ def test_serving_environment_names_payload_stream_and_model(stack: Recording, de
     assert variables == {
         "AUTORETRAIN_PAYLOAD_STREAM": stream,
         "AUTORETRAIN_MODEL_NAME": dev_config["autoretrain:modelName"],
+        "AUTORETRAIN_CONTROL_SHARE": "0.0",
     }
     settings = ServingSettings.from_env(variables)
     assert (settings.payload_stream, settings.model_name) == (stream, "churn")
+    assert (settings.control_share, settings.client_id_feature, settings.shadow_dir) == (0.0, "", "")
+
+
+@pytest.fixture(scope="module")
+def evaluating_stack(dev_config: dict[str, str]) -> Recording:
+    """The program with a control group, a client-id feature and shadowing on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".* has been deprecated in favor of ", category=DeprecationWarning)
+        return run_stack({**dev_config, **LIVE_EVALUATION_CONFIG})
+
+
+def test_serving_environment_carries_the_control_group_and_the_shadow(evaluating_stack: Recording) -> None:
+    variables = evaluating_stack.find(FUNCTION, SERVING_FUNCTION).inputs["environment"]["variables"]
+    assert {name: value for name, value in variables.items() if name not in {"AUTORETRAIN_PAYLOAD_STREAM"}} == {
+        "AUTORETRAIN_MODEL_NAME": "churn",
+        "AUTORETRAIN_CONTROL_SHARE": "0.05",
+        "AUTORETRAIN_CLIENT_ID_FEATURE": "customer_id",
+        "AUTORETRAIN_SHADOW_DIR": SHADOW_MODEL_DIR,
+    }
+    settings = ServingSettings.from_env(variables)
+    assert (settings.control_share, settings.client_id_feature, settings.shadow_dir) == (
+        0.05,
+        "customer_id",
+        "/opt/shadow",
+    )
+
+
+def test_the_shadow_directory_is_where_the_image_copies_the_shadow_model() -> None:
+    dockerfile = (REPO_ROOT / "lambdas/serving/Dockerfile").read_text()
+    assert f"COPY ${{SHADOW_DIR}}/ {SHADOW_MODEL_DIR}/" in dockerfile
 
 
 def test_serving_may_only_send_to_its_stream_and_log(stack: Recording) -> None:

@@ -17,14 +17,19 @@ import pytest
 
 from autoretrain.emulator import Emulator, LocalResources
 from batch_jobs.lake.engine import AthenaEngine, LakeQueryError, Scope
-from batch_jobs.lake.queries import Window, daily_counts, for_athena
+from batch_jobs.lake.queries import Window, daily_counts, for_athena, reviewed_counts, reviewed_sample
 from batch_jobs.lake.windows import GlueFeatureCatalog, LakeWindows
-from core.lake import LakeTable
+from core.lake import OPTION_COLUMNS, LakeTable
 from tests.lake_files import MODEL, add_feature_columns
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 10, 12, tzinfo=UTC)
+#: The option columns as Athena types them.
+OPTION_TYPES = [
+    (column.name, {"string": "varchar", "int": "integer"}.get(column.glue_type, column.glue_type))
+    for column in OPTION_COLUMNS
+]
 
 
 def seed(emulator: Emulator, *results: tuple[Sequence[tuple[str, str]], Sequence[Sequence[str | None]]]) -> None:
@@ -146,3 +151,83 @@ def test_a_query_athena_refuses_is_a_lake_query_error(aws_session: boto3.Session
     window = Window(MODEL, T0, T0 + timedelta(days=1))
     with pytest.raises(LakeQueryError, match="Athena failed"):
         engine.query(daily_counts(window), Scope(MODEL, {}))
+
+
+def test_the_reviewed_read_through_athena_counts_reviewed_rows_then_reads_their_keys_and_options(
+    emulator: Emulator, aws_session: boto3.Session, resources: LocalResources, workgroup: tuple[str, str]
+) -> None:
+    add_feature_columns(aws_session, resources.lake_database, [("age", "double")])
+    engine = AthenaEngine(resources.lake_database, workgroup[0], aws_session)
+    lake = LakeWindows(engine, GlueFeatureCatalog(aws_session.client("glue"), resources.lake_database))
+    columns = [
+        ("request_id", "varchar"),
+        ("model_version", "varchar"),
+        ("ts", "timestamp"),
+        ("score", "double"),
+        ("predicted_label", "integer"),
+        ("sample_key", "bigint"),
+        ("unparsed_features", "varchar"),
+        ("f_age", "double"),
+        *[(name, kind) for name, kind in OPTION_TYPES],
+        ("duplicate_of", "varchar"),
+        ("label", "integer"),
+    ]
+    rows = [
+        [
+            "b",
+            "v1",
+            "2026-03-10 12:00:02.000",
+            "0.6",
+            "1",
+            "11",
+            None,
+            "2.0",
+            "control",
+            "0.1",
+            "0",
+            None,
+            None,
+            None,
+            None,
+            None,
+            "1",
+        ],
+        [
+            "a",
+            "v1",
+            "2026-03-10 12:00:01.000",
+            "0.4",
+            "0",
+            "10",
+            None,
+            "1.0",
+            "model",
+            None,
+            None,
+            "v2",
+            "0.7",
+            "1",
+            "3.5",
+            None,
+            "0",
+        ],
+    ]
+    seed(emulator, ([("day", "varchar"), ("n", "bigint")], [["2026-03-10", "2"]]), (columns, rows))
+    until = T0 + timedelta(days=3)
+
+    frame = lake.reviewed_frame(MODEL, T0, T0 + timedelta(hours=1), labels_until=until)
+
+    assert frame.keys is not None
+    assert frame.options is not None
+    assert frame.keys.request_id.tolist() == ["a", "b"]
+    assert frame.keys.sample_key.tolist() == [10, 11]
+    assert list(frame.options.arm) == ["model", "control"]
+    assert frame.options.shadow_label.tolist() == [1, -1]
+    assert frame.options.heuristic_label.tolist() == [-1, 0]
+    assert frame.label is not None
+    assert frame.label.tolist() == [0, 1]
+    queries = [execution["Query"] for execution in executions(aws_session, workgroup[0])]
+    assert queries == [
+        for_athena(reviewed_counts(Window(MODEL, T0, T0 + timedelta(hours=1)), labels_until=until)),
+        for_athena(reviewed_sample(Window(MODEL, T0, T0 + timedelta(hours=1)), ["f_age"], None, labels_until=until)),
+    ]

@@ -20,7 +20,7 @@ from batch_jobs import retrain
 from batch_jobs.lake.catalog import GlueLakeCatalog, ensure_feature_columns
 from batch_jobs.lake.engine import DuckDBEngine, S3LakeFiles, Scope
 from core.features import FeatureSpec, InputSchema
-from core.lake import Column, LakeTable, feature_column
+from core.lake import OPTION_COLUMNS, Column, LakeTable, feature_column, glue_table_input
 from lambdas.payload_etl import handler, reset_cold_start
 
 pytestmark = pytest.mark.integration
@@ -153,3 +153,21 @@ def test_the_retrain_job_adds_the_released_versions_feature_columns(
     assert retrain.main(["--trigger", "initial", "--now", now.isoformat()], config=config) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["outcome"] == "released"
     assert set(feature_columns_of(aws_session, resources.lake_database)) == {feature_column(name) for name in FEATURES}
+
+
+def test_a_table_of_an_older_release_gains_the_option_columns_with_the_next_features(
+    aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    glue = aws_session.client("glue")
+    database = f"{resources.lake_database}_older"
+    glue.create_database(DatabaseInput={"Name": database})
+    table_input = glue_table_input(resources.payload_bucket, LakeTable.PREDICTIONS)
+    option_names = {column.name for column in OPTION_COLUMNS}
+    storage = table_input["StorageDescriptor"]
+    storage["Columns"] = [column for column in storage["Columns"] if column["Name"] not in option_names]
+    glue.create_table(DatabaseName=database, TableInput=table_input)  # type: ignore[arg-type]
+    added = ensure_feature_columns(database, InputSchema((AGE,)), aws_session)
+    assert added == (*(column.name for column in OPTION_COLUMNS), feature_column("age"))
+    types = {column["Name"]: column["Type"] for column in table_columns(aws_session, database)}
+    assert {name: types[name] for name in option_names} == {c.name: c.glue_type for c in OPTION_COLUMNS}
+    assert ensure_feature_columns(database, InputSchema((AGE,)), aws_session) == ()

@@ -309,3 +309,41 @@ def test_the_job_merges_fresh_files_only_when_told_no_writer_runs_meanwhile(
     assert json.loads(capsys.readouterr().out)["files_in"] == 2
     with pytest.raises(SystemExit):
         main(["--now", now, "--settle-seconds", "-1"])
+
+
+def test_old_and_new_label_files_compact_into_one_schema_with_the_review_flag_kept(
+    aws_session: boto3.Session, resources: LocalResources, files: S3CompactionFiles
+) -> None:
+    bucket = resources.payload_bucket
+
+    def label(request_id: str, at: int, **members: Any) -> dict[str, Any]:
+        return {"request_id": request_id, "label": 1, "observed_at": at, "sample_key": sample_key(request_id)} | members
+
+    write_part(aws_session, bucket, LakeTable.LABELS, "old", [label("r-1", T0), label("r-2", T0)])  # before `reviewed`
+    write_part(
+        aws_session,
+        bucket,
+        LakeTable.LABELS,
+        "new",
+        [label("r-1", T0, reviewed=True), label("r-3", T0, reviewed=False)],
+    )
+    compact_lake(files, MODEL, later())
+    (key,) = keys_of(aws_session, bucket, table_prefix(LakeTable.LABELS))
+    assert read(aws_session, bucket, key).schema.field("reviewed").type == pa.bool_()
+    rows = rows_of(aws_session, bucket, LakeTable.LABELS)
+    assert {row["request_id"]: row["reviewed"] for row in rows} == {"r-1": True, "r-2": None, "r-3": False}
+
+
+def test_old_and_new_prediction_files_compact_with_the_option_columns_typed(
+    aws_session: boto3.Session, resources: LocalResources, files: S3CompactionFiles
+) -> None:
+    bucket = resources.payload_bucket
+    options = {"arm": "control", "heuristic_score": 0.2, "heuristic_label": 0, "shadow_version": None}
+    write_part(aws_session, bucket, LakeTable.PREDICTIONS, "old", [prediction("r-1")])
+    write_part(aws_session, bucket, LakeTable.PREDICTIONS, "new", [prediction("r-2") | options])
+    compact_lake(files, MODEL, later())
+    (key,) = keys_of(aws_session, bucket, table_prefix(LakeTable.PREDICTIONS))
+    schema = read(aws_session, bucket, key).schema
+    assert (schema.field("arm").type, schema.field("heuristic_label").type) == (pa.string(), pa.int32())
+    rows = {row["request_id"]: row for row in rows_of(aws_session, bucket, LakeTable.PREDICTIONS)}
+    assert (rows["r-1"]["arm"], rows["r-2"]["arm"], rows["r-2"]["heuristic_label"]) == (None, "control", 0)

@@ -136,6 +136,13 @@ def test_a_payload_object_lands_as_parquet_with_typed_columns(
         "latency_ms": "double",
         "sample_key": "int64",
         "unparsed_features": "string",
+        "arm": "string",
+        "heuristic_score": "double",
+        "heuristic_label": "int32",
+        "shadow_version": "string",
+        "shadow_score": "double",
+        "shadow_label": "int32",
+        "shadow_latency_ms": "double",
         feature_column("plan"): "string",
         feature_column("tenure"): "double",
         feature_column("charges"): "double",
@@ -172,6 +179,7 @@ def test_a_label_object_lands_in_the_labels_table_on_its_observation_day(
         "label": "int32",
         "observed_at": "timestamp[ms]",
         "sample_key": "int64",
+        "reviewed": "bool",
     }
     rows = [(row["request_id"], row["label"], row["observed_at"].isoformat()) for row in table.to_pylist()]
     assert rows == [("r-1", 1, "2026-12-20T08:30:00.250000"), ("r-2", 0, "2026-12-20T09:00:00")]

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pytest
 
 from autoretrain.synthetic import generate_churn
-from bench.serving import BATCH, NoPayloadLog, build_requests, percentiles, take_turns
+from bench.serving import (
+    BATCH,
+    CHALLENGER_SEED,
+    MODEL_NAME,
+    SHADOW_OVERHEAD_TARGET,
+    NoPayloadLog,
+    build_requests,
+    percentiles,
+    shadow_metrics,
+    take_turns,
+    train_model_dir,
+)
+from lambdas.serving.adapters import load_baked_model, load_shadow_model
+from lambdas.serving.logic import check_shadow
 from lambdas.serving.models import PayloadSink
 
 
@@ -35,3 +51,23 @@ def test_requests_are_single_instances_and_whole_batches_of_the_same_rows() -> N
 def test_the_no_op_log_is_a_payload_sink() -> None:
     sink: PayloadSink = NoPayloadLog()
     sink.write([b"{}\n"])
+
+
+def test_the_shadow_figure_is_the_ratio_of_p50s_with_and_without_a_shadow_against_its_target() -> None:
+    absolute, ratio = shadow_metrics("batch of 100", logged=(10.0, 20.0), shadowed=(13.0, 30.0))
+    assert (absolute.value, absolute.unit) == (13.0, "ms")
+    assert "+3.00 ms" in absolute.note
+    assert ratio.value == pytest.approx(1.3)
+    assert (ratio.target, ratio.higher_is_better) == (SHADOW_OVERHEAD_TARGET, False)
+    assert ratio.passed
+
+
+def test_the_benchmarks_challenger_is_a_valid_shadow_of_its_champion(tmp_path: Path) -> None:
+    train_model_dir(tmp_path / "champion")
+    train_model_dir(tmp_path / "shadow", seed=CHALLENGER_SEED)
+    champion = load_baked_model(tmp_path / "champion", MODEL_NAME)
+    assert champion is not None
+    shadow = load_shadow_model(tmp_path / "shadow", champion)
+    assert shadow is not None
+    check_shadow(champion, shadow)
+    assert shadow.manifest.model_version != champion.manifest.model_version

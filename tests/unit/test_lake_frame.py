@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from batch_jobs.lake.frame import first_records, from_lake
+from batch_jobs.lake.frame import WindowFrame, first_records, from_lake
 
 T = pd.Timestamp("2026-03-10 12:00:00")
 
@@ -58,3 +58,40 @@ def test_a_frame_is_in_time_order_then_sample_key_and_holds_one_row_per_request(
     assert np.array_equal(frame.predicted_label, np.array([0, 1, 1], dtype=np.int8))
     assert frame.records == 4
     assert list(result.columns) == []  # consumed: the result's columns are dropped as the frame is built
+
+
+def test_the_option_columns_and_keys_follow_their_rows_with_missing_values_marked() -> None:
+    result = _result([("v1", 9, None, 0.9, 1), ("v1", 2, "a", 0.6, 5), ("v1", 1, "a", 0.2, 5)])
+    result["request_id"] = ["r9", "a", "a"]
+    result["arm"] = pd.Categorical(["control", None, "model"])
+    result["heuristic_score"] = [0.1, np.nan, np.nan]
+    result["heuristic_label"] = [0.0, np.nan, np.nan]  # an integer column with nulls comes back as floats
+    result["shadow_version"] = pd.Categorical([None, None, "v2"])
+    result["shadow_score"] = [np.nan, np.nan, 0.75]
+    result["shadow_label"] = pd.array([None, None, 1], dtype="Int64")  # Athena's nullable integers
+    result["shadow_latency_ms"] = [np.nan, np.nan, 4.5]
+    result["client_id"] = pd.Categorical(["c-9", None, "c-1"])
+    frame = from_lake(result, [("age", "f_age")], labelled=True, options=True, keys=True)
+    assert frame.options is not None
+    assert frame.keys is not None
+    assert frame.keys.request_id.tolist() == ["a", "r9"]
+    assert frame.keys.sample_key.tolist() == [5, 1]
+    assert [value if isinstance(value, str) else None for value in frame.options.arm] == ["model", "control"]
+    assert frame.options.heuristic_label.tolist() == [-1, 0]
+    assert frame.options.shadow_label.tolist() == [1, -1]
+    assert frame.options.shadow_score[0] == 0.75
+    assert [value if isinstance(value, str) else None for value in frame.options.client_id] == ["c-1", "c-9"]
+    assert np.isnan(frame.options.heuristic_score[0])
+    later = frame.take(np.array([False, True]))
+    assert later.keys is not None
+    assert later.options is not None
+    assert (later.keys.request_id.tolist(), later.options.heuristic_score.tolist()) == (["r9"], [0.1])
+
+
+def test_a_frame_without_options_has_none_and_an_empty_one_has_empty_columns() -> None:
+    result = _result([("v1", 1, None, 0.2, 5)])
+    assert from_lake(result, [("age", "f_age")], labelled=True).options is None
+    empty = WindowFrame.empty(labelled=True, options=True, keys=True)
+    assert empty.options is not None
+    assert empty.keys is not None
+    assert (len(empty.options), len(empty.keys)) == (0, 0)

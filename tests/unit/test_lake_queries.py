@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batch_jobs.lake.queries import (
+    OPTION_COLUMNS,
+    REMIXED_KEY,
     Window,
     category_counts,
     daily_counts,
@@ -19,6 +21,8 @@ from batch_jobs.lake.queries import (
     label_days,
     labelled_sample,
     prediction_sample,
+    reviewed_counts,
+    reviewed_sample,
     timestamp_literal,
 )
 from batch_jobs.lake.windows import allocate
@@ -36,6 +40,10 @@ def _all_queries() -> list[str]:
         labelled_sample(WINDOW, ["f_age"], {"2026-12-31": 10, "2027-01-01": 20}, labels_until=T0 + timedelta(days=8)),
         daily_counts(WINDOW, ["f_age", "f_plan"]),
         category_counts(WINDOW, ["f_plan", "f_region"]),
+        prediction_sample(WINDOW, ["f_age"], 12345, options=True),
+        labelled_sample(WINDOW, ["f_age"], None, labels_until=T0 + timedelta(days=8), options=True),
+        reviewed_counts(WINDOW, labels_until=T0 + timedelta(days=8)),
+        reviewed_sample(WINDOW, ["f_age"], {"2026-12-31": 10, "2027-01-01": 20}, labels_until=T0 + timedelta(days=8)),
     ]
 
 
@@ -77,7 +85,7 @@ def test_a_sample_marks_the_rows_whose_sample_key_repeats_and_neither_ranks_nor_
     assert "ORDER BY" not in sql
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(len(_all_queries())))
 def test_every_query_transpiles_to_athena_sql_that_parses_and_keeps_its_meaning(index: int) -> None:
     sql = _all_queries()[index]
     athena = for_athena(sql)
@@ -88,6 +96,43 @@ def test_every_query_transpiles_to_athena_sql_that_parses_and_keeps_its_meaning(
     assert {c.name for c in parsed.find_all(sqlglot.exp.Column)} == {
         c.name for c in original.find_all(sqlglot.exp.Column)
     }
+
+
+def test_the_option_columns_are_read_only_when_asked() -> None:
+    assert "shadow_score" not in prediction_sample(WINDOW, ["f_age"], None)
+    assert "shadow_score" not in labelled_sample(WINDOW, [], None, labels_until=T0 + timedelta(days=8))
+    for sql in (
+        prediction_sample(WINDOW, ["f_age"], None, options=True),
+        labelled_sample(WINDOW, [], None, labels_until=T0 + timedelta(days=8), options=True),
+    ):
+        assert all(name in sql for name in OPTION_COLUMNS)
+
+
+def test_the_joined_label_is_the_latest_of_all_and_the_reviewed_read_the_latest_reviewed_one() -> None:
+    until = T0 + timedelta(days=8)
+    assert "reviewed" not in labelled_sample(WINDOW, [], None, labels_until=until)
+    sql = reviewed_sample(WINDOW, ["f_age"], None, labels_until=until)
+    assert "observed_at <= TIMESTAMP '2027-01-08 22:00:00.000' AND reviewed) AS l" in sql
+    assert "ORDER BY observed_at DESC, label DESC" in sql
+    assert sql.startswith("SELECT p.request_id, p.model_version")
+    assert "JOIN (SELECT DISTINCT request_id FROM labels WHERE" in reviewed_counts(WINDOW, labels_until=until)
+
+
+def test_a_capped_reviewed_read_samples_by_the_remixed_key_on_both_sides_of_the_join() -> None:
+    sql = reviewed_sample(WINDOW, [], {"2026-12-31": 10, "2027-01-01": 20}, labels_until=T0 + timedelta(days=8))
+    assert f"{REMIXED_KEY} < CASE dt WHEN '2026-12-31' THEN 10" in sql
+    assert f"{REMIXED_KEY} < 20)" in sql  # the labels, by the widest bound
+    assert "sample_key < 20" not in sql.replace(REMIXED_KEY, "")
+
+
+def test_the_remixed_key_is_a_bijection_of_the_key_space_that_scatters_low_keys() -> None:
+    keys = range(0, 2**32, 2**16 + 1)
+    remixed = {(key * 1640531527) % 2**32 for key in keys}
+    assert len(remixed) == len(keys)
+    low = [(key * 1640531527) % 2**32 for key in range(1000)]  # a review sample of the lowest keys
+    assert 0.05 < sum(value < 2**32 // 10 for value in low) / 1000 < 0.15  # about a tenth of them below 10 %
+    assert REMIXED_KEY == "(sample_key * 1640531527) % 4294967296"
+    assert 2**32 * 1640531527 < 2**63  # no bigint overflow in either engine
 
 
 def test_days_between_spans_a_year_boundary() -> None:

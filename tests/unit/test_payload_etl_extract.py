@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from core.aggregates import MAX_LISTED, OTHER, Aggregate, Judge, aggregate_pk, aggregate_sk, bucket_start
 from core.baseline import MonitoringBaseline
-from core.lake import source_digest
+from core.lake import OPTION_NAMES, source_digest
 from core.record_limits import (
     MAX_FEATURE_NAME_CHARS,
     MAX_INTEGER,
@@ -165,6 +165,7 @@ def test_a_valid_payload_becomes_one_lake_row_and_one_aggregate_item_with_the_do
             "sample_key": result.predictions[0]["sample_key"],
             "unparsed_features": json.dumps(payload()["features"], separators=(",", ":")),
         }
+        | dict.fromkeys(OPTION_NAMES)
     ]
     (item,) = result.items
     bucket = datetime(2026, 11, 23, 10, tzinfo=UTC)

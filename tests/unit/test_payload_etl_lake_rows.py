@@ -109,5 +109,5 @@ def test_a_label_object_reads_no_feature_columns() -> None:
     result = load_object(body_of(line), key="labels/model=churn/dt=2026-12-20/a.jsonl", feature_types=COLUMNS)
     (chunk,) = result.lake.files.values()
     assert result.lake.column_reads == 0
-    assert list(chunk.columns) == ["request_id", "label", "observed_at", "sample_key"]
+    assert list(chunk.columns) == ["request_id", "label", "observed_at", "sample_key", "reviewed"]
     assert chunk.key.startswith("lake/labels/model=churn/dt=2026-12-20/part-")

@@ -15,8 +15,22 @@ from hypothesis import strategies as st
 
 from core.features import FeatureSpec, InputSchema
 from core.layout import payload_object_key
-from core.record_limits import MAX_FEATURE_NAME_CHARS, MAX_INTEGER, MAX_RECORD_CHARS, MAX_STRING_VALUE_CHARS
-from core.records import PayloadRecord, Prediction, format_timestamp, payload_line, payload_line_bound
+from core.record_limits import MAX_FEATURE_NAME_CHARS, MAX_INTEGER, MAX_RECORD_CHARS, MAX_STRING_VALUE_CHARS, encodable
+from core.records import (
+    ARM_FIELD,
+    ARMS,
+    HEURISTIC_FIELD,
+    SHADOW_FIELD,
+    ContractViolationError,
+    PayloadRecord,
+    Prediction,
+    _checked_payload,  # the complete check the fast path must agree with
+    format_timestamp,
+    payload_line,
+    payload_line_bound,
+    payload_options,
+    validate_payload,
+)
 from lambdas.serving.logic import encode_jsonl, parse_request
 from lambdas.serving.models import Instance, InvalidRequestError
 from tests.payload_etl_fakes import Loaded, load_object
@@ -126,6 +140,23 @@ def test_what_serving_accepts_the_etl_loads_and_what_it_refuses_it_words_safely(
     assert (result.records, result.duplicates) == (len(records), 0)
 
 
+#: The optional members, well-formed or nearly (a member's fields hostile one at a time).
+OPTIONS: dict[str, st.SearchStrategy[Any]] = {
+    ARM_FIELD: st.one_of(st.sampled_from(ARMS), hostile_text),
+    HEURISTIC_FIELD: st.fixed_dictionaries(
+        {"score": st.one_of(st.floats(0.0, 1.0), hostile_numbers), "label": st.one_of(st.sampled_from([0, 1]), scalars)}
+    ),
+    SHADOW_FIELD: st.fixed_dictionaries(
+        {
+            "model_version": st.one_of(versions, hostile_text),
+            "score": st.one_of(st.floats(0.0, 1.0), hostile_numbers),
+            "label": st.one_of(st.sampled_from([0, 1]), scalars),
+        },
+        optional={"latency_ms": st.one_of(st.floats(0.0, 1e6), hostile_numbers), "note": json_values},
+    ),
+}
+
+
 def mutated_payload(draw: st.DrawFn) -> str:
     document: dict[str, Any] = {
         "request_id": "r-1",
@@ -137,8 +168,10 @@ def mutated_payload(draw: st.DrawFn) -> str:
         "latency_ms": 1.0,
     }
     for _ in range(draw(st.integers(0, 3))):
-        member = draw(st.sampled_from([*document, "features", "extra", "prediction"]))
-        if member == "features":
+        member = draw(st.sampled_from([*document, "features", "extra", "prediction", *OPTIONS]))
+        if member in OPTIONS:
+            document[member] = draw(st.one_of(OPTIONS[member], json_values))
+        elif member == "features":
             document["features"] = draw(feature_maps)
         elif member == "prediction":
             document["prediction"] = draw(st.one_of(json_values, st.fixed_dictionaries({"score": scalars})))
@@ -175,3 +208,19 @@ def test_the_etl_never_fails_on_a_line_and_accounts_for_each(texts: list[str], p
 
 def test_the_name_and_value_limits_leave_room_for_a_feature_escaped_throughout() -> None:
     assert 6 * (MAX_FEATURE_NAME_CHARS + MAX_STRING_VALUE_CHARS) < MAX_RECORD_CHARS // 2
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.composite(mutated_payload)())
+def test_the_fast_path_accepts_exactly_what_the_complete_check_accepts(text: str) -> None:
+    document = json.loads(text)
+    line = text if encodable(text) else None  # a line the ETL reads is UTF-8 text: no raw lone surrogate
+    outcomes: list[tuple[bool, object]] = []
+    for check in (_checked_payload, lambda value: validate_payload(value, line)):
+        try:
+            outcomes.append((True, check(document)))
+        except ContractViolationError as error:
+            outcomes.append((False, error.problems))
+    assert outcomes[0] == outcomes[1]
+    if outcomes[0][0]:  # an accepted record's options read the same from its decoded text
+        assert payload_options(document) == payload_options(json.loads(text))

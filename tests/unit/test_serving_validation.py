@@ -169,7 +169,7 @@ def test_too_many_instances_are_refused() -> None:
 def test_unknown_top_level_and_instance_keys_are_reported() -> None:
     problems = _problems({"instances": [{"features": VALID, "meta": 1}], "debug": True})
     assert problems == (
-        "unknown top-level keys ['debug']; expected 'instances' or 'features' (+ 'request_id')",
+        "unknown top-level keys ['debug']; expected 'instances' or 'features' (+ 'request_id', 'client_id')",
         "instances[0]: unknown keys ['meta']",
     )
 
@@ -184,3 +184,34 @@ def test_instance_without_features_is_reported() -> None:
 
 def test_event_that_is_not_an_object_is_refused() -> None:
     assert _problems(["features"]) == ("the request must be a JSON object, got list",)
+
+
+def test_client_id_member_is_taken_and_validated_like_request_id() -> None:
+    (instance,) = parse_request({"instances": [{"client_id": "c-7", "features": VALID}]}, SCHEMA, "inv")
+    assert instance.client_id == "c-7"
+    assert _problems({"instances": [{"client_id": "", "features": VALID}]}) == (
+        "instances[0]: 'client_id' must be a non-empty string, got str",
+    )
+    assert _problems({"client_id": 7, "features": VALID}) == (
+        "request: 'client_id' must be a non-empty string, got int",
+    )
+
+
+def test_a_null_client_id_is_no_client_id() -> None:
+    (instance,) = parse_request({"client_id": None, "features": VALID}, SCHEMA, "inv")
+    assert instance.client_id is None
+
+
+@pytest.mark.parametrize(
+    ("value", "client_id"), [("basic", "basic"), (12, "12"), (12.0, "12"), (3.5, "3.5"), (None, None)]
+)
+def test_the_client_id_feature_identifies_a_client_without_a_client_id(value: object, client_id: str | None) -> None:
+    feature = "plan" if isinstance(value, str) else "usage_hours"
+    event = {"features": {**VALID, feature: value}}
+    (instance,) = parse_request(event, SCHEMA, "inv", client_id_feature=feature)
+    assert instance.client_id == client_id
+
+
+def test_an_explicit_client_id_wins_over_the_client_id_feature() -> None:
+    (instance,) = parse_request({"client_id": "c-1", "features": VALID}, SCHEMA, "inv", client_id_feature="plan")
+    assert instance.client_id == "c-1"
