@@ -27,6 +27,12 @@ def _cost(argv: Sequence[str] | None) -> int:
     return cli.main(argv)
 
 
+def _dashboard(argv: Sequence[str] | None) -> int:
+    from autoretrain.dashboard import cli
+
+    return cli.main(argv)
+
+
 def _demo(argv: Sequence[str] | None) -> int:
     from autoretrain import demo
 
@@ -73,6 +79,7 @@ def _sensitivity(argv: Sequence[str] | None) -> int:
 SUBCOMMANDS: dict[str, tuple[Main, str]] = {
     "backtest": (_backtest, "replay a retraining policy over a history beside never/scheduled/drift-always/oracle"),
     "cost": (_cost, "the monthly AWS cost per service at N predictions a day, from usage measured on the emulator"),
+    "dashboard": (_dashboard, "the tracking dashboard (Streamlit) over a demo's output or a deployed stack"),
     "demo": (_demo, "replay production traffic through the whole loop on an embedded emulator"),
     "drift-check": (_drift_check, "check the champion for drift and decay; request retrains by policy"),
     "drift-report": (_drift_report, "run the drift suite on two CSV or Parquet files (JSON, optional HTML)"),

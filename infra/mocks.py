@@ -154,8 +154,9 @@ class StackMocks(Mocks):
             case "aws:s3/bucket:Bucket":
                 physical = physical.lower()
                 extra = {"bucket": physical, "arn": f"arn:aws:s3:::{physical}"}
-            case "aws:iam/role:Role":
-                extra = {"name": physical, "arn": f"arn:aws:iam::{self.account}:role/{physical}"}
+            case "aws:iam/role:Role" | "aws:iam/policy:Policy":
+                kind = args.typ.rsplit(":", 1)[-1].lower()  # role/<name>, policy/<name>
+                extra = {"name": physical, "arn": f"arn:aws:iam::{self.account}:{kind}/{physical}"}
             case "aws:sqs/queue:Queue":
                 extra = {
                     "name": physical,

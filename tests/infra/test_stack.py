@@ -27,6 +27,7 @@ COMPONENTS = {
     "autoretrain:alerting:Alerting",
     "autoretrain:schedules:Schedules",
     "autoretrain:dashboard:Dashboard",
+    "autoretrain:dashboard_access:DashboardAccess",
     "autoretrain:release:ReleasePipeline",
 }
 
