@@ -19,10 +19,17 @@ from datetime import UTC, datetime, timedelta
 
 from batch_jobs.lake.engine import LakeQueryError
 from batch_jobs.lake.windows import open_lake
-from batch_jobs.monitoring.adapters import MetricsError, MetricsPublisher, ModelBucket, ModelBucketError
+from batch_jobs.monitoring.adapters import (
+    LakeLiveReads,
+    MetricsError,
+    MetricsPublisher,
+    ModelBucket,
+    ModelBucketError,
+)
 from batch_jobs.monitoring.pipeline import DriftCheckError, DriftCheckRequest, run_drift_check
 from batch_jobs.monitoring.policy import ADAPT_DAYS, TriggerPolicy
 from batch_jobs.monitoring.ports import DriftCheckPorts
+from batch_jobs.monitoring.review import design_of
 from batch_jobs.monitoring.state import DriftStateStore, StateStoreError
 from core.aws import shared_session
 from core.events import EventBus, EventPublishError
@@ -107,6 +114,7 @@ def build_request(args: argparse.Namespace, settings: DriftCheckSettings) -> Dri
             label_delay=timedelta(days=label_delay_days),
             adapt_days=timedelta(days=args.adapt_days),
         ),
+        review=design_of(settings.review),
     )
 
 
@@ -115,16 +123,18 @@ def build_ports(settings: DriftCheckSettings) -> DriftCheckPorts:
     session = shared_session()
     dynamodb = session.client("dynamodb")
     model_bucket = ModelBucket(session.client("s3"))
+    lake = open_lake(LakeSettings.from_env(), session)
     return DriftCheckPorts(
         registry=Registry(dynamodb, settings.registry_table),
         champion_files=model_bucket,
-        payloads=open_lake(LakeSettings.from_env(), session),
+        payloads=lake,
         reports=model_bucket,
         report_bucket=settings.model_bucket,
         metrics=MetricsPublisher(session.client("cloudwatch")),
         events=EventBus(session.client("events"), settings.event_bus),
         state=DriftStateStore(dynamodb, settings.payload_table),
         feature_metrics=settings.feature_metrics,
+        reviews=LakeLiveReads(lake) if settings.review.enabled else None,
     )
 
 

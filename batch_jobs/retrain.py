@@ -27,7 +27,7 @@ from pathlib import Path
 
 from batch_jobs.lake.catalog import GlueLakeCatalog
 from batch_jobs.lake.windows import open_lake
-from batch_jobs.release import Publisher
+from batch_jobs.release import SHADOW_TRIGGERS, Publisher
 from batch_jobs.training.adapters import ObjectStore, TrainingSetReader
 from batch_jobs.training.job import (
     RETRAIN_TRIGGERS,
@@ -115,7 +115,13 @@ def build_deps(settings: RetrainSettings, workdir: Path) -> RetrainDeps:
         payloads=open_lake(lake, session),
         training_sets=TrainingSetReader(s3, settings.payload_bucket),
         models=models,
-        publisher=Publisher(models, registry, bus, settings.model_name),
+        publisher=Publisher(
+            models,
+            registry,
+            bus,
+            settings.model_name,
+            shadow_triggers=SHADOW_TRIGGERS if settings.shadow_releases else frozenset(),
+        ),
         bus=bus,
         code_version=code_version(settings.code_version),
         workdir=workdir,

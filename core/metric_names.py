@@ -1,4 +1,5 @@
-"""The CloudWatch metrics the drift-check job publishes: namespace, names, dimensions and units, defined once.
+"""The CloudWatch metrics the drift-check and live-evaluation jobs publish: namespace, names, dimensions and units,
+defined once.
 
 The job's publisher (`batch_jobs.monitoring.outputs`) writes them; the stack's dashboard, alarms and the job role's
 `cloudwatch:namespace` condition (`infra/`) read them. A metric's dimensions are listed in the order the job sends
@@ -61,6 +62,14 @@ PERFORMANCE_DECAY: Final = Metric("PerformanceDecay")
 EXPECTED_AUC: Final = Metric("ExpectedAUC")
 EXPECTED_AUC_DROP: Final = Metric("ExpectedAUCDrop")
 IMPACTFUL_DRIFT: Final = Metric("ImpactfulDrift")
+#: Design-based AUC on the current window's reviewed labels (when enough came back).
+REVIEWED_AUC: Final = Metric("ReviewedAUC")
+#: The live evaluation: the day's review sample, the model's cumulative benefit over the control group (outcome-rate
+#: difference, positive when the model helps) and its value, and a shadow's label agreement with the champion.
+REVIEW_SAMPLE_ROWS: Final = Metric("ReviewSampleRows", unit=Unit.COUNT)
+BUSINESS_BENEFIT: Final = Metric("BusinessBenefit")
+BUSINESS_VALUE_SAVED: Final = Metric("BusinessValueSaved")
+SHADOW_AGREEMENT: Final = Metric("ShadowAgreement")
 
 #: Published on every check: the window's volume and what the check decided.
 VOLUME_METRICS: Final = (ROWS_CHECKED, LABELLED_ROWS, INSUFFICIENT_DATA, RETRAIN_REQUESTED)
@@ -80,4 +89,7 @@ DRIFT_CHECK_METRICS: Final = (
     *PERFORMANCE_METRICS,
     PERFORMANCE_DECAY,
     *IMPACT_METRICS,
+    REVIEWED_AUC,
 )
+#: Every metric the live-evaluation job publishes.
+LIVE_EVALUATION_METRICS: Final = (REVIEW_SAMPLE_ROWS, BUSINESS_BENEFIT, BUSINESS_VALUE_SAVED, SHADOW_AGREEMENT)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -45,6 +46,17 @@ class EnvVar(StrEnum):
     LAKE_ENGINE = "AUTORETRAIN_LAKE_ENGINE"
     ATHENA_WORKGROUP = "AUTORETRAIN_ATHENA_WORKGROUP"
     LAKE_SAMPLE_ROWS = "AUTORETRAIN_LAKE_SAMPLE_ROWS"
+    CONTROL_SHARE = "AUTORETRAIN_CONTROL_SHARE"
+    CLIENT_ID_FEATURE = "AUTORETRAIN_CLIENT_ID_FEATURE"
+    SHADOW_DIR = "AUTORETRAIN_SHADOW_DIR"
+    SHADOW_MIN_REQUESTS = "AUTORETRAIN_SHADOW_MIN_REQUESTS"
+    SHADOW_MIN_DAYS = "AUTORETRAIN_SHADOW_MIN_DAYS"
+    SHADOW_RELEASES = "AUTORETRAIN_SHADOW_RELEASES"
+    REVIEW_SHARE = "AUTORETRAIN_REVIEW_SHARE"
+    REVIEW_SCORE_CUT = "AUTORETRAIN_REVIEW_SCORE_CUT"
+    REVIEW_TOP_SHARE = "AUTORETRAIN_REVIEW_TOP_SHARE"
+    REVIEW_OVERSAMPLE = "AUTORETRAIN_REVIEW_OVERSAMPLE"
+    LIFETIME_VALUE = "AUTORETRAIN_LIFETIME_VALUE"
 
 
 class MissingSettingError(RuntimeError):
@@ -134,20 +146,75 @@ class LakeSettings:
         )
 
 
+#: Where the serving image holds a shadow challenger's model directory (the Dockerfile's `SHADOW_DIR` build
+#: argument is copied there); infra points `AUTORETRAIN_SHADOW_DIR` at it when the stack turns shadowing on.
+SHADOW_MODEL_DIR = "/opt/shadow"
+
+
 @dataclass(frozen=True, slots=True)
 class ServingSettings:
-    """What the serving Lambda needs: the Firehose delivery stream its payload records go to, and its model."""
+    """What the serving Lambda needs: the Firehose delivery stream its payload records go to, and its model.
+
+    The business-impact experiment (`core.assignment`): `control_share` (default 0: no control group) of the clients
+    are answered with the model's heuristic; a client is identified by an instance's `client_id` member or, when
+    `client_id_feature` names one, by that feature's value. `shadow_dir` (default empty: no shadow) is the model
+    directory of a shadow challenger scored beside the champion and logged, never returned.
+    """
 
     payload_stream: str
     model_name: str
+    control_share: float = 0.0
+    client_id_feature: str = ""
+    shadow_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.control_share, bool) or not 0.0 <= self.control_share < 1.0:
+            raise InvalidSettingError(
+                f"{EnvVar.CONTROL_SHARE.value} must be a number in [0, 1), got {self.control_share!r}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
         """Read the settings once (at cold start)."""
+        source = os.environ if environ is None else environ
         return cls(
             payload_stream=require_env(EnvVar.PAYLOAD_STREAM, environ),
             model_name=require_env(EnvVar.MODEL_NAME, environ),
+            control_share=_optional_float(EnvVar.CONTROL_SHARE, 0.0, environ),
+            client_id_feature=source.get(EnvVar.CLIENT_ID_FEATURE.value, "").strip(),
+            shadow_dir=source.get(EnvVar.SHADOW_DIR.value, "").strip(),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowPeriodSettings:
+    """How long a shadow challenger serves beside the champion before the comparison decides its promotion: at
+    least `min_requests` shadowed requests and `min_days` days (default 7: every weekday once, so weekly seasonality
+    does not decide it). Read by the batch jobs that compare shadow and champion."""
+
+    min_requests: int = 1_000
+    min_days: int = 7
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ShadowPeriodSettings:
+        """Read the settings once, at the start of the job."""
+        return cls(
+            min_requests=_optional_int(EnvVar.SHADOW_MIN_REQUESTS, 1_000, environ, minimum=1),
+            min_days=_optional_int(EnvVar.SHADOW_MIN_DAYS, 7, environ, minimum=1),
+        )
+
+
+def _optional_float(name: EnvVar, default: float, environ: Mapping[str, str] | None) -> float:
+    value = (os.environ if environ is None else environ).get(name.value, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError as error:
+        raise InvalidSettingError(f"{name.value} must be a number, got {value!r}") from error
+    if not math.isfinite(number):
+        raise InvalidSettingError(f"{name.value} must be a finite number, got {value!r}")
+    return number
 
 
 def _optional_int(name: EnvVar, default: int, environ: Mapping[str, str] | None, *, minimum: int = 0) -> int:
@@ -165,6 +232,8 @@ class RetrainSettings:
 
     `label_delay_days` (default 7): a prediction's label counts as matured, and the row as training data, only
     once the prediction is this old. `code_version`: recorded as lineage; empty means "ask git".
+    `shadow_releases` (off): a release for a schedule, drift or on-demand retrain first serves in shadow beside the
+    champion (`batch_jobs.release.SHADOW_TRIGGERS`; the stack's shadow setting).
     """
 
     payload_bucket: str
@@ -175,6 +244,7 @@ class RetrainSettings:
     model_name: str
     label_delay_days: int = 7
     code_version: str = ""
+    shadow_releases: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RetrainSettings:
@@ -189,6 +259,7 @@ class RetrainSettings:
             model_name=require_env(EnvVar.MODEL_NAME, environ),
             label_delay_days=_optional_int(EnvVar.LABEL_DELAY_DAYS, 7, environ),
             code_version=source.get(EnvVar.CODE_VERSION.value, ""),
+            shadow_releases=_optional_bool(EnvVar.SHADOW_RELEASES, environ),
         )
 
 
@@ -233,6 +304,82 @@ class DeploySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewSettings:
+    """The review sample (`batch_jobs.monitoring.review.ReviewDesign`): `share` of the predictions (0, the default:
+    no review sample) are exported daily for human review, stratified at the score `score_cut` (0.5), the stratum
+    above it (expected to hold `top_share`, 0.2, of the traffic) reviewed `oversample` (4) times as often per
+    prediction, so the rare class is reviewed. Read by the live evaluation (the export) and the drift check (the
+    estimate): both must see the same design."""
+
+    share: float = 0.0
+    score_cut: float = 0.5
+    top_share: float = 0.2
+    oversample: float = 4.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 <= self.share <= 1.0:
+            problems.append(f"{EnvVar.REVIEW_SHARE.value} must be in [0, 1], got {self.share}")
+        if not 0.0 < self.score_cut < 1.0:
+            problems.append(f"{EnvVar.REVIEW_SCORE_CUT.value} must be in (0, 1), got {self.score_cut}")
+        if not 0.0 < self.top_share < 1.0:
+            problems.append(f"{EnvVar.REVIEW_TOP_SHARE.value} must be in (0, 1), got {self.top_share}")
+        if self.oversample < 1.0:
+            problems.append(f"{EnvVar.REVIEW_OVERSAMPLE.value} must be at least 1, got {self.oversample}")
+        if problems:
+            raise InvalidSettingError("; ".join(problems))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a review sample is taken."""
+        return self.share > 0.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReviewSettings:
+        """Read the settings once, at the start of the job."""
+        return cls(
+            share=_optional_float(EnvVar.REVIEW_SHARE, 0.0, environ),
+            score_cut=_optional_float(EnvVar.REVIEW_SCORE_CUT, 0.5, environ),
+            top_share=_optional_float(EnvVar.REVIEW_TOP_SHARE, 0.2, environ),
+            oversample=_optional_float(EnvVar.REVIEW_OVERSAMPLE, 4.0, environ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvaluationSettings:
+    """What the live-evaluation job needs: its resources, the review sample, the business impact's
+    `lifetime_value` (500: the value of one avoided bad outcome, in the business's units) and the shadow period."""
+
+    payload_bucket: str
+    model_bucket: str
+    registry_table: str
+    event_bus: str
+    model_name: str
+    label_delay_days: int = 7
+    lifetime_value: float = 500.0
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    shadow: ShadowPeriodSettings = field(default_factory=ShadowPeriodSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LiveEvaluationSettings:
+        """Read the settings once, at the start of the job."""
+        lifetime_value = _optional_float(EnvVar.LIFETIME_VALUE, 500.0, environ)
+        if lifetime_value < 0:
+            raise InvalidSettingError(f"{EnvVar.LIFETIME_VALUE.value} must not be negative, got {lifetime_value}")
+        return cls(
+            payload_bucket=require_env(EnvVar.PAYLOAD_BUCKET, environ),
+            model_bucket=require_env(EnvVar.MODEL_BUCKET, environ),
+            registry_table=require_env(EnvVar.REGISTRY_TABLE, environ),
+            event_bus=require_env(EnvVar.EVENT_BUS, environ),
+            model_name=require_env(EnvVar.MODEL_NAME, environ),
+            label_delay_days=_optional_int(EnvVar.LABEL_DELAY_DAYS, 7, environ),
+            lifetime_value=lifetime_value,
+            review=ReviewSettings.from_env(environ),
+            shadow=ShadowPeriodSettings.from_env(environ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DriftCheckSettings:
     """What the drift-check job needs.
 
@@ -257,6 +404,7 @@ class DriftCheckSettings:
     max_retrains: int = 2
     cap_period_days: int = 14
     feature_metrics: bool = False
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DriftCheckSettings:
@@ -274,6 +422,7 @@ class DriftCheckSettings:
             max_retrains=_optional_int(EnvVar.RETRAIN_CAP, 2, environ, minimum=1),
             cap_period_days=_optional_int(EnvVar.RETRAIN_CAP_PERIOD_DAYS, 14, environ, minimum=1),
             feature_metrics=_optional_bool(EnvVar.FEATURE_METRICS, environ),
+            review=ReviewSettings.from_env(environ),
         )
 
 

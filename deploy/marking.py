@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from core.events import DetailType, EventBus
+from core.model_lifecycle import ModelStatus
 from core.records import format_timestamp
 from core.registry import Registry
 
@@ -32,10 +33,16 @@ def mark_shadow(
     registry: Registry, *, model_name: str, version: str, champion: str, function_version: str, now: datetime
 ) -> dict[str, Any]:
     """Record that `version` serves in shadow beside `champion` from `now` (its shadow record's start; the live
-    evaluation compares the two from then on). The champion stays champion; idempotent for the same deploy."""
+    evaluation compares the two from then on). The champion stays champion; a version whose shadow period this one
+    replaces before it was decided is retired. Idempotent for the same deploy."""
     current = registry.get(model_name, version).shadow
     if current.get("champion") == champion and current.get("function_version") == function_version:
         return dict(current)
     shadow = {"champion": champion, "started_at": format_timestamp(now), "function_version": function_version}
     registry.record_shadow(model_name, version, shadow)
+    for earlier in registry.list_versions(model_name):
+        undecided = earlier.shadow.get("started_at") and not earlier.shadow.get("decision")
+        if earlier.version != version and earlier.status is ModelStatus.RELEASED and undecided:
+            # The image no longer scores it: its shadow period ends undecided.
+            registry.transition(model_name, earlier.version, ModelStatus.RETIRED, f"shadow superseded by {version}")
     return shadow

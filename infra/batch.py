@@ -12,7 +12,7 @@ import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -20,7 +20,7 @@ import pulumi_aws as aws
 
 from infra.fargate import FargateResources, fargate_resources
 from infra.job_policies import JOB_ROLE_POLICIES, JobResources, execution_role_policy
-from infra.job_specs import JOB_SPECS, Job, JobNames, JobSpec, job_environment, job_spec
+from infra.job_specs import JOB_SPECS, Job, JobNames, JobSpec, JobTuning, job_environment, job_spec
 from infra.jobs_image import jobs_image
 from infra.lake_policies import GlueCatalog, LakeAccess
 from infra.network import NetworkArgs, job_network
@@ -69,6 +69,7 @@ class BatchJobsArgs:
     log_retention_days: int
     incremental_retrain: bool
     feature_metrics: bool = False
+    tuning: JobTuning = field(default_factory=JobTuning)
 
 
 def thread_environment(vcpu: float) -> dict[str, str]:
@@ -234,6 +235,7 @@ def _environment_of(job: Job, args: BatchJobsArgs, code_version: str, names: Map
         code_version=code_version,
         lake_sample_rows=args.lake_sample_rows,
         feature_metrics=args.feature_metrics,
+        tuning=args.tuning,
     )
 
 

@@ -28,6 +28,14 @@ copies and `JOB_BASE_MEMORY_MIB` the interpreter, pandas, scikit-learn, pyarrow 
 1,536 + 1,563 = 3,099 MiB, so the default 1 vCPU / 4,096 MiB suffices at 10 million predictions a day as at 10
 thousand; a larger sample cap is refused below its estimate (`jobMemoryMib` must grow with it).
 
+Live evaluation (issue #17). `controlShare` (0: no control group, else in [0, 1)) of the clients are answered with the
+model's heuristic; a client is an instance's `client_id` or, with `clientIdFeature`, that feature's value (the serving
+Lambda fails its init if the model has no such feature). Every client in the control arm is a client the model does
+not serve: the share costs the business the model's benefit on it, for the sake of measuring that benefit.
+`shadowEnabled` makes the serving function score a shadow challenger baked into its image (`/opt/shadow`) beside the
+champion; a shadow period lasts at least `shadowMinRequests` shadowed requests and `shadowMinDays` days, which the
+batch jobs comparing shadow and champion read.
+
 Canary deploys (`canaryPercent`, `canaryMinutes`): the release build sends that share of the serving alias's traffic
 to the new version for that long and rolls back if a serving alarm fires (`deploy.alias`); percent 0 moves the alias
 all at once. The build's time limit grows by the bake time (`infra.release.build_timeout_minutes`), within
@@ -47,11 +55,22 @@ import pulumi
 
 from core.aggregates import BUCKET
 from core.layout import validate_model_name
+from core.record_limits import feature_name_problems
 from core.routing import SCHEDULES, ScheduleExpressionError, Target, validate_schedule_expression
-from core.settings import DEFAULT_RUNBOOK_URL, AlertingSettings, LakeSettings, RetrainSettings
+from core.settings import (
+    DEFAULT_RUNBOOK_URL,
+    AlertingSettings,
+    InvalidSettingError,
+    LakeSettings,
+    LiveEvaluationSettings,
+    RetrainSettings,
+    ReviewSettings,
+    ServingSettings,
+    ShadowPeriodSettings,
+)
 from infra.fargate import FargateSizeError, fargate_resources
 from infra.ingest import BUFFER_MB, BUFFER_SECONDS, ingest_lag_floor_minutes
-from infra.job_specs import MAINTENANCE_SCHEDULES
+from infra.job_specs import MAINTENANCE_SCHEDULES, JobTuning
 from infra.lake import DEFAULT_BYTES_SCANNED_CUTOFF, MIN_BYTES_SCANNED_CUTOFF
 from infra.layers import AWS_SDK_PANDAS_LAYER_ACCOUNTS, DEFAULT_AWS_SDK_PANDAS_LAYER_VERSION
 from infra.release import MAX_CANARY_MINUTES
@@ -110,6 +129,13 @@ MIN_LAKE_SAMPLE_ROWS = 1_000
 JOB_BASE_MEMORY_MIB = 1_536
 JOB_MEMORY_PER_SAMPLE_ROW = 8 * 1024
 MIB = 1024 * 1024
+#: The serving function's experiment and shadow defaults, as the code defaults them.
+DEFAULT_CONTROL_SHARE: float = code_default(ServingSettings, "control_share")
+DEFAULT_SHADOW_MIN_REQUESTS: int = code_default(ShadowPeriodSettings, "min_requests")
+DEFAULT_SHADOW_MIN_DAYS: int = code_default(ShadowPeriodSettings, "min_days")
+#: The review sample's and the business impact's defaults, as the code defaults them.
+DEFAULT_REVIEW = ReviewSettings()
+DEFAULT_LIFETIME_VALUE: float = code_default(LiveEvaluationSettings, "lifetime_value")
 
 
 class SettingsError(ValueError):
@@ -184,6 +210,7 @@ class Settings:
     ingest_buffer_mb: int = field(default=64, metadata=_key())
     drift_check_schedule: str = field(default=_schedule_default("driftCheckSchedule"), metadata=_key())
     retrain_schedule: str = field(default=_schedule_default("retrainSchedule"), metadata=_key())
+    live_evaluation_schedule: str = field(default=_schedule_default("liveEvaluationSchedule"), metadata=_key())
     compact_lake_schedule: str = field(default=_schedule_default("compactLakeSchedule"), metadata=_key())
     batch_max_vcpus: int = field(default=16, metadata=_key())
     job_vcpu: float = field(default=1.0, metadata=_key())
@@ -200,6 +227,16 @@ class Settings:
     lake_sample_rows: int = field(default=DEFAULT_LAKE_SAMPLE_ROWS, metadata=_key())
     athena_bytes_scanned_cutoff: int = field(default=DEFAULT_BYTES_SCANNED_CUTOFF, metadata=_key())
     aws_sdk_pandas_layer_version: int = field(default=DEFAULT_AWS_SDK_PANDAS_LAYER_VERSION, metadata=_key())
+    control_share: float = field(default=DEFAULT_CONTROL_SHARE, metadata=_key())
+    client_id_feature: str = field(default="", metadata=_key())
+    shadow_enabled: bool = field(default=False, metadata=_key())
+    shadow_min_requests: int = field(default=DEFAULT_SHADOW_MIN_REQUESTS, metadata=_key())
+    shadow_min_days: int = field(default=DEFAULT_SHADOW_MIN_DAYS, metadata=_key())
+    review_share: float = field(default=DEFAULT_REVIEW.share, metadata=_key())
+    review_score_cut: float = field(default=DEFAULT_REVIEW.score_cut, metadata=_key())
+    review_top_share: float = field(default=DEFAULT_REVIEW.top_share, metadata=_key())
+    review_oversample: float = field(default=DEFAULT_REVIEW.oversample, metadata=_key())
+    lifetime_value: float = field(default=DEFAULT_LIFETIME_VALUE, metadata=_key())
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -225,6 +262,22 @@ class Settings:
         if problems:
             raise SettingsError(problems)
         return cls(**parsed)
+
+    def job_tuning(self) -> JobTuning:
+        """What the jobs read of the review sample, the business impact and shadow periods (InvalidSettingError on
+        a review setting out of range)."""
+        return JobTuning(
+            review=ReviewSettings(
+                share=self.review_share,
+                score_cut=self.review_score_cut,
+                top_share=self.review_top_share,
+                oversample=self.review_oversample,
+            ),
+            lifetime_value=self.lifetime_value,
+            shadow_releases=self.shadow_enabled,
+            shadow_min_requests=self.shadow_min_requests,
+            shadow_min_days=self.shadow_min_days,
+        )
 
     def schedule_expression(self, key: str) -> str:
         """The expression of the schedule routing names by its key (e.g. `driftCheckSchedule`); the alerting
@@ -330,6 +383,7 @@ def _problems(settings: Settings) -> list[str]:
     problems.extend(_batch_problems(settings))
     problems.extend(_lake_problems(settings))
     problems.extend(_canary_problems(settings))
+    problems.extend(_live_evaluation_problems(settings))
     for key, value in settings.tags.items():
         if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or key.lower().startswith("aws:"):
             problems.append(f"{NAMESPACE}:tags key {key!r} must be 1-{MAX_TAG_KEY_LENGTH} characters, not 'aws:...'")
@@ -457,6 +511,27 @@ def _canary_problems(settings: Settings) -> list[str]:
             f"{NAMESPACE}:canaryMinutes must be between 1 and {MAX_CANARY_MINUTES} (the release build's time limit), "
             f"got {settings.canary_minutes}"
         )
+    return problems
+
+
+def _live_evaluation_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    if not 0.0 <= settings.control_share < 1.0:
+        problems.append(
+            f"{NAMESPACE}:controlShare must be at least 0 (no control group) and below 1, got {settings.control_share}"
+        )
+    if settings.client_id_feature:
+        problems.extend(
+            f"{NAMESPACE}:clientIdFeature: {problem}" for problem in feature_name_problems(settings.client_id_feature)
+        )
+    try:
+        settings.job_tuning()
+    except InvalidSettingError as error:
+        problems.append(f"{NAMESPACE}:review*: {error}")
+    if settings.lifetime_value < 0:
+        problems.append(f"{NAMESPACE}:lifetimeValue must not be negative, got {settings.lifetime_value}")
+    _at_least(problems, "shadowMinRequests", settings.shadow_min_requests, 1)
+    _at_least(problems, "shadowMinDays", settings.shadow_min_days, 1)
     return problems
 
 

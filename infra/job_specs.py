@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from core.events import NO_REGIME
 from core.routing import SCHEDULES, Target
-from core.settings import EnvVar
+from core.settings import EnvVar, ReviewSettings
 
 #: The engine the deployed jobs query the lake with (`core.settings.LAKE_ENGINES`): Athena, in the stack's workgroup.
 LAKE_ENGINE = "athena"
@@ -131,6 +131,40 @@ def parameters_to_supply(job: Job) -> set[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class JobTuning:
+    """The stack's settings of live evaluation that jobs read: the review design (the live evaluation exports the
+    sample, the drift check estimates from it), the business impact's lifetime value, and shadow periods (the
+    retrain job releases in shadow, the live evaluation decides them)."""
+
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    lifetime_value: float = 500.0
+    shadow_releases: bool = False
+    shadow_min_requests: int = 1000
+    shadow_min_days: int = 7
+
+    def environment(self, job: Job) -> dict[str, str]:
+        """The variables of `job` (core.settings: ReviewSettings, LiveEvaluationSettings, RetrainSettings)."""
+        review = {
+            EnvVar.REVIEW_SHARE.value: repr(self.review.share),
+            EnvVar.REVIEW_SCORE_CUT.value: repr(self.review.score_cut),
+            EnvVar.REVIEW_TOP_SHARE.value: repr(self.review.top_share),
+            EnvVar.REVIEW_OVERSAMPLE.value: repr(self.review.oversample),
+        }
+        if job is Job.DRIFT_CHECK:
+            return review
+        if job is Job.LIVE_EVALUATION:
+            return {
+                **review,
+                EnvVar.LIFETIME_VALUE.value: repr(self.lifetime_value),
+                EnvVar.SHADOW_MIN_REQUESTS.value: str(self.shadow_min_requests),
+                EnvVar.SHADOW_MIN_DAYS.value: str(self.shadow_min_days),
+            }
+        if job is Job.RETRAIN:
+            return {EnvVar.SHADOW_RELEASES.value: "true" if self.shadow_releases else "false"}
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
 class JobNames:
     """The deployed names the jobs' environment carries."""
 
@@ -144,7 +178,14 @@ class JobNames:
 
 
 def job_environment(
-    job: Job, names: JobNames, *, model_name: str, code_version: str, lake_sample_rows: int, feature_metrics: bool
+    job: Job,
+    names: JobNames,
+    *,
+    model_name: str,
+    code_version: str,
+    lake_sample_rows: int,
+    feature_metrics: bool,
+    tuning: JobTuning | None = None,
 ) -> dict[str, str]:
     """The deployment contract's variables each job reads (core.settings: DriftCheckSettings, RetrainSettings and
     LakeSettings for the two that query the lake; LakeSettings for the compaction, which only rewrites its files).
@@ -166,7 +207,10 @@ def job_environment(
         EnvVar.REGISTRY_TABLE.value: names.registry_table,
         EnvVar.EVENT_BUS.value: names.event_bus,
     }
+    tuned = {**querying, **(tuning or JobTuning()).environment(job)}
     if job is Job.RETRAIN:
         # The image's content tag is the code's version: the job needs no git checkout to record lineage.
-        return {**querying, EnvVar.CODE_VERSION.value: code_version}
-    return {**querying, EnvVar.FEATURE_METRICS.value: "true" if feature_metrics else "false"}
+        return {**tuned, EnvVar.CODE_VERSION.value: code_version}
+    if job is Job.LIVE_EVALUATION:
+        return tuned
+    return {**tuned, EnvVar.FEATURE_METRICS.value: "true" if feature_metrics else "false"}

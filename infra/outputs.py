@@ -34,3 +34,4 @@ class StackOutput(StrEnum):
     DASHBOARD = "dashboard"
     RELEASE_PIPELINE = "releasePipeline"
     RELEASE_BUILD_PROJECT = "releaseBuildProject"
+    DASHBOARD_ACCESS_POLICY_ARN = "dashboardAccessPolicyArn"

@@ -13,6 +13,7 @@ from infra.alerting import Alerting, AlertingArgs, AlertWindow
 from infra.batch import BatchJobs, BatchJobsArgs
 from infra.config import Settings, schedule_config_keys
 from infra.dashboard import SERVING_FUNCTION, Dashboard, DashboardArgs
+from infra.dashboard_access import DashboardAccess, DashboardAccessArgs
 from infra.events import EventBus, EventBusArgs, EventRules, EventRulesArgs
 from infra.ingest import PayloadStream, PayloadStreamArgs
 from infra.job_specs import Job
@@ -111,6 +112,9 @@ def build(settings: Settings) -> None:
             memory_mb=settings.serving_memory_mb,
             keep_images=settings.serving_keep_images,
             log_retention_days=settings.log_retention_days,
+            control_share=settings.control_share,
+            client_id_feature=settings.client_id_feature,
+            shadow_enabled=settings.shadow_enabled,
         ),
         with_provider,
     )
@@ -149,6 +153,7 @@ def build(settings: Settings) -> None:
             log_retention_days=settings.log_retention_days,
             incremental_retrain=settings.incremental_retrain,
             feature_metrics=settings.feature_metrics,
+            tuning=settings.job_tuning(),
         ),
         with_provider,
     )
@@ -239,6 +244,19 @@ def build(settings: Settings) -> None:
         ),
         with_provider,
     )
+    dashboard_access = DashboardAccess(
+        f"{PROJECT}-dashboard-access",
+        DashboardAccessArgs(
+            model_name=settings.model_name,
+            region=settings.region,
+            account_id=account_id,
+            registry_table_arn=storage.registry_table.arn,
+            model_bucket_arn=storage.model_bucket.arn,
+            payload_bucket_arn=storage.payload_bucket.arn,
+            lake_database_name=lake.database.name,
+        ),
+        with_provider,
+    )
 
     outputs: dict[StackOutput, pulumi.Output[str]] = {
         StackOutput.PAYLOAD_BUCKET: storage.payload_bucket.bucket,
@@ -259,6 +277,7 @@ def build(settings: Settings) -> None:
         StackOutput.DRIFT_CHECK_JOB_DEFINITION_ARN: jobs.definitions[Job.DRIFT_CHECK].arn,
         StackOutput.RETRAIN_JOB_DEFINITION_ARN: jobs.definitions[Job.RETRAIN].arn,
         StackOutput.COMPACT_LAKE_JOB_DEFINITION_ARN: jobs.definitions[Job.COMPACT_LAKE].arn,
+        StackOutput.LIVE_EVALUATION_JOB_DEFINITION_ARN: jobs.definitions[Job.LIVE_EVALUATION].arn,
         StackOutput.LAKE_DATABASE: lake.database.name,
         StackOutput.ATHENA_WORKGROUP: lake.workgroup.name,
         StackOutput.ATHENA_RESULTS_BUCKET: lake.results_bucket.bucket,
@@ -266,6 +285,7 @@ def build(settings: Settings) -> None:
         StackOutput.DASHBOARD: dashboard.dashboard.dashboard_name,
         StackOutput.RELEASE_PIPELINE: release.pipeline.name,
         StackOutput.RELEASE_BUILD_PROJECT: release.project.name,
+        StackOutput.DASHBOARD_ACCESS_POLICY_ARN: dashboard_access.policy.arn,
     }
     for name, value in outputs.items():
         pulumi.export(name.value, value)

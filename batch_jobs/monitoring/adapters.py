@@ -1,19 +1,25 @@
-"""Adapters of the drift-check job: the model bucket (S3) and CloudWatch metrics. Each takes its boto3 client in
-its constructor and turns `ClientError` into our errors. (The registry, the payload table, the event bus and the
-policy state have their adapters in `core.registry`, `core.payload_store`, `core.events` and
-`batch_jobs.monitoring.state`.)"""
+"""Adapters of the drift-check and live-evaluation jobs: the model bucket (S3), CloudWatch metrics and the lake's
+reads of live evaluation. Each takes its client in its constructor and turns `ClientError` into our errors. (The
+registry, the payload table, the event bus and the policy state have their adapters in `core.registry`,
+`core.payload_store`, `core.events` and `batch_jobs.monitoring.state`.)"""
 
 from __future__ import annotations
 
 import io
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batch_jobs.drift import ReferenceProfile
+from batch_jobs.lake.frame import WindowFrame
+from batch_jobs.lake.windows import LakeWindows
 from batch_jobs.monitoring.outputs import MAX_METRICS_PER_CALL, metric_batches
+from batch_jobs.monitoring.review import ReviewDesign
 from core.artifacts import ARTIFACT_FILES, LoadedModel, load_verified_model
 from core.layout import REFERENCE_FILE, s3_uri
 from core.metric_names import METRIC_NAMESPACE
@@ -93,3 +99,59 @@ class MetricsPublisher:
             except (ClientError, BotoCoreError) as error:
                 raise MetricsError(f"PutMetricData to {self._namespace} failed: {error}") from error
         return len(batches)
+
+
+class LakeLiveReads:
+    """The live evaluation's lake (`batch_jobs.monitoring.live.LiveLake`) and the drift check's reviewed labels
+    (`batch_jobs.monitoring.ports.ReviewedWindows`) over the jobs' lake windows (`batch_jobs.lake.windows`), which
+    know SQL but no review design: this adapter turns the design into the SQL of its selection and strata."""
+
+    def __init__(self, windows: LakeWindows) -> None:
+        self._windows = windows
+
+    def review_rows(self, model_name: str, start: datetime, end: datetime, design: ReviewDesign) -> pd.DataFrame:
+        """Every prediction of [start, end) the design selects, with the features by name."""
+        frame = self._windows.selected_frame(model_name, start, end, design.sql_condition())
+        options, keys = frame.options, frame.keys
+        assert options is not None  # selected_frame reads both
+        assert keys is not None
+        rows = pd.DataFrame(
+            {
+                "request_id": keys.request_id,
+                "ts": frame.time,
+                "model_version": np.asarray(frame.model_version, dtype=object),
+                "arm": np.asarray(options.arm, dtype=object),
+                "score": frame.score,
+                "predicted_label": frame.predicted_label,
+            }
+        )
+        return pd.concat([rows, frame.features.reset_index(drop=True)], axis=1)
+
+    def stratum_counts(self, model_name: str, start: datetime, end: datetime, design: ReviewDesign) -> tuple[int, ...]:
+        """The window's predictions per stratum of the design."""
+        counts = self._windows.grouped_counts(model_name, start, end, design.sql_stratum())
+        return tuple(int(counts.get(stratum, 0)) for stratum in range(design.n_strata))
+
+    def reviewed_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
+        """The window's predictions with a reviewed label."""
+        return self._windows.reviewed_frame(model_name, start, end, labels_until=labels_until)
+
+    def outcomes(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> pd.DataFrame:
+        """The matured window's labelled predictions (a bounded sample): arm, client id, time and label."""
+        frame = self._windows.labelled_frame(model_name, start, end, labels_until=labels_until, options=True)
+        options = frame.options
+        assert options is not None  # asked for
+        return pd.DataFrame(
+            {
+                "arm": np.asarray(options.arm, dtype=object),
+                "client_id": np.asarray(options.client_id, dtype=object),
+                "ts": frame.time,
+                "label": np.asarray(frame.label, dtype=np.float64),
+            }
+        )
+
+    def shadow_rows(
+        self, model_name: str, version: str, start: datetime, end: datetime, *, labels_until: datetime
+    ) -> pd.DataFrame:
+        """The predictions `version` scored in shadow, both answers, and the labels observed so far."""
+        return self._windows.shadowed_frame(model_name, version, start, end, labels_until=labels_until)

@@ -40,9 +40,11 @@ from batch_jobs.monitoring.business import BusinessImpact, ImpactConfig, measure
 from batch_jobs.monitoring.ports import EventSink, MetricsSink, ReportWriter
 from batch_jobs.monitoring.review import ReviewDesign
 from batch_jobs.monitoring.shadow import ShadowConfig, ShadowDecision, ShadowOutcome, compare_shadow, decide_promotion
+from core import metric_names
 from core.events import DetailType
 from core.lake import day_of
 from core.layout import live_result_object_key, review_object_key
+from core.metric_names import Dimension, Metric
 from core.model_lifecycle import ModelStatus, ModelVersionRecord
 from core.records import format_timestamp, parse_timestamp
 
@@ -309,22 +311,22 @@ def judge_shadow(request: LiveEvaluationRequest, ports: LivePorts, record: Model
 
 
 def _metrics(result: LiveEvaluationResult) -> list[dict[str, Any]]:
-    dimensions = [{"Name": "ModelName", "Value": result.model_name}]
-    data: list[dict[str, Any]] = []
-
-    def add(name: str, value: float | None, unit: str = "None") -> None:
-        if finite_or_none(value) is not None:
-            data.append({"MetricName": name, "Dimensions": dimensions, "Value": float(value or 0.0), "Unit": unit})
-
+    """The run's CloudWatch data (`core.metric_names.LIVE_EVALUATION_METRICS`), those it has a number for."""
+    dimensions = [{"Name": Dimension.MODEL_NAME.value, "Value": result.model_name}]
+    values: list[tuple[Metric, float | None]] = []
     if result.review is not None:
-        add("ReviewSampleRows", float(result.review.rows), "Count")
+        values.append((metric_names.REVIEW_SAMPLE_ROWS, float(result.review.rows)))
     impact = result.business_impact
     if impact is not None and impact.cumulative.sufficient:
-        add("BusinessBenefit", impact.cumulative.benefit)
-        add("BusinessValueSaved", impact.cumulative.value_saved)
+        values.append((metric_names.BUSINESS_BENEFIT, impact.cumulative.benefit))
+        values.append((metric_names.BUSINESS_VALUE_SAVED, impact.cumulative.value_saved))
     if result.shadow is not None:
-        add("ShadowAgreement", result.shadow.decision.comparison.agreement)
-    return data
+        values.append((metric_names.SHADOW_AGREEMENT, result.shadow.decision.comparison.agreement))
+    return [
+        {"MetricName": metric.name, "Dimensions": dimensions, "Value": float(value), "Unit": metric.unit.value}
+        for metric, value in values
+        if finite_or_none(value) is not None and value is not None
+    ]
 
 
 def run_live_evaluation(request: LiveEvaluationRequest, ports: LivePorts) -> LiveEvaluationResult:

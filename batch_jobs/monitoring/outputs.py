@@ -33,6 +33,7 @@ from batch_jobs.drift.report import STYLE, render_html, tracking_html
 from batch_jobs.drift.univariate import WASSERSTEIN
 from batch_jobs.monitoring.policy import Decision, TriggerPolicy, Verdict
 from batch_jobs.monitoring.regime import RegimeEstimate
+from batch_jobs.monitoring.review import ReviewedDecay, ReviewedPerformance
 from core import metric_names
 from core.events import NO_REGIME
 from core.metric_names import Dimension, Metric
@@ -47,6 +48,25 @@ PERFORMANCE_METRICS: Final = {
     "brier": metric_names.MODEL_BRIER_SCORE,
     "ece": metric_names.MODEL_CALIBRATION_ERROR,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewedEvaluation:
+    """Performance on the current window's reviewed labels (design-based, `batch_jobs.monitoring.review`) and the
+    decay rule's verdict on it; `start`/`end` bound the window's predictions."""
+
+    performance: ReviewedPerformance
+    decay: ReviewedDecay
+    start: str
+    end: str
+
+    def to_json(self) -> dict[str, Any]:
+        """As strict JSON data."""
+        return {
+            "window": {"start": self.start, "end": self.end},
+            "performance": self.performance.to_json(),
+            "decay": self.decay.to_json(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +93,8 @@ class DriftCheckResult:
     regime: RegimeEstimate | None = None
     #: The label-free estimate on the matured rows beside their realised metrics (`batch_jobs.drift.impact`).
     tracking: EstimateTracking | None = None
+    #: Performance on reviewed labels and its decay verdict (with a review sample).
+    reviewed: ReviewedEvaluation | None = None
 
     @property
     def dataset_drift(self) -> bool:
@@ -107,6 +129,7 @@ class DriftCheckResult:
             "performance": None if self.performance is None else self.performance.to_dict(),
             "regime": None if self.regime is None else self.regime.to_json(),
             "tracking": None if self.tracking is None else self.tracking.to_json(),
+            "reviewed": None if self.reviewed is None else self.reviewed.to_json(),
         }
 
 
@@ -223,6 +246,9 @@ def metric_data(result: DriftCheckResult, *, per_feature: bool = True) -> list[d
             for metric in performance.metrics
             if metric.value is not None and metric.name in PERFORMANCE_METRICS
         )
+    reviewed = None if result.reviewed is None else result.reviewed.performance.metric("auc").value
+    if reviewed is not None:
+        data.append(datum(metric_names.REVIEWED_AUC, reviewed))
     return data
 
 
@@ -251,6 +277,8 @@ def _decision_section(result: DriftCheckResult) -> str:
     ]
     if result.drift is not None and result.drift.dataset_drift and result.drift.impact is not None:
         rows.insert(4, ("estimated impact of the drift", impact_text(result.drift)))
+    if result.reviewed is not None:
+        rows.append(("reviewed labels", result.reviewed.decay.detail))
     body = "".join(f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>" for key, value in rows)
     return (
         f'<section id="decision"><h2>Decision</h2><p>{escape(result.summary)}</p>'

@@ -42,6 +42,7 @@ from batch_jobs.drift.performance import evaluate_performance
 from batch_jobs.model_spec import feature_frame
 from batch_jobs.monitoring.outputs import (
     DriftCheckResult,
+    ReviewedEvaluation,
     completed_detail,
     impact_text,
     metric_data,
@@ -55,8 +56,10 @@ from batch_jobs.monitoring.ports import (
     DriftCheckPorts,
     PolicyStateStore,
     PredictionWindows,
+    ReviewedWindows,
 )
 from batch_jobs.monitoring.regime import RegimeEstimate, estimate_regime
+from batch_jobs.monitoring.review import ReviewDesign, estimate_reviewed, reviewed_decay
 from batch_jobs.monitoring.state import StateConflictError
 from batch_jobs.monitoring.window import Rescorer, ScoredWindow, WindowError, matured, scored_window
 from core.artifacts import LoadedModel
@@ -69,6 +72,7 @@ from core.layout import (
     validate_model_name,
     version_file_key,
 )
+from core.records import format_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +101,8 @@ class DriftCheckRequest:
     policy: TriggerPolicy
     drift_config: DriftConfig = field(default_factory=DriftConfig)
     run_id: str = ""
+    #: The review design of the stack's review sample (None: no reviewed labels are judged).
+    review: ReviewDesign | None = None
 
     def __post_init__(self) -> None:
         validate_model_name(self.model_name)
@@ -157,6 +163,8 @@ class Evaluation:
     regime: RegimeEstimate | None = None
     #: The label-free estimate on the matured rows beside their realised metrics.
     tracking: EstimateTracking | None = None
+    #: Performance on the current window's reviewed labels and its decay verdict.
+    reviewed: ReviewedEvaluation | None = None
 
     @property
     def impactful(self) -> bool | None:
@@ -189,6 +197,8 @@ def run_drift_check(
     rescore = lazy_rescorer(ports.champion_files, location, champion.sha256)
     current, labelled = read_windows(ports.payloads, request, profile, champion.version, rescore)
     evaluation = evaluate(request.drift_config, champion.version, profile, current, labelled)
+    if request.review is not None and ports.reviews is not None:
+        evaluation = with_reviewed(evaluation, judge_reviewed(ports.reviews, request, request.review, profile))
     decision = record_decision(ports.state, request, champion.version, evaluation, clock)
     result = build_result(request, champion.version, evaluation, decision, ports.report_bucket)
     events = write_outputs(ports, result)
@@ -339,6 +349,48 @@ def evaluate(
     return Evaluation(current, labelled, verdict, drift, performance, decay, regime, tracking)
 
 
+def judge_reviewed(
+    reviews: ReviewedWindows, request: DriftCheckRequest, design: ReviewDesign, profile: ReferenceProfile
+) -> ReviewedEvaluation:
+    """Design-based performance on the current window's reviewed labels (`batch_jobs.monitoring.review`) and the
+    decay rule on it: the champion's holdout AUC as the baseline, the suite's AUC margin and confidence."""
+    bounds = WindowBounds.of(request)
+    frame = reviews.reviewed_frame(request.model_name, bounds.start, bounds.end, labels_until=bounds.end)
+    population = reviews.stratum_counts(request.model_name, bounds.start, bounds.end, design)
+    config = request.drift_config
+    scores = np.asarray(frame.score, dtype=np.float64)
+    labels = np.zeros(0) if frame.label is None else np.asarray(frame.label, dtype=np.float64)
+    known = np.isfinite(scores) & np.isfinite(labels) if labels.size else np.zeros(0, dtype=bool)
+    with threadpool_limits(1):
+        performance = estimate_reviewed(
+            scores[known],
+            labels[known],
+            design.stratum_of(scores[known]),
+            population,
+            confidence_level=config.confidence_level,
+            random_state=config.random_state,
+        )
+    decay = reviewed_decay(performance, profile.holdout_metrics.get("auc"), margin=config.auc_margin)
+    return ReviewedEvaluation(performance, decay, format_timestamp(bounds.start), format_timestamp(bounds.end))
+
+
+def combined_decay(matured_decay: bool | None, reviewed: ReviewedEvaluation | None) -> bool | None:
+    """The decay the policy sees: decay on either the matured or the reviewed labels; no decay when one judged and
+    neither found it; None when neither could judge."""
+    reviewed_verdict = None
+    if reviewed is not None and reviewed.decay.verdict in (PerformanceVerdict.DECAY, PerformanceVerdict.NO_DECAY):
+        reviewed_verdict = reviewed.decay.decay
+    verdicts = [verdict for verdict in (matured_decay, reviewed_verdict) if verdict is not None]
+    return any(verdicts) if verdicts else None
+
+
+def with_reviewed(evaluation: Evaluation, reviewed: ReviewedEvaluation) -> Evaluation:
+    """The evaluation with its reviewed labels' judgement, which joins the decay the policy sees."""
+    return replace(
+        evaluation, reviewed=reviewed, performance_decay=combined_decay(evaluation.performance_decay, reviewed)
+    )
+
+
 def record_decision(
     store: PolicyStateStore,
     request: DriftCheckRequest,
@@ -428,6 +480,7 @@ def build_result(
         result_uri=s3_uri(bucket, result_key),
         regime=evaluation.regime,
         tracking=evaluation.tracking,
+        reviewed=evaluation.reviewed,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from batch_jobs.drift import ReferenceProfile
 from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.monitoring.policy import PolicyState
+from batch_jobs.monitoring.review import ReviewDesign
 from core.artifacts import LoadedModel
 from core.events import DetailType
 
@@ -62,6 +63,18 @@ class PredictionWindows(Protocol):
 
     def labelled_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
         """The window's predictions that have a label observed by `labels_until`, with their latest labels."""
+        ...
+
+
+class ReviewedWindows(Protocol):
+    """Reviewed labels and the counts the review design needs (`batch_jobs.lake.windows.LakeWindows`)."""
+
+    def reviewed_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
+        """The window's predictions that have a reviewed label observed by `labels_until`, with that label."""
+        ...
+
+    def stratum_counts(self, model_name: str, start: datetime, end: datetime, design: ReviewDesign) -> tuple[int, ...]:
+        """The window's predictions per stratum of the review design (its population counts)."""
         ...
 
 
@@ -115,3 +128,5 @@ class DriftCheckPorts:
     state: PolicyStateStore
     #: Whether the per-feature metrics are published too (`core.settings.DriftCheckSettings.feature_metrics`).
     feature_metrics: bool = False
+    #: Where reviewed labels are read, when the stack reviews a sample of predictions (None: no review sample).
+    reviews: ReviewedWindows | None = None

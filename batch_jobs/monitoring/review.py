@@ -50,6 +50,7 @@ from batch_jobs.drift.config import DriftConfig
 from batch_jobs.drift.results import PerformanceVerdict, finite_or_none, to_dict
 from batch_jobs.metrics import BLOCK_CELLS, RankedScores, percentile_interval, row_losses
 from core.lake import SAMPLE_KEY_SPACE, sample_key, sample_threshold
+from core.settings import ReviewSettings
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -208,6 +209,19 @@ class ReviewDesign:
             "inclusion_probabilities": list(self.inclusion_probabilities),
             "key_thresholds": list(self.key_thresholds),
         }
+
+
+def design_of(settings: ReviewSettings) -> ReviewDesign | None:
+    """The stack's review design (`core.settings.ReviewSettings`: one cut point, the top stratum's expected share);
+    None when no review sample is taken."""
+    if not settings.enabled:
+        return None
+    return ReviewDesign(
+        (settings.score_cut,),
+        (1.0 - settings.top_share, settings.top_share),
+        share=settings.share,
+        oversample=settings.oversample,
+    )
 
 
 def _identifier(name: str) -> str:

@@ -11,7 +11,15 @@ import pytest
 import yaml
 
 from batch_jobs.training.job import RetrainConfig
-from core.settings import AlertingSettings, DriftCheckSettings, LakeSettings, MissingSettingError, RetrainSettings
+from core.settings import (
+    AlertingSettings,
+    DriftCheckSettings,
+    LakeSettings,
+    MissingSettingError,
+    RetrainSettings,
+    ServingSettings,
+    ShadowPeriodSettings,
+)
 from deploy.alias import CanaryPlan
 from infra.config import (
     ALERT_HISTORY_DAYS,
@@ -336,3 +344,62 @@ def test_the_widest_window_must_be_at_least_the_shortest() -> None:
 def test_windows_must_be_whole_aggregate_buckets(key: str, minutes: str) -> None:
     with pytest.raises(SettingsError, match=f"{key} must be a positive multiple of 5"):
         Settings.from_mapping({**MINIMAL, f"autoretrain:{key}": minutes})
+
+
+def test_live_evaluation_is_off_by_default_with_the_codes_defaults() -> None:
+    settings = Settings.from_mapping(MINIMAL)
+    assert (settings.control_share, settings.client_id_feature, settings.shadow_enabled) == (0.0, "", False)
+    period = ShadowPeriodSettings()
+    assert (settings.shadow_min_requests, settings.shadow_min_days) == (period.min_requests, period.min_days)
+    assert ServingSettings("stream", "churn").control_share == settings.control_share
+
+
+def test_live_evaluation_settings_are_read() -> None:
+    settings = Settings.from_mapping(
+        {
+            **MINIMAL,
+            "autoretrain:controlShare": "0.1",
+            "autoretrain:clientIdFeature": "customer_id",
+            "autoretrain:shadowEnabled": "true",
+            "autoretrain:shadowMinRequests": "5000",
+            "autoretrain:shadowMinDays": "14",
+        }
+    )
+    assert (settings.control_share, settings.client_id_feature, settings.shadow_enabled) == (0.1, "customer_id", True)
+    assert (settings.shadow_min_requests, settings.shadow_min_days) == (5000, 14)
+
+
+@pytest.mark.parametrize("share", ["1", "1.5", "-0.1", "nan"])
+def test_a_control_share_outside_zero_to_one_is_refused(share: str) -> None:
+    with pytest.raises(SettingsError, match="autoretrain:controlShare must be at least 0"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:controlShare": share})
+
+
+def test_a_control_share_that_is_not_a_number_is_refused_by_key() -> None:
+    with pytest.raises(SettingsError, match="autoretrain:controlShare: must be a number"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:controlShare": "a tenth"})
+
+
+def test_a_client_id_feature_that_cannot_be_a_feature_name_is_refused() -> None:
+    with pytest.raises(SettingsError, match="autoretrain:clientIdFeature: feature name"):
+        Settings.from_mapping({**MINIMAL, "autoretrain:clientIdFeature": "x" * 2000})
+
+
+@pytest.mark.parametrize("key", ["shadowMinRequests", "shadowMinDays"])
+def test_a_shadow_period_of_nothing_is_refused(key: str) -> None:
+    with pytest.raises(SettingsError, match=f"autoretrain:{key} must be at least 1"):
+        Settings.from_mapping({**MINIMAL, f"autoretrain:{key}": "0"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "problem"),
+    [
+        ({"AUTORETRAIN_CONTROL_SHARE": "1"}, "must be a number in"),
+        ({"AUTORETRAIN_CONTROL_SHARE": "ten"}, "must be a number, got"),
+        ({"AUTORETRAIN_CONTROL_SHARE": "inf"}, "must be a finite number"),
+    ],
+)
+def test_the_serving_function_refuses_a_bad_control_share(environ: dict[str, str], problem: str) -> None:
+    base = {"AUTORETRAIN_PAYLOAD_STREAM": "s", "AUTORETRAIN_MODEL_NAME": "churn"}
+    with pytest.raises(MissingSettingError, match=problem):
+        ServingSettings.from_env({**base, **environ})

@@ -29,6 +29,7 @@ ROLE_POLICIES = {
     "autoretrain-jobs-drift-check-policy",
     "autoretrain-jobs-retrain-policy",
     "autoretrain-jobs-compact-lake-policy",
+    "autoretrain-jobs-live-evaluation-policy",
     "autoretrain-rules-retrain-submitter-policy",
     "autoretrain-schedules-invoke-policy",
     "autoretrain-schedules-submit-policy",
@@ -44,6 +45,7 @@ ALLOWED_ANY_RESOURCE = {
     ("autoretrain-release-build-policy", "ecr:GetAuthorizationToken"),
     # CloudWatch metrics have no ARN; the statement is conditioned on cloudwatch:namespace = autoretrain.
     ("autoretrain-jobs-drift-check-policy", "cloudwatch:PutMetricData"),
+    ("autoretrain-jobs-live-evaluation-policy", "cloudwatch:PutMetricData"),
 }
 #: In a key policy "*" means "this key" and is the only resource AWS accepts.
 KEY_POLICY_RESOURCE = "*"
@@ -150,12 +152,14 @@ def test_wildcard_resources_are_only_the_allow_listed_ones(stack: Recording) -> 
 
 
 def test_metric_data_may_only_go_to_our_namespace(stack: Recording) -> None:
-    (statement,) = [
-        statement
+    statements = {
+        name: statement
         for _, name, statement in _statements(stack)
         if "cloudwatch:PutMetricData" in _as_list(statement["Action"])
-    ]
-    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "autoretrain"}}
+    }
+    assert set(statements) == {"autoretrain-jobs-drift-check-policy", "autoretrain-jobs-live-evaluation-policy"}
+    for statement in statements.values():
+        assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "autoretrain"}}
 
 
 def test_key_policy_statements_name_only_this_key(stack: Recording) -> None:

@@ -16,8 +16,9 @@ from batch_jobs.drift import DriftConfig, DriftSuite, ReferenceProfiler
 from batch_jobs.drift.estimate import ScoreCalibrator, estimate_performance
 from batch_jobs.drift.impact import ImpactBasis, with_impact_basis
 from batch_jobs.drift.performance import evaluate_performance
-from batch_jobs.monitoring.outputs import DriftCheckResult, metric_data
+from batch_jobs.monitoring.outputs import DriftCheckResult, ReviewedEvaluation, metric_data
 from batch_jobs.monitoring.policy import Decision, Outcome, TriggerPolicy
+from batch_jobs.monitoring.review import estimate_reviewed, reviewed_decay
 from core.metric_names import DRIFT_CHECK_METRICS, METRIC_NAMESPACE
 from infra.mocks import Recording
 
@@ -31,7 +32,7 @@ SEARCH = re.compile(r"\{(?P<schema>[^}]*)\}\s+MetricName=\"(?P<name>[^\"]+)\"")
 @pytest.fixture(scope="module")
 def published() -> list[dict[str, Any]]:
     """Every datum of one drift check on which everything ran: drift suite with the domain classifier, prediction
-    drift, impact, and performance on enough matured labels."""
+    drift, impact, performance on enough matured labels, and on reviewed labels."""
     rng = np.random.default_rng(7)
     reference = pd.DataFrame({"tenure": rng.normal(size=ROWS), "charges": rng.normal(size=ROWS)})
     current = pd.DataFrame({"tenure": rng.normal(1.0, size=ROWS), "charges": rng.normal(size=ROWS)})
@@ -63,8 +64,18 @@ def published() -> list[dict[str, Any]]:
         policy=TriggerPolicy(),
         report_uri="s3://models/reports/churn/r/report.html",
         result_uri="s3://models/reports/churn/r/result.json",
+        reviewed=_reviewed(rng),
     )
     return metric_data(result)
+
+
+def _reviewed(rng: np.random.Generator) -> ReviewedEvaluation:
+    """A judgement on 300 reviewed labels of two strata (enough for an AUC)."""
+    scores = rng.random(300)
+    labels = (rng.random(300) < scores).astype(float)
+    strata = (scores >= 0.5).astype(int)
+    performance = estimate_reviewed(scores, labels, strata, [3000, 1000], n_bootstrap=20)
+    return ReviewedEvaluation(performance, reviewed_decay(performance, 0.8), "a", "b")
 
 
 def _published_keys(data: list[dict[str, Any]]) -> set[MetricKey]:
