@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"predictions a day on average (default {defaults.daily_volume})",
     )
     parser.add_argument(
+        "--retention-uplift",
+        type=float,
+        default=defaults.retention_uplift,
+        help="share of the churners a positive answer of the model retains (default 0: no action follows a "
+        "prediction); above 0 the control group measures the benefit, and the labels monitoring learns from change",
+    )
+    parser.add_argument(
         "--alerting-minutes",
         type=int,
         default=ALERTING_MINUTES,
@@ -118,11 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     if arguments.alerting_minutes < 5 or arguments.alerting_minutes % 5:
         raise SystemExit(f"--alerting-minutes must be a positive multiple of 5, got {arguments.alerting_minutes}")
+    if not 0.0 <= arguments.retention_uplift <= 1.0:
+        raise SystemExit(f"--retention-uplift must be in [0, 1], got {arguments.retention_uplift}")
     config = DemoConfig(
         days=arguments.days,
         seed=arguments.seed,
         daily_volume=arguments.volume,
         alerting_schedule=f"rate({arguments.alerting_minutes} minutes)",
+        retention_uplift=arguments.retention_uplift,
     )
     progress = ProgressBar(config.days)
     try:
@@ -130,4 +140,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         progress.close()
     print(terminal_summary(summary, str(arguments.out / REPORT_FILE)))
+    print(f"  dashboard: .venv/bin/autoretrain dashboard --demo {arguments.out} (then open the URL it prints)")
     return 0

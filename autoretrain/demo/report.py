@@ -63,6 +63,9 @@ SECTIONS = (
     ("impact", "Drift impact: estimated (no labels) vs realised AUC"),
     ("estimate-tracking", "Does the label-free estimate hold? Realised AUC within its interval, by phase"),
     ("sensitivity", "The champion's sensitivity profile"),
+    ("business-impact", "Business impact: the model's arm against the control group"),
+    ("review", "Reviewed sample: performance from human review, days before labels mature"),
+    ("shadow", "Shadow period: a challenger on live traffic before its promotion"),
     ("alerts", "Alerts"),
     ("retrains", "Retrains and gate decisions"),
     ("releases", "Releases"),
@@ -767,6 +770,146 @@ def _first_served_note(event: Mapping[str, Any]) -> str:
     return f" ({minutes:.0f} min after the first affected batch was served, {_short(served)})"
 
 
+def _ci(interval: Mapping[str, Any] | None, digits: int = 3, *, signed: bool = False) -> str:
+    """`value [low, high]` of an interval document (`value`, `low`, `high`)."""
+    interval = interval or {}
+    value = _fixed(interval.get("value"), digits, signed=signed)
+    if interval.get("low") is None or interval.get("high") is None:
+        return value
+    return (
+        f"{value} [{_fixed(interval['low'], digits, signed=signed)}, {_fixed(interval['high'], digits, signed=signed)}]"
+    )
+
+
+def business_impact_html(section: Mapping[str, Any] | None) -> str:
+    """The control-group experiment: cumulative figures, what it assumes and costs, and each week."""
+    if not section:
+        return "<p>No control group in this run.</p>"
+    total = section["cumulative"]
+    level = f"{section['confidence']:.0%}"
+    head = (
+        f"<p>{section['control_share']:.0%} of clients are a sticky control group answered with the model's "
+        "heuristic (the training base rate: nobody targeted); the rest get the model, whose positive answers are "
+        f"acted on (in this scenario the action retains {section['retention_uplift']:.0%} of the churners it "
+        f"reaches). Unit: the {section['unit']}. From {_short(total['start'])} to {_short(total['end'])}, matured "
+        f"outcomes: churn {_fixed(total['model']['rate'])} in the model's arm ({total['model']['units']:,} "
+        f"clients) against {_fixed(total['control']['rate'])} in control ({total['control']['units']:,}): the model "
+        f"cuts churn by <b>{_ci(total['difference'], signed=True)}</b> ({level} Newcombe interval), worth "
+        f"<b>{_ci(total['value_saved'], 0)}</b> value units at {section['lifetime_value']:g} per retained client. "
+        f"The control group cost {_ci(section['cost_of_control_interval'], 0)} of that benefit. "
+        f"Alert (model's arm worse with confidence): {'RAISED' if section['alert'] else 'none'}"
+        f" ({section['alerts_raised']} runs alerted).</p>"
+        f'<p class="assumption">{escape(section["assumptions"])}</p>'
+    )
+    rows = [
+        [
+            week["period"],
+            week["model"]["n"],
+            _fixed(week["model"]["outcome_rate"]),
+            week["control"]["n"],
+            _fixed(week["control"]["outcome_rate"]),
+            _ci(week["difference"], signed=True),
+            _ci(week["value_saved"], 0),
+            _ci(week["cumulative_value_saved"], 0),
+            "yes" if week["sufficient"] else "too few",
+        ]
+        for week in section["weeks"]
+    ]
+    return head + _table(
+        [
+            "week",
+            "model clients",
+            "model churn",
+            "control clients",
+            "control churn",
+            "benefit (control − model)",
+            "value saved",
+            "cumulative value saved",
+            "enough units",
+        ],
+        rows,
+    )
+
+
+def review_html(section: Mapping[str, Any] | None) -> str:
+    """The review sample: its design, what came back, and each drift check's design-based estimate."""
+    if not section:
+        return "<p>No review sample in this run.</p>"
+    design = section.get("design") or {}
+    rates = ", ".join(f"{rate:.1%}" for rate in design.get("rates", []))
+    head = (
+        f"<p>{design.get('share', 0):.0%} of predictions are reviewed, stratified at score "
+        f"{', '.join(f'{cut:g}' for cut in design.get('cut_points', []))} (inclusion probabilities {rates}, the "
+        "rare class oversampled), chosen by a hash of the request id; reviewers' outcomes come back through the "
+        f"labels path marked reviewed. {section['rows_exported']:,} predictions exported in {section['files']} "
+        f"daily files, {section['labels_returned']:,} reviewed labels returned.</p>"
+    )
+    if section.get("assumption"):
+        head += f'<p class="assumption">{escape(str(section["assumption"]))}</p>'
+    rows = [
+        [
+            _short(check["at"]),
+            check["n_reviewed"],
+            check["population"],
+            _ci(check["auc"]),
+            _ci(check["positive_rate"]),
+            check["baseline"],
+            check["verdict"],
+        ]
+        for check in section["checks"]
+    ]
+    return head + _table(
+        ["check", "reviewed", "predictions", "AUC (design-based)", "churn rate", "baseline AUC", "decay verdict"],
+        rows,
+    )
+
+
+def shadow_html(section: Mapping[str, Any] | None) -> str:
+    """The shadow periods: the comparison on live requests and the promotion decision."""
+    if not section:
+        return "<p>No shadow period in this run.</p>"
+    rows = [
+        [
+            _short(period["started"]),
+            _short(period["ended"]),
+            period["challenger"],
+            period["champion"],
+            period["requests"],
+            period["labelled"],
+            _fixed(period["agreement"]),
+            _fixed(period["score_ks"]["statistic"]),
+            f"{period['latency_ms']['champion_p50']} / {period['latency_ms']['shadow_p50']}",
+            _ci(period["auc_difference"], signed=True),
+            period["decision"],
+            "; ".join(period["reasons"])[:300],
+        ]
+        for period in section.get("periods") or [section]
+    ]
+    return (
+        "<p>A released challenger first serves in shadow: serving scores every request with champion and "
+        "challenger, answers with the champion and logs both; the daily live evaluation compares them on the same "
+        "requests (label agreement, Kolmogorov–Smirnov distance of the scores, latency, and on matured or reviewed "
+        "labels the AUC difference with a paired bootstrap interval) and decides under the gate's rules.</p>"
+        + _table(
+            [
+                "started",
+                "ended",
+                "challenger",
+                "champion",
+                "requests",
+                "labelled",
+                "agreement",
+                "KS",
+                "latency p50 ms (champion / shadow)",
+                "AUC difference (shadow − champion)",
+                "decision",
+                "reasons",
+            ],
+            rows,
+        )
+    )
+
+
 def render_report(
     scenario: Scenario,
     summary: Mapping[str, Any],
@@ -954,6 +1097,9 @@ def render_report(
                 for r in summary["releases"]
             ],
         ),
+        "business-impact": business_impact_html(summary.get("business_impact")),
+        "review": review_html(summary.get("review")),
+        "shadow": shadow_html(summary.get("shadow")),
         "backtest": backtest_html(backtest, summary.get("backtest")),
         "decay-response": decay_html(
             summary.get("decay_response"), sum(1 for r in summary["releases"] if not r.get("failed"))

@@ -37,7 +37,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -51,20 +51,38 @@ from threadpoolctl import threadpool_limits
 from autoretrain.demo import accelerate
 from autoretrain.demo.history import read_lake_history
 from autoretrain.demo.progress import ProgressBar
-from autoretrain.demo.scenario import PROBABILITY_COLUMN, TARGET, EventKind, Scenario, feature_records
+from autoretrain.demo.scenario import (
+    CLIENT_COLUMN,
+    PROBABILITY_COLUMN,
+    TARGET,
+    EventKind,
+    Scenario,
+    feature_records,
+)
 from autoretrain.demo.schedule import Schedule
 from autoretrain.emulator import Emulator, LocalResources, patched_environ, provision
 from autoretrain.local_runner import S3NotificationPump
 from autoretrain.synthetic import FEATURES, generate_churn
 from batch_jobs import compact_lake as compact_lake_job
 from batch_jobs import drift_check as drift_check_job
+from batch_jobs import live_evaluation as live_evaluation_job
 from batch_jobs import release as release_job
 from batch_jobs import retrain as retrain_job
 from batch_jobs.model_spec import ModelSpec
+from core.artifacts import ModelManifest
 from core.events import EVENT_SOURCE, NO_REGIME, DetailType
-from core.layout import SAMPLE_FILE, label_object_key, parse_s3_uri, release_object_key, training_prefix
-from core.records import format_timestamp
+from core.layout import (
+    MANIFEST_FILE,
+    SAMPLE_FILE,
+    PayloadPrefix,
+    label_object_key,
+    parse_s3_uri,
+    release_object_key,
+    training_prefix,
+)
+from core.records import REVIEWED_FIELD, format_timestamp
 from core.registry import Registry
+from core.release_bundle import CHAMPION_FOLDER
 from core.routing import SCHEDULES, Target, event_targets
 from core.settings import EnvVar
 from deploy import cli as deploy_cli
@@ -78,6 +96,8 @@ from lambdas.serving import smoke_test
 LOGGER = logging.getLogger(__name__)
 MODEL_NAME = "churn"
 EVENTS_QUEUE = "autoretrain-demo-events"
+#: The hour (UTC) the reviewers send back the review files exported so far.
+REVIEW_HOUR = 12
 SERVING_FUNCTION = "autoretrain-serving (local)"
 #: The smoke test's latency budget here: the buildspec's 100 ms is for the Lambda image on its own CPU; this
 #: machine also runs the emulator and every job in one process, so a busy moment must not fail a release.
@@ -107,6 +127,18 @@ class DemoConfig:
       every version of the replay decides at the same score. Unset, the job would choose one per training set
       (labelling as many rows positive as the training labels hold, from out-of-fold scores: five extra fits per
       retrain); 0.3 is close to what that rule picks on this data.
+    - `control_share` (0.2): the clients in the business-impact control group, answered with the model's heuristic
+      (the training base rate: nobody targeted); `retention_uplift` (0): the share of the churners the model's
+      targeting (a label 1 answered to a client) retains, the effect the control group measures. The default
+      replay takes no action on a prediction, so the model cannot change an outcome and the control group must find
+      no difference: an action that does change outcomes also changes the labels monitoring and retraining learn
+      from (a retained churner reads as a false alarm of the model), which this system does not yet correct for
+      (docs/design.md); 0.3 shows the measurement, with monitoring misled by it.
+    - `review_share` (0.2), stratified at the decision threshold with the top stratum (`review_top_share`, 0.3,
+      of the traffic) reviewed 4 times as often per prediction: production's 5 % of 480 predictions a day would
+      take two weeks to reach the reviewed estimate's floor of 200 labels; reviewers answer the same day.
+    - `shadow_releases` (on): a scheduled, drift or on-demand release serves in shadow first, for at least
+      `shadow_min_days` (3) and `shadow_min_requests` (1,000), and until the gate's label floors are met.
     """
 
     days: int = 90
@@ -119,6 +151,13 @@ class DemoConfig:
     compaction_schedule: str = "cron(30 2 * * ? *)"
     initial_rows: int = 8000
     decision_threshold: float = 0.3
+    control_share: float = 0.2
+    retention_uplift: float = 0.0
+    review_share: float = 0.2
+    review_top_share: float = 0.3
+    shadow_releases: bool = True
+    shadow_min_days: int = 3
+    shadow_min_requests: int = 1000
     start: datetime = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 
 
@@ -132,6 +171,9 @@ class DemoLog:
     retrains: list[dict[str, Any]] = field(default_factory=list)
     deploys: list[dict[str, Any]] = field(default_factory=list)
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    shadows: list[dict[str, Any]] = field(default_factory=list)
+    live_evaluations: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     versions: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -184,6 +226,7 @@ class DemoRunner:
             daily_volume=config.daily_volume,
             label_delay_days=config.label_delay_days,
         )
+        self.scenario = replace(self.scenario, retention_uplift=config.retention_uplift)
         self.progress = progress
         self.log = DemoLog()
         self._ids = random.Random(config.seed)  # noqa: S311  # deterministic invocation ids, not security
@@ -191,6 +234,7 @@ class DemoRunner:
         self._deploy_count = 0
         self._deployed_release: str | None = None
         self._pending_retrains: list[dict[str, Any]] = []
+        self._reviewed_files: set[str] = set()
         self._alerting_window = Schedule.parse(config.alerting_schedule).every or timedelta(hours=1)
 
     # --- set-up ---------------------------------------------------------------------------------------------
@@ -206,6 +250,13 @@ class DemoRunner:
             EnvVar.ALERT_WINDOW_MINUTES.value: str(minutes),
             EnvVar.ALERT_HISTORY_DAYS.value: str(self.config.alert_history_days),
             EnvVar.RUNBOOK_URL.value: "docs/runbook.md",
+            EnvVar.CONTROL_SHARE.value: repr(self.config.control_share),
+            EnvVar.REVIEW_SHARE.value: repr(self.config.review_share),
+            EnvVar.REVIEW_SCORE_CUT.value: repr(self.config.decision_threshold),
+            EnvVar.REVIEW_TOP_SHARE.value: repr(self.config.review_top_share),
+            EnvVar.SHADOW_RELEASES.value: "true" if self.config.shadow_releases else "false",
+            EnvVar.SHADOW_MIN_DAYS.value: str(self.config.shadow_min_days),
+            EnvVar.SHADOW_MIN_REQUESTS.value: str(self.config.shadow_min_requests),
         }
 
     def run(self) -> DemoLog:
@@ -298,6 +349,7 @@ class DemoRunner:
             (Target.ALERTING_FUNCTION, 2, self._alerting),
             (Target.DRIFT_CHECK_JOB, 3, self._drift_check),
             (Target.RETRAIN_JOB, 4, self._scheduled_retrain),
+            (Target.LIVE_EVALUATION_JOB, 3, self._live_evaluation),
         )
         timed = [(schedules[target], order, invoke) for target, order, invoke in targets]
         timed.append((Schedule.parse(self.config.compaction_schedule), 3, self._compact_lake))
@@ -318,6 +370,8 @@ class DemoRunner:
                 actions: list[tuple[datetime, int, Callable[[datetime], None]]] = []
                 if hour == 0:
                     actions.append((start, 0, self._deliver_matured_labels))
+                if hour == REVIEW_HOUR:
+                    actions.append((start, 1, self._review))
                 actions.extend(ticks.get(start, []))
                 actions.extend(action for action in operator if start <= action[0] < end)
                 if hour % self.config.serving_interval_hours == 0:
@@ -351,21 +405,32 @@ class DemoRunner:
         if count == 0:
             return
         frame = self.scenario.traffic(at, count, _seed(self.config.seed, 2, hour_index))
-        request = {"instances": [{"features": features} for features in feature_records(frame)]}
+        request = {
+            "instances": [
+                {"client_id": client, "features": features}
+                for client, features in zip(frame[CLIENT_COLUMN], feature_records(frame), strict=True)
+            ]
+        }
         response = serving_handler.handle(request, self._context(), serving_handler.cold_start(), at)
         if response.get("statusCode") != 200:
             raise RuntimeError(f"serving refused the demo's traffic: {json.dumps(response)[:500]}")
         predictions = response["predictions"]
+        answered = np.array([p["label"] for p in predictions], dtype=np.int64)
+        untreated = frame[TARGET].to_numpy()
         self._served.append(
             pd.DataFrame(
                 {
                     "request_id": [p["request_id"] for p in predictions],
                     "served_at": at,
-                    "score": [p["score"] for p in predictions],
-                    "predicted": [p["label"] for p in predictions],
+                    "client_id": frame[CLIENT_COLUMN].to_numpy(),
+                    "arm": [p.get("arm") for p in predictions],
+                    "answered": answered,
+                    "score": [p["score"] for p in predictions],  # the heuristic's, for a control-arm client
+                    "predicted": answered,
                     "model_version": [p["model_version"] for p in predictions],
                     "true_probability": frame[PROBABILITY_COLUMN].to_numpy(),
-                    "label": frame[TARGET].to_numpy(),
+                    "untreated_label": untreated,
+                    "label": self.scenario.retained(answered == 1, untreated, _seed(self.config.seed, 3, hour_index)),
                 }
             )
         )
@@ -383,11 +448,20 @@ class DemoRunner:
             self._served = [pd.concat(self._served, ignore_index=True)]
         return self._served[0] if self._served else pd.DataFrame()
 
-    def _put_labels(self, at: datetime, rows: pd.DataFrame, labels: np.ndarray[Any, Any]) -> None:
+    def _put_labels(
+        self, at: datetime, rows: pd.DataFrame, labels: np.ndarray[Any, Any], *, reviewed: bool = False
+    ) -> None:
         observed = format_timestamp(at)
+        marked = {REVIEWED_FIELD: True} if reviewed else {}
         body = "".join(
             json.dumps(
-                {"request_id": request_id, "model_name": MODEL_NAME, "label": int(label), "observed_at": observed}
+                {
+                    "request_id": request_id,
+                    "model_name": MODEL_NAME,
+                    "label": int(label),
+                    "observed_at": observed,
+                    **marked,
+                }
             )
             + "\n"
             for request_id, label in zip(rows["request_id"], labels, strict=True)
@@ -407,6 +481,25 @@ class DemoRunner:
         rows = served.loc[(served["served_at"] >= first) & (served["served_at"] < first + timedelta(days=1))]
         if len(rows):
             self._put_labels(at, rows, rows["label"].to_numpy())
+
+    def _review(self, at: datetime) -> None:
+        """The reviewers: each review file the live evaluation exported that nobody has reviewed yet comes back with
+        its outcomes (the simulated truth) as a label object marked reviewed."""
+        listed = self.s3.list_objects_v2(
+            Bucket=self.resources.payload_bucket, Prefix=f"{PayloadPrefix.REVIEW.value}model={MODEL_NAME}/"
+        ).get("Contents", [])
+        served = self._served_frame()
+        for item in listed:
+            key = str(item["Key"])
+            if key in self._reviewed_files or served.empty:
+                continue
+            self._reviewed_files.add(key)
+            body = self.s3.get_object(Bucket=self.resources.payload_bucket, Key=key)["Body"].read()
+            sample = pd.read_csv(io.BytesIO(body), usecols=["request_id"], dtype={"request_id": str})
+            rows = served.loc[served["request_id"].isin(sample["request_id"])]
+            if len(rows):
+                self._put_labels(at, rows, rows["label"].to_numpy(), reviewed=True)
+            self.log.reviews.append({"at": at.isoformat(), "file": key, "sampled": len(sample), "reviewed": len(rows)})
 
     def _faulty_label_backfill(self, at: datetime) -> None:
         self._write_labels_for_span(at, flipped=True)
@@ -451,6 +544,16 @@ class DemoRunner:
             entry["result"] = self._drift_result(str(summary["result_uri"]))
         self.log.drift_checks.append(entry)
         self._route_events(at)
+
+    def _live_evaluation(self, at: datetime) -> None:
+        code, lines = _call_main(live_evaluation_job.main, ["--now", format_timestamp(at)])
+        summary = lines[-1] if lines else {}
+        entry: dict[str, Any] = {"at": at.isoformat(), "exit_code": code, **summary}
+        if summary.get("result_uri"):
+            entry["result"] = self._drift_result(str(summary["result_uri"]))
+        self.log.live_evaluations.append(entry)
+        self._route_events(at)
+        self._run_pipeline_if_released(at)  # a shadow's promotion or end re-releases
 
     def _compact_lake(self, at: datetime) -> None:
         del at  # S3 dates the part files by the real clock, so the compaction judges their age by it too
@@ -567,7 +670,7 @@ class DemoRunner:
         started = time.perf_counter()
         self._deploy_count += 1
         build = self._work / f"build-{self._deploy_count}"
-        release_dir, model_dir = build / "release", build / "model"
+        release_dir, model_dir, shadow_dir = build / "release", build / "model", build / "shadow"
         body = self.s3.get_object(
             Bucket=self.resources.model_bucket, Key=release_object_key(MODEL_NAME), VersionId=release_version_id
         )["Body"].read()
@@ -576,8 +679,14 @@ class DemoRunner:
         env_file = build / "release.env"
         code, lines = _call_main(
             deploy_cli.main,
-            ["verify", "--release-dir", str(release_dir), "--model-dir", str(model_dir), "--env-file", str(env_file)],
-        )
+            [
+                "verify",
+                "--release-dir", str(release_dir),
+                "--model-dir", str(model_dir),
+                "--shadow-dir", str(shadow_dir),
+                "--env-file", str(env_file),
+            ],
+        )  # fmt: skip
         record: dict[str, Any] = {"at": at.isoformat(), "release_s3_version_id": release_version_id, "verify": code}
         self._deployed_release = release_version_id  # a refused release is not retried
         if code != 0:
@@ -585,23 +694,32 @@ class DemoRunner:
             return
         verified = lines[-1]
         version, sha256 = str(verified["version"]), str(verified["sha256"])
-        code, lines = _call_main(
-            smoke_test.main,
-            [
-                "--model-dir", str(model_dir),
-                "--sample", str(release_dir / SAMPLE_FILE),
-                "--expected-sha256", sha256,
-                "--expected-version", version,
-                "--latency-budget-ms", str(SMOKE_LATENCY_BUDGET_MS),
-                "--repeats", "20",
-            ],
-        )  # fmt: skip
-        record.update(version=version, trigger=verified.get("trigger"), smoke_test=lines[-1] if lines else {})
-        if code != 0:
-            self.log.deploys.append({**record, "failed": "smoke_test"})
-            return
+        shadow_of = str(verified.get("shadow_of") or "")
+        tested = [(shadow_dir, release_dir, sha256, version)] if shadow_of else []
+        tested.insert(0, (model_dir, release_dir / (CHAMPION_FOLDER if shadow_of else ""), "", ""))
+        for directory, sample_dir, expected_sha, expected_version in tested:
+            manifest = ModelManifest.loads((directory / MANIFEST_FILE).read_bytes())
+            code, lines = _call_main(
+                smoke_test.main,
+                [
+                    "--model-dir", str(directory),
+                    "--sample", str(sample_dir / SAMPLE_FILE),
+                    "--expected-sha256", expected_sha or manifest.artifact_sha256,
+                    "--expected-version", expected_version or manifest.model_version,
+                    "--latency-budget-ms", str(SMOKE_LATENCY_BUDGET_MS),
+                    "--repeats", "20",
+                ],
+            )  # fmt: skip
+            record.update(version=version, trigger=verified.get("trigger"), smoke_test=lines[-1] if lines else {})
+            if code != 0:
+                self.log.deploys.append({**record, "failed": "smoke_test"})
+                return
         previous_dir = os.environ.get(serving_handler.MODEL_DIR_ENV)
         os.environ[serving_handler.MODEL_DIR_ENV] = str(model_dir)  # the local serving alias now points at this model
+        if shadow_of:
+            os.environ[EnvVar.SHADOW_DIR.value] = str(shadow_dir)  # ... and scores the release in shadow
+        else:
+            os.environ.pop(EnvVar.SHADOW_DIR.value, None)
         serving_handler.cold_start.cache_clear()
         state = build / "deploy-state.json"
         state.write_text(
@@ -614,9 +732,18 @@ class DemoRunner:
                 }
             )
         )
-        code, lines = _call_main(deploy_cli.main, ["mark-deployed", "--version", version, "--state-file", str(state)])
+        code, lines = _call_main(
+            deploy_cli.main,
+            [
+                "mark-deployed", "--version", version, "--state-file", str(state),
+                "--shadow-of", shadow_of, "--now", format_timestamp(at),
+            ],
+        )  # fmt: skip
         record.update(mark_deployed=code, previous_version=(lines[-1] if lines else {}).get("previous_version"))
-        self.log.deploys.append(record)
+        if shadow_of:
+            self.log.shadows.append({**record, "shadow_of": shadow_of})
+        else:
+            self.log.deploys.append(record)
         self._timed("release_pipeline (within the above)", started)
         self._route_events(at)
 

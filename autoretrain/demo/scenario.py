@@ -17,7 +17,10 @@ shares of the timeline (with minimum gaps, so a short run still holds every even
 
 Traffic: Poisson counts per serving batch around `daily_volume` with a daily cycle (±30 %), drawn from
 `autoretrain.synthetic.generate_churn` with the shifts in force at that hour; each request's ground truth is the
-generator's own draw from its true churn probability.
+generator's own draw from its true churn probability. Each request comes from a client of a fixed pool
+(`CLIENT_POOL_DAYS` days of traffic: a client is scored again every few weeks), which the serving Lambda assigns
+stickily to the control group or the model arm; a churner the model arm targets (labelled 1) is retained with
+probability `Scenario.retention_uplift` (the business action's effect, which the control group measures).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from autoretrain.synthetic import (
@@ -46,6 +50,9 @@ COVARIATE_SHIFTS = (
 CONCEPT_SHIFT = ConceptShift(
     coefficients={"tenure_months": 0.6, "contract=month-to-month": -0.6, "contract=two-year": 0.9, "usage_hours": 0.5},
 )
+#: The client pool holds this many days of traffic (`daily_volume` × it clients).
+CLIENT_POOL_DAYS = 20
+CLIENT_COLUMN = "client_id"
 INCIDENT_FEATURE = "usage_hours"
 INCIDENT_HOURS = 6
 INCIDENT_START_HOUR = 6
@@ -96,6 +103,7 @@ class Scenario:
     corruption_day: int
     rollback_day: int
     corrupted_span_days: int = 14
+    retention_uplift: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -228,7 +236,7 @@ class Scenario:
         covariate = moment >= self.day(self.covariate_day)
         concept = moment >= self.day(self.concept_day)
         incident = self.incident_start <= moment < self.incident_end
-        return generate_churn(
+        frame = generate_churn(
             n_rows,
             seed=seed,
             covariate_shifts=COVARIATE_SHIFTS if covariate else (),
@@ -236,6 +244,19 @@ class Scenario:
             corrupted_features=(INCIDENT_FEATURE,) if incident else (),
             include_probability=True,
         )
+        clients = np.random.default_rng([seed, 1]).integers(0, self.daily_volume * CLIENT_POOL_DAYS, n_rows)
+        frame[CLIENT_COLUMN] = [f"client-{number:06d}" for number in clients]
+        return frame
+
+    def retained(
+        self, targeted: npt.NDArray[np.bool_], labels: npt.NDArray[np.int64], seed: int
+    ) -> npt.NDArray[np.int64]:
+        """The outcomes after the business action: a churner the model arm targeted is retained (label 0) with
+        probability `retention_uplift`; everyone else's outcome is the generator's draw."""
+        saved = (
+            targeted & (labels == 1) & (np.random.default_rng([seed, 2]).random(len(labels)) < self.retention_uplift)
+        )
+        return np.where(saved, 0, labels)
 
 
 def feature_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -245,4 +266,4 @@ def feature_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-__all__ = ["PROBABILITY_COLUMN", "TARGET", "EventKind", "InjectedEvent", "Scenario", "feature_records"]
+__all__ = ["CLIENT_COLUMN", "PROBABILITY_COLUMN", "TARGET", "EventKind", "InjectedEvent", "Scenario", "feature_records"]

@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 from autoretrain.demo.runner import DemoConfig, DemoLog
 from autoretrain.demo.scenario import INCIDENT_FEATURE, EventKind, Scenario
 from batch_jobs.drift.results import ImpactVerdict
+from core.records import ARM_CONTROL
 
 PERFORMANCE_SPAN = timedelta(days=7)
 #: The phases a check's matured window is classified into (`phase_of`), in the order the report shows them.
@@ -44,16 +45,23 @@ def _time(text: str) -> datetime:
 
 
 def auc_of(frame: pd.DataFrame) -> float | None:
-    """AUC of `score` against `label`, or None without both classes."""
-    if frame.empty or frame["label"].nunique() < 2:
+    """AUC of `score` against the ground truth, or None without both classes. The truth is the churn nobody acted
+    on (`untreated_label`) where the frame has it: a retained churner the model found is its success, not its
+    error."""
+    truth = frame["untreated_label"] if "untreated_label" in frame else frame.get("label")
+    if frame.empty or truth is None or truth.nunique() < 2:
         return None
-    return round(float(roc_auc_score(frame["label"], frame["score"])), 4)
+    return round(float(roc_auc_score(truth, frame["score"])), 4)
 
 
 def _served_between(predictions: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    """The model-arm requests served in [start, end) (a control-arm client was answered by the heuristic)."""
     if predictions.empty:
         return predictions
-    return predictions.loc[(predictions["served_at"] >= start) & (predictions["served_at"] < end)]
+    served = (predictions["served_at"] >= start) & (predictions["served_at"] < end)
+    if "arm" in predictions:
+        served &= predictions["arm"].ne(ARM_CONTROL)
+    return predictions.loc[served]
 
 
 def matured_auc(check: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -211,6 +219,174 @@ def _first_served(predictions: pd.DataFrame, start: datetime | None, end: dateti
 
 def _hours(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds() / 3600.0, 2)
+
+
+def _interval(value: object, low: object, high: object) -> dict[str, Any]:
+    return {"value": _rounded(value), "low": _rounded(low), "high": _rounded(high)}
+
+
+def _impact_documents(log: DemoLog) -> list[dict[str, Any]]:
+    """Each live evaluation's business-impact document (in run order), for runs that measured one."""
+    return [
+        run["result"]["business_impact"]
+        for run in log.live_evaluations
+        if (run.get("result") or {}).get("business_impact")
+    ]
+
+
+def business_impact_section(config: DemoConfig, log: DemoLog) -> dict[str, Any] | None:
+    """The control-group experiment as the last live evaluation measured it: per week, each arm's outcome rate,
+    their difference (control − model: positive when the model retains clients) and the value saved, with
+    intervals; beside each week the cumulative value saved as the first run after that week measured it."""
+    documents = _impact_documents(log)
+    if not documents:
+        return None
+    last = documents[-1]
+    cumulative_by_end = {document["cumulative"]["end"]: document["cumulative"] for document in documents}
+    weeks = []
+    for week in last["weeks"]:
+        cumulative = cumulative_by_end.get(week["end"]) or {}
+        weeks.append(
+            {
+                "week_start": week["start"],
+                "period": week["period"],
+                "model": {"n": week["model"]["units"], "outcome_rate": _rounded(week["model"]["rate"])},
+                "control": {"n": week["control"]["units"], "outcome_rate": _rounded(week["control"]["rate"])},
+                "difference": _interval(week["benefit"], week["benefit_low"], week["benefit_high"]),
+                "value_saved": _interval(week["value_saved"], week["value_saved_low"], week["value_saved_high"]),
+                "cumulative_value_saved": _interval(
+                    cumulative.get("value_saved"), cumulative.get("value_saved_low"), cumulative.get("value_saved_high")
+                ),
+                "alert": bool(week["worse"]),
+                "sufficient": bool(week["sufficient"]),
+            }
+        )
+    total = last["cumulative"]
+    served = log.predictions
+    assigned = served.loc[served["arm"].notna()] if "arm" in served else served.iloc[0:0]
+    arms_per_client = assigned.groupby("client_id")["arm"].nunique() if len(assigned) else pd.Series(dtype=int)
+    return {
+        "assumptions": last["assumptions"],
+        "clients": {str(arm): int(count) for arm, count in assigned.groupby("arm")["client_id"].nunique().items()},
+        "clients_in_both_arms": int((arms_per_client > 1).sum()),
+        "serving_versions": int(assigned["model_version"].nunique()) if len(assigned) else 0,
+        "control_share": config.control_share,
+        "lifetime_value": last["lifetime_value"],
+        "unit": last["unit"],
+        "confidence": last["confidence"],
+        "retention_uplift": config.retention_uplift,
+        "weeks": weeks,
+        "cumulative": {
+            "start": total["start"],
+            "end": total["end"],
+            "model": total["model"],
+            "control": total["control"],
+            "difference": _interval(total["benefit"], total["benefit_low"], total["benefit_high"]),
+            "value_saved": _interval(total["value_saved"], total["value_saved_low"], total["value_saved_high"]),
+            "sufficient": total["sufficient"],
+        },
+        "cost_of_control": _rounded(total["control_cost"]),
+        "cost_of_control_interval": _interval(
+            total["control_cost"], total["control_cost_low"], total["control_cost_high"]
+        ),
+        "alert": bool(last["alert"]),
+        "alerts_raised": sum(1 for document in documents if document["alert"]),
+        "message": last["message"],
+    }
+
+
+def review_section(log: DemoLog) -> dict[str, Any] | None:
+    """The review sample: its design, the files reviewed, and each drift check's design-based estimate."""
+    exports = [run["result"]["review"] for run in log.live_evaluations if (run.get("result") or {}).get("review")]
+    checks = []
+    for check in log.drift_checks:
+        reviewed = (check.get("result") or {}).get("reviewed")
+        if not reviewed:
+            continue
+        metrics = {metric["name"]: metric for metric in reviewed["performance"]["metrics"]}
+        decay = reviewed["decay"]
+
+        def interval(name: str, metrics: Mapping[str, Mapping[str, Any]] = metrics) -> dict[str, Any]:
+            metric = metrics.get(name) or {}
+            return _interval(metric.get("value"), metric.get("ci_low"), metric.get("ci_high"))
+
+        checks.append(
+            {
+                "at": check["at"],
+                "n_reviewed": reviewed["performance"]["n_reviewed"],
+                "n_positive": reviewed["performance"]["n_positive"],
+                "population": reviewed["performance"]["population"],
+                "auc": interval("auc"),
+                "positive_rate": interval("positive_rate"),
+                "verdict": decay["verdict"],
+                "floor": decay["min_reviewed"],
+                "baseline": decay["baseline"],
+                "detail": decay["detail"],
+            }
+        )
+    if not exports and not checks:
+        return None
+    return {
+        "design": exports[-1]["design"] if exports else {},
+        "files": len([export for export in exports if export.get("uri")]),
+        "rows_exported": sum(int(export["rows"]) for export in exports),
+        "labels_returned": sum(int(review["reviewed"]) for review in log.reviews),
+        "assumption": (checks and _first_assumption(log)) or None,
+        "checks": checks,
+    }
+
+
+def _first_assumption(log: DemoLog) -> str | None:
+    for check in log.drift_checks:
+        reviewed = (check.get("result") or {}).get("reviewed")
+        if reviewed:
+            return str(reviewed["performance"].get("assumption"))
+    return None
+
+
+def shadow_section(log: DemoLog) -> dict[str, Any] | None:
+    """The shadow periods: when each started, and the comparison and decision that ended it (the last one decided,
+    or still running)."""
+    periods = []
+    for run in log.live_evaluations:
+        shadow = (run.get("result") or {}).get("shadow")
+        if not shadow:
+            continue
+        decision = shadow["decision"]
+        comparison = decision["comparison"]
+        difference = comparison.get("difference") or {}
+        periods.append(
+            {
+                "at": run["at"],
+                "champion": shadow["champion"],
+                "challenger": shadow["version"],
+                "started": shadow["started_at"],
+                "ended": run["at"] if shadow["action"] != "continue" else None,
+                "requests": comparison["requests"],
+                "days": _rounded(comparison["days"]),
+                "labelled": comparison["labelled"],
+                "agreement": _rounded(comparison["agreement"]),
+                "score_ks": {"statistic": _rounded(comparison["ks_statistic"]), "p_value": comparison["ks_p_value"]},
+                "latency_ms": {
+                    "champion_p50": _rounded(comparison["champion_latency"]["p50"]),
+                    "shadow_p50": _rounded(comparison["shadow_latency"]["p50"]),
+                },
+                "auc": {
+                    "champion": _rounded(comparison["champion_metric"]),
+                    "shadow": _rounded(comparison["shadow_metric"]),
+                },
+                "auc_difference": _interval(
+                    difference.get("difference"), difference.get("lower"), difference.get("upper")
+                ),
+                "decision": decision["outcome"],
+                "action": shadow["action"],
+                "reasons": decision["reasons"],
+            }
+        )
+    if not periods:
+        return None
+    decided = [period for period in periods if period["ended"]]
+    return {**(decided[-1] if decided else periods[-1]), "checks": len(periods), "periods": decided}
 
 
 def detections(scenario: Scenario, log: DemoLog) -> list[dict[str, Any]]:
@@ -427,6 +603,9 @@ def build_summary(
             for check in log.drift_checks
         ],
         "impact": impact_section(scenario, log.drift_checks),
+        "business_impact": business_impact_section(config, log),
+        "review": review_section(log),
+        "shadow": shadow_section(log),
         "backtest": None if backtest is None else dict(backtest),
         "decay_response": None if decay_response is None else dict(decay_response),
     }
@@ -470,6 +649,7 @@ def terminal_summary(summary: Mapping[str, Any], report_path: str) -> str:
             f"{impact.get('checks_harmless', 0)} harmless (not a trigger); label-free AUC estimate within its "
             f"interval: {held or 'no matured checks'}"
         )
+    lines.extend(live_evaluation_lines(summary))
     backtest = summary.get("backtest") or {}
     if backtest.get("table"):
         lines.append(f"  backtest of the run's history ({backtest['wall_seconds']:.0f} s):")
@@ -478,6 +658,36 @@ def terminal_summary(summary: Mapping[str, Any], report_path: str) -> str:
         lines.append(f"  backtest of the run's history: not run ({backtest['error']})")
     lines.append(f"  report: {report_path}")
     return "\n".join(lines)
+
+
+def live_evaluation_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The terminal's lines on the control group, the reviewed sample and the shadow period."""
+    lines = []
+    impact = summary.get("business_impact")
+    if impact:
+        total = impact["cumulative"]
+        difference, saved = total["difference"], total["value_saved"]
+        lines.append(
+            f"  business impact: churn {total['model']['rate']:.3f} with the model vs {total['control']['rate']:.3f} "
+            f"in the {impact['control_share']:.0%} control group; the model cuts it by {difference['value']:+.3f} "
+            f"[{difference['low']:+.3f}, {difference['high']:+.3f}], {saved['value']:,.0f} value units saved "
+            f"(control group's cost {impact['cost_of_control']:,.0f}); alert: {'RAISED' if impact['alert'] else 'none'}"
+        )
+    review = summary.get("review")
+    if review and review["checks"]:
+        last = review["checks"][-1]
+        auc = last["auc"]
+        lines.append(
+            f"  reviewed sample: {review['labels_returned']:,} reviewed labels; last check AUC {auc['value']} "
+            f"[{auc['low']}, {auc['high']}] on {last['n_reviewed']} reviews ({last['verdict']})"
+        )
+    shadow = summary.get("shadow")
+    if shadow:
+        lines.append(
+            f"  shadow: {shadow['challenger']} beside {shadow['champion']} for {shadow['requests']:,} requests, "
+            f"agreement {shadow['agreement']}, AUC difference {shadow['auc_difference']['value']}: {shadow['decision']}"
+        )
+    return lines
 
 
 def daily_frame(predictions: pd.DataFrame, start: datetime, days: int) -> pd.DataFrame:

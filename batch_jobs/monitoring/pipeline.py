@@ -198,7 +198,8 @@ def run_drift_check(
     current, labelled = read_windows(ports.payloads, request, profile, champion.version, rescore)
     evaluation = evaluate(request.drift_config, champion.version, profile, current, labelled)
     if request.review is not None and ports.reviews is not None:
-        evaluation = with_reviewed(evaluation, judge_reviewed(ports.reviews, request, request.review, profile))
+        judged = judge_reviewed(ports.reviews, request, request.review, profile, (champion.version, rescore))
+        evaluation = with_reviewed(evaluation, judged)
     decision = record_decision(ports.state, request, champion.version, evaluation, clock)
     result = build_result(request, champion.version, evaluation, decision, ports.report_bucket)
     events = write_outputs(ports, result)
@@ -350,22 +351,37 @@ def evaluate(
 
 
 def judge_reviewed(
-    reviews: ReviewedWindows, request: DriftCheckRequest, design: ReviewDesign, profile: ReferenceProfile
+    reviews: ReviewedWindows,
+    request: DriftCheckRequest,
+    design: ReviewDesign,
+    profile: ReferenceProfile,
+    champion: tuple[str, Callable[[], Rescorer]],
 ) -> ReviewedEvaluation:
-    """Design-based performance on the current window's reviewed labels (`batch_jobs.monitoring.review`) and the
-    decay rule on it: the champion's holdout AUC as the baseline, the suite's AUC margin and confidence."""
+    """Design-based performance of the champion on the current window's reviewed labels
+    (`batch_jobs.monitoring.review`) and the decay rule on it: the champion's holdout AUC as the baseline, the
+    suite's AUC margin and confidence. A row's stratum is the one the design chose it in (by the score it was served
+    with); its score is the champion's (`champion`: its version and rescorer), so a champion just deployed is judged
+    on its own answers to the window, not on its predecessor's."""
     bounds = WindowBounds.of(request)
     frame = reviews.reviewed_frame(request.model_name, bounds.start, bounds.end, labels_until=bounds.end)
     population = reviews.stratum_counts(request.model_name, bounds.start, bounds.end, design)
     config = request.drift_config
-    scores = np.asarray(frame.score, dtype=np.float64)
+    version, rescore = champion
+    try:
+        window = scored_window(
+            frame, start=bounds.start, end=bounds.end, profile=profile, champion_version=version, rescore=rescore
+        )
+    except WindowError as error:
+        raise DriftCheckError(str(error)) from error
+    served = np.asarray(frame.score, dtype=np.float64)
+    scores = np.asarray(window.scores, dtype=np.float64)
     labels = np.zeros(0) if frame.label is None else np.asarray(frame.label, dtype=np.float64)
-    known = np.isfinite(scores) & np.isfinite(labels) if labels.size else np.zeros(0, dtype=bool)
+    known = np.isfinite(served) & np.isfinite(scores) & np.isfinite(labels) if labels.size else np.zeros(0, dtype=bool)
     with threadpool_limits(1):
         performance = estimate_reviewed(
             scores[known],
             labels[known],
-            design.stratum_of(scores[known]),
+            design.stratum_of(served[known]),
             population,
             confidence_level=config.confidence_level,
             random_state=config.random_state,

@@ -12,13 +12,14 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from batch_jobs.drift import DriftConfig, ReferenceProfile, ReferenceProfiler
+from batch_jobs.drift import DriftConfig, PerformanceVerdict, ReferenceProfile, ReferenceProfiler
 from batch_jobs.drift._stats import FloatArray
 from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.metrics import classification_metrics
@@ -28,11 +29,13 @@ from batch_jobs.monitoring.pipeline import (
     DriftCheckError,
     DriftCheckOutcome,
     DriftCheckRequest,
+    combined_decay,
     run_drift_check,
     run_id_for,
 )
 from batch_jobs.monitoring.policy import Observation, PolicyState, TriggerPolicy, decide
 from batch_jobs.monitoring.ports import DriftCheckPorts
+from batch_jobs.monitoring.review import ReviewDesign
 from batch_jobs.monitoring.state import StateConflictError
 from core.artifacts import LoadedModel, ModelManifest
 from core.events import DetailType
@@ -658,3 +661,98 @@ def test_a_retried_recovery_run_repeats_its_request_with_the_regime_start(stack:
     assert retry.result.decision.regime_start == first.result.decision.regime_start
     sent, resent = stack.events.of_type(DetailType.RETRAIN_REQUESTED)
     assert resent["regime_start"] == sent["regime_start"] != "none"
+
+
+# --- reviewed labels ------------------------------------------------------------------------------------------
+
+REVIEW = ReviewDesign((0.5,), (0.8, 0.2), share=0.3, oversample=2.0)
+
+
+@dataclass
+class FakeReviews:
+    """The current window's reviewed rows (scores and reviewers' labels) and its predictions per stratum."""
+
+    scores: FloatArray
+    labels: FloatArray
+    population: tuple[int, ...]
+
+    def reviewed_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
+        n = len(self.scores)
+        return WindowFrame(
+            features=pd.DataFrame(index=pd.RangeIndex(n)),
+            score=self.scores,
+            model_version=pd.Categorical([VERSION] * n),
+            predicted_label=(self.scores >= 0.5).astype(np.int8),
+            time=pd.DatetimeIndex([start] * n),
+            label=self.labels.astype(np.int8),
+        )
+
+    def stratum_counts(self, model_name: str, start: datetime, end: datetime, design: ReviewDesign) -> tuple[int, ...]:
+        return self.population
+
+
+def reviewed_sample(*, inverted: bool, seed: int = 21) -> FakeReviews:
+    """A review sample of the current window drawn by REVIEW from 2,000 predictions: reviewers' outcomes follow the
+    scores, or (`inverted`) the world turned."""
+    scores = churn_scores(customers(2000, seed=seed))
+    selected = REVIEW.select(scores, request_ids=[f"r{seed}-{row}" for row in range(len(scores))])
+    population = tuple(int(n) for n in np.bincount(REVIEW.stratum_of(scores), minlength=2))
+    chosen = scores[selected]
+    labels = outcomes(1.0 - chosen if inverted else chosen, seed=seed + 1)
+    return FakeReviews(chosen, labels, population)
+
+
+def check_with_reviews(stack: Stack, reviews: FakeReviews) -> DriftCheckOutcome:
+    request = DriftCheckRequest(
+        MODEL,
+        NOW,
+        WINDOW_DAYS,
+        LABEL_DELAY_DAYS,
+        TriggerPolicy(**NOW_LEARNABLE),
+        drift_config=CONFIG,
+        review=REVIEW,
+    )
+    ports = replace(stack.ports(), reviews=reviews)
+    return run_drift_check(request, ports, clock=lambda: NOW + timedelta(minutes=5))
+
+
+def test_decay_on_reviewed_labels_requests_a_retrain_before_any_label_matures(stack: Stack) -> None:
+    quiet(stack, seed=16)
+    outcome = check_with_reviews(stack, reviewed_sample(inverted=True))
+    result = outcome.result
+    assert result is not None
+    assert result.matured_window["n_labelled"] == 0  # nothing matured yet
+    assert result.reviewed is not None
+    assert result.reviewed.decay.verdict == "decay"
+    assert result.performance_decay is True
+    assert (result.decision.retrain_requested, result.decision.trigger) == (True, "performance")
+    document = json.loads(stack.reports.objects[(REPORTS, f"reports/{MODEL}/{result.run_id}/result.json")][0])
+    assert document["reviewed"]["decay"]["verdict"] == "decay"
+    assert stack.metrics.values("ReviewedAUC")
+
+
+def test_reviewed_labels_that_hold_up_are_no_decay_and_request_nothing(stack: Stack) -> None:
+    quiet(stack, seed=16)
+    outcome = check_with_reviews(stack, reviewed_sample(inverted=False))
+    result = outcome.result
+    assert result is not None
+    assert result.reviewed is not None
+    assert result.reviewed.decay.verdict == "no_decay"
+    auc = result.reviewed.performance.metric("auc")
+    assert auc.ci_low is not None
+    assert auc.ci_high is not None
+    assert auc.ci_low <= auc.value <= auc.ci_high  # type: ignore[operator]
+    assert result.performance_decay is False
+    assert not result.decision.retrain_requested
+
+
+@pytest.mark.parametrize(
+    ("matured", "reviewed", "combined"),
+    [(None, None, None), (True, None, True), (None, True, True), (False, True, True), (False, False, False)],
+)
+def test_the_policy_sees_decay_on_either_labels(
+    matured: bool | None, reviewed: bool | None, combined: bool | None
+) -> None:
+    verdict = {None: "insufficient_data", True: "decay", False: "no_decay"}[reviewed]
+    judged = SimpleNamespace(decay=SimpleNamespace(verdict=PerformanceVerdict(verdict), decay=bool(reviewed)))
+    assert combined_decay(matured, judged) is combined  # type: ignore[arg-type]
