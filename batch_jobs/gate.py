@@ -796,6 +796,45 @@ def _decide(
     )
 
 
+class IntervalRule(StrEnum):
+    """What the primary metric's interval of (challenger − champion) says once non-inferiority holds."""
+
+    WORSE = "worse"
+    BETTER = "better"
+    CHAMPION_FAILING = "champion_failing"
+    NOT_BETTER = "not_better"
+
+
+def interval_rule(
+    interval: BootstrapInterval, min_gain: float, champion_failing: str | None
+) -> tuple[IntervalRule, str]:
+    """The gate's rule on a non-inferior challenger's interval, and its wording: significantly worse (if by less than
+    the margin), better beyond noise (the whole interval more than `min_gain` in its favour), the champion failing
+    (`champion_failing` says why) and the challenger not worse, or not better beyond noise. Used by the release gate
+    on the holdout and by the shadow comparison on live requests."""
+    metric = Metric(interval.metric)
+    gain = interval.lower if metric.higher_is_better else -interval.upper
+    loss = -interval.upper if metric.higher_is_better else interval.lower
+    if loss > 0:
+        return IntervalRule.WORSE, (
+            "the challenger is significantly worse than the champion, if by less than the margin (the whole interval "
+            "on its worse side)"
+        )
+    if gain > min_gain:
+        return IntervalRule.BETTER, (
+            f"better beyond noise: the whole interval is more than {min_gain:.4f} {metric} in the challenger's favour"
+        )
+    if champion_failing is not None:
+        return (
+            IntervalRule.CHAMPION_FAILING,
+            f"the champion is failing ({champion_failing}) and the challenger is not worse",
+        )
+    return IntervalRule.NOT_BETTER, (
+        f"the challenger is not better beyond noise (the whole interval more than {min_gain:.4f} {metric} in its "
+        "favour) and the champion is not known to be failing"
+    )
+
+
 def _reason(
     config: GateConfig, checks: list[CheckResult], interval: BootstrapInterval | None, champion_failing: str | None
 ) -> tuple[GateOutcome, list[str]]:
@@ -804,24 +843,9 @@ def _reason(
     passed = f"passed all {len(checks)} checks"
     if interval is None:
         return GateOutcome.RELEASE, [f"{passed}; {summary}"]
-    metric = Metric(interval.metric)
-    gain = interval.lower if metric.higher_is_better else -interval.upper
-    loss = -interval.upper if metric.higher_is_better else interval.lower
-    if loss > 0:
-        return GateOutcome.NOT_NEEDED, [
-            f"not needed: the challenger is significantly worse than the champion, if by less than the margin (the "
-            f"whole interval on its worse side), so the champion stays whatever its state; {summary}"
-        ]
-    if gain > config.min_gain:
-        return GateOutcome.RELEASE, [
-            f"{passed}; better beyond noise: the whole interval is more than {config.min_gain:.4f} {metric} in the "
-            f"challenger's favour; {summary}"
-        ]
-    if champion_failing is not None:
-        return GateOutcome.RELEASE, [
-            f"{passed}; the champion is failing ({champion_failing}) and the challenger is not worse; {summary}"
-        ]
-    return GateOutcome.NOT_NEEDED, [
-        f"not needed: the challenger is not better beyond noise (the whole interval more than {config.min_gain:.4f} "
-        f"{metric} in its favour) and the champion is not known to be failing, so the champion stays; {summary}"
-    ]
+    rule, wording = interval_rule(interval, config.min_gain, champion_failing)
+    if rule is IntervalRule.WORSE:
+        return GateOutcome.NOT_NEEDED, [f"not needed: {wording}, so the champion stays whatever its state; {summary}"]
+    if rule is IntervalRule.NOT_BETTER:
+        return GateOutcome.NOT_NEEDED, [f"not needed: {wording}, so the champion stays; {summary}"]
+    return GateOutcome.RELEASE, [f"{passed}; {wording}; {summary}"]

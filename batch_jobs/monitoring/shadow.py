@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from scipy.stats import ks_2samp
 
 from batch_jobs.drift.results import finite_or_none, to_dict
-from batch_jobs.gate import BootstrapInterval, GateConfig, Metric
+from batch_jobs.gate import BootstrapInterval, GateConfig, IntervalRule, Metric, interval_rule
 from batch_jobs.metrics import paired_bootstrap_values, percentile_interval, roc_auc, row_losses
 
 FloatArray = NDArray[np.float64]
@@ -365,31 +365,21 @@ def _rule(
         f"{interval.resamples} resamples)"
     )
     if metric.higher_is_better:
-        gain, loss, non_inferior = interval.lower, -interval.upper, interval.lower > -gate.margin
+        non_inferior = interval.lower > -gate.margin
         rule = f"lower bound must be above {-gate.margin:+.4f}"
     else:
-        gain, loss, non_inferior = -interval.upper, interval.lower, interval.upper < gate.margin
+        non_inferior = interval.upper < gate.margin
         rule = f"upper bound must be below {gate.margin:+.4f}"
     if not non_inferior:
         return ShadowOutcome.KEEP_CHAMPION, [
             f"keep the champion: non_inferiority fails, the challenger may be worse beyond the margin "
             f"{gate.margin:g} ({rule}); {summary}"
         ]
-    if loss > 0:
+    decided, wording = interval_rule(interval, gate.min_gain, champion_failing)
+    if decided is IntervalRule.WORSE:
         return ShadowOutcome.KEEP_CHAMPION, [
-            "keep the champion: the challenger is significantly worse than the champion, if by less than the margin "
-            f"(the whole interval on its worse side), so the champion stays whatever its state; {summary}"
+            f"keep the champion: {wording}, so the champion stays whatever its state; {summary}"
         ]
-    if gain > gate.min_gain:
-        return ShadowOutcome.PROMOTE, [
-            f"promote: better beyond noise: the whole interval is more than {gate.min_gain:.4f} {metric} in the "
-            f"challenger's favour; {summary}"
-        ]
-    if champion_failing is not None:
-        return ShadowOutcome.PROMOTE, [
-            f"promote: the champion is failing ({champion_failing}) and the challenger is not worse; {summary}"
-        ]
-    return ShadowOutcome.KEEP_CHAMPION, [
-        f"keep the champion: the challenger is not better beyond noise (the whole interval more than "
-        f"{gate.min_gain:.4f} {metric} in its favour) and the champion is not known to be failing; {summary}"
-    ]
+    if decided is IntervalRule.NOT_BETTER:
+        return ShadowOutcome.KEEP_CHAMPION, [f"keep the champion: {wording}; {summary}"]
+    return ShadowOutcome.PROMOTE, [f"promote: {wording}; {summary}"]
