@@ -11,14 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from autoretrain.backtest.cli import main as backtest_main
 from autoretrain.backtest.result import COLUMNS
+from autoretrain.dashboard.sources import SOURCE_ENV
+from autoretrain.dashboard.views import NOT_IN_RUN, PAGES
 from autoretrain.demo.report import SECTIONS
 from autoretrain.demo.schedule import Schedule
 from tests.e2e.conftest import DemoRun
 
 pytestmark = pytest.mark.e2e
+
+DASHBOARD_APP = Path(__file__).resolve().parents[2] / "autoretrain" / "dashboard" / "app.py"
 
 
 def _event(run: DemoRun, kind: str) -> dict[str, Any]:
@@ -297,3 +302,21 @@ def test_every_scheduled_drift_or_on_demand_release_served_in_shadow_before_it_w
         if release["trigger"] in SHADOWED_TRIGGERS and not release["failed"]:
             period = promoted[release["version"]]  # no such release went live without a shadow period
             assert _at(release["at"]) >= _at(period["ended"])
+
+
+# --- the tracking dashboard over this run -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", [page.slug for page in PAGES])
+def test_every_dashboard_page_draws_over_the_runs_output(
+    demo_run: DemoRun, page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SOURCE_ENV, f"demo:{demo_run.out}")
+    app = AppTest.from_file(str(DASHBOARD_APP), default_timeout=120)
+    app.query_params["page"] = page
+    app.run()
+    assert not app.exception
+    assert app.get("vega_lite_chart")
+    missing = [info.value for info in app.info if NOT_IN_RUN in info.value]
+    # Every section the dashboard shows is in this run but the shadow periods, which a 36-day run may not have.
+    assert all("shadow" in text.lower() for text in missing), missing
