@@ -170,8 +170,9 @@ class Publisher:
         champion = self._registry.champion(self._model)
         if champion is None:
             raise ReleaseError(f"{self._model} has no champion to keep")
+        outcome = self._publish_release(champion, self._verified_files(champion), SHADOW_ENDED_TRIGGER, None)
         self._registry.transition(self._model, version, ModelStatus.RETIRED, f"shadow ended: {reason}")
-        return self._publish_release(champion, self._verified_files(champion), SHADOW_ENDED_TRIGGER, None)
+        return outcome
 
     def rollback(self, to_version: str, reason: str) -> ReleaseOutcome:
         """Re-release a retired (or released, not yet deployed) version's verified artefact."""

@@ -188,7 +188,8 @@ class Registry:
 
     def record_shadow(self, model_name: str, version: str, shadow: Mapping[str, Any]) -> ModelVersionRecord:
         """Store a released version's shadow record (its start, later its comparison and decision), replacing the
-        previous one. Only a released version is served in shadow: any other status is a `ConflictError`."""
+        previous one. Only a released version is served in shadow, and a retired one may have been (its period's
+        decision is recorded after it ended it): any other status is a `ConflictError`."""
         validate_model_name(model_name)
         validate_version(version)
         try:
@@ -196,12 +197,13 @@ class Registry:
                 TableName=self._table,
                 Key=self._key(model_name, version),
                 UpdateExpression="SET shadow = :shadow, updated_at = :at",
-                ConditionExpression="#status = :released",
+                ConditionExpression="#status IN (:released, :retired)",
                 ReturnValues="ALL_NEW",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":shadow": _serialize(dict(shadow)),
                     ":released": {"S": ModelStatus.RELEASED.value},
+                    ":retired": {"S": ModelStatus.RETIRED.value},
                     ":at": {"S": _format_time(self._clock())},
                 },
             )
@@ -210,7 +212,7 @@ class Registry:
                 raise RegistryError(f"updating {model_name} {version} failed: {error}") from error
             current = self.get(model_name, version)
             raise ConflictError(
-                f"{model_name} {version} is {current.status}; only a released version is served in shadow"
+                f"{model_name} {version} is {current.status}; only a released or retired version has a shadow record"
             ) from error
         return _from_item(response["Attributes"])
 

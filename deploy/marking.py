@@ -18,6 +18,7 @@ def mark_deployed(
     """Promote `version` (atomically retiring the previous champion) and publish `ModelDeployed`; idempotent."""
     previous = registry.champion(model_name)
     registry.promote(model_name, version, f"deployed as function version {function_version} behind alias {alias}")
+    _retire_undecided_shadows(registry, model_name, version, f"shadow ended: {version} deployed without it")
     detail = {
         "model_name": model_name,
         "version": version,
@@ -40,9 +41,14 @@ def mark_shadow(
         return dict(current)
     shadow = {"champion": champion, "started_at": format_timestamp(now), "function_version": function_version}
     registry.record_shadow(model_name, version, shadow)
-    for earlier in registry.list_versions(model_name):
-        undecided = earlier.shadow.get("started_at") and not earlier.shadow.get("decision")
-        if earlier.version != version and earlier.status is ModelStatus.RELEASED and undecided:
-            # The image no longer scores it: its shadow period ends undecided.
-            registry.transition(model_name, earlier.version, ModelStatus.RETIRED, f"shadow superseded by {version}")
+    _retire_undecided_shadows(registry, model_name, version, f"shadow superseded by {version}")
     return shadow
+
+
+def _retire_undecided_shadows(registry: Registry, model_name: str, deployed: str, reason: str) -> None:
+    """Retire every released version but `deployed` whose shadow period is undecided: the image just deployed no
+    longer scores it, so its period ends undecided."""
+    for record in registry.list_versions(model_name):
+        undecided = record.shadow.get("started_at") and not record.shadow.get("decision")
+        if record.version != deployed and record.status is ModelStatus.RELEASED and undecided:
+            registry.transition(model_name, record.version, ModelStatus.RETIRED, reason)

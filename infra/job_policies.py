@@ -139,13 +139,13 @@ def live_evaluation_job_policy(resources: JobResources) -> str:
                 ["s3:GetObject", "s3:GetObjectVersion"],
                 object_arns(model_bucket_arn, [f"models/{model_name}/"]),
             ),
+            Statement("WriteResults", ["s3:PutObject"], object_arns(model_bucket_arn, [f"reports/{model_name}/"])),
+            # A re-release reads the release object's metadata first (HeadObject needs GetObject): a retry writes
+            # nothing twice.
             Statement(
-                "WriteResultsAndReleases",
-                ["s3:PutObject"],
-                [
-                    *object_arns(model_bucket_arn, [f"reports/{model_name}/"]),
-                    f"{model_bucket_arn}/{release_object_key(model_name)}",
-                ],
+                "ReadWriteReleaseObject",
+                ["s3:GetObject", "s3:PutObject"],
+                [f"{model_bucket_arn}/{release_object_key(model_name)}"],
             ),
             Statement("TellMissingObjects", ["s3:ListBucket"], [model_bucket_arn]),
             Statement(

@@ -112,7 +112,11 @@ class StackSource:
         if not shadowed:
             return None
         latest = max(shadowed, key=lambda record: record.created_at)
-        return {"challenger": latest.version, **latest.shadow}
+        decided = latest.shadow.get("decision")
+        if isinstance(decided, Mapping):  # the period as the live evaluation recorded its end
+            return dict(decided)
+        started = latest.shadow.get("started_at")
+        return {"challenger": latest.version, "champion": latest.shadow.get("champion"), "started": started}
 
     def _results(self) -> list[dict[str, Any]]:
         """Every drift check's result document, in key order."""
@@ -125,7 +129,11 @@ class StackSource:
         for page in self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self._settings.model_bucket, Prefix=prefix
         ):
-            keys.extend(item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(f"/{RESULT_FILE}"))
+            keys.extend(
+                item["Key"]
+                for item in page.get("Contents", [])
+                if item["Key"].endswith(f"/{RESULT_FILE}") and not item["Key"].startswith(f"{prefix}live/")
+            )
         documents = []
         for key in sorted(keys):
             body = self._s3.get_object(Bucket=self._settings.model_bucket, Key=key)["Body"].read()

@@ -345,44 +345,11 @@ def _first_assumption(log: DemoLog) -> str | None:
 
 
 def shadow_section(log: DemoLog) -> dict[str, Any] | None:
-    """The shadow periods: when each started, and the comparison and decision that ended it (the last one decided,
-    or still running)."""
-    periods = []
-    for run in log.live_evaluations:
-        shadow = (run.get("result") or {}).get("shadow")
-        if not shadow:
-            continue
-        decision = shadow["decision"]
-        comparison = decision["comparison"]
-        difference = comparison.get("difference") or {}
-        periods.append(
-            {
-                "at": run["at"],
-                "champion": shadow["champion"],
-                "challenger": shadow["version"],
-                "started": shadow["started_at"],
-                "ended": run["at"] if shadow["action"] != "continue" else None,
-                "requests": comparison["requests"],
-                "days": _rounded(comparison["days"]),
-                "labelled": comparison["labelled"],
-                "agreement": _rounded(comparison["agreement"]),
-                "score_ks": {"statistic": _rounded(comparison["ks_statistic"]), "p_value": comparison["ks_p_value"]},
-                "latency_ms": {
-                    "champion_p50": _rounded(comparison["champion_latency"]["p50"]),
-                    "shadow_p50": _rounded(comparison["shadow_latency"]["p50"]),
-                },
-                "auc": {
-                    "champion": _rounded(comparison["champion_metric"]),
-                    "shadow": _rounded(comparison["shadow_metric"]),
-                },
-                "auc_difference": _interval(
-                    difference.get("difference"), difference.get("lower"), difference.get("upper")
-                ),
-                "decision": decision["outcome"],
-                "action": shadow["action"],
-                "reasons": decision["reasons"],
-            }
-        )
+    """The shadow periods as the live evaluation described them (`ShadowRun.period`): the last one decided (or the
+    one still running), and every decided one."""
+    periods = [
+        run["result"]["shadow"]["period"] for run in log.live_evaluations if (run.get("result") or {}).get("shadow")
+    ]
     if not periods:
         return None
     decided = [period for period in periods if period["ended"]]

@@ -312,8 +312,10 @@ SHADOWED_COLUMNS = (
 
 def shadowed_sample(window: Window, version: str, thresholds: int | None, *, labels_until: datetime) -> str:
     """The window's predictions that `version` scored in shadow (sampled by `sample_key < thresholds`, None: all),
-    with `SHADOWED_COLUMNS` and the latest label observed by `labels_until` (null without one: a left join). A
-    request logged twice is read twice here (a comparison of two models on the same rows is not biased by it)."""
+    with `SHADOWED_COLUMNS` and the latest label observed by `labels_until` (null without one: a left join). Reviewed
+    labels are left out: the review sample oversamples by the served (the champion's) score, which would weigh one
+    of the two compared models' rows. A request logged twice is read twice here (a comparison of two models on the
+    same rows is not biased by it)."""
     validate_version(version)  # letters, digits and `_ . : + -` only: safe inside the quotes
     scanned = (
         f"SELECT request_id, {', '.join(SHADOWED_COLUMNS)} FROM {LakeTable.PREDICTIONS.value}"
@@ -324,7 +326,8 @@ def shadowed_sample(window: Window, version: str, thresholds: int | None, *, lab
         f"SELECT {selected}, l.label FROM ({scanned}) AS p"
         f" LEFT JOIN (SELECT request_id, label,"
         f" ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY observed_at DESC, label DESC) AS latest"
-        f" FROM {LakeTable.LABELS.value} WHERE {_label_filter(window, labels_until)}{_sample_filter(thresholds)}) AS l"
+        f" FROM {LakeTable.LABELS.value} WHERE {_label_filter(window, labels_until)}"
+        f" AND NOT COALESCE({REVIEWED}, FALSE){_sample_filter(thresholds)}) AS l"
         f" ON l.request_id = p.request_id AND l.latest = 1"
     )
 

@@ -101,7 +101,11 @@ class LiveRegistry(Protocol):
         ...
 
     def record_shadow(self, model_name: str, version: str, shadow: Mapping[str, Any]) -> ModelVersionRecord:
-        """Replace a released version's shadow record."""
+        """Replace a released (or, once ended, retired) version's shadow record."""
+        ...
+
+    def transition(self, model_name: str, version: str, to_status: ModelStatus, reason: str) -> ModelVersionRecord:
+        """Move a version to another status."""
         ...
 
 
@@ -172,23 +176,62 @@ class ReviewExport:
         }
 
 
+def _short(value: float | None, digits: int = 6) -> float | None:
+    """A figure rounded for people and for DynamoDB (which holds no magnitude below 1e-130: a KS p-value can be)."""
+    finite = finite_or_none(value)
+    return None if finite is None else round(finite, digits)
+
+
 @dataclass(frozen=True, slots=True)
 class ShadowRun:
-    """A shadow period's state after this run: the version, since when, and the decision (continue included)."""
+    """A shadow period's state after this run: the version, since when, the decision (continue included) and what
+    was done; `ended_at` when the decision ended the period."""
 
     version: str
     champion: str
     started_at: str
     decision: ShadowDecision
     action: str
+    ended_at: str | None = None
+
+    def period(self) -> dict[str, Any]:
+        """The period as people read it (the report, the dashboard, the registry's record): who, how long, the
+        comparison's figures and the decision with its reasons."""
+        comparison = self.decision.comparison
+        difference = comparison.difference
+        return {
+            "champion": self.champion,
+            "challenger": self.version,
+            "started": self.started_at,
+            "ended": self.ended_at,
+            "requests": comparison.requests,
+            "days": _short(comparison.days, 2),
+            "labelled": comparison.labelled,
+            "agreement": _short(comparison.agreement, 4),
+            "score_ks": {"statistic": _short(comparison.ks_statistic, 4), "p_value": _short(comparison.ks_p_value)},
+            "latency_ms": {
+                "champion_p50": _short(comparison.champion_latency.p50, 2),
+                "shadow_p50": _short(comparison.shadow_latency.p50, 2),
+            },
+            "auc": {"champion": _short(comparison.champion_metric, 4), "shadow": _short(comparison.shadow_metric, 4)},
+            "auc_difference": {
+                "value": None if difference is None else _short(difference.difference, 4),
+                "low": None if difference is None else _short(difference.lower, 4),
+                "high": None if difference is None else _short(difference.upper, 4),
+            },
+            "decision": self.decision.outcome.value,
+            "action": self.action,
+            "reasons": list(self.decision.reasons),
+        }
 
     def to_json(self) -> dict[str, Any]:
-        """As JSON."""
+        """As JSON: the period, and the whole decision with its comparison."""
         return {
             "version": self.version,
             "champion": self.champion,
             "started_at": self.started_at,
             "action": self.action,
+            "period": self.period(),
             "decision": self.decision.to_json(),
         }
 
@@ -286,28 +329,34 @@ def shadow_in_progress(versions: Sequence[ModelVersionRecord]) -> ModelVersionRe
     return max(shadowing, key=lambda record: str(record.shadow["started_at"]), default=None)
 
 
-def judge_shadow(request: LiveEvaluationRequest, ports: LivePorts, record: ModelVersionRecord) -> ShadowRun:
-    """Compare the shadow with the champion; record and carry out a decision that ends the period."""
+def judge_shadow(
+    request: LiveEvaluationRequest, ports: LivePorts, record: ModelVersionRecord, champion: str
+) -> ShadowRun:
+    """Compare the shadow with the champion; carry out a decision that ends the period, then record it (a failure
+    in between leaves the period undecided, and the next run decides again). A shadow beside a champion that is no
+    longer the champion (a plain deploy or a rollback replaced it) is not served any more: it is retired."""
     started = parse_timestamp(str(record.shadow["started_at"]))
     rows = ports.lake.shadow_rows(request.model_name, record.version, started, request.now, labels_until=request.now)
     comparison = compare_shadow(rows, request.shadow, started_at=started, now=request.now, gate_config=request.gate)
+    beside = str(record.shadow.get("champion", ""))
     decision = decide_promotion(comparison, request.shadow)
-    champion = str(record.shadow.get("champion", ""))
-    if decision.outcome is ShadowOutcome.CONTINUE_SHADOW:
-        return ShadowRun(record.version, champion, str(record.shadow["started_at"]), decision, "continue")
-    reason = decision.reasons[0] if decision.reasons else decision.outcome.value
-    ports.registry.record_shadow(
-        request.model_name,
-        record.version,
-        {**record.shadow, "decided_at": format_timestamp(request.now), "decision": decision.to_json()},
-    )
-    if decision.promotes:
-        ports.releases.promote_shadow(record.version, reason)
-        action = "promoted: re-released to become champion"
+    run = ShadowRun(record.version, beside, str(record.shadow["started_at"]), decision, "continue")
+    if beside != champion:
+        ports.registry.transition(
+            request.model_name, record.version, ModelStatus.RETIRED, f"shadow ended: {beside} is no longer champion"
+        )
+        run = replace(run, action=f"ended: {beside} is no longer champion ({champion} is)")
+    elif decision.outcome is ShadowOutcome.CONTINUE_SHADOW:
+        return run
+    elif decision.promotes:
+        ports.releases.promote_shadow(record.version, decision.reasons[0])
+        run = replace(run, action="promoted: re-released to become champion")
     else:
-        ports.releases.end_shadow(record.version, reason)
-        action = "ended: retired, the champion re-released alone"
-    return ShadowRun(record.version, champion, str(record.shadow["started_at"]), decision, action)
+        ports.releases.end_shadow(record.version, decision.reasons[0])
+        run = replace(run, action="ended: retired, the champion re-released alone")
+    run = replace(run, ended_at=format_timestamp(request.now))
+    ports.registry.record_shadow(request.model_name, record.version, {**record.shadow, "decision": run.period()})
+    return run
 
 
 def _metrics(result: LiveEvaluationResult) -> list[dict[str, Any]]:
@@ -344,7 +393,7 @@ def run_live_evaluation(request: LiveEvaluationRequest, ports: LivePorts) -> Liv
     )
     shadowing = shadow_in_progress(ports.registry.list_versions(request.model_name))
     if shadowing is not None and champion is not None:
-        result = replace(result, shadow=judge_shadow(request, ports, shadowing))
+        result = replace(result, shadow=judge_shadow(request, ports, shadowing, champion.version))
     if result.business_impact is not None and result.business_impact.alert:
         ports.events.publish(DetailType.ALERT_RAISED, _impact_alert(result, result.business_impact), time=request.now)
     key = live_result_object_key(request.model_name, run_id)

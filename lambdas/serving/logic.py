@@ -167,6 +167,8 @@ def parse_request(
             continue
         if client_id is None and client_id_feature:
             client_id = client_key(features.get(client_id_feature))
+            if client_id is not None and identifier_problems("client_id", client_id):
+                client_id = None  # a feature value no record could carry as an id: the client is unknown
         chars = payload_line_bound(
             request_id,
             model_name,

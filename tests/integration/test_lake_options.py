@@ -18,6 +18,8 @@ from autoretrain.emulator import LocalResources
 from batch_jobs.lake.engine import DuckDBEngine, S3LakeFiles
 from batch_jobs.lake.frame import WindowFrame
 from batch_jobs.lake.windows import GlueFeatureCatalog, LakeWindows
+from batch_jobs.monitoring.adapters import LakeLiveReads
+from batch_jobs.monitoring.review import ReviewDesign
 from core.lake import sample_key
 from core.records import format_timestamp
 from lambdas.payload_etl import handler, reset_cold_start
@@ -247,3 +249,65 @@ def test_the_glue_tables_carry_the_option_and_reviewed_columns(
         "heuristic_label": "int",
     }
     assert columns["labels"]["reviewed"] == "boolean"
+
+
+# --- the live evaluation's reads (batch_jobs.monitoring.adapters.LakeLiveReads) -------------------------------------
+
+
+def test_the_review_export_reads_exactly_the_designs_rows_and_the_strata_count_the_window(
+    lake: LakeWindows, aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    design = ReviewDesign((0.5,), (0.8, 0.2), share=0.3, oversample=2.0)
+    rng = np.random.default_rng(3)
+    scores = rng.random(200)
+    documents = [
+        payload(f"r{row}", row % 60, arm="model", client_id=f"c{row}") | {"prediction": {"score": score, "label": 0}}
+        for row, score in enumerate(scores.tolist())
+    ]
+    load_payloads(aws_session, resources, "day", *documents)
+    reads = LakeLiveReads(lake)
+    end = T0 + timedelta(hours=1)
+
+    rows = reads.review_rows(MODEL, T0, end, design)
+    counts = reads.stratum_counts(MODEL, T0, end, design)
+
+    expected = {f"r{row}" for row in np.flatnonzero(design.select(scores, request_ids=[f"r{i}" for i in range(200)]))}
+    assert set(rows["request_id"]) == expected
+    assert {"ts", "model_version", "arm", "score", "predicted_label", "age"} <= set(rows.columns)
+    assert counts == tuple(int(n) for n in np.bincount(design.stratum_of(scores), minlength=2))
+
+
+def test_the_outcomes_carry_arm_and_client_and_a_shadows_rows_their_non_reviewed_labels(
+    lake: LakeWindows, aws_session: boto3.Session, resources: LocalResources
+) -> None:
+    load_payloads(
+        aws_session,
+        resources,
+        "day",
+        payload("m", 1, arm="model", client_id="c1", shadow=SHADOW),
+        payload("c", 2, arm="control", client_id="c2", heuristic={"score": 0.2, "label": 0}, shadow=SHADOW),
+        payload("s", 3, shadow=SHADOW | {"model_version": "v3"}),
+    )
+    later = T0 + timedelta(days=1)
+    load_labels(
+        aws_session,
+        resources,
+        "2026-03-11",
+        label("m", 1, later),
+        label("c", 0, later, reviewed=True),
+        label("s", 1, later),
+    )
+    reads = LakeLiveReads(lake)
+    end = T0 + timedelta(hours=1)
+
+    outcomes = reads.outcomes(MODEL, T0, end, labels_until=later + timedelta(hours=1))
+    shadowed = reads.shadow_rows(MODEL, "v2", T0, end, labels_until=later + timedelta(hours=1))
+
+    ordered = outcomes.sort_values("ts")
+    assert texts(ordered["arm"]) == ["model", "control", None]
+    assert texts(ordered["client_id"]) == ["c1", "c2", None]
+    assert ordered["label"].tolist() == [1.0, 0.0, 1.0]
+    assert shadowed["shadow_score"].tolist() == [0.75, 0.75]  # v2's rows only
+    assert shadowed["latency_ms"].tolist() == [10.0, 10.0]
+    assert shadowed["label"].iloc[0] == 1.0
+    assert np.isnan(shadowed["label"].iloc[1])  # its only label is a reviewed one: left out

@@ -66,6 +66,10 @@ class FakeRegistry:
         self.records[version] = replace(self.records[version], shadow=dict(shadow))
         return self.records[version]
 
+    def transition(self, model_name: str, version: str, to_status: ModelStatus, reason: str) -> ModelVersionRecord:
+        self.records[version] = replace(self.records[version], status=to_status)
+        return self.records[version]
+
 
 @dataclass
 class FakeLake:
@@ -270,8 +274,26 @@ def test_a_better_shadow_is_promoted_recorded_and_re_released() -> None:
     assert result.shadow.decision.promotes
     assert recorder.releases == [("promote", "v2")]
     decided = registry.records["v2"].shadow
-    assert decided["decision"]["outcome"] == "promote"
+    assert decided["decision"]["decision"] == "promote"
+    assert decided["decision"]["ended"] == "2026-05-20T02:30:00.000Z"
     assert decided["champion"] == "v1"
+    json.dumps(decided, allow_nan=False)  # what the registry stores: strict JSON, no tiny p-value
+
+
+def test_a_shadow_beside_a_champion_replaced_meanwhile_is_retired_not_promoted() -> None:
+    recorder = Recorder()
+    registry = _shadow_registry(NOW - timedelta(days=6))
+    registry.records["v1"] = _record("v1", ModelStatus.RETIRED)
+    registry.records["v3"] = _record("v3", ModelStatus.CHAMPION)  # a plain deploy replaced v1
+    lake = FakeLake(_predictions(), shadow=_shadow_rows(6000, better=1.0))
+
+    result = run_live_evaluation(_request(review=None), _ports(registry, lake, recorder))
+
+    assert result.shadow is not None
+    assert result.shadow.action.startswith("ended: v1 is no longer champion")
+    assert recorder.releases == []
+    assert registry.records["v2"].status is ModelStatus.RETIRED
+    assert registry.records["v2"].shadow["decision"]["ended"] is not None
 
 
 def test_a_shadow_no_better_than_the_champion_is_ended() -> None:

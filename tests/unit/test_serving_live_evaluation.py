@@ -165,6 +165,19 @@ def test_the_client_id_feature_assigns_clients_that_send_no_client_id(
     assert [p.arm for p in outcome.predictions] == expected
 
 
+def test_a_client_id_feature_value_no_record_could_carry_leaves_the_client_unknown(
+    data: pd.DataFrame, champion: LoadedModel
+) -> None:
+    instances = _instances(data.head(3), clients=False)
+    instances[0]["features"]["contract"] = "   "
+    instances[1]["features"]["contract"] = "x" * 300
+    outcome = _serve({"instances": instances}, champion, feature="contract")
+    logged = _logged(outcome)  # every record is one the ETL loads
+    assert [p.arm for p in outcome.predictions][:2] == [None, None]
+    assert outcome.predictions[2].arm is not None
+    assert all("client_id" not in record for record in logged[:2])
+
+
 def test_a_feature_threshold_heuristic_targets_its_control_clients(data: pd.DataFrame, tmp_path: Path) -> None:
     model = _train(tmp_path, data, heuristic=FeatureThresholdHeuristic("tenure_months", 12.0, 0.6, 0.1))
     instances = _instances(data.head(300))
