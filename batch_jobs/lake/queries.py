@@ -289,13 +289,19 @@ def selected_predictions(window: Window, features: Sequence[str], condition: str
     return f"SELECT * FROM ({_marked_predictions(window, features, None, options=True)}) AS p WHERE {condition}"
 
 
-def grouped_counts(window: Window, expression: str) -> str:
-    """The window's prediction records per value of `expression` (a request logged twice counts twice: a bound), as
-    rows `(value, n)`."""
+def grouped_counts(window: Window, expressions: Sequence[str]) -> str:
+    """The window's prediction records per combination of `expressions`' values (a request logged twice counts
+    twice: a bound), as rows `(k0, k1, ..., n)`."""
+    keys = ", ".join(f"{expression} AS k{index}" for index, expression in enumerate(expressions))
+    grouped = ", ".join(expressions)
     return (
-        f"SELECT {expression} AS value, COUNT(*) AS n FROM {LakeTable.PREDICTIONS.value}"
-        f" WHERE {_window_filter(window)} GROUP BY {expression}"
+        f"SELECT {keys}, COUNT(*) AS n FROM {LakeTable.PREDICTIONS.value}"
+        f" WHERE {_window_filter(window)} GROUP BY {grouped}"
     )
+
+
+#: A prediction's UTC day as text (`YYYY-MM-DD`), in both engines (the lake stores naive UTC times).
+PREDICTION_DAY = "CAST(CAST(ts AS DATE) AS VARCHAR)"
 
 
 #: What `shadowed_sample` returns of a prediction scored in shadow too.

@@ -228,12 +228,16 @@ class LakeWindows:
         design = SampleDesign({}, {}, 0)
         return self._frame(result, features, design, labelled=False, options=True, keys=True)
 
-    def grouped_counts(self, model_name: str, start: datetime, end: datetime, expression: str) -> dict[object, int]:
-        """The window's prediction records per value of `expression` (SQL over the prediction columns)."""
+    def grouped_counts(
+        self, model_name: str, start: datetime, end: datetime, expressions: Sequence[str]
+    ) -> dict[tuple[object, ...], int]:
+        """The window's prediction records per combination of `expressions`' values (SQL over the prediction
+        columns)."""
         window = Window(model_name, start, end)
         scope = Scope(model_name, {LakeTable.PREDICTIONS: window.days}, ())
-        counts = self.engine.query(grouped_counts(window, expression), scope)
-        return {value: int(n) for value, n in zip(counts["value"].tolist(), counts["n"].tolist(), strict=True)}
+        counts = self.engine.query(grouped_counts(window, expressions), scope)
+        keys = zip(*(counts[f"k{index}"].tolist() for index in range(len(expressions))), strict=True)
+        return {tuple(key): int(n) for key, n in zip(keys, counts["n"].tolist(), strict=True)}
 
     def shadowed_frame(
         self, model_name: str, version: str, start: datetime, end: datetime, *, labels_until: datetime
@@ -244,7 +248,7 @@ class LakeWindows:
         window = Window(model_name, start, end)
         _, scope = self._labelled_scope(window, labels_until)
         condition = f"shadow_version = '{validate_version(version)}'"
-        total = self.grouped_counts(model_name, start, end, f"({condition})").get(True, 0)
+        total = self.grouped_counts(model_name, start, end, [f"({condition})"]).get((True,), 0)
         threshold = None if total <= self.sample_rows else sample_threshold(self.sample_rows / total)
         result = self.engine.query(shadowed_sample(window, version, threshold, labels_until=labels_until), scope)
         result["ts"] = pd.to_datetime(result["ts"], utc=True)

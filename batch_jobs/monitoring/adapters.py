@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from batch_jobs.drift import ReferenceProfile
 from batch_jobs.lake.frame import WindowFrame
+from batch_jobs.lake.queries import PREDICTION_DAY
 from batch_jobs.lake.windows import LakeWindows
 from batch_jobs.monitoring.outputs import MAX_METRICS_PER_CALL, metric_batches
 from batch_jobs.monitoring.review import ReviewDesign
@@ -127,10 +128,12 @@ class LakeLiveReads:
         )
         return pd.concat([rows, frame.features.reset_index(drop=True)], axis=1)
 
-    def stratum_counts(self, model_name: str, start: datetime, end: datetime, design: ReviewDesign) -> tuple[int, ...]:
-        """The window's predictions per stratum of the design."""
-        counts = self._windows.grouped_counts(model_name, start, end, design.sql_stratum())
-        return tuple(int(counts.get(stratum, 0)) for stratum in range(design.n_strata))
+    def stratum_counts(
+        self, model_name: str, start: datetime, end: datetime, design: ReviewDesign
+    ) -> dict[tuple[str, int], int]:
+        """The window's predictions per UTC day and stratum of the design."""
+        counts = self._windows.grouped_counts(model_name, start, end, [PREDICTION_DAY, design.sql_stratum()])
+        return {(str(day), int(str(stratum))): n for (day, stratum), n in counts.items()}
 
     def reviewed_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
         """The window's predictions with a reviewed label."""

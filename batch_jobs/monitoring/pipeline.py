@@ -18,13 +18,14 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from batch_jobs.drift import (
@@ -377,17 +378,35 @@ def judge_reviewed(
     scores = np.asarray(window.scores, dtype=np.float64)
     labels = np.zeros(0) if frame.label is None else np.asarray(frame.label, dtype=np.float64)
     known = np.isfinite(served) & np.isfinite(scores) & np.isfinite(labels) if labels.size else np.zeros(0, dtype=bool)
+    cells, cell_of_row = reviewed_cells(frame.time[known], design.stratum_of(served[known]), population)
     with threadpool_limits(1):
         performance = estimate_reviewed(
             scores[known],
             labels[known],
-            design.stratum_of(served[known]),
-            population,
+            cell_of_row,
+            [population[cell] for cell in cells],
             confidence_level=config.confidence_level,
             random_state=config.random_state,
         )
     decay = reviewed_decay(performance, profile.holdout_metrics.get("auc"), margin=config.auc_margin)
     return ReviewedEvaluation(performance, decay, format_timestamp(bounds.start), format_timestamp(bounds.end))
+
+
+def reviewed_cells(
+    times: pd.DatetimeIndex, strata: NDArray[np.int64], population: Mapping[tuple[str, int], int]
+) -> tuple[list[tuple[str, int]], NDArray[np.int64]]:
+    """The estimate's strata: (UTC day, score stratum) cells of the days that have reviews, and each reviewed row's
+    cell. A day without reviews (not yet exported or returned, or whose export failed) is left out of the population
+    rather than assumed like the reviewed days, and a day's own rate (a capped read samples days unequally) is in
+    its cells' weights."""
+    days = np.asarray(times.strftime("%Y-%m-%d"), dtype=object)
+    reviewed_days = sorted(set(days.tolist()))
+    cells = [(day, stratum) for (day, stratum) in sorted(population) if day in reviewed_days]
+    index = {cell: position for position, cell in enumerate(cells)}
+    rows = np.array([index.get((day, int(stratum)), -1) for day, stratum in zip(days, strata, strict=True)])
+    if (rows < 0).any():
+        raise DriftCheckError("reviewed rows fall outside the window's counted predictions")
+    return cells, rows.astype(np.int64)
 
 
 def combined_decay(matured_decay: bool | None, reviewed: ReviewedEvaluation | None) -> bool | None:

@@ -73,8 +73,10 @@ class ReviewedWindows(Protocol):
         """The window's predictions that have a reviewed label observed by `labels_until`, with that label."""
         ...
 
-    def stratum_counts(self, model_name: str, start: datetime, end: datetime, design: ReviewDesign) -> tuple[int, ...]:
-        """The window's predictions per stratum of the review design (its population counts)."""
+    def stratum_counts(
+        self, model_name: str, start: datetime, end: datetime, design: ReviewDesign
+    ) -> dict[tuple[str, int], int]:
+        """The window's predictions per UTC day (`YYYY-MM-DD`) and stratum of the review design."""
         ...
 
 

@@ -274,7 +274,7 @@ def test_the_review_export_reads_exactly_the_designs_rows_and_the_strata_count_t
     expected = {f"r{row}" for row in np.flatnonzero(design.select(scores, request_ids=[f"r{i}" for i in range(200)]))}
     assert set(rows["request_id"]) == expected
     assert {"ts", "model_version", "arm", "score", "predicted_label", "age"} <= set(rows.columns)
-    assert counts == tuple(int(n) for n in np.bincount(design.stratum_of(scores), minlength=2))
+    assert counts == {(DAY, stratum): int(n) for stratum, n in enumerate(np.bincount(design.stratum_of(scores)))}
 
 
 def test_the_outcomes_carry_arm_and_client_and_a_shadows_rows_their_non_reviewed_labels(

@@ -675,6 +675,8 @@ class FakeReviews:
     scores: FloatArray
     labels: FloatArray
     population: tuple[int, ...]
+    #: Days of the window without reviews (their predictions are counted, not estimated).
+    unreviewed: tuple[str, ...] = ()
 
     def reviewed_frame(self, model_name: str, start: datetime, end: datetime, *, labels_until: datetime) -> WindowFrame:
         n = len(self.scores)
@@ -687,8 +689,12 @@ class FakeReviews:
             label=self.labels.astype(np.int8),
         )
 
-    def stratum_counts(self, model_name: str, start: datetime, end: datetime, design: ReviewDesign) -> tuple[int, ...]:
-        return self.population
+    def stratum_counts(
+        self, model_name: str, start: datetime, end: datetime, design: ReviewDesign
+    ) -> dict[tuple[str, int], int]:
+        day = start.strftime("%Y-%m-%d")
+        counts = {(day, stratum): n for stratum, n in enumerate(self.population)}
+        return counts | {(other, stratum): 10_000 for other in self.unreviewed for stratum in (0, 1)}
 
 
 def reviewed_sample(*, inverted: bool, seed: int = 21) -> FakeReviews:
@@ -744,6 +750,19 @@ def test_reviewed_labels_that_hold_up_are_no_decay_and_request_nothing(stack: St
     assert auc.ci_low <= auc.value <= auc.ci_high  # type: ignore[operator]
     assert result.performance_decay is False
     assert not result.decision.retrain_requested
+
+
+def test_days_without_reviews_are_left_out_of_the_reviewed_estimate(stack: Stack) -> None:
+    quiet(stack, seed=16)
+    sample = reviewed_sample(inverted=False)
+    judged = []
+    for reviews in (sample, replace(sample, unreviewed=("2099-01-01",))):
+        result = check_with_reviews(stack, reviews).result
+        assert result is not None
+        assert result.reviewed is not None
+        judged.append(result.reviewed.performance)
+    assert judged[1].population == judged[0].population  # the unreviewed day's 20,000 predictions are not in it
+    assert judged[1].metric("auc").value == judged[0].metric("auc").value
 
 
 @pytest.mark.parametrize(
