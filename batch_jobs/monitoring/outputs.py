@@ -59,6 +59,8 @@ class ReviewedEvaluation:
     decay: ReviewedDecay
     start: str
     end: str
+    #: With decay, where it began as the reviewed rows show it (the recovery's regime when matured labels show none).
+    regime: RegimeEstimate | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As strict JSON data."""

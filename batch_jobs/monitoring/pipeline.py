@@ -389,7 +389,10 @@ def judge_reviewed(
             random_state=config.random_state,
         )
     decay = reviewed_decay(performance, profile.holdout_metrics.get("auc"), margin=config.auc_margin)
-    return ReviewedEvaluation(performance, decay, format_timestamp(bounds.start), format_timestamp(bounds.end))
+    regime = None
+    if decay.decay:
+        regime = estimate_regime(frame.time[known], labels[known], scores[known], window_start=bounds.start)
+    return ReviewedEvaluation(performance, decay, format_timestamp(bounds.start), format_timestamp(bounds.end), regime)
 
 
 def reviewed_cells(
@@ -420,9 +423,13 @@ def combined_decay(matured_decay: bool | None, reviewed: ReviewedEvaluation | No
 
 
 def with_reviewed(evaluation: Evaluation, reviewed: ReviewedEvaluation) -> Evaluation:
-    """The evaluation with its reviewed labels' judgement, which joins the decay the policy sees."""
+    """The evaluation with its reviewed labels' judgement, which joins the decay the policy sees; a decay only the
+    reviewed labels show takes its regime from them (the recovery then trains on the regime they date)."""
     return replace(
-        evaluation, reviewed=reviewed, performance_decay=combined_decay(evaluation.performance_decay, reviewed)
+        evaluation,
+        reviewed=reviewed,
+        performance_decay=combined_decay(evaluation.performance_decay, reviewed),
+        regime=evaluation.regime or reviewed.regime,
     )
 
 

@@ -166,9 +166,7 @@ def parse_request(
         if feature_problems or id_problems:
             continue
         if client_id is None and client_id_feature:
-            client_id = client_key(features.get(client_id_feature))
-            if client_id is not None and identifier_problems("client_id", client_id):
-                client_id = None  # a feature value no record could carry as an id: the client is unknown
+            client_id = _feature_client(features.get(client_id_feature))
         chars = payload_line_bound(
             request_id,
             model_name,
@@ -185,6 +183,15 @@ def parse_request(
     if problems:
         raise _refusal(problems)
     return tuple(instances)
+
+
+def _feature_client(value: FeatureValue) -> str | None:
+    """The client id a client-id feature's value gives (`core.assignment.client_key`); None for a value no record
+    could carry as an id (too long, blank): the client is unknown, so it is served outside the experiment."""
+    client_id = client_key(value)
+    if client_id is None or identifier_problems("client_id", client_id):
+        return None
+    return client_id
 
 
 def feature_frame(schema: InputSchema, rows: Iterable[Mapping[str, FeatureValue]]) -> pd.DataFrame:

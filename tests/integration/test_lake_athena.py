@@ -189,6 +189,7 @@ def test_the_reviewed_read_through_athena_counts_reviewed_rows_then_reads_their_
             None,
             None,
             None,
+            "client-b",
             None,
             "1",
         ],
@@ -208,6 +209,7 @@ def test_the_reviewed_read_through_athena_counts_reviewed_rows_then_reads_their_
             "0.7",
             "1",
             "3.5",
+            "client-a",
             None,
             "0",
         ],
@@ -224,6 +226,7 @@ def test_the_reviewed_read_through_athena_counts_reviewed_rows_then_reads_their_
     assert list(frame.options.arm) == ["model", "control"]
     assert frame.options.shadow_label.tolist() == [1, -1]
     assert frame.options.heuristic_label.tolist() == [-1, 0]
+    assert list(frame.options.client_id) == ["client-a", "client-b"]
     assert frame.label is not None
     assert frame.label.tolist() == [0, 1]
     queries = [execution["Query"] for execution in executions(aws_session, workgroup[0])]

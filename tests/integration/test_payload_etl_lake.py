@@ -143,6 +143,7 @@ def test_a_payload_object_lands_as_parquet_with_typed_columns(
         "shadow_score": "double",
         "shadow_label": "int32",
         "shadow_latency_ms": "double",
+        "client_id": "string",
         feature_column("plan"): "string",
         feature_column("tenure"): "double",
         feature_column("charges"): "double",

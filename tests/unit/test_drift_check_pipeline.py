@@ -731,6 +731,7 @@ def test_decay_on_reviewed_labels_requests_a_retrain_before_any_label_matures(st
     assert result.reviewed is not None
     assert result.reviewed.decay.verdict == "decay"
     assert result.performance_decay is True
+    assert result.regime is not None  # dated from the reviewed rows: the recovery trains on it
     assert (result.decision.retrain_requested, result.decision.trigger) == (True, "performance")
     document = json.loads(stack.reports.objects[(REPORTS, f"reports/{MODEL}/{result.run_id}/result.json")][0])
     assert document["reviewed"]["decay"]["verdict"] == "decay"
