@@ -384,7 +384,7 @@ def judge_reviewed(
             scores[known],
             labels[known],
             cell_of_row,
-            [population[cell] for cell in cells],
+            [population[cell] for cell in cells] or [0],  # no reviewed day yet: nothing to estimate
             confidence_level=config.confidence_level,
             random_state=config.random_state,
         )

@@ -388,8 +388,10 @@ def estimate_reviewed(
             note=note,
         )
 
+    empty = tuple(ReviewedMetric(name, None, None, None, _METHODS[name]) for name in METRICS)
+    if not y.size:
+        return result(empty, "no reviewed rows: no estimate")
     if thin:
-        empty = tuple(ReviewedMetric(name, None, None, None, _METHODS[name]) for name in METRICS)
         return result(empty, f"strata {thin} hold predictions but fewer than two reviewed rows: no estimate")
     z = float(norm.ppf(0.5 + confidence_level / 2))
     weights = stratum_weights[h]

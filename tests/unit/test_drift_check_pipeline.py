@@ -753,6 +753,16 @@ def test_reviewed_labels_that_hold_up_are_no_decay_and_request_nothing(stack: St
     assert not result.decision.retrain_requested
 
 
+def test_a_window_without_reviews_yet_is_insufficient_data_and_requests_nothing(stack: Stack) -> None:
+    quiet(stack, seed=16)
+    outcome = check_with_reviews(stack, FakeReviews(np.empty(0), np.empty(0), (0, 0)))
+    result = outcome.result
+    assert result is not None
+    assert result.reviewed is not None
+    assert result.reviewed.decay.verdict == "insufficient_data"
+    assert not result.decision.retrain_requested
+
+
 def test_days_without_reviews_are_left_out_of_the_reviewed_estimate(stack: Stack) -> None:
     quiet(stack, seed=16)
     sample = reviewed_sample(inverted=False)

@@ -283,3 +283,10 @@ def test_malformed_reviewed_input_is_refused() -> None:
         estimate_reviewed([0.1, 0.2], [0, 2], [0, 0], [5, 5])
     with pytest.raises(ValueError, match="strata must be integers"):
         estimate_reviewed([0.1, 0.2], [0, 1], [0, 2], [5, 5])
+
+
+def test_no_reviewed_rows_give_no_estimate_whatever_the_population() -> None:
+    for population in ([0], [10, 5]):
+        performance = estimate_reviewed([], [], [], population)
+        assert not performance.estimable
+        assert performance.metric("auc").value is None
