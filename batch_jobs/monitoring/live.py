@@ -280,18 +280,29 @@ def run_id_for(now: datetime) -> str:
 
 def review_csv(rows: pd.DataFrame, design: ReviewDesign) -> tuple[str, tuple[int, ...]]:
     """The review file's text (CSV: `REVIEW_COLUMNS`, the features, an empty `outcome`) in request-id order, and its
-    rows per stratum."""
+    rows per stratum. A client's text that a spreadsheet would run as a formula (`= + - @` first) is quoted with a
+    leading `'`: the file is opened by people."""
     scores = rows["score"].to_numpy(dtype=float)
     frame = rows.assign(
         stratum=design.stratum_of(scores), inclusion_probability=design.inclusion_probability(scores)
     ).sort_values("request_id", kind="stable")
     features = [name for name in frame.columns if name not in REVIEW_COLUMNS]
     frame = frame[[*REVIEW_COLUMNS, *features]].assign(**{OUTCOME_COLUMN: ""})
+    for name in ("request_id", *features):
+        if not pd.api.types.is_numeric_dtype(frame[name]):
+            frame[name] = frame[name].map(_inert)
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).map(format_timestamp)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, lineterminator="\n")
     counts = pd.Series(frame["stratum"]).value_counts().reindex(range(design.n_strata), fill_value=0)
     return buffer.getvalue(), tuple(int(n) for n in counts)
+
+
+def _inert(value: object) -> object:
+    """A text value a spreadsheet would not evaluate (formula injection: a leading `= + - @`, tab or CR)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def export_review(request: LiveEvaluationRequest, ports: LivePorts, design: ReviewDesign) -> ReviewExport:

@@ -186,6 +186,18 @@ def test_the_review_file_holds_exactly_the_designs_rows_with_an_empty_outcome_co
     assert recorder.objects[("payloads", "review/model=churn/dt=2026-05-19/review.csv")] == text
 
 
+def test_a_client_text_a_spreadsheet_would_evaluate_is_quoted_in_the_review_file() -> None:
+    predictions = _predictions().assign(plan="=HYPERLINK(1)")
+    recorder = Recorder()
+    registry = FakeRegistry({"v1": _record("v1", ModelStatus.CHAMPION)})
+
+    run_live_evaluation(_request(), _ports(registry, FakeLake(predictions), recorder))
+
+    text = recorder.objects[("payloads", "review/model=churn/dt=2026-05-19/review.csv")]
+    frame = pd.read_csv(io.StringIO(text), keep_default_na=False)
+    assert set(frame["plan"]) == {"'=HYPERLINK(1)"}
+
+
 def _outcomes(model_rate: float, control_rate: float, n: int = 6000, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     arms = np.where(rng.random(n) < 0.2, ARM_CONTROL, ARM_MODEL)
