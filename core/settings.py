@@ -337,12 +337,17 @@ class ReviewSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ReviewSettings:
         """Read the settings once, at the start of the job."""
+        defaults = cls()
         return cls(
-            share=_optional_float(EnvVar.REVIEW_SHARE, 0.0, environ),
-            score_cut=_optional_float(EnvVar.REVIEW_SCORE_CUT, 0.5, environ),
-            top_share=_optional_float(EnvVar.REVIEW_TOP_SHARE, 0.2, environ),
-            oversample=_optional_float(EnvVar.REVIEW_OVERSAMPLE, 4.0, environ),
+            share=_optional_float(EnvVar.REVIEW_SHARE, defaults.share, environ),
+            score_cut=_optional_float(EnvVar.REVIEW_SCORE_CUT, defaults.score_cut, environ),
+            top_share=_optional_float(EnvVar.REVIEW_TOP_SHARE, defaults.top_share, environ),
+            oversample=_optional_float(EnvVar.REVIEW_OVERSAMPLE, defaults.oversample, environ),
         )
+
+
+#: The value of one avoided bad outcome (a retained client), in the business's own units, unless the stack says.
+DEFAULT_LIFETIME_VALUE = 500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,14 +361,14 @@ class LiveEvaluationSettings:
     event_bus: str
     model_name: str
     label_delay_days: int = 7
-    lifetime_value: float = 500.0
+    lifetime_value: float = DEFAULT_LIFETIME_VALUE
     review: ReviewSettings = field(default_factory=ReviewSettings)
     shadow: ShadowPeriodSettings = field(default_factory=ShadowPeriodSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LiveEvaluationSettings:
         """Read the settings once, at the start of the job."""
-        lifetime_value = _optional_float(EnvVar.LIFETIME_VALUE, 500.0, environ)
+        lifetime_value = _optional_float(EnvVar.LIFETIME_VALUE, DEFAULT_LIFETIME_VALUE, environ)
         if lifetime_value < 0:
             raise InvalidSettingError(f"{EnvVar.LIFETIME_VALUE.value} must not be negative, got {lifetime_value}")
         return cls(

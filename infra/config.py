@@ -58,11 +58,11 @@ from core.layout import validate_model_name
 from core.record_limits import feature_name_problems
 from core.routing import SCHEDULES, ScheduleExpressionError, Target, validate_schedule_expression
 from core.settings import (
+    DEFAULT_LIFETIME_VALUE,
     DEFAULT_RUNBOOK_URL,
     AlertingSettings,
     InvalidSettingError,
     LakeSettings,
-    LiveEvaluationSettings,
     RetrainSettings,
     ReviewSettings,
     ServingSettings,
@@ -135,7 +135,6 @@ DEFAULT_SHADOW_MIN_REQUESTS: int = code_default(ShadowPeriodSettings, "min_reque
 DEFAULT_SHADOW_MIN_DAYS: int = code_default(ShadowPeriodSettings, "min_days")
 #: The review sample's and the business impact's defaults, as the code defaults them.
 DEFAULT_REVIEW = ReviewSettings()
-DEFAULT_LIFETIME_VALUE: float = code_default(LiveEvaluationSettings, "lifetime_value")
 
 
 class SettingsError(ValueError):
@@ -275,8 +274,7 @@ class Settings:
             ),
             lifetime_value=self.lifetime_value,
             shadow_releases=self.shadow_enabled,
-            shadow_min_requests=self.shadow_min_requests,
-            shadow_min_days=self.shadow_min_days,
+            shadow=ShadowPeriodSettings(min_requests=self.shadow_min_requests, min_days=self.shadow_min_days),
         )
 
     def schedule_expression(self, key: str) -> str:

@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from core.events import NO_REGIME
 from core.routing import SCHEDULES, Target
-from core.settings import EnvVar, ReviewSettings
+from core.settings import DEFAULT_LIFETIME_VALUE, EnvVar, ReviewSettings, ShadowPeriodSettings
 
 #: The engine the deployed jobs query the lake with (`core.settings.LAKE_ENGINES`): Athena, in the stack's workgroup.
 LAKE_ENGINE = "athena"
@@ -137,10 +137,9 @@ class JobTuning:
     retrain job releases in shadow, the live evaluation decides them)."""
 
     review: ReviewSettings = field(default_factory=ReviewSettings)
-    lifetime_value: float = 500.0
+    lifetime_value: float = DEFAULT_LIFETIME_VALUE
     shadow_releases: bool = False
-    shadow_min_requests: int = 1000
-    shadow_min_days: int = 7
+    shadow: ShadowPeriodSettings = field(default_factory=ShadowPeriodSettings)
 
     def environment(self, job: Job) -> dict[str, str]:
         """The variables of `job` (core.settings: ReviewSettings, LiveEvaluationSettings, RetrainSettings)."""
@@ -156,8 +155,8 @@ class JobTuning:
             return {
                 **review,
                 EnvVar.LIFETIME_VALUE.value: repr(self.lifetime_value),
-                EnvVar.SHADOW_MIN_REQUESTS.value: str(self.shadow_min_requests),
-                EnvVar.SHADOW_MIN_DAYS.value: str(self.shadow_min_days),
+                EnvVar.SHADOW_MIN_REQUESTS.value: str(self.shadow.min_requests),
+                EnvVar.SHADOW_MIN_DAYS.value: str(self.shadow.min_days),
             }
         if job is Job.RETRAIN:
             return {EnvVar.SHADOW_RELEASES.value: "true" if self.shadow_releases else "false"}
